@@ -1,0 +1,272 @@
+/**
+ * scaledDotProductAttention and attentionWeights (shared/SPEC.md sections 1-2), over the fused
+ * native kernel. PyTorch's torch.nn.functional.scaled_dot_product_attention semantics: a boolean
+ * attnMask is TRUE WHERE ATTENDING IS ALLOWED; a float attnMask is added to the scores.
+ */
+import { native } from './binding';
+import { describeValue, rangeError, typeError } from './errors';
+import { allocFloat32, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
+import { isTensor, Tensor } from './tensor';
+import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
+
+export type AttentionLayout = 'BHLD' | 'BLHD';
+export type CausalAlignment = 'top-left' | 'bottom-right';
+
+export interface AttentionOptions {
+  /**
+   * bool Tensor: true = MAY attend (PyTorch SDPA polarity); float32 Tensor: added to the scores
+   * (-Infinity forbids). Broadcastable to the scores [..., Lq, Lk] (e.g. [Lq, Lk], [B, 1, Lq, Lk]).
+   */
+  attnMask?: Tensor;
+  /** Causal masking (the article's masked self-attention). */
+  isCausal?: boolean;
+  /** 'top-left' (PyTorch is_causal: j <= i, the default) or 'bottom-right' (KV cache: j <= i + Lk - Lq). */
+  causalAlignment?: CausalAlignment;
+  /** Score scale; default 1 / sqrt(dk). */
+  scale?: number;
+  /** Per batch item, only the first keyLengths[b] keys count (key padding). */
+  keyLengths?: Int32Array | readonly number[] | Tensor;
+  /** Grouped-query attention: query head h reads key/value head floor(h / (H / Hkv)). */
+  enableGqa?: boolean;
+  /**
+   * 'BHLD' ([B, H, L, d], PyTorch's; also [L, d] and [N, L, d]) or 'BLHD' ([B, L, H, d]: a [B, L, E]
+   * activation seen as heads, so no copy splits them; also [L, H, d]). The output uses the same layout.
+   */
+  layout?: AttentionLayout;
+  /**
+   * What `true` means in a bool attnMask: 'true-allows' (PyTorch SDPA, the default) or 'true-masks'
+   * (PyTorch nn.MultiheadAttention's attn_mask).
+   */
+  maskPolarity?: 'true-allows' | 'true-masks';
+  /**
+   * Per-key mask [B, Lk] applied on top of attnMask (nn.MultiheadAttention's key_padding_mask): bool,
+   * TRUE AT PADDING (masked out), or float32, added to the scores.
+   */
+  keyPaddingMask?: Tensor;
+  /** Write the result here instead of a new tensor: float32, contiguous, the output's shape. */
+  out?: Tensor;
+}
+
+const MAX_HEAD_DIM = 256;
+
+/** A tensor seen as [batch, heads, rows, d] with strides; the last dimension contiguous. */
+interface HeadView {
+  batch: number;
+  heads: number;
+  rows: number;
+  dim: number;
+  offset: number;
+  strides: [number, number, number];
+}
+
+function headView(t: Tensor, name: string, layout: AttentionLayout, op: string): HeadView {
+  const s = t.shape, st = t.strides;
+  let v: HeadView;
+  if (layout === 'BHLD') {
+    if (t.rank === 2) v = { batch: 1, heads: 1, rows: s[0], dim: s[1], offset: t.offset, strides: [0, 0, st[0]] };
+    else if (t.rank === 3) v = { batch: s[0], heads: 1, rows: s[1], dim: s[2], offset: t.offset, strides: [st[0], 0, st[1]] };
+    else if (t.rank === 4) v = { batch: s[0], heads: s[1], rows: s[2], dim: s[3], offset: t.offset, strides: [st[0], st[1], st[2]] };
+    else throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected ${name} to be [L, d], [N, L, d] or [B, H, L, d] (layout BHLD) but received shape ${formatShape(s)}`);
+  } else {
+    if (t.rank === 3) v = { batch: 1, heads: s[1], rows: s[0], dim: s[2], offset: t.offset, strides: [0, st[1], st[0]] };
+    else if (t.rank === 4) v = { batch: s[0], heads: s[2], rows: s[1], dim: s[3], offset: t.offset, strides: [st[0], st[2], st[1]] };
+    else throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected ${name} to be [L, H, d] or [B, L, H, d] (layout BLHD) but received shape ${formatShape(s)}`);
+  }
+  if (v.dim > 1 && t.strides[t.rank - 1] !== 1) {
+    throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: ${name}'s last dimension must be contiguous (stride 1) but its strides are ${formatShape(st)}`);
+  }
+  return v;
+}
+
+interface Prepared {
+  q: Tensor<Float32Array>;
+  k: Tensor<Float32Array>;
+  v: Tensor<Float32Array> | null;
+  out: Tensor<Float32Array>;
+  outData: Float32Array;
+  mask: Float32Array | Uint8Array | null;
+  keyPadding: Float32Array | Uint8Array | null;
+  keyLengths: Int32Array | null;
+  descriptor: Float64Array;
+}
+
+function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, op: string, weightsOnly: boolean): Prepared {
+  const q = expectTensor(qIn, 'query', ['float32'], op) as Tensor<Float32Array>;
+  const k = expectTensor(kIn, 'key', ['float32'], op) as Tensor<Float32Array>;
+  const v = weightsOnly ? null : (expectTensor(vIn, 'value', ['float32'], op) as Tensor<Float32Array>);
+  const options = expectOptions(optionsIn, op);
+  const layout = optionalEnum<AttentionLayout>(options, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
+  const isCausal = optionalBoolean(options, 'isCausal', op, false);
+  const alignment = optionalEnum<CausalAlignment>(options, 'causalAlignment', ['top-left', 'bottom-right'], op, 'top-left');
+  const enableGqa = optionalBoolean(options, 'enableGqa', op, false);
+  const shapes = () => `query ${formatShape(q.shape)}, key ${formatShape(k.shape)}${v ? `, value ${formatShape(v.shape)}` : ''}`;
+
+  if (q.rank !== k.rank || (v !== null && v.rank !== q.rank)) {
+    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query, key and value must have the same rank; received ${shapes()}`);
+  }
+  const qv = headView(q, 'query', layout, op);
+  const kv = headView(k, 'key', layout, op);
+  const vv = v === null ? null : headView(v, 'value', layout, op);
+  if (qv.dim !== kv.dim) {
+    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query and key must share their last dimension (dk); received ${shapes()}`);
+  }
+  if (vv !== null && (vv.rows !== kv.rows || vv.heads !== kv.heads || vv.batch !== kv.batch)) {
+    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: key and value must agree on batch, heads and length; received ${shapes()}`);
+  }
+  if (kv.batch !== qv.batch && kv.batch !== 1) {
+    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: key's batch (${kv.batch}) must equal query's (${qv.batch}) or be 1; received ${shapes()}`);
+  }
+  if (enableGqa ? qv.heads % kv.heads !== 0 : kv.heads !== qv.heads && kv.heads !== 1) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      enableGqa
+        ? `${op}: with enableGqa the query heads (${qv.heads}) must be a multiple of the key/value heads (${kv.heads}); received ${shapes()}`
+        : `${op}: query and key/value heads differ (${qv.heads} vs ${kv.heads}); pass enableGqa: true for grouped-query attention; received ${shapes()}`,
+    );
+  }
+  const dk = qv.dim, dv = vv === null ? 0 : vv.dim;
+  if (dk < 1 || dk > MAX_HEAD_DIM || (vv !== null && (dv < 1 || dv > MAX_HEAD_DIM))) {
+    throw rangeError('ERR_INVALID_SHAPE', `${op}: head dimensions must lie in [1, ${MAX_HEAD_DIM}]; received ${shapes()}`);
+  }
+  const B = qv.batch, H = qv.heads, Lq = qv.rows, Lk = kv.rows;
+  const scale = optionalFiniteNumber(options, 'scale', op) ?? 1 / Math.sqrt(dk);
+
+  // Scores as the user sees them: the query's leading dims, then [Lq, Lk].
+  const lead = layout === 'BHLD' ? q.shape.slice(0, q.rank - 2) : q.rank === 4 ? [B, H] : [H];
+  const scoreShape = [...lead, Lq, Lk];
+
+  // Mask: broadcast to the scores, then mapped onto [B, H, Lq, Lk] strides.
+  let mask: Float32Array | Uint8Array | null = null;
+  let maskKind = 0, maskOffset = 0;
+  let maskStrides = [0, 0, 0, 0];
+  if (options.attnMask !== undefined && options.attnMask !== null) {
+    const m = expectTensor(options.attnMask, 'attnMask', ['bool', 'float32'], op);
+    const b = broadcastShapes(m.shape, scoreShape);
+    if (m.rank > scoreShape.length || b === null || b.some((d, i) => d !== scoreShape[i])) {
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: attnMask of shape ${formatShape(m.shape)} does not broadcast to the scores ${formatShape(scoreShape)} (${shapes()})`,
+      );
+    }
+    const st = broadcastStrides(m.shape, m.strides, scoreShape);
+    const n = st.length;
+    const sQ = st[n - 2], sK = st[n - 1];
+    if (n === 2) maskStrides = [0, 0, sQ, sK];
+    else if (n === 3) maskStrides = layout === 'BHLD' ? [st[0], 0, sQ, sK] : [0, st[0], sQ, sK];
+    else maskStrides = [st[0], st[1], sQ, sK];
+    mask = m.data as Float32Array | Uint8Array;
+    maskKind = m.dtype === 'float32' ? 1 : 2;
+    maskOffset = m.offset;
+  }
+
+  const polarity = optionalEnum(options, 'maskPolarity', ['true-allows', 'true-masks'] as const, op, 'true-allows');
+  let keyPadding: Float32Array | Uint8Array | null = null;
+  let kpKind = 0, kpOffset = 0, kpStrideB = 0, kpStrideK = 0;
+  if (options.keyPaddingMask !== undefined && options.keyPaddingMask !== null) {
+    const m = expectTensor(options.keyPaddingMask, 'keyPaddingMask', ['bool', 'float32'], op);
+    if (m.rank !== 2 || (m.shape[0] !== B && m.shape[0] !== 1) || m.shape[1] !== Lk) {
+      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyPaddingMask must be [${B}, ${Lk}] ([B, Lk]) but has shape ${formatShape(m.shape)} (${shapes()})`);
+    }
+    keyPadding = m.data as Float32Array | Uint8Array;
+    kpKind = m.dtype === 'float32' ? 1 : 2;
+    kpOffset = m.offset;
+    kpStrideB = m.shape[0] === 1 ? 0 : m.strides[0];
+    kpStrideK = m.strides[1];
+  }
+
+  let keyLengths: Int32Array | null = null;
+  const klIn = options.keyLengths;
+  if (klIn !== undefined && klIn !== null) {
+    let values: ArrayLike<unknown>;
+    if (isTensor(klIn)) {
+      const t = expectTensor(klIn, 'keyLengths', ['int32'], op);
+      if (t.rank !== 1) throw rangeError('ERR_INVALID_SHAPE', `${op}: keyLengths must be 1-D [B]; received ${formatShape(t.shape)}`);
+      values = t.contiguous().data;
+    } else if (klIn instanceof Int32Array || Array.isArray(klIn)) {
+      values = klIn as ArrayLike<unknown>;
+    } else {
+      throw typeError('ERR_INVALID_OPTION', `${op}: Expected an Int32Array, number[] or int32 Tensor for keyLengths but received ${describeValue(klIn)}`);
+    }
+    if (values.length !== B) {
+      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyLengths has ${values.length} entries but the batch is ${B} (${shapes()})`);
+    }
+    keyLengths = new Int32Array(B);
+    for (let i = 0; i < B; ++i) {
+      const n = values[i];
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > Lk) {
+        throw rangeError('ERR_INVALID_OPTION', `${op}: keyLengths[${i}] must be an integer in [0, ${Lk}] but is ${describeValue(n)}`);
+      }
+      keyLengths[i] = n;
+    }
+  }
+
+  let outShape: number[];
+  let oStrides: [number, number, number];
+  if (weightsOnly) {
+    outShape = scoreShape;
+    oStrides = [0, 0, 0];
+  } else if (layout === 'BHLD') {
+    outShape = [...q.shape.slice(0, q.rank - 1), dv];
+    oStrides = [H * Lq * dv, Lq * dv, dv];
+  } else {
+    outShape = q.rank === 4 ? [B, Lq, H, dv] : [Lq, H, dv];
+    oStrides = [Lq * H * dv, dv, H * dv];
+  }
+  let out: Tensor<Float32Array>, outData: Float32Array;
+  if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
+  else outData = (out = new Tensor(allocFloat32(numel(outShape, 'the output'), 'the output'), outShape)).data;
+
+  const d = new Float64Array(36);
+  d.set([B, H, kv.heads, Lq, Lk, dk, Math.max(dv, 1)], 0);
+  d.set([qv.offset, ...qv.strides], 7);
+  d.set([kv.offset, kv.batch === 1 && B > 1 ? 0 : kv.strides[0], kv.strides[1], kv.strides[2]], 11);
+  if (vv !== null) d.set([vv.offset, vv.batch === 1 && B > 1 ? 0 : vv.strides[0], vv.strides[1], vv.strides[2]], 15);
+  d.set([0, ...oStrides], 19);
+  d.set([scale, isCausal ? (alignment === 'top-left' ? 1 : 2) : 0, maskKind, maskOffset, ...maskStrides], 23);
+  d.set([polarity === 'true-masks' ? 1 : 0, kpKind, kpOffset, kpStrideB, kpStrideK], 31);
+  return { q, k, v, out, outData, mask, keyPadding, keyLengths, descriptor: d };
+}
+
+function run(p: Prepared, async: false, weightsOnly: boolean): Float32Array;
+function run(p: Prepared, async: true, weightsOnly: boolean): Promise<Float32Array>;
+function run(p: Prepared, async: boolean, weightsOnly: boolean): Float32Array | Promise<Float32Array> {
+  const vData = p.v === null ? null : p.v.data;
+  return native().attention(p.q.data, p.k.data, vData, p.outData, p.mask, p.keyLengths, p.descriptor, async as never, weightsOnly, p.keyPadding);
+}
+
+/**
+ * softmax(scale · Q K^T + mask) V, fused (the Lq x Lk scores never exist in memory), on the calling
+ * thread. A row whose every key is masked gives zeros (PyTorch gives NaN).
+ * @returns [..., Lq, dv] in BHLD, [B, Lq, H, dv] in BLHD.
+ */
+export function scaledDotProductAttentionSync(query: Tensor, key: Tensor, value: Tensor, options?: AttentionOptions): Tensor<Float32Array> {
+  const p = prepare(query, key, value, options, 'scaledDotProductAttentionSync', false);
+  run(p, false, false);
+  return p.out;
+}
+
+/**
+ * As scaledDotProductAttentionSync, off the event loop. Inputs are kept alive until the promise
+ * settles; writing to them before it settles gives an undefined (but memory-safe) result.
+ */
+export async function scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, options?: AttentionOptions): Promise<Tensor<Float32Array>> {
+  const p = prepare(query, key, value, options, 'scaledDotProductAttention', false);
+  await run(p, true, false);
+  return p.out;
+}
+
+/**
+ * The soft weights softmax(scale · Q K^T + mask) — the article's alignment matrix — materialised as
+ * [..., Lq, Lk] (rows sum to 1; 0 for a fully masked row). For inspection, not for speed.
+ */
+export function attentionWeightsSync(query: Tensor, key: Tensor, options?: AttentionOptions): Tensor<Float32Array> {
+  const p = prepare(query, key, undefined, options, 'attentionWeightsSync', true);
+  run(p, false, true);
+  return p.out;
+}
+
+export async function attentionWeights(query: Tensor, key: Tensor, options?: AttentionOptions): Promise<Tensor<Float32Array>> {
+  const p = prepare(query, key, undefined, options, 'attentionWeights', true);
+  await run(p, true, true);
+  return p.out;
+}

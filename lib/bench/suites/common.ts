@@ -1,0 +1,214 @@
+/**
+ * What every benchmark suite shares: its options, the result record it returns (a harness
+ * BenchResult plus the comparison fields), the per-thread-count FMA peak, the timing options derived
+ * from a time budget, and the rule that picks each comparison's baseline.
+ *
+ * Order of timing (all suites): for one shape and one thread count, this package's kernel is timed
+ * first, then each onnxruntime-node peer is created, checked against our output, timed and RELEASED
+ * before anything else runs. ORT keeps its default spinning (its intra-op threads busy-wait a while
+ * after each run, which is part of its best latency), so releasing the session — which joins those
+ * threads — is what keeps them off the cores while our kernel is timed. Both run in the same process.
+ */
+import { BenchResult, TimingOptions } from '../harness';
+import { isOnnxRuntimeAvailable } from '../onnxruntime-peer';
+import { measureFmaPeak, setNumThreads } from '../../backend';
+
+/** Name of this package's implementation in every result. */
+export const OURS = 'simd-attention';
+
+/**
+ * - 'ours': this package;
+ * - 'peer': an onnxruntime-node implementation of the same computation (a baseline candidate);
+ * - 'context': measured for context, not the same work (e.g. ORT's decode model, which also copies
+ *   the whole cache), never the baseline.
+ */
+export type ResultRole = 'ours' | 'peer' | 'context';
+
+/** One measurement: harness fields (suite, impl, threads, shape, ms, minMs, gflops,
+ * fractionOfPeak, samples, awaited, note) plus the comparison. */
+export interface SuiteResult extends BenchResult {
+  role: ResultRole;
+  /** True for the fastest 'peer' of its suite/shape/threads group: the speed-up reference. */
+  baseline: boolean;
+  /** baseline ms / this ms (>1: faster than the fastest peer); null when the group has no peer. */
+  speedup: number | null;
+  /** Memory bandwidth at the median time, GB/s (decode: bytes of K and V read / time). */
+  gbPerSec?: number;
+  /** Peak-memory probe figures (suite 'memory'). */
+  memory?: MemoryFigures;
+}
+
+export interface MemoryFigures {
+  /** Bytes of q, k and v. */
+  inputBytes: number;
+  /** Bytes of the output tensor. */
+  outputBytes: number;
+  /** process.memoryUsage().rss just before the call. */
+  rssBeforeBytes: number;
+  /** The resident-set high-water mark (bytes) just before and just after the call. */
+  maxRssBeforeBytes: number;
+  maxRssAfterBytes: number;
+  /** 'VmHWM': Linux /proc/self/status, reset right before the call; 'maxRSS': process.resourceUsage(). */
+  peakSource: 'VmHWM' | 'maxRSS';
+  /**
+   * maxRssAfter - rssBefore - outputBytes, floored at 0: what the call needed beyond its inputs and
+   * output. Exact when maxRssAfter > maxRssBefore (the call set the peak); otherwise an upper bound.
+   */
+  extraBytes: number;
+  exact: boolean;
+}
+
+export interface ProgressEvent {
+  suite: string;
+  /** Measurements done so far in this suite, and how many are planned. */
+  done: number;
+  total: number;
+  /** What is being measured next (or was just measured when done === total). */
+  label: string;
+}
+
+export interface SuiteOptions {
+  /** Thread counts; default [1, 2]. */
+  threads?: number[];
+  /** Sampling time per measurement (ms); default 500. Warm-up is a fifth of it. */
+  budgetMs?: number;
+  /** Time onnxruntime-node beside ours (when it can be loaded); default false. */
+  compare?: boolean;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Notes (skips, missing peers): the CLI prints them on stderr and stores them in the JSON. */
+  onNote?: (message: string) => void;
+  /** FMA peaks shared between suites (measured once per thread count). */
+  peaks?: PeakCache;
+}
+
+/** The FP32 FMA peak per thread count, measured once each with the package's measureFmaPeak. */
+export class PeakCache {
+  private readonly peaks = new Map<number, number>();
+  constructor(private readonly seconds = 0.2) {}
+
+  get(threads: number): number {
+    let p = this.peaks.get(threads);
+    if (p === undefined) {
+      p = measureFmaPeak(threads, this.seconds);
+      this.peaks.set(threads, p);
+    }
+    return p;
+  }
+
+  /** { "1": GFLOP/s, "2": GFLOP/s } of the thread counts measured so far. */
+  toJSON(): Record<string, number> {
+    const o: Record<string, number> = {};
+    for (const [t, p] of [...this.peaks].sort((a, b) => a[0] - b[0])) o[String(t)] = p;
+    return o;
+  }
+}
+
+function canRequire(id: string): boolean {
+  try {
+    require.resolve(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Options resolved to their defaults. */
+export interface ResolvedOptions {
+  threads: number[];
+  budgetMs: number;
+  compare: boolean;
+  timing: TimingOptions;
+  peaks: PeakCache;
+  /** Announces the next measurement (the progress event counts the ones done before it). */
+  progress: (label: string) => void;
+  /** Announces the end of the suite (done === total). */
+  finish: () => void;
+  note: (message: string) => void;
+  setTotal: (n: number) => void;
+}
+
+/**
+ * Defaults, and the onnxruntime check: with compare on but ORT missing, one note says how to install
+ * it and the suite runs ours only.
+ */
+export function resolveOptions(suite: string, o: SuiteOptions): ResolvedOptions {
+  const threads = o.threads ?? [1, 2];
+  if (threads.length === 0 || threads.some((t) => !Number.isInteger(t) || t < 1 || t > 256)) {
+    throw new RangeError(`threads must be integers in [1, 256], got ${threads.join(',')}`);
+  }
+  const budgetMs = o.budgetMs ?? 500;
+  if (!(budgetMs >= 0) || !Number.isFinite(budgetMs)) throw new RangeError(`budget must be a number of ms >= 0, got ${budgetMs}`);
+  const note = (m: string) => o.onNote?.(`${suite}: ${m}`);
+  let compare = o.compare ?? false;
+  if (compare && !isOnnxRuntimeAvailable()) {
+    note('onnxruntime-node is not installed, so only simd-attention is timed; install it with ' +
+      '`ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`');
+    compare = false;
+  } else if (compare && !canRequire('protobufjs')) {
+    // The ORT models are built in memory with protobufjs (../onnx-model), a development dependency.
+    note('protobufjs is not installed, so the onnxruntime-node models cannot be built and only simd-attention is timed; ' +
+      'install it with `npm install protobufjs`');
+    compare = false;
+  }
+  let total = 0, done = 0;
+  return {
+    threads,
+    budgetMs,
+    compare,
+    timing: timingFor(budgetMs),
+    peaks: o.peaks ?? new PeakCache(),
+    note,
+    setTotal: (n) => { total = n; },
+    progress: (label) => {
+      o.onProgress?.({ suite, done, total: Math.max(total, done + 1), label });
+      done++;
+    },
+    finish: () => {
+      o.onProgress?.({ suite, done, total: done, label: 'done' });
+    },
+  };
+}
+
+/**
+ * Timing options for a budget: warm-up a fifth of it (at least the first call), at least 3 samples
+ * so a median exists even when one call outlasts the budget.
+ */
+export function timingFor(budgetMs: number): TimingOptions {
+  return { budgetMs, warmupMs: budgetMs / 5, warmupIters: 1, minSamples: 3 };
+}
+
+/** Sets this package's pool size before timing ours (ORT gets intraOpNumThreads per session). */
+export function useThreads(threads: number): void {
+  setNumThreads(threads);
+}
+
+/** Builds a SuiteResult from a harness result; baseline/speedup are filled by markBaselines. */
+export function toSuiteResult(r: BenchResult, role: ResultRole, extra: Partial<SuiteResult> = {}): SuiteResult {
+  return { ...r, role, baseline: false, speedup: null, ...extra };
+}
+
+function groupKey(r: BenchResult): string {
+  return `${r.suite}\u0000${r.threads}\u0000${JSON.stringify(r.shape)}`;
+}
+
+/**
+ * Within each suite/threads/shape group, the fastest 'peer' becomes the baseline and every result
+ * gets speedup = baseline ms / its ms. Mutates and returns the array.
+ */
+export function markBaselines<T extends SuiteResult>(results: T[]): T[] {
+  const best = new Map<string, T>();
+  for (const r of results) {
+    r.baseline = false;
+    if (r.role !== 'peer') continue;
+    const k = groupKey(r);
+    const b = best.get(k);
+    if (b === undefined || r.ms < b.ms) best.set(k, r);
+  }
+  for (const r of results) {
+    const b = best.get(groupKey(r));
+    r.speedup = b === undefined ? null : b.ms / r.ms;
+  }
+  for (const b of best.values()) b.baseline = true;
+  return results;
+}
+

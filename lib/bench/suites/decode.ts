@@ -1,0 +1,82 @@
+/**
+ * Suite 'decode': one new query against Lk cached keys (B=1, H=12, d=64 by default), the step of
+ * autoregressive generation. Memory-bound: every key and value is read once for 4·H·Lk·d FLOPs, so
+ * besides ms and GFLOP/s it reports GB/s = bytes of K and V read / time.
+ * - ours: scaledDotProductAttentionSync(q [B,H,1,d], k/v [B,H,Lk,d]);
+ * - peer: ORT Attention (opset 23), 4-D, lq = 1, no past: the same computation;
+ * - context: ORT's decode model with past_key/past_value (Attention opset 23), which also builds
+ *   present = concat(past, new) — a copy of the whole cache every step — so it is not the baseline.
+ */
+import { Tensor } from '../../tensor';
+import { scaledDotProductAttentionSync } from '../../attention';
+import { attentionFlops } from '../harness';
+import { randomFloat32 } from '../data';
+import { createAttentionPeer, createDecodePeer } from '../onnxruntime-peer';
+import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
+import { checkPeerOutput, measureOurs, measurePeer } from './measure';
+
+export interface DecodeSuiteOptions extends SuiteOptions {
+  /** Cached key lengths Lk; default 1024, 4096, 8192, 65536. */
+  kvLens?: number[];
+  batch?: number;
+  heads?: number;
+  headDim?: number;
+}
+
+export const DEFAULT_DECODE_KV_LENS = [1024, 4096, 8192, 65536];
+export const DECODE_PEER = 'onnxruntime:Attention';
+export const DECODE_PAST_PEER = 'onnxruntime:Attention+past';
+
+/** Splits [B, H, Lk, d] into the first Lk - 1 positions of each head and the last one. */
+function splitLast(src: Float32Array, BH: number, Lk: number, d: number): { past: Float32Array; last: Float32Array } {
+  const past = new Float32Array(BH * (Lk - 1) * d);
+  const last = new Float32Array(BH * d);
+  for (let i = 0; i < BH; i++) {
+    past.set(src.subarray(i * Lk * d, (i * Lk + Lk - 1) * d), i * (Lk - 1) * d);
+    last.set(src.subarray((i * Lk + Lk - 1) * d, (i + 1) * Lk * d), i * d);
+  }
+  return { past, last };
+}
+
+export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<SuiteResult[]> {
+  const ctx = resolveOptions('decode', options);
+  const B = options.batch ?? 1, H = options.heads ?? 12, d = options.headDim ?? 64;
+  const kvLens = options.kvLens ?? DEFAULT_DECODE_KV_LENS;
+  ctx.setTotal(kvLens.length * ctx.threads.length * (ctx.compare ? 3 : 1));
+  const results: SuiteResult[] = [];
+  for (const Lk of kvLens) {
+    const Q = randomFloat32(B * H * d, 3 * Lk + 1);
+    const K = randomFloat32(B * H * Lk * d, 3 * Lk + 2), V = randomFloat32(B * H * Lk * d, 3 * Lk + 3);
+    const q = new Tensor(Q, [B, H, 1, d]), k = new Tensor(K, [B, H, Lk, d]), v = new Tensor(V, [B, H, Lk, d]);
+    const call = () => scaledDotProductAttentionSync(q, k, v);
+    const shape = { B, H, Lk, d };
+    const flops = attentionFlops({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d, causal: false });
+    const bytes = 2 * B * H * Lk * d * 4;
+    const bandwidth = (r: SuiteResult) => { r.gbPerSec = bytes / (r.ms * 1e6); return r; };
+    let expected: Float32Array | undefined;
+    let split: { k: { past: Float32Array; last: Float32Array }; v: { past: Float32Array; last: Float32Array } } | undefined;
+    for (const threads of ctx.threads) {
+      const spec = { suite: 'decode', impl: OURS, threads, shape, flops };
+      ctx.progress(`${OURS} decode Lk=${Lk} ${threads}T`);
+      results.push(bandwidth(await measureOurs(ctx, spec, call)));
+      if (!ctx.compare) continue;
+      expected ??= call().data;
+      const want = expected;
+      ctx.progress(`${DECODE_PEER} decode Lk=${Lk} ${threads}T`);
+      results.push(bandwidth(await measurePeer(ctx, { ...spec, impl: DECODE_PEER },
+        () => createAttentionPeer({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d }, { threads }, { Q, K, V }),
+        (y) => checkPeerOutput(`decode Lk=${Lk} (${DECODE_PEER})`, y, want))));
+      if (Lk < 2) continue;
+      split ??= { k: splitLast(K, B * H, Lk, d), v: splitLast(V, B * H, Lk, d) };
+      const s = split;
+      ctx.progress(`${DECODE_PAST_PEER} decode Lk=${Lk} ${threads}T`);
+      results.push(bandwidth(await measurePeer(ctx,
+        { ...spec, impl: DECODE_PAST_PEER, note: 'with past_key/past_value: also copies the whole cache into present_key/present_value' },
+        () => createDecodePeer({ batch: B, heads: H, headDim: d, totalLen: Lk, op: 'attention' }, { threads },
+          { Q, K: s.k.last, V: s.v.last, past_key: s.k.past, past_value: s.v.past }),
+        (y) => checkPeerOutput(`decode Lk=${Lk} (${DECODE_PAST_PEER})`, y, want), 'context')));
+    }
+  }
+  ctx.finish();
+  return markBaselines(results);
+}

@@ -1,0 +1,108 @@
+/**
+ * `simd-attention bench [suite]`: runs the benchmark suites of lib/bench/suites (the same code the
+ * bench/ scripts run) and prints a table per suite — median ms, GFLOP/s, fraction of the FMA peak,
+ * and with --compare the speed-up over the fastest onnxruntime-node peer — or, with --json, the
+ * machine-readable document (./results-file). `npm start` is `bench --compare` (the quick suite).
+ */
+import { Argument, Command } from 'commander';
+import { backendInfo } from '../backend';
+import {
+  BenchDocument, PeakCache, QUICK_BUDGET_MS, SuiteOptions, SuiteResult, createBenchDocument, formatBenchReport,
+  runDecodeSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite,
+} from '../bench/suites';
+import { parseCount, parseIntList, parsePositiveInt, parsePositiveNumber, parseThreads } from './errors';
+import { createProgress } from './progress';
+import { writeFileOrFail } from './results-file';
+
+export const SUITE_CHOICES = ['quick', 'matmul', 'sdpa', 'decode', 'mha', 'memory', 'all'] as const;
+export type SuiteChoice = (typeof SUITE_CHOICES)[number];
+
+export interface BenchFlags {
+  seq?: number[];
+  sizes?: number[];
+  heads?: number;
+  dim?: number;
+  batch?: number;
+  threads?: number[];
+  causal?: boolean;
+  steps?: number;
+  budget?: number;
+  compare?: boolean;
+  json?: boolean;
+  out?: string;
+  peakSeconds: number;
+}
+
+type Runner = (common: SuiteOptions, f: BenchFlags) => Promise<SuiteResult[]>;
+
+const causalList = (f: BenchFlags, dflt: boolean[]) => (f.causal === undefined ? dflt : [f.causal]);
+
+const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
+  quick: (c, f) => runQuickSuite({ ...c, sizes: f.sizes, seqLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, causal: causalList(f, [false, true]) }),
+  matmul: (c, f) => runMatmulSuite({ ...c, sizes: f.sizes, products: f.sizes === undefined ? undefined : [] }),
+  sdpa: (c, f) => runSdpaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, causal: causalList(f, [false, true]) }),
+  decode: (c, f) => runDecodeSuite({ ...c, kvLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch }),
+  mha: (c, f) => runMhaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, decodeSteps: f.steps }),
+  memory: (c, f) => runMemorySuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
+};
+
+/** The suites `all` runs, in order. */
+export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = ['matmul', 'sdpa', 'decode', 'mha', 'memory'];
+
+/** Default thread counts: 1 and every hardware thread. */
+export function defaultThreads(): number[] {
+  return [...new Set([1, backendInfo().hardwareThreads])];
+}
+
+/** Runs the suite(s) and returns the JSON document (the table is formatted from it). */
+export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<BenchDocument> {
+  const progress = createProgress();
+  const notes: string[] = [];
+  const peaks = new PeakCache(f.peakSeconds);
+  const threads = f.threads ?? defaultThreads();
+  const budgetMs = f.budget ?? (suite === 'quick' ? QUICK_BUDGET_MS : 500);
+  const common: SuiteOptions = {
+    threads, budgetMs, compare: f.compare === true, peaks,
+    onProgress: (e) => progress.onProgress(e),
+    onNote: (m) => { notes.push(m); progress.note(m); },
+  };
+  const names = suite === 'all' ? ALL_SUITES : [suite];
+  const results: SuiteResult[] = [];
+  try {
+    for (const name of names) results.push(...await RUNNERS[name](common, f));
+  } finally {
+    progress.stop();
+  }
+  const options: Record<string, unknown> = { threads, budgetMs, compare: f.compare === true, peakSeconds: f.peakSeconds };
+  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps'] as const) if (f[k] !== undefined) options[k] = f[k];
+  return createBenchDocument({ suite, options, peaks: peaks.toJSON(), results, notes });
+}
+
+export function benchCommand(): Command {
+  return new Command('bench')
+    .description('time the kernels (matmul, attention, decode, multi-head block, peak memory); prints a table, or JSON')
+    .addArgument(new Argument('[suite]', 'what to run').choices(SUITE_CHOICES).default('quick'))
+    .option('--seq <list>', 'sequence lengths: L for sdpa/mha/memory/quick, cached keys Lk for decode (e.g. 512,1024)', parseIntList)
+    .option('--sizes <list>', 'square matmul sizes (matmul, quick); replaces the default sizes and products', parseIntList)
+    .option('--heads <n>', 'attention heads (default 12; memory: 1)', parsePositiveInt)
+    .option('--dim <n>', 'head width d (default 64)', parsePositiveInt)
+    .option('--batch <n>', 'batch B for sdpa and decode (default 1)', parsePositiveInt)
+    .option('--threads <list>', 'thread counts, e.g. 1,2 (default 1 and all hardware threads)', parseThreads)
+    .option('--causal', 'causal masking only (sdpa, quick; memory is causal by default)')
+    .option('--no-causal', 'no causal masking')
+    .option('--steps <n>', 'tokens of the mha KV-cache decode (default 256, 0 skips it)', parseCount)
+    .option('--budget <ms>', `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`, parsePositiveNumber)
+    .option('--compare', 'time onnxruntime-node beside it (when installed)')
+    .option('--json', 'print the results as JSON on stdout instead of the table')
+    .option('--out <file>', 'also write the JSON results to FILE')
+    .option('--peak-seconds <s>', 'time spent measuring the FMA peak per thread count', parsePositiveNumber, 0.2)
+    .addHelpText('after', `
+Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, all.
+Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
+JSON fields are described in README.md, section "Command line".`)
+    .action(async (suite: SuiteChoice, opts: BenchFlags) => {
+      const doc = await runBench(suite, opts);
+      if (opts.out !== undefined) writeFileOrFail(opts.out, JSON.stringify(doc, null, 2) + '\n');
+      process.stdout.write(opts.json ? JSON.stringify(doc, null, 2) + '\n' : formatBenchReport(doc));
+    });
+}

@@ -1,0 +1,59 @@
+/**
+ * Typed errors. Every error this package throws for bad input is a TypeError (wrong kind of value:
+ * a non-Tensor, a wrong dtype, an option of the wrong type) or a RangeError (wrong value: a shape
+ * mismatch, an out-of-range size), with a stable `code` to branch on.
+ */
+
+export type ErrorCode =
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_INVALID_DTYPE'
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_SHAPE'
+  | 'ERR_SHAPE_MISMATCH'
+  | 'ERR_SIZE_OVERFLOW'
+  | 'ERR_OUT_OF_BOUNDS'
+  | 'ERR_NOT_CONTIGUOUS'
+  | 'ERR_DETACHED_BUFFER'
+  | 'ERR_MISALIGNED'
+  | 'ERR_CACHE_FULL'
+  | 'ERR_INVALID_WEIGHTS'
+  | 'ERR_INVALID_FILE'
+  | 'ERR_UNSUPPORTED_ISA'
+  | 'ERR_NATIVE_LOAD';
+
+export class SimdAttentionTypeError extends TypeError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'TypeError';
+    this.code = code;
+  }
+}
+
+export class SimdAttentionRangeError extends RangeError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RangeError';
+    this.code = code;
+  }
+}
+
+export function typeError(code: ErrorCode, message: string): SimdAttentionTypeError {
+  return new SimdAttentionTypeError(code, message);
+}
+
+export function rangeError(code: ErrorCode, message: string): SimdAttentionRangeError {
+  return new SimdAttentionRangeError(code, message);
+}
+
+/** Describes a value for an error message: `-2 of type number`, `a Float64Array`, `null`. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as { length?: number }).length ?? '?'}`;
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+  if (typeof value === 'string') return `${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)} of type string`;
+  return `${String(value)} of type ${typeof value}`;
+}

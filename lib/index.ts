@@ -1,0 +1,23 @@
+/** simd-attention: public exports only. */
+export { Tensor, isTensor } from './tensor';
+export type { DType, TensorData, ViewOptions } from './tensor';
+export { SimdAttentionRangeError, SimdAttentionTypeError } from './errors';
+export type { ErrorCode } from './errors';
+export { matmul, matmulSync } from './matmul';
+export type { MatmulOptions } from './matmul';
+export { scaledDotProductAttention, scaledDotProductAttentionSync, attentionWeights, attentionWeightsSync } from './attention';
+export type { AttentionOptions, AttentionLayout, CausalAlignment } from './attention';
+export { backendInfo, setNumThreads, getNumThreads, measureFmaPeak } from './backend';
+export type { BackendInfo, Isa } from './backend';
+export { MultiHeadAttention } from './multihead';
+export type { MultiHeadAttentionOptions, MultiHeadForwardOptions, MultiHeadForwardResult } from './multihead';
+export { KVCache } from './kv-cache';
+export type { KVCacheOptions } from './kv-cache';
+export { readSafetensors, parseSafetensors, encodeSafetensors } from './safetensors';
+export { AdditiveAttention, PrecomputedKeys } from './additive';
+export type { AdditiveAttentionOptions, AdditiveWeights, Seq2SeqForwardOptions } from './additive';
+export { LuongAttention } from './luong';
+export type { LuongAttentionOptions, LuongWeights, LuongScore } from './luong';
+export type { Seq2SeqResult } from './seq2seq';
+export { renderHeatmapSVG, type HeatmapOptions, type HeatmapWeights } from './render/heatmap';
+export { renderBenchmarkSVG, type BenchmarkChartOptions } from './render/benchmark-chart';

@@ -1,0 +1,96 @@
+/**
+ * KVCache: preallocated key/value storage for incremental decoding. Stored as [B, capacity, Hkv, d]
+ * (BLHD), so the cached prefix is a strided view the fused kernel reads in place, and appending the
+ * projected keys/values of new positions is one native strided copy (no reallocation per step).
+ */
+import { native } from './binding';
+import { rangeError } from './errors';
+import { formatShape } from './shape';
+import { Tensor } from './tensor';
+import { positiveInteger } from './validate';
+
+export interface KVCacheOptions {
+  batch: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  /** Positions it can hold; appending beyond is an ERR_CACHE_FULL error. */
+  capacity: number;
+}
+
+/** Copies a [B, L, H, d] view into another of the same shape (last dimension contiguous in both). */
+export function copyView(src: Tensor<Float32Array>, dst: Tensor<Float32Array>): void {
+  const r = src.rank;
+  const d = new Float64Array(3 + 3 * r);
+  d[0] = r;
+  for (let i = 0; i < r; ++i) {
+    d[1 + i] = src.shape[i];
+    d[2 + r + i] = src.strides[i];
+    d[3 + 2 * r + i] = dst.strides[i];
+  }
+  d[1 + r] = src.offset;
+  d[2 + 2 * r] = dst.offset;
+  native().copyStrided(src.data, dst.data, d);
+}
+
+export class KVCache {
+  readonly batch: number;
+  readonly numKeyValueHeads: number;
+  readonly headDim: number;
+  readonly capacity: number;
+  /** [batch, capacity, numKeyValueHeads, headDim]; positions >= length are unused. */
+  readonly keyStorage: Tensor<Float32Array>;
+  readonly valueStorage: Tensor<Float32Array>;
+  private used = 0;
+
+  constructor(options: KVCacheOptions) {
+    const op = 'KVCache';
+    if (typeof options !== 'object' || options === null) throw rangeError('ERR_INVALID_ARGUMENT', `${op}: Expected an options object`);
+    this.batch = positiveInteger(options.batch, 'batch', op);
+    this.numKeyValueHeads = positiveInteger(options.numKeyValueHeads, 'numKeyValueHeads', op);
+    this.headDim = positiveInteger(options.headDim, 'headDim', op);
+    this.capacity = positiveInteger(options.capacity, 'capacity', op);
+    const shape = [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
+    this.keyStorage = Tensor.zeros(shape);
+    this.valueStorage = Tensor.zeros(shape);
+  }
+
+  /** Positions cached so far. */
+  get length(): number {
+    return this.used;
+  }
+
+  /** Forgets every cached position (the storage is kept). */
+  reset(): void {
+    this.used = 0;
+  }
+
+  /** The cached keys as a [B, length, Hkv, d] view (no copy). */
+  keys(): Tensor<Float32Array> {
+    return this.keyStorage.narrow(1, 0, this.used);
+  }
+
+  values(): Tensor<Float32Array> {
+    return this.valueStorage.narrow(1, 0, this.used);
+  }
+
+  /**
+   * Appends new positions: keys and values [B, Lnew, Hkv, d] (views welcome). Checks everything
+   * before writing anything, so a refused append leaves the cache as it was.
+   */
+  append(keys: Tensor<Float32Array>, values: Tensor<Float32Array>): void {
+    const want = (n: number) => [this.batch, n, this.numKeyValueHeads, this.headDim];
+    const n = keys.shape[1];
+    for (const [t, name] of [[keys, 'keys'], [values, 'values']] as const) {
+      const w = want(t.shape[1] ?? 0);
+      if (t.rank !== 4 || t.shape.some((d, i) => d !== w[i]) || t.shape[1] !== n) {
+        throw rangeError('ERR_SHAPE_MISMATCH', `KVCache.append: ${name} must be ${formatShape(want(n))} but has shape ${formatShape(t.shape)}`);
+      }
+    }
+    if (this.used + n > this.capacity) {
+      throw rangeError('ERR_CACHE_FULL', `KVCache.append: ${n} new position(s) do not fit: ${this.used} of ${this.capacity} are used`);
+    }
+    copyView(keys, this.keyStorage.narrow(1, this.used, n));
+    copyView(values, this.valueStorage.narrow(1, this.used, n));
+    this.used += n;
+  }
+}

@@ -1,0 +1,124 @@
+/** matmul: C = op(A) op(B) over float32, batched with broadcasting, zero-copy on the way in. */
+import { native } from './binding';
+import { rangeError } from './errors';
+import { allocFloat32, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
+import { Tensor } from './tensor';
+import { checkOut, expectOptions, expectTensor, optionalBoolean } from './validate';
+
+export interface MatmulOptions {
+  /** Use A^T: a is [..., K, M]. Default false. */
+  transposeA?: boolean;
+  /** Use B^T: b is [..., N, K]. Default false. */
+  transposeB?: boolean;
+  /** float32 [N], added to every row of the result (a linear layer's y = x W^T + b). */
+  bias?: Tensor;
+  /** Write the result here instead of a new tensor: float32, contiguous, shaped [...batch, M, N]. */
+  out?: Tensor;
+}
+
+interface Prepared {
+  a: Tensor<Float32Array>;
+  b: Tensor<Float32Array>;
+  out: Tensor<Float32Array>;
+  outData: Float32Array;
+  bias: Float32Array | null;
+  descriptor: Float64Array;
+}
+
+/** How a 2-D matrix view is stored: its row stride, and whether it is transposed in memory. */
+function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string): { ld: number; trans: boolean } {
+  const r = t.rank;
+  const rows = t.shape[r - 2], cols = t.shape[r - 1];
+  const sr = t.strides[r - 2], sc = t.strides[r - 1];
+  // Row-major with contiguous rows (stride 1 along the last dim); a dimension of size 1 has any stride.
+  if (sc === 1 || cols === 1) return { ld: rows <= 1 ? Math.max(cols, 1) : sr, trans: transpose };
+  // A transposed view (e.g. from swapping strides): contiguous along the second-to-last dim.
+  if (sr === 1 || rows === 1) return { ld: cols <= 1 ? Math.max(rows, 1) : sc, trans: !transpose };
+  throw rangeError(
+    'ERR_NOT_CONTIGUOUS',
+    `${op}: ${name} of shape ${formatShape(t.shape)} has strides ${formatShape(t.strides)}; one of its last two dimensions must have stride 1 (call contiguous())`,
+  );
+}
+
+function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Prepared {
+  const a = expectTensor(aIn, 'a', ['float32'], op) as Tensor<Float32Array>;
+  const b = expectTensor(bIn, 'b', ['float32'], op) as Tensor<Float32Array>;
+  const options = expectOptions(optionsIn, op);
+  const transposeA = optionalBoolean(options, 'transposeA', op, false);
+  const transposeB = optionalBoolean(options, 'transposeB', op, false);
+  if (a.rank < 2 || b.rank < 2) {
+    throw rangeError(
+      'ERR_INVALID_SHAPE',
+      `${op}: a and b need at least 2 dimensions ([..., M, K] and [..., K, N]) but received a ${formatShape(a.shape)} and b ${formatShape(b.shape)}`,
+    );
+  }
+  const ar = a.rank, br = b.rank;
+  const M = transposeA ? a.shape[ar - 1] : a.shape[ar - 2];
+  const Ka = transposeA ? a.shape[ar - 2] : a.shape[ar - 1];
+  const Kb = transposeB ? b.shape[br - 1] : b.shape[br - 2];
+  const N = transposeB ? b.shape[br - 2] : b.shape[br - 1];
+  if (Ka !== Kb) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: inner dimensions differ: a ${formatShape(a.shape)}${transposeA ? ' (transposed)' : ''} has K = ${Ka} but b ${formatShape(b.shape)}${transposeB ? ' (transposed)' : ''} has K = ${Kb}`,
+    );
+  }
+  const aBatch = a.shape.slice(0, ar - 2), bBatch = b.shape.slice(0, br - 2);
+  const batch = broadcastShapes(aBatch, bBatch);
+  if (batch === null) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: batch dimensions of a ${formatShape(a.shape)} and b ${formatShape(b.shape)} do not broadcast (${formatShape(aBatch)} vs ${formatShape(bBatch)})`,
+    );
+  }
+  const outShape = [...batch, M, N];
+  let out: Tensor<Float32Array>, outData: Float32Array;
+  if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
+  else outData = (out = new Tensor(allocFloat32(numel(outShape, 'the output'), 'the output'), outShape)).data;
+  let bias: Float32Array | null = null;
+  if (options.bias !== undefined) {
+    const bt = expectTensor(options.bias, 'bias', ['float32'], op);
+    if (bt.rank !== 1 || bt.shape[0] !== N) {
+      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: bias must be [${N}] (N) but has shape ${formatShape(bt.shape)}`);
+    }
+    bias = bt.strides[0] === 1 || N <= 1 ? bt.data.subarray(bt.offset) as Float32Array : (bt.contiguous().data as Float32Array);
+  }
+  const sa = matrixStorage(a, transposeA, 'a', op);
+  const sb = matrixStorage(b, transposeB, 'b', op);
+  const aStrides = broadcastStrides(aBatch, a.strides.slice(0, ar - 2), batch);
+  const bStrides = broadcastStrides(bBatch, b.strides.slice(0, br - 2), batch);
+  const nb = batch.length;
+  const d = new Float64Array(10 + 3 * nb);
+  d[0] = M; d[1] = N; d[2] = Ka;
+  d[3] = a.offset; d[4] = sa.ld; d[5] = sa.trans ? 1 : 0;
+  d[6] = b.offset; d[7] = sb.ld; d[8] = sb.trans ? 1 : 0;
+  d[9] = nb;
+  for (let i = 0; i < nb; ++i) {
+    d[10 + i] = batch[i];
+    d[10 + nb + i] = aStrides[i];
+    d[10 + 2 * nb + i] = bStrides[i];
+  }
+  return { a, b, out, outData, bias, descriptor: d };
+}
+
+/**
+ * C = op(A) op(B), on the calling thread (the kernel pool still splits the work).
+ * a: float32 [..., M, K] (or [..., K, M] with transposeA), b: [..., K, N] (or [..., N, K]);
+ * batch dimensions broadcast. Strided views (e.g. from narrow()) are read in place.
+ * @returns a new float32 tensor [...batch, M, N]
+ */
+export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor<Float32Array> {
+  const p = prepare(a, b, options, 'matmulSync');
+  native().matmul(p.a.data, p.b.data, p.outData, p.descriptor, false, p.bias);
+  return p.out;
+}
+
+/**
+ * As matmulSync, off the event loop: the work runs on the kernel pool while JavaScript goes on; a
+ * and b are kept alive until it settles. Do not write to a or b before the promise settles.
+ */
+export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor<Float32Array>> {
+  const p = prepare(a, b, options, 'matmul');
+  await native().matmul(p.a.data, p.b.data, p.outData, p.descriptor, true, p.bias);
+  return p.out;
+}

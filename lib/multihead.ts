@@ -1,0 +1,340 @@
+/**
+ * MultiHeadAttention with PyTorch nn.MultiheadAttention's weights and semantics (batch_first=True,
+ * eval mode). The TypeScript layer owns splitting and concatenating heads — as strided views over
+ * the projection results (layout BLHD), never as copies; the kernels do the arithmetic.
+ *
+ * Mask polarity follows nn.MultiheadAttention, NOT scaled_dot_product_attention: a bool attnMask is
+ * TRUE WHERE ATTENDING IS NOT ALLOWED; keyPaddingMask is TRUE AT PADDING. A float mask is added.
+ */
+import { attentionWeightsSync, attentionWeights, scaledDotProductAttention, scaledDotProductAttentionSync, AttentionOptions } from './attention';
+import { describeValue, rangeError, typeError } from './errors';
+import { KVCache } from './kv-cache';
+import { matmul, matmulSync } from './matmul';
+import { readSafetensors } from './safetensors';
+import { formatShape } from './shape';
+import { isTensor, Tensor } from './tensor';
+import { expectOptions, expectTensor, optionalBoolean, positiveInteger } from './validate';
+
+export interface MultiHeadAttentionOptions {
+  embedDim: number;
+  numHeads: number;
+  /** Width of key inputs (default embedDim). */
+  kdim?: number;
+  /** Width of value inputs (default embedDim). */
+  vdim?: number;
+  /** Projection biases (default true). */
+  bias?: boolean;
+  /** Grouped-query attention: key/value heads shared by numHeads / numKeyValueHeads query heads. */
+  numKeyValueHeads?: number;
+}
+
+export interface MultiHeadForwardOptions {
+  /** bool [B, Lk], TRUE AT PADDING (masked out); or float32 [B, Lk], added. */
+  keyPaddingMask?: Tensor;
+  /** bool [Lq, Lk] or [B * numHeads, Lq, Lk], TRUE = NOT ALLOWED; or float32, added. */
+  attnMask?: Tensor;
+  /** Causal (top-left) masking. With `cache`, attention is always causal, bottom-right aligned. */
+  isCausal?: boolean;
+  /** Also return the attention weights (default false). */
+  needWeights?: boolean;
+  /** Weights averaged over heads [B, Lq, Lk] (default true) or per head [B, numHeads, Lq, Lk]. */
+  averageAttnWeights?: boolean;
+  /** Append this call's keys/values to the cache and attend over everything cached. */
+  cache?: KVCache;
+}
+
+export interface MultiHeadForwardResult {
+  /** [B, Lq, embedDim] */
+  output: Tensor<Float32Array>;
+  weights?: Tensor<Float32Array>;
+}
+
+type Weights = {
+  qWeight: Tensor<Float32Array>; // [E, E]
+  kWeight: Tensor<Float32Array>; // [Ekv, kdim]
+  vWeight: Tensor<Float32Array>; // [Ekv, vdim]
+  inProj: Tensor<Float32Array> | null; // [E + 2 Ekv, E] when packed (self-attention: one matmul)
+  qBias?: Tensor<Float32Array>;
+  kBias?: Tensor<Float32Array>;
+  vBias?: Tensor<Float32Array>;
+  inBias?: Tensor<Float32Array>;
+  outWeight: Tensor<Float32Array>; // [E, E]
+  outBias?: Tensor<Float32Array>;
+};
+
+/** Reused [B, L, E] buffers for the attention output between the two projections. */
+class ScratchPool {
+  private free: Float32Array[] = [];
+  take(size: number): Float32Array {
+    const i = this.free.findIndex((b) => b.length === size);
+    if (i >= 0) return this.free.splice(i, 1)[0];
+    return new Float32Array(size);
+  }
+  give(buffer: Float32Array): void {
+    if (this.free.length < 4) this.free.push(buffer);
+  }
+}
+
+export class MultiHeadAttention {
+  readonly embedDim: number;
+  readonly numHeads: number;
+  readonly numKeyValueHeads: number;
+  readonly headDim: number;
+  readonly kdim: number;
+  readonly vdim: number;
+  readonly bias: boolean;
+  private weights: Weights | null = null;
+  private readonly scratch = new ScratchPool();
+
+  constructor(options: MultiHeadAttentionOptions) {
+    const op = 'MultiHeadAttention';
+    const o = expectOptions(options, op) as Partial<MultiHeadAttentionOptions>;
+    this.embedDim = positiveInteger(o.embedDim, 'embedDim', op);
+    this.numHeads = positiveInteger(o.numHeads, 'numHeads', op);
+    this.numKeyValueHeads = o.numKeyValueHeads === undefined ? this.numHeads : positiveInteger(o.numKeyValueHeads, 'numKeyValueHeads', op);
+    this.kdim = o.kdim === undefined ? this.embedDim : positiveInteger(o.kdim, 'kdim', op);
+    this.vdim = o.vdim === undefined ? this.embedDim : positiveInteger(o.vdim, 'vdim', op);
+    this.bias = optionalBoolean(o as Record<string, unknown>, 'bias', op, true);
+    if (this.embedDim % this.numHeads !== 0) {
+      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: embedDim (${this.embedDim}) must be divisible by numHeads (${this.numHeads})`);
+    }
+    if (this.numHeads % this.numKeyValueHeads !== 0) {
+      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: numHeads (${this.numHeads}) must be divisible by numKeyValueHeads (${this.numKeyValueHeads})`);
+    }
+    this.headDim = this.embedDim / this.numHeads;
+  }
+
+  /** Width of the key and value projections: numKeyValueHeads * headDim (embedDim without GQA). */
+  get kvEmbedDim(): number {
+    return this.numKeyValueHeads * this.headDim;
+  }
+
+  private get packed(): boolean {
+    return this.kdim === this.embedDim && this.vdim === this.embedDim;
+  }
+
+  /** The names and shapes loadStateDict expects. */
+  expectedStateDict(): Record<string, number[]> {
+    const E = this.embedDim, Ekv = this.kvEmbedDim;
+    const out: Record<string, number[]> = {};
+    if (this.packed) out.in_proj_weight = [E + 2 * Ekv, E];
+    else {
+      out.q_proj_weight = [E, E];
+      out.k_proj_weight = [Ekv, this.kdim];
+      out.v_proj_weight = [Ekv, this.vdim];
+    }
+    if (this.bias) out.in_proj_bias = [E + 2 * Ekv];
+    out['out_proj.weight'] = [E, E];
+    if (this.bias) out['out_proj.bias'] = [E];
+    return out;
+  }
+
+  /**
+   * Loads weights under nn.MultiheadAttention's names (y = x W^T + b, W [out, in]): in_proj_weight
+   * [3E, E] (Wq; Wk; Wv) — or q_proj_weight, k_proj_weight, v_proj_weight when kdim/vdim differ —,
+   * in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]. The tensors are used, not copied.
+   */
+  loadStateDict(dict: Record<string, Tensor>): this {
+    const op = 'MultiHeadAttention.loadStateDict';
+    if (typeof dict !== 'object' || dict === null) {
+      throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected a record of Tensors but received ${describeValue(dict)}`);
+    }
+    const expected = this.expectedStateDict();
+    const problems: string[] = [];
+    for (const [name, shape] of Object.entries(expected)) {
+      const t = dict[name];
+      if (t === undefined) problems.push(`missing ${name} ${formatShape(shape)}`);
+      else if (!isTensor(t) || t.dtype !== 'float32') problems.push(`${name} must be a float32 Tensor, received ${describeValue(t)}`);
+      else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        problems.push(`${name} must be ${formatShape(shape)}, received ${formatShape(t.shape)}`);
+      }
+    }
+    for (const name of Object.keys(dict)) {
+      if (!(name in expected)) problems.push(`unexpected ${name}`);
+    }
+    if (problems.length > 0) {
+      const want = Object.entries(expected).map(([n, s]) => `${n} ${formatShape(s)}`).join(', ');
+      throw rangeError('ERR_INVALID_WEIGHTS', `${op}: ${problems.join('; ')}. Expected exactly: ${want}`);
+    }
+    const get = (n: string) => dict[n] as Tensor<Float32Array>;
+    const E = this.embedDim, Ekv = this.kvEmbedDim;
+    const w: Partial<Weights> = { outWeight: get('out_proj.weight'), inProj: null };
+    if (this.packed) {
+      const inProj = get('in_proj_weight');
+      w.inProj = inProj;
+      w.qWeight = inProj.narrow(0, 0, E);
+      w.kWeight = inProj.narrow(0, E, Ekv);
+      w.vWeight = inProj.narrow(0, E + Ekv, Ekv);
+    } else {
+      w.qWeight = get('q_proj_weight');
+      w.kWeight = get('k_proj_weight');
+      w.vWeight = get('v_proj_weight');
+    }
+    if (this.bias) {
+      const inBias = get('in_proj_bias');
+      w.inBias = inBias;
+      w.qBias = inBias.narrow(0, 0, E);
+      w.kBias = inBias.narrow(0, E, Ekv);
+      w.vBias = inBias.narrow(0, E + Ekv, Ekv);
+      w.outBias = get('out_proj.bias');
+    }
+    this.weights = w as Weights;
+    return this;
+  }
+
+  /** Builds a module from a .safetensors file or buffer holding nn.MultiheadAttention's state dict. */
+  static fromSafetensors(pathOrBuffer: string | Uint8Array, options: MultiHeadAttentionOptions): MultiHeadAttention {
+    return new MultiHeadAttention(options).loadStateDict(readSafetensors(pathOrBuffer));
+  }
+
+  forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult {
+    const plan = this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync');
+    const w = this.weights as Weights;
+    const { q, k, v } = this.projectSync(plan);
+    if (plan.cache) plan.cache.append(k, v);
+    const kAll = plan.cache ? plan.cache.keys() : k;
+    const vAll = plan.cache ? plan.cache.values() : v;
+    const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
+    try {
+      const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
+      scaledDotProductAttentionSync(q, kAll, vAll, { ...plan.attention, out: attn });
+      const output = matmulSync(attn.reshape([plan.B, plan.Lq, this.embedDim]), w.outWeight, { transposeB: true, bias: w.outBias });
+      const result: MultiHeadForwardResult = { output };
+      if (plan.needWeights) result.weights = this.averageWeights(attentionWeightsSync(q, kAll, plan.attention), plan);
+      return result;
+    } finally {
+      this.scratch.give(buffer);
+    }
+  }
+
+  async forward(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): Promise<MultiHeadForwardResult> {
+    const plan = this.plan(query, key, value, options, 'MultiHeadAttention.forward');
+    const w = this.weights as Weights;
+    const { q, k, v } = await this.project(plan);
+    if (plan.cache) plan.cache.append(k, v);
+    const kAll = plan.cache ? plan.cache.keys() : k;
+    const vAll = plan.cache ? plan.cache.values() : v;
+    const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
+    try {
+      const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
+      await scaledDotProductAttention(q, kAll, vAll, { ...plan.attention, out: attn });
+      const output = await matmul(attn.reshape([plan.B, plan.Lq, this.embedDim]), w.outWeight, { transposeB: true, bias: w.outBias });
+      const result: MultiHeadForwardResult = { output };
+      if (plan.needWeights) result.weights = this.averageWeights(await attentionWeights(q, kAll, plan.attention), plan);
+      return result;
+    } finally {
+      this.scratch.give(buffer);
+    }
+  }
+
+  private plan(queryIn: unknown, keyIn: unknown, valueIn: unknown, optionsIn: unknown, op: string) {
+    if (this.weights === null) throw rangeError('ERR_INVALID_WEIGHTS', `${op}: no weights loaded (call loadStateDict or fromSafetensors)`);
+    const query = expectTensor(queryIn, 'query', ['float32'], op) as Tensor<Float32Array>;
+    const key = expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>;
+    const value = expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>;
+    const o = expectOptions(optionsIn, op);
+    const shapes = `query ${formatShape(query.shape)}, key ${formatShape(key.shape)}, value ${formatShape(value.shape)}`;
+    if (query.rank !== 3 || key.rank !== 3 || value.rank !== 3) {
+      throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] (batch_first) but received ${shapes}`);
+    }
+    const [B, Lq, E] = query.shape;
+    const [Bk, Lk, kd] = key.shape;
+    const [Bv, Lv, vd] = value.shape;
+    if (E !== this.embedDim || kd !== this.kdim || vd !== this.vdim || Bk !== B || Bv !== B || Lv !== Lk) {
+      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] but received ${shapes}`);
+    }
+    const needWeights = optionalBoolean(o, 'needWeights', op, false);
+    const average = optionalBoolean(o, 'averageAttnWeights', op, true);
+    const isCausal = optionalBoolean(o, 'isCausal', op, false);
+    let cache: KVCache | undefined;
+    if (o.cache !== undefined) {
+      if (!(o.cache instanceof KVCache)) throw typeError('ERR_INVALID_OPTION', `${op}: Expected a KVCache for cache but received ${describeValue(o.cache)}`);
+      cache = o.cache;
+      if (cache.batch !== B || cache.numKeyValueHeads !== this.numKeyValueHeads || cache.headDim !== this.headDim) {
+        throw rangeError('ERR_SHAPE_MISMATCH', `${op}: the cache holds [${cache.batch}, *, ${cache.numKeyValueHeads}, ${cache.headDim}] but this call needs [${B}, *, ${this.numKeyValueHeads}, ${this.headDim}]`);
+      }
+      if (cache.length + Lk > cache.capacity) {
+        throw rangeError('ERR_CACHE_FULL', `${op}: ${Lk} new position(s) do not fit in the cache: ${cache.length} of ${cache.capacity} are used`);
+      }
+    }
+    const LkAll = (cache?.length ?? 0) + Lk;
+    const attention: AttentionOptions = { layout: 'BLHD', enableGqa: this.numKeyValueHeads !== this.numHeads };
+    if (cache) {
+      attention.isCausal = true;
+      attention.causalAlignment = 'bottom-right';
+    } else if (isCausal) {
+      attention.isCausal = true;
+    }
+    this.mapMasks(o, attention, { B, Lq, Lk: LkAll, cached: cache !== undefined }, op);
+    return { query, key, value, B, Lq, Lk, cache, needWeights, average, attention, self: query === key && key === value };
+  }
+
+  /** Translates nn.MultiheadAttention's masks into the fused kernel's options. */
+  private mapMasks(o: Record<string, unknown>, attention: AttentionOptions, s: { B: number; Lq: number; Lk: number; cached: boolean }, op: string): void {
+    const H = this.numHeads;
+    if (o.attnMask !== undefined && o.attnMask !== null) {
+      const m = expectTensor(o.attnMask, 'attnMask', ['bool', 'float32'], op);
+      const ok2 = m.rank === 2 && m.shape[0] === s.Lq && m.shape[1] === s.Lk;
+      const ok3 = m.rank === 3 && m.shape[0] === s.B * H && m.shape[1] === s.Lq && m.shape[2] === s.Lk;
+      if (!ok2 && !ok3) {
+        throw rangeError('ERR_SHAPE_MISMATCH', `${op}: attnMask must be [${s.Lq}, ${s.Lk}] or [${s.B * H}, ${s.Lq}, ${s.Lk}] but has shape ${formatShape(m.shape)}`);
+      }
+      attention.attnMask = ok3 ? (m.isContiguous() ? m.reshape([s.B, H, s.Lq, s.Lk]) : m.contiguous().reshape([s.B, H, s.Lq, s.Lk])) : m;
+      if (m.dtype === 'bool') attention.maskPolarity = 'true-masks';
+    }
+    if (o.keyPaddingMask !== undefined && o.keyPaddingMask !== null) {
+      const m = expectTensor(o.keyPaddingMask, 'keyPaddingMask', ['bool', 'float32'], op);
+      if (m.rank !== 2 || m.shape[0] !== s.B || m.shape[1] !== s.Lk) {
+        throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyPaddingMask must be [${s.B}, ${s.Lk}] but has shape ${formatShape(m.shape)}`);
+      }
+      attention.keyPaddingMask = m;
+    }
+  }
+
+  private projectionViews(plan: { B: number; Lq: number; Lk: number }, qkv: Tensor<Float32Array>) {
+    // [B, L, E + 2 Ekv] read as three BLHD views: no copy splits the heads.
+    const { B, Lq } = plan;
+    const E = this.embedDim, Ekv = this.kvEmbedDim, W = E + 2 * Ekv, d = this.headDim;
+    const view = (offset: number, heads: number) => new Tensor(qkv.data, [B, Lq, heads, d], { strides: [Lq * W, W, d, 1], offset });
+    return { q: view(0, this.numHeads), k: view(E, this.numKeyValueHeads), v: view(E + Ekv, this.numKeyValueHeads) };
+  }
+
+  private headsView(t: Tensor<Float32Array>, heads: number): Tensor<Float32Array> {
+    const [B, L] = t.shape;
+    return t.reshape([B, L, heads, this.headDim]);
+  }
+
+  private projectSync(plan: ReturnType<MultiHeadAttention['plan']>) {
+    const w = this.weights as Weights;
+    if (plan.self && w.inProj !== null) {
+      // Self-attention: one matmul into [B, L, E + 2 Ekv], Q K V read from it as strided views.
+      return this.projectionViews(plan, matmulSync(plan.query, w.inProj, { transposeB: true, bias: w.inBias }));
+    }
+    return {
+      q: this.headsView(matmulSync(plan.query, w.qWeight, { transposeB: true, bias: w.qBias }), this.numHeads),
+      k: this.headsView(matmulSync(plan.key, w.kWeight, { transposeB: true, bias: w.kBias }), this.numKeyValueHeads),
+      v: this.headsView(matmulSync(plan.value, w.vWeight, { transposeB: true, bias: w.vBias }), this.numKeyValueHeads),
+    };
+  }
+
+  private async project(plan: ReturnType<MultiHeadAttention['plan']>) {
+    const w = this.weights as Weights;
+    if (plan.self && w.inProj !== null) {
+      return this.projectionViews(plan, await matmul(plan.query, w.inProj, { transposeB: true, bias: w.inBias }));
+    }
+    const [q, k, v] = await Promise.all([
+      matmul(plan.query, w.qWeight, { transposeB: true, bias: w.qBias }),
+      matmul(plan.key, w.kWeight, { transposeB: true, bias: w.kBias }),
+      matmul(plan.value, w.vWeight, { transposeB: true, bias: w.vBias }),
+    ]);
+    return { q: this.headsView(q, this.numHeads), k: this.headsView(k, this.numKeyValueHeads), v: this.headsView(v, this.numKeyValueHeads) };
+  }
+
+  /** [B, H, Lq, Lk] weights, averaged over heads with one matmul ([1, H] of 1/H times [B, H, Lq*Lk]). */
+  private averageWeights(weights: Tensor<Float32Array>, plan: { B: number; average: boolean }): Tensor<Float32Array> {
+    if (!plan.average) return weights;
+    const [B, H, Lq, Lk] = weights.shape;
+    const ones = new Tensor(new Float32Array(H).fill(1 / H), [1, H]);
+    return matmulSync(ones, weights.reshape([B, H, Lq * Lk])).reshape([B, Lq, Lk]);
+  }
+}

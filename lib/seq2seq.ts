@@ -1,0 +1,88 @@
+/**
+ * The shared core of Bahdanau (additive) and Luong (multiplicative) attention (SPEC sections 4-5):
+ * one decoder state per batch item against T encoder states, a softmax over the valid positions,
+ * and the context vector. The scoring and the softmax/context run in native SIMD code.
+ */
+import { native } from './binding';
+import { describeValue, rangeError, typeError } from './errors';
+import { allocFloat32, formatShape } from './shape';
+import { isTensor, Tensor } from './tensor';
+import { expectTensor } from './validate';
+
+export interface Seq2SeqResult {
+  /** [B, keyDim]: sum_j weights[b, j] h_j */
+  context: Tensor<Float32Array>;
+  /** [B, T]: softmax over the valid positions; 0 at padding (and for a batch item with no valid key). */
+  weights: Tensor<Float32Array>;
+  /** [B, T]: the raw energies e_j for every position, padding included. */
+  scores: Tensor<Float32Array>;
+}
+
+/** Checks keys [B, T, keyDim] and keyLengths; returns the lengths as an Int32Array (or null). */
+export function checkKeys(keysIn: unknown, keyDim: number, lengthsIn: unknown, op: string): { keys: Tensor<Float32Array>; lengths: Int32Array | null } {
+  const keys = expectTensor(keysIn, 'keys', ['float32'], op) as Tensor<Float32Array>;
+  if (keys.rank !== 3 || keys.shape[2] !== keyDim) {
+    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: Expected keys [B, T, ${keyDim}] but received ${formatShape(keys.shape)}`);
+  }
+  if (keys.shape[2] > 1 && keys.strides[2] !== 1) throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: keys' last dimension must be contiguous`);
+  const [B, T] = keys.shape;
+  if (lengthsIn === undefined || lengthsIn === null) return { keys, lengths: null };
+  let values: ArrayLike<unknown>;
+  if (isTensor(lengthsIn)) values = (expectTensor(lengthsIn, 'keyLengths', ['int32'], op).contiguous().data);
+  else if (lengthsIn instanceof Int32Array || Array.isArray(lengthsIn)) values = lengthsIn as ArrayLike<unknown>;
+  else throw typeError('ERR_INVALID_OPTION', `${op}: Expected an Int32Array or number[] for keyLengths but received ${describeValue(lengthsIn)}`);
+  if (values.length !== B) throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyLengths has ${values.length} entries but keys ${formatShape(keys.shape)} have B = ${B}`);
+  const lengths = new Int32Array(B);
+  for (let i = 0; i < B; ++i) {
+    const n = values[i];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > T) {
+      throw rangeError('ERR_INVALID_OPTION', `${op}: keyLengths[${i}] must be an integer in [0, ${T}] but is ${describeValue(n)}`);
+    }
+    lengths[i] = n;
+  }
+  return { keys, lengths };
+}
+
+export interface Seq2SeqCall {
+  keys: Tensor<Float32Array>;
+  lengths: Int32Array | null;
+  /** Additive: keysProj [B, T, A] (W1 h_j), queryProj [B, A] (W2 s), v [A]. Absent: `scores` given. */
+  additive?: { keysProj: Tensor<Float32Array>; queryProj: Tensor<Float32Array>; v: Tensor<Float32Array> };
+  /** Precomputed energies [B, T] (Luong dot / general), contiguous. */
+  scores?: Tensor<Float32Array>;
+}
+
+function descriptor(c: Seq2SeqCall): Float64Array {
+  const [B, T, D] = c.keys.shape;
+  const d = new Float64Array(16);
+  d.set([B, T, D, c.keys.offset, c.keys.strides[0], c.keys.strides[1]], 0);
+  if (c.additive) {
+    const { keysProj: kp, queryProj: qp, v } = c.additive;
+    d.set([1, kp.shape[2], kp.offset, kp.strides[0], kp.strides[1], qp.offset, qp.strides[0], v.offset], 6);
+  }
+  return d;
+}
+
+function buffers(c: Seq2SeqCall) {
+  const [B, T, D] = c.keys.shape;
+  const scores = c.scores ?? new Tensor(allocFloat32(B * T, 'scores'), [B, T]);
+  const weights = new Tensor(allocFloat32(B * T, 'weights'), [B, T]);
+  const context = new Tensor(allocFloat32(B * D, 'context'), [B, D]);
+  return { scores, weights, context };
+}
+
+export function runSeq2SeqSync(c: Seq2SeqCall): Seq2SeqResult {
+  const out = buffers(c);
+  const a = c.additive;
+  native().seq2seq(c.keys.data, a?.keysProj.data ?? null, a?.queryProj.data ?? null, a?.v.data ?? null, c.lengths,
+    out.scores.data, out.weights.data, out.context.data, descriptor(c), false);
+  return out;
+}
+
+export async function runSeq2Seq(c: Seq2SeqCall): Promise<Seq2SeqResult> {
+  const out = buffers(c);
+  const a = c.additive;
+  await native().seq2seq(c.keys.data, a?.keysProj.data ?? null, a?.queryProj.data ?? null, a?.v.data ?? null, c.lengths,
+    out.scores.data, out.weights.data, out.context.data, descriptor(c), true);
+  return out;
+}

@@ -1,0 +1,91 @@
+/** Shape arithmetic shared by every op: validation, sizes without overflow, broadcasting. */
+import { rangeError, typeError, describeValue } from './errors';
+
+/** Largest element count or index this package accepts: exact in a double, far beyond any real tensor. */
+export const MAX_ELEMENTS = 2 ** 48;
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** Checks that `shape` is an array of non-negative safe integers; returns a frozen copy. */
+export function checkShape(shape: unknown, what: string): readonly number[] {
+  if (!Array.isArray(shape)) {
+    throw typeError('ERR_INVALID_SHAPE', `Expected an array of non-negative integers for ${what} but received ${describeValue(shape)}`);
+  }
+  if (shape.length > 16) throw rangeError('ERR_INVALID_SHAPE', `${what} has ${shape.length} dimensions; at most 16 are supported`);
+  for (let i = 0; i < shape.length; ++i) {
+    const d: unknown = shape[i];
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > MAX_ELEMENTS) {
+      throw rangeError(
+        'ERR_INVALID_SHAPE',
+        `Expected a non-negative integer for dimension ${i} of ${what} but received ${describeValue(d)}`,
+      );
+    }
+  }
+  numel(shape as number[], what);
+  return Object.freeze((shape as number[]).slice());
+}
+
+/** Product of the dimensions; a RangeError if it exceeds MAX_ELEMENTS (no silent float rounding). */
+export function numel(shape: readonly number[], what = 'shape'): number {
+  let n = 1;
+  for (const d of shape) {
+    if (d === 0) return 0;
+  }
+  for (const d of shape) {
+    n *= d;
+    if (n > MAX_ELEMENTS) {
+      throw rangeError('ERR_SIZE_OVERFLOW', `${what} ${formatShape(shape)} has more than 2^48 elements`);
+    }
+  }
+  return n;
+}
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+/**
+ * Broadcasts batch shapes NumPy-style (right-aligned; each dimension equal or 1). Returns the
+ * result, or null when they do not broadcast.
+ */
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] | null {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; ++i) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) return null;
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/**
+ * Strides that read a tensor of `shape`/`strides` as if broadcast to `target` (right-aligned):
+ * stride 0 on a broadcast dimension. Assumes broadcastShapes succeeded.
+ */
+export function broadcastStrides(shape: readonly number[], strides: readonly number[], target: readonly number[]): number[] {
+  const out = new Array<number>(target.length).fill(0);
+  const off = target.length - shape.length;
+  for (let i = 0; i < shape.length; ++i) {
+    out[off + i] = shape[i] === 1 && target[off + i] !== 1 ? 0 : strides[i];
+  }
+  return out;
+}
+
+/** new Float32Array(n), with an allocation the engine refuses reported as a typed RangeError. */
+export function allocFloat32(n: number, what: string): Float32Array {
+  try {
+    return new Float32Array(n);
+  } catch (e) {
+    throw rangeError('ERR_SIZE_OVERFLOW', `cannot allocate ${n} float32 elements for ${what}: ${(e as Error).message}`);
+  }
+}

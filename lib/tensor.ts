@@ -1,0 +1,177 @@
+/**
+ * Tensor: a typed array seen through a shape (and, for views, strides and an offset). The array
+ * given is used where it lies, never copied: Float32Array is `float32`, Int32Array `int32`,
+ * Uint8Array `bool` (0 = false, anything else = true).
+ */
+import { describeValue, rangeError, typeError } from './errors';
+import { allocFloat32, checkShape, contiguousStrides, formatShape, numel } from './shape';
+
+export type DType = 'float32' | 'int32' | 'bool';
+export type TensorData = Float32Array | Int32Array | Uint8Array;
+
+export function dtypeOf(data: unknown): DType | null {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint8Array) return 'bool';
+  return null;
+}
+
+export interface ViewOptions {
+  /** Element strides, one per dimension (default: row-major contiguous). */
+  strides?: readonly number[];
+  /** Element offset of the first element in `data` (default 0). */
+  offset?: number;
+}
+
+/**
+ * Every Tensor this module constructed. Native code is only ever handed tensors from here, so an
+ * object forged with Object.create(Tensor.prototype) (or from another realm) cannot smuggle a shape
+ * that disagrees with its data past the checks.
+ */
+const constructed = new WeakSet<object>();
+
+export class Tensor<T extends TensorData = TensorData> {
+  readonly data: T;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  /** Element strides; row-major contiguous unless the tensor is a view. */
+  readonly strides: readonly number[];
+  /** Element offset into `data` of element [0, 0, ...]. */
+  readonly offset: number;
+
+  /**
+   * @param data  Float32Array, Int32Array or Uint8Array (bool); used, not copied.
+   * @param shape dimensions; their product must equal data.length unless `options` makes a view.
+   */
+  constructor(data: T, shape: readonly number[], options?: ViewOptions) {
+    const dtype = dtypeOf(data);
+    if (dtype === null) {
+      throw typeError(
+        'ERR_INVALID_DTYPE',
+        `Expected a Float32Array, Int32Array or Uint8Array for data but received ${describeValue(data)}`,
+      );
+    }
+    const checked = checkShape(shape, 'shape');
+    const count = numel(checked);
+    if (options === undefined || (options.strides === undefined && options.offset === undefined)) {
+      if (count !== data.length) {
+        throw rangeError(
+          'ERR_SHAPE_MISMATCH',
+          `data has ${data.length} elements but shape ${formatShape(checked)} needs ${count}`,
+        );
+      }
+      this.strides = Object.freeze(contiguousStrides(checked));
+      this.offset = 0;
+    } else {
+      const offset = options.offset ?? 0;
+      if (!Number.isInteger(offset) || offset < 0) {
+        throw rangeError('ERR_INVALID_ARGUMENT', `Expected a non-negative integer for offset but received ${describeValue(offset)}`);
+      }
+      const strides = options.strides ?? contiguousStrides(checked);
+      if (!Array.isArray(strides) || strides.length !== checked.length) {
+        throw rangeError('ERR_INVALID_SHAPE', `strides must have one entry per dimension of shape ${formatShape(checked)}`);
+      }
+      let last = offset;
+      for (let i = 0; i < strides.length; ++i) {
+        const s: unknown = strides[i];
+        if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) {
+          throw rangeError('ERR_INVALID_SHAPE', `Expected a non-negative integer for stride ${i} but received ${describeValue(s)}`);
+        }
+        if (count > 0) last += (checked[i] - 1) * s;
+      }
+      if (count > 0 && last >= data.length) {
+        throw rangeError(
+          'ERR_OUT_OF_BOUNDS',
+          `a view of shape ${formatShape(checked)} with strides ${formatShape(strides)} and offset ${offset} reaches element ${last}, past data of length ${data.length}`,
+        );
+      }
+      this.strides = Object.freeze(strides.slice());
+      this.offset = offset;
+    }
+    this.data = data;
+    this.shape = checked;
+    this.dtype = dtype;
+    constructed.add(this);
+    // Immutable after construction: the checks above stay true for the tensor's whole life
+    // (the data's contents may change; its shape, strides and offset may not).
+    Object.freeze(this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  isContiguous(): boolean {
+    const c = contiguousStrides(this.shape);
+    for (let i = 0; i < c.length; ++i) {
+      if (this.shape[i] !== 1 && this.strides[i] !== c[i]) return false;
+    }
+    return true;
+  }
+
+  /** A view of `length` entries of dimension `dim` starting at `start` (no copy). */
+  narrow(dim: number, start: number, length: number): Tensor<T> {
+    const d = dim < 0 ? dim + this.rank : dim;
+    if (!Number.isInteger(d) || d < 0 || d >= this.rank) {
+      throw rangeError('ERR_INVALID_ARGUMENT', `narrow: dim ${dim} is out of range for shape ${formatShape(this.shape)}`);
+    }
+    if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > this.shape[d]) {
+      throw rangeError('ERR_OUT_OF_BOUNDS', `narrow: [${start}, ${start + length}) is outside dimension ${d} of size ${this.shape[d]}`);
+    }
+    const shape = this.shape.slice();
+    shape[d] = length;
+    return new Tensor(this.data, shape, { strides: this.strides, offset: this.offset + start * this.strides[d] });
+  }
+
+  /** The same elements under another shape; contiguous tensors only (no copy). */
+  reshape(shape: readonly number[]): Tensor<T> {
+    const checked = checkShape(shape, 'shape');
+    if (numel(checked) !== this.size) {
+      throw rangeError('ERR_SHAPE_MISMATCH', `reshape: cannot view ${formatShape(this.shape)} as ${formatShape(checked)}`);
+    }
+    if (!this.isContiguous()) {
+      throw rangeError('ERR_NOT_CONTIGUOUS', `reshape: the tensor of shape ${formatShape(this.shape)} is a strided view; call contiguous() first`);
+    }
+    return new Tensor(this.data, checked, { offset: this.offset });
+  }
+
+  /** This tensor if it is contiguous from offset 0 over its whole data, else a contiguous copy. */
+  contiguous(): Tensor<T> {
+    if (this.isContiguous() && this.offset === 0 && this.data.length === this.size) return this;
+    const Ctor = this.data.constructor as { new (n: number): T };
+    const out = new Ctor(this.size);
+    const idx = new Array<number>(this.rank).fill(0);
+    for (let i = 0; i < out.length; ++i) {
+      let src = this.offset;
+      for (let k = 0; k < idx.length; ++k) src += idx[k] * this.strides[k];
+      out[i] = this.data[src];
+      for (let k = idx.length - 1; k >= 0; --k) {
+        if (++idx[k] < this.shape[k]) break;
+        idx[k] = 0;
+      }
+    }
+    return new Tensor(out, this.shape);
+  }
+
+  static zeros(shape: readonly number[]): Tensor<Float32Array> {
+    return new Tensor(allocFloat32(numel(checkShape(shape, 'shape')), 'Tensor.zeros'), shape);
+  }
+
+  /** A float32 tensor from nested arrays or a flat array with a shape. */
+  static from(values: ArrayLike<number>, shape: readonly number[]): Tensor<Float32Array> {
+    return new Tensor(Float32Array.from(values), shape);
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, ${formatShape(this.shape)})`;
+  }
+}
+
+/** True for tensors built by this package's constructor (not for look-alikes or forged objects). */
+export function isTensor(value: unknown): value is Tensor {
+  return typeof value === 'object' && value !== null && constructed.has(value);
+}

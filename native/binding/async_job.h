@@ -1,0 +1,71 @@
+// Runs a kernel off the event loop: the work happens on a libuv worker thread, which hands it to the
+// process-wide kernel pool (queueing behind other calls) and waits; the promise settles on the JS
+// thread. Every typed array the kernel reads or writes is held by a persistent reference until the
+// job is finished, so garbage collection cannot free an input in use.
+#pragma once
+#include <napi.h>
+
+#include <exception>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sa {
+namespace binding {
+
+class AsyncJob : public Napi::AsyncWorker {
+ public:
+  // `result` is what the promise resolves to (usually the output typed array).
+  AsyncJob(Napi::Env env, std::function<void()> work, Napi::Value result, const std::vector<Napi::Value>& keepAlive)
+      : Napi::AsyncWorker(env, "simd-attention"), work_(std::move(work)), deferred_(Napi::Promise::Deferred::New(env)) {
+    result_ = Napi::Persistent(result.As<Napi::Object>());
+    for (const Napi::Value& v : keepAlive) {
+      if (v.IsObject()) held_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+    }
+  }
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  static Napi::Promise start(Napi::Env env, std::function<void()> work, Napi::Value result,
+                             const std::vector<Napi::Value>& keepAlive) {
+    AsyncJob* job = new AsyncJob(env, std::move(work), result, keepAlive);
+    Napi::Promise p = job->promise();
+    job->Queue();  // deleted by node-addon-api after OnOK / OnError
+    return p;
+  }
+
+ protected:
+  void Execute() override {
+    try {
+      work_();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    } catch (...) {
+      SetError("simd-attention: unknown native error");
+    }
+  }
+  // A worker thread terminated while the job ran has no JavaScript left to settle the promise in:
+  // Node-API then refuses the call, and there is nothing to report to anyone, so the error is
+  // dropped here rather than escaping (an exception escaping a completion callback would abort).
+  void OnOK() override {
+    try {
+      deferred_.Resolve(result_.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    try {
+      deferred_.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+
+ private:
+  std::function<void()> work_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference result_;
+  std::vector<Napi::ObjectReference> held_;
+};
+
+}  // namespace binding
+}  // namespace sa

@@ -1,0 +1,14 @@
+// The native functions exported to JavaScript, one per op family (see addon.cc).
+#pragma once
+#include <napi.h>
+
+namespace sa {
+namespace binding {
+
+Napi::Value Matmul(const Napi::CallbackInfo& info);
+Napi::Value Attention(const Napi::CallbackInfo& info);
+Napi::Value CopyStrided(const Napi::CallbackInfo& info);
+Napi::Value Seq2Seq(const Napi::CallbackInfo& info);
+
+}  // namespace binding
+}  // namespace sa

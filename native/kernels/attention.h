@@ -1,0 +1,53 @@
+// Scaled dot-product attention (shared/SPEC.md sections 1-2), fused: for each (batch, head, block of
+// query rows) it streams over key/value blocks with an online softmax, never materialising Lq x Lk.
+#pragma once
+#include <cstdint>
+
+#include "runtime/dispatch.h"
+
+namespace sa {
+
+enum class CausalMode : int { None = 0, TopLeft = 1, BottomRight = 2 };
+enum class MaskKind : int { None = 0, Additive = 1, Boolean = 2 };
+
+// Every tensor is read through strides (in elements) over [batch, head, row]; its last dimension is
+// contiguous. Layout BHLD and BLHD are just different strides.
+struct AttentionProblem {
+  int64_t batch = 0, heads = 0, kvHeads = 0;  // query head h reads kv head h / (heads / kvHeads)
+  int64_t Lq = 0, Lk = 0, dk = 0, dv = 0;
+  const float* q = nullptr;
+  int64_t qStrideB = 0, qStrideH = 0, qStrideL = 0;
+  const float* k = nullptr;
+  int64_t kStrideB = 0, kStrideH = 0, kStrideL = 0;
+  const float* v = nullptr;
+  int64_t vStrideB = 0, vStrideH = 0, vStrideL = 0;
+  float* out = nullptr;  // [batch, heads, Lq, dv] through its strides
+  int64_t oStrideB = 0, oStrideH = 0, oStrideL = 0;
+  float scale = 1.0f;
+  CausalMode causal = CausalMode::None;
+  // Mask broadcast to [batch, heads, Lq, Lk] through strides (0 on a broadcast dimension).
+  // Additive: added to the scores (-inf forbids). Boolean: nonzero = may attend (PyTorch SDPA).
+  MaskKind maskKind = MaskKind::None;
+  const float* maskAdditive = nullptr;
+  const uint8_t* maskBoolean = nullptr;
+  int64_t maskStrideB = 0, maskStrideH = 0, maskStrideQ = 0, maskStrideK = 0;
+  // nn.MultiheadAttention polarity: a nonzero boolean mask entry FORBIDS the pair instead.
+  bool maskBooleanForbids = false;
+  // A second, per-key mask [batch, Lk] (nn.MultiheadAttention's key_padding_mask), applied on top of
+  // the one above: Additive adds keyPaddingAdditive[b * keyPaddingStrideB + j * keyPaddingStrideK];
+  // Boolean: nonzero = padding = forbidden.
+  MaskKind keyPaddingKind = MaskKind::None;
+  const float* keyPaddingAdditive = nullptr;
+  const uint8_t* keyPaddingBoolean = nullptr;
+  int64_t keyPaddingStrideB = 0, keyPaddingStrideK = 0;
+  const int32_t* keyLengths = nullptr;  // [batch]: only keys j < keyLengths[b] count; or nullptr
+};
+
+// out = softmax(scale q k^T + mask) v, rows with no allowed key give zeros. Runs on the thread pool.
+void attention(const KernelTable& kernels, const AttentionProblem& problem);
+
+// The soft weights softmax(scale q k^T + mask), materialised into weights[((b*heads + h)*Lq + i)*Lk + j]
+// (0 for a fully masked row). For inspection, not speed; p.v, p.out and dv are ignored.
+void attentionWeights(const KernelTable& kernels, const AttentionProblem& problem, float* weights);
+
+}  // namespace sa

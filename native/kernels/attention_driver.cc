@@ -1,0 +1,293 @@
+// The ISA-neutral part of the fused attention: cutting a problem into tiles of query rows that
+// share a key/value head, the key range of every row (causal alignment, key lengths), spreading
+// the tiles over the thread pool, splitting the keys when there are too few tiles for the threads
+// (decode), and merging those partial results with their log-sum-exp. The per-tile work is the
+// ISA's (kernels/<isa>/attention_<isa>.cc via AttentionKernels).
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/attention_kernels.h"
+#include "runtime/thread_pool.h"
+
+namespace sa {
+
+namespace {
+
+// Per-thread scratch blocks: allocated on first use, grown geometrically, reused by every call
+// on that thread (a pool worker keeps its blocks for the life of the process: a few hundred KiB
+// at most, sized by the largest head dimension seen).
+struct ScratchBlock {
+  float* data = nullptr;
+  size_t capacity = 0;
+  ~ScratchBlock() { std::free(data); }
+};
+
+// A split of the keys must keep at least this many keys: below it, merging the partials and the
+// extra pass over the tile's queries cost more than the parallelism brings.
+constexpr int64_t kMinKeysPerSplit = 512;
+
+struct Layout {
+  const AttentionProblem* p;
+  int64_t group;         // query heads per kv head
+  int64_t rowsPerHead;   // group * Lq rows share one (batch, kv head); row r is (i = r / group, g = r % group)
+  int64_t tileRows;
+  int64_t tilesPerHead;
+  int64_t units;         // batch * kvHeads * tilesPerHead
+};
+
+// The keys row i of batch item b may attend to, before masks: [0, end).
+int64_t rowKeyEnd(const AttentionProblem& p, int64_t b, int64_t i) {
+  int64_t end = p.Lk;
+  if (p.keyLengths != nullptr) end = std::min<int64_t>(end, std::max<int64_t>(0, p.keyLengths[b]));
+  if (p.causal == CausalMode::TopLeft) end = std::min(end, i + 1);
+  if (p.causal == CausalMode::BottomRight) end = std::min(end, i + 1 + p.Lk - p.Lq);
+  return std::max<int64_t>(end, 0);
+}
+
+// Fills tile rows [r0, r0 + rows) of unit (b, hk), keys clipped to [k0, k1).
+void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, int64_t k0, int64_t k1,
+               AttentionTile& t) {
+  const AttentionProblem& p = *lay.p;
+  t.rows = rows;
+  t.maskRowShared = p.maskKind != MaskKind::None;
+  for (int r = 0; r < rows; ++r) {
+    const int64_t row = r0 + r;
+    const int64_t i = row / lay.group, h = hk * lay.group + row % lay.group;
+    t.q[r] = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
+    t.out[r] = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+    const int64_t end = std::min(rowKeyEnd(p, b, i), k1);
+    const int64_t begin = std::min(k0, end);
+    t.keyBegin[r] = static_cast<int32_t>(begin);
+    t.keyEnd[r] = static_cast<int32_t>(end);
+    const int64_t maskOffset = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ;
+    t.maskAdditive[r] = p.maskKind == MaskKind::Additive ? p.maskAdditive + maskOffset : nullptr;
+    t.maskBoolean[r] = p.maskKind == MaskKind::Boolean ? p.maskBoolean + maskOffset : nullptr;
+    if (r > 0 && (t.maskAdditive[r] != t.maskAdditive[0] || t.maskBoolean[r] != t.maskBoolean[0])) {
+      t.maskRowShared = false;
+    }
+  }
+  if (p.keyPaddingKind == MaskKind::Additive) t.keyPaddingAdditive = p.keyPaddingAdditive + b * p.keyPaddingStrideB;
+  if (p.keyPaddingKind == MaskKind::Boolean) t.keyPaddingBoolean = p.keyPaddingBoolean + b * p.keyPaddingStrideB;
+}
+
+void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const AttentionTile& t) {
+  if (t.rows >= k.minTileRows) {
+    k.tile(head, t);
+  } else {
+    k.rows(head, t);
+  }
+}
+
+AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
+  AttentionHeadInput in;
+  in.k = p.k + b * p.kStrideB + hk * p.kStrideH;
+  in.kStride = p.kStrideL;
+  in.v = p.v + b * p.vStrideB + hk * p.vStrideH;
+  in.vStride = p.vStrideL;
+  in.dk = p.dk;
+  in.dv = p.dv;
+  in.scaleLog2 = p.scale * 1.4426950408889634f;
+  in.maskKind = p.maskKind;
+  in.maskStrideK = p.maskStrideK;
+  in.maskBooleanForbids = p.maskBooleanForbids;
+  in.keyPaddingKind = p.keyPaddingKind;
+  in.keyPaddingStrideK = p.keyPaddingStrideK;
+  return in;
+}
+
+// Combines the normalised partial rows of `splits` key ranges (row s at part + s * partStride,
+// its log2-sum-exp at lse[s * lseStride]) into out: weights 2^(lse_s - max lse). A split without
+// keys (lse -inf) has weight 0; no split with keys gives a zero row; a NaN lse (a NaN reached
+// that split's scores) makes the row NaN, as it would without the split.
+void mergeSplits(const float* part, int64_t partStride, const float* lse, int64_t lseStride, int64_t splits,
+                 int64_t dv, float* out) {
+  float top = -INFINITY;
+  bool nan = false;
+  for (int64_t s = 0; s < splits; ++s) {
+    const float e = lse[s * lseStride];
+    nan |= std::isnan(e);
+    if (e > top) top = e;
+  }
+  const float fill = nan ? NAN : 0.0f;
+  for (int64_t c = 0; c < dv; ++c) out[c] = fill;
+  if (nan || top == -INFINITY) return;
+  float total = 0.0f;
+  for (int64_t s = 0; s < splits; ++s) {
+    const float e = lse[s * lseStride];
+    if (e == -INFINITY) continue;
+    const float w = std::exp2(e - top);
+    total += w;
+    const float* row = part + s * partStride;
+    for (int64_t c = 0; c < dv; ++c) out[c] += w * row[c];
+  }
+  const float inv = 1.0f / total;
+  for (int64_t c = 0; c < dv; ++c) out[c] *= inv;
+}
+
+void validate(const AttentionProblem& p) {
+  if (p.batch < 0 || p.heads < 0 || p.Lq < 0 || p.Lk < 0 || p.dk < 0 || p.dv < 0) {
+    throw std::invalid_argument("attention: negative dimension");
+  }
+  if (p.kvHeads < 0 || (p.kvHeads > 0 && p.heads % p.kvHeads != 0)) {
+    throw std::invalid_argument("attention: heads must be a multiple of kvHeads");
+  }
+  if (p.Lk > std::numeric_limits<int32_t>::max()) {
+    throw std::invalid_argument("attention: more than 2^31 - 1 keys");
+  }
+  if ((p.maskKind == MaskKind::Additive && p.maskAdditive == nullptr) ||
+      (p.maskKind == MaskKind::Boolean && p.maskBoolean == nullptr)) {
+    throw std::invalid_argument("attention: mask kind set without a mask");
+  }
+  if ((p.keyPaddingKind == MaskKind::Additive && p.keyPaddingAdditive == nullptr) ||
+      (p.keyPaddingKind == MaskKind::Boolean && p.keyPaddingBoolean == nullptr)) {
+    throw std::invalid_argument("attention: key padding kind set without a key padding mask");
+  }
+}
+
+}  // namespace
+
+float* attentionScratch(int slot, size_t floats) {
+  thread_local ScratchBlock blocks[kAttentionScratchSlots];
+  ScratchBlock& s = blocks[slot];
+  if (s.capacity < floats) {
+    const size_t want = std::max(floats, s.capacity * 2);
+    const size_t bytes = (want * sizeof(float) + 63) / 64 * 64;
+    float* fresh = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (fresh == nullptr) throw std::bad_alloc();
+    std::free(s.data);
+    s.data = fresh;
+    s.capacity = want;
+  }
+  return s.data;
+}
+
+void attention(const KernelTable& kernels, const AttentionProblem& p) {
+  validate(p);
+  if (p.batch == 0 || p.heads == 0 || p.Lq == 0 || p.dv == 0) return;
+  const AttentionKernels& k = *kernels.attention;
+  Layout lay;
+  lay.p = &p;
+  const int64_t kvHeads = p.kvHeads > 0 ? p.kvHeads : p.heads;
+  lay.group = p.heads / kvHeads;
+  lay.rowsPerHead = lay.group * p.Lq;
+  lay.tileRows = k.tileRows;
+  lay.tilesPerHead = (lay.rowsPerHead + lay.tileRows - 1) / lay.tileRows;
+  lay.units = p.batch * kvHeads * lay.tilesPerHead;
+
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.numThreads();
+  // Split the keys when the tiles alone cannot keep every thread busy with some slack for the
+  // uneven ends (4 tasks per thread), as long as every split keeps kMinKeysPerSplit keys.
+  int64_t splits = 1;
+  if (threads > 1 && lay.units < 4 * threads) {
+    const int64_t wanted = (4 * threads + lay.units - 1) / lay.units;
+    splits = std::max<int64_t>(1, std::min(wanted, p.Lk / kMinKeysPerSplit));
+  }
+
+  if (splits == 1) {
+    pool.parallelFor(lay.units, [&](int64_t task, int) {
+      // Heads in order, and inside a head the last tiles first: under a causal mask they have
+      // the most keys, so the long tasks start early and the short ones fill the end.
+      const int64_t head = task / lay.tilesPerHead;
+      const int64_t tile = lay.tilesPerHead - 1 - task % lay.tilesPerHead;
+      const int64_t b = head / kvHeads, hk = head % kvHeads;
+      const int64_t r0 = tile * lay.tileRows;
+      const int rows = static_cast<int>(std::min(lay.tileRows, lay.rowsPerHead - r0));
+      AttentionTile t;
+      buildTile(lay, b, hk, r0, rows, 0, p.Lk, t);
+      runTile(k, headInput(p, b, hk), t);
+    });
+    return;
+  }
+
+  // Key splits: each task writes its tile's normalised partial rows and their log2-sum-exp; the
+  // merge weighs split s by 2^(lse_s - max lse). Partials are O(tasks x tile x dv), small since
+  // splitting only happens when there are few tiles.
+  const int64_t T = lay.tileRows;
+  // Every element is written by its task before the merge reads it: no need to zero them.
+  std::unique_ptr<float[]> partOut(new float[static_cast<size_t>(lay.units * splits * T * p.dv)]);
+  std::unique_ptr<float[]> partLse(new float[static_cast<size_t>(lay.units * splits * T)]);
+  const int64_t splitKeys = (p.Lk + splits - 1) / splits;
+  pool.parallelFor(lay.units * splits, [&](int64_t task, int) {
+    const int64_t unit = task / splits, s = task % splits;
+    const int64_t head = unit / lay.tilesPerHead, tile = unit % lay.tilesPerHead;
+    const int64_t b = head / kvHeads, hk = head % kvHeads;
+    const int64_t r0 = tile * T;
+    const int rows = static_cast<int>(std::min(T, lay.rowsPerHead - r0));
+    AttentionTile t;
+    buildTile(lay, b, hk, r0, rows, s * splitKeys, std::min(p.Lk, (s + 1) * splitKeys), t);
+    for (int r = 0; r < rows; ++r) t.out[r] = &partOut[static_cast<size_t>(((task * T) + r) * p.dv)];
+    t.lse2 = &partLse[static_cast<size_t>(task * T)];
+    runTile(k, headInput(p, b, hk), t);
+  });
+  pool.parallelFor(lay.units, [&](int64_t unit, int) {
+    const int64_t head = unit / lay.tilesPerHead, tile = unit % lay.tilesPerHead;
+    const int64_t b = head / kvHeads, hk = head % kvHeads;
+    const int64_t r0 = tile * T;
+    const int rows = static_cast<int>(std::min(T, lay.rowsPerHead - r0));
+    for (int r = 0; r < rows; ++r) {
+      const int64_t row = r0 + r;
+      const int64_t i = row / lay.group, h = hk * lay.group + row % lay.group;
+      float* out = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+      mergeSplits(&partOut[static_cast<size_t>((unit * splits * T + r) * p.dv)], T * p.dv,
+                  &partLse[static_cast<size_t>(unit * splits * T + r)], T, splits, p.dv, out);
+    }
+  });
+}
+
+// Materialised soft weights: plain two-pass code per row (inspection, not speed).
+void attentionWeights(const KernelTable&, const AttentionProblem& p, float* weights) {
+  validate(p);
+  if (p.batch == 0 || p.heads == 0 || p.Lq == 0 || p.Lk == 0) return;
+  const int64_t kvHeads = p.kvHeads > 0 ? p.kvHeads : p.heads;
+  const int64_t group = p.heads / kvHeads;
+  const int64_t rowsPerTask = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.Lk));
+  const int64_t rows = p.batch * p.heads * p.Lq;
+  ThreadPool::instance().parallelFor((rows + rowsPerTask - 1) / rowsPerTask, [&](int64_t task, int) {
+    for (int64_t row = task * rowsPerTask; row < std::min(rows, (task + 1) * rowsPerTask); ++row) {
+      const int64_t i = row % p.Lq, h = (row / p.Lq) % p.heads, b = row / (p.Lq * p.heads);
+      const int64_t hk = h / group;
+      const float* q = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
+      const int64_t end = rowKeyEnd(p, b, i);
+      const int64_t maskRow = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ;
+      float* w = weights + row * p.Lk;
+      float top = -INFINITY;
+      const int64_t padRow = b * p.keyPaddingStrideB;
+      for (int64_t j = 0; j < p.Lk; ++j) {
+        float s = -INFINITY;
+        float bias = 0.0f;
+        bool allowed = j < end;
+        if (allowed && p.maskKind == MaskKind::Boolean) {
+          allowed = (p.maskBoolean[maskRow + j * p.maskStrideK] != 0) != p.maskBooleanForbids;
+        }
+        if (allowed && p.maskKind == MaskKind::Additive) bias += p.maskAdditive[maskRow + j * p.maskStrideK];
+        if (allowed && p.keyPaddingKind == MaskKind::Boolean) allowed = p.keyPaddingBoolean[padRow + j * p.keyPaddingStrideK] == 0;
+        if (allowed && p.keyPaddingKind == MaskKind::Additive) bias += p.keyPaddingAdditive[padRow + j * p.keyPaddingStrideK];
+        allowed = allowed && bias != -INFINITY;
+        if (allowed) {
+          const float* kr = p.k + b * p.kStrideB + hk * p.kStrideH + j * p.kStrideL;
+          float dot = 0.0f;
+          for (int64_t d = 0; d < p.dk; ++d) dot += q[d] * kr[d];
+          s = dot * p.scale + bias;
+          if (!(s <= top)) top = s;  // a NaN score becomes the max, so the row turns NaN
+        }
+        w[j] = s;
+      }
+      float sum = 0.0f;
+      for (int64_t j = 0; j < p.Lk; ++j) {
+        w[j] = (w[j] == -INFINITY) ? 0.0f : std::exp(w[j] - top);
+        sum += w[j];
+      }
+      const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+      for (int64_t j = 0; j < p.Lk; ++j) w[j] *= inv;
+    }
+  });
+}
+
+}  // namespace sa

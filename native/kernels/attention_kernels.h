@@ -1,0 +1,78 @@
+// The per-ISA part of the fused attention (kernels/attention.h). The driver (attention_driver.cc)
+// cuts a problem into tiles of query rows that share one key/value head, decides the key range of
+// every row (causal alignment, key lengths, key splits across threads) and calls one of two kernels
+// per tile; the ISA files (kernels/<isa>/attention_<isa>.cc) implement them.
+//
+// Every kernel computes, for each row r of the tile,
+//   out_r = softmax_j(scale * q_r . k_j + bias_rj) v_j     over keys keyBegin[r] <= j < keyEnd[r],
+// where bias_rj is the row's mask (additive, or boolean of either polarity) plus the batch item's
+// key-padding mask, with the online softmax (running max, rescaled running sum), never holding more
+// than one key block of scores.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/attention.h"
+
+namespace sa {
+
+// The widest tile any kernel takes (the AVX-512 tile kernel: one query row per float lane).
+constexpr int kAttentionMaxTileRows = 16;
+
+// What the rows of one tile share: one (batch item, kv head) of K and V, and the problem constants.
+struct AttentionHeadInput {
+  const float* k = nullptr;  // key 0 of this kv head; key j at k + j * kStride
+  int64_t kStride = 0;
+  const float* v = nullptr;  // value 0; value j at v + j * vStride
+  int64_t vStride = 0;
+  int64_t dk = 0, dv = 0;
+  // scale * log2(e): the kernels keep scores in base-2 exponent units, so the softmax needs exp2
+  // only (one multiply per score saved, folded into the packed queries).
+  float scaleLog2 = 0;
+  MaskKind maskKind = MaskKind::None;
+  int64_t maskStrideK = 0;          // between keys of a mask row (0 when the mask broadcasts over keys)
+  bool maskBooleanForbids = false;  // boolean mask polarity: false = nonzero may attend (SDPA)
+  MaskKind keyPaddingKind = MaskKind::None;  // boolean: nonzero = padding = forbidden
+  int64_t keyPaddingStrideK = 0;
+};
+
+// Up to kAttentionMaxTileRows query rows, each with its own pointers and key range.
+struct AttentionTile {
+  int rows = 0;
+  const float* q[kAttentionMaxTileRows] = {};  // dk contiguous floats
+  float* out[kAttentionMaxTileRows] = {};      // dv contiguous floats, written
+  // Allowed keys: keyBegin[r] <= j < keyEnd[r] (an empty range gives a zero row). int32: Lk < 2^31.
+  int32_t keyBegin[kAttentionMaxTileRows] = {};
+  int32_t keyEnd[kAttentionMaxTileRows] = {};
+  // The mask row of each row (element j at [j * maskStrideK]); unused when maskKind is None.
+  const float* maskAdditive[kAttentionMaxTileRows] = {};
+  const uint8_t* maskBoolean[kAttentionMaxTileRows] = {};
+  // True when every row reads the same mask row (key-padding masks broadcast over queries and
+  // heads): the kernels then read each mask element once per key instead of once per row.
+  bool maskRowShared = false;
+  // The batch item's key-padding row (element j at [j * keyPaddingStrideK]), shared by all rows.
+  const float* keyPaddingAdditive = nullptr;
+  const uint8_t* keyPaddingBoolean = nullptr;
+  // When non-null, lse2[r] receives log2(sum_j 2^(score_rj)) of the row's keys (-inf when the row
+  // had none), so the driver can merge partial results of key ranges split across threads.
+  float* lse2 = nullptr;
+};
+
+struct AttentionKernels {
+  const char* name;
+  // Rows of query the tile kernel takes at once; tiles with fewer than minTileRows rows go to the
+  // row kernel, which streams the keys once per row instead of once per tile (decode, Lq = 1).
+  int tileRows;
+  int minTileRows;
+  void (*tile)(const AttentionHeadInput& head, const AttentionTile& tile);
+  void (*rows)(const AttentionHeadInput& head, const AttentionTile& tile);
+  // The vector exp2 the softmax uses, over n floats (exposed so the tests can measure its error).
+  void (*exp2)(const float* x, float* y, int64_t n);
+};
+
+// Per-thread scratch, allocated on first use and grown (never shrunk) as needed, 64-byte aligned;
+// `slot` tells apart buffers that are live at the same time on one thread (kernel vs driver).
+constexpr int kAttentionScratchSlots = 2;
+float* attentionScratch(int slot, size_t floats);
+
+}  // namespace sa

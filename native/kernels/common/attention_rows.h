@@ -1,0 +1,219 @@
+// The fused attention row kernel, for tiles of few query rows (decode: Lq = 1, or the G query heads
+// of one kv head in grouped-query decode), written once over a vector-traits class V like
+// attention_tile.h. Include inside the ISA's target region.
+//
+// With one row, putting rows in the lanes (the tile kernel) would waste W-1 lanes. Here the lanes
+// hold keys (scores) or the head dimension (dot products and P.V):
+//   scores   W keys at a time: W dot products vectorised over dk (W independent FMA chains),
+//            then one transpose-and-add reduction (V::reduceLanes) turns the W accumulators into
+//            one vector of W scores;
+//   softmax  per row, scalar running max / sum, a vector exp2 over W scores at a time;
+//   P.V      the output row in registers (vectorised over dv), each value row read once.
+// The rows of a tile take turns over one block of NB keys, so that block of K and V comes from
+// memory once and from L1 for the other rows. Memory-bound for long caches: every key and value
+// is read once per tile, which is the least any kernel can do.
+#pragma once
+#include "kernels/common/attention_common.h"
+
+namespace sa {
+namespace {
+
+template <class V>
+struct RowAttention {
+  using F = typename V::F;
+  static constexpr int W = V::W;
+  static constexpr int NB = V::kKeyBlock;
+  static constexpr int NCR = V::kRowPvCols;  // output vectors held in registers by the P.V loop
+
+  // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
+  // zero-padded): lane i = q . k_i, lanes >= nk are -inf.
+  static inline F scoreGroup(const float* qs, const float* k, int64_t ks, int64_t dk, int nk) {
+    F acc[W];
+    for (int i = 0; i < W; ++i) acc[i] = V::zero();
+    const int64_t full = dk / W * W;
+    const int tail = static_cast<int>(dk - full);
+    if (nk == W) {
+      // Key by key, each row read front to back (one sequential stream through K, which the
+      // hardware prefetcher follows); the W accumulators are independent chains, so out-of-order
+      // execution overlaps the keys and hides the FMA latency.
+      for (int i = 0; i < W; ++i) {
+        const float* kr = k + i * ks;
+        for (int64_t d = 0; d < full; d += W) acc[i] = V::fmadd(V::load(qs + d), V::loadu(kr + d), acc[i]);
+        if (tail > 0) acc[i] = V::fmadd(V::load(qs + full), V::loadTail(kr + full, tail), acc[i]);
+      }
+    } else {
+      for (int i = 0; i < nk; ++i) {
+        const float* kr = k + i * ks;
+        for (int64_t d = 0; d < full; d += W) acc[i] = V::fmadd(V::load(qs + d), V::loadu(kr + d), acc[i]);
+        if (tail > 0) acc[i] = V::fmadd(V::load(qs + full), V::loadTail(kr + full, tail), acc[i]);
+      }
+    }
+    return V::negInfPastLanes(V::reduceLanes(acc), nk);
+  }
+
+  // o[NC vectors] = o * alpha + sum_j p[j] v_j (value j at v + j*vs), two accumulator sets
+  // (even / odd keys) so that even a one-vector row keeps two FMA chains in flight.
+  template <int NC, bool Tail>
+  static void pvRow(const float* p, int n, const float* v, int64_t vs, float* o, float alpha, int tailLanes) {
+    F acc0[NC], acc1[NC];
+    const F a = V::set1(alpha);
+    for (int c = 0; c < NC; ++c) {
+      acc0[c] = V::mul(V::load(o + c * W), a);
+      acc1[c] = V::zero();
+    }
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const float* r0 = v + j * vs;
+      const float* r1 = r0 + vs;
+      const F p0 = V::bcast(p + j), p1 = V::bcast(p + j + 1);
+      for (int c = 0; c < NC; ++c) {
+        const bool t = Tail && c == NC - 1;
+        acc0[c] = V::fmadd(p0, t ? V::loadTail(r0 + c * W, tailLanes) : V::loadu(r0 + c * W), acc0[c]);
+        acc1[c] = V::fmadd(p1, t ? V::loadTail(r1 + c * W, tailLanes) : V::loadu(r1 + c * W), acc1[c]);
+      }
+    }
+    if (j < n) {
+      const float* r0 = v + j * vs;
+      const F p0 = V::bcast(p + j);
+      for (int c = 0; c < NC; ++c) {
+        const bool t = Tail && c == NC - 1;
+        acc0[c] = V::fmadd(p0, t ? V::loadTail(r0 + c * W, tailLanes) : V::loadu(r0 + c * W), acc0[c]);
+      }
+    }
+    for (int c = 0; c < NC; ++c) V::store(o + c * W, V::add(acc0[c], acc1[c]));
+  }
+
+  template <bool Tail>
+  static void pvDispatch(int nc, const float* p, int n, const float* v, int64_t vs, float* o, float alpha,
+                         int tailLanes) {
+    switch (nc) {
+      case 1: pvRow<1, Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+      case 2: pvRow<(NCR >= 2 ? 2 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+      case 3: pvRow<(NCR >= 3 ? 3 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+      case 4: pvRow<(NCR >= 4 ? 4 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+      case 5: pvRow<(NCR >= 5 ? 5 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+      case 6: pvRow<(NCR >= 6 ? 6 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+      case 7: pvRow<(NCR >= 7 ? 7 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+      default: pvRow<(NCR >= 8 ? 8 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes); break;
+    }
+  }
+
+  static void pvUpdate(const AttentionHeadInput& in, const float* p, int n, const float* v, float* o,
+                       int64_t dvPad, float alpha) {
+    const int64_t vectors = dvPad / W;
+    const int64_t chunks = (vectors + NCR - 1) / NCR;
+    const int tail = static_cast<int>(in.dv - (dvPad - W));
+    int64_t c0 = 0;
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      const int nc = static_cast<int>((vectors - c0) / (chunks - ch));
+      const bool last = c0 + nc == vectors;
+      if (last && tail < W) {
+        pvDispatch<true>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, tail);
+      } else {
+        pvDispatch<false>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, W);
+      }
+      c0 += nc;
+    }
+  }
+
+  // See TileAttention::pvBlockGuarded: masked keys (weight exactly 0) must not bring a non-finite
+  // value into a row that never attended to it.
+  static void pvUpdateGuarded(const AttentionHeadInput& in, const float* p, int n, const float* v, float* o,
+                              int64_t dvPad, float alpha) {
+    const int64_t full = in.dv / W * W;
+    const F a = V::set1(alpha);
+    for (int64_t c = 0; c < dvPad; c += W) V::store(o + c, V::mul(V::load(o + c), a));
+    for (int j = 0; j < n; ++j) {
+      if (p[j] == 0.0f) continue;
+      const F pb = V::set1(p[j]);
+      const float* row = v + j * in.vStride;
+      for (int64_t c = 0; c < full; c += W) V::store(o + c, V::fmadd(pb, V::loadu(row + c), V::load(o + c)));
+      if (full < in.dv) {
+        V::store(o + full, V::fmadd(pb, V::loadTail(row + full, static_cast<int>(in.dv - full)), V::load(o + full)));
+      }
+    }
+  }
+
+  static void run(const AttentionHeadInput& in, const AttentionTile& t) {
+    const int rows = t.rows;
+    const int64_t dk = in.dk, dv = in.dv;
+    const int64_t dkPad = roundUpTo(dk, W), dvPad = roundUpTo(dv, W);
+    const int64_t nQ = rows * dkPad, nO = rows * dvPad, nP = NB + W, nBias = NB + W;
+    float* qs = attentionScratch(0, static_cast<size_t>(nQ + nO + nP + 2 * nBias + 2 * roundUpTo(rows, W)));
+    float* o = qs + nQ;
+    float* p = o + nO;
+    float* sharedBias = p + nP;
+    float* rowBias = sharedBias + nBias;
+    float* mRow = rowBias + nBias;
+    float* lRow = mRow + roundUpTo(rows, W);
+
+    for (int64_t i = 0; i < nO; ++i) o[i] = 0.0f;
+    for (int r = 0; r < rows; ++r) {
+      for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + d] = d < dk ? t.q[r][d] * in.scaleLog2 : 0.0f;
+      mRow[r] = -INFINITY;
+      lRow[r] = 0.0f;
+    }
+    const KeySpan span = keySpanOf(t);
+    const TileBias tb = tileBiasOf(in, t);
+    const bool haveShared = tb.sharedCount > 0;
+
+    for (int64_t kb = span.begin; kb < span.end; kb += NB) {
+      const int n = static_cast<int>(minOf(NB, span.end - kb));
+      const bool sharedMasked = haveShared && writeSharedBias(tb, kb, n, sharedBias);
+      for (int r = 0; r < rows; ++r) {
+        const int64_t rb = maxOf(t.keyBegin[r], kb), re = minOf(t.keyEnd[r], kb + n);
+        if (rb >= re) continue;
+        const int cnt = static_cast<int>(re - rb);
+        const float* shared = sharedBias + (rb - kb);
+        bool masked = sharedMasked;
+        if (tb.haveRow) masked |= writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
+        const float* q = qs + r * dkPad;
+        F vmax = V::negInf();
+        for (int g = 0; g < cnt; g += W) {
+          const int nk = cnt - g < W ? cnt - g : W;
+          F s = scoreGroup(q, in.k + (rb + g) * in.kStride, in.kStride, dk, nk);
+          // Lanes >= nk: bias 0 (masked load), score already -inf.
+          if (haveShared) s = V::addBias(s, V::loadTail(shared + g, nk));
+          if (tb.haveRow) s = V::addBias(s, V::loadTail(rowBias + g, nk));
+          vmax = V::max(vmax, s);
+          V::storeu(p + g, s);
+        }
+        // Online softmax for the row (see TileAttention::run for the -inf handling).
+        const float blockMax = V::hmax(vmax);
+        const float mOld = mRow[r];
+        const float mNew = blockMax > mOld ? blockMax : mOld;
+        const float mUse = mNew == -INFINITY ? 0.0f : mNew;
+        alignas(64) float alphaLanes[W];
+        V::store(alphaLanes, V::exp2(V::set1(mOld - mUse)));
+        const F mv = V::set1(mUse);
+        F sum = V::zero();
+        for (int g = 0; g < cnt; g += W) {
+          const F e = V::exp2(V::sub(V::loadu(p + g), mv));  // lanes past cnt: exp2(-inf) = 0
+          V::storeu(p + g, e);
+          sum = V::add(sum, e);
+        }
+        lRow[r] = lRow[r] * alphaLanes[0] + V::hsum(sum);
+        mRow[r] = mNew;
+        const float* vBlock = in.v + rb * in.vStride;
+        if (masked && valuesNonFinite<V>(vBlock, in.vStride, cnt, dv)) {
+          pvUpdateGuarded(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0]);
+        } else {
+          pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0]);
+        }
+      }
+    }
+
+    const int64_t full = dv / W * W;
+    for (int r = 0; r < rows; ++r) {
+      const F inv = V::set1(inverseSum(lRow[r]));
+      const float* orow = o + r * dvPad;
+      float* out = t.out[r];
+      for (int64_t c = 0; c < full; c += W) V::storeu(out + c, V::mul(V::load(orow + c), inv));
+      if (full < dv) V::storeTail(out + full, V::mul(V::load(orow + full), inv), static_cast<int>(dv - full));
+      if (t.lse2 != nullptr) t.lse2[r] = lRow[r] == 0.0f ? -INFINITY : mRow[r] + std::log2(lRow[r]);
+    }
+  }
+};
+
+}  // namespace
+}  // namespace sa

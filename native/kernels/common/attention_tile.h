@@ -1,0 +1,320 @@
+// The fused attention tile kernel, written once over a vector-traits class V (kernels/<isa>/
+// attention_<isa>.cc defines V and instantiates TileAttention<V>). Include inside the ISA's target
+// region, after attention_common.h's standard headers (see there for why).
+//
+// One tile = V::W query rows that share a key/value head; the rows sit in the lanes of a vector:
+//
+//   S^T micro-kernel  scores of NR keys x W rows: NR accumulators, one per key, each W rows wide.
+//                     Per step of the head dimension: one load of the packed, pre-scaled Q^T column
+//                     and NR FMAs with the key element broadcast straight from K (no K packing at
+//                     all: K is read in place through its row stride).
+//   softmax           lane-wise: the running max, the rescale factor alpha and the running sum are
+//                     vectors over the W rows, so no horizontal reduction is ever needed. Causal
+//                     and key-length limits are one integer compare per key on ragged blocks.
+//   P.V micro-kernel  MR rows x NC vectors of dv in registers, P broadcast from the P^T block in
+//                     L1, V rows read in place (a masked load for the dv tail, never past a row).
+//
+// Block of NB keys (V::kKeyBlock): the V block (NB x dv) is read MR times per tile from L1, so NB
+// is sized for it and the S^T block, the packed Q^T, and the O tile to fit the 48 KiB L1 together.
+// The O tile (W x dv) lives in per-thread L1 scratch between blocks and is rescaled as it is loaded.
+// Scores are in base-2 units (scale * log2(e) folded into the packed Q), so exp is exp2.
+#pragma once
+#include "kernels/common/attention_common.h"
+
+namespace sa {
+namespace {
+
+// Scores of N keys for the W query rows of a tile: acc[j] = sum_d qt[d*W ..] * k[j*ks + d].
+// Keys are addressed in groups of four from one pointer with offsets 0, ks, 2ks, 3ks so a 16-key
+// tile needs only 4 pointers + 2 strides (x86 has 15 usable general registers).
+template <class V, int N>
+inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64_t dk,
+                              typename V::F* acc) {
+  constexpr int W = V::W;
+  constexpr int G = (N + 3) / 4;
+  for (int j = 0; j < N; ++j) acc[j] = V::zero();
+  const float* kp[G];
+  for (int g = 0; g < G; ++g) kp[g] = k + 4 * g * ks;
+  const int64_t ks2 = 2 * ks, ks3 = 3 * ks;
+  for (int64_t d = 0; d < dk; ++d) {
+    const typename V::F a = V::load(qt + d * W);
+    for (int g = 0; g < G; ++g) {
+      const float* p = kp[g] + d;
+      acc[4 * g] = V::fmadd(V::bcast(p), a, acc[4 * g]);
+      if (4 * g + 1 < N) acc[4 * g + 1] = V::fmadd(V::bcast(p + ks), a, acc[4 * g + 1]);
+      if (4 * g + 2 < N) acc[4 * g + 2] = V::fmadd(V::bcast(p + ks2), a, acc[4 * g + 2]);
+      if (4 * g + 3 < N) acc[4 * g + 3] = V::fmadd(V::bcast(p + ks3), a, acc[4 * g + 3]);
+    }
+  }
+}
+
+template <class V>
+struct TileAttention {
+  using F = typename V::F;
+  using I = typename V::I;
+  static constexpr int W = V::W;
+  static constexpr int NB = V::kKeyBlock;
+  static constexpr int NR = V::kScoreKeys;
+  static constexpr int MR = V::kPvRows;
+  static constexpr int NCV = V::kPvCols;
+  static_assert(W % MR == 0, "P.V row tiles must divide the tile");
+  static_assert(NB % NR == 0, "score tiles must divide the key block");
+
+  // Everything one key block needs, so the step functions take one argument.
+  struct Block {
+    const AttentionHeadInput* in;
+    const float* qt;    // [dk][W] packed Q^T, pre-scaled by scale * log2(e)
+    float* st;                // [NB][W] scores, then P, of this block
+    const float* rowBias;     // [NB][W] per-row mask bias
+    const float* sharedBias;  // [NB] bias common to the rows (shared mask row, key padding)
+    bool haveRowBias;
+    bool haveSharedBias;
+    I keyBegin, keyEnd;
+    int64_t kb;  // first key of the block
+    int32_t fullBegin, fullEnd;
+  };
+
+  template <int N>
+  static inline void scoreStep(const Block& b, int j0, F& blockMax) {
+    F acc[N];
+    const AttentionHeadInput& in = *b.in;
+    V::template scores<N>(b.qt, in.k + (b.kb + j0) * in.kStride, in.kStride, in.dk, acc);
+    const int64_t key0 = b.kb + j0;
+    const bool rangeTest = key0 < b.fullBegin || key0 + N > b.fullEnd;
+    SA_ATTENTION_UNROLL  // measured +3% at d = 64: the N accumulators stay in registers
+    for (int j = 0; j < N; ++j) {
+      F s = acc[j];
+      if (b.haveSharedBias) s = V::addBias(s, V::bcast(b.sharedBias + j0 + j));
+      if (b.haveRowBias) s = V::addBias(s, V::load(b.rowBias + (j0 + j) * W));
+      if (rangeTest) s = V::keepKeyRange(s, b.keyBegin, b.keyEnd, static_cast<int32_t>(key0 + j));
+      blockMax = V::max(blockMax, s);
+      V::store(b.st + (j0 + j) * W, s);
+    }
+  }
+
+  // O[MR rows][NC vectors] = O * alpha + P^T[:, rows]^T V[:, cols], over n keys.
+  template <int NC, bool Tail>
+  static void pvTile(const float* pt, int n, const float* v, int64_t vs, float* o, int64_t dvPad,
+                     const float* alpha, int tailLanes) {
+    F acc[MR][NC];
+    for (int r = 0; r < MR; ++r) {
+      const F a = V::bcast(alpha + r);
+      for (int c = 0; c < NC; ++c) acc[r][c] = V::mul(V::load(o + r * dvPad + c * W), a);
+    }
+    for (int j = 0; j < n; ++j) {
+      const float* row = v + j * vs;
+      F b[NC];
+      for (int c = 0; c < NC; ++c) {
+        b[c] = (Tail && c == NC - 1) ? V::loadTail(row + c * W, tailLanes) : V::loadu(row + c * W);
+      }
+      const float* p = pt + j * W;
+      for (int r = 0; r < MR; ++r) {
+        const F pr = V::bcast(p + r);
+        for (int c = 0; c < NC; ++c) acc[r][c] = V::fmadd(pr, b[c], acc[r][c]);
+      }
+    }
+    for (int r = 0; r < MR; ++r) {
+      for (int c = 0; c < NC; ++c) V::store(o + r * dvPad + c * W, acc[r][c]);
+    }
+  }
+
+  template <bool Tail>
+  static void pvDispatch(int nc, const float* pt, int n, const float* v, int64_t vs, float* o,
+                         int64_t dvPad, const float* alpha, int tailLanes) {
+    switch (nc) {
+      case 1: pvTile<1, Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
+      case 2: pvTile<(NCV >= 2 ? 2 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
+      case 3: pvTile<(NCV >= 3 ? 3 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
+      case 4: pvTile<(NCV >= 4 ? 4 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
+      case 5: pvTile<(NCV >= 5 ? 5 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
+      default: pvTile<(NCV >= 6 ? 6 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
+    }
+  }
+
+  // The P.V update of one block for the valid rows, dv cut in near-equal chunks of <= NCV vectors.
+  static void pvBlock(const AttentionHeadInput& in, int rows, const float* st, int n, int64_t kb,
+                      float* o, int64_t dvPad, const float* alpha) {
+    const int64_t vectors = dvPad / W;
+    const int64_t chunks = (vectors + NCV - 1) / NCV;
+    const int tail = static_cast<int>(in.dv - (dvPad - W));  // lanes of the last vector, 1..W
+    const float* vBlock = in.v + kb * in.vStride;
+    for (int r0 = 0; r0 < rows; r0 += MR) {
+      int64_t c0 = 0;
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        const int nc = static_cast<int>((vectors - c0) / (chunks - ch));  // spread the remainder
+        const bool last = c0 + nc == vectors;
+        float* oTile = o + r0 * dvPad + c0 * W;
+        if (last && tail < W) {
+          pvDispatch<true>(nc, st + r0, n, vBlock + c0 * W, in.vStride, oTile, dvPad, alpha + r0, tail);
+        } else {
+          pvDispatch<false>(nc, st + r0, n, vBlock + c0 * W, in.vStride, oTile, dvPad, alpha + r0, W);
+        }
+        c0 += nc;
+      }
+    }
+  }
+
+  // The slow P.V for a block that holds masked keys and a non-finite value: a masked key's weight
+  // is exactly 0 and must not turn into 0 * inf = NaN in a row that never attended to it.
+  static void pvBlockGuarded(const AttentionHeadInput& in, int rows, const float* st, int n, int64_t kb,
+                             float* o, int64_t dvPad, const float* alpha) {
+    const int64_t full = in.dv / W * W;
+    for (int r = 0; r < rows; ++r) {
+      float* orow = o + r * dvPad;
+      const F a = V::bcast(alpha + r);
+      for (int64_t c = 0; c < dvPad; c += W) V::store(orow + c, V::mul(V::load(orow + c), a));
+      for (int j = 0; j < n; ++j) {
+        const float p = st[j * W + r];
+        if (p == 0.0f) continue;
+        const F pb = V::set1(p);
+        const float* row = in.v + (kb + j) * in.vStride;
+        for (int64_t c = 0; c < full; c += W) V::store(orow + c, V::fmadd(pb, V::loadu(row + c), V::load(orow + c)));
+        if (full < in.dv) {
+          const F vt = V::loadTail(row + full, static_cast<int>(in.dv - full));
+          V::store(orow + full, V::fmadd(pb, vt, V::load(orow + full)));
+        }
+      }
+    }
+  }
+
+  static void writeRows(const AttentionHeadInput& in, const AttentionTile& t, const float* o,
+                        int64_t dvPad, const float* m, const float* l) {
+    const int64_t full = in.dv / W * W;
+    for (int r = 0; r < t.rows; ++r) {
+      const F inv = V::set1(inverseSum(l[r]));
+      const float* orow = o + r * dvPad;
+      float* out = t.out[r];
+      for (int64_t c = 0; c < full; c += W) V::storeu(out + c, V::mul(V::load(orow + c), inv));
+      if (full < in.dv) V::storeTail(out + full, V::mul(V::load(orow + full), inv), static_cast<int>(in.dv - full));
+      if (t.lse2 != nullptr) t.lse2[r] = l[r] == 0.0f ? -INFINITY : m[r] + std::log2(l[r]);
+    }
+  }
+
+  // Q^T packed and pre-scaled: qt[d * W + r] = q_r[d] * scale; lanes past the valid rows are 0
+  // (finite scores, never written). W x W blocks transposed in registers (V::transpose), a few
+  // shuffles per element instead of a strided scalar store each: this runs once per tile, which
+  // matters for short causal rows.
+  static void packQueries(const AttentionTile& t, int64_t dk, float scale, float* qt) {
+    const F s = V::set1(scale);
+    for (int64_t d0 = 0; d0 < dk; d0 += W) {
+      const int nd = static_cast<int>(minOf(W, dk - d0));
+      F block[W];
+      for (int r = 0; r < W; ++r) {
+        if (r >= t.rows) {
+          block[r] = V::zero();
+        } else {
+          block[r] = nd == W ? V::loadu(t.q[r] + d0) : V::loadTail(t.q[r] + d0, nd);
+        }
+      }
+      V::transpose(block);
+      for (int c = 0; c < nd; ++c) V::store(qt + (d0 + c) * W, V::mul(block[c], s));
+    }
+  }
+
+  static void run(const AttentionHeadInput& in, const AttentionTile& t) {
+    const int rows = t.rows;
+    const int64_t dk = in.dk;
+    const int64_t dvPad = roundUpTo(in.dv, W);
+    // Scratch, every piece a multiple of W floats so each stays vector-aligned.
+    const int64_t nQt = dk * W, nSt = NB * W, nBias = NB * W, nO = W * dvPad;
+    float* qt = attentionScratch(0, static_cast<size_t>(nQt + nSt + nBias + NB + nO + 3 * W));
+    float* st = qt + nQt;
+    float* rowBias = st + nSt;
+    float* sharedBias = rowBias + nBias;
+    float* o = sharedBias + NB;
+    float* alpha = o + nO;
+    float* mOut = alpha + W;
+    float* lOut = mOut + W;
+
+    const KeySpan span = keySpanOf(t);
+    for (int64_t i = 0; i < nO; ++i) o[i] = 0.0f;
+    if (span.begin >= span.end) {  // no row has a key: zero rows
+      for (int r = 0; r < W; ++r) lOut[r] = 0.0f;
+      writeRows(in, t, o, dvPad, mOut, lOut);
+      return;
+    }
+
+    packQueries(t, dk, in.scaleLog2, qt);
+    // Lanes past the valid rows get an empty key range, so they are masked wherever we test.
+    alignas(64) int32_t beginLanes[kAttentionMaxTileRows];
+    alignas(64) int32_t endLanes[kAttentionMaxTileRows];
+    for (int r = 0; r < W; ++r) {
+      beginLanes[r] = r < rows ? t.keyBegin[r] : 0;
+      endLanes[r] = r < rows ? t.keyEnd[r] : 0;
+    }
+
+    Block b;
+    b.in = &in;
+    b.qt = qt;
+    b.st = st;
+    const TileBias tb = tileBiasOf(in, t);
+    b.rowBias = rowBias;
+    b.sharedBias = sharedBias;
+    b.haveRowBias = tb.haveRow;
+    b.haveSharedBias = tb.sharedCount > 0;
+    b.keyBegin = V::loadI(beginLanes);
+    b.keyEnd = V::loadI(endLanes);
+    b.fullBegin = span.fullBegin;
+    b.fullEnd = span.fullEnd;
+    if (b.haveRowBias) {
+      for (int64_t i = 0; i < nBias; ++i) rowBias[i] = 0.0f;  // lanes past the valid rows stay 0
+    }
+
+    F m = V::negInf();
+    F l = V::zero();
+    for (int64_t kb = span.begin; kb < span.end; kb += NB) {
+      const int n = static_cast<int>(minOf(NB, span.end - kb));
+      b.kb = kb;
+      bool masked = kb < span.fullBegin || kb + n > span.fullEnd;
+      if (b.haveSharedBias) masked |= writeSharedBias(tb, kb, n, sharedBias);
+      if (b.haveRowBias) {
+        for (int r = 0; r < rows; ++r) masked |= writeBias(rowMaskSource(in, t, r), kb, n, rowBias + r, W, false);
+      }
+
+      // S^T = Q K^T for the block, masked, and the lane-wise block max.
+      F blockMax = V::negInf();
+      int j0 = 0;
+      for (; j0 + NR <= n; j0 += NR) scoreStep<NR>(b, j0, blockMax);
+      if (NR > 8 && j0 + 8 <= n) { scoreStep<(NR > 8 ? 8 : 1)>(b, j0, blockMax); j0 += (NR > 8 ? 8 : 1); }
+      if (NR > 4 && j0 + 4 <= n) { scoreStep<(NR > 4 ? 4 : 1)>(b, j0, blockMax); j0 += (NR > 4 ? 4 : 1); }
+      if (NR > 2 && j0 + 2 <= n) { scoreStep<(NR > 2 ? 2 : 1)>(b, j0, blockMax); j0 += (NR > 2 ? 2 : 1); }
+      for (; j0 < n; ++j0) scoreStep<1>(b, j0, blockMax);
+
+      // Online softmax, lane-wise. A row with no allowed key so far has max -inf: subtract 0
+      // instead (exp2(-inf - 0) = 0, where -inf - -inf would be NaN).
+      const F mNew = V::max(blockMax, m);
+      const F mUse = V::zeroIfNegInf(mNew);
+      const F a = V::exp2(V::sub(m, mUse));
+      F sum0 = V::zero(), sum1 = V::zero();
+      int j = 0;
+      for (; j + 2 <= n; j += 2) {
+        const F p0 = V::exp2(V::sub(V::load(st + j * W), mUse));
+        const F p1 = V::exp2(V::sub(V::load(st + (j + 1) * W), mUse));
+        V::store(st + j * W, p0);
+        V::store(st + (j + 1) * W, p1);
+        sum0 = V::add(sum0, p0);
+        sum1 = V::add(sum1, p1);
+      }
+      if (j < n) {
+        const F p0 = V::exp2(V::sub(V::load(st + j * W), mUse));
+        V::store(st + j * W, p0);
+        sum0 = V::add(sum0, p0);
+      }
+      l = V::fmadd(l, a, V::add(sum0, sum1));
+      m = mNew;
+      V::store(alpha, a);
+
+      if (masked && valuesNonFinite<V>(in.v + kb * in.vStride, in.vStride, n, in.dv)) {
+        pvBlockGuarded(in, rows, st, n, kb, o, dvPad, alpha);
+      } else {
+        pvBlock(in, rows, st, n, kb, o, dvPad, alpha);
+      }
+    }
+    V::store(mOut, m);
+    V::store(lOut, l);
+    writeRows(in, t, o, dvPad, mOut, lOut);
+  }
+};
+
+}  // namespace
+}  // namespace sa

@@ -1,0 +1,43 @@
+// Target regions: code between SA_TARGET_*_BEGIN and SA_TARGET_END is compiled for that ISA while the
+// rest of the binary stays x86-64 / armv8-a baseline (never -march=native), so one binary runs on any
+// CPU and the dispatcher picks the widest kernels the CPU and OS allow at run time.
+//   GCC:   #pragma GCC target, scoped by push/pop_options.
+//   Clang: #pragma clang attribute applying target(...) to every function in the region.
+//   MSVC:  intrinsics of every ISA are usable anywhere; nothing to do.
+// Include <immintrin.h> before the BEGIN macro. Functions called from a target region must be
+// defined inside one of the same ISA (or be baseline code that the compiler may inline).
+#pragma once
+#include "runtime/isa.h"
+
+#define SA_PRAGMA(x) _Pragma(#x)
+
+#if defined(__clang__)
+#define SA_TARGET_BEGIN(features) \
+  SA_PRAGMA(clang attribute push(__attribute__((target(features))), apply_to = function))
+#define SA_TARGET_END SA_PRAGMA(clang attribute pop)
+#elif defined(__GNUC__)
+#define SA_TARGET_BEGIN(features) SA_PRAGMA(GCC push_options) SA_PRAGMA(GCC target(features))
+#define SA_TARGET_END SA_PRAGMA(GCC pop_options)
+#else
+#define SA_TARGET_BEGIN(features)
+#define SA_TARGET_END
+#endif
+
+#define SA_TARGET_AVX2_BEGIN SA_TARGET_BEGIN("avx2,fma,bmi2,f16c")
+#define SA_TARGET_AVX512_BEGIN SA_TARGET_BEGIN("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi2,f16c")
+
+// The scalar kernels are the reference: plain loops the compiler must not vectorise, so that they
+// stay an independent check on the SIMD paths.
+#if defined(__clang__)
+#define SA_SCALAR_LOOP SA_PRAGMA(clang loop vectorize(disable) interleave(disable))
+#define SA_SCALAR_BEGIN
+#define SA_SCALAR_END
+#elif defined(__GNUC__)
+#define SA_SCALAR_LOOP
+#define SA_SCALAR_BEGIN SA_PRAGMA(GCC push_options) SA_PRAGMA(GCC optimize("no-tree-vectorize", "no-tree-slp-vectorize"))
+#define SA_SCALAR_END SA_PRAGMA(GCC pop_options)
+#else
+#define SA_SCALAR_LOOP
+#define SA_SCALAR_BEGIN
+#define SA_SCALAR_END
+#endif

@@ -1,0 +1,424 @@
+// The ISA-neutral half of the float32 matmul: the GotoBLAS / BLIS loop nest around a register-tile
+// micro-kernel (kernels/<isa>/matmul_<isa>.cc), with cache blocking, operand packing, threading,
+// and a direct path for small products.
+//
+// Large products (blockedProduct), loop by loop from the outside:
+//   jc  over N in NC columns   pack op(B)[k0:k0+KS, jc:jc+NC] into NR-column panels   (shared, L3)
+//   ic  over M in row chunks   one pool task per (row chunk, column group)
+//   pc  over K in KC steps     A block: MC rows x KC, packed (transA) or read in place  (L2)
+//   jr  over NR panels         B micro-panel KC x NR, reused by every row tile          (L1/L2)
+//   ir  over row tiles         micro-kernel: an MR x NR tile of C in registers
+// The row chunks sit outside pc (BLIS has ic inside) so that one pool dispatch covers all of K;
+// the C chunk a task owns is then updated K / KC times.
+//
+// A is packed only when it is stored transposed (op(A) = A^T, contiguous along M): that copy is a
+// cheap row-by-row move and saves the micro-kernel from walking A^T one row per k. Row-major A is
+// read in place, its rows broadcast by the micro-kernel, in tiles of at most kInPlaceMaxRows rows.
+//
+// Small products (directProduct) run on the calling thread, allocate nothing once warm, and read
+// A (and B, unless transposed) in place: packing would cost as much as the product.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/matmul.h"
+#include "kernels/matmul_kernels.h"
+#include "runtime/thread_pool.h"
+
+namespace sa {
+namespace {
+
+// ---- Blocking constants -------------------------------------------------------------------------
+// Sizes of the smallest current server cores: Zen 4 has 32 KiB L1d (8-way) and 1 MiB L2 per core;
+// Intel since Ice Lake 48 KiB (12-way) and 1.25-2 MiB; both a shared L3 of tens of MiB.
+constexpr int64_t kL1Bytes = 32 * 1024;
+constexpr int64_t kL1Ways = 8;
+constexpr int64_t kL2Bytes = 1024 * 1024;
+
+// KC, the depth of one block, from the B micro-panel (KC x NR floats) it gives: 64 KiB, two L1s.
+// A long KC means fewer passes over the C tile (loaded and stored once per KC step); the micro-
+// panel then streams from L2 instead of staying in L1, which Zen 4's L2 bandwidth (32 B/cycle
+// against the kernel's ~7) absorbs: KC 512 ran ~8% faster than KC 128 (micro-panel in L1) on
+// 1024^3. kMaxKc caps it for narrow tiles.
+constexpr int64_t kB_MicroPanelBytes = 2 * kL1Bytes;
+constexpr int64_t kMaxKc = 512;
+// KC never goes below this: each KC step loads and stores the C tile once.
+constexpr int64_t kMinKc = 64;
+// MC, the rows of one A block (MC x KC floats), from half of L2: the block is re-read once per B
+// panel and must stay in L2 while the micro-panels of B and the C tiles stream past it.
+constexpr int64_t kA_BlockBytes = kL2Bytes / 2;
+// NC, the columns of the packed B block (KS x NC floats), from a share of the L3 all threads read
+// it from. Past this size B is packed and consumed NC columns at a time.
+constexpr int64_t kB_BlockBytes = 8 * 1024 * 1024;
+// A B block that must be cut along K (huge K) still spans at least this many columns, so the A
+// block is re-read for at least this many columns.
+constexpr int64_t kMinNc = 512;
+// A tile reading A in place broadcasts from one cache line per row at each k; with a row stride
+// that is a multiple of 4 KiB (any power-of-two width from 1024 floats up) all those lines fall in
+// one L1 set, so more rows than the L1 has ways evict each other on every k. 8 rows keep a 1024^2
+// x 1024 x 64 product at the FMA peak where 14 rows lose 20%.
+constexpr int kInPlaceMaxRows = static_cast<int>(kL1Ways);
+
+// ---- Path selection -----------------------------------------------------------------------------
+// Up to this many multiply-adds (M * N * K, all batch items together) the product runs on the
+// calling thread: waking the pool costs a few microseconds, a 64^3 product takes about five.
+constexpr double kDirectMaxWork = 96.0 * 96 * 96;
+// A transposed A is packed when the packed panels serve at least this many B panels.
+constexpr int64_t kMinPanelsToPackA = 4;
+// Up to this many rows, op(B) without transB is read in place: each B element serves so few rows
+// that packing it would cost more than it saves.
+constexpr int64_t kThinAMaxRows = 16;
+// The direct path with transB packs all of op(B) into scratch; beyond this it takes the blocked path.
+constexpr int64_t kDirectPackedBMaxFloats = 256 * 1024;
+// A pool task should be worth at least this many multiply-adds, or dispatch overhead dominates.
+constexpr double kMinTaskWork = 64.0 * 64 * 64;
+// Tasks per thread in the blocked path: more than one lets the pool's dynamic scheduling even out a
+// thread slowed by something else (another process, a noisy neighbour).
+constexpr int64_t kTasksPerThread = 2;
+// Packing B is spread over the pool only from this many floats on; below, a dispatch costs more.
+constexpr int64_t kMinParallelPackFloats = 64 * 1024;
+
+// ---- Scratch buffers ----------------------------------------------------------------------------
+// One growing 64-byte-aligned buffer per thread and purpose: allocated on first use and reused, so
+// a warm thread packs without allocating. 64 bytes: packed panels start on a cache line, and full
+// zmm loads from them never split one.
+class ScratchBuffer {
+ public:
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() { std::free(data_); }
+
+  float* floats(int64_t count) {
+    if (count > capacity_) {
+      // Grow by 1.5x at least, so a sequence of slowly growing shapes does not reallocate each time.
+      const int64_t wanted = std::max<int64_t>(count, capacity_ + capacity_ / 2);
+      std::free(data_);
+      data_ = nullptr;
+      capacity_ = 0;
+      const size_t bytes = (static_cast<size_t>(wanted) * sizeof(float) + 63) & ~static_cast<size_t>(63);
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (data_ == nullptr) throw std::bad_alloc();
+      capacity_ = wanted;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+
+// The packed B block of the product this thread drives (read by all pool threads), and the packed
+// A block of the task this thread runs. Distinct buffers: the thread that packed B also runs tasks.
+thread_local ScratchBuffer tPackedB;
+thread_local ScratchBuffer tPackedA;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+
+// Splits `count` units into `parts` near-equal contiguous ranges; returns the start of range i.
+int64_t splitPoint(int64_t count, int64_t parts, int64_t i) { return count * i / parts; }
+
+// Runs fn(task, thread) for tasks [0, n): on the pool when n > 1, else inline (no dispatch).
+template <class Fn>
+void runTasks(int64_t n, const Fn& fn) {
+  if (n > 1) {
+    ThreadPool::instance().parallelFor(n, fn);
+  } else if (n == 1) {
+    fn(0, 0);
+  }
+}
+
+// One batch item with its pointers resolved.
+struct Product {
+  int64_t M, N, K;
+  const float* A;
+  int64_t lda;
+  bool transA;
+  const float* B;
+  int64_t ldb;
+  bool transB;
+  float* C;
+  int64_t ldc;
+};
+
+Product itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
+  return Product{p.M,
+                 p.N,
+                 p.K,
+                 p.A + (batch.offsetA != nullptr ? batch.offsetA[i] : 0),
+                 p.lda,
+                 p.transA,
+                 p.B + (batch.offsetB != nullptr ? batch.offsetB[i] : 0),
+                 p.ldb,
+                 p.transB,
+                 p.C + (batch.offsetC != nullptr ? batch.offsetC[i] : 0),
+                 p.ldc};
+}
+
+// Addresses of op(A)[i, k] and op(B)[k, j].
+const float* aAt(const Product& p, int64_t i, int64_t k) {
+  return p.transA ? p.A + k * p.lda + i : p.A + i * p.lda + k;
+}
+const float* bAt(const Product& p, int64_t k, int64_t j) {
+  return p.transB ? p.B + j * p.ldb + k : p.B + k * p.ldb + j;
+}
+
+void zeroC(const Product& p) {
+  for (int64_t i = 0; i < p.M; ++i) std::memset(p.C + i * p.ldc, 0, sizeof(float) * p.N);
+}
+
+// How the micro-kernel reads A when A is not packed: which tile function, and how many rows a
+// tile takes (see kInPlaceMaxRows).
+struct InPlaceA {
+  MatmulTileFn tile;
+  int rows;
+  int64_t tileStep;  // distance in floats between consecutive row tiles of A
+};
+
+InPlaceA inPlaceA(const MatmulKernels& mk, const Product& p) {
+  if (p.transA) return InPlaceA{mk.tileKMajorA, mk.mr, mk.mr};
+  const int rows = std::min(mk.mr, kInPlaceMaxRows);
+  return InPlaceA{mk.tileRowMajorA, rows, rows * p.lda};
+}
+
+// ---- Small products and thin A ------------------------------------------------------------------
+// Columns [j0, j1) of the product on the calling thread, A read in place; B read in place too when
+// its rows are contiguous (no transB), else packed into this thread's scratch (directSuits checks
+// that it fits kDirectPackedBMaxFloats). No K blocking: either the operands are small enough for
+// L1/L2, or A has so few rows that every B element is used at most a few times anyway.
+void directProduct(const MatmulKernels& mk, const Product& p, int64_t j0, int64_t j1) {
+  const int nr = mk.nr;
+  const float* b = bAt(p, 0, j0);
+  int64_t bStride = p.ldb;    // distance between consecutive k rows of a B panel
+  int64_t bPanelStride = nr;  // distance between consecutive B panels
+  if (p.transB) {
+    const int64_t panelFloats = p.K * nr;
+    float* packed = tPackedB.floats(ceilDiv(j1 - j0, nr) * panelFloats);
+    mk.packB(b, p.ldb, true, p.K, j1 - j0, packed, panelFloats);
+    b = packed;
+    bStride = nr;
+    bPanelStride = panelFloats;
+  }
+  const InPlaceA a = inPlaceA(mk, p);
+  for (int64_t j = j0; j < j1; j += nr, b += bPanelStride) {
+    const int n = static_cast<int>(std::min<int64_t>(nr, j1 - j));
+    const float* aTile = p.A;
+    for (int64_t i = 0; i < p.M; i += a.rows, aTile += a.tileStep) {
+      const int m = static_cast<int>(std::min<int64_t>(a.rows, p.M - i));
+      a.tile(p.K, aTile, p.lda, b, bStride, p.C + i * p.ldc + j, p.ldc, m, n, false);
+    }
+  }
+}
+
+// ---- Large products -----------------------------------------------------------------------------
+struct Blocking {
+  int64_t kc;  // depth of an A block and of a B micro-panel
+  int64_t mc;  // rows of an A block (multiple of the row tile)
+  int64_t nc;  // columns of a packed B block (multiple of nr)
+  int64_t ks;  // depth of a packed B block (all of K unless K is huge; multiple of kc)
+};
+
+Blocking blockingFor(const MatmulKernels& mk, int64_t N, int64_t K, int rowTile) {
+  Blocking b;
+  const int64_t kcMax =
+      std::min(kMaxKc, std::max<int64_t>(kMinKc, kB_MicroPanelBytes / (mk.nr * sizeof(float))));
+  // Equal K blocks rather than full ones and a short remainder: K = 600 runs as 2 x 300, not
+  // 512 + 88, so no block pays the C traffic of a short KC.
+  b.kc = ceilDiv(K, ceilDiv(K, kcMax));
+  b.mc = std::max<int64_t>(rowTile, kA_BlockBytes / (b.kc * sizeof(float)) / rowTile * rowTile);
+  // The B block holds all of K when at least kMinNc columns fit the budget; otherwise (huge K) it
+  // is cut along K as well, in multiples of kc.
+  const int64_t budgetFloats = kB_BlockBytes / sizeof(float);
+  const int64_t nPadded = roundUp(N, mk.nr);
+  const int64_t ncMin = std::min(nPadded, roundUp(kMinNc, mk.nr));
+  if (K * ncMin <= budgetFloats) {
+    b.ks = K;
+    b.nc = std::min(nPadded, std::max<int64_t>(mk.nr, budgetFloats / K / mk.nr * mk.nr));
+  } else {
+    b.nc = ncMin;
+    b.ks = std::max<int64_t>(b.kc, budgetFloats / ncMin / b.kc * b.kc);
+  }
+  return b;
+}
+
+// The packed B block a set of tasks shares: K range [k0, k0 + depth) of columns [jc, jc + nc).
+struct PackedB {
+  const float* data;
+  int64_t jc, nc;
+  int64_t k0, depth;
+  int64_t panelFloats;  // depth * nr: distance between consecutive panels
+};
+
+// One task's share of a packed B block: rows [i0, i1) (multiples of the row tile except at M) and
+// B panels [panel0, panel1) of the block.
+struct TaskRange {
+  int64_t i0, i1;
+  int64_t panel0, panel1;
+};
+
+void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, const PackedB& pb,
+             bool packA, const TaskRange& r) {
+  const int nr = mk.nr;
+  const InPlaceA inPlace = inPlaceA(mk, p);
+  const int rows = packA ? mk.mr : inPlace.rows;
+  for (int64_t pc = 0; pc < pb.depth; pc += blk.kc) {
+    const int64_t kc = std::min(blk.kc, pb.depth - pc);
+    const int64_t k = pb.k0 + pc;  // in op(A) / op(B) coordinates
+    const bool accumulate = k > 0;
+    for (int64_t ic = r.i0; ic < r.i1; ic += blk.mc) {
+      const int64_t mcCur = std::min(blk.mc, r.i1 - ic);
+      const float* aBlock = aAt(p, ic, k);
+      int64_t aStride = p.lda, aTileStep = inPlace.tileStep;
+      MatmulTileFn tile = inPlace.tile;
+      if (packA) {
+        float* packed = tPackedA.floats(roundUp(mcCur, mk.mr) * kc);
+        mk.packA(aBlock, p.lda, p.transA, mcCur, kc, packed);
+        aBlock = packed;
+        aStride = mk.mr;
+        aTileStep = mk.mr * kc;
+        tile = mk.tileKMajorA;
+      }
+      for (int64_t panel = r.panel0; panel < r.panel1; ++panel) {
+        const int64_t j = panel * nr;  // within the column block
+        const int n = static_cast<int>(std::min<int64_t>(nr, pb.nc - j));
+        const float* bMicro = pb.data + panel * pb.panelFloats + pc * nr;
+        const float* aTile = aBlock;
+        float* c = p.C + ic * p.ldc + pb.jc + j;
+        for (int64_t i = 0; i < mcCur; i += rows, aTile += aTileStep, c += rows * p.ldc) {
+          const int m = static_cast<int>(std::min<int64_t>(rows, mcCur - i));
+          tile(kc, aTile, aStride, bMicro, nr, c, p.ldc, m, n, accumulate);
+        }
+      }
+    }
+  }
+}
+
+// A large product, on `threads` pool threads (1: entirely on the calling thread, as inside a task).
+void blockedProduct(const MatmulKernels& mk, const Product& p, int threads) {
+  const int nr = mk.nr;
+  const bool packA = p.transA && p.N >= kMinPanelsToPackA * nr;
+  const int rows = packA ? mk.mr : inPlaceA(mk, p).rows;
+  const Blocking blk = blockingFor(mk, p.N, p.K, rows);
+  const int64_t rowTiles = ceilDiv(p.M, rows);
+  for (int64_t jc = 0; jc < p.N; jc += blk.nc) {
+    const int64_t nc = std::min(blk.nc, p.N - jc);
+    const int64_t panels = ceilDiv(nc, nr);
+    for (int64_t k0 = 0; k0 < p.K; k0 += blk.ks) {
+      PackedB pb;
+      pb.jc = jc;
+      pb.nc = nc;
+      pb.k0 = k0;
+      pb.depth = std::min(blk.ks, p.K - k0);
+      pb.panelFloats = pb.depth * nr;
+      float* packedB = tPackedB.floats(panels * pb.panelFloats);
+      pb.data = packedB;
+
+      // Pack B: panels split evenly over the threads, when there is enough of it to repay a dispatch.
+      const int64_t packTasks =
+          pb.depth * nc >= kMinParallelPackFloats ? std::min<int64_t>(threads, panels) : 1;
+      runTasks(packTasks, [&](int64_t t, int) {
+        const int64_t q0 = splitPoint(panels, packTasks, t), q1 = splitPoint(panels, packTasks, t + 1);
+        const int64_t j0 = q0 * nr, j1 = std::min(q1 * nr, nc);
+        mk.packB(bAt(p, k0, jc + j0), p.ldb, p.transB, pb.depth, j1 - j0,
+                 packedB + q0 * pb.panelFloats, pb.panelFloats);
+      });
+
+      // Tasks: row chunks first (each reads or packs only its own rows of A); column groups only
+      // when there are too few row tiles to give every thread its share.
+      const double work = static_cast<double>(p.M) * nc * pb.depth;
+      const int64_t wantTasks = std::max<int64_t>(
+          1, std::min<int64_t>(int64_t{threads} * kTasksPerThread, static_cast<int64_t>(work / kMinTaskWork)));
+      const int64_t rowChunks = std::min(rowTiles, wantTasks);
+      const int64_t colGroups = std::min(panels, ceilDiv(wantTasks, rowChunks));
+      runTasks(rowChunks * colGroups, [&](int64_t t, int) {
+        const int64_t rc = t / colGroups, cg = t % colGroups;
+        TaskRange r;
+        r.i0 = splitPoint(rowTiles, rowChunks, rc) * rows;
+        r.i1 = std::min(splitPoint(rowTiles, rowChunks, rc + 1) * rows, p.M);
+        r.panel0 = splitPoint(panels, colGroups, cg);
+        r.panel1 = splitPoint(panels, colGroups, cg + 1);
+        runTask(mk, p, blk, pb, packA, r);
+      });
+    }
+  }
+}
+
+// Whether directProduct suits an item: small, or so few rows that packing B would not pay.
+bool directSuits(const Product& p, int64_t nr) {
+  const bool small = static_cast<double>(p.M) * p.N * p.K <= kDirectMaxWork;
+  if (!p.transB) return small || p.M <= kThinAMaxRows;
+  // With transB the direct path packs all of B: only while that stays small.
+  return small && roundUp(p.N, nr) * p.K <= kDirectPackedBMaxFloats;
+}
+
+// One item, direct or blocked, on `threads` threads.
+void product(const MatmulKernels& mk, const Product& p, int threads) {
+  if (!directSuits(p, mk.nr)) {
+    blockedProduct(mk, p, threads);
+    return;
+  }
+  // Thin A with a wide B: columns split over the threads.
+  const double work = static_cast<double>(p.M) * p.N * p.K;
+  const int64_t panels = ceilDiv(p.N, mk.nr);
+  const int64_t tasks = std::min<int64_t>(
+      std::min<int64_t>(threads, panels), std::max<int64_t>(1, static_cast<int64_t>(work / kMinTaskWork)));
+  runTasks(tasks, [&](int64_t t, int) {
+    const int64_t j0 = splitPoint(panels, tasks, t) * mk.nr;
+    const int64_t j1 = std::min(splitPoint(panels, tasks, t + 1) * mk.nr, p.N);
+    directProduct(mk, p, j0, j1);
+  });
+}
+
+// ---- ISAs without micro-kernels (the scalar reference) ------------------------------------------
+void unblockedProducts(const MatmulKernels& mk, const MatmulProblem& prob, const MatmulBatch& batch) {
+  // Row chunks of about kMinTaskWork multiply-adds each, over all items.
+  const double rowWork = std::max(1.0, static_cast<double>(prob.N) * prob.K);
+  const int64_t rowsPerTask =
+      std::max<int64_t>(1, std::min<int64_t>(prob.M, static_cast<int64_t>(kMinTaskWork / rowWork)));
+  const int64_t chunks = ceilDiv(prob.M, rowsPerTask);
+  runTasks(batch.count * chunks, [&](int64_t t, int) {
+    const Product p = itemOf(prob, batch, t / chunks);
+    const int64_t i0 = (t % chunks) * rowsPerTask, i1 = std::min(p.M, i0 + rowsPerTask);
+    mk.unblocked(i1 - i0, p.N, p.K, aAt(p, i0, 0), p.lda, p.transA, p.B, p.ldb, p.transB,
+                 p.C + i0 * p.ldc, p.ldc);
+  });
+}
+
+}  // namespace
+
+void matmul(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
+  if (prob.M <= 0 || prob.N <= 0 || batch.count <= 0) return;
+  if (prob.K <= 0) {
+    for (int64_t i = 0; i < batch.count; ++i) zeroC(itemOf(prob, batch, i));
+    return;
+  }
+  const MatmulKernels& mk = *kernels.matmul;
+  if (mk.mr == 0) {
+    unblockedProducts(mk, prob, batch);
+    return;
+  }
+  const double itemWork = static_cast<double>(prob.M) * prob.N * prob.K;
+  if (itemWork * static_cast<double>(batch.count) <= kDirectMaxWork) {
+    // Small: the calling thread alone, no pool, no lock.
+    for (int64_t i = 0; i < batch.count; ++i) product(mk, itemOf(prob, batch, i), 1);
+    return;
+  }
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.numThreads();
+  // Whole items per task when there are enough of them to keep every thread equally busy (or they
+  // are too small to split); else the items one after the other, each split over the pool.
+  const bool spreadItems =
+      batch.count > 1 && (threads == 1 || itemWork <= kDirectMaxWork || batch.count % threads == 0 ||
+                          batch.count >= 4 * threads);
+  if (spreadItems) {
+    pool.parallelFor(batch.count, [&](int64_t i, int) { product(mk, itemOf(prob, batch, i), 1); });
+    return;
+  }
+  for (int64_t i = 0; i < batch.count; ++i) product(mk, itemOf(prob, batch, i), threads);
+}
+
+}  // namespace sa

@@ -1,0 +1,57 @@
+// The per-ISA half of the float32 matmul: a register-tile micro-kernel and the packing routines that
+// feed it (BLIS split: packing is separate from compute). The ISA-neutral half — cache blocking,
+// threading, the small-product path — is matmul_driver.cc, which only sees this table.
+#pragma once
+#include <cstdint>
+
+namespace sa {
+
+// Operand layouts the micro-kernels read. op(A) is m x k, op(B) is k x n (see matmul.h).
+//
+// A "k-major" A operand holds element (i, p) at a[p * aStride + i]: consecutive rows of one column
+// are adjacent. That is a packed A panel (aStride = mr) and also op(A) with transA, read in place
+// (aStride = lda).
+// A "row-major" A operand holds element (i, p) at a[i * aStride + p]: op(A) without transA, read in
+// place (aStride = lda); each row is broadcast element by element, no copy.
+//
+// The B operand always holds element (p, j) at b[p * bStride + j]: a packed B panel (bStride = nr),
+// or op(B) without transB read in place (bStride = ldb).
+//
+// A tile call computes C[m x n] = A[m x k] · B[k x n] (accumulate == false: C is written, never
+// read — BLIS beta = 0) or C[m x n] += A · B (accumulate == true), for 1 <= m <= mr, 1 <= n <= nr,
+// k >= 1. It reads only rows i < m of A, columns j < n of B and writes only C[i, j] for i < m,
+// j < n, so edge tiles of operands read in place never touch memory past the matrix.
+using MatmulTileFn = void (*)(int64_t k, const float* a, int64_t aStride, const float* b,
+                              int64_t bStride, float* c, int64_t ldc, int m, int n, bool accumulate);
+
+// Packs a block of op(A) (rows [0, m), columns [0, k)) into ceil(m / mr) k-major panels of mr rows:
+// panel r at out + r * k * mr, element (i, p) at [p * mr + i - r * mr]. Rows past m are zero.
+// Source element (i, p) is a[i * lda + p] (transA == false) or a[p * lda + i] (transA == true).
+using MatmulPackAFn = void (*)(const float* a, int64_t lda, bool transA, int64_t m, int64_t k,
+                               float* out);
+
+// Packs a block of op(B) (rows [0, k), columns [0, n)) into ceil(n / nr) panels of nr columns:
+// panel r at out + r * panelStride, element (p, j) at [p * nr + j - r * nr]; columns past n are
+// zero. panelStride >= k * nr lets the driver pack the K range of one panel in several calls.
+// Source element (p, j) is b[p * ldb + j] (transB == false) or b[j * ldb + p] (transB == true).
+using MatmulPackBFn = void (*)(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n,
+                               float* out, int64_t panelStride);
+
+// The reference path of an ISA without micro-kernels (scalar): the whole product C = op(A) op(B)
+// for one item, any transposes and strides, on the calling thread.
+using MatmulUnblockedFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                                   bool transA, const float* B, int64_t ldb, bool transB, float* C,
+                                   int64_t ldc);
+
+struct MatmulKernels {
+  const char* name;
+  int mr;  // register tile rows (0 when the ISA has no micro-kernel: use `unblocked`)
+  int nr;  // register tile columns
+  MatmulTileFn tileKMajorA;    // A k-major (packed panels, or op(A) with transA in place)
+  MatmulTileFn tileRowMajorA;  // A row-major (op(A) without transA in place)
+  MatmulPackAFn packA;
+  MatmulPackBFn packB;
+  MatmulUnblockedFn unblocked;  // set when mr == 0
+};
+
+}  // namespace sa

@@ -1,0 +1,18 @@
+// What the CPU and the OS together allow: an ISA counts only when CPUID reports it AND the OS saves
+// its registers on context switches (XGETBV), as MLAS and simdjson check.
+#pragma once
+#include "runtime/isa.h"
+
+namespace sa {
+
+struct CpuFeatures {
+  bool avx2Fma = false;  // AVX2 + FMA3, with YMM state enabled by the OS
+  bool avx512 = false;   // AVX-512 F, BW, DQ, VL, with ZMM/opmask state enabled by the OS
+  bool neon = false;     // always true on arm64
+};
+
+const CpuFeatures& cpuFeatures();  // detected once
+bool cpuSupports(Isa isa);
+const char* cpuBrandString();
+
+}  // namespace sa

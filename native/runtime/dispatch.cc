@@ -1,0 +1,130 @@
+#include "runtime/dispatch.h"
+
+#include <cctype>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "runtime/cpu_features.h"
+
+namespace sa {
+
+// Each ISA's kernels live in kernels/<isa>/; these return nullptr where the ISA is not compiled in
+// (an AVX-512 kernel on arm64, NEON on x86-64).
+const MatmulKernels* matmulKernelsScalar();
+const MatmulKernels* matmulKernelsAvx2();
+const MatmulKernels* matmulKernelsAvx512();
+const MatmulKernels* matmulKernelsNeon();
+const AttentionKernels* attentionKernelsScalar();
+const AttentionKernels* attentionKernelsAvx2();
+const AttentionKernels* attentionKernelsAvx512();
+const AttentionKernels* attentionKernelsNeon();
+const Seq2SeqKernels* seq2seqKernelsScalar();
+const Seq2SeqKernels* seq2seqKernelsAvx2();
+const Seq2SeqKernels* seq2seqKernelsAvx512();
+const Seq2SeqKernels* seq2seqKernelsNeon();
+double fmaPeakLoopScalar(int64_t iterations);
+double fmaPeakLoopAvx2(int64_t iterations);
+double fmaPeakLoopAvx512(int64_t iterations);
+double fmaPeakLoopNeon(int64_t iterations);
+
+const char* isaName(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+  }
+  return "unknown";
+}
+
+bool parseIsa(const std::string& name, Isa* out) {
+  std::string lower;
+  for (char c : name) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (int i = 0; i < kIsaCount; ++i) {
+    const Isa isa = static_cast<Isa>(i);
+    if (lower == isaName(isa)) {
+      *out = isa;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+KernelTable makeTable(Isa isa, const MatmulKernels* mm, const AttentionKernels* at, const Seq2SeqKernels* s2s,
+                      double (*peak)(int64_t)) {
+  return KernelTable{isa, mm, at, s2s, peak};
+}
+
+const KernelTable* tables() {
+  static const KernelTable all[kIsaCount] = {
+      makeTable(Isa::Scalar, matmulKernelsScalar(), attentionKernelsScalar(), seq2seqKernelsScalar(), fmaPeakLoopScalar),
+      makeTable(Isa::Avx2, matmulKernelsAvx2(), attentionKernelsAvx2(), seq2seqKernelsAvx2(), fmaPeakLoopAvx2),
+      makeTable(Isa::Avx512, matmulKernelsAvx512(), attentionKernelsAvx512(), seq2seqKernelsAvx512(), fmaPeakLoopAvx512),
+      makeTable(Isa::Neon, matmulKernelsNeon(), attentionKernelsNeon(), seq2seqKernelsNeon(), fmaPeakLoopNeon),
+  };
+  return all;
+}
+
+bool compiledIn(Isa isa) {
+  const KernelTable& t = tables()[static_cast<int>(isa)];
+  return t.matmul != nullptr && t.attention != nullptr && t.seq2seq != nullptr;
+}
+
+DispatchChoice choose() {
+  DispatchChoice choice;
+  const std::vector<Isa> usable = availableIsas();
+  const char* forced = std::getenv("SIMD_ATTENTION_ISA");
+  if (forced != nullptr && forced[0] != '\0') {
+    choice.forced = true;
+    Isa wanted;
+    std::string names;
+    for (Isa isa : usable) names += std::string(names.empty() ? "" : ", ") + isaName(isa);
+    if (!parseIsa(forced, &wanted)) {
+      choice.error = std::string("SIMD_ATTENTION_ISA='") + forced +
+                     "' is not an instruction set this package knows (scalar, avx2, avx512, neon); "
+                     "this CPU can run: " + names + ". Unset it to pick the best automatically.";
+      return choice;
+    }
+    for (Isa isa : usable) {
+      if (isa == wanted) {
+        choice.table = &tables()[static_cast<int>(isa)];
+        return choice;
+      }
+    }
+    choice.error = std::string("SIMD_ATTENTION_ISA='") + forced + "' asks for " + isaName(wanted) +
+                   ", which this CPU, its OS or this build cannot run; available here: " + names +
+                   ". Unset it to pick the best automatically.";
+    return choice;
+  }
+  choice.table = &tables()[static_cast<int>(usable.front())];
+  return choice;
+}
+
+}  // namespace
+
+const KernelTable* kernelTableFor(Isa isa) {
+  return compiledIn(isa) ? &tables()[static_cast<int>(isa)] : nullptr;
+}
+
+std::vector<Isa> availableIsas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar}) {
+    if (compiledIn(isa) && cpuSupports(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+const DispatchChoice& dispatchChoice() {
+  static const DispatchChoice choice = choose();
+  return choice;
+}
+
+const KernelTable& activeKernels() {
+  const DispatchChoice& c = dispatchChoice();
+  if (c.table == nullptr) throw std::runtime_error(c.error);
+  return *c.table;
+}
+
+}  // namespace sa

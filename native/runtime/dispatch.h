@@ -1,0 +1,44 @@
+// The dispatch table: one set of kernels per ISA, the active one chosen once per process
+// (the best the CPU and OS allow, or SIMD_ATTENTION_ISA), as in MLAS and simdjson.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/isa.h"
+
+namespace sa {
+
+struct MatmulKernels;     // kernels/matmul_kernels.h
+struct AttentionKernels;  // kernels/attention_kernels.h
+struct Seq2SeqKernels;    // kernels/seq2seq_kernels.h
+
+struct KernelTable {
+  Isa isa;
+  const MatmulKernels* matmul;
+  const AttentionKernels* attention;
+  const Seq2SeqKernels* seq2seq;
+  // Runs `iterations` rounds of independent FMAs on this thread; returns the flops performed.
+  double (*fmaPeakLoop)(int64_t iterations);
+};
+
+// The table of one ISA, or nullptr when it was not compiled for this architecture. Does not check
+// the CPU: use cpuSupports() (runtime/cpu_features.h) before running its kernels.
+const KernelTable* kernelTableFor(Isa isa);
+
+// The ISAs this build has and this CPU (and OS) can run, best first.
+std::vector<Isa> availableIsas();
+
+struct DispatchChoice {
+  const KernelTable* table = nullptr;  // nullptr when the override could not be honoured
+  std::string error;                   // why, when table is nullptr
+  bool forced = false;                 // chosen by SIMD_ATTENTION_ISA
+};
+
+// Made once per process (the first call decides; thread-safe).
+const DispatchChoice& dispatchChoice();
+
+// The active table; throws std::runtime_error with dispatchChoice().error if there is none.
+const KernelTable& activeKernels();
+
+}  // namespace sa

@@ -1,0 +1,158 @@
+#include "runtime/thread_pool.h"
+
+#include <atomic>
+#include <exception>
+
+namespace sa {
+
+namespace {
+thread_local bool tInsideTask = false;
+}
+
+struct ThreadPool::Shared {
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex errorMutex;
+};
+
+ThreadPool& ThreadPool::instance() {
+  // Leaked on purpose: worker threads may still be parked when the process exits, and destroying
+  // joinable std::threads from a static destructor would terminate the process.
+  static ThreadPool* pool = new ThreadPool();
+  return *pool;
+}
+
+int ThreadPool::hardwareThreads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n > static_cast<unsigned>(kMaxThreads) ? kMaxThreads : n);
+}
+
+ThreadPool::ThreadPool() : shared_(new Shared()) {
+  std::lock_guard<std::mutex> job(jobMutex_);
+  resize(hardwareThreads());
+}
+
+int ThreadPool::numThreads() {
+  std::lock_guard<std::mutex> lock(stateMutex_);
+  return numThreads_;
+}
+
+void ThreadPool::setNumThreads(int n) {
+  if (n < 1) n = 1;
+  if (n > kMaxThreads) n = kMaxThreads;
+  std::lock_guard<std::mutex> job(jobMutex_);
+  resize(n);
+}
+
+void ThreadPool::resize(int n) {
+  {
+    std::lock_guard<std::mutex> lock(stateMutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  {
+    std::lock_guard<std::mutex> lock(stateMutex_);
+    stopping_ = false;
+    numThreads_ = n;
+  }
+  for (int i = 1; i < n; ++i) workers_.emplace_back(&ThreadPool::workerLoop, this, i);
+}
+
+void ThreadPool::workerLoop(int index) {
+  uint64_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(stateMutex_);
+    seen = generation_;
+  }
+  for (;;) {
+    const Task* job;
+    int64_t tasks;
+    {
+      std::unique_lock<std::mutex> lock(stateMutex_);
+      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+      // No job (woke after it ended) or this job wants fewer threads: go back to sleep.
+      if (job_ == nullptr || index >= jobThreads_) continue;
+      job = job_;
+      tasks = jobTasks_;
+      ++activeWorkers_;
+    }
+    tInsideTask = true;
+    for (;;) {
+      const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
+      if (t >= tasks) break;
+      try {
+        (*job)(t, index);
+      } catch (...) {
+        std::lock_guard<std::mutex> el(shared_->errorMutex);
+        if (!shared_->error) shared_->error = std::current_exception();
+      }
+    }
+    tInsideTask = false;
+    {
+      std::lock_guard<std::mutex> lock(stateMutex_);
+      --activeWorkers_;
+    }
+    done_.notify_all();
+  }
+}
+
+void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
+  if (numTasks <= 0) return;
+  if (tInsideTask) {  // nested: run inline, never wait on the pool from inside it
+    for (int64_t t = 0; t < numTasks; ++t) fn(t, 0);
+    return;
+  }
+  std::lock_guard<std::mutex> job(jobMutex_);
+  const int threads = static_cast<int>(numTasks < numThreads_ ? numTasks : numThreads_);
+  if (threads <= 1) {
+    tInsideTask = true;
+    try {
+      for (int64_t t = 0; t < numTasks; ++t) fn(t, 0);
+    } catch (...) {
+      tInsideTask = false;
+      throw;
+    }
+    tInsideTask = false;
+    return;
+  }
+  shared_->error = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(stateMutex_);
+    shared_->next.store(0, std::memory_order_relaxed);
+    job_ = &fn;
+    jobTasks_ = numTasks;
+    jobThreads_ = threads;
+    ++generation_;
+  }
+  wake_.notify_all();
+  tInsideTask = true;
+  for (;;) {
+    const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
+    if (t >= numTasks) break;
+    try {
+      fn(t, 0);
+    } catch (...) {
+      std::lock_guard<std::mutex> el(shared_->errorMutex);
+      if (!shared_->error) shared_->error = std::current_exception();
+    }
+  }
+  tInsideTask = false;
+  {
+    // Wait for every worker that joined this job to leave it, so `fn` outlives its last use.
+    // A worker that wakes after the counter ran out joins, finds no task and leaves at once.
+    std::unique_lock<std::mutex> lock(stateMutex_);
+    done_.wait(lock, [&] { return activeWorkers_ == 0; });
+    job_ = nullptr;
+  }
+  if (shared_->error) {
+    std::exception_ptr e = shared_->error;
+    shared_->error = nullptr;
+    std::rethrow_exception(e);
+  }
+}
+
+}  // namespace sa

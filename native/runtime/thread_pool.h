@@ -1,0 +1,55 @@
+// One persistent pool for every kernel in the process (shared by all worker_threads that load the
+// addon). Jobs from several callers queue: one job runs at a time, on the caller plus numThreads-1
+// workers, so concurrent calls never multiply threads beyond setNumThreads().
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sa {
+
+class ThreadPool {
+ public:
+  using Task = std::function<void(int64_t task, int thread)>;
+
+  static ThreadPool& instance();  // created on first use, never destroyed
+  static int hardwareThreads();   // what the pool is sized to by default
+
+  int numThreads();
+  void setNumThreads(int n);  // 1..kMaxThreads; waits for the job in progress
+
+  // Runs fn(task, thread) for every task in [0, numTasks), spread over the pool's threads
+  // (thread in [0, numThreads)). Returns when all tasks are done. An exception thrown by a task is
+  // rethrown here (the first one; the other tasks still run). Called from inside a task, it runs
+  // the inner tasks inline on the calling thread (thread index 0 of the inner loop).
+  void parallelFor(int64_t numTasks, const Task& fn);
+
+  static constexpr int kMaxThreads = 256;
+
+ private:
+  ThreadPool();
+  void resize(int n);  // with jobMutex_ held
+  void workerLoop(int index);
+
+  std::mutex jobMutex_;  // one job at a time
+  std::mutex stateMutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::vector<std::thread> workers_;
+  int numThreads_ = 1;
+  bool stopping_ = false;
+
+  // The job in progress (guarded by stateMutex_ except the atomic counter).
+  const Task* job_ = nullptr;
+  int64_t jobTasks_ = 0;
+  uint64_t generation_ = 0;
+  int activeWorkers_ = 0;
+  int jobThreads_ = 0;
+  struct Shared;
+  Shared* shared_;
+};
+
+}  // namespace sa

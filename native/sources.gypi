@@ -1,0 +1,44 @@
+{
+  "sources": [
+    "binding/addon.cc",
+    "binding/matmul_binding.cc",
+    "binding/attention_binding.cc",
+    "binding/copy_binding.cc",
+    "runtime/cpu_features.cc",
+    "runtime/dispatch.cc",
+    "runtime/thread_pool.cc",
+    "kernels/matmul_driver.cc",
+    "kernels/attention_driver.cc",
+    "kernels/scalar/matmul_scalar.cc",
+    "kernels/scalar/attention_scalar.cc",
+    "kernels/scalar/fma_peak_scalar.cc",
+    "kernels/avx2/matmul_avx2.cc",
+    "kernels/avx2/attention_avx2.cc",
+    "kernels/avx2/fma_peak_avx2.cc",
+    "kernels/avx512/matmul_avx512.cc",
+    "kernels/avx512/attention_avx512.cc",
+    "kernels/avx512/fma_peak_avx512.cc",
+    "kernels/neon/matmul_neon.cc",
+    "kernels/neon/attention_neon.cc",
+    "kernels/neon/fma_peak_neon.cc",
+    "binding/seq2seq_binding.cc",
+    "kernels/seq2seq_driver.cc",
+    "kernels/scalar/seq2seq_scalar.cc",
+    "kernels/avx2/seq2seq_avx2.cc",
+    "kernels/avx512/seq2seq_avx512.cc",
+    "kernels/neon/seq2seq_neon.cc"
+  ],
+  "defines": [
+    "NAPI_VERSION=9",
+    "NAPI_CPP_EXCEPTIONS",
+    "NODE_ADDON_API_DISABLE_DEPRECATED",
+    "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
+    "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
+  ],
+  "cflags_cc": [
+    "-std=c++17",
+    "-O3",
+    "-fexceptions",
+    "-fvisibility=hidden"
+  ]
+}

@@ -1,0 +1,31 @@
+// The build's own SIMD paths are really in use. On arm64, NEON (part of the armv8-a baseline) must be
+// listed and preferred, or the NEON kernels would silently go untested (scripts/test-neon-qemu.sh runs
+// this program under qemu-aarch64); on x86-64 the list must agree with what CPUID and XGETBV report.
+#include <algorithm>
+#include <vector>
+
+#include "runtime/cpu_features.h"
+#include "runtime/dispatch.h"
+#include "test/check.h"
+
+using namespace sa;
+
+SA_NATIVE_TEST(simd_isas_of_this_architecture_are_available) {
+  const std::vector<Isa> isas = availableIsas();
+  const auto listed = [&](Isa isa) { return std::find(isas.begin(), isas.end(), isa) != isas.end(); };
+#if SA_ARCH_ARM64
+  SA_CHECK(kernelTableFor(Isa::Neon) != nullptr, "the NEON kernels are not compiled into an arm64 build");
+  SA_CHECK(cpuSupports(Isa::Neon), "an arm64 CPU must report NEON");
+  SA_CHECK(!isas.empty() && isas.front() == Isa::Neon, "NEON must be the preferred ISA on arm64");
+  SA_CHECK(!listed(Isa::Avx2) && !listed(Isa::Avx512), "x86 ISAs listed on arm64");
+#elif SA_ARCH_X86_64
+  SA_CHECK(!listed(Isa::Neon), "NEON listed on x86-64");
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    SA_CHECK(listed(isa) == cpuSupports(isa), "%s: listed %d, CPU supports %d", isaName(isa), listed(isa),
+             cpuSupports(isa));
+  }
+#endif
+  std::printf("     (available here:");
+  for (Isa isa : isas) std::printf(" %s", isaName(isa));
+  std::printf(")\n");
+}

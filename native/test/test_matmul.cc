@@ -1,0 +1,287 @@
+// The float32 matmul on every ISA this CPU runs, against a float64 reference: random and edge
+// shapes (sizes around each ISA's tile and block sizes), the four transpose combinations, row
+// strides wider than the rows, batches with offsets, 1-3 threads.
+//
+// Operands live in heap buffers of exactly the size the view spans, so under -DSA_SANITIZE=ON a
+// read past any input is an ASan error; C's buffer is larger than its view, pre-filled with a
+// sentinel, and every float outside the view must come back untouched. C's view is pre-filled with
+// NaN: the kernels write C without reading it, so no NaN may survive.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "runtime/dispatch.h"
+#include "runtime/thread_pool.h"
+#include "test/check.h"
+
+using namespace sa;
+
+namespace {
+
+struct Shape {
+  int64_t M, N, K;
+};
+
+struct Layout {
+  bool transA = false, transB = false;
+  int64_t padA = 0, padB = 0, padC = 0;  // extra floats per row beyond the view's width
+  int64_t count = 1;                     // batch items
+  bool shareB = false;                   // every item reads the same B (offset broadcast)
+};
+
+// The float pattern written around C's view; any change to it is an out-of-view write.
+constexpr uint32_t kSentinelBits = 0x7fa5a5a5u;  // a NaN with a recognisable payload
+
+float sentinel() {
+  float f;
+  std::memcpy(&f, &kSentinelBits, sizeof f);
+  return f;
+}
+bool isSentinel(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits == kSentinelBits;
+}
+
+// One stored matrix of `rows` x `cols` floats with row stride ld, `count` of them `stride` apart;
+// the buffer ends exactly at the last element of the last item.
+struct Stored {
+  int64_t rows, cols, ld, stride, count;
+  std::vector<float> data;
+  Stored(int64_t r, int64_t c, int64_t pad, int64_t n) : rows(r), cols(c), ld(c + pad), count(n) {
+    stride = rows * ld;
+    data.resize(static_cast<size_t>((count - 1) * stride + (rows - 1) * ld + cols));
+  }
+  float at(int64_t item, int64_t r, int64_t c) const { return data[item * stride + r * ld + c]; }
+};
+
+void fillRandom(std::vector<float>& v, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (float& x : v) x = dist(rng);
+}
+
+// Runs one product on `isa` and checks it; returns false on the first mismatching item.
+bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
+  const KernelTable* kt = kernelTableFor(isa);
+  // Stored shapes: A is M x K (K x M with transA), B is K x N (N x K with transB).
+  Stored a(l.transA ? s.K : s.M, l.transA ? s.M : s.K, l.padA, l.count);
+  Stored b(l.transB ? s.N : s.K, l.transB ? s.K : s.N, l.padB, l.shareB ? 1 : l.count);
+  // C gets one row of slack before and after its views so out-of-view writes are caught.
+  const int64_t ldc = s.N + l.padC;
+  const int64_t cItemStride = (s.M + 1) * ldc;
+  std::vector<float> cBuf(static_cast<size_t>(l.count * cItemStride + 2 * ldc), sentinel());
+  fillRandom(a.data, rng);
+  fillRandom(b.data, rng);
+  std::vector<int64_t> offA(l.count), offB(l.count), offC(l.count);
+  for (int64_t i = 0; i < l.count; ++i) {
+    offA[i] = i * a.stride;
+    offB[i] = l.shareB ? 0 : i * b.stride;
+    offC[i] = i * cItemStride;
+    for (int64_t r = 0; r < s.M; ++r) {
+      for (int64_t c = 0; c < s.N; ++c) cBuf[ldc + offC[i] + r * ldc + c] = std::nanf("");
+    }
+  }
+  MatmulProblem p;
+  p.M = s.M;
+  p.N = s.N;
+  p.K = s.K;
+  p.A = a.data.data();
+  p.lda = a.ld;
+  p.transA = l.transA;
+  p.B = b.data.data();
+  p.ldb = b.ld;
+  p.transB = l.transB;
+  p.C = cBuf.data() + ldc;
+  p.ldc = ldc;
+  MatmulBatch batch;
+  batch.count = l.count;
+  if (l.count > 1) {
+    batch.offsetA = offA.data();
+    batch.offsetB = offB.data();
+    batch.offsetC = offC.data();
+  }
+  matmul(*kt, p, batch);
+
+  // Float32 accumulation of K products: error within ~K ulps of sum |a_ik b_kj| (recursive
+  // summation bound, with room for the blocked path's partial sums).
+  const double tolerance = 2.0 * static_cast<double>(s.K + 4) * std::ldexp(1.0, -24);
+  std::vector<double> aRow(static_cast<size_t>(s.K));
+  for (int64_t item = 0; item < l.count; ++item) {
+    const int64_t bItem = l.shareB ? 0 : item;
+    for (int64_t i = 0; i < s.M; ++i) {
+      for (int64_t k = 0; k < s.K; ++k) aRow[k] = l.transA ? a.at(item, k, i) : a.at(item, i, k);
+      for (int64_t j = 0; j < s.N; ++j) {
+        double sum = 0.0, magnitude = 0.0;
+        for (int64_t k = 0; k < s.K; ++k) {
+          const double term = aRow[k] * (l.transB ? b.at(bItem, j, k) : b.at(bItem, k, j));
+          sum += term;
+          magnitude += std::fabs(term);
+        }
+        const float got = cBuf[ldc + offC[item] + i * ldc + j];
+        if (!(std::fabs(got - sum) <= tolerance * magnitude + 1e-30)) {
+          SA_CHECK(false,
+                   "%s M=%lld N=%lld K=%lld tA=%d tB=%d pads=%lld,%lld,%lld count=%lld item %lld "
+                   "C[%lld,%lld] = %.9g, reference %.9g",
+                   isaName(isa), (long long)s.M, (long long)s.N, (long long)s.K, l.transA, l.transB,
+                   (long long)l.padA, (long long)l.padB, (long long)l.padC, (long long)l.count,
+                   (long long)item, (long long)i, (long long)j, got, sum);
+          return false;
+        }
+      }
+    }
+  }
+  // Everything outside the views must still be the sentinel.
+  std::vector<bool> inView(cBuf.size(), false);
+  for (int64_t item = 0; item < l.count; ++item) {
+    for (int64_t i = 0; i < s.M; ++i) {
+      for (int64_t j = 0; j < s.N; ++j) inView[ldc + offC[item] + i * ldc + j] = true;
+    }
+  }
+  for (size_t x = 0; x < cBuf.size(); ++x) {
+    if (!inView[x] && !isSentinel(cBuf[x])) {
+      SA_CHECK(false, "%s M=%lld N=%lld K=%lld tA=%d tB=%d: wrote C buffer float %zu outside the view",
+               isaName(isa), (long long)s.M, (long long)s.N, (long long)s.K, l.transA, l.transB, x);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Every transpose combination of one shape, tight and with padded strides.
+void checkAllLayouts(Isa isa, const Shape& s, std::mt19937& rng, bool padded = true) {
+  for (int t = 0; t < 4; ++t) {
+    Layout l;
+    l.transA = (t & 1) != 0;
+    l.transB = (t & 2) != 0;
+    if (!checkCase(isa, s, l, rng)) return;
+    if (padded) {
+      l.padA = 3;
+      l.padB = 5;
+      l.padC = 7;
+      if (!checkCase(isa, s, l, rng)) return;
+    }
+  }
+}
+
+// Runs body for each available ISA with the pool at 1, 2 and 3 threads, restoring it afterwards.
+template <class Body>
+void forEachIsaAndThreads(const Body& body) {
+  ThreadPool& pool = ThreadPool::instance();
+  const int saved = pool.numThreads();
+  for (int threads : {1, 2, 3}) {
+    pool.setNumThreads(threads);
+    for (Isa isa : availableIsas()) body(isa, threads);
+  }
+  pool.setNumThreads(saved);
+}
+
+}  // namespace
+
+SA_NATIVE_TEST(matmul_tiny_and_degenerate_shapes) {
+  std::mt19937 rng(1);
+  const Shape shapes[] = {{1, 1, 1},  {1, 1, 9},   {1, 37, 5},  {29, 1, 8},  {5, 3, 1},
+                          {1, 1, 300}, {2, 70, 1}, {17, 31, 13}, {31, 13, 17}, {3, 5, 7}};
+  forEachIsaAndThreads([&](Isa isa, int threads) {
+    if (threads != 1) return;
+    for (const Shape& s : shapes) checkAllLayouts(isa, s, rng);
+  });
+}
+
+SA_NATIVE_TEST(matmul_tile_edges) {
+  // Around every ISA's register tile: mr in {6, 8, 14}, nr in {12, 16, 32}, +-1.
+  std::mt19937 rng(2);
+  const Shape shapes[] = {{5, 11, 4},   {6, 12, 5},   {7, 13, 6},   {8, 15, 7},   {9, 16, 8},
+                          {13, 17, 9},  {14, 31, 10}, {15, 32, 11}, {27, 33, 12}, {28, 47, 3},
+                          {29, 48, 2},  {43, 64, 16}, {64, 64, 64}, {65, 63, 64}, {42, 97, 33}};
+  forEachIsaAndThreads([&](Isa isa, int threads) {
+    if (threads != 1) return;
+    for (const Shape& s : shapes) checkAllLayouts(isa, s, rng);
+  });
+}
+
+SA_NATIVE_TEST(matmul_block_edges) {
+  // Around the KC blocks (128, 256, 341 for the three tile widths), the direct/blocked switch
+  // (M*N*K near 96^3), A in place vs packed (few or many B panels), and MC row blocks.
+  std::mt19937 rng(3);
+  const Shape shapes[] = {{96, 96, 96},   {97, 96, 96},   {100, 70, 127}, {30, 60, 128},
+                          {30, 60, 129},  {45, 33, 255},  {20, 40, 257},  {18, 30, 341},
+                          {18, 30, 342},  {130, 200, 70}, {150, 64, 260}, {16, 300, 200},
+                          {200, 20, 300}, {1025, 40, 33}, {40, 1100, 17}, {3, 700, 129}};
+  forEachIsaAndThreads([&](Isa isa, int threads) {
+    for (const Shape& s : shapes) checkAllLayouts(isa, s, rng, /*padded=*/threads == 2);
+  });
+}
+
+SA_NATIVE_TEST(matmul_huge_k_cuts_the_packed_b_block) {
+  // K * min(N, 512) past the 8 MiB B block: B is packed and consumed in K slices.
+  std::mt19937 rng(4);
+  forEachIsaAndThreads([&](Isa isa, int threads) {
+    if (isa == Isa::Scalar || threads == 3) return;
+    Layout l;
+    for (int t = 0; t < 4; ++t) {
+      l.transA = (t & 1) != 0;
+      l.transB = (t & 2) != 0;
+      checkCase(isa, Shape{20, 520, 4200}, l, rng);
+    }
+  });
+}
+
+SA_NATIVE_TEST(matmul_batches_with_offsets) {
+  std::mt19937 rng(5);
+  const Shape shapes[] = {{7, 9, 5}, {40, 50, 60}, {130, 70, 90}};
+  forEachIsaAndThreads([&](Isa isa, int) {
+    for (const Shape& s : shapes) {
+      for (int64_t count : {2, 3, 5}) {
+        for (int t = 0; t < 4; ++t) {
+          Layout l;
+          l.transA = (t & 1) != 0;
+          l.transB = (t & 2) != 0;
+          l.count = count;
+          l.padA = 1;
+          l.padC = 2;
+          l.shareB = (t == 1);
+          if (!checkCase(isa, s, l, rng)) return;
+        }
+      }
+    }
+  });
+}
+
+SA_NATIVE_TEST(matmul_large_square) {
+  std::mt19937 rng(6);
+  forEachIsaAndThreads([&](Isa isa, int threads) {
+    if (isa == Isa::Scalar || threads == 3) return;
+    Layout l;
+    l.padA = 16;  // row strides that are not powers of two...
+    checkCase(isa, Shape{257, 255, 300}, l, rng);
+    Layout power;  // ... and ones that are (4 KiB rows)
+    power.transB = true;
+    checkCase(isa, Shape{200, 256, 1024}, power, rng);
+  });
+}
+
+SA_NATIVE_TEST(matmul_zero_k_writes_zeros) {
+  for (Isa isa : availableIsas()) {
+    std::vector<float> c(3 * 5, std::nanf(""));
+    float dummy = 0;
+    MatmulProblem p;
+    p.M = 3;
+    p.N = 4;
+    p.K = 0;
+    p.A = &dummy;
+    p.B = &dummy;
+    p.C = c.data();
+    p.ldc = 5;
+    matmul(*kernelTableFor(isa), p, MatmulBatch{});
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 5; ++j) {
+        const float v = c[i * 5 + j];
+        SA_CHECK(j < 4 ? v == 0.0f : std::isnan(v), "%s C[%d,%d] = %g", isaName(isa), i, j, v);
+      }
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// Dispatch and thread pool behaviour.
+#include <atomic>
+#include <vector>
+
+#include "runtime/cpu_features.h"
+#include "runtime/dispatch.h"
+#include "runtime/thread_pool.h"
+#include "test/check.h"
+
+using namespace sa;
+
+SA_NATIVE_TEST(available_isas_include_scalar_last) {
+  const std::vector<Isa> isas = availableIsas();
+  SA_CHECK(!isas.empty() && isas.back() == Isa::Scalar, "scalar must always be available, last");
+  for (Isa isa : isas) SA_CHECK(cpuSupports(isa), "%s listed but unsupported", isaName(isa));
+}
+
+SA_NATIVE_TEST(thread_pool_runs_every_task_once) {
+  ThreadPool& pool = ThreadPool::instance();
+  for (int threads : {1, 2, 3}) {
+    pool.setNumThreads(threads);
+    std::vector<std::atomic<int>> hits(1001);
+    pool.parallelFor(1001, [&](int64_t t, int thread) {
+      SA_CHECK(thread >= 0 && thread < threads, "thread index %d", thread);
+      hits[t].fetch_add(1);
+    });
+    for (auto& h : hits) SA_CHECK(h.load() == 1, "task ran %d times", h.load());
+  }
+  pool.setNumThreads(ThreadPool::hardwareThreads());
+}
+
+SA_NATIVE_TEST(thread_pool_nested_calls_run_inline) {
+  ThreadPool& pool = ThreadPool::instance();
+  std::atomic<int> inner{0};
+  pool.parallelFor(4, [&](int64_t, int) { pool.parallelFor(3, [&](int64_t, int) { inner++; }); });
+  SA_CHECK(inner.load() == 12, "inner ran %d", inner.load());
+}
+
+SA_NATIVE_TEST(fma_peak_probe_counts_flops) {
+  for (Isa isa : availableIsas()) {
+    const double flops = kernelTableFor(isa)->fmaPeakLoop(1000);
+    SA_CHECK(flops > 0, "%s probe returned %f", isaName(isa), flops);
+  }
+}
