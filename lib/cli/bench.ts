@@ -8,13 +8,13 @@ import { Argument, Command } from 'commander';
 import { backendInfo } from '../backend';
 import {
   BenchDocument, PeakCache, QUICK_BUDGET_MS, SuiteOptions, SuiteResult, createBenchDocument, formatBenchReport,
-  runDecodeSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite,
+  runDecodeSuite, runLinearSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite,
 } from '../bench/suites';
 import { parseCount, parseIntList, parsePositiveInt, parsePositiveNumber, parseThreads } from './errors';
 import { createProgress } from './progress';
 import { writeFileOrFail } from './results-file';
 
-export const SUITE_CHOICES = ['quick', 'matmul', 'sdpa', 'decode', 'mha', 'memory', 'all'] as const;
+export const SUITE_CHOICES = ['quick', 'matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear', 'all'] as const;
 export type SuiteChoice = (typeof SUITE_CHOICES)[number];
 
 export interface BenchFlags {
@@ -44,10 +44,11 @@ const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
   decode: (c, f) => runDecodeSuite({ ...c, kvLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch }),
   mha: (c, f) => runMhaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, decodeSteps: f.steps }),
   memory: (c, f) => runMemorySuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
+  linear: (c, f) => runLinearSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
 };
 
 /** The suites `all` runs, in order. */
-export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = ['matmul', 'sdpa', 'decode', 'mha', 'memory'];
+export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = ['matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear'];
 
 /** Default thread counts: 1 and every hardware thread. */
 export function defaultThreads(): number[] {
@@ -80,15 +81,15 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
 
 export function benchCommand(): Command {
   return new Command('bench')
-    .description('time the kernels (matmul, attention, decode, multi-head block, peak memory); prints a table, or JSON')
+    .description('time the kernels (matmul, attention, decode, multi-head block, peak memory, linear attention); prints a table, or JSON')
     .addArgument(new Argument('[suite]', 'what to run').choices(SUITE_CHOICES).default('quick'))
-    .option('--seq <list>', 'sequence lengths: L for sdpa/mha/memory/quick, cached keys Lk for decode (e.g. 512,1024)', parseIntList)
+    .option('--seq <list>', 'sequence lengths: L for sdpa/mha/memory/linear/quick, cached keys Lk for decode (e.g. 512,1024)', parseIntList)
     .option('--sizes <list>', 'square matmul sizes (matmul, quick); replaces the default sizes and products', parseIntList)
-    .option('--heads <n>', 'attention heads (default 12; memory: 1)', parsePositiveInt)
+    .option('--heads <n>', 'attention heads (default 12; memory, linear: 1)', parsePositiveInt)
     .option('--dim <n>', 'head width d (default 64)', parsePositiveInt)
     .option('--batch <n>', 'batch B for sdpa and decode (default 1)', parsePositiveInt)
     .option('--threads <list>', 'thread counts, e.g. 1,2 (default 1 and all hardware threads)', parseThreads)
-    .option('--causal', 'causal masking only (sdpa, quick; memory is causal by default)')
+    .option('--causal', 'causal masking only (sdpa, quick; memory and linear are causal by default)')
     .option('--no-causal', 'no causal masking')
     .option('--steps <n>', 'tokens of the mha KV-cache decode (default 256, 0 skips it)', parseCount)
     .option('--budget <ms>', `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`, parsePositiveNumber)
@@ -97,7 +98,7 @@ export function benchCommand(): Command {
     .option('--out <file>', 'also write the JSON results to FILE')
     .option('--peak-seconds <s>', 'time spent measuring the FMA peak per thread count', parsePositiveNumber, 0.2)
     .addHelpText('after', `
-Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, all.
+Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, all.
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
 JSON fields are described in README.md, section "Command line".`)
     .action(async (suite: SuiteChoice, opts: BenchFlags) => {

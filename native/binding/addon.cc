@@ -132,6 +132,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
   exports.Set("seq2seq", Napi::Function::New(env, Seq2Seq, "seq2seq"));
+  exports.Set("linearAttention", Napi::Function::New(env, LinearAttention, "linearAttention"));
+  exports.Set("rotary", Napi::Function::New(env, Rotary, "rotary"));
+  exports.Set("softAlign", Napi::Function::New(env, SoftAlign, "softAlign"));
+  exports.Set("channelPool", Napi::Function::New(env, ChannelPool, "channelPool"));
+  exports.Set("channelGate", Napi::Function::New(env, ChannelGate, "channelGate"));
+  exports.Set("spatialGate", Napi::Function::New(env, SpatialGate, "spatialGate"));
+  exports.Set("activate", Napi::Function::New(env, Activate, "activate"));
   return exports;
 }
 

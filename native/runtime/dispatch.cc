@@ -22,6 +22,18 @@ const Seq2SeqKernels* seq2seqKernelsScalar();
 const Seq2SeqKernels* seq2seqKernelsAvx2();
 const Seq2SeqKernels* seq2seqKernelsAvx512();
 const Seq2SeqKernels* seq2seqKernelsNeon();
+const LinearAttentionKernels* linearAttentionKernelsScalar();
+const LinearAttentionKernels* linearAttentionKernelsAvx2();
+const LinearAttentionKernels* linearAttentionKernelsAvx512();
+const LinearAttentionKernels* linearAttentionKernelsNeon();
+const RotaryKernels* rotaryKernelsScalar();
+const RotaryKernels* rotaryKernelsAvx2();
+const RotaryKernels* rotaryKernelsAvx512();
+const RotaryKernels* rotaryKernelsNeon();
+const VectorOps* vectorOpsScalar();
+const VectorOps* vectorOpsAvx2();
+const VectorOps* vectorOpsAvx512();
+const VectorOps* vectorOpsNeon();
 double fmaPeakLoopScalar(int64_t iterations);
 double fmaPeakLoopAvx2(int64_t iterations);
 double fmaPeakLoopAvx512(int64_t iterations);
@@ -53,23 +65,29 @@ bool parseIsa(const std::string& name, Isa* out) {
 namespace {
 
 KernelTable makeTable(Isa isa, const MatmulKernels* mm, const AttentionKernels* at, const Seq2SeqKernels* s2s,
+                      const LinearAttentionKernels* la, const RotaryKernels* rope, const VectorOps* vo,
                       double (*peak)(int64_t)) {
-  return KernelTable{isa, mm, at, s2s, peak};
+  return KernelTable{isa, mm, at, s2s, la, rope, vo, peak};
 }
 
 const KernelTable* tables() {
   static const KernelTable all[kIsaCount] = {
-      makeTable(Isa::Scalar, matmulKernelsScalar(), attentionKernelsScalar(), seq2seqKernelsScalar(), fmaPeakLoopScalar),
-      makeTable(Isa::Avx2, matmulKernelsAvx2(), attentionKernelsAvx2(), seq2seqKernelsAvx2(), fmaPeakLoopAvx2),
-      makeTable(Isa::Avx512, matmulKernelsAvx512(), attentionKernelsAvx512(), seq2seqKernelsAvx512(), fmaPeakLoopAvx512),
-      makeTable(Isa::Neon, matmulKernelsNeon(), attentionKernelsNeon(), seq2seqKernelsNeon(), fmaPeakLoopNeon),
+      makeTable(Isa::Scalar, matmulKernelsScalar(), attentionKernelsScalar(), seq2seqKernelsScalar(),
+                linearAttentionKernelsScalar(), rotaryKernelsScalar(), vectorOpsScalar(), fmaPeakLoopScalar),
+      makeTable(Isa::Avx2, matmulKernelsAvx2(), attentionKernelsAvx2(), seq2seqKernelsAvx2(),
+                linearAttentionKernelsAvx2(), rotaryKernelsAvx2(), vectorOpsAvx2(), fmaPeakLoopAvx2),
+      makeTable(Isa::Avx512, matmulKernelsAvx512(), attentionKernelsAvx512(), seq2seqKernelsAvx512(),
+                linearAttentionKernelsAvx512(), rotaryKernelsAvx512(), vectorOpsAvx512(), fmaPeakLoopAvx512),
+      makeTable(Isa::Neon, matmulKernelsNeon(), attentionKernelsNeon(), seq2seqKernelsNeon(),
+                linearAttentionKernelsNeon(), rotaryKernelsNeon(), vectorOpsNeon(), fmaPeakLoopNeon),
   };
   return all;
 }
 
 bool compiledIn(Isa isa) {
   const KernelTable& t = tables()[static_cast<int>(isa)];
-  return t.matmul != nullptr && t.attention != nullptr && t.seq2seq != nullptr;
+  return t.matmul != nullptr && t.attention != nullptr && t.seq2seq != nullptr && t.linearAttention != nullptr &&
+         t.rotary != nullptr && t.vectorOps != nullptr;
 }
 
 DispatchChoice choose() {

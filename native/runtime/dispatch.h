@@ -12,12 +12,18 @@ namespace sa {
 struct MatmulKernels;     // kernels/matmul_kernels.h
 struct AttentionKernels;  // kernels/attention_kernels.h
 struct Seq2SeqKernels;    // kernels/seq2seq_kernels.h
+struct LinearAttentionKernels;  // kernels/linear_attention_kernels.h
+struct RotaryKernels;           // kernels/rotary_kernels.h
+struct VectorOps;               // kernels/vector_ops.h
 
 struct KernelTable {
   Isa isa;
   const MatmulKernels* matmul;
   const AttentionKernels* attention;
   const Seq2SeqKernels* seq2seq;
+  const LinearAttentionKernels* linearAttention;
+  const RotaryKernels* rotary;
+  const VectorOps* vectorOps;  // row loops of the soft alignment, feature-map attention and linear attention
   // Runs `iterations` rounds of independent FMAs on this thread; returns the flops performed.
   double (*fmaPeakLoop)(int64_t iterations);
 };

@@ -10,6 +10,7 @@ export * from './sdpa';
 export * from './decode';
 export * from './mha';
 export * from './memory';
+export * from './linear';
 export * from './quick';
 export * from './report';
 export { buildDecodeBlockModel, OrtDecodeBlockLoop } from './decode-block-model';

@@ -4,9 +4,9 @@
 //
 // With one row, putting rows in the lanes (the tile kernel) would waste W-1 lanes. Here the lanes
 // hold keys (scores) or the head dimension (dot products and P.V):
-//   scores   W keys at a time: W dot products vectorised over dk (W independent FMA chains),
-//            then one transpose-and-add reduction (V::reduceLanes) turns the W accumulators into
-//            one vector of W scores;
+//   scores   W keys at a time: W dot products vectorised over dk (four at a time, four FMA
+//            chains), then one transpose-and-add reduction (V::reduceLanes) turns the W
+//            accumulators into one vector of W scores;
 //   softmax  per row, scalar running max / sum, a vector exp2 over W scores at a time;
 //   P.V      the output row in registers (vectorised over dv), each value row read once.
 // The rows of a tile take turns over one block of NB keys, so that block of K and V comes from
@@ -24,6 +24,7 @@ struct RowAttention {
   static constexpr int W = V::W;
   static constexpr int NB = V::kKeyBlock;
   static constexpr int NCR = V::kRowPvCols;  // output vectors held in registers by the P.V loop
+  static_assert(W % 4 == 0, "scoreGroup takes keys four at a time");
 
   // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
   // zero-padded): lane i = q . k_i, lanes >= nk are -inf.
@@ -33,13 +34,34 @@ struct RowAttention {
     const int64_t full = dk / W * W;
     const int tail = static_cast<int>(dk - full);
     if (nk == W) {
-      // Key by key, each row read front to back (one sequential stream through K, which the
-      // hardware prefetcher follows); the W accumulators are independent chains, so out-of-order
-      // execution overlaps the keys and hides the FMA latency.
-      for (int i = 0; i < W; ++i) {
-        const float* kr = k + i * ks;
-        for (int64_t d = 0; d < full; d += W) acc[i] = V::fmadd(V::load(qs + d), V::loadu(kr + d), acc[i]);
-        if (tail > 0) acc[i] = V::fmadd(V::load(qs + full), V::loadTail(kr + full, tail), acc[i]);
+      // Four keys at a time, each row read front to back: four sequential streams through K (the
+      // hardware prefetcher follows them; sixteen interleaved ones it did not, measured 2.6x
+      // slower) and four independent FMA chains. Unrolled so the accumulators stay in registers.
+      SA_ATTENTION_UNROLL
+      for (int i = 0; i < W; i += 4) {
+        const float* k0 = k + i * ks;
+        const float* k1 = k0 + ks;
+        const float* k2 = k1 + ks;
+        const float* k3 = k2 + ks;
+        F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+        for (int64_t d = 0; d < full; d += W) {
+          const F q = V::load(qs + d);
+          a0 = V::fmadd(q, V::loadu(k0 + d), a0);
+          a1 = V::fmadd(q, V::loadu(k1 + d), a1);
+          a2 = V::fmadd(q, V::loadu(k2 + d), a2);
+          a3 = V::fmadd(q, V::loadu(k3 + d), a3);
+        }
+        if (tail > 0) {
+          const F q = V::load(qs + full);
+          a0 = V::fmadd(q, V::loadTail(k0 + full, tail), a0);
+          a1 = V::fmadd(q, V::loadTail(k1 + full, tail), a1);
+          a2 = V::fmadd(q, V::loadTail(k2 + full, tail), a2);
+          a3 = V::fmadd(q, V::loadTail(k3 + full, tail), a3);
+        }
+        acc[i] = a0;
+        acc[i + 1] = a1;
+        acc[i + 2] = a2;
+        acc[i + 3] = a3;
       }
     } else {
       for (int i = 0; i < nk; ++i) {

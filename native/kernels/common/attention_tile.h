@@ -63,15 +63,15 @@ struct TileAttention {
   // Everything one key block needs, so the step functions take one argument.
   struct Block {
     const AttentionHeadInput* in;
-    const float* qt;    // [dk][W] packed Q^T, pre-scaled by scale * log2(e)
+    const float* qt;          // [dk][W] packed Q^T, pre-scaled by scale * log2(e)
     float* st;                // [NB][W] scores, then P, of this block
     const float* rowBias;     // [NB][W] per-row mask bias
     const float* sharedBias;  // [NB] bias common to the rows (shared mask row, key padding)
     bool haveRowBias;
     bool haveSharedBias;
-    I keyBegin, keyEnd;
-    int64_t kb;  // first key of the block
-    int32_t fullBegin, fullEnd;
+    I keyBegin, keyEnd;          // per-lane (row) key range
+    int64_t kb;                  // first key of the block
+    int32_t fullBegin, fullEnd;  // keys every row may attend to (no range test needed inside)
   };
 
   template <int N>

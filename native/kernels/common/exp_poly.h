@@ -6,8 +6,10 @@
 // (minimax, Lawson iterations in double) error 2.0e-9 on [-1/2, 1/2], far below a float ulp
 // (6e-8), so the float Horner rounding dominates. The constant term is exactly 1, so exp2(0) == 1
 // exactly (a row's maximum gets weight 1 and alpha == 1 when the running max does not move).
-// Measured over every float in [-126, 0] against double exp2: max error 1 ulp (tests re-check
-// a sample: test_attention.cc, exp2_is_accurate).
+// Measured against double exp2: max error 0.95 ulp on AVX-512 over every float in [-126, 0], 0.93
+// ulp on AVX2 over 1 in 64 of them; the tests re-check 200000 samples (test_attention.cc,
+// exp2_is_accurate). Scores enter in base 2 (scale * log2(e) folded into Q), so this is the exp
+// of the softmax; below -126 (natural -87.3) the result is 0.
 #pragma once
 
 namespace sa {

@@ -1,0 +1,82 @@
+// Row loops (kernels/vector_ops.h), the plain reference.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/common/target.h"
+#include "kernels/vector_ops.h"
+
+SA_SCALAR_BEGIN
+namespace sa {
+namespace {
+
+float maxScalar(const float* x, int64_t n) {
+  float m = -INFINITY;
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;  // false for NaN: skipped
+  return m;
+}
+
+float sumScalar(const float* x, int64_t n) {
+  float s = 0.0f;
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+float dotScalar(const float* a, const float* b, int64_t n) {
+  float s = 0.0f;
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+float expShiftScalar(float* x, int64_t n, float shift) {
+  float s = 0.0f;
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) s += (x[i] = std::exp(x[i] - shift));
+  return s;
+}
+
+void scaleScalar(const float* x, float s, float* y, int64_t n) {
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) y[i] = s * x[i];
+}
+
+void axpyScalar(float a, const float* x, float* y, int64_t n) {
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void mulScalar(const float* x, const float* g, float* y, int64_t n) {
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * g[i];
+}
+
+void addMaxScalar(const float* x, float* sum, float* max, int64_t n) {
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) {
+    sum[i] += x[i];
+    max[i] = x[i] > max[i] ? x[i] : max[i];
+  }
+}
+
+void sigmoidScalar(const float* x, float* y, int64_t n) {
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+}
+
+void reluScalar(const float* x, float* y, int64_t n) {
+  SA_SCALAR_LOOP
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+}  // namespace
+
+const VectorOps* vectorOpsScalar() {
+  static const VectorOps k{maxScalar, sumScalar, dotScalar, expShiftScalar, scaleScalar, axpyScalar,
+                           mulScalar, addMaxScalar, sigmoidScalar, reluScalar};
+  return &k;
+}
+
+}  // namespace sa
+SA_SCALAR_END

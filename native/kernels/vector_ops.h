@@ -1,0 +1,24 @@
+// Per-ISA loops over one contiguous row of floats, shared by the ISA-neutral drivers of the soft
+// alignment (softmax rows), the channel and spatial attention of feature maps (pooling, gating,
+// the spatial convolution) and linear attention (normaliser dot products). The ISA files are
+// kernels/<isa>/vector_ops_<isa>.cc; n may be 0 everywhere; in/out pointers may be equal.
+#pragma once
+#include <cstdint>
+
+namespace sa {
+
+struct VectorOps {
+  float (*max)(const float* x, int64_t n);                 // -inf for n = 0; NaN lanes are skipped
+  float (*sum)(const float* x, int64_t n);
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // x[i] = exp(x[i] - shift) in place; returns the sum of the new values. x[i] = -inf gives 0.
+  float (*expShift)(float* x, int64_t n, float shift);
+  void (*scale)(const float* x, float s, float* y, int64_t n);          // y = s x
+  void (*axpy)(float a, const float* x, float* y, int64_t n);          // y += a x
+  void (*mul)(const float* x, const float* g, float* y, int64_t n);    // y = x g (elementwise)
+  void (*addMax)(const float* x, float* sum, float* max, int64_t n);   // sum += x, max = max(max, x)
+  void (*sigmoid)(const float* x, float* y, int64_t n);                // y = 1 / (1 + exp(-x))
+  void (*relu)(const float* x, float* y, int64_t n);                   // y = max(x, 0)
+};
+
+}  // namespace sa
