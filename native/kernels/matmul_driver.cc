@@ -25,6 +25,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
+#include "runtime/aligned_memory.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
@@ -40,7 +41,7 @@ constexpr int64_t kL2Bytes = 1024 * 1024;
 // KC, the depth of one block, from the B micro-panel (KC x NR floats) it gives: 64 KiB, two L1s.
 // A long KC means fewer passes over the C tile (loaded and stored once per KC step); the micro-
 // panel then streams from L2 instead of staying in L1, which Zen 4's L2 bandwidth (32 B/cycle
-// against the kernel's ~7) absorbs: KC 512 ran ~8% faster than KC 128 (micro-panel in L1) on
+// against the kernel's ~7) absorbs: KC 512 ran ~10% faster than KC 128 (micro-panel in L1) on
 // 1024^3. kMaxKc caps it for narrow tiles.
 constexpr int64_t kB_MicroPanelBytes = 2 * kL1Bytes;
 constexpr int64_t kMaxKc = 512;
@@ -63,8 +64,9 @@ constexpr int kInPlaceMaxRows = static_cast<int>(kL1Ways);
 
 // ---- Path selection -----------------------------------------------------------------------------
 // Up to this many multiply-adds (M * N * K, all batch items together) the product runs on the
-// calling thread: waking the pool costs a few microseconds, a 64^3 product takes about five.
-constexpr double kDirectMaxWork = 96.0 * 96 * 96;
+// calling thread: waking a pool thread costs 5-20 us in a VM, a 64^3 product takes 5. Measured
+// on 2 Zen 4 cores: 80^3 is faster on one thread, 96^3 on two.
+constexpr double kDirectMaxWork = 88.0 * 88 * 88;
 // A transposed A is packed when the packed panels serve at least this many B panels.
 constexpr int64_t kMinPanelsToPackA = 4;
 // Up to this many rows, op(B) without transB is read in place: each B element serves so few rows
@@ -89,17 +91,17 @@ class ScratchBuffer {
   ScratchBuffer() = default;
   ScratchBuffer(const ScratchBuffer&) = delete;
   ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-  ~ScratchBuffer() { std::free(data_); }
+  ~ScratchBuffer() { alignedFree(data_); }
 
   float* floats(int64_t count) {
     if (count > capacity_) {
       // Grow by 1.5x at least, so a sequence of slowly growing shapes does not reallocate each time.
       const int64_t wanted = std::max<int64_t>(count, capacity_ + capacity_ / 2);
-      std::free(data_);
+      alignedFree(data_);
       data_ = nullptr;
       capacity_ = 0;
       const size_t bytes = (static_cast<size_t>(wanted) * sizeof(float) + 63) & ~static_cast<size_t>(63);
-      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      data_ = static_cast<float*>(alignedAlloc(64, bytes));
       if (data_ == nullptr) throw std::bad_alloc();
       capacity_ = wanted;
     }
@@ -330,8 +332,10 @@ void blockedProduct(const MatmulKernels& mk, const Product& p, int threads) {
       // Tasks: row chunks first (each reads or packs only its own rows of A); column groups only
       // when there are too few row tiles to give every thread its share.
       const double work = static_cast<double>(p.M) * nc * pb.depth;
-      const int64_t wantTasks = std::max<int64_t>(
-          1, std::min<int64_t>(int64_t{threads} * kTasksPerThread, static_cast<int64_t>(work / kMinTaskWork)));
+      int64_t wantTasks = std::min<int64_t>(threads == 1 ? 1 : int64_t{threads} * kTasksPerThread,
+                                            static_cast<int64_t>(work / kMinTaskWork));
+      // A whole number of tasks per thread: 3 equal tasks on 2 threads take as long as 4.
+      wantTasks = wantTasks >= threads ? wantTasks / threads * threads : std::max<int64_t>(1, wantTasks);
       const int64_t rowChunks = std::min(rowTiles, wantTasks);
       const int64_t colGroups = std::min(panels, ceilDiv(wantTasks, rowChunks));
       runTasks(rowChunks * colGroups, [&](int64_t t, int) {

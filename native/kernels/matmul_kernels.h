@@ -12,7 +12,8 @@ namespace sa {
 // are adjacent. That is a packed A panel (aStride = mr) and also op(A) with transA, read in place
 // (aStride = lda).
 // A "row-major" A operand holds element (i, p) at a[i * aStride + p]: op(A) without transA, read in
-// place (aStride = lda); each row is broadcast element by element, no copy.
+// place (aStride = lda); each row is broadcast element by element, no copy. The driver keeps such
+// tiles to 8 rows or fewer (see kInPlaceMaxRows in matmul_driver.cc).
 //
 // The B operand always holds element (p, j) at b[p * bStride + j]: a packed B panel (bStride = nr),
 // or op(B) without transB read in place (bStride = ldb).
@@ -27,13 +28,15 @@ using MatmulTileFn = void (*)(int64_t k, const float* a, int64_t aStride, const 
 // Packs a block of op(A) (rows [0, m), columns [0, k)) into ceil(m / mr) k-major panels of mr rows:
 // panel r at out + r * k * mr, element (i, p) at [p * mr + i - r * mr]. Rows past m are zero.
 // Source element (i, p) is a[i * lda + p] (transA == false) or a[p * lda + i] (transA == true).
+// Reads only the m x k block; writes only the ceil(m / mr) * k * mr floats of out.
 using MatmulPackAFn = void (*)(const float* a, int64_t lda, bool transA, int64_t m, int64_t k,
                                float* out);
 
 // Packs a block of op(B) (rows [0, k), columns [0, n)) into ceil(n / nr) panels of nr columns:
 // panel r at out + r * panelStride, element (p, j) at [p * nr + j - r * nr]; columns past n are
-// zero. panelStride >= k * nr lets the driver pack the K range of one panel in several calls.
+// zero. panelStride (>= k * nr) is the distance between consecutive panels.
 // Source element (p, j) is b[p * ldb + j] (transB == false) or b[j * ldb + p] (transB == true).
+// Reads only the k x n block; writes only the k * nr floats of each panel.
 using MatmulPackBFn = void (*)(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n,
                                float* out, int64_t panelStride);
 

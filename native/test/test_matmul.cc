@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/matmul_kernels.h"
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
 #include "test/check.h"
@@ -109,18 +110,40 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
   // Float32 accumulation of K products: error within ~K ulps of sum |a_ik b_kj| (recursive
   // summation bound, with room for the blocked path's partial sums).
   const double tolerance = 2.0 * static_cast<double>(s.K + 4) * std::ldexp(1.0, -24);
-  std::vector<double> aRow(static_cast<size_t>(s.K));
+  // op(A) rows and op(B) columns as contiguous doubles, so each reference element is one dot.
+  std::vector<double> aRows(static_cast<size_t>(s.M * s.K)), bCols(static_cast<size_t>(s.N * s.K));
   for (int64_t item = 0; item < l.count; ++item) {
     const int64_t bItem = l.shareB ? 0 : item;
     for (int64_t i = 0; i < s.M; ++i) {
-      for (int64_t k = 0; k < s.K; ++k) aRow[k] = l.transA ? a.at(item, k, i) : a.at(item, i, k);
+      for (int64_t k = 0; k < s.K; ++k) {
+        aRows[i * s.K + k] = l.transA ? a.at(item, k, i) : a.at(item, i, k);
+      }
+    }
+    for (int64_t j = 0; j < s.N; ++j) {
+      for (int64_t k = 0; k < s.K; ++k) {
+        bCols[j * s.K + k] = l.transB ? b.at(bItem, j, k) : b.at(bItem, k, j);
+      }
+    }
+    for (int64_t i = 0; i < s.M; ++i) {
+      const double* ar = &aRows[i * s.K];
       for (int64_t j = 0; j < s.N; ++j) {
-        double sum = 0.0, magnitude = 0.0;
-        for (int64_t k = 0; k < s.K; ++k) {
-          const double term = aRow[k] * (l.transB ? b.at(bItem, j, k) : b.at(bItem, k, j));
-          sum += term;
-          magnitude += std::fabs(term);
+        const double* bc = &bCols[j * s.K];
+        // Four partial sums: independent add chains (the reference is most of the test's time).
+        double sums[4] = {0, 0, 0, 0}, mags[4] = {0, 0, 0, 0};
+        int64_t k = 0;
+        for (; k + 4 <= s.K; k += 4) {
+          for (int u = 0; u < 4; ++u) {
+            const double term = ar[k + u] * bc[k + u];
+            sums[u] += term;
+            mags[u] += std::fabs(term);
+          }
         }
+        for (; k < s.K; ++k) {
+          sums[0] += ar[k] * bc[k];
+          mags[0] += std::fabs(ar[k] * bc[k]);
+        }
+        const double sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+        const double magnitude = (mags[0] + mags[1]) + (mags[2] + mags[3]);
         const float got = cBuf[ldc + offC[item] + i * ldc + j];
         if (!(std::fabs(got - sum) <= tolerance * magnitude + 1e-30)) {
           SA_CHECK(false,
@@ -204,20 +227,22 @@ SA_NATIVE_TEST(matmul_tile_edges) {
 }
 
 SA_NATIVE_TEST(matmul_block_edges) {
-  // Around the KC blocks (128, 256, 341 for the three tile widths), the direct/blocked switch
-  // (M*N*K near 96^3), A in place vs packed (few or many B panels), and MC row blocks.
+  // Around KC (512: K = 511..513, and K = 600 as 2 x 300), the direct/blocked switch (M*N*K near
+  // 88^3), transposed A packed or not (N below or above 4 panels), thin A (up to 16 rows) read
+  // with B in place, row chunks, and MC sub-blocks (460 rows past MC = 432 at KC = 300).
   std::mt19937 rng(3);
-  const Shape shapes[] = {{96, 96, 96},   {97, 96, 96},   {100, 70, 127}, {30, 60, 128},
-                          {30, 60, 129},  {45, 33, 255},  {20, 40, 257},  {18, 30, 341},
-                          {18, 30, 342},  {130, 200, 70}, {150, 64, 260}, {16, 300, 200},
-                          {200, 20, 300}, {1025, 40, 33}, {40, 1100, 17}, {3, 700, 129}};
+  const Shape shapes[] = {{88, 88, 88},   {89, 88, 88},   {100, 70, 127}, {30, 60, 511},
+                          {9, 40, 512},   {21, 33, 513},  {20, 40, 600},  {130, 200, 70},
+                          {150, 64, 260}, {16, 300, 200}, {17, 300, 200}, {5, 900, 300},
+                          {200, 20, 300}, {1025, 40, 33}, {40, 1100, 17}, {3, 700, 129},
+                          {460, 20, 600}};
   forEachIsaAndThreads([&](Isa isa, int threads) {
     for (const Shape& s : shapes) checkAllLayouts(isa, s, rng, /*padded=*/threads == 2);
   });
 }
 
 SA_NATIVE_TEST(matmul_huge_k_cuts_the_packed_b_block) {
-  // K * min(N, 512) past the 8 MiB B block: B is packed and consumed in K slices.
+  // K * roundUp(N, nr) past the 8 MiB B block: B is packed and consumed in K slices.
   std::mt19937 rng(4);
   forEachIsaAndThreads([&](Isa isa, int threads) {
     if (isa == Isa::Scalar || threads == 3) return;
@@ -225,7 +250,7 @@ SA_NATIVE_TEST(matmul_huge_k_cuts_the_packed_b_block) {
     for (int t = 0; t < 4; ++t) {
       l.transA = (t & 1) != 0;
       l.transB = (t & 2) != 0;
-      checkCase(isa, Shape{20, 520, 4200}, l, rng);
+      checkCase(isa, Shape{20, 40, 45000}, l, rng);
     }
   });
 }
@@ -281,6 +306,73 @@ SA_NATIVE_TEST(matmul_zero_k_writes_zeros) {
       for (int j = 0; j < 5; ++j) {
         const float v = c[i * 5 + j];
         SA_CHECK(j < 4 ? v == 0.0f : std::isnan(v), "%s C[%d,%d] = %g", isaName(isa), i, j, v);
+      }
+    }
+  }
+}
+
+// The pack routines of every ISA with micro-kernels, against the layout matmul_kernels.h states:
+// every transpose, edge panels zero-padded, nothing written outside the panels (guards after the
+// buffer and in the gaps a panelStride larger than k * nr leaves), no read past exact-size inputs.
+SA_NATIVE_TEST(matmul_packing_layouts) {
+  std::mt19937 rng(7);
+  const float guard = sentinel();
+  for (Isa isa : availableIsas()) {
+    const MatmulKernels* mk = kernelTableFor(isa)->matmul;
+    if (mk->mr == 0) continue;
+    const int64_t sizes[][2] = {{1, 1}, {5, 3}, {13, 17}, {14, 16}, {15, 33}, {29, 40}, {6, 7},
+                                {8, 5}, {32, 18}, {33, 65}, {47, 1}, {12, 24}};
+    for (const auto& size : sizes) {
+      const int64_t lines = size[0], depth = size[1];
+      for (bool trans : {false, true}) {
+        // A: op(A) is lines x depth. Stored lines x depth (no trans) or depth x lines (trans).
+        Stored a(trans ? depth : lines, trans ? lines : depth, 3, 1);
+        fillRandom(a.data, rng);
+        const int mr = mk->mr;
+        const int64_t panelsA = (lines + mr - 1) / mr;
+        std::vector<float> outA(static_cast<size_t>(panelsA * depth * mr + 16), guard);
+        mk->packA(a.data.data(), a.ld, trans, lines, depth, outA.data());
+        bool ok = true;
+        for (int64_t i = 0; ok && i < panelsA * mr; ++i) {
+          for (int64_t p = 0; ok && p < depth; ++p) {
+            const float want = i < lines ? (trans ? a.at(0, p, i) : a.at(0, i, p)) : 0.0f;
+            const float got = outA[(i / mr) * depth * mr + p * mr + i % mr];
+            ok = got == want;
+            SA_CHECK(ok, "%s packA %lldx%lld trans=%d: row %lld depth %lld = %g, want %g",
+                     isaName(isa), (long long)lines, (long long)depth, trans, (long long)i,
+                     (long long)p, got, want);
+          }
+        }
+        for (size_t x = outA.size() - 16; x < outA.size(); ++x) {
+          SA_CHECK(isSentinel(outA[x]), "%s packA wrote past its panels", isaName(isa));
+        }
+
+        // B: op(B) is depth x lines. Stored depth x lines (no trans) or lines x depth (trans).
+        Stored b(trans ? lines : depth, trans ? depth : lines, 5, 1);
+        fillRandom(b.data, rng);
+        const int nr = mk->nr;
+        const int64_t panelsB = (lines + nr - 1) / nr;
+        const int64_t panelStride = depth * nr + 7;
+        std::vector<float> outB(static_cast<size_t>(panelsB * panelStride + 16), guard);
+        mk->packB(b.data.data(), b.ld, trans, depth, lines, outB.data(), panelStride);
+        std::vector<bool> written(outB.size(), false);
+        ok = true;
+        for (int64_t j = 0; ok && j < panelsB * nr; ++j) {
+          for (int64_t p = 0; ok && p < depth; ++p) {
+            const float want = j < lines ? (trans ? b.at(0, j, p) : b.at(0, p, j)) : 0.0f;
+            const size_t at = static_cast<size_t>((j / nr) * panelStride + p * nr + j % nr);
+            written[at] = true;
+            ok = outB[at] == want;
+            SA_CHECK(ok, "%s packB %lldx%lld trans=%d: column %lld depth %lld = %g, want %g",
+                     isaName(isa), (long long)depth, (long long)lines, trans, (long long)j,
+                     (long long)p, outB[at], want);
+          }
+        }
+        for (size_t x = 0; ok && x < outB.size(); ++x) {
+          ok = written[x] || isSentinel(outB[x]);
+          SA_CHECK(ok, "%s packB %lldx%lld trans=%d wrote float %zu outside its panels",
+                   isaName(isa), (long long)depth, (long long)lines, trans, x);
+        }
       }
     }
   }

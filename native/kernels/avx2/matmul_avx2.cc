@@ -3,7 +3,10 @@
 // Register budget (16 ymm): 12 accumulators + 2 B vectors + 1 A broadcast = 15. Each k step loads
 // 2 B vectors and broadcasts 6 A scalars for 12 FMAs: 8 loads per 12 FMAs fits two load ports
 // feeding two FMA pipes, and 12 independent accumulators cover the 4-5 cycle FMA latency on two
-// pipes (8-10 needed).
+// pipes (8-10 needed). 6 rows is also within the driver's limit for A read in place (8).
+//
+// Packing: the transposing cases go through 8 x 8 in-register transposes; the others are row
+// copies (matmul_packing.h).
 #include <algorithm>
 #include <array>
 #include <cstdint>
