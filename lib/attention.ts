@@ -45,6 +45,85 @@ export interface AttentionOptions {
   keyPaddingMask?: Tensor;
   /** Write the result here instead of a new tensor: float32, contiguous, the output's shape. */
   out?: Tensor;
+  /**
+   * Sliding window [left, right]: query i attends only to keys j with i' - left <= j <= i' + right,
+   * i' its aligned position (i for 'top-left' causalAlignment, i + Lk - Lq for 'bottom-right'; the
+   * alignment applies even when isCausal is false). -1 or Infinity = unbounded side. Combines with
+   * isCausal and the masks; key blocks outside every query's window are never read.
+   */
+  windowSize?: readonly [number, number];
+  /**
+   * ALiBi: per query head h, -alibiSlopes[h] · |i' - j| is added to the scaled score (i' as in
+   * windowSize). float32 Tensor [H], Float32Array or number[] with one slope per query head; see
+   * alibiSlopes(H) for the standard ones.
+   */
+  alibiSlopes?: Tensor | Float32Array | readonly number[];
+  /** Logit soft-capping (Gemma 2): scores s = scale·q·k become softcap·tanh(s / softcap) before the masks. > 0. */
+  softcap?: number;
+}
+
+/**
+ * The standard ALiBi slopes for numHeads heads (Press et al., "Train Short, Test Long"): for a power
+ * of two n, 2^(-8(h+1)/n); otherwise the n' = 2^floor(log2 n) slopes of n', followed by every other
+ * slope of 2n' (its 1st, 3rd, ...) up to numHeads.
+ */
+export function alibiSlopes(numHeads: number): number[] {
+  if (typeof numHeads !== 'number' || !Number.isInteger(numHeads) || numHeads < 1) {
+    throw rangeError('ERR_INVALID_ARGUMENT', `alibiSlopes: Expected a positive integer for numHeads but received ${describeValue(numHeads)}`);
+  }
+  const powerOfTwo = (n: number) => Array.from({ length: n }, (_, h) => 2 ** ((-8 * (h + 1)) / n));
+  const lower = 2 ** Math.floor(Math.log2(numHeads));
+  if (lower === numHeads) return powerOfTwo(numHeads);
+  const extra = powerOfTwo(2 * lower).filter((_, h) => h % 2 === 0);
+  return [...powerOfTwo(lower), ...extra.slice(0, numHeads - lower)];
+}
+
+/** A window side: a non-negative integer, or -1 / Infinity for unbounded (-1 in the descriptor). */
+function windowSide(v: unknown, side: string, op: string): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw typeError('ERR_INVALID_OPTION', `${op}: Expected a number for windowSize's ${side} side but received ${describeValue(v)}`);
+  }
+  if (v === Infinity || v === -1) return -1;
+  if (!Number.isInteger(v) || v < 0) {
+    throw rangeError('ERR_INVALID_OPTION', `${op}: windowSize's ${side} side must be a non-negative integer, -1 or Infinity but is ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function windowOption(options: Record<string, unknown>, op: string): [number, number] {
+  const w = options.windowSize;
+  if (w === undefined || w === null) return [-1, -1];
+  if (!Array.isArray(w) || w.length !== 2) {
+    throw typeError('ERR_INVALID_OPTION', `${op}: Expected [left, right] for windowSize but received ${describeValue(w)}`);
+  }
+  return [windowSide(w[0], 'left', op), windowSide(w[1], 'right', op)];
+}
+
+function alibiOption(options: Record<string, unknown>, heads: number, op: string): Float32Array | null {
+  const a = options.alibiSlopes;
+  if (a === undefined || a === null) return null;
+  let values: ArrayLike<unknown>;
+  if (isTensor(a)) {
+    const t = expectTensor(a, 'alibiSlopes', ['float32'], op);
+    if (t.rank !== 1) throw rangeError('ERR_INVALID_SHAPE', `${op}: alibiSlopes must be 1-D [H]; received ${formatShape(t.shape)}`);
+    values = t.contiguous().data;
+  } else if (a instanceof Float32Array || Array.isArray(a)) {
+    values = a as ArrayLike<unknown>;
+  } else {
+    throw typeError('ERR_INVALID_OPTION', `${op}: Expected a float32 Tensor, Float32Array or number[] for alibiSlopes but received ${describeValue(a)}`);
+  }
+  if (values.length !== heads) {
+    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: alibiSlopes has ${values.length} entries but there are ${heads} query heads`);
+  }
+  const slopes = new Float32Array(heads);
+  for (let h = 0; h < heads; ++h) {
+    const x = values[h];
+    if (typeof x !== 'number' || !Number.isFinite(x)) {
+      throw rangeError('ERR_INVALID_OPTION', `${op}: alibiSlopes[${h}] must be a finite number but is ${describeValue(x)}`);
+    }
+    slopes[h] = x;
+  }
+  return slopes;
 }
 
 const MAX_HEAD_DIM = 256;
@@ -87,6 +166,7 @@ interface Prepared {
   mask: Float32Array | Uint8Array | null;
   keyPadding: Float32Array | Uint8Array | null;
   keyLengths: Int32Array | null;
+  alibi: Float32Array | null;
   descriptor: Float64Array;
 }
 
@@ -130,6 +210,12 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
   }
   const B = qv.batch, H = qv.heads, Lq = qv.rows, Lk = kv.rows;
   const scale = optionalFiniteNumber(options, 'scale', op) ?? 1 / Math.sqrt(dk);
+  const windowSides = windowOption(options, op);
+  const alibi = alibiOption(options, H, op);
+  const softcap = optionalFiniteNumber(options, 'softcap', op);
+  if (softcap !== undefined && !(softcap > 0)) {
+    throw rangeError('ERR_INVALID_OPTION', `${op}: softcap must be a positive number but is ${softcap}`);
+  }
 
   // Scores as the user sees them: the query's leading dims, then [Lq, Lk].
   const lead = layout === 'BHLD' ? q.shape.slice(0, q.rank - 2) : q.rank === 4 ? [B, H] : [H];
@@ -216,7 +302,7 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
   if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
   else outData = (out = new Tensor(allocFloat32(numel(outShape, 'the output'), 'the output'), outShape)).data;
 
-  const d = new Float64Array(36);
+  const d = new Float64Array(41);
   d.set([B, H, kv.heads, Lq, Lk, dk, Math.max(dv, 1)], 0);
   d.set([qv.offset, ...qv.strides], 7);
   d.set([kv.offset, kv.batch === 1 && B > 1 ? 0 : kv.strides[0], kv.strides[1], kv.strides[2]], 11);
@@ -224,14 +310,15 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
   d.set([0, ...oStrides], 19);
   d.set([scale, isCausal ? (alignment === 'top-left' ? 1 : 2) : 0, maskKind, maskOffset, ...maskStrides], 23);
   d.set([polarity === 'true-masks' ? 1 : 0, kpKind, kpOffset, kpStrideB, kpStrideK], 31);
-  return { q, k, v, out, outData, mask, keyPadding, keyLengths, descriptor: d };
+  d.set([windowSides[0], windowSides[1], alignment === 'bottom-right' ? 1 : 0, softcap ?? 0, alibi !== null ? 1 : 0], 36);
+  return { q, k, v, out, outData, mask, keyPadding, keyLengths, alibi, descriptor: d };
 }
 
 function run(p: Prepared, async: false, weightsOnly: boolean): Float32Array;
 function run(p: Prepared, async: true, weightsOnly: boolean): Promise<Float32Array>;
 function run(p: Prepared, async: boolean, weightsOnly: boolean): Float32Array | Promise<Float32Array> {
   const vData = p.v === null ? null : p.v.data;
-  return native().attention(p.q.data, p.k.data, vData, p.outData, p.mask, p.keyLengths, p.descriptor, async as never, weightsOnly, p.keyPadding);
+  return native().attention(p.q.data, p.k.data, vData, p.outData, p.mask, p.keyLengths, p.descriptor, async as never, weightsOnly, p.keyPadding, p.alibi);
 }
 
 /**

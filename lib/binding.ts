@@ -34,11 +34,13 @@ export interface NativeAddon {
     q: Float32Array, k: Float32Array, v: Float32Array | null, out: Float32Array,
     mask: Float32Array | Uint8Array | null, keyLengths: Int32Array | null,
     descriptor: Float64Array, async: false, weightsOnly: boolean, keyPadding: Float32Array | Uint8Array | null,
+    alibiSlopes?: Float32Array | null,
   ): Float32Array;
   attention(
     q: Float32Array, k: Float32Array, v: Float32Array | null, out: Float32Array,
     mask: Float32Array | Uint8Array | null, keyLengths: Int32Array | null,
     descriptor: Float64Array, async: true, weightsOnly: boolean, keyPadding: Float32Array | Uint8Array | null,
+    alibiSlopes?: Float32Array | null,
   ): Promise<Float32Array>;
 }
 

@@ -5,7 +5,7 @@ export { SimdAttentionRangeError, SimdAttentionTypeError } from './errors';
 export type { ErrorCode } from './errors';
 export { matmul, matmulSync } from './matmul';
 export type { MatmulOptions } from './matmul';
-export { scaledDotProductAttention, scaledDotProductAttentionSync, attentionWeights, attentionWeightsSync } from './attention';
+export { scaledDotProductAttention, scaledDotProductAttentionSync, attentionWeights, attentionWeightsSync, alibiSlopes } from './attention';
 export type { AttentionOptions, AttentionLayout, CausalAlignment } from './attention';
 export { backendInfo, setNumThreads, getNumThreads, measureFmaPeak } from './backend';
 export type { BackendInfo, Isa } from './backend';

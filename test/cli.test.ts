@@ -229,7 +229,7 @@ describe('help and errors', () => {
       cli(['info', 'extra']),
       cli(['heatmap']),
     ]);
-    expectOneLineError(suite, /'nonsense'.*Allowed choices are quick, matmul, sdpa, decode, mha, memory, linear, all/, 2);
+    expectOneLineError(suite, /'nonsense'.*Allowed choices are quick, matmul, sdpa, decode, mha, memory, linear, window, all/, 2);
     expectOneLineError(threads, /--threads.*'two'/, 2);
     expectOneLineError(flag, /unknown option '--frobnicate'/, 2);
     expectOneLineError(seq, /--seq.*'0' must be a positive integer/, 2);

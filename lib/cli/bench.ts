@@ -8,13 +8,13 @@ import { Argument, Command } from 'commander';
 import { backendInfo } from '../backend';
 import {
   BenchDocument, PeakCache, QUICK_BUDGET_MS, SuiteOptions, SuiteResult, createBenchDocument, formatBenchReport,
-  runDecodeSuite, runLinearSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite,
+  runDecodeSuite, runLinearSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite, runWindowSuite,
 } from '../bench/suites';
 import { parseCount, parseIntList, parsePositiveInt, parsePositiveNumber, parseThreads } from './errors';
 import { createProgress } from './progress';
 import { writeFileOrFail } from './results-file';
 
-export const SUITE_CHOICES = ['quick', 'matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear', 'all'] as const;
+export const SUITE_CHOICES = ['quick', 'matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear', 'window', 'all'] as const;
 export type SuiteChoice = (typeof SUITE_CHOICES)[number];
 
 export interface BenchFlags {
@@ -45,10 +45,11 @@ const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
   mha: (c, f) => runMhaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, decodeSteps: f.steps }),
   memory: (c, f) => runMemorySuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
   linear: (c, f) => runLinearSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
+  window: (c, f) => runWindowSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim }),
 };
 
 /** The suites `all` runs, in order. */
-export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = ['matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear'];
+export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = ['matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear', 'window'];
 
 /** Default thread counts: 1 and every hardware thread. */
 export function defaultThreads(): number[] {
@@ -98,7 +99,7 @@ export function benchCommand(): Command {
     .option('--out <file>', 'also write the JSON results to FILE')
     .option('--peak-seconds <s>', 'time spent measuring the FMA peak per thread count', parsePositiveNumber, 0.2)
     .addHelpText('after', `
-Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, all.
+Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, window, all.
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
 JSON fields are described in README.md, section "Command line".`)
     .action(async (suite: SuiteChoice, opts: BenchFlags) => {

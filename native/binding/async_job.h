@@ -1,6 +1,6 @@
-// Runs a kernel off the event loop: the work happens on a libuv worker thread, which hands it to the
-// process-wide kernel pool (queueing behind other calls) and waits; the promise settles on the JS
-// thread. Every typed array the kernel reads or writes is held by a persistent reference until the
+// Runs a kernel off the event loop: a libuv worker thread hands the work to the process-wide kernel
+// pool (queueing behind other calls) and waits while the pool's workers compute; the promise settles
+// on the JS thread. Every typed array the kernel reads or writes is held by a persistent reference until the
 // job is finished, so garbage collection cannot free an input in use.
 #pragma once
 #include <napi.h>
@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "runtime/thread_pool.h"
 
 namespace sa {
 namespace binding {
@@ -36,6 +38,8 @@ class AsyncJob : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
+    // The kernel pool's workers do the work; this libuv thread only waits for them.
+    ThreadPool::OffloadScope offload;
     try {
       work_();
     } catch (const std::exception& e) {

@@ -7,9 +7,13 @@
 //  26 maskOffset, maskStrideB, maskStrideH, maskStrideQ, maskStrideK
 //  31 maskBooleanForbids (0/1), keyPaddingKind (0 none, 1 additive, 2 boolean: nonzero = padding),
 //     keyPaddingOffset, keyPaddingStrideB, keyPaddingStrideK      (the key-padding array is argument 9)
+//  36 windowLeft, windowRight (-1 = unbounded side), alignment of window / ALiBi positions when not
+//     causal (0 top-left, 1 bottom-right), softcap (0 = off), alibi (0/1: the [heads] float32 slopes
+//     are argument 10)          (all optional: a 36-element descriptor means none of them)
 // weightsOnly: `out` receives the [batch, heads, Lq, Lk] soft weights (contiguous); v is ignored.
 #include <napi.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +34,7 @@ struct AttentionCall {
   // A copy: the kernel indexes with these, so a caller mutating its array during an async call
   // must not be able to move a read out of bounds.
   std::vector<int32_t> keyLengths;
+  std::vector<float> alibiSlopes;  // copied too (small: one per head)
   bool weightsOnly = false;
   float* weights = nullptr;
 };
@@ -140,6 +145,20 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info) 
       }
       p.keyPaddingStrideB = st[0];
       p.keyPaddingStrideK = st[1];
+    }
+  }
+  if (d.length() > 36) {
+    p.windowLeft = d.integer(36, "window left", -1);
+    p.windowRight = d.integer(37, "window right", -1);
+    p.bottomRightAligned = d.integer(38, "alignment", 0, 1) != 0;
+    const double cap = d.number(39, "softcap");
+    if (!(cap >= 0.0) || !std::isfinite(cap)) throwRangeError(env, "ERR_INVALID_ARGUMENT", "native attention: softcap must be finite and >= 0");
+    p.softcap = static_cast<float>(cap);
+    if (d.integer(40, "alibi", 0, 1) != 0) {
+      ArrayArg<float> slopes = typedArrayArg<float>(info[10], "alibiSlopes");
+      if (slopes.length != p.heads) throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: alibiSlopes must hold one slope per query head");
+      call->alibiSlopes.assign(slopes.data, slopes.data + slopes.length);
+      p.alibiSlopes = call->alibiSlopes.data();
     }
   }
   if (!info[5].IsNull() && !info[5].IsUndefined()) {

@@ -41,6 +41,17 @@ struct AttentionProblem {
   const uint8_t* keyPaddingBoolean = nullptr;
   int64_t keyPaddingStrideB = 0, keyPaddingStrideK = 0;
   const int32_t* keyLengths = nullptr;  // [batch]: only keys j < keyLengths[b] count; or nullptr
+  // Query i's aligned position i' (sliding window and ALiBi distances): i for top-left, i + Lk - Lq
+  // for bottom-right. A causal mode sets it; with causal None this flag does.
+  bool bottomRightAligned = false;
+  // Sliding window: only keys i' - windowLeft <= j <= i' + windowRight count (-1 = unbounded side).
+  // Folded into each row's key range, so key blocks outside every row's window are never read.
+  int64_t windowLeft = -1, windowRight = -1;
+  // ALiBi: adds -alibiSlopes[h] * |i' - j| to the scaled score of query head h (nullptr = off).
+  const float* alibiSlopes = nullptr;
+  // Gemma-2 logit soft-capping: s = softcap * tanh(s / softcap) on scale * q.k, before the masks
+  // and ALiBi (0 = off).
+  float softcap = 0.0f;
 };
 
 // out = softmax(scale q k^T + mask) v, rows with no allowed key give zeros. Runs on the thread pool.

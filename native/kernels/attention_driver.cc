@@ -13,6 +13,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_kernels.h"
+#include "runtime/aligned_memory.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
@@ -25,7 +26,7 @@ namespace {
 struct ScratchBlock {
   float* data = nullptr;
   size_t capacity = 0;
-  ~ScratchBlock() { std::free(data); }
+  ~ScratchBlock() { alignedFree(data); }
 };
 
 // A split of the keys must keep at least this many keys: below it, merging the partials and the
@@ -41,13 +42,29 @@ struct Layout {
   int64_t units;         // batch * kvHeads * tilesPerHead
 };
 
-// The keys row i of batch item b may attend to, before masks: [0, end).
-int64_t rowKeyEnd(const AttentionProblem& p, int64_t b, int64_t i) {
+// Query i's aligned position (sliding window, ALiBi): i, or i + Lk - Lq when bottom-right aligned.
+int64_t alignedPosition(const AttentionProblem& p, int64_t i) {
+  const bool bottomRight =
+      p.causal == CausalMode::BottomRight || (p.causal == CausalMode::None && p.bottomRightAligned);
+  return bottomRight ? i + p.Lk - p.Lq : i;
+}
+
+// The keys row i of batch item b may attend to, before masks: [begin, end) (begin <= end).
+struct KeyRange {
+  int64_t begin, end;
+};
+
+KeyRange rowKeyRange(const AttentionProblem& p, int64_t b, int64_t i) {
   int64_t end = p.Lk;
   if (p.keyLengths != nullptr) end = std::min<int64_t>(end, std::max<int64_t>(0, p.keyLengths[b]));
   if (p.causal == CausalMode::TopLeft) end = std::min(end, i + 1);
   if (p.causal == CausalMode::BottomRight) end = std::min(end, i + 1 + p.Lk - p.Lq);
-  return std::max<int64_t>(end, 0);
+  int64_t begin = 0;
+  const int64_t pos = alignedPosition(p, i);
+  if (p.windowLeft >= 0) begin = std::max<int64_t>(begin, pos - p.windowLeft);
+  if (p.windowRight >= 0) end = std::min(end, pos + p.windowRight + 1);
+  end = std::max<int64_t>(end, 0);
+  return KeyRange{std::min(begin, end), end};
 }
 
 // Fills tile rows [r0, r0 + rows) of unit (b, hk), keys clipped to [k0, k1).
@@ -61,10 +78,15 @@ void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, i
     const int64_t i = row / lay.group, h = hk * lay.group + row % lay.group;
     t.q[r] = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
     t.out[r] = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
-    const int64_t end = std::min(rowKeyEnd(p, b, i), k1);
-    const int64_t begin = std::min(k0, end);
+    const KeyRange range = rowKeyRange(p, b, i);
+    const int64_t end = std::min(range.end, k1);
+    const int64_t begin = std::min(std::max(range.begin, k0), end);
     t.keyBegin[r] = static_cast<int32_t>(begin);
     t.keyEnd[r] = static_cast<int32_t>(end);
+    if (p.alibiSlopes != nullptr) {
+      t.alibiSlope[r] = -p.alibiSlopes[h] * 1.4426950408889634f;
+      t.alibiPos[r] = static_cast<float>(alignedPosition(p, i));
+    }
     const int64_t maskOffset = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ;
     t.maskAdditive[r] = p.maskKind == MaskKind::Additive ? p.maskAdditive + maskOffset : nullptr;
     t.maskBoolean[r] = p.maskKind == MaskKind::Boolean ? p.maskBoolean + maskOffset : nullptr;
@@ -98,6 +120,8 @@ AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   in.maskBooleanForbids = p.maskBooleanForbids;
   in.keyPaddingKind = p.keyPaddingKind;
   in.keyPaddingStrideK = p.keyPaddingStrideK;
+  in.softcapLog2 = p.softcap * 1.4426950408889634f;
+  in.alibi = p.alibiSlopes != nullptr;
   return in;
 }
 
@@ -148,6 +172,8 @@ void validate(const AttentionProblem& p) {
       (p.keyPaddingKind == MaskKind::Boolean && p.keyPaddingBoolean == nullptr)) {
     throw std::invalid_argument("attention: key padding kind set without a key padding mask");
   }
+  if (p.windowLeft < -1 || p.windowRight < -1) throw std::invalid_argument("attention: window sides must be >= -1");
+  if (!(p.softcap >= 0.0f) || std::isinf(p.softcap)) throw std::invalid_argument("attention: softcap must be finite and >= 0");
 }
 
 }  // namespace
@@ -158,9 +184,9 @@ float* attentionScratch(int slot, size_t floats) {
   if (s.capacity < floats) {
     const size_t want = std::max(floats, s.capacity * 2);
     const size_t bytes = (want * sizeof(float) + 63) / 64 * 64;
-    float* fresh = static_cast<float*>(std::aligned_alloc(64, bytes));
+    float* fresh = static_cast<float*>(alignedAlloc(64, bytes));
     if (fresh == nullptr) throw std::bad_alloc();
-    std::free(s.data);
+    alignedFree(s.data);
     s.data = fresh;
     s.capacity = want;
   }
@@ -254,7 +280,9 @@ void attentionWeights(const KernelTable&, const AttentionProblem& p, float* weig
       const int64_t i = row % p.Lq, h = (row / p.Lq) % p.heads, b = row / (p.Lq * p.heads);
       const int64_t hk = h / group;
       const float* q = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
-      const int64_t end = rowKeyEnd(p, b, i);
+      const KeyRange range = rowKeyRange(p, b, i);
+      const int64_t pos = alignedPosition(p, i);
+      const double slope = p.alibiSlopes != nullptr ? p.alibiSlopes[h] : 0.0;
       const int64_t maskRow = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ;
       float* w = weights + row * p.Lk;
       float top = -INFINITY;
@@ -262,7 +290,7 @@ void attentionWeights(const KernelTable&, const AttentionProblem& p, float* weig
       for (int64_t j = 0; j < p.Lk; ++j) {
         float s = -INFINITY;
         float bias = 0.0f;
-        bool allowed = j < end;
+        bool allowed = j >= range.begin && j < range.end;
         if (allowed && p.maskKind == MaskKind::Boolean) {
           allowed = (p.maskBoolean[maskRow + j * p.maskStrideK] != 0) != p.maskBooleanForbids;
         }
@@ -274,7 +302,10 @@ void attentionWeights(const KernelTable&, const AttentionProblem& p, float* weig
           const float* kr = p.k + b * p.kStrideB + hk * p.kStrideH + j * p.kStrideL;
           float dot = 0.0f;
           for (int64_t d = 0; d < p.dk; ++d) dot += q[d] * kr[d];
-          s = dot * p.scale + bias;
+          s = dot * p.scale;
+          if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
+          if (p.alibiSlopes != nullptr) s -= static_cast<float>(slope * static_cast<double>(std::llabs(pos - j)));
+          s += bias;
           if (!(s <= top)) top = s;  // a NaN score becomes the max, so the row turns NaN
         }
         w[j] = s;

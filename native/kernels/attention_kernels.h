@@ -34,6 +34,10 @@ struct AttentionHeadInput {
   bool maskBooleanForbids = false;  // boolean mask polarity: false = nonzero may attend (SDPA)
   MaskKind keyPaddingKind = MaskKind::None;  // boolean: nonzero = padding = forbidden
   int64_t keyPaddingStrideK = 0;
+  // Soft-capping in base-2 units: s2 -> softcapLog2 * tanh(s2 / softcapLog2), softcapLog2 = cap *
+  // log2(e) (0 = off); applied to q.k * scaleLog2 before any bias.
+  float softcapLog2 = 0.0f;
+  bool alibi = false;  // add AttentionTile::alibiSlope[r] * |alibiPos[r] - j| to each score
 };
 
 // Up to kAttentionMaxTileRows query rows, each with its own pointers and key range.
@@ -56,6 +60,10 @@ struct AttentionTile {
   // When non-null, lse2[r] receives log2(sum_j 2^(score_rj)) of the row's keys (-inf when the row
   // had none), so the driver can merge partial results of key ranges split across threads.
   float* lse2 = nullptr;
+  // ALiBi (when AttentionHeadInput::alibi): the row's base-2 slope (-slope * log2(e), <= 0 for the
+  // standard slopes) and its aligned query position as a float (exact: positions < 2^24).
+  float alibiSlope[kAttentionMaxTileRows] = {};
+  float alibiPos[kAttentionMaxTileRows] = {};
 };
 
 struct AttentionKernels {

@@ -3,14 +3,34 @@
 #include <atomic>
 #include <exception>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace sa {
 
 namespace {
 thread_local bool tInsideTask = false;
+thread_local bool tOffload = false;
+
+// Lower this worker's priority (Linux: per-thread nice). Best effort: failure changes nothing else.
+void lowerWorkerPriority() {
+#if defined(__linux__)
+  const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+  if (current < ThreadPool::kWorkerNice) setpriority(PRIO_PROCESS, static_cast<id_t>(tid), ThreadPool::kWorkerNice);
+#endif
 }
+}  // namespace
+
+ThreadPool::OffloadScope::OffloadScope() : previous_(tOffload) { tOffload = true; }
+ThreadPool::OffloadScope::~OffloadScope() { tOffload = previous_; }
 
 struct ThreadPool::Shared {
   std::atomic<int64_t> next{0};
+  std::atomic<int64_t> finished{0};
   std::exception_ptr error;
   std::mutex errorMutex;
 };
@@ -57,15 +77,19 @@ void ThreadPool::resize(int n) {
     stopping_ = false;
     numThreads_ = n;
   }
-  for (int i = 1; i < n; ++i) workers_.emplace_back(&ThreadPool::workerLoop, this, i);
-}
-
-void ThreadPool::workerLoop(int index) {
-  uint64_t seen = 0;
+  // n workers: a synchronous job uses the caller and workers 1..n-1, an offloaded one workers 1..n.
+  // Each starts from the generation current now, so a job posted before the thread first runs is
+  // still seen as new (an offloaded job has no caller to fall back on).
+  uint64_t start;
   {
     std::lock_guard<std::mutex> lock(stateMutex_);
-    seen = generation_;
+    start = generation_;
   }
+  for (int i = 1; i <= n; ++i) workers_.emplace_back(&ThreadPool::workerLoop, this, i, start);
+}
+
+void ThreadPool::workerLoop(int index, uint64_t seen) {
+  lowerWorkerPriority();
   for (;;) {
     const Task* job;
     int64_t tasks;
@@ -75,7 +99,7 @@ void ThreadPool::workerLoop(int index) {
       if (stopping_) return;
       seen = generation_;
       // No job (woke after it ended) or this job wants fewer threads: go back to sleep.
-      if (job_ == nullptr || index >= jobThreads_) continue;
+      if (job_ == nullptr || index > jobWorkers_) continue;
       job = job_;
       tasks = jobTasks_;
       ++activeWorkers_;
@@ -85,11 +109,12 @@ void ThreadPool::workerLoop(int index) {
       const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
       if (t >= tasks) break;
       try {
-        (*job)(t, index);
+        (*job)(t, index - 1);  // thread indices are 0-based whoever runs the task
       } catch (...) {
         std::lock_guard<std::mutex> el(shared_->errorMutex);
         if (!shared_->error) shared_->error = std::current_exception();
       }
+      shared_->finished.fetch_add(1, std::memory_order_release);
     }
     tInsideTask = false;
     {
@@ -106,9 +131,10 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     for (int64_t t = 0; t < numTasks; ++t) fn(t, 0);
     return;
   }
+  const bool offload = tOffload;
   std::lock_guard<std::mutex> job(jobMutex_);
   const int threads = static_cast<int>(numTasks < numThreads_ ? numTasks : numThreads_);
-  if (threads <= 1) {
+  if (threads <= 1 && !offload) {
     tInsideTask = true;
     try {
       for (int64_t t = 0; t < numTasks; ++t) fn(t, 0);
@@ -123,29 +149,33 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
   {
     std::lock_guard<std::mutex> lock(stateMutex_);
     shared_->next.store(0, std::memory_order_relaxed);
+    shared_->finished.store(0, std::memory_order_relaxed);
     job_ = &fn;
     jobTasks_ = numTasks;
-    jobThreads_ = threads;
+    jobWorkers_ = offload ? threads : threads - 1;
     ++generation_;
   }
   wake_.notify_all();
-  tInsideTask = true;
-  for (;;) {
-    const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
-    if (t >= numTasks) break;
-    try {
-      fn(t, 0);
-    } catch (...) {
-      std::lock_guard<std::mutex> el(shared_->errorMutex);
-      if (!shared_->error) shared_->error = std::current_exception();
+  if (!offload) {
+    tInsideTask = true;
+    for (;;) {
+      const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
+      if (t >= numTasks) break;
+      try {
+        fn(t, threads - 1);  // the caller takes the last index; workers 1..threads-1 take 0..threads-2
+      } catch (...) {
+        std::lock_guard<std::mutex> el(shared_->errorMutex);
+        if (!shared_->error) shared_->error = std::current_exception();
+      }
+      shared_->finished.fetch_add(1, std::memory_order_release);
     }
+    tInsideTask = false;
   }
-  tInsideTask = false;
   {
-    // Wait for every worker that joined this job to leave it, so `fn` outlives its last use.
-    // A worker that wakes after the counter ran out joins, finds no task and leaves at once.
+    // Wait until every task has finished and every worker that joined has left, so `fn`
+    // outlives its last use. A worker that wakes after the job ended finds job_ == nullptr.
     std::unique_lock<std::mutex> lock(stateMutex_);
-    done_.wait(lock, [&] { return activeWorkers_ == 0; });
+    done_.wait(lock, [&] { return activeWorkers_ == 0 && shared_->finished.load(std::memory_order_acquire) == numTasks; });
     job_ = nullptr;
   }
   if (shared_->error) {

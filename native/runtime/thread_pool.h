@@ -1,6 +1,12 @@
 // One persistent pool for every kernel in the process (shared by all worker_threads that load the
-// addon). Jobs from several callers queue: one job runs at a time, on the caller plus numThreads-1
-// workers, so concurrent calls never multiply threads beyond setNumThreads().
+// addon). Jobs from several callers queue: one job runs at a time, on at most numThreads threads,
+// so concurrent calls never multiply threads beyond setNumThreads().
+//
+// A synchronous call runs on the caller plus numThreads-1 workers. An asynchronous call (from a
+// libuv thread, inside an OffloadScope) runs on numThreads workers while the libuv thread only
+// waits: no kernel pool is nested inside libuv's. Workers run at a lower priority (nice +5 on
+// Linux) so that a process's event loop wins the CPU whenever it wakes, even when every core is
+// computing.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -28,11 +34,25 @@ class ThreadPool {
   void parallelFor(int64_t numTasks, const Task& fn);
 
   static constexpr int kMaxThreads = 256;
+  static constexpr int kWorkerNice = 5;
+
+  // While alive on a thread, parallelFor calls from that thread hand all the work to the workers
+  // and wait (used by the async jobs, so compute never runs on libuv's threads).
+  class OffloadScope {
+   public:
+    OffloadScope();
+    ~OffloadScope();
+    OffloadScope(const OffloadScope&) = delete;
+    OffloadScope& operator=(const OffloadScope&) = delete;
+
+   private:
+    bool previous_;
+  };
 
  private:
   ThreadPool();
   void resize(int n);  // with jobMutex_ held
-  void workerLoop(int index);
+  void workerLoop(int index, uint64_t startGeneration);
 
   std::mutex jobMutex_;  // one job at a time
   std::mutex stateMutex_;
@@ -47,7 +67,7 @@ class ThreadPool {
   int64_t jobTasks_ = 0;
   uint64_t generation_ = 0;
   int activeWorkers_ = 0;
-  int jobThreads_ = 0;
+  int jobWorkers_ = 0;  // workers 1..jobWorkers_ take part in the job in progress
   struct Shared;
   Shared* shared_;
 };

@@ -42,3 +42,22 @@ SA_NATIVE_TEST(fma_peak_probe_counts_flops) {
     SA_CHECK(flops > 0, "%s probe returned %f", isaName(isa), flops);
   }
 }
+
+SA_NATIVE_TEST(thread_pool_offload_runs_on_workers_only) {
+  ThreadPool& pool = ThreadPool::instance();
+  for (int threads : {1, 2, 3}) {
+    pool.setNumThreads(threads);
+    const std::thread::id caller = std::this_thread::get_id();
+    std::atomic<int> onCaller{0}, total{0};
+    {
+      ThreadPool::OffloadScope offload;
+      pool.parallelFor(97, [&](int64_t, int thread) {
+        SA_CHECK(thread >= 0 && thread < threads, "thread index %d", thread);
+        if (std::this_thread::get_id() == caller) onCaller++;
+        total++;
+      });
+    }
+    SA_CHECK(total.load() == 97 && onCaller.load() == 0, "offloaded job: %d tasks, %d on the caller", total.load(), onCaller.load());
+  }
+  pool.setNumThreads(ThreadPool::hardwareThreads());
+}

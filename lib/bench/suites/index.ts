@@ -11,6 +11,7 @@ export * from './decode';
 export * from './mha';
 export * from './memory';
 export * from './linear';
+export * from './window';
 export * from './quick';
 export * from './report';
 export { buildDecodeBlockModel, OrtDecodeBlockLoop } from './decode-block-model';

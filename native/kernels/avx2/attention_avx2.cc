@@ -48,6 +48,8 @@ struct Avx2Vec {
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }  // b when either is NaN
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F exp2(F x) { return avx2::exp2(x); }
 
   static __m256i lanes(int n) {
@@ -159,6 +161,8 @@ struct Avx2PairVec {
   static F sub(F a, F b) { return F{_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
   static F mul(F a, F b) { return F{_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
   static F max(F a, F b) { return F{_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)}; }
+  static F min(F a, F b) { return F{_mm256_min_ps(a.lo, b.lo), _mm256_min_ps(a.hi, b.hi)}; }
+  static F div(F a, F b) { return F{_mm256_div_ps(a.lo, b.lo), _mm256_div_ps(a.hi, b.hi)}; }
   static F exp2(F x) { return F{avx2::exp2(x.lo), avx2::exp2(x.hi)}; }
   static F loadTail(const float* p, int n) {
     if (n <= 8) return F{H::loadTail(p, n), _mm256_setzero_ps()};

@@ -52,6 +52,8 @@ struct Avx512Vec {
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }  // b when either is NaN
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static F exp2(F x) { return avx512::exp2(x); }
 
   static __mmask16 lanes(int n) { return static_cast<__mmask16>((1u << n) - 1u); }

@@ -46,8 +46,12 @@ inline KeySpan keySpanOf(const AttentionTile& t) {
   s.fullBegin = 0;
   s.fullEnd = INT32_MAX;
   for (int r = 0; r < t.rows; ++r) {
-    if (t.keyBegin[r] < s.begin) s.begin = t.keyBegin[r];
-    if (t.keyEnd[r] > s.end) s.end = t.keyEnd[r];
+    // An empty row (a sliding window past its key length, say) must not pull the union's begin
+    // back to its clipped position; it still empties the intersection, so its lane stays tested.
+    if (t.keyBegin[r] < t.keyEnd[r]) {
+      if (t.keyBegin[r] < s.begin) s.begin = t.keyBegin[r];
+      if (t.keyEnd[r] > s.end) s.end = t.keyEnd[r];
+    }
     if (t.keyBegin[r] > s.fullBegin) s.fullBegin = t.keyBegin[r];
     if (t.keyEnd[r] < s.fullEnd) s.fullEnd = t.keyEnd[r];
   }
@@ -121,6 +125,34 @@ inline bool writeSharedBias(const TileBias& tb, int64_t k0, int64_t n, float* bi
   bool masked = false;
   for (int s = 0; s < tb.sharedCount; ++s) masked |= writeBias(tb.shared[s], k0, n, bias, 1, s > 0);
   return masked;
+}
+
+// Soft-capping of base-2 scores, s -> c tanh(s / c) with c = cap * log2(e), through
+// tanh(y) = 1 - 2 / (e^{2y} + 1) and e^{2y} = 2^{s * 2 / cap}: one exp2, one divide. Near y = 0 this
+// loses relative precision (the cancellation tanh_poly.h's Taylor branch avoids) but keeps an
+// absolute error of a few 1e-8 * c, which is all a softmax input needs (only score differences
+// matter). The exponent is clamped to 40 (the exp2 domain ends at 127; 1 - 2/(2^40 + 1) rounds to
+// 1 already; x86 min returns its second operand for a NaN, so the score goes second); below -126
+// exp2 gives 0 and the result -c. NaN stays NaN, -inf goes to -c.
+struct SoftcapConstants {
+  float cap2;        // cap * log2(e)
+  float expFactor;   // 2 / cap
+};
+
+template <class V>
+inline typename V::F softcapScores(typename V::F s, const SoftcapConstants& c) {
+  const typename V::F e = V::exp2(V::min(V::set1(40.0f), V::mul(s, V::set1(c.expFactor))));
+  const typename V::F two = V::set1(2.0f);
+  const typename V::F cap = V::set1(c.cap2);
+  // c - 2c / (e + 1)
+  return V::sub(cap, V::div(V::mul(two, cap), V::add(e, V::set1(1.0f))));
+}
+
+// ALiBi bias of base-2 slope `slope` (<= 0) for distance |pos - key|: s + slope * |pos - key|.
+template <class V>
+inline typename V::F addAlibi(typename V::F s, typename V::F slope, typename V::F pos, typename V::F key) {
+  const typename V::F dist = V::max(V::sub(pos, key), V::sub(key, pos));
+  return V::fmadd(slope, dist, s);
 }
 
 // What a finished row writes: out = acc / l, or zeros when no key contributed (l == 0); a NaN l

@@ -178,6 +178,11 @@ struct RowAttention {
     const KeySpan span = keySpanOf(t);
     const TileBias tb = tileBiasOf(in, t);
     const bool haveShared = tb.sharedCount > 0;
+    const bool softcap = in.softcapLog2 > 0.0f;
+    const SoftcapConstants cap{in.softcapLog2, 2.0f * kLog2e / in.softcapLog2};
+    alignas(64) float iota[W];  // lane offsets of a key group, for the ALiBi distances
+    for (int i = 0; i < W; ++i) iota[i] = static_cast<float>(i);
+    const F iotaV = V::load(iota);
 
     for (int64_t kb = span.begin; kb < span.end; kb += NB) {
       const int n = static_cast<int>(minOf(NB, span.end - kb));
@@ -194,6 +199,12 @@ struct RowAttention {
         for (int g = 0; g < cnt; g += W) {
           const int nk = cnt - g < W ? cnt - g : W;
           F s = scoreGroup(q, in.k + (rb + g) * in.kStride, in.kStride, dk, nk);
+          // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
+          if (softcap) s = V::negInfPastLanes(softcapScores<V>(s, cap), nk);
+          if (in.alibi) {
+            const F key = V::add(V::set1(static_cast<float>(rb + g)), iotaV);
+            s = addAlibi<V>(s, V::set1(t.alibiSlope[r]), V::set1(t.alibiPos[r]), key);
+          }
           // Lanes >= nk: bias 0 (masked load), score already -inf.
           if (haveShared) s = V::addBias(s, V::loadTail(shared + g, nk));
           if (tb.haveRow) s = V::addBias(s, V::loadTail(rowBias + g, nk));

@@ -72,9 +72,15 @@ struct TileAttention {
     I keyBegin, keyEnd;          // per-lane (row) key range
     int64_t kb;                  // first key of the block
     int32_t fullBegin, fullEnd;  // keys every row may attend to (no range test needed inside)
+    bool softcap;                // soft-cap the scores (AttentionHeadInput::softcapLog2 > 0)
+    SoftcapConstants cap;
+    bool alibi;
+    F alibiSlope, alibiPos;      // per-lane (row) base-2 slope and aligned position
   };
 
-  template <int N>
+  // Extras: soft-capping or ALiBi may be on (a compile-time switch, so the plain path keeps its
+  // register allocation and instruction stream exactly as without them).
+  template <int N, bool Extras>
   static inline void scoreStep(const Block& b, int j0, F& blockMax) {
     F acc[N];
     const AttentionHeadInput& in = *b.in;
@@ -84,6 +90,8 @@ struct TileAttention {
     SA_ATTENTION_UNROLL  // measured +3% at d = 64: the N accumulators stay in registers
     for (int j = 0; j < N; ++j) {
       F s = acc[j];
+      if (Extras && b.softcap) s = softcapScores<V>(s, b.cap);
+      if (Extras && b.alibi) s = addAlibi<V>(s, b.alibiSlope, b.alibiPos, V::set1(static_cast<float>(key0 + j)));
       if (b.haveSharedBias) s = V::addBias(s, V::bcast(b.sharedBias + j0 + j));
       if (b.haveRowBias) s = V::addBias(s, V::load(b.rowBias + (j0 + j) * W));
       if (rangeTest) s = V::keepKeyRange(s, b.keyBegin, b.keyEnd, static_cast<int32_t>(key0 + j));
@@ -212,6 +220,15 @@ struct TileAttention {
   }
 
   static void run(const AttentionHeadInput& in, const AttentionTile& t) {
+    if (in.softcapLog2 > 0.0f || in.alibi) {
+      runWith<true>(in, t);
+    } else {
+      runWith<false>(in, t);
+    }
+  }
+
+  template <bool Extras>
+  static void runWith(const AttentionHeadInput& in, const AttentionTile& t) {
     const int rows = t.rows;
     const int64_t dk = in.dk;
     const int64_t dvPad = roundUpTo(in.dv, W);
@@ -256,6 +273,20 @@ struct TileAttention {
     b.keyEnd = V::loadI(endLanes);
     b.fullBegin = span.fullBegin;
     b.fullEnd = span.fullEnd;
+    b.softcap = in.softcapLog2 > 0.0f;
+    b.cap = SoftcapConstants{in.softcapLog2, 2.0f * kLog2e / in.softcapLog2};
+    b.alibi = in.alibi;
+    {
+      // Lanes past the valid rows: slope 0 (their scores are never written).
+      alignas(64) float slopeLanes[kAttentionMaxTileRows];
+      alignas(64) float posLanes[kAttentionMaxTileRows];
+      for (int r = 0; r < W; ++r) {
+        slopeLanes[r] = r < rows ? t.alibiSlope[r] : 0.0f;
+        posLanes[r] = r < rows ? t.alibiPos[r] : 0.0f;
+      }
+      b.alibiSlope = V::load(slopeLanes);
+      b.alibiPos = V::load(posLanes);
+    }
     if (b.haveRowBias) {
       for (int64_t i = 0; i < nBias; ++i) rowBias[i] = 0.0f;  // lanes past the valid rows stay 0
     }
@@ -274,11 +305,11 @@ struct TileAttention {
       // S^T = Q K^T for the block, masked, and the lane-wise block max.
       F blockMax = V::negInf();
       int j0 = 0;
-      for (; j0 + NR <= n; j0 += NR) scoreStep<NR>(b, j0, blockMax);
-      if (NR > 8 && j0 + 8 <= n) { scoreStep<(NR > 8 ? 8 : 1)>(b, j0, blockMax); j0 += (NR > 8 ? 8 : 1); }
-      if (NR > 4 && j0 + 4 <= n) { scoreStep<(NR > 4 ? 4 : 1)>(b, j0, blockMax); j0 += (NR > 4 ? 4 : 1); }
-      if (NR > 2 && j0 + 2 <= n) { scoreStep<(NR > 2 ? 2 : 1)>(b, j0, blockMax); j0 += (NR > 2 ? 2 : 1); }
-      for (; j0 < n; ++j0) scoreStep<1>(b, j0, blockMax);
+      for (; j0 + NR <= n; j0 += NR) scoreStep<NR, Extras>(b, j0, blockMax);
+      if (NR > 8 && j0 + 8 <= n) { scoreStep<(NR > 8 ? 8 : 1), Extras>(b, j0, blockMax); j0 += (NR > 8 ? 8 : 1); }
+      if (NR > 4 && j0 + 4 <= n) { scoreStep<(NR > 4 ? 4 : 1), Extras>(b, j0, blockMax); j0 += (NR > 4 ? 4 : 1); }
+      if (NR > 2 && j0 + 2 <= n) { scoreStep<(NR > 2 ? 2 : 1), Extras>(b, j0, blockMax); j0 += (NR > 2 ? 2 : 1); }
+      for (; j0 < n; ++j0) scoreStep<1, Extras>(b, j0, blockMax);
 
       // Online softmax, lane-wise. A row with no allowed key so far has max -inf: subtract 0
       // instead (exp2(-inf - 0) = 0, where -inf - -inf would be NaN).

@@ -44,6 +44,8 @@ struct NeonVec {
   static F sub(F a, F b) { return vsubq_f32(a, b); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }
   static F max(F a, F b) { return vmaxq_f32(a, b); }
+  static F min(F a, F b) { return vminq_f32(a, b); }  // NaN propagates
+  static F div(F a, F b) { return vdivq_f32(a, b); }
   static F exp2(F x) { return neon::exp2(x); }
 
   // No masked loads in NEON: go through a small zeroed buffer, touching only the first n floats.

@@ -28,7 +28,10 @@ float scoreOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64
   float dot = 0.0f;
   SA_SCALAR_LOOP
   for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
-  return dot * in.scaleLog2 + bias * kLog2e;
+  float s = dot * in.scaleLog2;
+  if (in.softcapLog2 > 0.0f) s = in.softcapLog2 * std::tanh(s / in.softcapLog2);
+  if (in.alibi) s += t.alibiSlope[r] * std::fabs(t.alibiPos[r] - static_cast<float>(j));
+  return s + bias * kLog2e;
 }
 
 void rowsScalar(const AttentionHeadInput& in, const AttentionTile& t) {
