@@ -4,8 +4,9 @@
  * side passes typed arrays where they lie plus a Float64Array descriptor of sizes and strides.
  */
 import * as path from 'path';
+import { markAsUntransferable } from 'worker_threads';
 
-import { rangeError } from './errors';
+import { rangeError, typeError } from './errors';
 
 export interface NativeBackendInfo {
   isa: string;
@@ -70,10 +71,56 @@ function load(): NativeAddon {
   }
 }
 
+/**
+ * Where each native function takes its `async` flag. An async call reads its inputs on another
+ * thread after it returns, and the typed arrays it holds do not pin their memory by themselves:
+ * - a transfer (postMessage, structuredClone) would move the bytes to a receiver that may free
+ *   them mid-call, so every ArrayBuffer an async call touches is marked untransferable
+ *   (worker_threads.markAsUntransferable): a later transfer of it COPIES instead of detaching;
+ * - shrinking a resizable ArrayBuffer releases the tail pages the kernel may be reading, so async
+ *   calls refuse resizable (non-shared) buffers. A SharedArrayBuffer can neither be detached nor
+ *   shrink: it is safe as it is.
+ */
+const ASYNC_FLAG_INDEX: Record<string, number> = {
+  matmul: 4, attention: 7, seq2seq: 9, linearAttention: 6, rotary: 4, softAlign: 5,
+  channelPool: 4, channelGate: 5, spatialGate: 4, activate: 2,
+};
+
+function isResizable(value: unknown): boolean {
+  if (!ArrayBuffer.isView(value)) return false;
+  const buffer = value.buffer as ArrayBuffer & { resizable?: boolean };
+  return buffer instanceof ArrayBuffer && buffer.resizable === true;
+}
+
+function pinForAsync(value: unknown): void {
+  if (ArrayBuffer.isView(value) && value.buffer instanceof ArrayBuffer) markAsUntransferable(value.buffer);
+}
+
+function guardAsync(raw: NativeAddon): NativeAddon {
+  const guarded: Record<string, unknown> = { ...(raw as unknown as Record<string, unknown>) };
+  for (const [name, flag] of Object.entries(ASYNC_FLAG_INDEX)) {
+    const fn = guarded[name] as ((...args: unknown[]) => unknown) | undefined;
+    if (typeof fn !== 'function') continue;
+    guarded[name] = (...args: unknown[]) => {
+      if (args[flag] === true) {
+        if (args.some(isResizable)) {
+          throw typeError(
+            'ERR_INVALID_ARGUMENT',
+            `${name}: an input lies in a resizable ArrayBuffer, which an asynchronous call cannot hold safely (it could shrink mid-call); use the Sync form or a fixed-length copy`,
+          );
+        }
+        args.forEach(pinForAsync);
+      }
+      return fn(...args);
+    };
+  }
+  return guarded as unknown as NativeAddon;
+}
+
 let addon: NativeAddon | null = null;
 
 /** The addon, loaded on first use. */
 export function native(): NativeAddon {
-  if (addon === null) addon = load();
+  if (addon === null) addon = guardAsync(load());
   return addon;
 }
