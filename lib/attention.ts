@@ -4,12 +4,13 @@
  * attnMask is TRUE WHERE ATTENDING IS ALLOWED; a float attnMask is added to the scores.
  */
 import { native } from './binding';
+import { headsOf, HeadLayout } from './head-layout';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { isTensor, Tensor } from './tensor';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
 
-export type AttentionLayout = 'BHLD' | 'BLHD';
+export type AttentionLayout = HeadLayout;
 export type CausalAlignment = 'top-left' | 'bottom-right';
 
 export interface AttentionOptions {
@@ -128,35 +129,6 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
 
 const MAX_HEAD_DIM = 256;
 
-/** A tensor seen as [batch, heads, rows, d] with strides; the last dimension contiguous. */
-interface HeadView {
-  batch: number;
-  heads: number;
-  rows: number;
-  dim: number;
-  offset: number;
-  strides: [number, number, number];
-}
-
-function headView(t: Tensor, name: string, layout: AttentionLayout, op: string): HeadView {
-  const s = t.shape, st = t.strides;
-  let v: HeadView;
-  if (layout === 'BHLD') {
-    if (t.rank === 2) v = { batch: 1, heads: 1, rows: s[0], dim: s[1], offset: t.offset, strides: [0, 0, st[0]] };
-    else if (t.rank === 3) v = { batch: s[0], heads: 1, rows: s[1], dim: s[2], offset: t.offset, strides: [st[0], 0, st[1]] };
-    else if (t.rank === 4) v = { batch: s[0], heads: s[1], rows: s[2], dim: s[3], offset: t.offset, strides: [st[0], st[1], st[2]] };
-    else throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected ${name} to be [L, d], [N, L, d] or [B, H, L, d] (layout BHLD) but received shape ${formatShape(s)}`);
-  } else {
-    if (t.rank === 3) v = { batch: 1, heads: s[1], rows: s[0], dim: s[2], offset: t.offset, strides: [0, st[1], st[0]] };
-    else if (t.rank === 4) v = { batch: s[0], heads: s[2], rows: s[1], dim: s[3], offset: t.offset, strides: [st[0], st[2], st[1]] };
-    else throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected ${name} to be [L, H, d] or [B, L, H, d] (layout BLHD) but received shape ${formatShape(s)}`);
-  }
-  if (v.dim > 1 && t.strides[t.rank - 1] !== 1) {
-    throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: ${name}'s last dimension must be contiguous (stride 1) but its strides are ${formatShape(st)}`);
-  }
-  return v;
-}
-
 interface Prepared {
   q: Tensor<Float32Array>;
   k: Tensor<Float32Array>;
@@ -184,9 +156,9 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
   if (q.rank !== k.rank || (v !== null && v.rank !== q.rank)) {
     throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query, key and value must have the same rank; received ${shapes()}`);
   }
-  const qv = headView(q, 'query', layout, op);
-  const kv = headView(k, 'key', layout, op);
-  const vv = v === null ? null : headView(v, 'value', layout, op);
+  const qv = headsOf(q, 'query', layout, op);
+  const kv = headsOf(k, 'key', layout, op);
+  const vv = v === null ? null : headsOf(v, 'value', layout, op);
   if (qv.dim !== kv.dim) {
     throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query and key must share their last dimension (dk); received ${shapes()}`);
   }

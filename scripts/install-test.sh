@@ -146,6 +146,11 @@ elif [ "$platform" = linux-x64 ]; then
 fi
 if node -e 'process.exit(require(process.argv[1]).bin ? 0 : 1)' "$proj/node_modules/simd-attention/package.json"; then
   check "npx simd-attention info" user_env "$bare" npx --no-install simd-attention info
+  check "npx simd-attention bench (tiny) --out" user_env "$bare" npx --no-install simd-attention bench matmul \
+    --sizes 64 --threads 1 --budget 20 --json --out bench.json
+  check "npx simd-attention plot" user_env "$bare" npx --no-install simd-attention plot bench.json -o chart.svg
+  check "npx simd-attention heatmap --demo" user_env "$bare" npx --no-install simd-attention heatmap --demo -o heatmap.svg
+  check "plot and heatmap wrote SVG" sh -c 'grep -q "<svg" chart.svg && grep -q "<svg" heatmap.svg'
 else
   echo "(the package has no bin yet: skipping npx simd-attention info)"
 fi
