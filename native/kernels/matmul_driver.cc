@@ -25,6 +25,7 @@
 
 #include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/vector_ops.h"
 #include "runtime/aligned_memory.h"
 #include "runtime/thread_pool.h"
 
@@ -377,6 +378,33 @@ void product(const MatmulKernels& mk, const Product& p, int threads) {
   });
 }
 
+// ---- A few rows times a transposed B (decoding: x W^T for one token) -----------------------------
+// Every C[i, j] is a dot product of row i of A with row j of B, both contiguous: streaming B once
+// through the ISA's dot loop reads each weight exactly once, where packing B (the blocked and direct
+// paths) would read it, write it and read it again — 3x the traffic of this memory-bound product.
+constexpr int64_t kDotMaxRows = 4;
+
+bool dotPathSuits(const MatmulProblem& p, const KernelTable& k) {
+  return p.transB && !p.transA && p.M <= kDotMaxRows && k.vectorOps != nullptr;
+}
+
+void rowDotProducts(const KernelTable& k, const MatmulProblem& prob, const MatmulBatch& batch) {
+  const auto dot = k.vectorOps->dot;
+  const double work = static_cast<double>(prob.M) * prob.N * prob.K * batch.count;
+  // Columns in chunks of whole rows of B, a few per thread; small products stay on this thread.
+  const int threads = work <= kDirectMaxWork ? 1 : ThreadPool::instance().numThreads();
+  const int64_t chunks = std::min<int64_t>(prob.N, threads == 1 ? 1 : 4 * threads);
+  runTasks(batch.count * chunks, [&](int64_t t, int) {
+    const Product p = itemOf(prob, batch, t / chunks);
+    const int64_t c = t % chunks;
+    const int64_t j0 = splitPoint(p.N, chunks, c), j1 = splitPoint(p.N, chunks, c + 1);
+    for (int64_t j = j0; j < j1; ++j) {
+      const float* b = p.B + j * p.ldb;
+      for (int64_t i = 0; i < p.M; ++i) p.C[i * p.ldc + j] = dot(p.A + i * p.lda, b, p.K);
+    }
+  });
+}
+
 // ---- ISAs without micro-kernels (the scalar reference) ------------------------------------------
 void unblockedProducts(const MatmulKernels& mk, const MatmulProblem& prob, const MatmulBatch& batch) {
   // Row chunks of about kMinTaskWork multiply-adds each, over all items.
@@ -403,6 +431,10 @@ void matmul(const KernelTable& kernels, const MatmulProblem& prob, const MatmulB
   const MatmulKernels& mk = *kernels.matmul;
   if (mk.mr == 0) {
     unblockedProducts(mk, prob, batch);
+    return;
+  }
+  if (dotPathSuits(prob, kernels)) {
+    rowDotProducts(kernels, prob, batch);
     return;
   }
   const double itemWork = static_cast<double>(prob.M) * prob.N * prob.K;
