@@ -68,6 +68,9 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
     onProgress: (e) => progress.onProgress(e),
     onNote: (m) => { notes.push(m); progress.note(m); },
   };
+  // Every peak before any suite runs: once onnxruntime-node has run, its spinning threads can hold
+  // a core for a while and would halve a peak measured then.
+  for (const t of threads) peaks.get(t);
   const names = suite === 'all' ? ALL_SUITES : [suite];
   const results: SuiteResult[] = [];
   try {
