@@ -1,35 +1,16 @@
 /**
  * Child process of the linear-attention memory probe (./linear): one linearAttentionSync call in a
  * fresh process, with the resident-set high-water mark read around it — the approach of
- * ./memory-child (see there why a fresh process, and why VmHWM reset through /proc/self/clear_refs
+ * ./memory-probe (see there why a fresh process, and why VmHWM reset through /proc/self/clear_refs
  * on Linux). Run as
  *   node --expose-gc linear-memory-child.js '{"L":1000000,"H":1,"d":64,"causal":true,"threads":2}'
  * and prints one JSON line (MemoryProbeReport) on stdout.
  */
-import * as fs from 'fs';
 import { Tensor } from '../../tensor';
 import { linearAttentionSync } from '../../linear-attention';
 import { setNumThreads } from '../../backend';
 import { randomFloat32 } from '../data';
-import type { MemoryProbeReport, MemoryProbeRequest } from './memory-child';
-
-function readVmHwm(): number | undefined {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    return m === null ? undefined : Number(m[1]) * 1024;
-  } catch {
-    return undefined;
-  }
-}
-
-function resetPeakMark(): boolean {
-  try {
-    fs.writeFileSync('/proc/self/clear_refs', '5');
-    return readVmHwm() !== undefined;
-  } catch {
-    return false;
-  }
-}
+import { MemoryProbeRequest, probeOneCall } from './memory-probe';
 
 function main(): void {
   const req = JSON.parse(process.argv[2] ?? '') as MemoryProbeRequest;
@@ -44,26 +25,7 @@ function main(): void {
   const q = new Tensor(randomFloat32(n, 11), dims);
   const k = new Tensor(randomFloat32(n, 12), dims);
   const v = new Tensor(randomFloat32(n, 13), dims);
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc !== undefined) gc();
-  const useHwm = resetPeakMark();
-  const peakMark = () => (useHwm ? (readVmHwm() as number) : process.resourceUsage().maxRSS * 1024);
-  const rssBefore = process.memoryUsage().rss;
-  const maxBefore = peakMark();
-  const t0 = process.hrtime.bigint();
-  const out = linearAttentionSync(q, k, v, { isCausal: req.causal });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const maxAfter = peakMark();
-  const report: MemoryProbeReport = {
-    inputBytes: 3 * n * 4,
-    outputBytes: out.data.byteLength,
-    rssBeforeBytes: rssBefore,
-    maxRssBeforeBytes: maxBefore,
-    maxRssAfterBytes: maxAfter,
-    peakSource: useHwm ? 'VmHWM' : 'maxRSS',
-    ms,
-  };
-  process.stdout.write(JSON.stringify(report) + '\n');
+  probeOneCall(3 * n * 4, () => linearAttentionSync(q, k, v, { isCausal: req.causal }));
 }
 
 main();

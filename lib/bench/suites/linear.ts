@@ -17,7 +17,7 @@ import { randomFloat32 } from '../data';
 import { resolveOptions, SuiteOptions, SuiteResult, toSuiteResult, OURS } from './common';
 import { measureOurs } from './measure';
 import { memoryFigures } from './memory';
-import type { MemoryProbeReport, MemoryProbeRequest } from './memory-child';
+import type { MemoryProbeReport, MemoryProbeRequest } from './memory-probe';
 
 export interface LinearSuiteOptions extends SuiteOptions {
   /** Default [65536, 1000000]. */

@@ -9,7 +9,7 @@ import { execFile } from 'child_process';
 import * as path from 'path';
 import { attentionFlops, makeResult } from '../harness';
 import { resolveOptions, SuiteOptions, SuiteResult, toSuiteResult, MemoryFigures, OURS } from './common';
-import type { MemoryProbeReport, MemoryProbeRequest } from './memory-child';
+import type { MemoryProbeReport, MemoryProbeRequest } from './memory-probe';
 
 export interface MemorySuiteOptions extends SuiteOptions {
   /** Default [32768]. */
