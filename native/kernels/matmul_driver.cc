@@ -11,9 +11,10 @@
 // The row chunks sit outside pc (BLIS has ic inside) so that one pool dispatch covers all of K;
 // the C chunk a task owns is then updated K / KC times.
 //
-// A is packed only when it is stored transposed (op(A) = A^T, contiguous along M): that copy is a
-// cheap row-by-row move and saves the micro-kernel from walking A^T one row per k. Row-major A is
-// read in place, its rows broadcast by the micro-kernel, in tiles of at most kInPlaceMaxRows rows.
+// A is packed when it is stored transposed (op(A) = A^T, contiguous along M: a cheap row-by-row
+// move that saves the micro-kernel from walking A^T one row per k), and when it is row-major with a
+// long K (see kMinDepthToPackRowMajorA). Otherwise row-major A is read in place, its rows broadcast
+// by the micro-kernel, in tiles of at most kInPlaceMaxRows rows.
 //
 // Small products (directProduct) run on the calling thread, allocate nothing once warm, and read
 // A (and B, unless transposed) in place: packing would cost as much as the product.
@@ -39,13 +40,13 @@ constexpr int64_t kL1Bytes = 32 * 1024;
 constexpr int64_t kL1Ways = 8;
 constexpr int64_t kL2Bytes = 1024 * 1024;
 
-// KC, the depth of one block, from the B micro-panel (KC x NR floats) it gives: 64 KiB, two L1s.
+// KC, the depth of one block, from the B micro-panel (KC x NR floats) it gives: 128 KiB, four L1s.
 // A long KC means fewer passes over the C tile (loaded and stored once per KC step); the micro-
 // panel then streams from L2 instead of staying in L1, which Zen 4's L2 bandwidth (32 B/cycle
 // against the kernel's ~7) absorbs: KC 512 ran ~10% faster than KC 128 (micro-panel in L1) on
-// 1024^3. kMaxKc caps it for narrow tiles.
-constexpr int64_t kB_MicroPanelBytes = 2 * kL1Bytes;
-constexpr int64_t kMaxKc = 512;
+// 1024^3, and KC 1024 (all of K in one pass) another 2-4% over 512. kMaxKc caps it for narrow tiles.
+constexpr int64_t kB_MicroPanelBytes = 4 * kL1Bytes;
+constexpr int64_t kMaxKc = 1024;
 // KC never goes below this: each KC step loads and stores the C tile once.
 constexpr int64_t kMinKc = 64;
 // MC, the rows of one A block (MC x KC floats), from half of L2: the block is re-read once per B
@@ -68,8 +69,13 @@ constexpr int kInPlaceMaxRows = static_cast<int>(kL1Ways);
 // calling thread: waking a pool thread costs 5-20 us in a VM, a 64^3 product takes 5. Measured
 // on 2 Zen 4 cores: 80^3 is faster on one thread, 96^3 on two.
 constexpr double kDirectMaxWork = 88.0 * 88 * 88;
-// A transposed A is packed when the packed panels serve at least this many B panels.
+// A is packed when the packed panels serve at least this many B panels, and, stored row-major, when
+// K is at least kMinDepthToPackRowMajorA: packing then buys full-height tiles (14 rows on AVX-512
+// against kInPlaceMaxRows read in place) and an A block free of L1/L2 set conflicts, +4% on 1024^3
+// with 1 thread and +7% with 2; with a short K the copy costs what the taller tile saves (even on
+// 1024 x 64 . 64 x 1024).
 constexpr int64_t kMinPanelsToPackA = 4;
+constexpr int64_t kMinDepthToPackRowMajorA = 512;
 // Up to this many rows, op(B) without transB is read in place: each B element serves so few rows
 // that packing it would cost more than it saves.
 constexpr int64_t kThinAMaxRows = 16;
@@ -77,9 +83,10 @@ constexpr int64_t kThinAMaxRows = 16;
 constexpr int64_t kDirectPackedBMaxFloats = 256 * 1024;
 // A pool task should be worth at least this many multiply-adds, or dispatch overhead dominates.
 constexpr double kMinTaskWork = 64.0 * 64 * 64;
-// Tasks per thread in the blocked path: more than one lets the pool's dynamic scheduling even out a
-// thread slowed by something else (another process, a noisy neighbour).
-constexpr int64_t kTasksPerThread = 2;
+// Tasks per thread in the blocked path. One: each thread then owns one contiguous row chunk and
+// streams the B panels once per A block; two (which would let the pool even out a thread slowed by
+// a noisy neighbour) measured 5% slower on 1024^3 with 2 threads.
+constexpr int64_t kTasksPerThread = 1;
 // Packing B is spread over the pool only from this many floats on; below, a dispatch costs more.
 constexpr int64_t kMinParallelPackFloats = 64 * 1024;
 
@@ -272,8 +279,14 @@ void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, con
     const int64_t kc = std::min(blk.kc, pb.depth - pc);
     const int64_t k = pb.k0 + pc;  // in op(A) / op(B) coordinates
     const bool accumulate = k > 0;
-    for (int64_t ic = r.i0; ic < r.i1; ic += blk.mc) {
-      const int64_t mcCur = std::min(blk.mc, r.i1 - ic);
+    // The task's rows in equal A blocks of whole row tiles (at most blk.mc rows each): 37 tiles with
+    // room for 18 run as 13 + 12 + 12, not 18 + 18 + 1, where a one-tile block would stream every
+    // B micro-panel from L3 for a single tile.
+    const int64_t tiles = ceilDiv(r.i1 - r.i0, rows);
+    const int64_t blocks = ceilDiv(tiles, blk.mc / rows);
+    for (int64_t blockIndex = 0; blockIndex < blocks; ++blockIndex) {
+      const int64_t ic = r.i0 + splitPoint(tiles, blocks, blockIndex) * rows;
+      const int64_t mcCur = std::min(r.i0 + splitPoint(tiles, blocks, blockIndex + 1) * rows, r.i1) - ic;
       const float* aBlock = aAt(p, ic, k);
       int64_t aStride = p.lda, aTileStep = inPlace.tileStep;
       MatmulTileFn tile = inPlace.tile;
@@ -303,7 +316,7 @@ void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, con
 // A large product, on `threads` pool threads (1: entirely on the calling thread, as inside a task).
 void blockedProduct(const MatmulKernels& mk, const Product& p, int threads) {
   const int nr = mk.nr;
-  const bool packA = p.transA && p.N >= kMinPanelsToPackA * nr;
+  const bool packA = p.N >= kMinPanelsToPackA * nr && (p.transA || p.K >= kMinDepthToPackRowMajorA);
   const int rows = packA ? mk.mr : inPlaceA(mk, p).rows;
   const Blocking blk = blockingFor(mk, p.N, p.K, rows);
   const int64_t rowTiles = ceilDiv(p.M, rows);

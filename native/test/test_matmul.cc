@@ -227,15 +227,17 @@ SA_NATIVE_TEST(matmul_tile_edges) {
 }
 
 SA_NATIVE_TEST(matmul_block_edges) {
-  // Around KC (512: K = 511..513, and K = 600 as 2 x 300), the direct/blocked switch (M*N*K near
-  // 88^3), transposed A packed or not (N below or above 4 panels), thin A (up to 16 rows) read
-  // with B in place, row chunks, and MC sub-blocks (460 rows past MC = 432 at KC = 300).
+  // Around KC (1024: K = 1023..1025, K = 1100 as 2 x 550), the direct/blocked switch (M*N*K near
+  // 88^3), A packed or not (transposed: N below or above 4 panels; row-major: K below or above
+  // 512), thin A (up to 16 rows) read with B in place, row chunks, and MC sub-blocks (460 rows
+  // past MC = 216 at KC = 600 read in place; 270 rows past MC = 252 at KC = 520 packed).
   std::mt19937 rng(3);
   const Shape shapes[] = {{88, 88, 88},   {89, 88, 88},   {100, 70, 127}, {30, 60, 511},
                           {9, 40, 512},   {21, 33, 513},  {20, 40, 600},  {130, 200, 70},
                           {150, 64, 260}, {16, 300, 200}, {17, 300, 200}, {5, 900, 300},
                           {200, 20, 300}, {1025, 40, 33}, {40, 1100, 17}, {3, 700, 129},
-                          {460, 20, 600}};
+                          {460, 20, 600}, {30, 130, 1023}, {21, 140, 1024}, {9, 129, 1025},
+                          {15, 130, 1100}, {270, 130, 520}};
   forEachIsaAndThreads([&](Isa isa, int threads) {
     for (const Shape& s : shapes) checkAllLayouts(isa, s, rng, /*padded=*/threads == 2);
   });

@@ -7,9 +7,8 @@
 // matmul_driver.cc), 16 accumulators, which Zen 4's one zmm FMA per cycle still saturates.
 // 32 columns rather than 48 or 64 divide the head widths of attention (64, 128) evenly.
 //
-// Packing: the transposing cases (B with transB; A without transA, which the driver currently
-// reads in place instead) go through 16 x 16 in-register transposes; the other cases are row
-// copies (matmul_packing.h).
+// Packing: the transposing cases (B with transB; A without transA, packed when K is long) go
+// through 16 x 16 in-register transposes; the other cases are row copies (matmul_packing.h).
 #include <algorithm>
 #include <array>
 #include <cstdint>
