@@ -11,6 +11,10 @@ struct VectorOps {
   float (*max)(const float* x, int64_t n);                 // -inf for n = 0; NaN lanes are skipped
   float (*sum)(const float* x, int64_t n);
   float (*dot)(const float* a, const float* b, int64_t n);
+  // out[j] = dot(a, b + j * ldb, n) for j in [0, rows): one vector a against rows of b (x W^T for
+  // one token). SIMD versions take several rows at once, one FMA chain each, so the rows stream
+  // at the cache's bandwidth instead of one chain's FMA latency.
+  void (*dotRows)(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out);
   // x[i] = exp(x[i] - shift) in place; returns the sum of the new values. x[i] = -inf gives 0.
   float (*expShift)(float* x, int64_t n, float shift);
   void (*scale)(const float* x, float s, float* y, int64_t n);          // y = s x

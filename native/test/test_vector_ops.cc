@@ -35,6 +35,20 @@ SA_NATIVE_TEST(vector_ops_match_scalar) {
       SA_CHECK(k.max(x.data(), n) == ref.max(x.data(), n), "%s max n=%lld", name, nn);
       SA_CHECK(close(k.sum(x.data(), n), ref.sum(x.data(), n), 1e-5f, 1e-5f), "%s sum n=%lld", name, nn);
       SA_CHECK(close(k.dot(x.data(), g.data(), n), ref.dot(x.data(), g.data(), n), 1e-5f, 1e-4f), "%s dot n=%lld", name, nn);
+      for (int64_t rows : {1, 3, 4, 5, 9}) {
+        // Rows of b at a stride of n + 3, in a buffer that ends at the last row's last element.
+        const int64_t ldb = n + 3;
+        std::vector<float> b(rows > 0 ? (rows - 1) * ldb + n : 0);
+        std::mt19937 rowGen(static_cast<unsigned>(31 * n + rows));  // apart from gen: the other checks keep their data
+        for (float& e : b) e = dist(rowGen);
+        std::vector<float> want(rows), got(rows, NAN);
+        ref.dotRows(x.data(), b.data(), ldb, rows, n, want.data());
+        k.dotRows(x.data(), b.data(), ldb, rows, n, got.data());
+        for (int64_t j = 0; j < rows; ++j) {
+          SA_CHECK(close(got[j], want[j], 1e-5f, 1e-4f), "%s dotRows n=%lld rows=%lld row %lld: %g vs %g", name, nn,
+                   static_cast<long long>(rows), static_cast<long long>(j), got[j], want[j]);
+        }
+      }
       {
         std::vector<float> a = x, b = x;
         if (n > 1) a[1] = b[1] = -INFINITY;

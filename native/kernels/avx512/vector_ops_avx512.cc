@@ -49,6 +49,61 @@ float dotAvx512(const float* a, const float* b, int64_t n) {
   return _mm512_reduce_add_ps(s);
 }
 
+// Four rows at a time, two accumulators each: eight FMA chains (Zen 4: latency 4, one zmm FMA per
+// cycle, so eight keep it busy) and a of 2 loads shared by 8 FMAs; the four rows are four
+// sequential streams the hardware prefetcher follows. One row dot keeps a single chain: 16 floats
+// per 4 cycles, about 45 GB/s, below the L3 bandwidth a row streams from.
+float dotRowAvx512(const float* a, const float* b, int64_t n) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(n - i);
+    s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+void dotRowsAvx512(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {
+    const float* b0 = b + j * ldb;
+    const float* b1 = b0 + ldb;
+    const float* b2 = b1 + ldb;
+    const float* b3 = b2 + ldb;
+    __m512 s[8];
+    for (int r = 0; r < 8; ++r) s[r] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      const __m512 x0 = _mm512_loadu_ps(a + i), x1 = _mm512_loadu_ps(a + i + 16);
+      s[0] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b0 + i), s[0]);
+      s[1] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b1 + i), s[1]);
+      s[2] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b2 + i), s[2]);
+      s[3] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b3 + i), s[3]);
+      s[4] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b0 + i + 16), s[4]);
+      s[5] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b1 + i + 16), s[5]);
+      s[6] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b2 + i + 16), s[6]);
+      s[7] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b3 + i + 16), s[7]);
+    }
+    for (; i < n; i += 16) {  // masked: nothing past n is read
+      const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : tailMask(n - i);
+      const __m512 x = _mm512_maskz_loadu_ps(m, a + i);
+      s[0] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, b0 + i), s[0]);
+      s[1] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, b1 + i), s[1]);
+      s[2] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, b2 + i), s[2]);
+      s[3] = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(m, b3 + i), s[3]);
+    }
+    out[j] = _mm512_reduce_add_ps(_mm512_add_ps(s[0], s[4]));
+    out[j + 1] = _mm512_reduce_add_ps(_mm512_add_ps(s[1], s[5]));
+    out[j + 2] = _mm512_reduce_add_ps(_mm512_add_ps(s[2], s[6]));
+    out[j + 3] = _mm512_reduce_add_ps(_mm512_add_ps(s[3], s[7]));
+  }
+  for (; j < rows; ++j) out[j] = dotRowAvx512(a, b + j * ldb, n);
+}
+
 // exp(x - shift) = 2^((x - shift) log2 e): one rounding more than exp of the exact difference,
 // a relative error of about |x - shift| * 6e-8 (softmax weights that matter have |x - shift| < 20).
 float expShiftAvx512(float* x, int64_t n, float shift) {
@@ -143,7 +198,7 @@ void reluAvx512(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const VectorOps* vectorOpsAvx512() {
-  static const VectorOps k{maxAvx512, sumAvx512, dotAvx512, expShiftAvx512, scaleAvx512, axpyAvx512,
+  static const VectorOps k{maxAvx512, sumAvx512, dotAvx512, dotRowsAvx512, expShiftAvx512, scaleAvx512, axpyAvx512,
                            mulAvx512, addMaxAvx512, sigmoidAvx512, reluAvx512};
   return &k;
 }

@@ -46,6 +46,34 @@ float dotNeon(const float* a, const float* b, int64_t n) {
   return r;
 }
 
+// Four rows at a time, two accumulators each (eight FMA chains), a loaded once for four rows.
+void dotRowsNeon(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {
+    const float* br[4] = {b + j * ldb, b + (j + 1) * ldb, b + (j + 2) * ldb, b + (j + 3) * ldb};
+    float32x4_t s[8];
+    for (int r = 0; r < 8; ++r) s[r] = vdupq_n_f32(0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const float32x4_t x0 = vld1q_f32(a + i), x1 = vld1q_f32(a + i + 4);
+      for (int r = 0; r < 4; ++r) {
+        s[r] = vfmaq_f32(s[r], x0, vld1q_f32(br[r] + i));
+        s[4 + r] = vfmaq_f32(s[4 + r], x1, vld1q_f32(br[r] + i + 4));
+      }
+    }
+    for (; i + 4 <= n; i += 4) {
+      const float32x4_t x = vld1q_f32(a + i);
+      for (int r = 0; r < 4; ++r) s[r] = vfmaq_f32(s[r], x, vld1q_f32(br[r] + i));
+    }
+    for (int r = 0; r < 4; ++r) {
+      float t = vaddvq_f32(vaddq_f32(s[r], s[4 + r]));
+      for (int64_t k = i; k < n; ++k) t += a[k] * br[r][k];
+      out[j + r] = t;
+    }
+  }
+  for (; j < rows; ++j) out[j] = dotNeon(a, b + j * ldb, n);
+}
+
 float expShiftNeon(float* x, int64_t n, float shift) {
   const float32x4_t sh = vdupq_n_f32(shift), l2e = vdupq_n_f32(kLog2e);
   float32x4_t s = vdupq_n_f32(0.0f);
@@ -115,7 +143,7 @@ void reluNeon(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const VectorOps* vectorOpsNeon() {
-  static const VectorOps k{maxNeon, sumNeon, dotNeon, expShiftNeon, scaleNeon, axpyNeon,
+  static const VectorOps k{maxNeon, sumNeon, dotNeon, dotRowsNeon, expShiftNeon, scaleNeon, axpyNeon,
                            mulNeon, addMaxNeon, sigmoidNeon, reluNeon};
   return &k;
 }

@@ -30,6 +30,10 @@ float dotScalar(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+void dotRowsScalar(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
+  for (int64_t j = 0; j < rows; ++j) out[j] = dotScalar(a, b + j * ldb, n);
+}
+
 float expShiftScalar(float* x, int64_t n, float shift) {
   float s = 0.0f;
   SA_SCALAR_LOOP
@@ -73,7 +77,7 @@ void reluScalar(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const VectorOps* vectorOpsScalar() {
-  static const VectorOps k{maxScalar, sumScalar, dotScalar, expShiftScalar, scaleScalar, axpyScalar,
+  static const VectorOps k{maxScalar, sumScalar, dotScalar, dotRowsScalar, expShiftScalar, scaleScalar, axpyScalar,
                            mulScalar, addMaxScalar, sigmoidScalar, reluScalar};
   return &k;
 }
