@@ -95,6 +95,16 @@ export class PeakCache {
     return p;
   }
 
+  /**
+   * Measures every thread count seen so far once more and keeps the higher figure. A peak measured
+   * while a neighbour on the host held a core comes out low (2 threads: 187 GFLOP/s once, 232
+   * usually), which would inflate every fraction of peak computed from it; the best of two
+   * measurements taken minutes apart is the conservative denominator.
+   */
+  remeasure(): void {
+    for (const [t, p] of this.peaks) this.peaks.set(t, Math.max(p, measureFmaPeak(t, this.seconds)));
+  }
+
   /** { "1": GFLOP/s, "2": GFLOP/s } of the thread counts measured so far. */
   toJSON(): Record<string, number> {
     const o: Record<string, number> = {};
