@@ -1,7 +1,7 @@
 /** matmul: C = op(A) op(B) over float32, batched with broadcasting, zero-copy on the way in. */
 import { native } from './binding';
 import { rangeError } from './errors';
-import { allocFloat32, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
+import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
 import { checkOut, expectOptions, expectTensor, optionalBoolean } from './validate';
 
@@ -74,7 +74,7 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   const outShape = [...batch, M, N];
   let out: Tensor<Float32Array>, outData: Float32Array;
   if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
-  else outData = (out = new Tensor(allocFloat32(numel(outShape, 'the output'), 'the output'), outShape)).data;
+  else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
   let bias: Float32Array | null = null;
   if (options.bias !== undefined) {
     const bt = expectTensor(options.bias, 'bias', ['float32'], op);

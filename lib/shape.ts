@@ -81,6 +81,25 @@ export function broadcastStrides(shape: readonly number[], strides: readonly num
   return out;
 }
 
+/** Elements from which {@link allocFloat32Unfilled} skips the zero fill (below, it costs nothing). */
+const UNFILLED_MIN_ELEMENTS = 64 * 1024;
+
+/**
+ * A Float32Array of n elements whose contents are NOT zeroed, for an output a kernel overwrites
+ * entirely before anyone can read it (matmul writes every element of C, zeros when K = 0): the
+ * zero fill of a fresh array is a memset of the whole output, ~1% of a 1024^3 product. Its own
+ * ArrayBuffer (never a slice of Buffer's shared pool), so it can be transferred like any other.
+ */
+export function allocFloat32Unfilled(n: number, what: string): Float32Array {
+  if (n < UNFILLED_MIN_ELEMENTS) return allocFloat32(n, what);
+  try {
+    const bytes = Buffer.allocUnsafeSlow(n * Float32Array.BYTES_PER_ELEMENT);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  } catch (e) {
+    throw rangeError('ERR_SIZE_OVERFLOW', `cannot allocate ${n} float32 elements for ${what}: ${(e as Error).message}`);
+  }
+}
+
 /** new Float32Array(n), with an allocation the engine refuses reported as a typed RangeError. */
 export function allocFloat32(n: number, what: string): Float32Array {
   try {

@@ -96,6 +96,12 @@ describe(`matmul (${isa})`, () => {
     expect(matmulSync(Tensor.zeros([0, 3]), Tensor.zeros([3, 4])).shape).toEqual([0, 4]);
     const c = matmulSync(new Tensor(new Float32Array(0), [2, 0]), new Tensor(new Float32Array(0), [0, 3]));
     expect(Array.from(c.data)).toEqual([0, 0, 0, 0, 0, 0]);
+    // A large output is allocated without a zero fill (the kernel writes every element): K = 0
+    // must still come back as zeros, after memory full of NaN has been freed for reuse.
+    for (let i = 0; i < 4; i++) Buffer.allocUnsafeSlow(300 * 300 * 4).fill(0xff);
+    const big = matmulSync(new Tensor(new Float32Array(0), [300, 0]), new Tensor(new Float32Array(0), [0, 300]));
+    expect(big.data.length).toBe(90000);
+    expect(big.data.every((v) => v === 0)).toBe(true);
   });
 
   test('async matches sync exactly', async () => {

@@ -211,12 +211,43 @@ void packAAvx512(const float* a, int64_t lda, bool transA, int64_t m, int64_t k,
   }
 }
 
+// Row-major B into kNr-column panels, a few rows at a time across all the panels: each source row
+// is read front to back (one stream per row, which the hardware prefetcher follows), where walking
+// one panel down all k rows (packLinesContiguous) reads 128 bytes from each 4 KiB-apart row and
+// leaves the prefetcher nothing to follow: measured 5% of a 2-thread 1024^3 product before.
+void packRowsIntoPanelsAvx512(const float* b, int64_t ldb, int64_t k, int64_t n, float* out,
+                              int64_t panelStride) {
+  constexpr int64_t kRowsPerPass = 8;
+  const int64_t fullPanels = n / kNr;
+  const int tail = static_cast<int>(n - fullPanels * kNr);
+  for (int64_t p0 = 0; p0 < k; p0 += kRowsPerPass) {
+    const int64_t p1 = std::min(k, p0 + kRowsPerPass);
+    for (int64_t q = 0; q < fullPanels; ++q) {
+      float* dst = out + q * panelStride;
+      const float* src = b + q * kNr;
+      for (int64_t p = p0; p < p1; ++p) {
+        _mm512_storeu_ps(dst + p * kNr, _mm512_loadu_ps(src + p * ldb));
+        _mm512_storeu_ps(dst + p * kNr + kLanes, _mm512_loadu_ps(src + p * ldb + kLanes));
+      }
+    }
+    if (tail > 0) {  // the last panel: masked loads stop at column n, the rest of the row is zero
+      float* dst = out + fullPanels * panelStride;
+      const float* src = b + fullPanels * kNr;
+      const __mmask16 lo = firstLanes(tail), hi = firstLanes(tail > kLanes ? tail - kLanes : 0);
+      for (int64_t p = p0; p < p1; ++p) {
+        _mm512_storeu_ps(dst + p * kNr, _mm512_maskz_loadu_ps(lo, src + p * ldb));
+        _mm512_storeu_ps(dst + p * kNr + kLanes, _mm512_maskz_loadu_ps(hi, src + p * ldb + kLanes));
+      }
+    }
+  }
+}
+
 void packBAvx512(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n, float* out,
                  int64_t panelStride) {
   if (transB) {
     packLinesTransposedAvx512<kNr>(b, ldb, n, k, out, panelStride);
   } else {
-    packLinesContiguous<kNr>(b, ldb, n, k, out, panelStride);
+    packRowsIntoPanelsAvx512(b, ldb, k, n, out, panelStride);
   }
 }
 
