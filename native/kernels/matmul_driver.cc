@@ -83,10 +83,11 @@ constexpr int64_t kThinAMaxRows = 16;
 constexpr int64_t kDirectPackedBMaxFloats = 256 * 1024;
 // A pool task should be worth at least this many multiply-adds, or dispatch overhead dominates.
 constexpr double kMinTaskWork = 64.0 * 64 * 64;
-// Tasks per thread in the blocked path. One: each thread then owns one contiguous row chunk and
-// streams the B panels once per A block; two (which would let the pool even out a thread slowed by
-// a noisy neighbour) measured 5% slower on 1024^3 with 2 threads.
-constexpr int64_t kTasksPerThread = 1;
+// Tasks per thread in the blocked path. More than one lets the pool's dynamic scheduling even out a
+// thread that starts late or runs slowly: on the 2-vCPU VM the scheduler at times leaves the woken
+// worker on the caller's CPU for milliseconds (1024^3 on 2 threads then ran at 1-thread speed).
+// One task per thread was 0-2% faster when nothing interfered; two cost that and halve a delay.
+constexpr int64_t kTasksPerThread = 2;
 // Packing B is spread over the pool only from this many floats on; below, a dispatch costs more.
 constexpr int64_t kMinParallelPackFloats = 64 * 1024;
 
