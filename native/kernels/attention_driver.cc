@@ -32,6 +32,11 @@ struct ScratchBlock {
 // A split of the keys must keep at least this many keys: below it, merging the partials and the
 // extra pass over the tile's queries cost more than the parallelism brings.
 constexpr int64_t kMinKeysPerSplit = 512;
+// Up to this many multiply-adds (B * H * Lq * Lk * (dk + dv)) a call is one pool task: ~10 us of
+// work on one core, less than waking a second thread costs in a VM. A decode step over a short
+// cache (12 heads x 256 keys x 128) is 0.4M; spreading it over 2 threads made a 256-step
+// KV-cache decode slower on 2 threads than on 1.
+constexpr double kOneTaskMaxWork = 1.0e6;
 
 struct Layout {
   const AttentionProblem* p;
@@ -217,7 +222,7 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
   }
 
   if (splits == 1) {
-    pool.parallelFor(lay.units, [&](int64_t task, int) {
+    const auto runUnit = [&](int64_t task) {
       // Heads in order, and inside a head the last tiles first: under a causal mask they have
       // the most keys, so the long tasks start early and the short ones fill the end.
       const int64_t head = task / lay.tilesPerHead;
@@ -228,7 +233,16 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
       AttentionTile t;
       buildTile(lay, b, hk, r0, rows, 0, p.Lk, t);
       runTile(k, headInput(p, b, hk), t);
-    });
+    };
+    const double work = static_cast<double>(p.batch) * p.heads * p.Lq * p.Lk * static_cast<double>(p.dk + p.dv);
+    if (work <= kOneTaskMaxWork) {
+      // One pool task for all of it (inline on a synchronous caller, one worker for an async one).
+      pool.parallelFor(1, [&](int64_t, int) {
+        for (int64_t u = 0; u < lay.units; ++u) runUnit(u);
+      });
+    } else {
+      pool.parallelFor(lay.units, [&](int64_t task, int) { runUnit(task); });
+    }
     return;
   }
 
