@@ -301,15 +301,16 @@ SA_NATIVE_TEST(attention_masks_broadcast) {
       }
     }
   }
-  // nn.MultiheadAttention polarity and a key-padding mask on top of the attention mask.
+  // nn.MultiheadAttention polarity and a key-padding mask on top of the attention mask; 600 keys
+  // cross the row kernel's 256-key blocks (Lq = 1, and the 5-row last tile of Lq = 37).
   for (MaskKind pad : {MaskKind::Additive, MaskKind::Boolean}) {
     for (MaskKind kind : {MaskKind::None, MaskKind::Additive, MaskKind::Boolean}) {
-      for (int64_t Lq : {1, 37}) {
+      for (int64_t Lq : {1, 37}) for (int64_t Lk : {75, 600}) {
         Spec s;
         s.B = 2;
         s.H = 2;
         s.Lq = Lq;
-        s.Lk = 75;
+        s.Lk = Lk;
         s.dk = 16;
         s.dv = 24;
         s.maskKind = kind;

@@ -10,7 +10,7 @@
 //   softmax  per row, scalar running max / sum, a vector exp2 over W scores at a time;
 //   P.V      the output row in registers (vectorised over dv), each value row read once.
 // The rows of a tile take turns over one block of NB keys, so that block of K and V comes from
-// memory once and from L1 for the other rows. Memory-bound for long caches: every key and value
+// memory once and from L2 for the other rows. Memory-bound for long caches: every key and value
 // is read once per tile, which is the least any kernel can do.
 #pragma once
 #include "kernels/common/attention_common.h"
@@ -22,7 +22,12 @@ template <class V>
 struct RowAttention {
   using F = typename V::F;
   static constexpr int W = V::W;
-  static constexpr int NB = V::kKeyBlock;
+  // Keys per block. Each block costs a horizontal max, the scalar online-softmax update, a rescale
+  // of the output row and a pass of the P.V loop per row, whatever its length: 256 keys rather
+  // than the tile kernel's 64 measured +3-13% on decode (Lq = 1, Lk = 1024-65536, 12 heads) and
+  // +10-19% with 4-7 rows, A/B on Zen 4 (the block of K then V, 64 KiB each at d = 64, is read
+  // from L2 by the rows after the first). 512 was no better.
+  static constexpr int NB = 256;
   static constexpr int NCR = V::kRowPvCols;  // output vectors held in registers by the P.V loop
   static_assert(W % 4 == 0, "scoreGroup takes keys four at a time");
 
