@@ -74,13 +74,17 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
   const names = suite === 'all' ? ALL_SUITES : [suite];
   const results: SuiteResult[] = [];
   try {
-    for (const name of names) results.push(...await RUNNERS[name](common, f));
+    for (const name of names) {
+      results.push(...await RUNNERS[name](common, f));
+      // Again after every suite (its onnxruntime-node sessions are released by then): on a 2-vCPU
+      // VM a 2-thread measurement has come out at the 1-thread figure at the start and at the end
+      // of the same run, while the suites in between ran on both cores.
+      peaks.remeasure();
+    }
   } finally {
     progress.stop();
   }
-  // Once more at the end (onnxruntime-node's sessions are released by now), and every fraction of
-  // peak re-based on the better of the two measurements.
-  peaks.remeasure();
+  // Every fraction of peak re-based on the best of those measurements.
   for (const r of results) {
     if (r.fractionOfPeak !== null) r.fractionOfPeak = r.gflops / peaks.get(r.threads);
   }

@@ -97,9 +97,9 @@ export class PeakCache {
 
   /**
    * Measures every thread count seen so far once more and keeps the higher figure. A peak measured
-   * while a neighbour on the host held a core comes out low (2 threads: 187 GFLOP/s once, 232
-   * usually), which would inflate every fraction of peak computed from it; the best of two
-   * measurements taken minutes apart is the conservative denominator.
+   * while a neighbour on the host held a core comes out low (2 threads: 117 and 187 GFLOP/s seen,
+   * 232 usually), which would inflate every fraction of peak computed from it; the best of several
+   * measurements spread over a run is the conservative denominator.
    */
   remeasure(): void {
     for (const [t, p] of this.peaks) this.peaks.set(t, Math.max(p, measureFmaPeak(t, this.seconds)));
