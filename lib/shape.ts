@@ -1,4 +1,5 @@
 /** Shape arithmetic shared by every op: validation, sizes without overflow, broadcasting. */
+import { constants as bufferConstants } from 'buffer';
 import { rangeError, typeError, describeValue } from './errors';
 
 /** Largest element count or index this package accepts: exact in a double, far beyond any real tensor. */
@@ -83,6 +84,7 @@ export function broadcastStrides(shape: readonly number[], strides: readonly num
 
 /** Elements from which {@link allocFloat32Unfilled} skips the zero fill (below, it costs nothing). */
 const UNFILLED_MIN_ELEMENTS = 64 * 1024;
+const BUFFER_MAX_BYTES = bufferConstants.MAX_LENGTH;
 
 /**
  * A Float32Array of n elements whose contents are NOT zeroed, for an output a kernel overwrites
@@ -91,7 +93,8 @@ const UNFILLED_MIN_ELEMENTS = 64 * 1024;
  * ArrayBuffer (never a slice of Buffer's shared pool), so it can be transferred like any other.
  */
 export function allocFloat32Unfilled(n: number, what: string): Float32Array {
-  if (n < UNFILLED_MIN_ELEMENTS) return allocFloat32(n, what);
+  // Buffers are capped at buffer.constants.MAX_LENGTH (4 GiB on Node 20), typed arrays are not.
+  if (n < UNFILLED_MIN_ELEMENTS || n * Float32Array.BYTES_PER_ELEMENT > BUFFER_MAX_BYTES) return allocFloat32(n, what);
   try {
     const bytes = Buffer.allocUnsafeSlow(n * Float32Array.BYTES_PER_ELEMENT);
     return new Float32Array(bytes.buffer, bytes.byteOffset, n);

@@ -215,8 +215,10 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
   const int threads = pool.numThreads();
   // Split the keys when the tiles alone cannot keep every thread busy with some slack for the
   // uneven ends (4 tasks per thread), as long as every split keeps kMinKeysPerSplit keys.
+  const double work = static_cast<double>(p.batch) * p.heads * p.Lq * p.Lk * static_cast<double>(p.dk + p.dv);
+  const bool oneTask = work <= kOneTaskMaxWork;
   int64_t splits = 1;
-  if (threads > 1 && lay.units < 4 * threads) {
+  if (threads > 1 && lay.units < 4 * threads && !oneTask) {
     const int64_t wanted = (4 * threads + lay.units - 1) / lay.units;
     splits = std::max<int64_t>(1, std::min(wanted, p.Lk / kMinKeysPerSplit));
   }
@@ -234,8 +236,7 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
       buildTile(lay, b, hk, r0, rows, 0, p.Lk, t);
       runTile(k, headInput(p, b, hk), t);
     };
-    const double work = static_cast<double>(p.batch) * p.heads * p.Lq * p.Lk * static_cast<double>(p.dk + p.dv);
-    if (work <= kOneTaskMaxWork) {
+    if (oneTask) {
       // One pool task for all of it (inline on a synchronous caller, one worker for an async one).
       pool.parallelFor(1, [&](int64_t, int) {
         for (int64_t u = 0; u < lay.units; ++u) runUnit(u);

@@ -243,6 +243,52 @@ SA_NATIVE_TEST(matmul_block_edges) {
   });
 }
 
+SA_NATIVE_TEST(matmul_row_dot_path_splits_and_threads) {
+  // A few rows times a transposed B past the direct-work threshold: the row-dot path, its columns
+  // in chunks over the pool. Against the reference at 1-3 threads, and bit for bit the same result
+  // whatever the thread count (how the columns are chunked must not change any sum).
+  std::mt19937 rng(8);
+  const Shape shapes[] = {{3, 2000, 300}, {1, 2309, 768}, {4, 1001, 97}};
+  for (const Shape& s : shapes) {
+    Layout l;
+    l.transB = true;
+    forEachIsaAndThreads([&](Isa isa, int) { checkCase(isa, s, l, rng); });
+  }
+  std::vector<float> a(3 * 300), b(2000 * 300);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (float& e : a) e = dist(rng);
+  for (float& e : b) e = dist(rng);
+  for (Isa isa : availableIsas()) {
+    std::vector<float> first;
+    ThreadPool& pool = ThreadPool::instance();
+    const int saved = pool.numThreads();
+    for (int threads : {1, 2, 3}) {
+      pool.setNumThreads(threads);
+      std::vector<float> c(3 * 2000, NAN);
+      MatmulProblem p;
+      p.M = 3;
+      p.N = 2000;
+      p.K = 300;
+      p.A = a.data();
+      p.lda = 300;
+      p.B = b.data();
+      p.ldb = 300;
+      p.transB = true;
+      p.C = c.data();
+      p.ldc = 2000;
+      MatmulBatch batch;
+      matmul(*kernelTableFor(isa), p, batch);
+      if (first.empty()) {
+        first = c;
+      } else {
+        SA_CHECK(std::memcmp(first.data(), c.data(), c.size() * sizeof(float)) == 0,
+                 "%s row-dot 3x2000x300: %d threads differ from 1 thread", isaName(isa), threads);
+      }
+    }
+    pool.setNumThreads(saved);
+  }
+}
+
 SA_NATIVE_TEST(matmul_huge_k_cuts_the_packed_b_block) {
   // K * roundUp(N, nr) past the 8 MiB B block: B is packed and consumed in K slices.
   std::mt19937 rng(4);

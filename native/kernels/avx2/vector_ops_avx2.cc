@@ -60,6 +60,22 @@ float dotAvx2(const float* a, const float* b, int64_t n) {
   return r;
 }
 
+// One row of dotRowsAvx2, summed in exactly the order of its four-row groups (two accumulators,
+// then the 8-wide rest into the first, then the scalar tail), so a row's result does not depend
+// on whether it fell in a group or among the leftovers (which depends on how the caller split).
+float dotRowAvx2(const float* a, const float* b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+  float t = hsum(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) t += a[i] * b[i];
+  return t;
+}
+
 // Four rows at a time, two accumulators each (eight FMA chains: two pipes of latency 4), a loaded
 // once for four rows; see the AVX-512 file. Tails past the last full vector in scalar.
 void dotRowsAvx2(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
@@ -86,7 +102,7 @@ void dotRowsAvx2(const float* a, const float* b, int64_t ldb, int64_t rows, int6
       out[j + r] = t;
     }
   }
-  for (; j < rows; ++j) out[j] = dotAvx2(a, b + j * ldb, n);
+  for (; j < rows; ++j) out[j] = dotRowAvx2(a, b + j * ldb, n);
 }
 
 // exp(x - shift) as 2^((x - shift) log2 e): see the AVX-512 file for the error.

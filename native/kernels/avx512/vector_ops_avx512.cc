@@ -52,7 +52,9 @@ float dotAvx512(const float* a, const float* b, int64_t n) {
 // Four rows at a time, two accumulators each: eight FMA chains (Zen 4: latency 4, one zmm FMA per
 // cycle, so eight keep it busy) and a of 2 loads shared by 8 FMAs; the four rows are four
 // sequential streams the hardware prefetcher follows. One row dot keeps a single chain: 16 floats
-// per 4 cycles, about 45 GB/s, below the L3 bandwidth a row streams from.
+// per 4 cycles, about 45 GB/s, below the L3 bandwidth a row streams from. dotRowAvx512 (the
+// leftover rows) sums in exactly the groups' order, so a row's result does not depend on whether
+// it fell in a group, which depends on how the caller split the rows.
 float dotRowAvx512(const float* a, const float* b, int64_t n) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   int64_t i = 0;

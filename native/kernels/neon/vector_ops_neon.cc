@@ -46,6 +46,20 @@ float dotNeon(const float* a, const float* b, int64_t n) {
   return r;
 }
 
+// One row of dotRowsNeon, summed in exactly the order of its four-row groups (see dotRowAvx2).
+float dotRowNeon(const float* a, const float* b, int64_t n) {
+  float32x4_t s0 = vdupq_n_f32(0.0f), s1 = vdupq_n_f32(0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+    s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+  }
+  for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
+  float t = vaddvq_f32(vaddq_f32(s0, s1));
+  for (; i < n; ++i) t += a[i] * b[i];
+  return t;
+}
+
 // Four rows at a time, two accumulators each (eight FMA chains), a loaded once for four rows.
 void dotRowsNeon(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
   int64_t j = 0;
@@ -71,7 +85,7 @@ void dotRowsNeon(const float* a, const float* b, int64_t ldb, int64_t rows, int6
       out[j + r] = t;
     }
   }
-  for (; j < rows; ++j) out[j] = dotNeon(a, b + j * ldb, n);
+  for (; j < rows; ++j) out[j] = dotRowNeon(a, b + j * ldb, n);
 }
 
 float expShiftNeon(float* x, int64_t n, float shift) {
