@@ -125,11 +125,6 @@ void tileEntryAvx512(int64_t k, const float* a, int64_t aStride, const float* b,
 }
 
 // ---- Packing --------------------------------------------------------------------------------
-// GCC 12's avx512fintrin.h initialises the pass-through operand of unmasked shuffles with itself
-// (_mm512_undefined_ps), which -Wmaybe-uninitialized reports once inlined here; it is no real use.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 // In-register transpose of a 16 x 16 block: r[i][j] becomes r[j][i]. 64 shuffles for 256 floats:
 // pairs of rows interleaved (unpack ps), then pairs of pairs (unpack pd), then the 128-bit lanes
 // of four rows (two rounds of shuffle_f32x4).

@@ -36,6 +36,13 @@ inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64
   const float* kp[G];
   for (int g = 0; g < G; ++g) kp[g] = k + 4 * g * ks;
   const int64_t ks2 = 2 * ks, ks3 = 3 * ks;
+  // Unrolled over d: the loop's pointer increments and branch once per 4 steps (A/B on Zen 4 at
+  // d = 64: +0.5-3% on prefill, 1 thread).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#elif defined(__clang__)
+#pragma clang loop unroll_count(4)
+#endif
   for (int64_t d = 0; d < dk; ++d) {
     const typename V::F a = V::load(qt + d * W);
     for (int g = 0; g < G; ++g) {
