@@ -213,10 +213,11 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
 
   ThreadPool& pool = ThreadPool::instance();
   const int threads = pool.numThreads();
-  // Split the keys when the tiles alone cannot keep every thread busy with some slack for the
-  // uneven ends (4 tasks per thread), as long as every split keeps kMinKeysPerSplit keys.
+  // Small calls are one pool task (kOneTaskMaxWork), never split.
   const double work = static_cast<double>(p.batch) * p.heads * p.Lq * p.Lk * static_cast<double>(p.dk + p.dv);
   const bool oneTask = work <= kOneTaskMaxWork;
+  // Split the keys when the tiles alone cannot keep every thread busy with some slack for the
+  // uneven ends (4 tasks per thread), as long as every split keeps kMinKeysPerSplit keys.
   int64_t splits = 1;
   if (threads > 1 && lay.units < 4 * threads && !oneTask) {
     const int64_t wanted = (4 * threads + lay.units - 1) / lay.units;
