@@ -183,6 +183,9 @@ struct Avx2PairVec {
   static F addBias(F s, F b) { return F{H::addBias(s.lo, b.lo), H::addBias(s.hi, b.hi)}; }
   static F zeroIfNegInf(F m) { return F{H::zeroIfNegInf(m.lo), H::zeroIfNegInf(m.hi)}; }
   static bool anyNaN(F a) { return H::anyNaN(_mm256_add_ps(a.lo, a.hi)); }
+  static bool anyGreater(F a, F b) {
+    return _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a.lo, b.lo, _CMP_GT_OQ), _mm256_cmp_ps(a.hi, b.hi, _CMP_GT_OQ))) != 0;
+  }
   // 16 x 16 as four 8 x 8 blocks: the off-diagonal blocks swap places.
   static void transpose(F* a) {
     __m256 b[8];
@@ -204,8 +207,8 @@ struct Avx2PairVec {
   }
 
   template <int N>
-  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F* acc) {
-    scoresByBroadcast<Avx2PairVec, N>(qt, k, ks, dk, acc);
+  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc) {
+    scoresByBroadcast<Avx2PairVec, N>(qt, k, ks, dk, init, acc);
   }
 };
 

@@ -5,9 +5,9 @@
 // key accumulators + the Q^T column (the key element is an embedded broadcast operand of the FMA);
 // the P.V micro-kernel 4 rows x up to 6 vectors of dv (24 accumulators) + 6 value vectors + a
 // broadcast = 31. Zen 4 issues one 512-bit FMA per cycle and both micro-kernels run at 94-97% of
-// that in isolation; the softmax adds ~15 instructions per 16 scores against 2 * d FMAs per 16
-// scores. Measured at d = 64, one thread: 84-88% of the FMA peak for L >= 1024 (the exp is ~4% of
-// the time, the L2 -> L1 streaming of K and V ~3%).
+// that in isolation; the softmax (fused into the S^T step) adds ~13 vector operations per 16
+// scores against 2 * d FMAs per 16 scores. Measured at d = 64, one thread: 85-90% of the FMA peak
+// for L >= 1024 (perf: the P.V loop takes ~10% longer than the S^T loop for the same FMAs).
 #include <cmath>
 #include <cstdint>
 
@@ -77,6 +77,7 @@ struct Avx512Vec {
   }
   static F negInfPastLanes(F s, int n) { return _mm512_mask_mov_ps(negInf(), lanes(n), s); }
   static bool anyNaN(F a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) != 0; }
+  static bool anyGreater(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0; }
   static float hmax(F v) { return _mm512_reduce_max_ps(v); }
   static float hsum(F v) { return _mm512_reduce_add_ps(v); }
 
@@ -129,8 +130,8 @@ struct Avx512Vec {
   }
 
   template <int N>
-  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F* acc) {
-    scoresByBroadcast<Avx512Vec, N>(qt, k, ks, dk, acc);
+  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc) {
+    scoresByBroadcast<Avx512Vec, N>(qt, k, ks, dk, init, acc);
   }
 };
 

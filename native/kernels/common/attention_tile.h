@@ -8,14 +8,17 @@
 //                     Per step of the head dimension: one load of the packed, pre-scaled Q^T column
 //                     and NR FMAs with the key element broadcast straight from K (no K packing at
 //                     all: K is read in place through its row stride).
-//   softmax           lane-wise: the running max, the rescale factor alpha and the running sum are
-//                     vectors over the W rows, so no horizontal reduction is ever needed. Causal
-//                     and key-length limits are one integer compare per key on ragged blocks.
+//   softmax           fused into the S^T step, lane-wise: the reference max, the rescale factor
+//                     and the running sum are vectors over the W rows (no horizontal reduction);
+//                     the weights are taken from the score registers against a reference that
+//                     only moves when a score exceeds it by kSlack (see Softmax), so the scores
+//                     never make a round trip through memory before their exp. Causal and
+//                     key-length limits are one integer compare per key on ragged blocks.
 //   P.V micro-kernel  MR rows x NC vectors of dv in registers, P broadcast from the P^T block in
 //                     L1, V rows read in place (a masked load for the dv tail, never past a row).
 //
 // Block of NB keys (V::kKeyBlock): the V block (NB x dv) is read MR times per tile from L1, so NB
-// is sized for it and the S^T block, the packed Q^T, and the O tile to fit the 48 KiB L1 together.
+// is sized for it and the P^T block, the packed Q^T, and the O tile to fit a 32 KiB L1 together.
 // The O tile (W x dv) lives in per-thread L1 scratch between blocks and is rescaled as it is loaded.
 // Scores are in base-2 units (scale * log2(e) folded into the packed Q), so exp is exp2.
 #pragma once
@@ -24,15 +27,15 @@
 namespace sa {
 namespace {
 
-// Scores of N keys for the W query rows of a tile: acc[j] = sum_d qt[d*W ..] * k[j*ks + d].
+// Scores of N keys for the W query rows of a tile: acc[j] = init + sum_d qt[d*W ..] * k[j*ks + d].
 // Keys are addressed in groups of four from one pointer with offsets 0, ks, 2ks, 3ks so a 16-key
 // tile needs only 4 pointers + 2 strides (x86 has 15 usable general registers).
 template <class V, int N>
 inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64_t dk,
-                              typename V::F* acc) {
+                              typename V::F init, typename V::F* acc) {
   constexpr int W = V::W;
   constexpr int G = (N + 3) / 4;
-  for (int j = 0; j < N; ++j) acc[j] = V::zero();
+  for (int j = 0; j < N; ++j) acc[j] = init;
   const float* kp[G];
   for (int g = 0; g < G; ++g) kp[g] = k + 4 * g * ks;
   const int64_t ks2 = 2 * ks, ks3 = 3 * ks;
@@ -85,13 +88,59 @@ struct TileAttention {
     F alibiSlope, alibiPos;      // per-lane (row) base-2 slope and aligned position
   };
 
-  // Extras: soft-capping or ALiBi may be on (a compile-time switch, so the plain path keeps its
-  // register allocation and instruction stream exactly as without them).
+  // The online softmax against a reference max that only moves when a group of scores exceeds it
+  // by more than kSlack (log2 units): until then the weights are exp2(s - ref) <= 2^kSlack straight
+  // from the score registers, the accumulator needs no rescale (alpha == 1 exactly), and the
+  // subtraction of the reference is free (the score accumulators start at -ref). With real data
+  // the reference settles within the first key group; every move is exact (rescaleTo).
+  static constexpr float kSlack = 8.0f;
+  struct Softmax {
+    F ref;       // per-row reference, -inf while the row has seen no allowed key
+    F refUse;    // ref, or 0 where ref is -inf (so exp2(-inf - refUse) = 0, not NaN)
+    F l;         // sum of the weights of the finished blocks, relative to refUse
+    F blockSum;  // sum of this block's weights so far
+    F blockAlpha;  // factor for the accumulator and l at the end of this block (1 if ref stayed)
+  };
+
+  // Lane-wise max of a[0..N), pairwise (dependency depth log2 N; a template so it unrolls into
+  // registers: a loop over a local array went through the stack).
+  template <int N>
+  static inline F maxTree(const F* a) {
+    if constexpr (N == 1) {
+      return a[0];
+    } else {
+      return V::max(maxTree<N / 2>(a), maxTree<N - N / 2>(a + N / 2));
+    }
+  }
+
+  // Raises the reference to cover `groupMax`: the weights of this block already written (the
+  // first j0 keys of the P^T block), its running sum and the factor for O and l scale by
+  // 2^(old - new); the current group's scores, taken against the old reference, move by the
+  // difference.
+  template <int N>
+  static void rescaleTo(F groupMax, float* st, int j0, F* acc, Softmax& sm) {
+    const F ref = V::max(groupMax, sm.ref);  // the old ref where groupMax is NaN
+    const F refUse = V::zeroIfNegInf(ref);
+    const F a = V::exp2(V::sub(sm.ref, refUse));  // 0 where the row had no key yet
+    const F delta = V::sub(refUse, sm.refUse);
+    for (int j = 0; j < j0; ++j) V::store(st + j * W, V::mul(V::load(st + j * W), a));
+    for (int j = 0; j < N; ++j) acc[j] = V::sub(acc[j], delta);
+    sm.blockSum = V::mul(sm.blockSum, a);
+    sm.blockAlpha = V::mul(sm.blockAlpha, a);
+    sm.ref = ref;
+    sm.refUse = refUse;
+  }
+
+  // Scores of N keys (from key j0 of the block) minus the reference, masked, then their weights
+  // into the P^T block. Extras: soft-capping or ALiBi may be on (a compile-time switch, so the
+  // plain path keeps its register allocation and instruction stream exactly as without them);
+  // soft-capping is not linear, so with extras the reference is subtracted after it.
   template <int N, bool Extras>
-  static inline void scoreStep(const Block& b, int j0, F& blockMax) {
+  static inline void scoreStep(const Block& b, int j0, Softmax& sm) {
     F acc[N];
     const AttentionHeadInput& in = *b.in;
-    V::template scores<N>(b.qt, in.k + (b.kb + j0) * in.kStride, in.kStride, in.dk, acc);
+    const F negRef = V::sub(V::zero(), sm.refUse);
+    V::template scores<N>(b.qt, in.k + (b.kb + j0) * in.kStride, in.kStride, in.dk, Extras ? V::zero() : negRef, acc);
     const int64_t key0 = b.kb + j0;
     const bool rangeTest = key0 < b.fullBegin || key0 + N > b.fullEnd;
     SA_ATTENTION_UNROLL  // measured +3% at d = 64: the N accumulators stay in registers
@@ -99,12 +148,26 @@ struct TileAttention {
       F s = acc[j];
       if (Extras && b.softcap) s = softcapScores<V>(s, b.cap);
       if (Extras && b.alibi) s = addAlibi<V>(s, b.alibiSlope, b.alibiPos, V::set1(static_cast<float>(key0 + j)));
+      if (Extras) s = V::add(s, negRef);
       if (b.haveSharedBias) s = V::addBias(s, V::bcast(b.sharedBias + j0 + j));
       if (b.haveRowBias) s = V::addBias(s, V::load(b.rowBias + (j0 + j) * W));
       if (rangeTest) s = V::keepKeyRange(s, b.keyBegin, b.keyEnd, static_cast<int32_t>(key0 + j));
-      blockMax = V::max(blockMax, s);
-      V::store(b.st + (j0 + j) * W, s);
+      acc[j] = s;
     }
+    // acc holds s - refUse; the test is s - refUse > ref - refUse + slack (-inf + slack for a
+    // row without a key yet, so its first finite score always moves the ref).
+    const F groupMax = maxTree<N>(acc);
+    if (V::anyGreater(groupMax, V::add(V::sub(sm.ref, sm.refUse), V::set1(kSlack)))) {
+      rescaleTo<N>(V::add(groupMax, sm.refUse), b.st, j0, acc, sm);
+    }
+    F sum0 = V::zero(), sum1 = V::zero();
+    SA_ATTENTION_UNROLL
+    for (int j = 0; j < N; ++j) {
+      const F p = V::exp2(acc[j]);
+      V::store(b.st + (j0 + j) * W, p);
+      if (j % 2 == 0) sum0 = V::add(sum0, p); else sum1 = V::add(sum1, p);
+    }
+    sm.blockSum = V::add(sm.blockSum, V::add(sum0, sum1));
   }
 
   // O[MR rows][NC vectors] = O * alpha + P^T[:, rows]^T V[:, cols], over n keys.
@@ -298,8 +361,10 @@ struct TileAttention {
       for (int64_t i = 0; i < nBias; ++i) rowBias[i] = 0.0f;  // lanes past the valid rows stay 0
     }
 
-    F m = V::negInf();
-    F l = V::zero();
+    Softmax sm;
+    sm.ref = V::negInf();
+    sm.refUse = V::zero();
+    sm.l = V::zero();
     for (int64_t kb = span.begin; kb < span.end; kb += NB) {
       const int n = static_cast<int>(minOf(NB, span.end - kb));
       b.kb = kb;
@@ -309,38 +374,17 @@ struct TileAttention {
         for (int r = 0; r < rows; ++r) masked |= writeBias(rowMaskSource(in, t, r), kb, n, rowBias + r, W, false);
       }
 
-      // S^T = Q K^T for the block, masked, and the lane-wise block max.
-      F blockMax = V::negInf();
+      // P^T = exp2(Q K^T - ref) for the block, masked, with the online softmax (see Softmax).
+      sm.blockSum = V::zero();
+      sm.blockAlpha = V::set1(1.0f);
       int j0 = 0;
-      for (; j0 + NR <= n; j0 += NR) scoreStep<NR, Extras>(b, j0, blockMax);
-      if (NR > 8 && j0 + 8 <= n) { scoreStep<(NR > 8 ? 8 : 1), Extras>(b, j0, blockMax); j0 += (NR > 8 ? 8 : 1); }
-      if (NR > 4 && j0 + 4 <= n) { scoreStep<(NR > 4 ? 4 : 1), Extras>(b, j0, blockMax); j0 += (NR > 4 ? 4 : 1); }
-      if (NR > 2 && j0 + 2 <= n) { scoreStep<(NR > 2 ? 2 : 1), Extras>(b, j0, blockMax); j0 += (NR > 2 ? 2 : 1); }
-      for (; j0 < n; ++j0) scoreStep<1, Extras>(b, j0, blockMax);
-
-      // Online softmax, lane-wise. A row with no allowed key so far has max -inf: subtract 0
-      // instead (exp2(-inf - 0) = 0, where -inf - -inf would be NaN).
-      const F mNew = V::max(blockMax, m);
-      const F mUse = V::zeroIfNegInf(mNew);
-      const F a = V::exp2(V::sub(m, mUse));
-      F sum0 = V::zero(), sum1 = V::zero();
-      int j = 0;
-      for (; j + 2 <= n; j += 2) {
-        const F p0 = V::exp2(V::sub(V::load(st + j * W), mUse));
-        const F p1 = V::exp2(V::sub(V::load(st + (j + 1) * W), mUse));
-        V::store(st + j * W, p0);
-        V::store(st + (j + 1) * W, p1);
-        sum0 = V::add(sum0, p0);
-        sum1 = V::add(sum1, p1);
-      }
-      if (j < n) {
-        const F p0 = V::exp2(V::sub(V::load(st + j * W), mUse));
-        V::store(st + j * W, p0);
-        sum0 = V::add(sum0, p0);
-      }
-      l = V::fmadd(l, a, V::add(sum0, sum1));
-      m = mNew;
-      V::store(alpha, a);
+      for (; j0 + NR <= n; j0 += NR) scoreStep<NR, Extras>(b, j0, sm);
+      if (NR > 8 && j0 + 8 <= n) { scoreStep<(NR > 8 ? 8 : 1), Extras>(b, j0, sm); j0 += (NR > 8 ? 8 : 1); }
+      if (NR > 4 && j0 + 4 <= n) { scoreStep<(NR > 4 ? 4 : 1), Extras>(b, j0, sm); j0 += (NR > 4 ? 4 : 1); }
+      if (NR > 2 && j0 + 2 <= n) { scoreStep<(NR > 2 ? 2 : 1), Extras>(b, j0, sm); j0 += (NR > 2 ? 2 : 1); }
+      for (; j0 < n; ++j0) scoreStep<1, Extras>(b, j0, sm);
+      sm.l = V::fmadd(sm.l, sm.blockAlpha, sm.blockSum);
+      V::store(alpha, sm.blockAlpha);
 
       if (masked && valuesNonFinite<V>(in.v + kb * in.vStride, in.vStride, n, in.dv)) {
         pvBlockGuarded(in, rows, st, n, kb, o, dvPad, alpha);
@@ -348,6 +392,9 @@ struct TileAttention {
         pvBlock(in, rows, st, n, kb, o, dvPad, alpha);
       }
     }
+    // The weights are relative to refUse: lse2 = refUse + log2(l) for rows with a key.
+    const F m = sm.refUse;
+    const F l = sm.l;
     V::store(mOut, m);
     V::store(lOut, l);
     writeRows(in, t, o, dvPad, mOut, lOut);

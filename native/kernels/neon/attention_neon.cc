@@ -73,6 +73,7 @@ struct NeonVec {
     return vbslq_f32(vcltq_s32(vld1q_s32(lane), vdupq_n_s32(n)), s, negInf());
   }
   static bool anyNaN(F a) { return vminvq_u32(vceqq_f32(a, a)) == 0; }
+  static bool anyGreater(F a, F b) { return vmaxvq_u32(vcgtq_f32(a, b)) != 0; }
   static float hmax(F v) { return vmaxvq_f32(v); }
   static float hsum(F v) { return vaddvq_f32(v); }
   static F reduceLanes(const F* a) { return vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])); }
@@ -88,8 +89,8 @@ struct NeonVec {
   }
 
   template <int N>
-  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F* acc) {
-    for (int j = 0; j < N; ++j) acc[j] = zero();
+  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc) {
+    for (int j = 0; j < N; ++j) acc[j] = init;
     int64_t d = 0;
     for (; d + 4 <= dk; d += 4) {
       const F q0 = vld1q_f32(qt + d * 4), q1 = vld1q_f32(qt + (d + 1) * 4);
