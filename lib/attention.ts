@@ -6,7 +6,7 @@
 import { native } from './binding';
 import { headsOf, HeadLayout } from './head-layout';
 import { describeValue, rangeError, typeError } from './errors';
-import { allocFloat32, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
+import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { isTensor, Tensor } from './tensor';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
 
@@ -272,7 +272,9 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
   }
   let out: Tensor<Float32Array>, outData: Float32Array;
   if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
-  else outData = (out = new Tensor(allocFloat32(numel(outShape, 'the output'), 'the output'), outShape)).data;
+  // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the binding
+  // zeroes the whole output when Lk = 0).
+  else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
 
   const d = new Float64Array(41);
   d.set([B, H, kv.heads, Lq, Lk, dk, Math.max(dv, 1)], 0);

@@ -6,6 +6,8 @@ import {
   attentionWeights, attentionWeightsSync, backendInfo, scaledDotProductAttention,
   scaledDotProductAttentionSync, Tensor, AttentionOptions,
 } from '../lib';
+import { runInNewContext } from 'vm';
+import { setFlagsFromString } from 'v8';
 import { expectClose, randomTensor, rng, at } from './helpers';
 import { referenceAttention, ReferenceAttentionOptions } from './reference';
 
@@ -202,6 +204,44 @@ describe(`scaledDotProductAttention (${isa})`, () => {
     const w1 = attentionWeightsSync(q, k);
     const w2 = await attentionWeights(q, k);
     expect(Array.from(w2.data)).toEqual(Array.from(w1.data));
+  });
+});
+
+describe(`attention outputs (${isa})`, () => {
+  // Outputs from 64K elements are allocated uninitialised (as matmul's). Memory full of NaN bytes is
+  // freed and collected before each call, so a recycled block would show any element the kernels
+  // skip: fully masked rows, the rows of a batch item with no key, and the weights.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const recycleNaNs = () => {
+    for (let i = 0; i < 8; i++) Buffer.allocUnsafeSlow(300 * 1024).fill(0xff);
+    gc();
+  };
+
+  test('every element is written, fully masked rows and Lk = 0 included', () => {
+    const c = { B: 3, H: 4, Lq: 96, Lk: 130, dk: 64, dv: 64 };  // 73,728 output elements
+    const lengths = [130, 0, 17];
+    recycleNaNs();
+    const { out } = run(c, { keyLengths: lengths }, { allowed: (b, h, i, j) => j < lengths[b] }, 40);
+    expect(out.data.length).toBe(3 * 4 * 96 * 64);
+    expect(out.data.subarray(4 * 96 * 64, 2 * 4 * 96 * 64).every((x) => x === 0)).toBe(true);
+    const { q, k, v } = makeInputs({ ...c, Lk: 0 }, 41);
+    recycleNaNs();
+    const empty = scaledDotProductAttentionSync(q, k, v);
+    expect(empty.data.length).toBe(3 * 4 * 96 * 64);
+    expect(empty.data.every((x) => x === 0)).toBe(true);
+  });
+
+  test('attention weights: every element is written', () => {
+    const c = { B: 2, H: 4, Lq: 96, Lk: 100, dk: 16, dv: 16 };  // 76,800 weights
+    const { q, k } = makeInputs(c, 42);
+    const lengths = [100, 0];
+    recycleNaNs();
+    const w = attentionWeightsSync(q, k, { keyLengths: lengths, isCausal: true });
+    const want = referenceAttention({ ...c, Hkv: 4 }, accessor(q, 'BHLD'), accessor(k, 'BHLD'), accessor(k, 'BHLD'), {
+      causal: 'top-left', allowed: (b, h, i, j) => j < lengths[b],
+    });
+    expectClose(w.data, want.weights, ATOL, RTOL, 'weights');
   });
 });
 
