@@ -90,9 +90,11 @@ struct TileAttention {
 
   // The online softmax against a reference max that only moves when a group of scores exceeds it
   // by more than kSlack (log2 units): until then the weights are exp2(s - ref) <= 2^kSlack straight
-  // from the score registers, the accumulator needs no rescale (alpha == 1 exactly), and the
-  // subtraction of the reference is free (the score accumulators start at -ref). With real data
-  // the reference settles within the first key group; every move is exact (rescaleTo).
+  // from the score registers, the accumulator's factor stays exactly 1, and the subtraction of the
+  // reference is free (the score accumulators start at -ref). With real data the reference settles
+  // within the first key group; every move is exact (rescaleTo). The price: the unnormalised
+  // accumulator may reach 2^kSlack times what an exact running max allows, so values within a
+  // factor 256 of FLT_MAX / Lk overflow sooner (far outside anything attention sees).
   static constexpr float kSlack = 8.0f;
   struct Softmax {
     F ref;       // per-row reference, -inf while the row has seen no allowed key
