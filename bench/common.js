@@ -2,16 +2,16 @@
 // Shared by the bench/ scripts: a few flags, a progress line on a terminal, and the report — the
 // same suites, results document and tables as `simd-attention bench` (lib/bench/suites).
 //
-//   node bench/<script>.js [--threads 1,2] [--budget MS] [--no-compare] [--out FILE]
+//   node bench/<script>.js [--threads 1,2] [--budget MS] [--rounds N] [--no-compare] [--out FILE]
 //
-// Defaults: 1 and 2 threads, 500 ms per measurement, onnxruntime-node beside when it is installed,
-// results written to bench/out/<script>.json.
+// Defaults: 1 and 2 threads, 500 ms per measurement, onnxruntime-node beside when it is installed
+// (ours and each peer taking turns in 3 rounds, see lib/bench/suites/common.ts), results written to bench/out/<script>.json.
 const fs = require('fs');
 const path = require('path');
 const { PeakCache, createBenchDocument, formatBenchReport, isOnnxRuntimeAvailable } = require('../dist/bench');
 
 function parseArgs(argv) {
-  const o = { threads: [1, 2], budgetMs: 500, compare: true, out: undefined };
+  const o = { threads: [1, 2], budgetMs: 500, rounds: undefined, compare: true, out: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -20,12 +20,14 @@ function parseArgs(argv) {
     };
     if (a === '--threads') o.threads = value().split(',').map(Number);
     else if (a === '--budget') o.budgetMs = Number(value());
+    else if (a === '--rounds') o.rounds = Number(value());
     else if (a === '--no-compare') o.compare = false;
     else if (a === '--out') o.out = value();
-    else throw new Error(`unknown argument ${a} (use --threads 1,2, --budget MS, --no-compare, --out FILE)`);
+    else throw new Error(`unknown argument ${a} (use --threads 1,2, --budget MS, --rounds N, --no-compare, --out FILE)`);
   }
   if (o.threads.some((t) => !Number.isInteger(t) || t < 1)) throw new Error('--threads takes positive integers, e.g. 1,2');
   if (!(o.budgetMs > 0)) throw new Error('--budget takes a number of ms > 0');
+  if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds >= 1)) throw new Error('--rounds takes a positive integer');
   return o;
 }
 
@@ -47,6 +49,7 @@ async function runScript(name, suites) {
   const common = {
     threads: args.threads,
     budgetMs: args.budgetMs,
+    rounds: args.rounds,
     compare: args.compare && isOnnxRuntimeAvailable(),
     peaks,
     onProgress: (e) => {
@@ -65,7 +68,7 @@ async function runScript(name, suites) {
     const results = await suites(common);
     if (tty) process.stderr.write('\r\x1b[K');
     const doc = createBenchDocument({
-      suite: name, options: { threads: args.threads, budgetMs: args.budgetMs, compare: common.compare }, peaks: peaks.toJSON(), results, notes,
+      suite: name, options: { threads: args.threads, budgetMs: args.budgetMs, rounds: args.rounds, compare: common.compare }, peaks: peaks.toJSON(), results, notes,
     });
     const out = args.out ?? path.join(__dirname, 'out', `${name}.json`);
     fs.mkdirSync(path.dirname(out), { recursive: true });

@@ -35,10 +35,13 @@ import {
   gflops,
   matmulFlops,
   mhaBlockFlops,
+  poolTimings,
   timeIt,
   toMarkdownTable,
   BenchResult,
 } from '../lib/bench/harness';
+import { PeakCache, resolveOptions, roundTimingFor, timingFor } from '../lib/bench/suites/common';
+import { Contender, measureInterleaved } from '../lib/bench/suites/measure';
 
 const ATOL = 1e-4;
 const RTOL = 1e-4;
@@ -456,6 +459,71 @@ describe('harness', () => {
     const asyncT = await timeIt(() => new Promise<void>((r) => setTimeout(r, 2)), { warmupMs: 0, budgetMs: 10, minSamples: 3 });
     expect(asyncT.awaited).toBe(true);
     expect(asyncT.medianMs).toBeGreaterThanOrEqual(1.9);
+  });
+
+  test('poolTimings pools the samples of several timings into one median', () => {
+    const t = (perCallMs: number[], callsPerSample = 1, awaited = false) => ({
+      medianMs: NaN, minMs: NaN, meanMs: NaN, samples: perCallMs.length, callsPerSample, awaited, totalMs: 10, perCallMs,
+    });
+    const p = poolTimings([t([1, 2, 9]), t([3, 4], 2, true)]);
+    expect(p.perCallMs).toEqual([1, 2, 3, 4, 9]);
+    expect(p).toMatchObject({ medianMs: 3, minMs: 1, meanMs: 19 / 5, samples: 5, callsPerSample: 2, awaited: true, totalMs: 20 });
+    expect(() => poolTimings([])).toThrow(RangeError);
+  });
+
+  test('rounds share the budget: the first warms up fully, three samples at least over all', () => {
+    expect(roundTimingFor(500, 1, 0)).toEqual(timingFor(500));
+    for (const rounds of [2, 3, 5]) {
+      const ts = Array.from({ length: rounds }, (_, r) => roundTimingFor(600, rounds, r));
+      expect(ts.reduce((s, t) => s + (t.budgetMs ?? 0), 0)).toBeCloseTo(600);
+      expect(ts.reduce((s, t) => s + (t.minSamples ?? 0), 0)).toBeGreaterThanOrEqual(3);
+      expect(ts[0]).toMatchObject({ warmupMs: 600, warmupIters: 3 });
+      for (const t of ts.slice(1)) expect(t).toMatchObject({ warmupMs: 600 / rounds, warmupIters: 1 });
+    }
+    expect(resolveOptions('t', {}).rounds).toBe(1);
+    expect(resolveOptions('t', { rounds: 4 }).rounds).toBe(4);
+    expect(() => resolveOptions('t', { rounds: 0 })).toThrow(/rounds must be an integer/);
+  });
+
+  test('measureInterleaved: turns rotate each round, a fresh checked peer every round, samples pooled', async () => {
+    const events: string[] = [];
+    const ctx = resolveOptions('t', { rounds: 3, budgetMs: 3, peaks: new PeakCache(0.01) });
+    const spec = { suite: 't', impl: 'ours', threads: 1, shape: { n: 1 }, flops: 1e6 };
+    const peer = (name: string, out: number): Contender => ({
+      kind: 'peer', spec: { ...spec, impl: name }, role: name === 'ctx' ? 'context' : undefined,
+      create: async () => {
+        events.push(`create ${name}`);
+        return {
+          run: async () => { events.push(`run ${name}`); return new Float32Array([out]); },
+          release: async () => { events.push(`release ${name}`); },
+        };
+      },
+      check: (y) => { events.push(`check ${name}`); if (y[0] !== 1) throw new Error(`${name} disagrees`); },
+    });
+    const labels: string[] = [];
+    const ctx2 = { ...ctx, progress: (l: string) => labels.push(l) };
+    const results = await measureInterleaved(ctx2, [
+      { kind: 'ours', spec, fn: () => { events.push('run ours'); } }, peer('p', 1), peer('ctx', 1),
+    ], (c) => c.spec.impl);
+    expect(results.map((r) => [r.impl, r.role])).toEqual([['ours', 'ours'], ['p', 'peer'], ['ctx', 'context']]);
+    for (const r of results) {
+      expect(r.samples).toBeGreaterThanOrEqual(3);
+      expect(r.fractionOfPeak).not.toBeNull();
+    }
+    expect(labels).toEqual([
+      'ours (round 1/3)', 'p (round 1/3)', 'ctx (round 1/3)',
+      'p (round 2/3)', 'ctx (round 2/3)', 'ours (round 2/3)',
+      'ctx (round 3/3)', 'ours (round 3/3)', 'p (round 3/3)',
+    ]);
+    // Each round: every peer created, checked, run, released before the next contender starts.
+    const sessions = events.filter((e) => /^(create|check|release) p$/.test(e));
+    expect(sessions).toEqual(Array.from({ length: 3 }, () => ['create p', 'check p', 'release p']).flat());
+    const firstRelease = events.indexOf('release p');
+    expect(events.slice(events.indexOf('create p'), firstRelease).every((e) => e.endsWith(' p'))).toBe(true);
+    // A peer that disagrees stops the comparison, its session released.
+    events.length = 0;
+    await expect(measureInterleaved(ctx2, [peer('bad', 2)], (c) => c.spec.impl)).rejects.toThrow('bad disagrees');
+    expect(events).toEqual(['create bad', 'run bad', 'check bad', 'release bad']);
   });
 
   test('benchmark records and markdown table', async () => {

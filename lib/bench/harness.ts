@@ -57,6 +57,8 @@ export interface Timing {
   awaited: boolean;
   /** Total sampling time, ms. */
   totalMs: number;
+  /** Every sample (ms per call), ascending. */
+  perCallMs: number[];
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
@@ -131,6 +133,33 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
     callsPerSample: calls,
     awaited,
     totalMs,
+    perCallMs: perCall,
+  };
+}
+
+/** The timing of one call measured once (e.g. in a child process). */
+export function singleTiming(ms: number): Timing {
+  return { medianMs: ms, minMs: ms, meanMs: ms, samples: 1, callsPerSample: 1, awaited: false, totalMs: ms, perCallMs: [ms] };
+}
+
+/**
+ * One timing from several taken of the same call at different moments (the rounds of an
+ * interleaved comparison): their samples pooled, so the median is over all of them.
+ */
+export function poolTimings(timings: readonly Timing[]): Timing {
+  if (timings.length === 0) throw new RangeError('poolTimings needs at least one timing');
+  const perCall = timings.flatMap((t) => t.perCallMs).sort((a, b) => a - b);
+  const mean = perCall.reduce((a, b) => a + b, 0) / perCall.length;
+  return {
+    medianMs: median(perCall),
+    minMs: perCall[0],
+    meanMs: mean,
+    samples: perCall.length,
+    // Per-call figures are comparable across rounds; the count per sample may differ between them.
+    callsPerSample: Math.max(...timings.map((t) => t.callsPerSample)),
+    awaited: timings.some((t) => t.awaited),
+    totalMs: timings.reduce((s, t) => s + t.totalMs, 0),
+    perCallMs: perCall,
   };
 }
 

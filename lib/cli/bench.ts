@@ -7,7 +7,7 @@
 import { Argument, Command } from 'commander';
 import { backendInfo } from '../backend';
 import {
-  BenchDocument, PeakCache, QUICK_BUDGET_MS, SuiteOptions, SuiteResult, createBenchDocument, formatBenchReport,
+  BenchDocument, DEFAULT_COMPARE_ROUNDS, PeakCache, QUICK_BUDGET_MS, SuiteOptions, SuiteResult, createBenchDocument, formatBenchReport,
   runDecodeSuite, runLinearSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite, runWindowSuite,
 } from '../bench/suites';
 import { parseCount, parseIntList, parsePositiveInt, parsePositiveNumber, parseThreads } from './errors';
@@ -27,6 +27,7 @@ export interface BenchFlags {
   causal?: boolean;
   steps?: number;
   budget?: number;
+  rounds?: number;
   compare?: boolean;
   json?: boolean;
   out?: string;
@@ -64,7 +65,7 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
   const threads = f.threads ?? defaultThreads();
   const budgetMs = f.budget ?? (suite === 'quick' ? QUICK_BUDGET_MS : 500);
   const common: SuiteOptions = {
-    threads, budgetMs, compare: f.compare === true, peaks,
+    threads, budgetMs, compare: f.compare === true, rounds: f.rounds, peaks,
     onProgress: (e) => progress.onProgress(e),
     onNote: (m) => { notes.push(m); progress.note(m); },
   };
@@ -89,7 +90,7 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
     if (r.fractionOfPeak !== null) r.fractionOfPeak = r.gflops / peaks.get(r.threads);
   }
   const options: Record<string, unknown> = { threads, budgetMs, compare: f.compare === true, peakSeconds: f.peakSeconds };
-  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps'] as const) if (f[k] !== undefined) options[k] = f[k];
+  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds'] as const) if (f[k] !== undefined) options[k] = f[k];
   return createBenchDocument({ suite, options, peaks: peaks.toJSON(), results, notes });
 }
 
@@ -108,12 +109,15 @@ export function benchCommand(): Command {
     .option('--steps <n>', 'tokens of the mha KV-cache decode (default 256, 0 skips it)', parseCount)
     .option('--budget <ms>', `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`, parsePositiveNumber)
     .option('--compare', 'time onnxruntime-node beside it (when installed)')
+    .option('--rounds <n>', `with --compare: interleaved rounds per comparison, samples pooled (default ${DEFAULT_COMPARE_ROUNDS})`, parsePositiveInt)
     .option('--json', 'print the results as JSON on stdout instead of the table')
     .option('--out <file>', 'also write the JSON results to FILE')
     .option('--peak-seconds <s>', 'time spent measuring the FMA peak per thread count', parsePositiveNumber, 0.2)
     .addHelpText('after', `
 Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, window, all.
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
+With --compare, ours and each onnxruntime-node op take turns in --rounds rounds of budget/rounds ms
+(each peer session created and released every round), so a slow phase of the machine lands on both.
 JSON fields are described in README.md, section "Command line".`)
     .action(async (suite: SuiteChoice, opts: BenchFlags) => {
       const doc = await runBench(suite, opts);

@@ -3,11 +3,16 @@
  * BenchResult plus the comparison fields), the per-thread-count FMA peak, the timing options derived
  * from a time budget, and the rule that picks each comparison's baseline.
  *
- * Order of timing (all suites): for one shape and one thread count, this package's kernel is timed
- * first, then each onnxruntime-node peer is created, checked against our output, timed and RELEASED
- * before anything else runs. ORT keeps its default spinning (its intra-op threads busy-wait a while
- * after each run, which is part of its best latency), so releasing the session — which joins those
- * threads — is what keeps them off the cores while our kernel is timed. Both run in the same process.
+ * Order of timing (all suites): for one shape and one thread count, this package's kernel and each
+ * onnxruntime-node peer are timed in turn, in `rounds` interleaved rounds (./measure,
+ * measureInterleaved): in every round each peer is created afresh, checked against our output,
+ * timed and RELEASED before anything else runs. ORT keeps its default spinning (its intra-op
+ * threads busy-wait a while after each run, which is part of its best latency), so releasing the
+ * session — which joins those threads — is what keeps them off the cores while our kernel is timed.
+ * Both run in the same process. The rounds are for the machine, not for either side: a shared VM
+ * runs 10-20% slower for seconds at a time, and with one measurement after the other such a phase
+ * lands on one side only and decides the ratio; spread over rounds (the order rotating each round)
+ * and pooled into one median per side, it lands on both.
  */
 import { BenchResult, TimingOptions } from '../harness';
 import { isOnnxRuntimeAvailable } from '../onnxruntime-peer';
@@ -70,8 +75,13 @@ export interface ProgressEvent {
 export interface SuiteOptions {
   /** Thread counts; default [1, 2]. */
   threads?: number[];
-  /** Sampling time per measurement (ms); default 500. Warm-up is a fifth of it. */
+  /** Sampling time per measurement (ms), spread over the rounds; default 500. */
   budgetMs?: number;
+  /**
+   * Interleaved rounds of a comparison (ours and every peer timed once per round, samples pooled);
+   * default 3 when comparing, else 1.
+   */
+  rounds?: number;
   /** Time onnxruntime-node beside ours (when it can be loaded); default false. */
   compare?: boolean;
   onProgress?: (e: ProgressEvent) => void;
@@ -127,7 +137,11 @@ export interface ResolvedOptions {
   threads: number[];
   budgetMs: number;
   compare: boolean;
+  /** Timing of one measurement done in one go (ours alone, no peer beside it). */
   timing: TimingOptions;
+  /** Rounds of an interleaved comparison, and the timing of round `r` (0-based) of it. */
+  rounds: number;
+  roundTiming: (round: number) => TimingOptions;
   peaks: PeakCache;
   /** Announces the next measurement (the progress event counts the ones done before it). */
   progress: (label: string) => void;
@@ -160,12 +174,16 @@ export function resolveOptions(suite: string, o: SuiteOptions): ResolvedOptions 
       'install it with `npm install protobufjs`');
     compare = false;
   }
+  const rounds = o.rounds ?? (compare ? DEFAULT_COMPARE_ROUNDS : 1);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) throw new RangeError(`rounds must be an integer in [1, 100], got ${rounds}`);
   let total = 0, done = 0;
   return {
     threads,
     budgetMs,
     compare,
     timing: timingFor(budgetMs),
+    rounds,
+    roundTiming: (round) => roundTimingFor(budgetMs, rounds, round),
     peaks: o.peaks ?? new PeakCache(),
     note,
     setTotal: (n) => { total = n; },
@@ -188,6 +206,26 @@ export function resolveOptions(suite: string, o: SuiteOptions): ResolvedOptions 
  */
 export function timingFor(budgetMs: number): TimingOptions {
   return { budgetMs, warmupMs: budgetMs, warmupIters: 3, minSamples: 3 };
+}
+
+/** Rounds of a comparison unless told otherwise. */
+export const DEFAULT_COMPARE_ROUNDS = 3;
+
+/**
+ * Round `round` of `rounds` sharing a budget: each samples for budget / rounds (at least one
+ * sample, three over all rounds). The first round warms up as {@link timingFor} does (the
+ * page-faulting first calls of a process); later ones a share of the budget and at least one call
+ * (a peer is a fresh session each round, and its check run comes before that).
+ */
+export function roundTimingFor(budgetMs: number, rounds: number, round: number): TimingOptions {
+  if (rounds === 1) return timingFor(budgetMs);
+  const share = budgetMs / rounds;
+  return {
+    budgetMs: share,
+    warmupMs: round === 0 ? budgetMs : share,
+    warmupIters: round === 0 ? 3 : 1,
+    minSamples: Math.ceil(3 / rounds),
+  };
 }
 
 /** Sets this package's pool size before timing ours (ORT gets intraOpNumThreads per session). */

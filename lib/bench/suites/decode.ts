@@ -13,7 +13,7 @@ import { attentionFlops } from '../harness';
 import { randomFloat32 } from '../data';
 import { createAttentionPeer, createDecodePeer } from '../onnxruntime-peer';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
-import { checkPeerOutput, measureOurs, measurePeer } from './measure';
+import { checkPeerOutput, Contender, measureInterleaved, measureOurs } from './measure';
 
 export interface DecodeSuiteOptions extends SuiteOptions {
   /** Cached key lengths Lk; default 1024, 4096, 8192, 65536. */
@@ -42,7 +42,7 @@ export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<
   const ctx = resolveOptions('decode', options);
   const B = options.batch ?? 1, H = options.heads ?? 12, d = options.headDim ?? 64;
   const kvLens = options.kvLens ?? DEFAULT_DECODE_KV_LENS;
-  ctx.setTotal(kvLens.length * ctx.threads.length * (ctx.compare ? 3 : 1));
+  ctx.setTotal(kvLens.length * ctx.threads.length * (ctx.compare ? 3 * ctx.rounds : 1));
   const results: SuiteResult[] = [];
   for (const Lk of kvLens) {
     const Q = randomFloat32(B * H * d, 3 * Lk + 1);
@@ -57,24 +57,32 @@ export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<
     let split: { k: { past: Float32Array; last: Float32Array }; v: { past: Float32Array; last: Float32Array } } | undefined;
     for (const threads of ctx.threads) {
       const spec = { suite: 'decode', impl: OURS, threads, shape, flops };
-      ctx.progress(`${OURS} decode Lk=${Lk} ${threads}T`);
-      results.push(bandwidth(await measureOurs(ctx, spec, call)));
-      if (!ctx.compare) continue;
-      expected ??= call().data;
-      const want = expected;
-      ctx.progress(`${DECODE_PEER} decode Lk=${Lk} ${threads}T`);
-      results.push(bandwidth(await measurePeer(ctx, { ...spec, impl: DECODE_PEER },
-        () => createAttentionPeer({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d }, { threads }, { Q, K, V }),
-        (y) => checkPeerOutput(`decode Lk=${Lk} (${DECODE_PEER})`, y, want))));
-      if (Lk < 2) continue;
-      split ??= { k: splitLast(K, B * H, Lk, d), v: splitLast(V, B * H, Lk, d) };
-      const s = split;
-      ctx.progress(`${DECODE_PAST_PEER} decode Lk=${Lk} ${threads}T`);
-      results.push(bandwidth(await measurePeer(ctx,
-        { ...spec, impl: DECODE_PAST_PEER, note: 'with past_key/past_value: also copies the whole cache into present_key/present_value' },
-        () => createDecodePeer({ batch: B, heads: H, headDim: d, totalLen: Lk, op: 'attention' }, { threads },
-          { Q, K: s.k.last, V: s.v.last, past_key: s.k.past, past_value: s.v.past }),
-        (y) => checkPeerOutput(`decode Lk=${Lk} (${DECODE_PAST_PEER})`, y, want), 'context')));
+      const what = `decode Lk=${Lk}`;
+      if (!ctx.compare) {
+        ctx.progress(`${OURS} ${what} ${threads}T`);
+        results.push(bandwidth(await measureOurs(ctx, spec, call)));
+        continue;
+      }
+      const want = expected ??= call().data;
+      const contenders: Contender[] = [
+        { kind: 'ours', spec, fn: call },
+        {
+          kind: 'peer', spec: { ...spec, impl: DECODE_PEER },
+          create: () => createAttentionPeer({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d }, { threads }, { Q, K, V }),
+          check: (y) => checkPeerOutput(`${what} (${DECODE_PEER})`, y, want),
+        },
+      ];
+      if (Lk >= 2) {
+        const s = split ??= { k: splitLast(K, B * H, Lk, d), v: splitLast(V, B * H, Lk, d) };
+        contenders.push({
+          kind: 'peer', role: 'context',
+          spec: { ...spec, impl: DECODE_PAST_PEER, note: 'with past_key/past_value: also copies the whole cache into present_key/present_value' },
+          create: () => createDecodePeer({ batch: B, heads: H, headDim: d, totalLen: Lk, op: 'attention' }, { threads },
+            { Q, K: s.k.last, V: s.v.last, past_key: s.k.past, past_value: s.v.past }),
+          check: (y) => checkPeerOutput(`${what} (${DECODE_PAST_PEER})`, y, want),
+        });
+      }
+      results.push(...(await measureInterleaved(ctx, contenders, (c) => `${c.spec.impl} ${what} ${threads}T`)).map(bandwidth));
     }
   }
   ctx.finish();

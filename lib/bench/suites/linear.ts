@@ -12,7 +12,7 @@ import { execFile } from 'child_process';
 import * as path from 'path';
 import { Tensor } from '../../tensor';
 import { linearAttentionSync } from '../../linear-attention';
-import { makeResult } from '../harness';
+import { makeResult, singleTiming } from '../harness';
 import { randomFloat32 } from '../data';
 import { resolveOptions, SuiteOptions, SuiteResult, toSuiteResult, OURS } from './common';
 import { measureOurs } from './measure';
@@ -89,7 +89,7 @@ export async function runLinearSuite(options: LinearSuiteOptions = {}): Promise<
           flops: linearAttentionFlops(1, H, L, d, d, causal), peakGflops: ctx.peaks.get(threads),
           note: `peak RSS ${size(memory.extraBytes)} beyond inputs (${size(memory.inputBytes)}) and output ` +
             `(${size(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; ${rate(L / (report.ms / 1000))} tokens/s; one call in a fresh process`,
-        }, { medianMs: report.ms, minMs: report.ms, meanMs: report.ms, samples: 1, callsPerSample: 1, awaited: false, totalMs: report.ms });
+        }, singleTiming(report.ms));
         results.push({ ...toSuiteResult(r, 'ours', { memory }), tokensPerSec: L / (report.ms / 1000) });
       }
     }

@@ -9,7 +9,7 @@ import { matmulFlops } from '../harness';
 import { randomFloat32 } from '../data';
 import { createMatMulPeer } from '../onnxruntime-peer';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
-import { checkPeerOutput, measureOurs, measurePeer } from './measure';
+import { checkPeerOutput, measureInterleaved, measureOurs } from './measure';
 
 export interface MatmulShape {
   M: number;
@@ -41,7 +41,7 @@ export function matmulShapes(o: MatmulSuiteOptions): MatmulShape[] {
 export async function runMatmulSuite(options: MatmulSuiteOptions = {}): Promise<SuiteResult[]> {
   const ctx = resolveOptions('matmul', options);
   const shapes = matmulShapes(options);
-  ctx.setTotal(shapes.length * ctx.threads.length * (ctx.compare ? 2 : 1));
+  ctx.setTotal(shapes.length * ctx.threads.length * (ctx.compare ? 2 * ctx.rounds : 1));
   const results: SuiteResult[] = [];
   let seed = 100;
   for (const { M, K, N } of shapes) {
@@ -49,18 +49,24 @@ export async function runMatmulSuite(options: MatmulSuiteOptions = {}): Promise<
     const a = new Tensor(A, [M, K]), b = new Tensor(B, [K, N]);
     const shape = { M, K, N };
     const flops = matmulFlops(M, N, K);
+    const call = () => matmulSync(a, b);
     let expected: Float32Array | undefined;
     for (const threads of ctx.threads) {
       const spec = { suite: 'matmul', impl: OURS, threads, shape, flops };
-      ctx.progress(`${OURS} ${M}x${K}x${N} ${threads}T`);
-      results.push(await measureOurs(ctx, spec, () => matmulSync(a, b)));
-      if (!ctx.compare) continue;
-      expected ??= matmulSync(a, b).data;
-      const want = expected;
-      ctx.progress(`${MATMUL_PEER} ${M}x${K}x${N} ${threads}T`);
-      results.push(await measurePeer(ctx, { ...spec, impl: MATMUL_PEER },
-        () => createMatMulPeer({ M, K, N }, { threads }, { A, B }),
-        (y) => checkPeerOutput(`matmul ${M}x${K}x${N}`, y, want)));
+      if (!ctx.compare) {
+        ctx.progress(`${OURS} ${M}x${K}x${N} ${threads}T`);
+        results.push(await measureOurs(ctx, spec, call));
+        continue;
+      }
+      const want = expected ??= call().data;
+      results.push(...await measureInterleaved(ctx, [
+        { kind: 'ours', spec, fn: call },
+        {
+          kind: 'peer', spec: { ...spec, impl: MATMUL_PEER },
+          create: () => createMatMulPeer({ M, K, N }, { threads }, { A, B }),
+          check: (y) => checkPeerOutput(`matmul ${M}x${K}x${N}`, y, want),
+        },
+      ], (c) => `${c.spec.impl} ${M}x${K}x${N} ${threads}T`));
     }
   }
   ctx.finish();

@@ -1,9 +1,10 @@
 /**
- * The two ways a suite times something: our synchronous call (pool sized first), and an
- * onnxruntime-node peer, which is checked against our output on its first run, timed, and released
- * before the next measurement (see ./common for why releasing is what keeps the cores free).
+ * How a suite times something: our synchronous call alone (pool sized first), an onnxruntime-node
+ * peer alone (checked against our output on its first run, timed, and released before the next
+ * measurement: see ./common for why releasing is what keeps the cores free), or a comparison —
+ * ours and its peers in interleaved rounds, samples pooled per side (measureInterleaved).
  */
-import { benchmark, BenchmarkSpec } from '../harness';
+import { benchmark, BenchmarkSpec, makeResult, poolTimings, timeIt, Timing } from '../harness';
 import { compareClose } from '../data';
 import { OrtPeer } from '../onnxruntime-peer';
 import { ResolvedOptions, ResultRole, SuiteResult, toSuiteResult, useThreads } from './common';
@@ -33,21 +34,66 @@ export async function measureOurs(
   return toSuiteResult(r, 'ours', extra);
 }
 
-/**
- * Creates the peer, checks its first output with `check` (which throws on a mismatch), times
- * `peer.run()` awaited, and releases the session whatever happens.
- */
-export async function measurePeer(
-  ctx: ResolvedOptions, spec: MeasureSpec, create: () => Promise<OrtPeer>,
-  check: (firstOutput: Float32Array) => void, role: ResultRole = 'peer', extra: Partial<SuiteResult> = {},
-): Promise<SuiteResult> {
-  const peakGflops = ctx.peaks.get(spec.threads);
-  const peer = await create();
+/** Our side of a comparison: `fn` timed on `spec.threads` pool threads. */
+export interface OursContender {
+  kind: 'ours';
+  spec: MeasureSpec;
+  fn: () => unknown;
+  extra?: Partial<SuiteResult>;
+}
+
+/** What a comparison needs of a peer (an OrtPeer). */
+export type TimedPeer = Pick<OrtPeer, 'run' | 'release'>;
+
+/** A peer of a comparison: created (and released) once per round, its first output checked. */
+export interface PeerContender {
+  kind: 'peer';
+  spec: MeasureSpec;
+  create: () => Promise<TimedPeer>;
+  check: (firstOutput: Float32Array) => void;
+  role?: ResultRole;
+  extra?: Partial<SuiteResult>;
+}
+
+export type Contender = OursContender | PeerContender;
+
+async function timeContender(ctx: ResolvedOptions, c: Contender, round: number): Promise<Timing> {
+  const timing = ctx.roundTiming(round);
+  if (c.kind === 'ours') {
+    ctx.peaks.get(c.spec.threads);  // measured before the pool is sized (once per thread count)
+    useThreads(c.spec.threads);
+    return timeIt(c.fn, timing);
+  }
+  const peer = await c.create();
   try {
-    check(await peer.run());
-    const r = await benchmark({ ...spec, peakGflops, fn: () => peer.run(), timing: ctx.timing });
-    return toSuiteResult(r, role, extra);
+    c.check(await peer.run());
+    return await timeIt(() => peer.run(), timing);
   } finally {
     await peer.release();
   }
+}
+
+/**
+ * Times the contenders of one comparison (same shape and thread count) in ctx.rounds rounds, each
+ * round timing every contender once, the order rotated by one each round; each contender's samples
+ * of all rounds are pooled into one median. Announces each timing with ctx.progress(`label(c)`).
+ * Returns one result per contender, in the given order.
+ */
+export async function measureInterleaved(
+  ctx: ResolvedOptions, contenders: readonly Contender[], label: (c: Contender) => string,
+): Promise<SuiteResult[]> {
+  const n = contenders.length;
+  const timings: Timing[][] = contenders.map(() => []);
+  for (let round = 0; round < ctx.rounds; round++) {
+    for (let k = 0; k < n; k++) {
+      const i = (k + round) % n;
+      const c = contenders[i];
+      ctx.progress(ctx.rounds > 1 ? `${label(c)} (round ${round + 1}/${ctx.rounds})` : label(c));
+      timings[i].push(await timeContender(ctx, c, round));
+    }
+  }
+  return contenders.map((c, i) => {
+    const r = makeResult({ ...c.spec, peakGflops: ctx.peaks.get(c.spec.threads) }, poolTimings(timings[i]));
+    return toSuiteResult(r, c.kind === 'ours' ? 'ours' : c.role ?? 'peer', c.extra ?? {});
+  });
 }

@@ -7,7 +7,7 @@
  */
 import { execFile } from 'child_process';
 import * as path from 'path';
-import { attentionFlops, makeResult } from '../harness';
+import { attentionFlops, makeResult, singleTiming } from '../harness';
 import { resolveOptions, SuiteOptions, SuiteResult, toSuiteResult, MemoryFigures, OURS } from './common';
 import type { MemoryProbeReport, MemoryProbeRequest } from './memory-probe';
 
@@ -79,7 +79,7 @@ export async function runMemorySuite(options: MemorySuiteOptions = {}): Promise<
         peakGflops: ctx.peaks.get(threads),
         note: `peak RSS ${mib(memory.extraBytes)} beyond inputs (${mib(memory.inputBytes)}) and output ` +
           `(${mib(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; one call in a fresh process`,
-      }, { medianMs: report.ms, minMs: report.ms, meanMs: report.ms, samples: 1, callsPerSample: 1, awaited: false, totalMs: report.ms });
+      }, singleTiming(report.ms));
       results.push(toSuiteResult(r, 'ours', { memory }));
     }
   }

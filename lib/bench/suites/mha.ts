@@ -17,7 +17,7 @@ import { randomFloat32 } from '../data';
 import type { MhaBlockWeights } from '../onnx-model';
 import { createMhaBlockPeer } from '../onnxruntime-peer';
 import { markBaselines, resolveOptions, ResolvedOptions, SuiteOptions, SuiteResult, toSuiteResult, useThreads, OURS } from './common';
-import { checkPeerOutput, measureOurs, measurePeer } from './measure';
+import { checkPeerOutput, Contender, measureInterleaved, measureOurs } from './measure';
 import { OrtDecodeBlockLoop } from './decode-block-model';
 
 export interface MhaSuiteOptions extends SuiteOptions {
@@ -81,7 +81,7 @@ export async function runMhaSuite(options: MhaSuiteOptions = {}): Promise<SuiteR
   const { Mha, KVCache } = packageModules();
   const haveOurs = Mha !== undefined;
   if (!haveOurs) ctx.note('MultiHeadAttention is not exported by this build of the package: ours skipped');
-  const perShape = (haveOurs ? 1 : 0) + (ctx.compare ? 2 : 0);
+  const perShape = ((haveOurs ? 1 : 0) + (ctx.compare ? 2 : 0)) * (ctx.compare ? ctx.rounds : 1);
   const decodeRuns = steps > 0 ? (haveOurs && KVCache !== undefined ? 1 : 0) + (ctx.compare ? 2 : 0) : 0;
   ctx.setTotal(ctx.threads.length * (seqLens.length * perShape + decodeRuns));
 
@@ -97,21 +97,30 @@ export async function runMhaSuite(options: MhaSuiteOptions = {}): Promise<SuiteR
     let expected: Float32Array | undefined;
     for (const threads of ctx.threads) {
       const spec = { suite: 'mha', impl: OURS, threads, shape, flops };
-      if (mha !== undefined) {
-        ctx.progress(`${OURS} mha L=${L} ${threads}T`);
-        results.push(await measureOurs(ctx, spec, () => mha.forwardSync(x, x, x)));
-        useThreads(threads);
-        expected ??= mha.forwardSync(x, x, x).output.data;
+      const forward = mha === undefined ? undefined : () => mha.forwardSync(x, x, x);
+      if (!ctx.compare) {
+        if (forward !== undefined) {
+          ctx.progress(`${OURS} mha L=${L} ${threads}T`);
+          results.push(await measureOurs(ctx, spec, forward));
+        }
+        continue;
       }
-      if (!ctx.compare) continue;
+      const contenders: Contender[] = [];
+      if (forward !== undefined) {
+        useThreads(threads);
+        expected ??= forward().output.data;
+        contenders.push({ kind: 'ours', spec, fn: forward });
+      }
+      const want = expected;
       for (const op of ['mha', 'attention'] as const) {
         const impl = MHA_BLOCK_PEERS[op];
-        const want = expected;
-        ctx.progress(`${impl} L=${L} ${threads}T`);
-        results.push(await measurePeer(ctx, { ...spec, impl },
-          () => createMhaBlockPeer({ batch: 1, seqLen: L, embedDim: E, heads: H, attentionOp: op, weights }, { threads }, { x: X }),
-          (y) => { if (want !== undefined) checkPeerOutput(`mha L=${L} (${impl})`, y, want); }));
+        contenders.push({
+          kind: 'peer', spec: { ...spec, impl },
+          create: () => createMhaBlockPeer({ batch: 1, seqLen: L, embedDim: E, heads: H, attentionOp: op, weights }, { threads }, { x: X }),
+          check: (y) => { if (want !== undefined) checkPeerOutput(`mha L=${L} (${impl})`, y, want); },
+        });
       }
+      results.push(...await measureInterleaved(ctx, contenders, (c) => `${c.spec.impl} L=${L} ${threads}T`));
     }
   }
 
@@ -140,6 +149,8 @@ async function perStep(
   return makeResult({ ...spec, peakGflops: ctx.peaks.get(spec.threads) }, perStepTiming);
 }
 
+// Timed one after the other, each with the whole budget (not in interleaved rounds like the other
+// comparisons): the peer is a loop over a session pair fed its own outputs, not an OrtPeer.
 async function runMhaDecode(ctx: ResolvedOptions, s: DecodeSetup): Promise<SuiteResult[]> {
   const { E, H, d, steps } = s;
   const xsData = Array.from({ length: steps }, (_, i) => randomFloat32(E, 5000 + i));

@@ -13,7 +13,7 @@ import { attentionFlops } from '../harness';
 import { bhldToBlhd, randomFloat32 } from '../data';
 import { createAttentionPeer, createMultiHeadAttentionPeer } from '../onnxruntime-peer';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
-import { checkPeerOutput, measureOurs, measurePeer } from './measure';
+import { checkPeerOutput, measureInterleaved, measureOurs } from './measure';
 
 export interface SdpaSuiteOptions extends SuiteOptions {
   /** Sequence lengths L (Lq = Lk); default 128, 512, 1024, 2048, 4096. */
@@ -37,7 +37,7 @@ export async function runSdpaSuite(options: SdpaSuiteOptions = {}): Promise<Suit
   const B = options.batch ?? 1, H = options.heads ?? 12, d = options.headDim ?? 64;
   const seqLens = options.seqLens ?? DEFAULT_SDPA_SEQ_LENS;
   const causals = options.causal ?? [false, true];
-  ctx.setTotal(seqLens.length * causals.length * ctx.threads.length * (ctx.compare ? 3 : 1));
+  ctx.setTotal(seqLens.length * causals.length * ctx.threads.length * (ctx.compare ? 3 * ctx.rounds : 1));
   const results: SuiteResult[] = [];
   for (const L of seqLens) {
     const n = B * H * L * d;
@@ -50,27 +50,32 @@ export async function runSdpaSuite(options: SdpaSuiteOptions = {}): Promise<Suit
       const shape = { B, H, L, d, causal };
       const flops = attentionFlops({ batch: B, heads: H, lq: L, lk: L, headDim: d, causal });
       const call = () => scaledDotProductAttentionSync(q, k, v, { isCausal: causal });
+      const what = `sdpa L=${L}${causal ? ' causal' : ''}`;
       let expected: Float32Array | undefined;
       let expectedBlhd: Float32Array | undefined;
       for (const threads of ctx.threads) {
         const spec = { suite: 'sdpa', impl: OURS, threads, shape, flops };
-        const what = `sdpa L=${L}${causal ? ' causal' : ''}`;
-        ctx.progress(`${OURS} ${what} ${threads}T`);
-        results.push(await measureOurs(ctx, spec, call));
-        if (!ctx.compare) continue;
-        expected ??= call().data;
-        const want = expected;
-        ctx.progress(`${ATTENTION_PEER} ${what} ${threads}T`);
-        results.push(await measurePeer(ctx, { ...spec, impl: ATTENTION_PEER },
-          () => createAttentionPeer({ batch: B, heads: H, lq: L, lk: L, headDim: d, isCausal: causal }, { threads }, { Q, K, V }),
-          (y) => checkPeerOutput(`${what} (${ATTENTION_PEER})`, y, want)));
+        if (!ctx.compare) {
+          ctx.progress(`${OURS} ${what} ${threads}T`);
+          results.push(await measureOurs(ctx, spec, call));
+          continue;
+        }
+        const want = expected ??= call().data;
         blhd ??= { query: bhldToBlhd(Q, B, H, L, d), key: bhldToBlhd(K, B, H, L, d), value: bhldToBlhd(V, B, H, L, d) };
-        expectedBlhd ??= bhldToBlhd(want, B, H, L, d);
-        const inputs = blhd, wantBlhd = expectedBlhd;
-        ctx.progress(`${MHA_PEER} ${what} ${threads}T`);
-        results.push(await measurePeer(ctx, { ...spec, impl: MHA_PEER },
-          () => createMultiHeadAttentionPeer({ batch: B, heads: H, lq: L, lk: L, headDim: d, unidirectional: causal }, { threads }, inputs),
-          (y) => checkPeerOutput(`${what} (${MHA_PEER})`, y, wantBlhd)));
+        const inputs = blhd, wantBlhd = expectedBlhd ??= bhldToBlhd(want, B, H, L, d);
+        results.push(...await measureInterleaved(ctx, [
+          { kind: 'ours', spec, fn: call },
+          {
+            kind: 'peer', spec: { ...spec, impl: ATTENTION_PEER },
+            create: () => createAttentionPeer({ batch: B, heads: H, lq: L, lk: L, headDim: d, isCausal: causal }, { threads }, { Q, K, V }),
+            check: (y) => checkPeerOutput(`${what} (${ATTENTION_PEER})`, y, want),
+          },
+          {
+            kind: 'peer', spec: { ...spec, impl: MHA_PEER },
+            create: () => createMultiHeadAttentionPeer({ batch: B, heads: H, lq: L, lk: L, headDim: d, unidirectional: causal }, { threads }, inputs),
+            check: (y) => checkPeerOutput(`${what} (${MHA_PEER})`, y, wantBlhd),
+          },
+        ], (c) => `${c.spec.impl} ${what} ${threads}T`));
       }
     }
   }
