@@ -103,6 +103,46 @@ void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, i
   if (p.keyPaddingKind == MaskKind::Boolean) t.keyPaddingBoolean = p.keyPaddingBoolean + b * p.keyPaddingStrideB;
 }
 
+// Brings `bytes` from p into L2 (prefetcht1: the rows are used a whole tile later, and L1 is for
+// the tile running now). Inline asm with a register operand: GCC drops __builtin_prefetch-only
+// loops, and a memory operand would pin arrays in memory.
+void prefetchToL2(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t i = 0; i < bytes; i += 64) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    asm volatile("prefetcht1 (%0)" : : "r"(c + i));
+#elif defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(c + i, 0, 2);
+#endif
+  }
+}
+
+// The tile of one task when the keys are not split: rows [r0, r0 + rows) of (batch b, kv head
+// hk). Heads in order, and inside a head the last tiles first: under a causal mask they have the
+// most keys, so the long tasks start early and the short ones fill the end.
+struct UnitRows {
+  int64_t b, hk, r0;
+  int rows;
+};
+
+UnitRows unitRows(const Layout& lay, int64_t kvHeads, int64_t task) {
+  const int64_t head = task / lay.tilesPerHead;
+  const int64_t tile = lay.tilesPerHead - 1 - task % lay.tilesPerHead;
+  const int64_t r0 = tile * lay.tileRows;
+  return UnitRows{head / kvHeads, head % kvHeads, r0, static_cast<int>(std::min(lay.tileRows, lay.rowsPerHead - r0))};
+}
+
+// The query and output rows of a tile, into L2.
+void prefetchTileRows(const Layout& lay, const UnitRows& u) {
+  const AttentionProblem& p = *lay.p;
+  for (int r = 0; r < u.rows; ++r) {
+    const int64_t row = u.r0 + r;
+    const int64_t i = row / lay.group, h = u.hk * lay.group + row % lay.group;
+    prefetchToL2(p.q + u.b * p.qStrideB + h * p.qStrideH + i * p.qStrideL, p.dk * 4);
+    prefetchToL2(p.out + u.b * p.oStrideB + h * p.oStrideH + i * p.oStrideL, p.dv * 4);
+  }
+}
+
 void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const AttentionTile& t) {
   if (t.rows >= k.minTileRows) {
     k.tile(head, t);
@@ -226,16 +266,14 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
 
   if (splits == 1) {
     const auto runUnit = [&](int64_t task) {
-      // Heads in order, and inside a head the last tiles first: under a causal mask they have
-      // the most keys, so the long tasks start early and the short ones fill the end.
-      const int64_t head = task / lay.tilesPerHead;
-      const int64_t tile = lay.tilesPerHead - 1 - task % lay.tilesPerHead;
-      const int64_t b = head / kvHeads, hk = head % kvHeads;
-      const int64_t r0 = tile * lay.tileRows;
-      const int rows = static_cast<int>(std::min(lay.tileRows, lay.rowsPerHead - r0));
+      // The next task's rows are fetched while this one runs: on one thread it is the next tile
+      // (measured +1% at L = 1024, d = 64, where a tile is ~0.1 ms and its first touch of 16
+      // query rows and 16 output rows from L3 or memory is most of the per-tile cost).
+      if (task + 1 < lay.units) prefetchTileRows(lay, unitRows(lay, kvHeads, task + 1));
+      const UnitRows u = unitRows(lay, kvHeads, task);
       AttentionTile t;
-      buildTile(lay, b, hk, r0, rows, 0, p.Lk, t);
-      runTile(k, headInput(p, b, hk), t);
+      buildTile(lay, u.b, u.hk, u.r0, u.rows, 0, p.Lk, t);
+      runTile(k, headInput(p, u.b, u.hk), t);
     };
     if (oneTask) {
       // One pool task for all of it (inline on a synchronous caller, one worker for an async one).
