@@ -93,19 +93,21 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
   const first = fn();
   const awaited = isThenable(first);
   if (awaited) await first;
-  let lastCallMs = nsToMs(nowNs() - t0);
+  // The fastest warm-up call sizes the samples: one call that a GC pause or a descheduled thread
+  // stretched must not turn batching off for a call that takes nanoseconds.
+  let fastestCallMs = nsToMs(nowNs() - t0);
 
   // Warm-up.
   const wStart = nowNs();
   for (let i = 1; i < warmupIters || nsToMs(nowNs() - wStart) < warmupMs; i++) {
     t0 = nowNs();
     if (awaited) await fn(); else fn();
-    lastCallMs = nsToMs(nowNs() - t0);
+    fastestCallMs = Math.min(fastestCallMs, nsToMs(nowNs() - t0));
   }
 
   let calls: number;
   if (options.callsPerSample === undefined || options.callsPerSample === 'auto') {
-    calls = lastCallMs >= minSampleMs ? 1 : Math.min(maxCalls, Math.ceil(minSampleMs / Math.max(lastCallMs, 1e-6)));
+    calls = fastestCallMs >= minSampleMs ? 1 : Math.min(maxCalls, Math.ceil(minSampleMs / Math.max(fastestCallMs, 1e-6)));
   } else {
     calls = Math.max(1, Math.floor(options.callsPerSample));
   }
