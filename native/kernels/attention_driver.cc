@@ -13,6 +13,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_kernels.h"
+#include "kernels/common/prefetch.h"
 #include "runtime/aligned_memory.h"
 #include "runtime/thread_pool.h"
 
@@ -103,18 +104,11 @@ void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, i
   if (p.keyPaddingKind == MaskKind::Boolean) t.keyPaddingBoolean = p.keyPaddingBoolean + b * p.keyPaddingStrideB;
 }
 
-// Brings `bytes` from p into L2 (prefetcht1: the rows are used a whole tile later, and L1 is for
-// the tile running now). Inline asm with a register operand: GCC drops __builtin_prefetch-only
-// loops, and a memory operand would pin arrays in memory.
-void prefetchToL2(const void* p, int64_t bytes) {
+// Brings `bytes` from p into L2 (not L1: the rows are used a whole tile later, and L1 is for the
+// tile running now).
+void prefetchBytesToL2(const void* p, int64_t bytes) {
   const char* c = static_cast<const char*>(p);
-  for (int64_t i = 0; i < bytes; i += 64) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    asm volatile("prefetcht1 (%0)" : : "r"(c + i));
-#elif defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(c + i, 0, 2);
-#endif
-  }
+  for (int64_t i = 0; i < bytes; i += 64) prefetchToL2(c + i);
 }
 
 // The tile of one task when the keys are not split: rows [r0, r0 + rows) of (batch b, kv head
@@ -138,8 +132,8 @@ void prefetchTileRows(const Layout& lay, const UnitRows& u) {
   for (int r = 0; r < u.rows; ++r) {
     const int64_t row = u.r0 + r;
     const int64_t i = row / lay.group, h = u.hk * lay.group + row % lay.group;
-    prefetchToL2(p.q + u.b * p.qStrideB + h * p.qStrideH + i * p.qStrideL, p.dk * 4);
-    prefetchToL2(p.out + u.b * p.oStrideB + h * p.oStrideH + i * p.oStrideL, p.dv * 4);
+    prefetchBytesToL2(p.q + u.b * p.qStrideB + h * p.qStrideH + i * p.qStrideL, p.dk * 4);
+    prefetchBytesToL2(p.out + u.b * p.oStrideB + h * p.oStrideH + i * p.oStrideL, p.dv * 4);
   }
 }
 

@@ -130,8 +130,9 @@ struct Avx512Vec {
   }
 
   template <int N>
-  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc) {
-    scoresByBroadcast<Avx512Vec, N>(qt, k, ks, dk, init, acc);
+  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc,
+                     const float* kNext, int nextRows) {
+    scoresByBroadcast<Avx512Vec, N>(qt, k, ks, dk, init, acc, kNext, nextRows);
   }
 };
 
