@@ -1,8 +1,8 @@
 /**
- * How a suite times something: our synchronous call alone (pool sized first), an onnxruntime-node
- * peer alone (checked against our output on its first run, timed, and released before the next
- * measurement: see ./common for why releasing is what keeps the cores free), or a comparison —
- * ours and its peers in interleaved rounds, samples pooled per side (measureInterleaved).
+ * How a suite times something: our synchronous call alone (pool sized first), or a comparison —
+ * ours and its onnxruntime-node peers in interleaved rounds, samples pooled per side
+ * (measureInterleaved), each peer checked against our output, timed and released within its turn
+ * (see ./common for why releasing is what keeps the cores free).
  */
 import { benchmark, BenchmarkSpec, makeResult, poolTimings, timeIt, Timing } from '../harness';
 import { compareClose } from '../data';
