@@ -26,6 +26,8 @@ export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, descriptor: Float64Array, async: false, bias: Float32Array | null): Float32Array;
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, descriptor: Float64Array, async: true, bias: Float32Array | null): Promise<Float32Array>;
   copyStrided(src: Float32Array, dst: Float32Array, descriptor: Float64Array): void;
+  /** A zeroed Float32Array in transparent huge pages, or null where the OS has none. */
+  allocateHugePages(length: number): Float32Array | null;
   seq2seq(
     keys: Float32Array, keysProj: Float32Array | null, queryProj: Float32Array | null, v: Float32Array | null,
     lengths: Int32Array | null, scores: Float32Array, weights: Float32Array, context: Float32Array,

@@ -1,6 +1,6 @@
 /** simd-attention: public exports only. */
 export { Tensor, isTensor } from './tensor';
-export type { DType, TensorData, ViewOptions } from './tensor';
+export type { DType, TensorData, ViewOptions, ZerosOptions } from './tensor';
 export { SimdAttentionRangeError, SimdAttentionTypeError } from './errors';
 export type { ErrorCode } from './errors';
 export { matmul, matmulSync } from './matmul';

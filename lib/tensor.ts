@@ -4,6 +4,7 @@
  * Uint8Array `bool` (0 = false, anything else = true).
  */
 import { describeValue, rangeError, typeError } from './errors';
+import { allocFloat32HugePages } from './huge-pages';
 import { allocFloat32, checkShape, contiguousStrides, formatShape, numel } from './shape';
 
 export type DType = 'float32' | 'int32' | 'bool';
@@ -14,6 +15,15 @@ export function dtypeOf(data: unknown): DType | null {
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof Uint8Array) return 'bool';
   return null;
+}
+
+export interface ZerosOptions {
+  /**
+   * Back the storage with 2 MiB pages where the OS offers them (Linux transparent huge pages), for
+   * large, long-lived tensors that kernels stream through, such as a KV cache: see huge-pages.ts.
+   * Default false; ignored below 2 MiB.
+   */
+  hugePages?: boolean;
 }
 
 export interface ViewOptions {
@@ -157,8 +167,16 @@ export class Tensor<T extends TensorData = TensorData> {
     return new Tensor(out, this.shape);
   }
 
-  static zeros(shape: readonly number[]): Tensor<Float32Array> {
-    return new Tensor(allocFloat32(numel(checkShape(shape, 'shape')), 'Tensor.zeros'), shape);
+  static zeros(shape: readonly number[], options: ZerosOptions = {}): Tensor<Float32Array> {
+    const n = numel(checkShape(shape, 'shape'));
+    if (typeof options !== 'object' || options === null) {
+      throw typeError('ERR_INVALID_ARGUMENT', `Tensor.zeros: options must be an object, got ${describeValue(options)}`);
+    }
+    const huge = options.hugePages;
+    if (huge !== undefined && typeof huge !== 'boolean') {
+      throw typeError('ERR_INVALID_ARGUMENT', `Tensor.zeros: hugePages must be a boolean, got ${describeValue(huge)}`);
+    }
+    return new Tensor(huge === true ? allocFloat32HugePages(n, 'Tensor.zeros') : allocFloat32(n, 'Tensor.zeros'), shape);
   }
 
   /** A float32 tensor from nested arrays or a flat array with a shape. */

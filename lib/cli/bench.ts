@@ -28,6 +28,7 @@ export interface BenchFlags {
   steps?: number;
   budget?: number;
   rounds?: number;
+  hugePages?: boolean;
   compare?: boolean;
   json?: boolean;
   out?: string;
@@ -42,7 +43,7 @@ const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
   quick: (c, f) => runQuickSuite({ ...c, sizes: f.sizes, seqLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, causal: causalList(f, [false, true]) }),
   matmul: (c, f) => runMatmulSuite({ ...c, sizes: f.sizes, products: f.sizes === undefined ? undefined : [] }),
   sdpa: (c, f) => runSdpaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, causal: causalList(f, [false, true]) }),
-  decode: (c, f) => runDecodeSuite({ ...c, kvLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch }),
+  decode: (c, f) => runDecodeSuite({ ...c, kvLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, hugePages: f.hugePages }),
   mha: (c, f) => runMhaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, decodeSteps: f.steps }),
   memory: (c, f) => runMemorySuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
   linear: (c, f) => runLinearSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
@@ -90,7 +91,7 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
     if (r.fractionOfPeak !== null) r.fractionOfPeak = r.gflops / peaks.get(r.threads);
   }
   const options: Record<string, unknown> = { threads, budgetMs, compare: f.compare === true, peakSeconds: f.peakSeconds };
-  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds'] as const) if (f[k] !== undefined) options[k] = f[k];
+  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds', 'hugePages'] as const) if (f[k] !== undefined) options[k] = f[k];
   return createBenchDocument({ suite, options, peaks: peaks.toJSON(), results, notes });
 }
 
@@ -106,6 +107,7 @@ export function benchCommand(): Command {
     .option('--threads <list>', 'thread counts, e.g. 1,2 (default 1 and all hardware threads)', parseThreads)
     .option('--causal', 'causal masking only (sdpa, quick; memory and linear are causal by default)')
     .option('--no-causal', 'no causal masking')
+    .option('--no-huge-pages', 'decode: our cached keys and values in ordinary arrays, not 2 MiB pages')
     .option('--steps <n>', 'tokens of the mha KV-cache decode (default 256, 0 skips it)', parseCount)
     .option('--budget <ms>', `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`, parsePositiveNumber)
     .option('--compare', 'time onnxruntime-node beside it (when installed)')

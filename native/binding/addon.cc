@@ -134,6 +134,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
+  exports.Set("allocateHugePages", Napi::Function::New(env, AllocateHugePages, "allocateHugePages"));
   exports.Set("seq2seq", Napi::Function::New(env, Seq2Seq, "seq2seq"));
   exports.Set("linearAttention", Napi::Function::New(env, LinearAttention, "linearAttention"));
   exports.Set("rotary", Napi::Function::New(env, Rotary, "rotary"));

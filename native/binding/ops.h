@@ -8,6 +8,7 @@ namespace binding {
 Napi::Value Matmul(const Napi::CallbackInfo& info);
 Napi::Value Attention(const Napi::CallbackInfo& info);
 Napi::Value CopyStrided(const Napi::CallbackInfo& info);
+Napi::Value AllocateHugePages(const Napi::CallbackInfo& info);
 Napi::Value Seq2Seq(const Napi::CallbackInfo& info);
 Napi::Value LinearAttention(const Napi::CallbackInfo& info);
 Napi::Value Rotary(const Napi::CallbackInfo& info);

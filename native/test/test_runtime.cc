@@ -1,9 +1,11 @@
 // Dispatch and thread pool behaviour.
 #include <atomic>
+#include <cstdint>
 #include <vector>
 
 #include "runtime/cpu_features.h"
 #include "runtime/dispatch.h"
+#include "runtime/huge_pages.h"
 #include "runtime/thread_pool.h"
 #include "test/check.h"
 
@@ -60,4 +62,25 @@ SA_NATIVE_TEST(thread_pool_offload_runs_on_workers_only) {
     SA_CHECK(total.load() == 97 && onCaller.load() == 0, "offloaded job: %d tasks, %d on the caller", total.load(), onCaller.load());
   }
   pool.setNumThreads(ThreadPool::hardwareThreads());
+}
+
+SA_NATIVE_TEST(huge_page_blocks_are_aligned_zeroed_and_rounded) {
+  for (std::size_t bytes : {std::size_t{1}, std::size_t{3} << 20, (std::size_t{4} << 20) + 4}) {
+    const HugePageBlock block = mapHugePages(bytes);
+#if defined(__linux__)
+    SA_CHECK(block.data != nullptr, "no mapping for %zu bytes", bytes);
+#endif
+    if (block.data == nullptr) continue;
+    const std::size_t huge = std::size_t{2} << 20;
+    SA_CHECK(reinterpret_cast<std::uintptr_t>(block.data) % huge == 0, "block not 2 MiB aligned");
+    SA_CHECK(block.bytes >= bytes && block.bytes % huge == 0 && block.bytes - bytes < huge,
+             "%zu bytes mapped for %zu", block.bytes, bytes);
+    const unsigned char* p = static_cast<const unsigned char*>(block.data);
+    for (std::size_t i = 0; i < block.bytes; i += 4093) SA_CHECK(p[i] == 0, "byte %zu not zero", i);
+    static_cast<unsigned char*>(block.data)[block.bytes - 1] = 1;  // the whole rounded block is writable
+    unmapHugePages(block);
+  }
+  const HugePageBlock none = mapHugePages(0);
+  SA_CHECK(none.data == nullptr && none.bytes == 0, "an empty request maps nothing");
+  unmapHugePages(none);
 }

@@ -1,0 +1,45 @@
+// allocateHugePages(length): a zero-filled Float32Array of `length` elements on memory mapped with
+// transparent huge pages (runtime/huge_pages.h), or null where the OS does not offer them (the
+// TypeScript side then allocates an ordinary array). The ArrayBuffer is external: its finalizer
+// unmaps the block once JavaScript holds no reference to it (an async call holds its inputs, so a
+// call in flight keeps the block alive), and V8 is told of the memory so that it counts towards
+// the heap's pressure like any ArrayBuffer.
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "binding/errors.h"
+#include "binding/ops.h"
+#include "runtime/huge_pages.h"
+
+namespace sa {
+namespace binding {
+
+Napi::Value AllocateHugePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // 2^40 floats (4 TiB): far beyond any machine, small enough that the byte count cannot overflow.
+  constexpr double kMaxElements = 1099511627776.0;
+  const double n = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1.0;
+  if (!(n >= 1.0 && n <= kMaxElements) || n != std::floor(n)) {
+    throwRangeError(env, "ERR_INVALID_ARGUMENT", "native allocateHugePages: length must be an integer in [1, 2^40]");
+  }
+  const size_t length = static_cast<size_t>(n);
+  const size_t bytes = length * sizeof(float);
+  HugePageBlock block = mapHugePages(bytes);
+  if (block.data == nullptr) return env.Null();
+  auto* owned = new HugePageBlock(block);
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, block.data, bytes,
+      [](Napi::Env finalizeEnv, void*, HugePageBlock* b) {
+        Napi::MemoryManagement::AdjustExternalMemory(finalizeEnv, -static_cast<int64_t>(b->bytes));
+        unmapHugePages(*b);
+        delete b;
+      },
+      owned);
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(block.bytes));
+  return Napi::Float32Array::New(env, length, buffer, 0);
+}
+
+}  // namespace binding
+}  // namespace sa

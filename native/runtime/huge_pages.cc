@@ -1,0 +1,48 @@
+#include "runtime/huge_pages.h"
+
+#include <cstdint>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace sa {
+
+namespace {
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+}
+
+HugePageBlock mapHugePages(std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes == 0 || bytes > SIZE_MAX - 2 * kHugePage) return {};
+  const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  // Over-map by one huge page and trim both ends, so the block starts on a 2 MiB boundary (a huge
+  // page can only back an aligned 2 MiB range).
+  const std::size_t span = rounded + kHugePage;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return {};
+  const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (base + kHugePage - 1) / kHugePage * kHugePage;
+  const std::size_t head = aligned - base;
+  const std::size_t tail = span - head - rounded;
+  if (head > 0) munmap(raw, head);
+  if (tail > 0) munmap(reinterpret_cast<void*>(aligned + rounded), tail);
+  void* data = reinterpret_cast<void*>(aligned);
+  // Advice only: where THP is off ("never") the block still works, with 4 KiB pages.
+  madvise(data, rounded, MADV_HUGEPAGE);
+  return {data, rounded};
+#else
+  (void)bytes;
+  return {};
+#endif
+}
+
+void unmapHugePages(const HugePageBlock& block) {
+#if defined(__linux__)
+  if (block.data != nullptr) munmap(block.data, block.bytes);
+#else
+  (void)block;
+#endif
+}
+
+}  // namespace sa
