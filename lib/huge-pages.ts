@@ -19,7 +19,13 @@ export const HUGE_PAGE_MIN_ELEMENTS = (2 * 1024 * 1024) / Float32Array.BYTES_PER
  */
 export function allocFloat32HugePages(n: number, what: string): Float32Array {
   if (n >= HUGE_PAGE_MIN_ELEMENTS) {
-    const mapped = native().allocateHugePages(n);
+    let mapped: Float32Array | null = null;
+    try {
+      mapped = native().allocateHugePages(n);
+    } catch {
+      // More than a typed array may hold, or no address space left: allocFloat32 below reports it
+      // as the typed ERR_SIZE_OVERFLOW every other allocation gives.
+    }
     // Re-viewed with this realm's Float32Array: the addon builds its array in the main realm,
     // which a sandbox (vm contexts, jest) does not accept as a Float32Array of its own.
     if (mapped !== null) return new Float32Array(mapped.buffer, mapped.byteOffset, mapped.length);

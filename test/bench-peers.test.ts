@@ -462,7 +462,10 @@ describe('harness', () => {
 
     const asyncT = await timeIt(() => new Promise<void>((r) => setTimeout(r, 2)), { warmupMs: 0, budgetMs: 10, minSamples: 3 });
     expect(asyncT.awaited).toBe(true);
-    expect(asyncT.medianMs).toBeGreaterThanOrEqual(1.9);
+    // Awaited: about the timer's 2 ms, not the microseconds of creating a promise. Not >= 2: libuv
+    // schedules a timer from the loop's cached clock, which can lag the call by a fraction of a
+    // millisecond (a clean-clone CI run measured 1.88 ms).
+    expect(asyncT.medianMs).toBeGreaterThanOrEqual(1);
   });
 
   test('poolTimings pools the samples of several timings into one median', () => {

@@ -29,14 +29,23 @@ Napi::Value AllocateHugePages(const Napi::CallbackInfo& info) {
   HugePageBlock block = mapHugePages(bytes);
   if (block.data == nullptr) return env.Null();
   auto* owned = new HugePageBlock(block);
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-      env, block.data, bytes,
-      [](Napi::Env finalizeEnv, void*, HugePageBlock* b) {
-        Napi::MemoryManagement::AdjustExternalMemory(finalizeEnv, -static_cast<int64_t>(b->bytes));
-        unmapHugePages(*b);
-        delete b;
-      },
-      owned);
+  Napi::ArrayBuffer buffer;
+  try {
+    buffer = Napi::ArrayBuffer::New(
+        env, block.data, bytes,
+        [](Napi::Env finalizeEnv, void*, HugePageBlock* b) {
+          Napi::MemoryManagement::AdjustExternalMemory(finalizeEnv, -static_cast<int64_t>(b->bytes));
+          unmapHugePages(*b);
+          delete b;
+        },
+        owned);
+  } catch (const Napi::Error&) {
+    // A runtime that refuses external buffers (Electron's V8 memory cage does): the caller
+    // allocates an ordinary array instead.
+    unmapHugePages(block);
+    delete owned;
+    return env.Null();
+  }
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(block.bytes));
   return Napi::Float32Array::New(env, length, buffer, 0);
 }
