@@ -4,10 +4,10 @@
  * projected keys/values of new positions is one native strided copy (no reallocation per step).
  */
 import { native } from './binding';
-import { describeValue, rangeError, typeError } from './errors';
+import { rangeError } from './errors';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
-import { positiveInteger } from './validate';
+import { optionalBoolean, positiveInteger } from './validate';
 
 export interface KVCacheOptions {
   batch: number;
@@ -54,11 +54,9 @@ export class KVCache {
     this.numKeyValueHeads = positiveInteger(options.numKeyValueHeads, 'numKeyValueHeads', op);
     this.headDim = positiveInteger(options.headDim, 'headDim', op);
     this.capacity = positiveInteger(options.capacity, 'capacity', op);
-    if (options.hugePages !== undefined && typeof options.hugePages !== 'boolean') {
-      throw typeError('ERR_INVALID_ARGUMENT', `${op}: hugePages must be a boolean, got ${describeValue(options.hugePages)}`);
-    }
+    const hugePages = optionalBoolean(options as unknown as Record<string, unknown>, 'hugePages', op, true);
     const shape = [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
-    const storage = { hugePages: options.hugePages ?? true };
+    const storage = { hugePages };
     this.keyStorage = Tensor.zeros(shape, storage);
     this.valueStorage = Tensor.zeros(shape, storage);
   }

@@ -167,14 +167,15 @@ export class Tensor<T extends TensorData = TensorData> {
     return new Tensor(out, this.shape);
   }
 
-  static zeros(shape: readonly number[], options: ZerosOptions = {}): Tensor<Float32Array> {
+  static zeros(shape: readonly number[], options?: ZerosOptions | null): Tensor<Float32Array> {
     const n = numel(checkShape(shape, 'shape'));
-    if (typeof options !== 'object' || options === null) {
-      throw typeError('ERR_INVALID_ARGUMENT', `Tensor.zeros: options must be an object, got ${describeValue(options)}`);
+    // validate.ts's expectOptions / optionalBoolean, written out: validate.ts imports this module.
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw typeError('ERR_INVALID_OPTION', `Tensor.zeros: Expected an options object but received ${describeValue(options)}`);
     }
-    const huge = options.hugePages;
+    const huge = options?.hugePages;
     if (huge !== undefined && typeof huge !== 'boolean') {
-      throw typeError('ERR_INVALID_ARGUMENT', `Tensor.zeros: hugePages must be a boolean, got ${describeValue(huge)}`);
+      throw typeError('ERR_INVALID_OPTION', `Tensor.zeros: Expected a boolean for hugePages but received ${describeValue(huge)}`);
     }
     return new Tensor(huge === true ? allocFloat32HugePages(n, 'Tensor.zeros') : allocFloat32(n, 'Tensor.zeros'), shape);
   }

@@ -102,13 +102,14 @@ const settle = () => new Promise((r) => setTimeout(r, 20));
     }
   });
 
-  test('bad options are typed errors naming the option', () => {
+  test('bad options are typed errors naming the option, as every option error in the package', () => {
     expect(() => Tensor.zeros([4], { hugePages: 'yes' } as never)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/hugePages/) }),
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/Tensor\.zeros: .*hugePages/) }),
     );
-    expect(() => Tensor.zeros([4], null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => Tensor.zeros([4], 5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(Array.from(Tensor.zeros([2], null).data)).toEqual([0, 0]); // null options: the defaults
     expect(() => new KVCache({ batch: 1, numKeyValueHeads: 1, headDim: 4, capacity: 4, hugePages: 1 } as never)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/KVCache: hugePages/) }),
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/KVCache: .*hugePages/) }),
     );
   });
 });

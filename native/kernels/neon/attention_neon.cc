@@ -88,8 +88,8 @@ struct NeonVec {
     a[3] = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(t1), vreinterpretq_f64_f32(t3)));
   }
 
-  // The next step's key rows are not prefetched here (the x86 kernels do; not measured on an ARM
-  // core, whose prefetchers may well follow the 16 row streams).
+  // The next step's key rows are not prefetched here (the AVX-512 kernel does; not measured on an
+  // ARM core, whose prefetchers may well follow the 16 row streams).
   template <int N>
   static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc,
                      const float* /*kNext*/, int /*nextRows*/) {
