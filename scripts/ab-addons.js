@@ -12,6 +12,8 @@
 //   node scripts/ab-addons.js A.node B.node sdpa 1 2048                   # [1, 12, L, 64]
 //   node scripts/ab-addons.js A.node B.node sdpa 2 8192 causal 1          # decode: Lq = 1
 //
+// AB_ROUNDS=N sets the number of alternating rounds (default 15).
+//
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
 // the rounds), and B's speed relative to A. Uses the built dist/ to describe the attention call.
 'use strict';
@@ -73,7 +75,7 @@ const { flops, call } = workload();
 const builds = [load(fileA), load(fileB)];
 for (const b of builds) b.setNumThreads(threads);
 const repsPerRound = Math.max(1, Math.round(1e9 / flops));
-const rounds = 15;
+const rounds = Number(process.env.AB_ROUNDS || 15);  // more for changes near the noise
 const times = [[], []];
 for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < 2; i++) {
