@@ -76,6 +76,10 @@ const builds = [load(fileA), load(fileB)];
 for (const b of builds) b.setNumThreads(threads);
 const repsPerRound = Math.max(1, Math.round(1e9 / flops));
 const rounds = Number(process.env.AB_ROUNDS || 15);  // more for changes near the noise
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`AB_ROUNDS must be a positive integer, got ${process.env.AB_ROUNDS}`);
+  process.exit(2);
+}
 const times = [[], []];
 for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < 2; i++) {
