@@ -40,7 +40,7 @@ import {
   toMarkdownTable,
   BenchResult,
 } from '../lib/bench/harness';
-import { PeakCache, resolveOptions, roundTimingFor, timingFor } from '../lib/bench/suites/common';
+import { markBaselines, PeakCache, resolveOptions, roundTimingFor, SuiteResult, timingFor } from '../lib/bench/suites/common';
 import { Contender, measureInterleaved } from '../lib/bench/suites/measure';
 
 const ATOL = 1e-4;
@@ -516,6 +516,12 @@ describe('harness', () => {
     for (const r of results) {
       expect(r.samples).toBeGreaterThanOrEqual(3);
       expect(r.fractionOfPeak).not.toBeNull();
+      // One median per round, in round order, each within the pooled samples' range.
+      expect(r.roundMs).toHaveLength(3);
+      for (const t of r.roundMs ?? []) {
+        expect(t).toBeGreaterThanOrEqual(r.minMs);
+        expect(Number.isFinite(t)).toBe(true);
+      }
     }
     expect(labels).toEqual([
       'ours (round 1/3)', 'p (round 1/3)', 'ctx (round 1/3)',
@@ -531,6 +537,37 @@ describe('harness', () => {
     events.length = 0;
     await expect(measureInterleaved(ctx2, [peer('bad', 2)], (c) => c.spec.impl)).rejects.toThrow('bad disagrees');
     expect(events).toEqual(['create bad', 'run bad', 'check bad', 'release bad']);
+  });
+
+  test('markBaselines: the fastest peer by median; speed-ups pair the rounds', () => {
+    const row = (impl: string, role: SuiteResult['role'], ms: number, roundMs?: number[], shape = { L: 1 }): SuiteResult => ({
+      suite: 's', impl, threads: 1, shape, ms, minMs: ms, gflops: 1, fractionOfPeak: null, samples: 3, awaited: false,
+      role, baseline: false, speedup: null, roundMs,
+    });
+    // Round 2 was a slow phase for both sides; pooled medians give 13 / 10 = 1.3, the rounds 1.1-1.3.
+    const ours = row('ours', 'ours', 10, [10, 20, 10]);
+    const fast = row('fast', 'peer', 13, [12, 22, 13]);
+    const slow = row('slow', 'peer', 15, [15, 30, 14]);
+    const context = row('ctx', 'context', 1, [1, 1, 1]);
+    const other = row('ours', 'ours', 4, [4, 4], { L: 2 });
+    markBaselines([ours, fast, slow, context, other]);
+    expect([ours, fast, slow, context, other].map((r) => r.baseline)).toEqual([false, true, false, false, false]);
+    expect(ours.speedup).toBeCloseTo(1.2, 12);  // median of 12/10, 22/20, 13/10
+    expect(fast.speedup).toBe(1);
+    expect(slow.speedup).toBeCloseTo(0.8, 12);  // median of 12/15, 22/30, 13/14
+    expect(context.speedup).toBeCloseTo(13, 12);
+    expect(other.speedup).toBeNull();  // a group without a peer
+    // Without rounds on both sides (or with different counts): the medians' ratio.
+    const a = row('ours', 'ours', 10), b = row('p', 'peer', 12, [12, 12]);
+    markBaselines([a, b]);
+    expect(a.speedup).toBeCloseTo(1.2, 12);
+    const c = row('ours', 'ours', 10, [9, 11]), e = row('p', 'peer', 16, [16, 16, 16]);
+    markBaselines([c, e]);
+    expect(c.speedup).toBeCloseTo(1.6, 12);
+    // An even number of rounds: the mean of the middle two ratios.
+    const f = row('ours', 'ours', 10, [10, 10, 10, 10]), g = row('p', 'peer', 12, [11, 12, 14, 20]);
+    markBaselines([f, g]);
+    expect(f.speedup).toBeCloseTo(1.3, 12);
   });
 
   test('benchmark records and markdown table', async () => {

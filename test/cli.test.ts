@@ -138,7 +138,13 @@ describe('bench', () => {
       expect(base).toHaveLength(1);
       expect(base[0].role).toBe('peer');
       expect(base[0].ms).toBe(Math.min(...g.filter((x) => x.role === 'peer').map((x) => x.ms)));
-      for (const x of g) expect(x.speedup).toBeCloseTo(base[0].ms / x.ms, 9);
+      // The speed-up pairs the rounds: the median over rounds of the baseline's time / this one's.
+      for (const x of g) {
+        expect(x.roundMs).toHaveLength(5);
+        const ratios = base[0].roundMs.map((t: number, k: number) => t / x.roundMs[k]).sort((p: number, q: number) => p - q);
+        expect(x.speedup).toBeCloseTo(ratios[2], 9);
+      }
+      expect(base[0].speedup).toBe(1);
       expect(g.filter((x) => x.role === 'peer').every((x) => x.awaited)).toBe(true);
     }
     // The results file plots: a line per implementation, thread count and mask, the peak line.

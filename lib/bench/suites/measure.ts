@@ -76,8 +76,9 @@ async function timeContender(ctx: ResolvedOptions, c: Contender, round: number):
 /**
  * Times the contenders of one comparison (same shape and thread count) in ctx.rounds rounds, each
  * round timing every contender once, the order rotated by one each round; each contender's samples
- * of all rounds are pooled into one median. Announces each timing with ctx.progress(`label(c)`).
- * Returns one result per contender, in the given order.
+ * of all rounds are pooled into one median, and its median of each round is kept (roundMs) for the
+ * paired speed-up (markBaselines). Announces each timing with ctx.progress(`label(c)`). Returns one
+ * result per contender, in the given order.
  */
 export async function measureInterleaved(
   ctx: ResolvedOptions, contenders: readonly Contender[], label: (c: Contender) => string,
@@ -94,6 +95,7 @@ export async function measureInterleaved(
   }
   return contenders.map((c, i) => {
     const r = makeResult({ ...c.spec, peakGflops: ctx.peaks.get(c.spec.threads) }, poolTimings(timings[i]));
-    return toSuiteResult(r, c.kind === 'ours' ? 'ours' : c.role ?? 'peer', c.extra ?? {});
+    const roundMs = timings[i].map((t) => t.medianMs);
+    return toSuiteResult(r, c.kind === 'ours' ? 'ours' : c.role ?? 'peer', { roundMs, ...c.extra });
   });
 }
