@@ -69,7 +69,8 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
 const nowNs = (): bigint => process.hrtime.bigint();
 const nsToMs = (ns: bigint): number => Number(ns) / 1e6;
 
-function median(sorted: number[]): number {
+/** The median of an ascending array (the mean of the middle two for an even count; NaN when empty). */
+export function median(sorted: readonly number[]): number {
   const n = sorted.length;
   if (n === 0) return NaN;
   return n % 2 === 1 ? sorted[(n - 1) / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);

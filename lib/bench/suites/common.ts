@@ -16,7 +16,7 @@
  * the rounds instead (markBaselines): the median over rounds of the baseline's time in a round
  * divided by ours in the same round, so a phase that spans a round cancels in that round's ratio.
  */
-import { BenchResult, TimingOptions } from '../harness';
+import { BenchResult, median, TimingOptions } from '../harness';
 import { isOnnxRuntimeAvailable } from '../onnxruntime-peer';
 import { measureFmaPeak, setNumThreads } from '../../backend';
 
@@ -269,9 +269,7 @@ function groupKey(r: BenchResult): string {
 export function pairedSpeedup(base: SuiteResult, r: SuiteResult): number {
   const b = base.roundMs, o = r.roundMs;
   if (b === undefined || o === undefined || b.length !== o.length || b.length === 0) return base.ms / r.ms;
-  const ratios = b.map((t, k) => t / o[k]).sort((x, y) => x - y);
-  const n = ratios.length;
-  return n % 2 === 1 ? ratios[(n - 1) / 2] : 0.5 * (ratios[n / 2 - 1] + ratios[n / 2]);
+  return median(b.map((t, k) => t / o[k]).sort((x, y) => x - y));
 }
 
 /**
