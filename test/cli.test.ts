@@ -79,6 +79,7 @@ describe('bench', () => {
     expect(doc.schema).toBe('simd-attention-bench/1');
     expect(doc.suite).toBe('matmul');
     expect(doc.options).toMatchObject({ threads: [1], budgetMs: 2, compare: false, sizes: [16, 32] });
+    expect(doc.options).not.toHaveProperty('hugePages');  // only the decode suite reads it
     expect(doc.backend.availableIsas).toContain(doc.backend.isa);
     expect(doc.peaks['1']).toBeGreaterThan(0);
     expect(doc.onnxruntime).toBeNull();
@@ -160,11 +161,15 @@ describe('bench', () => {
   });
 
   test('decode, mha and memory suites', async () => {
-    const [decode, mha, memory] = await Promise.all([
+    const [decode, decodePlain, mha, memory] = await Promise.all([
       json(['bench', 'decode', '--seq', '64', '--heads', '2', '--dim', '8', ...FAST, '--json']),
+      json(['bench', 'decode', '--seq', '64', '--heads', '2', '--dim', '8', '--no-huge-pages', ...FAST, '--json']),
       json(['bench', 'mha', '--seq', '8', '--heads', '2', '--dim', '8', '--steps', '3', ...FAST, '--json']),
       json(['bench', 'memory', '--seq', '128', '--dim', '16', ...FAST, '--json']),
     ]);
+    expect(decode.options.hugePages).toBe(true);
+    expect(decodePlain.options.hugePages).toBe(false);
+    expect(decodePlain.results).toHaveLength(1);
     expect(decode.results).toHaveLength(1);
     const d = decode.results[0];
     expect(d.shape).toEqual({ B: 1, H: 2, Lk: 64, d: 8 });

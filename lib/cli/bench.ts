@@ -91,7 +91,10 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
     if (r.fractionOfPeak !== null) r.fractionOfPeak = r.gflops / peaks.get(r.threads);
   }
   const options: Record<string, unknown> = { threads, budgetMs, compare: f.compare === true, peakSeconds: f.peakSeconds };
-  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds', 'hugePages'] as const) if (f[k] !== undefined) options[k] = f[k];
+  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds'] as const) if (f[k] !== undefined) options[k] = f[k];
+  // commander gives --no-huge-pages a default of true, so the flag is always set: recorded only
+  // where a suite reads it.
+  if (names.includes('decode') && f.hugePages !== undefined) options.hugePages = f.hugePages;
   return createBenchDocument({ suite, options, peaks: peaks.toJSON(), results, notes });
 }
 
