@@ -12,7 +12,8 @@
 //   node scripts/ab-addons.js A.node B.node sdpa 1 2048                   # [1, 12, L, 64]
 //   node scripts/ab-addons.js A.node B.node sdpa 2 8192 causal 1          # decode: Lq = 1
 //
-// AB_ROUNDS=N sets the number of alternating rounds (default 15).
+// AB_ROUNDS=N sets the number of alternating rounds (default 15). AB_ASYNC=1 times the asynchronous
+// form of the call (the job offloaded to the pool's workers, each call awaited before the next).
 //
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
 // the rounds), and B's speed relative to A: the ratio of the medians and the median of the rounds' ratios. Uses the built dist/ to describe the attention call.
@@ -39,7 +40,9 @@ function randomArray(n) {
   return new Float32Array(n).map(() => Math.random() * 2 - 1);
 }
 
-// Returns { flops, call(addon) } for the chosen workload.
+const asyncCalls = process.env.AB_ASYNC === '1';
+
+// Returns { flops, call(addon) } for the chosen workload (a promise when asyncCalls).
 function workload() {
   if (mode === 'matmul' || mode === 'matmul-tb') {
     const [M, N, K] = rest.map(Number);
@@ -47,7 +50,7 @@ function workload() {
     const a = randomArray(M * K), b = randomArray(K * N), c = new Float32Array(M * N);
     // [M, N, K, aOffset, lda, transA, bOffset, ldb, transB, batch dims] (matmul_binding.cc)
     const d = new Float64Array([M, N, K, 0, K, 0, 0, transB ? K : N, transB ? 1 : 0, 0]);
-    return { flops: 2 * M * N * K, call: (x) => x.matmul(a, b, c, d, false, null) };
+    return { flops: 2 * M * N * K, call: (x) => x.matmul(a, b, c, d, asyncCalls, null) };
   }
   if (mode === 'sdpa') {
     // The descriptor of a real call, captured from the package's own wrapper.
@@ -64,6 +67,7 @@ function workload() {
     sa.scaledDotProductAttentionSync(t(H * Lq * d, Lq), t(H * Lk * d, Lk), t(H * Lk * d, Lk),
       { isCausal: causal, causalAlignment: 'bottom-right' });
     addon.attention = real;
+    captured[7] = asyncCalls;  // attention(q, k, v, out, mask, keyLengths, descriptor, async, ...)
     const flops = (4 * H * Lq * Lk * d) / (causal && Lq === Lk ? 2 : 1);
     return { flops, call: (x) => x.attention(...captured) };
   }
@@ -81,23 +85,31 @@ if (!Number.isInteger(rounds) || rounds < 1) {
   process.exit(2);
 }
 const times = [[], []];
-for (let round = 0; round < rounds; round++) {
-  for (let i = 0; i < 2; i++) {
-    const which = (round + i) % 2;  // alternate which build goes first
-    call(builds[which]);            // warm: caches, scratch buffers, pool threads
-    const t0 = process.hrtime.bigint();
-    for (let r = 0; r < repsPerRound; r++) call(builds[which]);
-    times[which].push(Number(process.hrtime.bigint() - t0) / 1e6 / repsPerRound);
+async function main() {
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < 2; i++) {
+      const which = (round + i) % 2;  // alternate which build goes first
+      if (asyncCalls) await call(builds[which]); else call(builds[which]);  // warm: caches, scratch, pool
+      const t0 = process.hrtime.bigint();
+      for (let r = 0; r < repsPerRound; r++) {
+        if (asyncCalls) await call(builds[which]); else call(builds[which]);
+      }
+      times[which].push(Number(process.hrtime.bigint() - t0) / 1e6 / repsPerRound);
+    }
   }
 }
-const median = (v) => v.slice().sort((p, q) => p - q)[v.length >> 1];
-const peak = builds[0].measureFmaPeak(threads, 0.3);
-for (let i = 0; i < 2; i++) {
-  const ms = median(times[i]);
-  const gflops = flops / ms / 1e6;
-  console.log(`${'AB'[i]} ${ms.toFixed(4)} ms  ${gflops.toFixed(1)} GFLOP/s  ${(100 * gflops / peak).toFixed(1)}% of ${peak.toFixed(0)}`);
+function report() {
+  const median = (v) => v.slice().sort((p, q) => p - q)[v.length >> 1];
+  const peak = builds[0].measureFmaPeak(threads, 0.3);
+  for (let i = 0; i < 2; i++) {
+    const ms = median(times[i]);
+    const gflops = flops / ms / 1e6;
+    console.log(`${'AB'[i]} ${ms.toFixed(4)} ms  ${gflops.toFixed(1)} GFLOP/s  ${(100 * gflops / peak).toFixed(1)}% of ${peak.toFixed(0)}`);
+  }
+  // Paired: each round's A time over its B time, then the median of those (a slow phase that spans a
+  // round moves both of its times; the bench's speed-ups are taken the same way).
+  const paired = median(times[0].map((a, r) => a / times[1][r]));
+  console.log(`B/A speed ${(median(times[0]) / median(times[1])).toFixed(3)} (medians), ${paired.toFixed(3)} (paired rounds)`);
 }
-// Paired: each round's A time over its B time, then the median of those (a slow phase that spans a
-// round moves both of its times; the bench's speed-ups are taken the same way).
-const paired = median(times[0].map((a, r) => a / times[1][r]));
-console.log(`B/A speed ${(median(times[0]) / median(times[1])).toFixed(3)} (medians), ${paired.toFixed(3)} (paired rounds)`);
+
+main().then(report);
