@@ -8,6 +8,7 @@
 // Linux) so that a process's event loop wins the CPU whenever it wakes, even when every core is
 // computing.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -35,6 +36,13 @@ class ThreadPool {
 
   static constexpr int kMaxThreads = 256;
   static constexpr int kWorkerNice = 5;
+  // How long a worker keeps polling for the next job after finishing a synchronous one, and a
+  // synchronous caller for the workers' last tasks, before blocking on a condition variable. A futex wake of a parked thread
+  // costs tens of microseconds on a VM (the idle vCPU halts and must be rescheduled by the host);
+  // back-to-back calls (a decode step's projections and attention, a loop of small products) land
+  // inside this window and skip it. Long enough to bridge the JavaScript between two calls of a
+  // decode step, short enough that an idle pool costs nothing measurable.
+  static constexpr int kSpinMicroseconds = 100;
 
   // While alive on a thread, parallelFor calls from that thread hand all the work to the workers
   // and wait (used by the async jobs, so compute never runs on libuv's threads).
@@ -53,6 +61,8 @@ class ThreadPool {
   ThreadPool();
   void resize(int n);  // with jobMutex_ held
   void workerLoop(int index, uint64_t startGeneration);
+  void pollForJob(uint64_t seen) const;         // returns early when a new job is posted
+  void pollForTasks(int64_t numTasks) const;  // returns early when every task has finished
 
   std::mutex jobMutex_;  // one job at a time
   std::mutex stateMutex_;
@@ -66,8 +76,13 @@ class ThreadPool {
   const Task* job_ = nullptr;
   int64_t jobTasks_ = 0;
   uint64_t generation_ = 0;
+  // generation_ and stopping_ as seen without the lock, for the polling before a wait (written
+  // under stateMutex_ together with them).
+  alignas(64) std::atomic<uint64_t> postedGeneration_{0};
+  std::atomic<bool> stoppingPosted_{false};
   int activeWorkers_ = 0;
   int jobWorkers_ = 0;  // workers 1..jobWorkers_ take part in the job in progress
+  bool jobOffloaded_ = false;  // posted from inside an OffloadScope (no caller takes tasks)
   struct Shared;
   Shared* shared_;
 };

@@ -1,6 +1,9 @@
 // Dispatch and thread pool behaviour.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "runtime/cpu_features.h"
@@ -60,6 +63,40 @@ SA_NATIVE_TEST(thread_pool_offload_runs_on_workers_only) {
       });
     }
     SA_CHECK(total.load() == 97 && onCaller.load() == 0, "offloaded job: %d tasks, %d on the caller", total.load(), onCaller.load());
+  }
+  pool.setNumThreads(ThreadPool::hardwareThreads());
+}
+
+// Workers and the caller poll for a while after a job before they block (kSpinMicroseconds): jobs
+// posted inside that window (back to back, alternating sync and offloaded, resized in between) and
+// after it (a pause longer than the window) must all run every task once.
+SA_NATIVE_TEST(thread_pool_jobs_inside_and_after_the_polling_window) {
+  ThreadPool& pool = ThreadPool::instance();
+  const auto pause = std::chrono::microseconds(3 * ThreadPool::kSpinMicroseconds);
+  for (int threads : {2, 3, 1, 2}) {
+    pool.setNumThreads(threads);  // right after the last job: stops workers that are still polling
+    for (int job = 0; job < 200; ++job) {
+      const bool offloaded = job % 3 == 1;
+      const int64_t tasks = 1 + job % 7;
+      std::atomic<int64_t> sum{0};
+      auto run = [&] { pool.parallelFor(tasks, [&](int64_t t, int) { sum += t + 1; }); };
+      if (offloaded) {
+        ThreadPool::OffloadScope offload;
+        run();
+      } else {
+        run();
+      }
+      SA_CHECK(sum.load() == tasks * (tasks + 1) / 2, "job %d (%d threads): sum %lld", job, threads,
+               static_cast<long long>(sum.load()));
+      if (job % 50 == 49) std::this_thread::sleep_for(pause);  // past the window: workers blocked
+    }
+    bool threw = false;
+    try {
+      pool.parallelFor(5, [](int64_t t, int) { if (t == 3) throw std::runtime_error("task 3"); });
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    SA_CHECK(threw, "a task's exception must reach the caller (%d threads)", threads);
   }
   pool.setNumThreads(ThreadPool::hardwareThreads());
 }
