@@ -68,7 +68,9 @@ void ThreadPool::pollForJob(uint64_t seen) const {
 }
 
 void ThreadPool::pollForTasks(int64_t numTasks) const {
-  pollUntil([&] { return shared_->finished.load(std::memory_order_acquire) == numTasks; });
+  pollUntil([&] {
+    return shared_->finished.load(std::memory_order_acquire) == numTasks && activeWorkers_.load(std::memory_order_acquire) == 0;
+  });
 }
 
 ThreadPool& ThreadPool::instance() {

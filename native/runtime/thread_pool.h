@@ -61,8 +61,8 @@ class ThreadPool {
   ThreadPool();
   void resize(int n);  // with jobMutex_ held
   void workerLoop(int index, uint64_t startGeneration);
-  void pollForJob(uint64_t seen) const;         // returns early when a new job is posted
-  void pollForTasks(int64_t numTasks) const;  // returns early when every task has finished
+  void pollForJob(uint64_t seen) const;       // returns early when a new job is posted
+  void pollForTasks(int64_t numTasks) const;  // returns early when the job is done, its workers gone
 
   std::mutex jobMutex_;  // one job at a time
   std::mutex stateMutex_;
@@ -72,16 +72,20 @@ class ThreadPool {
   int numThreads_ = 1;
   bool stopping_ = false;
 
-  // The job in progress (guarded by stateMutex_ except the atomic counter).
+  // The job in progress (guarded by stateMutex_; the atomics are also read without it).
   const Task* job_ = nullptr;
   int64_t jobTasks_ = 0;
   uint64_t generation_ = 0;
   // generation_ and stopping_ as seen without the lock, for the polling before a wait (written
-  // under stateMutex_ together with them).
+  // under stateMutex_ together with them); on a cache line of their own, which changes once per
+  // job, not with every worker that joins or leaves one.
   alignas(64) std::atomic<uint64_t> postedGeneration_{0};
   std::atomic<bool> stoppingPosted_{false};
-  int activeWorkers_ = 0;
-  int jobWorkers_ = 0;  // workers 1..jobWorkers_ take part in the job in progress
+  // Workers inside the job in progress: changed under stateMutex_, atomic so that a polling caller
+  // can also wait for the last worker to leave (not only for the last task) before it takes the
+  // lock; else it often finds one still leaving and sleeps after all.
+  alignas(64) std::atomic<int> activeWorkers_{0};
+  alignas(64) int jobWorkers_ = 0;  // workers 1..jobWorkers_ take part in the job in progress
   bool jobOffloaded_ = false;  // posted from inside an OffloadScope (no caller takes tasks)
   struct Shared;
   Shared* shared_;
