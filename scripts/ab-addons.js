@@ -16,7 +16,8 @@
 // form of the call (the job offloaded to the pool's workers, each call awaited before the next).
 //
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
-// the rounds), and B's speed relative to A: the ratio of the medians and the median of the rounds' ratios. Uses the built dist/ to describe the attention call.
+// the rounds), and B's speed relative to A: the ratio of the medians and the median of the
+// rounds' ratios. Uses the built dist/ to describe the attention call.
 'use strict';
 const path = require('path');
 
@@ -109,7 +110,8 @@ function report() {
   // Paired: each round's A time over its B time, then the median of those (a slow phase that spans a
   // round moves both of its times; the bench's speed-ups are taken the same way).
   const paired = median(times[0].map((a, r) => a / times[1][r]));
-  console.log(`B/A speed ${(median(times[0]) / median(times[1])).toFixed(3)} (medians), ${paired.toFixed(3)} (paired rounds)`);
+  const ratio = median(times[0]) / median(times[1]);
+  console.log(`B/A speed ${ratio.toFixed(3)} (medians), ${paired.toFixed(3)} (paired rounds)`);
 }
 
 main().then(report);

@@ -41,7 +41,8 @@ inline void cpuRelax() {
 // Polls done() until it holds or kSpinMicroseconds pass (the clock read once per 64 polls).
 template <class Done>
 void pollUntil(const Done& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicroseconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicroseconds);
   for (int i = 1;; ++i) {
     if (done()) return;
     cpuRelax();
@@ -63,13 +64,15 @@ struct ThreadPool::Shared {
 
 void ThreadPool::pollForJob(uint64_t seen) const {
   pollUntil([&] {
-    return postedGeneration_.load(std::memory_order_acquire) != seen || stoppingPosted_.load(std::memory_order_relaxed);
+    return postedGeneration_.load(std::memory_order_acquire) != seen ||
+           stoppingPosted_.load(std::memory_order_relaxed);
   });
 }
 
 void ThreadPool::pollForTasks(int64_t numTasks) const {
   pollUntil([&] {
-    return shared_->finished.load(std::memory_order_acquire) == numTasks && activeWorkers_.load(std::memory_order_acquire) == 0;
+    return shared_->finished.load(std::memory_order_acquire) == numTasks &&
+           activeWorkers_.load(std::memory_order_acquire) == 0;
   });
 }
 

@@ -37,11 +37,12 @@ class ThreadPool {
   static constexpr int kMaxThreads = 256;
   static constexpr int kWorkerNice = 5;
   // How long a worker keeps polling for the next job after finishing a synchronous one, and a
-  // synchronous caller for the workers' last tasks, before blocking on a condition variable. A futex wake of a parked thread
-  // costs tens of microseconds on a VM (the idle vCPU halts and must be rescheduled by the host);
-  // back-to-back calls (a decode step's projections and attention, a loop of small products) land
-  // inside this window and skip it. Long enough to bridge the JavaScript between two calls of a
-  // decode step, short enough that an idle pool costs nothing measurable.
+  // synchronous caller for the workers' last tasks, before blocking on a condition variable. A
+  // futex wake of a parked thread costs tens of microseconds on a VM (the idle vCPU halts and must
+  // be rescheduled by the host); back-to-back calls (a decode step's projections and attention, a
+  // loop of small products) land inside this window and skip it. Long enough to bridge the
+  // JavaScript between two calls of a decode step, short enough that an idle pool costs nothing
+  // measurable.
   static constexpr int kSpinMicroseconds = 100;
 
   // While alive on a thread, parallelFor calls from that thread hand all the work to the workers
