@@ -64,8 +64,8 @@ struct ThreadPool::Shared {
 
 void ThreadPool::pollForJob(uint64_t seen) const {
   pollUntil([&] {
-    return postedGeneration_.load(std::memory_order_acquire) != seen ||
-           stoppingPosted_.load(std::memory_order_relaxed);
+    return generation_.load(std::memory_order_acquire) != seen ||
+           stopping_.load(std::memory_order_relaxed);
   });
 }
 
@@ -109,7 +109,6 @@ void ThreadPool::resize(int n) {
   {
     std::lock_guard<std::mutex> lock(stateMutex_);
     stopping_ = true;
-    stoppingPosted_.store(true, std::memory_order_relaxed);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -117,7 +116,6 @@ void ThreadPool::resize(int n) {
   {
     std::lock_guard<std::mutex> lock(stateMutex_);
     stopping_ = false;
-    stoppingPosted_.store(false, std::memory_order_relaxed);
     numThreads_ = n;
   }
   // n workers: a synchronous job uses the caller and workers 1..n-1, an offloaded one workers 1..n.
@@ -208,7 +206,6 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     jobWorkers_ = offload ? threads : threads - 1;
     jobOffloaded_ = offload;
     ++generation_;
-    postedGeneration_.store(generation_, std::memory_order_release);
   }
   wake_.notify_all();
   if (!offload) {

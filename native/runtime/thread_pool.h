@@ -71,17 +71,15 @@ class ThreadPool {
   std::condition_variable done_;
   std::vector<std::thread> workers_;
   int numThreads_ = 1;
-  bool stopping_ = false;
 
   // The job in progress (guarded by stateMutex_; the atomics are also read without it).
   const Task* job_ = nullptr;
   int64_t jobTasks_ = 0;
-  uint64_t generation_ = 0;
-  // generation_ and stopping_ as seen without the lock, for the polling before a wait (written
-  // under stateMutex_ together with them); on a cache line of their own, which changes once per
-  // job, not with every worker that joins or leaves one.
-  alignas(64) std::atomic<uint64_t> postedGeneration_{0};
-  std::atomic<bool> stoppingPosted_{false};
+  // A new job (generation_ moves) or a resize (stopping_): written under stateMutex_, atomic so
+  // that the polling before a wait can read them without it; on a cache line of their own, which
+  // changes once per job, not with every worker that joins or leaves one.
+  alignas(64) std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
   // Workers inside the job in progress: changed under stateMutex_, atomic so that a polling caller
   // can also wait for the last worker to leave (not only for the last task) before it takes the
   // lock; else it often finds one still leaving and sleeps after all.
