@@ -43,12 +43,31 @@ const T = (shape) => new sa.Tensor(Float32Array.from({ length: shape.reduce((a, 
 })();
 `;
 
-test('a one-second async attention call does not block the event loop', () => {
+interface Run {
+  seconds: number;
+  ticks: number;
+  maxDelayMs: number;
+}
+
+function runInFreshProcess(): Run {
   const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 120000 });
   expect(r.stderr).toBe('');
-  const { seconds, ticks, maxDelayMs } = JSON.parse(r.stdout) as { seconds: number; ticks: number; maxDelayMs: number };
-  // The call really took long enough to matter, and timers ran all along.
-  expect(seconds).toBeGreaterThan(0.3);
-  expect(ticks).toBeGreaterThan(seconds * 100 * 0.5);
-  expect(maxDelayMs).toBeLessThan(20);
+  const run = JSON.parse(r.stdout) as Run;
+  // The call really took long enough to matter, and timers ran all along: a loop blocked for the
+  // call would show a delay of about the call's whole duration (>= 300 ms), on every attempt.
+  expect(run.seconds).toBeGreaterThan(0.3);
+  expect(run.ticks).toBeGreaterThan(run.seconds * 100 * 0.5);
+  expect(run.maxDelayMs).toBeLessThan((run.seconds * 1000) / 4);
+  return run;
+}
+
+test('a one-second async attention call does not block the event loop', () => {
+  // The histogram's figures include its 5 ms sampling interval: an idle Node process reads a
+  // maximum of ~9 ms on this 2-vCPU VM, and so does this test (also beside two busy processes).
+  // A stall of the whole VM (host steal time) once read 22 ms in CI; it stalls an idle process
+  // just as much and says nothing about this package, so one such attempt gets a second one.
+  // Both attempts still have to show an unblocked loop (the checks in runInFreshProcess).
+  let run = runInFreshProcess();
+  if (run.maxDelayMs >= 20) run = runInFreshProcess();
+  expect(run.maxDelayMs).toBeLessThan(20);
 });
