@@ -7,8 +7,8 @@
 // against two FMAs (the tile kernel measured 51% of the FMA peak at d = 64, L = 1024); with the
 // pair every broadcast feeds two FMAs (76%).
 // Register budget (16 ymm): S^T holds 4 keys x 2 halves = 8 accumulators + the Q^T column pair +
-// a broadcast; P.V holds 4 rows x 1 pair of dv (8 accumulators, the 8 chains two FMA pipes of
-// latency 4 need) + 2 value halves + a broadcast.
+// a broadcast; the weights stay there for P.V, which adds 3 columns of O^T x 2 halves = 6
+// accumulators + a broadcast (15).
 #include <cmath>
 #include <cstdint>
 
@@ -133,13 +133,16 @@ struct Avx2PairVec {
   using I = Avx2PairI;
   using H = Avx2Vec;
   static constexpr int W = 16;
-  // 64 keys: the V block (64 x dv, 16 KiB at dv = 64), S^T (4 KiB), Q^T and the O tile stay in
-  // L1. 4 keys per S^T tile: 8 accumulators, the 8 chains two FMA pipes of latency 4 need (6 keys,
-  // 12 accumulators, measured 37% slower: GCC spills the pairs).
+  // 64 keys per block (mask and bias rows, the non-finite value check). 4 keys per S^T tile: 8
+  // accumulators, the 8 chains two FMA pipes of latency 4 need (6 keys, 12 accumulators, measured
+  // 37% slower: GCC spills the pairs).
   static constexpr int kKeyBlock = 64;
   static constexpr int kScoreKeys = 4;
-  static constexpr int kPvRows = 4;
-  static constexpr int kPvCols = 1;
+  // P.V from the score registers, 3 columns of dv per pass. A/B against P^T through L1 (4 rows x
+  // 1 pair), d = 64, SIMD_ATTENTION_ISA=avx2 on Zen 4: 1 thread L = 1024 1.00, 2048 +5%, 4096
+  // 0.98-1.07 (two runs), causal 2048 +7-8%; 2 threads 2048 +5% (2 columns: 0.97 at 1024).
+  static constexpr bool kPvFromScoreRegisters = true;
+  static constexpr int kPvRegColumns = 3;
 
   static F both(__m256 x) { return F{x, x}; }
   static F zero() { return both(_mm256_setzero_ps()); }

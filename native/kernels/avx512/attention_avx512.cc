@@ -3,11 +3,11 @@
 //
 // Tiles of 16 query rows (one per lane). Register budget (32 zmm): the S^T micro-kernel holds 16
 // key accumulators + the Q^T column (the key element is an embedded broadcast operand of the FMA);
-// the P.V micro-kernel 4 rows x up to 6 vectors of dv (24 accumulators) + 6 value vectors + a
-// broadcast = 31. Zen 4 issues one 512-bit FMA per cycle and both micro-kernels run at 94-97% of
-// that in isolation; the softmax (fused into the S^T step) adds ~13 vector operations per 16
-// scores against 2 * d FMAs per 16 scores. Measured at d = 64, one thread: 85-90% of the FMA peak
-// for L >= 1024 (perf: the P.V loop takes ~10% longer than the S^T loop for the same FMAs).
+// the weights stay in those 16 registers for the P.V step, which adds 8 accumulators (8 columns
+// of O^T; the value element is an embedded broadcast too) = 24, plus the softmax's constants.
+// Zen 4 issues one 512-bit FMA per cycle; the softmax (fused into the S^T step) adds ~13 vector
+// operations per 16 scores against 2 * d FMAs per 16 scores. Measured at d = 64, one thread:
+// 89-91% of the FMA peak for L >= 1024 (bench/RESULTS.md).
 #include <cmath>
 #include <cstdint>
 
@@ -31,12 +31,16 @@ struct Avx512Vec {
   using F = __m512;
   using I = __m512i;
   static constexpr int W = 16;
-  // 64 keys: the V block (64 x dv floats, 16 KiB at dv = 64) plus the S^T block (4 KiB), Q^T and
-  // the O tile stay in the 48 KiB L1 while the four P.V row tiles sweep the block.
+  // 64 keys per block: the unit of the mask and bias rows written ahead and of the non-finite
+  // value check; the P.V follows each score step of 16 keys.
   static constexpr int kKeyBlock = 64;
   static constexpr int kScoreKeys = 16;
-  static constexpr int kPvRows = 4;
-  static constexpr int kPvCols = 6;
+  // P.V straight from the 16 score registers, 8 columns of dv per pass (attention_tile.h). A/B
+  // against P^T through L1 (4 rows x 6 vectors of dv per micro-tile), d = 64: 1 thread L = 1024
+  // +3-6%, 2048 +5-6%, 4096 +1.7-2.2%, causal 2048 +2-4%; 2 threads 4096 +8-10% (no store and
+  // reload of P, no per-block O * alpha, V read once per tile instead of once per 4 rows).
+  static constexpr bool kPvFromScoreRegisters = true;
+  static constexpr int kPvRegColumns = 8;
   static constexpr int kRowPvCols = 8;
 
   static F zero() { return _mm512_setzero_ps(); }

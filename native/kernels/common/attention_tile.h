@@ -14,12 +14,23 @@
 //                     only moves when a score exceeds it by kSlack (see Softmax), so the scores
 //                     never make a round trip through memory before their exp. Causal and
 //                     key-length limits are one integer compare per key on ragged blocks.
-//   P.V micro-kernel  MR rows x NC vectors of dv in registers, P broadcast from the P^T block in
-//                     L1, V rows read in place (a masked load for the dv tail, never past a row).
+//   P.V micro-kernel  two forms, chosen by the traits (V::kPvFromScoreRegisters):
+//                     - from the score registers (AVX-512, AVX2): the NR weight vectors never
+//                       leave the registers; O is kept transposed (O^T, [dv][W], rows in lanes,
+//                       in L1) and each V element is broadcast, like K's in the S^T step: per NC
+//                       columns of dv, NC accumulators take NR FMAs each. Each score step's P.V
+//                       follows it; V is read once per tile, in place; O^T is rescaled only when
+//                       the reference moves.
+//                     - through L1 (NEON: the other form is not measured there, it runs under
+//                       qemu here): P^T is stored per block of NB keys, then MR rows x NC vectors
+//                       of dv in registers, P broadcast from the P^T block, V rows read in place
+//                       (a masked load for the dv tail, never past a row); the O tile is rescaled
+//                       as it is loaded, once per block.
 //
-// Block of NB keys (V::kKeyBlock): the V block (NB x dv) is read MR times per tile from L1, so NB
-// is sized for it and the P^T block, the packed Q^T, and the O tile to fit a 32 KiB L1 together.
-// The O tile (W x dv) lives in per-thread L1 scratch between blocks and is rescaled as it is loaded.
+// Block of NB keys (V::kKeyBlock): the unit of the mask and bias rows written ahead and of the
+// non-finite value check; through L1 also of P^T, whose V block (NB x dv) is read MR times per
+// tile from L1, so NB is sized for it and the P^T block, the packed Q^T, and the O tile to fit a
+// 32 KiB L1 together. O (or O^T) lives in per-thread L1 scratch.
 // Scores are in base-2 units (scale * log2(e) folded into the packed Q), so exp is exp2.
 #pragma once
 #include "kernels/common/attention_common.h"
@@ -79,6 +90,17 @@ inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64
   }
 }
 
+// The through-L1 P.V micro-tile (rows x vectors of dv); traits that take P.V from the score
+// registers do not name one.
+template <class V, bool = V::kPvFromScoreRegisters>
+struct PvTileShape {
+  static constexpr int rows = V::kPvRows, cols = V::kPvCols;
+};
+template <class V>
+struct PvTileShape<V, true> {
+  static constexpr int rows = 1, cols = 1;
+};
+
 template <class V>
 struct TileAttention {
   using F = typename V::F;
@@ -86,8 +108,9 @@ struct TileAttention {
   static constexpr int W = V::W;
   static constexpr int NB = V::kKeyBlock;
   static constexpr int NR = V::kScoreKeys;
-  static constexpr int MR = V::kPvRows;
-  static constexpr int NCV = V::kPvCols;
+  static constexpr bool kRegP = V::kPvFromScoreRegisters;
+  static constexpr int MR = PvTileShape<V>::rows;
+  static constexpr int NCV = PvTileShape<V>::cols;
   static_assert(W % MR == 0, "P.V row tiles must divide the tile");
   static_assert(NB % NR == 0, "score tiles must divide the key block");
 
@@ -108,6 +131,8 @@ struct TileAttention {
     SoftcapConstants cap;
     bool alibi;
     F alibiSlope, alibiPos;      // per-lane (row) base-2 slope and aligned position
+    float* ot;                   // [dv][W] O^T (P.V from the score registers only)
+    bool guarded;                // this block holds masked keys and a non-finite value
   };
 
   // The online softmax against a reference max that only moves when a group of scores exceeds it
@@ -121,9 +146,9 @@ struct TileAttention {
   struct Softmax {
     F ref;       // per-row reference, -inf while the row has seen no allowed key
     F refUse;    // ref, or 0 where ref is -inf (so exp2(-inf - refUse) = 0, not NaN)
-    F l;         // sum of the weights of the finished blocks, relative to refUse
-    F blockSum;  // sum of this block's weights so far
-    F blockAlpha;  // factor for the accumulator and l at the end of this block (1 if ref stayed)
+    F l;         // sum of the weights, relative to refUse (through L1: of the finished blocks)
+    F blockSum;  // through L1: sum of this block's weights so far
+    F blockAlpha;  // through L1: factor for O and l at the end of this block (1 if ref stayed)
   };
 
   // Lane-wise max of a[0..N), pairwise (dependency depth log2 N; a template so it unrolls into
@@ -137,20 +162,25 @@ struct TileAttention {
     }
   }
 
-  // Raises the reference to cover `groupMax`: the weights of this block already written (the
-  // first j0 keys of the P^T block), its running sum and the factor for O and l scale by
-  // 2^(old - new); the current group's scores, taken against the old reference, move by the
-  // difference.
+  // Raises the reference to cover `groupMax`: what was accumulated against the old one scales by
+  // 2^(old - new) (P.V from the score registers: O^T and l; through L1: the weights of this block
+  // already written, the first j0 keys of the P^T block, its running sum and the factor for O and
+  // l); the current group's scores, taken against the old reference, move by the difference.
   template <int N>
-  static void rescaleTo(F groupMax, float* st, int j0, F* acc, Softmax& sm) {
+  static void rescaleTo(F groupMax, const Block& b, int j0, F* acc, Softmax& sm) {
     const F ref = V::max(groupMax, sm.ref);  // the old ref where groupMax is NaN
     const F refUse = V::zeroIfNegInf(ref);
     const F a = V::exp2(V::sub(sm.ref, refUse));  // 0 where the row had no key yet
     const F delta = V::sub(refUse, sm.refUse);
-    for (int j = 0; j < j0; ++j) V::store(st + j * W, V::mul(V::load(st + j * W), a));
+    if constexpr (kRegP) {
+      for (int64_t c = 0; c < b.in->dv; ++c) V::store(b.ot + c * W, V::mul(V::load(b.ot + c * W), a));
+      sm.l = V::mul(sm.l, a);
+    } else {
+      for (int j = 0; j < j0; ++j) V::store(b.st + j * W, V::mul(V::load(b.st + j * W), a));
+      sm.blockSum = V::mul(sm.blockSum, a);
+      sm.blockAlpha = V::mul(sm.blockAlpha, a);
+    }
     for (int j = 0; j < N; ++j) acc[j] = V::sub(acc[j], delta);
-    sm.blockSum = V::mul(sm.blockSum, a);
-    sm.blockAlpha = V::mul(sm.blockAlpha, a);
     sm.ref = ref;
     sm.refUse = refUse;
   }
@@ -185,16 +215,106 @@ struct TileAttention {
     // row without a key yet, so its first finite score always moves the ref).
     const F groupMax = maxTree<N>(acc);
     if (V::anyGreater(groupMax, V::add(V::sub(sm.ref, sm.refUse), V::set1(kSlack)))) {
-      rescaleTo<N>(V::add(groupMax, sm.refUse), b.st, j0, acc, sm);
+      rescaleTo<N>(V::add(groupMax, sm.refUse), b, j0, acc, sm);
     }
     F sum0 = V::zero(), sum1 = V::zero();
     SA_ATTENTION_UNROLL
     for (int j = 0; j < N; ++j) {
       const F p = V::exp2(acc[j]);
-      V::store(b.st + (j0 + j) * W, p);
+      if constexpr (kRegP) {
+        acc[j] = p;
+      } else {
+        V::store(b.st + (j0 + j) * W, p);
+      }
       if (j % 2 == 0) sum0 = V::add(sum0, p); else sum1 = V::add(sum1, p);
     }
-    sm.blockSum = V::add(sm.blockSum, V::add(sum0, sum1));
+    if constexpr (kRegP) {
+      sm.l = V::add(sm.l, V::add(sum0, sum1));
+      const float* v = in.v + key0 * in.vStride;
+      if (b.guarded) {
+        pvGuardedFromRegisters<N>(acc, v, in.vStride, in.dv, b.ot, b.st);
+      } else {
+        pvFromRegisters<N>(acc, v, in.vStride, in.dv, b.ot, v + N * in.vStride, nextRows);
+      }
+    } else {
+      sm.blockSum = V::add(sm.blockSum, V::add(sum0, sum1));
+    }
+  }
+
+  // O^T[c] += sum_j p[j] * V[j][c] for the N keys of a score step, the weights straight from the
+  // score registers. NC columns of dv per pass: NC accumulators, each taking N FMAs whose V
+  // element is an embedded broadcast (AVX-512: 16 weights + 8 accumulators = 24 of 32 registers;
+  // 8 chains of FMA latency 4 keep the pipe full). Rows are addressed as four pointers plus 1, 2, 3
+  // strides, the next step's V rows prefetched two per pass.
+  template <int N>
+  static inline void pvFromRegisters(const F* p, const float* v, int64_t vs, int64_t dv, float* ot,
+                                     const float* vNext, int nextRows) {
+    constexpr int G = (N + 3) / 4;
+    constexpr int NC = V::kPvRegColumns;
+    const float* vp[G];
+    for (int g = 0; g < G; ++g) vp[g] = v + 4 * g * vs;
+    int64_t c = 0;
+    for (; c + NC <= dv; c += NC) {
+      for (int r = 0; r < 2 && nextRows > 0; ++r, --nextRows, vNext += vs) {
+        for (int64_t e = 0; e < dv; e += 16) prefetchToL1(vNext + e);
+      }
+      F acc[NC];
+      SA_ATTENTION_UNROLL
+      for (int i = 0; i < NC; ++i) acc[i] = V::load(ot + (c + i) * W);
+      SA_ATTENTION_UNROLL
+      for (int g = 0; g < G; ++g) {
+        const float* r0 = vp[g];
+        accumulateColumns<N, NC>(p + 4 * g, N - 4 * g, r0, vs, acc);
+        vp[g] = r0 + NC;
+      }
+      SA_ATTENTION_UNROLL
+      for (int i = 0; i < NC; ++i) V::store(ot + (c + i) * W, acc[i]);
+    }
+    for (; c < dv; ++c) {  // the dv tail, one column at a time
+      F acc[1] = {V::load(ot + c * W)};
+      SA_ATTENTION_UNROLL
+      for (int g = 0; g < G; ++g) {
+        accumulateColumns<N, 1>(p + 4 * g, N - 4 * g, vp[g], vs, acc);
+        vp[g] += 1;
+      }
+      V::store(ot + c * W, acc[0]);
+    }
+  }
+
+  // acc[i] += sum over the (up to four) rows r of p[r] * row_r[i], rows at r0 + r * vs.
+  template <int N, int NC>
+  static inline void accumulateColumns(const F* p, int rows, const float* r0, int64_t vs, F* acc) {
+    const float* r1 = r0 + vs;
+    const float* r2 = r1 + vs;
+    const float* r3 = r2 + vs;
+#if defined(__GNUC__) || defined(__clang__)
+    // Opaque to the optimiser: otherwise GCC 12 turns r + i into one pointer per (row, column),
+    // spills them and reloads one before every FMA.
+    asm("" : "+r"(r1), "+r"(r2), "+r"(r3));
+#endif
+    SA_ATTENTION_UNROLL
+    for (int i = 0; i < NC; ++i) {
+      acc[i] = V::fmadd(p[0], V::bcast(r0 + i), acc[i]);
+      if (N > 1 && rows > 1) acc[i] = V::fmadd(p[1], V::bcast(r1 + i), acc[i]);
+      if (N > 2 && rows > 2) acc[i] = V::fmadd(p[2], V::bcast(r2 + i), acc[i]);
+      if (N > 3 && rows > 3) acc[i] = V::fmadd(p[3], V::bcast(r3 + i), acc[i]);
+    }
+  }
+
+  // The slow form for a step that holds masked keys and a non-finite value: a masked key's weight
+  // is exactly 0 and must not turn into 0 * inf = NaN in a row that never attended to it.
+  template <int N>
+  static void pvGuardedFromRegisters(const F* p, const float* v, int64_t vs, int64_t dv, float* ot,
+                                     float* buffer) {
+    for (int j = 0; j < N; ++j) V::store(buffer + j * W, p[j]);
+    for (int j = 0; j < N; ++j) {
+      const float* row = v + j * vs;
+      for (int r = 0; r < W; ++r) {
+        const float w = buffer[j * W + r];
+        if (w == 0.0f) continue;
+        for (int64_t c = 0; c < dv; ++c) ot[c * W + r] += w * row[c];
+      }
+    }
   }
 
   // O[MR rows][NC vectors] = O * alpha + P^T[:, rows]^T V[:, cols], over n keys.
@@ -295,6 +415,39 @@ struct TileAttention {
     }
   }
 
+  // The same from O^T ([dv][W]): W x W blocks transposed in registers into the output rows.
+  static void writeRowsTransposed(const AttentionHeadInput& in, const AttentionTile& t, const float* ot,
+                                  const float* m, const float* l) {
+    alignas(64) float inv[kAttentionMaxTileRows];
+    for (int r = 0; r < W; ++r) inv[r] = r < t.rows ? inverseSum(l[r]) : 0.0f;
+    const F scale = V::load(inv);
+    for (int64_t c0 = 0; c0 < in.dv; c0 += W) {  // O^T holds roundUpTo(dv, W) rows
+      const int nc = static_cast<int>(minOf(W, in.dv - c0));
+      F block[W];
+      for (int i = 0; i < W; ++i) block[i] = V::mul(V::load(ot + (c0 + i) * W), scale);
+      V::transpose(block);
+      for (int r = 0; r < t.rows; ++r) {
+        if (nc == W) {
+          V::storeu(t.out[r] + c0, block[r]);
+        } else {
+          V::storeTail(t.out[r] + c0, block[r], nc);
+        }
+      }
+    }
+    if (t.lse2 != nullptr) {
+      for (int r = 0; r < t.rows; ++r) t.lse2[r] = l[r] == 0.0f ? -INFINITY : m[r] + std::log2(l[r]);
+    }
+  }
+
+  static void writeOutput(const AttentionHeadInput& in, const AttentionTile& t, const float* o,
+                          int64_t dvPad, const float* m, const float* l) {
+    if constexpr (kRegP) {
+      writeRowsTransposed(in, t, o, m, l);
+    } else {
+      writeRows(in, t, o, dvPad, m, l);
+    }
+  }
+
   // Q^T packed and pre-scaled: qt[d * W + r] = q_r[d] * scale; lanes past the valid rows are 0
   // (finite scores, never written). W x W blocks transposed in registers (V::transpose), a few
   // shuffles per element instead of a strided scalar store each: this runs once per tile, which
@@ -344,7 +497,7 @@ struct TileAttention {
     for (int64_t i = 0; i < nO; ++i) o[i] = 0.0f;
     if (span.begin >= span.end) {  // no row has a key: zero rows
       for (int r = 0; r < W; ++r) lOut[r] = 0.0f;
-      writeRows(in, t, o, dvPad, mOut, lOut);
+      writeOutput(in, t, o, dvPad, mOut, lOut);
       return;
     }
 
@@ -374,6 +527,8 @@ struct TileAttention {
     b.softcap = in.softcapLog2 > 0.0f;
     b.cap = SoftcapConstants{in.softcapLog2, 2.0f * kLog2e / in.softcapLog2};
     b.alibi = in.alibi;
+    b.ot = o;  // O^T when P.V is from the score registers, O otherwise: both W x dvPad floats
+    b.guarded = false;
     {
       // Lanes past the valid rows: slope 0 (their scores are never written).
       alignas(64) float slopeLanes[kAttentionMaxTileRows];
@@ -402,7 +557,9 @@ struct TileAttention {
         for (int r = 0; r < rows; ++r) masked |= writeBias(rowMaskSource(in, t, r), kb, n, rowBias + r, W, false);
       }
 
-      // P^T = exp2(Q K^T - ref) for the block, masked, with the online softmax (see Softmax).
+      if constexpr (kRegP) b.guarded = masked && valuesNonFinite<V>(in.v + kb * in.vStride, in.vStride, n, in.dv);
+      // P^T = exp2(Q K^T - ref) for the block, masked, with the online softmax (see Softmax); from
+      // the score registers, each step's P.V follows it at once.
       sm.blockSum = V::zero();
       sm.blockAlpha = V::set1(1.0f);
       int j0 = 0;
@@ -411,13 +568,14 @@ struct TileAttention {
       if (NR > 4 && j0 + 4 <= n) { scoreStep<(NR > 4 ? 4 : 1), Extras>(b, j0, sm); j0 += (NR > 4 ? 4 : 1); }
       if (NR > 2 && j0 + 2 <= n) { scoreStep<(NR > 2 ? 2 : 1), Extras>(b, j0, sm); j0 += (NR > 2 ? 2 : 1); }
       for (; j0 < n; ++j0) scoreStep<1, Extras>(b, j0, sm);
-      sm.l = V::fmadd(sm.l, sm.blockAlpha, sm.blockSum);
-      V::store(alpha, sm.blockAlpha);
-
-      if (masked && valuesNonFinite<V>(in.v + kb * in.vStride, in.vStride, n, in.dv)) {
-        pvBlockGuarded(in, rows, st, n, kb, o, dvPad, alpha);
-      } else {
-        pvBlock(in, rows, st, n, kb, o, dvPad, alpha);
+      if constexpr (!kRegP) {
+        sm.l = V::fmadd(sm.l, sm.blockAlpha, sm.blockSum);
+        V::store(alpha, sm.blockAlpha);
+        if (masked && valuesNonFinite<V>(in.v + kb * in.vStride, in.vStride, n, in.dv)) {
+          pvBlockGuarded(in, rows, st, n, kb, o, dvPad, alpha);
+        } else {
+          pvBlock(in, rows, st, n, kb, o, dvPad, alpha);
+        }
       }
     }
     // The weights are relative to refUse: lse2 = refUse + log2(l) for rows with a key.
@@ -425,7 +583,7 @@ struct TileAttention {
     const F l = sm.l;
     V::store(mOut, m);
     V::store(lOut, l);
-    writeRows(in, t, o, dvPad, mOut, lOut);
+    writeOutput(in, t, o, dvPad, mOut, lOut);
   }
 };
 

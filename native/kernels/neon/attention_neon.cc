@@ -29,6 +29,9 @@ struct NeonVec {
   static constexpr int kScoreKeys = 16;
   static constexpr int kPvRows = 4;
   static constexpr int kPvCols = 4;
+  // P^T through L1: the form from the score registers (AVX-512, AVX2) is not measured on NEON,
+  // which only runs under qemu here.
+  static constexpr bool kPvFromScoreRegisters = false;
   static constexpr int kRowPvCols = 4;
 
   static F zero() { return vdupq_n_f32(0.0f); }
