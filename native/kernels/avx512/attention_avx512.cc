@@ -7,7 +7,7 @@
 // of O^T; the value element is an embedded broadcast too) = 24, plus the softmax's constants.
 // Zen 4 issues one 512-bit FMA per cycle; the softmax (fused into the S^T step) adds ~13 vector
 // operations per 16 scores against 2 * d FMAs per 16 scores. Measured at d = 64, one thread:
-// 89-91% of the FMA peak for L >= 1024 (bench/RESULTS.md).
+// 84.5-91% of the FMA peak for L >= 1024 (bench/RESULTS.md, ninth session).
 #include <cmath>
 #include <cstdint>
 
