@@ -118,7 +118,7 @@ struct TileAttention {
   struct Block {
     const AttentionHeadInput* in;
     const float* qt;          // [dk][W] packed Q^T, pre-scaled by scale * log2(e)
-    float* st;                // [NB][W] scores, then P, of this block
+    float* st;                // [NB][W] P of this block (from the score registers: a guarded step's)
     const float* rowBias;     // [NB][W] per-row mask bias
     const float* sharedBias;  // [NB] bias common to the rows (shared mask row, key padding)
     bool haveRowBias;
