@@ -14,6 +14,7 @@
 //
 // AB_ROUNDS=N sets the number of alternating rounds (default 15). AB_ASYNC=1 times the asynchronous
 // form of the call (the job offloaded to the pool's workers, each call awaited before the next).
+// AB_HEAD_DIM=d sets the attention head dimension (default 64).
 //
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
 // the rounds), and B's speed relative to A: the ratio of the medians and the median of the
@@ -58,7 +59,11 @@ function workload() {
     const Lk = Number(rest[0]);
     const causal = rest[1] === 'causal';
     const Lq = rest[2] !== undefined ? Number(rest[2]) : Lk;
-    const H = 12, d = 64;
+    const H = 12, d = Number(process.env.AB_HEAD_DIM || 64);
+    if (!Number.isInteger(d) || d < 1 || d > 256) {
+      console.error(`AB_HEAD_DIM must be an integer from 1 to 256, got ${process.env.AB_HEAD_DIM}`);
+      process.exit(2);
+    }
     const addon = require(path.join(root, 'node_modules', 'node-gyp-build'))(root);
     const real = addon.attention;
     let captured = null;

@@ -37,8 +37,9 @@ struct Avx512Vec {
   static constexpr int kScoreKeys = 16;
   // P.V straight from the 16 score registers, 8 columns of dv per pass (attention_tile.h). A/B
   // against P^T through L1 (4 rows x 6 vectors of dv per micro-tile), d = 64: 1 thread L = 1024
-  // +3-6%, 2048 +5-6%, 4096 +1.7-2.2%, causal 2048 +2-4%; 2 threads 4096 +8-10% (no store and
-  // reload of P, no per-block O * alpha, V read once per tile instead of once per 4 rows).
+  // +3-6%, 2048 +5-6%, 4096 +1.7-2.2%, causal 2048 +2-4%; 2 threads 4096 +8-10%; L = 2048 at
+  // d = 128 / 96 / 80 / 32: +6 / +4 / +2.4 / +2.5% (no store and reload of P, no per-block
+  // O * alpha, V read once per tile instead of once per 4 rows).
   static constexpr bool kPvFromScoreRegisters = true;
   static constexpr int kPvRegColumns = 8;
   static constexpr int kRowPvCols = 8;
