@@ -560,8 +560,10 @@ struct TileAttention {
       if constexpr (kRegP) b.guarded = masked && valuesNonFinite<V>(in.v + kb * in.vStride, in.vStride, n, in.dv);
       // P^T = exp2(Q K^T - ref) for the block, masked, with the online softmax (see Softmax); from
       // the score registers, each step's P.V follows it at once.
-      sm.blockSum = V::zero();
-      sm.blockAlpha = V::set1(1.0f);
+      if constexpr (!kRegP) {
+        sm.blockSum = V::zero();
+        sm.blockAlpha = V::set1(1.0f);
+      }
       int j0 = 0;
       for (; j0 + NR <= n; j0 += NR) scoreStep<NR, Extras>(b, j0, sm);
       if (NR > 8 && j0 + 8 <= n) { scoreStep<(NR > 8 ? 8 : 1), Extras>(b, j0, sm); j0 += (NR > 8 ? 8 : 1); }
