@@ -9,11 +9,23 @@
 import { attentionWeightsSync, attentionWeights, scaledDotProductAttention, scaledDotProductAttentionSync, AttentionOptions } from './attention';
 import { describeValue, rangeError, typeError } from './errors';
 import { KVCache } from './kv-cache';
-import { matmul, matmulSync } from './matmul';
+import { Block, Kernel, runAll, runAsync, runSync, step } from './kernel-steps';
+import { matmul, matmulSync, MatmulOptions } from './matmul';
 import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
 import { expectOptions, expectTensor, optionalBoolean, positiveInteger } from './validate';
+
+/** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
+const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = { sync: matmulSync, async: matmul };
+const ATTENTION: Kernel<[Tensor, Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
+  sync: scaledDotProductAttentionSync,
+  async: scaledDotProductAttention,
+};
+const WEIGHTS: Kernel<[Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
+  sync: attentionWeightsSync,
+  async: attentionWeights,
+};
 
 export interface MultiHeadAttentionOptions {
   embedDim: number;
@@ -61,6 +73,15 @@ type Weights = {
   outWeight: Tensor<Float32Array>; // [E, E]
   outBias?: Tensor<Float32Array>;
 };
+
+/** A checked forward call: its tensors, sizes, cache and the fused kernel's options. */
+type ForwardPlan = ReturnType<MultiHeadAttention['plan']>;
+
+/** A block of the kernels above: each yielded step gives back a tensor. */
+type TensorBlock<R> = Block<R, Tensor<Float32Array>>;
+
+/** Q [B, L, H, d], K and V [B, L, Hkv, d]. */
+type Projected = { q: Tensor<Float32Array>; k: Tensor<Float32Array>; v: Tensor<Float32Array> };
 
 /** Reused [B, L, E] buffers for the attention output between the two projections. */
 class ScratchPool {
@@ -188,39 +209,31 @@ export class MultiHeadAttention {
   }
 
   forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult {
-    const plan = this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync');
-    const w = this.weights as Weights;
-    const { q, k, v } = this.projectSync(plan);
-    if (plan.cache) plan.cache.append(k, v);
-    const kAll = plan.cache ? plan.cache.keys() : k;
-    const vAll = plan.cache ? plan.cache.values() : v;
-    const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
-    try {
-      const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
-      scaledDotProductAttentionSync(q, kAll, vAll, { ...plan.attention, out: attn });
-      const output = matmulSync(attn.reshape([plan.B, plan.Lq, this.embedDim]), w.outWeight, { transposeB: true, bias: w.outBias });
-      const result: MultiHeadForwardResult = { output };
-      if (plan.needWeights) result.weights = this.averageWeights(attentionWeightsSync(q, kAll, plan.attention), plan);
-      return result;
-    } finally {
-      this.scratch.give(buffer);
-    }
+    return runSync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync')));
   }
 
   async forward(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): Promise<MultiHeadForwardResult> {
-    const plan = this.plan(query, key, value, options, 'MultiHeadAttention.forward');
+    return runAsync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forward')));
+  }
+
+  /** The block, written once: projections, cache append, attention, output projection, weights. */
+  private *forwardBlock(plan: ForwardPlan): TensorBlock<MultiHeadForwardResult> {
     const w = this.weights as Weights;
-    const { q, k, v } = await this.project(plan);
+    const { q, k, v } = yield* this.project(plan);
     if (plan.cache) plan.cache.append(k, v);
     const kAll = plan.cache ? plan.cache.keys() : k;
     const vAll = plan.cache ? plan.cache.values() : v;
     const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
     try {
       const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
-      await scaledDotProductAttention(q, kAll, vAll, { ...plan.attention, out: attn });
-      const output = await matmul(attn.reshape([plan.B, plan.Lq, this.embedDim]), w.outWeight, { transposeB: true, bias: w.outBias });
+      yield step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn });
+      const attnRows = attn.reshape([plan.B, plan.Lq, this.embedDim]);
+      const output = yield step(MATMUL, attnRows, w.outWeight, { transposeB: true, bias: w.outBias });
       const result: MultiHeadForwardResult = { output };
-      if (plan.needWeights) result.weights = this.averageWeights(await attentionWeights(q, kAll, plan.attention), plan);
+      if (plan.needWeights) {
+        const weights = yield step(WEIGHTS, q, kAll, plan.attention);
+        result.weights = plan.average ? yield* this.averageHeads(weights) : weights;
+      }
       return result;
     } finally {
       this.scratch.give(buffer);
@@ -304,37 +317,24 @@ export class MultiHeadAttention {
     return t.reshape([B, L, heads, this.headDim]);
   }
 
-  private projectSync(plan: ReturnType<MultiHeadAttention['plan']>) {
+  private *project(plan: ForwardPlan): TensorBlock<Projected> {
     const w = this.weights as Weights;
     if (plan.self && w.inProj !== null) {
       // Self-attention: one matmul into [B, L, E + 2 Ekv], Q K V read from it as strided views.
-      return this.projectionViews(plan, matmulSync(plan.query, w.inProj, { transposeB: true, bias: w.inBias }));
+      return this.projectionViews(plan, yield step(MATMUL, plan.query, w.inProj, { transposeB: true, bias: w.inBias }));
     }
-    return {
-      q: this.headsView(matmulSync(plan.query, w.qWeight, { transposeB: true, bias: w.qBias }), this.numHeads),
-      k: this.headsView(matmulSync(plan.key, w.kWeight, { transposeB: true, bias: w.kBias }), this.numKeyValueHeads),
-      v: this.headsView(matmulSync(plan.value, w.vWeight, { transposeB: true, bias: w.vBias }), this.numKeyValueHeads),
-    };
-  }
-
-  private async project(plan: ReturnType<MultiHeadAttention['plan']>) {
-    const w = this.weights as Weights;
-    if (plan.self && w.inProj !== null) {
-      return this.projectionViews(plan, await matmul(plan.query, w.inProj, { transposeB: true, bias: w.inBias }));
-    }
-    const [q, k, v] = await Promise.all([
-      matmul(plan.query, w.qWeight, { transposeB: true, bias: w.qBias }),
-      matmul(plan.key, w.kWeight, { transposeB: true, bias: w.kBias }),
-      matmul(plan.value, w.vWeight, { transposeB: true, bias: w.vBias }),
+    const [q, k, v] = yield* runAll([
+      step(MATMUL, plan.query, w.qWeight, { transposeB: true, bias: w.qBias }),
+      step(MATMUL, plan.key, w.kWeight, { transposeB: true, bias: w.kBias }),
+      step(MATMUL, plan.value, w.vWeight, { transposeB: true, bias: w.vBias }),
     ]);
     return { q: this.headsView(q, this.numHeads), k: this.headsView(k, this.numKeyValueHeads), v: this.headsView(v, this.numKeyValueHeads) };
   }
 
   /** [B, H, Lq, Lk] weights, averaged over heads with one matmul ([1, H] of 1/H times [B, H, Lq*Lk]). */
-  private averageWeights(weights: Tensor<Float32Array>, plan: { B: number; average: boolean }): Tensor<Float32Array> {
-    if (!plan.average) return weights;
+  private *averageHeads(weights: Tensor<Float32Array>): TensorBlock<Tensor<Float32Array>> {
     const [B, H, Lq, Lk] = weights.shape;
     const ones = new Tensor(new Float32Array(H).fill(1 / H), [1, H]);
-    return matmulSync(ones, weights.reshape([B, H, Lq * Lk])).reshape([B, Lq, Lk]);
+    return (yield step(MATMUL, ones, weights.reshape([B, H, Lq * Lk]))).reshape([B, Lq, Lk]);
   }
 }

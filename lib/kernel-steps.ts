@@ -1,0 +1,85 @@
+/**
+ * A block of kernel calls written once, as a generator that yields each call, and run either
+ * synchronously (runSync) or with the async kernels (runAsync): the sync and async entry points of
+ * a module then differ only in the runner, so they cannot drift apart.
+ *
+ *   function* block(): Block<Tensor, Tensor> { const c = yield step(MATMUL, a, b); return c; }
+ *   runSync(block());  await runAsync(block());
+ */
+
+/** The two modes of one kernel: same arguments, same result. */
+export interface Kernel<A extends unknown[], R> {
+  sync(...args: A): R;
+  async(...args: A): Promise<R>;
+}
+
+/** One yielded kernel call; the runner sends its result (an `R`) back into the generator. */
+export interface Step<R = unknown> {
+  kernel: Kernel<never[], R>;
+  args: unknown[];
+}
+
+/**
+ * A block returning `R` whose yielded steps each give back a `Next` (runAll's steps may give any
+ * type). Steps are yielded directly rather than through a `yield*` helper, which would add a
+ * generator object to every kernel call of a decode step.
+ */
+export type Block<R, Next = unknown> = Generator<Step<Next> | readonly Step[], R, Next>;
+
+/** What a runner takes: a block of any `Next` (each step's own result is what it gets back). */
+type AnyBlock<R> = Generator<Step | readonly Step[], R, never>;
+
+export function step<A extends unknown[], R>(kernel: Kernel<A, R>, ...args: A): Step<R> {
+  return { kernel: kernel as unknown as Kernel<never[], R>, args };
+}
+
+/** Runs independent kernels, concurrently when async: `const [x, y] = yield* runAll([step(...), step(...)])`. */
+export function* runAll<R>(steps: readonly Step<R>[]): Generator<readonly Step[], R[], unknown> {
+  return (yield steps) as R[];
+}
+
+function callSync(s: Step): unknown {
+  return (s.kernel.sync as (...args: unknown[]) => unknown)(...s.args);
+}
+
+function callAsync(s: Step): Promise<unknown> {
+  return (s.kernel.async as (...args: unknown[]) => Promise<unknown>)(...s.args);
+}
+
+/** Runs a block with the sync kernels. A kernel's error is thrown into the block, so its `finally` runs. */
+export function runSync<R>(block: AnyBlock<R>): R {
+  let next = block.next();
+  while (!next.done) {
+    const y = next.value;
+    let result: unknown;
+    try {
+      result = isStep(y) ? callSync(y) : y.map(callSync);
+    } catch (e) {
+      next = block.throw(e);
+      continue;
+    }
+    next = block.next(result as never);
+  }
+  return next.value;
+}
+
+/** Runs a block with the async kernels, awaiting each yielded call (a list of calls together). */
+export async function runAsync<R>(block: AnyBlock<R>): Promise<R> {
+  let next = block.next();
+  while (!next.done) {
+    const y = next.value;
+    let result: unknown;
+    try {
+      result = await (isStep(y) ? callAsync(y) : Promise.all(y.map(callAsync)));
+    } catch (e) {
+      next = block.throw(e);
+      continue;
+    }
+    next = block.next(result as never);
+  }
+  return next.value;
+}
+
+function isStep(y: Step | readonly Step[]): y is Step {
+  return !Array.isArray(y);
+}
