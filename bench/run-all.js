@@ -5,8 +5,9 @@
 // reads it) and bench/out/results.svg, and prints a markdown table per suite.
 const fs = require('fs');
 const path = require('path');
-const { runMatmulSuite, runSdpaSuite, runDecodeSuite, runMhaSuite, runMemorySuite } = require('../dist/bench');
-const { renderBenchmarkSVG } = require('../dist');
+const {
+  runMatmulSuite, runSdpaSuite, runDecodeSuite, runMhaSuite, runMemorySuite, renderBenchmarkSVG,
+} = require('../dist/bench');
 const { runScript } = require('./common');
 
 async function all(common) {

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { markAsUntransferable } from 'worker_threads';
 
 import { rangeError, typeError } from './errors';
+import { packageRoot } from './package-root';
 
 export interface NativeBackendInfo {
   isa: string;
@@ -46,9 +47,6 @@ export interface NativeAddon {
     alibiSlopes?: Float32Array | null,
   ): Promise<Float32Array>;
 }
-
-/** The package root: lib/ and dist/ both sit one level below it. */
-export const packageRoot = path.resolve(__dirname, '..');
 
 function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-require-imports

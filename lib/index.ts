@@ -20,7 +20,6 @@ export { LuongAttention } from './luong';
 export type { LuongAttentionOptions, LuongWeights, LuongScore } from './luong';
 export type { Seq2SeqResult } from './seq2seq';
 export { renderHeatmapSVG, type HeatmapOptions, type HeatmapWeights } from './render/heatmap';
-export { renderBenchmarkSVG, type BenchmarkChartOptions } from './render/benchmark-chart';
 export { linearAttention, linearAttentionSync, LinearAttentionState } from './linear-attention';
 export type { FeatureMapName, LinearAttentionOptions, LinearAttentionStateOptions, LinearAttentionStepOptions } from './linear-attention';
 export { applyRotaryEmbedding, applyRotaryEmbeddingSync } from './rotary';

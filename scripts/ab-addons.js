@@ -18,7 +18,7 @@
 //
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
 // the rounds), and B's speed relative to A: the ratio of the medians and the median of the
-// rounds' ratios. Uses the built dist/ to describe the attention call.
+// rounds' ratios. Uses the built dist/lib/ to describe the attention call.
 'use strict';
 const path = require('path');
 
@@ -68,7 +68,7 @@ function workload() {
     const real = addon.attention;
     let captured = null;
     addon.attention = (...args) => { captured = args; return real(...args); };
-    const sa = require(path.join(root, 'dist', 'index.js'));
+    const sa = require(path.join(root, 'dist', 'lib', 'index.js'));
     const t = (n, L) => new sa.Tensor(randomArray(n), [1, H, L, d]);
     sa.scaledDotProductAttentionSync(t(H * Lq * d, Lq), t(H * Lk * d, Lk), t(H * Lk * d, Lk),
       { isCausal: causal, causalAlignment: 'bottom-right' });

@@ -52,12 +52,18 @@ step "npm pack"
 packed=("$work"/simd-attention-*.tgz)
 [ ${#packed[@]} -eq 1 ] || { echo "expected one tarball, got: ${packed[*]}" >&2; exit 1; }
 tar tzf "${packed[0]}" | sed 's|^package/||' | sort >"$work/contents.txt"
-for must in package.json dist/index.js dist/index.d.ts dist/index.mjs dist/index.d.mts \
+for must in package.json dist/lib/index.js dist/lib/index.d.ts dist/lib/index.mjs dist/lib/index.d.mts \
+            dist/cli/main.js dist/bench/index.js \
             binding.gyp native/sources.gypi CMakeLists.txt native/runtime/dispatch.cc; do
   grep -qx "$must" "$work/contents.txt" || { echo "the tarball lacks $must" >&2; failures=$((failures + 1)); }
 done
 if grep -E '^(build|lib|test|bench|node_modules|scripts|\.ci)/|\.map$|\.tgz$' "$work/contents.txt" >&2; then
   echo "the tarball ships the files above, which a user does not need" >&2
+  failures=$((failures + 1))
+fi
+# The library's folder holds the library: the bin's command line and benchmarks live in dist/cli, dist/bench.
+if grep -E '^dist/lib/.*(bench|cli|onnx|harness|suite)' "$work/contents.txt" >&2; then
+  echo "dist/lib ships the benchmark or command-line files above" >&2
   failures=$((failures + 1))
 fi
 # Every source file the build lists must be in the tarball.
@@ -131,6 +137,14 @@ for isa in $isas; do
   check "SIMD_ATTENTION_ISA=$isa" user_env "$bare" SIMD_ATTENTION_ISA="$isa" node smoke.cjs prebuild --isa="$isa"
 done
 check "ESM import: the same objects as require" user_env "$bare" node esm.mjs
+# protobufjs and onnxruntime-node are optional peers: not installed, never loaded by the library.
+check "the optional peers are not installed" \
+  sh -c '! [ -e node_modules/protobufjs ] && ! [ -e node_modules/onnxruntime-node ]'
+check "require('simd-attention') loads no tool module" user_env "$bare" node -e '
+  const sa = require("simd-attention"); sa.backendInfo();
+  const tool = /[\\/]dist[\\/](cli|bench)[\\/]|protobufjs|onnxruntime|commander/;
+  const tools = Object.keys(require.cache).filter((f) => tool.test(f));
+  if (tools.length) { console.error(tools.join("\n")); process.exit(1); }'
 check "types: a .mts and a .cts consumer type-check (tsc, nodenext)" \
   user_env "$bare" node "$repo/node_modules/typescript/bin/tsc" -p tsconfig.json
 if [ "$platform" = linux-x64 ] && command -v qemu-x86_64 >/dev/null; then
@@ -151,6 +165,11 @@ if node -e 'process.exit(require(process.argv[1]).bin ? 0 : 1)' "$proj/node_modu
   check "npx simd-attention plot" user_env "$bare" npx --no-install simd-attention plot bench.json -o chart.svg
   check "npx simd-attention heatmap --demo" user_env "$bare" npx --no-install simd-attention heatmap --demo -o heatmap.svg
   check "plot and heatmap wrote SVG" sh -c 'grep -q "<svg" chart.svg && grep -q "<svg" heatmap.svg'
+  compare_says_what_to_install() {
+    user_env "$bare" npx --no-install simd-attention bench matmul --sizes 32 --threads 1 --budget 10 --compare \
+      >compare.log 2>&1 && grep -q 'npm install onnxruntime-node' compare.log
+  }
+  check "bench --compare without onnxruntime-node says what to install" compare_says_what_to_install
 else
   echo "(the package has no bin yet: skipping npx simd-attention info)"
 fi

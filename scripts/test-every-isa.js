@@ -9,7 +9,7 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 let isas;
 try {
-  const probe = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'dist'))}).backendInfo().availableIsas))`], {
+  const probe = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'dist', 'lib'))}).backendInfo().availableIsas))`], {
     env: { ...process.env, SIMD_ATTENTION_ISA: '' },
     encoding: 'utf8',
   });

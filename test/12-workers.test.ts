@@ -8,7 +8,7 @@ import { Worker } from 'worker_threads';
 import { getNumThreads, matmulSync, scaledDotProductAttentionSync, setNumThreads } from '../lib';
 import { randomTensor, rng } from './helpers';
 
-const dist = path.resolve(__dirname, '..', 'dist');
+const dist = path.resolve(__dirname, '..', 'dist', 'lib');
 
 // Each worker computes a seeded matmul and attention and posts the results back.
 const workerSource = `

@@ -6,7 +6,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 
-const dist = path.resolve(__dirname, '..', 'dist');
+const dist = path.resolve(__dirname, '..', 'dist', 'lib');
 
 const script = `
 const sa = require(${JSON.stringify(dist)});

@@ -51,7 +51,7 @@ describe(`huge-page storage (${isa})`, () => {
     // A child with --expose-gc: 20 blocks of 64 MiB come and go; RSS would grow by 1.25 GiB if the
     // finalizer did not unmap them.
     const script = `
-const sa = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist'))});
+const sa = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'lib'))});
 const settle = () => new Promise((r) => setTimeout(r, 20));
 (async () => {
   const mib = 2 ** 20, n = 16 * mib; // 64 MiB of float32

@@ -1,20 +1,18 @@
 /**
- * The benchmark peer: every ONNX model built in JS (lib/bench/onnx-model) runs in onnxruntime-node
+ * The benchmark peer: every ONNX model built in JS (bench/peers/onnx-model, encoded by ./onnx-proto) runs
+ * in onnxruntime-node
  * and matches a float64 JavaScript reference; plus the harness's timing, FLOP and table helpers.
  * Small shapes, seeded data, one intra-op thread unless a test says otherwise.
  */
 import {
-  attrFloat,
-  attrInt,
   buildAttentionModel,
   buildDecodeModel,
   buildMatMulModel,
   buildMhaBlockModel,
   buildMultiHeadAttentionModel,
-  decodeModel,
-  encodeModel,
   transposeBlock,
-} from '../lib/bench/onnx-model';
+} from '../bench/peers/onnx-model';
+import { attrFloat, attrInt, decodeModel, encodeModel } from '../bench/peers/onnx-proto';
 import {
   OrtPeer,
   createAttentionPeer,
@@ -25,8 +23,8 @@ import {
   isOnnxRuntimeAvailable,
   loadOnnxRuntime,
   onnxRuntimeVersion,
-} from '../lib/bench/onnxruntime-peer';
-import { bhldToBlhd, blhdToBhld, compareClose, mulberry32, randomFloat32 } from '../lib/bench/data';
+} from '../bench/peers/onnxruntime-peer';
+import { bhldToBlhd, blhdToBhld, compareClose, mulberry32, randomFloat32 } from '../bench/data';
 import {
   attentionFlops,
   benchmark,
@@ -39,9 +37,9 @@ import {
   timeIt,
   toMarkdownTable,
   BenchResult,
-} from '../lib/bench/harness';
-import { markBaselines, PeakCache, resolveOptions, roundTimingFor, SuiteResult, timingFor } from '../lib/bench/suites/common';
-import { Contender, measureInterleaved } from '../lib/bench/suites/measure';
+} from '../bench/harness';
+import { markBaselines, PeakCache, resolveOptions, roundTimingFor, SuiteResult, timingFor } from '../bench/suites/common';
+import { Contender, measureInterleaved } from '../bench/suites/measure';
 
 const ATOL = 1e-4;
 const RTOL = 1e-4;

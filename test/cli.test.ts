@@ -113,6 +113,37 @@ describe('bench', () => {
     expect(r.stdout).toMatch(/^simd-attention \d+\.\d+\.\d+: \w+ kernels on /);
   });
 
+  // The optional peers, hidden as if not installed (a --require preload makes them fail to resolve).
+  const hide = (modules: string) => ({
+    SA_HIDE_MODULES: modules,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(__dirname, 'fixtures', 'hide-modules.js')}`,
+  });
+
+  test('--compare without onnxruntime-node: ours only, a note saying what to install', async () => {
+    const r = await cli(['bench', 'matmul', '--sizes', '16', ...FAST, '--compare'], hide('onnxruntime-node'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/note: matmul: onnxruntime-node is not installed/);
+    expect(r.stderr).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node/);
+    expect(r.stdout).toMatch(/\| simd-attention \|/);
+    expect(r.stdout).not.toMatch(/onnxruntime:/);
+    const doc = await cli(['bench', 'matmul', '--sizes', '16', ...FAST, '--compare', '--json'],
+      hide('onnxruntime-node'));
+    expect(JSON.parse(doc.stdout).onnxruntime).toBeNull();
+    const info = await cli(['info', '--peak-seconds', '0.02'], hide('onnxruntime-node'));
+    expect(info.code).toBe(0);
+    expect(info.stdout).toMatch(/onnxruntime-node\s+not installed .*npm install onnxruntime-node/);
+  });
+
+  test('--compare without protobufjs: ours only, a note saying what to install', async () => {
+    const r = await cli(['bench', 'matmul', '--sizes', '16', ...FAST, '--compare', '--json'], hide('protobufjs'));
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.results.map((x: { impl: string }) => x.impl)).toEqual(['simd-attention']);
+    // With onnxruntime-node missing too, its note comes first; either way one says what to install.
+    const notes = doc.notes.join(' ');
+    expect(notes).toMatch(/protobufjs is not installed.*npm install protobufjs|npm install onnxruntime-node/);
+  });
+
   test('sdpa --compare: onnxruntime-node beside, fastest peer marked as baseline (or an install hint)', async () => {
     const out = path.join(tmp, 'sdpa.json');
     const r = await cli(['bench', 'sdpa', '--seq', '16,32', '--heads', '2', '--dim', '8', ...FAST, '--compare', '--json', '--out', out]);

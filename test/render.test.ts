@@ -3,8 +3,9 @@
  * one line per implementation and thread count, the FMA peak lines, nothing fetched from outside.
  * Pure TypeScript: no native kernels involved.
  */
-import { renderBenchmarkSVG, renderHeatmapSVG } from '../lib/render';
-import type { BenchResult } from '../lib/bench/harness';
+import { renderBenchmarkSVG } from '../bench/benchmark-chart';
+import { renderHeatmapSVG } from '../lib/render';
+import type { BenchResult } from '../bench/harness';
 import { Tensor } from '../lib/tensor';
 import { byClass, findAll, parseSvg, texts } from './svg';
 

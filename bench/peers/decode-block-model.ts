@@ -10,9 +10,10 @@
  *
  * Plain Node only (the CLI and bench scripts): it hands onnxruntime-node this realm's typed arrays.
  */
-import { attrInt, encodeModel, NodeSpec, OpsetSpec, transposeBlock, ValueSpec, InitializerSpec } from '../onnx-model';
-import type { MhaBlockWeights, DecodeOp } from '../onnx-model';
-import { loadOnnxRuntime, OrtSessionLike, OrtTensorLike, OrtModuleLike } from '../onnxruntime-peer';
+import { attrInt, encodeModel, NodeSpec, OpsetSpec, ValueSpec, InitializerSpec } from './onnx-proto';
+import { transposeBlock } from './onnx-model';
+import type { MhaBlockWeights, DecodeOp } from './onnx-model';
+import { loadOnnxRuntime, OrtSessionLike, OrtTensorLike, OrtModuleLike } from './onnxruntime-peer';
 
 export interface DecodeBlockModelOptions {
   batch: number;

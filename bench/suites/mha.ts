@@ -10,15 +10,15 @@
  *   back as past (./decode-block-model). Reported per step, averaged over the steps.
  * If the package does not export MultiHeadAttention / KVCache, the suite notes it and skips ours.
  */
-import * as pkg from '../../index';
-import { Tensor } from '../../tensor';
+import * as pkg from '../../lib/index';
+import { Tensor } from '../../lib/tensor';
 import { makeResult, mhaBlockFlops, timeIt } from '../harness';
 import { randomFloat32 } from '../data';
-import type { MhaBlockWeights } from '../onnx-model';
-import { createMhaBlockPeer } from '../onnxruntime-peer';
+import type { MhaBlockWeights } from '../peers/onnx-model';
+import { createMhaBlockPeer } from '../peers/onnxruntime-peer';
 import { markBaselines, resolveOptions, ResolvedOptions, SuiteOptions, SuiteResult, toSuiteResult, useThreads, OURS } from './common';
 import { checkPeerOutput, Contender, measureInterleaved, measureOurs } from './measure';
-import { OrtDecodeBlockLoop } from './decode-block-model';
+import { OrtDecodeBlockLoop } from '../peers/decode-block-model';
 
 export interface MhaSuiteOptions extends SuiteOptions {
   /** Prefill sequence lengths; default [1024]. */

@@ -10,11 +10,11 @@
  * - context: ORT's decode model with past_key/past_value (Attention opset 23), which also builds
  *   present = concat(past, new) — a copy of the whole cache every step — so it is not the baseline.
  */
-import { Tensor } from '../../tensor';
-import { scaledDotProductAttentionSync } from '../../attention';
+import { Tensor } from '../../lib/tensor';
+import { scaledDotProductAttentionSync } from '../../lib/attention';
 import { attentionFlops } from '../harness';
 import { randomFloat32 } from '../data';
-import { createAttentionPeer, createDecodePeer } from '../onnxruntime-peer';
+import { createAttentionPeer, createDecodePeer } from '../peers/onnxruntime-peer';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
 import { checkPeerOutput, Contender, measureInterleaved, measureOurs } from './measure';
 

@@ -4,7 +4,7 @@
  * computed by the package's own attentionWeightsSync.
  */
 import { Command } from 'commander';
-import { renderHeatmapSVG } from '../render';
+import { renderHeatmapSVG } from '../lib/render';
 import { CliError, usageError } from './errors';
 import { demoAlignment } from './demo-alignment';
 import { readJsonFile, writeFileOrFail } from './results-file';

@@ -5,8 +5,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { backendInfo, BackendInfo } from '../../backend';
-import { onnxRuntimeVersion } from '../onnxruntime-peer';
+import { backendInfo, BackendInfo } from '../../lib/backend';
+import { packageRoot } from '../../lib/package-root';
+import { onnxRuntimeVersion } from '../peers/onnxruntime-peer';
 import { SuiteResult } from './common';
 import { toSuiteTables } from './report';
 
@@ -35,10 +36,10 @@ export interface BenchDocument {
   notes: string[];
 }
 
-/** Name and version from the package's package.json (three levels up from dist/bench/suites). */
+/** Name and version from the package's package.json. */
 export function packageInfo(): { name: string; version: string } {
   try {
-    const p = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { name?: string; version?: string };
+    const p = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { name?: string; version?: string };
     return { name: p.name ?? 'simd-attention', version: p.version ?? '0.0.0' };
   } catch {
     return { name: 'simd-attention', version: '0.0.0' };

@@ -7,11 +7,11 @@
  *   the only case where its mask is aligned).
  * FLOPs 4·B·H·L²·d, halved for causal.
  */
-import { Tensor } from '../../tensor';
-import { scaledDotProductAttentionSync } from '../../attention';
+import { Tensor } from '../../lib/tensor';
+import { scaledDotProductAttentionSync } from '../../lib/attention';
 import { attentionFlops } from '../harness';
 import { bhldToBlhd, randomFloat32 } from '../data';
-import { createAttentionPeer, createMultiHeadAttentionPeer } from '../onnxruntime-peer';
+import { createAttentionPeer, createMultiHeadAttentionPeer } from '../peers/onnxruntime-peer';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
 import { checkPeerOutput, measureInterleaved, measureOurs } from './measure';
 

@@ -1,5 +1,5 @@
 /**
- * Reading and writing the command line's files: the results document (lib/bench/suites/document,
+ * Reading and writing the command line's files: the results document (bench/suites/document,
  * written by `bench --out`, read by `plot`) and JSON inputs; every failure is a one-line CliError.
  */
 import * as fs from 'fs';

@@ -6,9 +6,9 @@
  *   node --expose-gc linear-memory-child.js '{"L":1000000,"H":1,"d":64,"causal":true,"threads":2}'
  * and prints one JSON line (MemoryProbeReport) on stdout.
  */
-import { Tensor } from '../../tensor';
-import { linearAttentionSync } from '../../linear-attention';
-import { setNumThreads } from '../../backend';
+import { Tensor } from '../../lib/tensor';
+import { linearAttentionSync } from '../../lib/linear-attention';
+import { setNumThreads } from '../../lib/backend';
 import { randomFloat32 } from '../data';
 import { MemoryProbeRequest, probeOneCall } from './memory-probe';
 

@@ -1,11 +1,11 @@
 /**
- * `simd-attention bench [suite]`: runs the benchmark suites of lib/bench/suites (the same code the
+ * `simd-attention bench [suite]`: runs the benchmark suites of bench/suites (the same code the
  * bench/ scripts run) and prints a table per suite — median ms, GFLOP/s, fraction of the FMA peak,
  * and with --compare the speed-up over the fastest onnxruntime-node peer — or, with --json, the
  * machine-readable document (./results-file). `npm start` is `bench --compare` (the quick suite).
  */
 import { Argument, Command } from 'commander';
-import { backendInfo } from '../backend';
+import { backendInfo } from '../lib/backend';
 import {
   BenchDocument, DEFAULT_COMPARE_ROUNDS, PeakCache, QUICK_BUDGET_MS, SuiteOptions, SuiteResult, createBenchDocument, formatBenchReport,
   runDecodeSuite, runLinearSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite, runWindowSuite,

@@ -8,8 +8,8 @@
  *   measured in the same run (the copy's GB/s counts the bytes read, like the kernel's).
  * No ONNX Runtime peer: it has no sliding window, and the decode suite already compares decode.
  */
-import { Tensor } from '../../tensor';
-import { scaledDotProductAttentionSync } from '../../attention';
+import { Tensor } from '../../lib/tensor';
+import { scaledDotProductAttentionSync } from '../../lib/attention';
 import { attentionFlops } from '../harness';
 import { randomFloat32 } from '../data';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';

@@ -3,8 +3,8 @@
  * and the FP32 FMA peak measured in a fraction of a second — the yardstick of `bench`.
  */
 import { Command } from 'commander';
-import { backendInfo, measureFmaPeak } from '../backend';
-import { onnxRuntimeVersion } from '../bench/onnxruntime-peer';
+import { backendInfo, measureFmaPeak } from '../lib/backend';
+import { installedOnnxRuntimeVersion } from '../bench/peers/onnxruntime-peer';
 import { parsePositiveNumber } from './errors';
 import { packageInfo } from './results-file';
 
@@ -42,7 +42,7 @@ export function collectInfo(seconds: number): InfoDocument {
     cpu: b.cpu,
     build: b.build,
     fmaPeak: { seconds, gflops },
-    onnxruntime: onnxRuntimeVersion() ?? null,
+    onnxruntime: installedOnnxRuntimeVersion() ?? null,
   };
 }
 

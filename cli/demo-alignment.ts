@@ -9,8 +9,8 @@
  * sense plus a little of its neighbours' (French "de" also looks at the article), so the softmax
  * gives soft, not one-hot, rows.
  */
-import { attentionWeightsSync } from '../attention';
-import { Tensor } from '../tensor';
+import { attentionWeightsSync } from '../lib/attention';
+import { Tensor } from '../lib/tensor';
 
 const DIMS = ['article', 'zone', 'of', 'international', 'control', 'end', 'function', 'content'] as const;
 type Dim = (typeof DIMS)[number];

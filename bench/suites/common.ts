@@ -17,8 +17,8 @@
  * divided by ours in the same round, so a phase that spans a round cancels in that round's ratio.
  */
 import { BenchResult, median, TimingOptions } from '../harness';
-import { isOnnxRuntimeAvailable } from '../onnxruntime-peer';
-import { measureFmaPeak, setNumThreads } from '../../backend';
+import { isOnnxRuntimeAvailable } from '../peers/onnxruntime-peer';
+import { measureFmaPeak, setNumThreads } from '../../lib/backend';
 
 /** Name of this package's implementation in every result. */
 export const OURS = 'simd-attention';
@@ -177,7 +177,7 @@ export function resolveOptions(suite: string, o: SuiteOptions): ResolvedOptions 
       '`ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`');
     compare = false;
   } else if (compare && !canRequire('protobufjs')) {
-    // The ORT models are built in memory with protobufjs (../onnx-model), a development dependency.
+    // The ORT models are built in memory with protobufjs (../peers/onnx-proto), an optional peer dependency.
     note('protobufjs is not installed, so the onnxruntime-node models cannot be built and only simd-attention is timed; ' +
       'install it with `npm install protobufjs`');
     compare = false;

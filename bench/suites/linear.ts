@@ -10,8 +10,8 @@
  */
 import { execFile } from 'child_process';
 import * as path from 'path';
-import { Tensor } from '../../tensor';
-import { linearAttentionSync } from '../../linear-attention';
+import { Tensor } from '../../lib/tensor';
+import { linearAttentionSync } from '../../lib/linear-attention';
 import { makeResult, singleTiming } from '../harness';
 import { randomFloat32 } from '../data';
 import { resolveOptions, SuiteOptions, SuiteResult, toSuiteResult, OURS } from './common';

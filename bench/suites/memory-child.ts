@@ -6,9 +6,9 @@
  *
  * The measurement itself, and why a fresh process: ./memory-probe.
  */
-import { Tensor } from '../../tensor';
-import { scaledDotProductAttentionSync } from '../../attention';
-import { setNumThreads } from '../../backend';
+import { Tensor } from '../../lib/tensor';
+import { scaledDotProductAttentionSync } from '../../lib/attention';
+import { setNumThreads } from '../../lib/backend';
 import { randomFloat32 } from '../data';
 import { MemoryProbeRequest, probeOneCall } from './memory-probe';
 

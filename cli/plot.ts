@@ -3,7 +3,7 @@
  * from a `bench --out` file, one line per implementation and thread count, the FMA peak dashed.
  */
 import { Command } from 'commander';
-import { renderBenchmarkSVG } from '../render';
+import { renderBenchmarkSVG } from '../bench/benchmark-chart';
 import { parseSuiteList } from './suite-list';
 import { readResultsFile, writeFileOrFail } from './results-file';
 import { CliError } from './errors';

@@ -6,7 +6,7 @@
  */
 import { benchmark, BenchmarkSpec, makeResult, poolTimings, timeIt, Timing } from '../harness';
 import { compareClose } from '../data';
-import { OrtPeer } from '../onnxruntime-peer';
+import { OrtPeer } from '../peers/onnxruntime-peer';
 import { ResolvedOptions, ResultRole, SuiteResult, toSuiteResult, useThreads } from './common';
 
 /** Absolute and relative tolerance of the peer check: float32 kernels that block and sum differently. */

@@ -3,11 +3,11 @@
  * Square sizes plus the products attention is made of (scores Q Kᵀ: L x d · d x L; output W V:
  * L x L · L x d).
  */
-import { Tensor } from '../../tensor';
-import { matmulSync } from '../../matmul';
+import { Tensor } from '../../lib/tensor';
+import { matmulSync } from '../../lib/matmul';
 import { matmulFlops } from '../harness';
 import { randomFloat32 } from '../data';
-import { createMatMulPeer } from '../onnxruntime-peer';
+import { createMatMulPeer } from '../peers/onnxruntime-peer';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
 import { checkPeerOutput, measureInterleaved, measureOurs } from './measure';
 

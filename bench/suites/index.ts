@@ -14,6 +14,6 @@ export * from './linear';
 export * from './window';
 export * from './quick';
 export * from './report';
-export { buildDecodeBlockModel, OrtDecodeBlockLoop } from './decode-block-model';
-export type { DecodeBlockModelOptions } from './decode-block-model';
+export { buildDecodeBlockModel, OrtDecodeBlockLoop } from '../peers/decode-block-model';
+export type { DecodeBlockModelOptions } from '../peers/decode-block-model';
 export * from './document';

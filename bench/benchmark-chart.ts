@@ -3,8 +3,8 @@
  * panel per suite, one line per implementation and thread count (and mask), and the FP32 FMA peak
  * of each thread count as a dashed horizontal line — the ceiling the figures are read against.
  */
-import type { BenchResult } from '../bench/harness';
-import { el, num, svgDocument, text, textWidth } from './svg';
+import type { BenchResult } from './harness';
+import { el, num, svgDocument, text, textWidth } from '../lib/render/svg';
 
 export interface BenchmarkChartOptions {
   title?: string;

@@ -18,6 +18,8 @@
  * another implementation one after the other (release the peer before timing the other side) or
  * create the peer with allowSpinning: false.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import {
   BuiltModel,
   buildAttentionModel,
@@ -32,7 +34,7 @@ import {
   MhaModelOptions,
   TensorInfo,
 } from './onnx-model';
-import { randomFloat32 } from './data';
+import { randomFloat32 } from '../data';
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Minimal structural types for onnxruntime-node                                                    */
@@ -179,6 +181,26 @@ export function onnxRuntimeVersion(options: LoadOnnxRuntimeOptions = {}): string
   if (!isOnnxRuntimeAvailable(options)) return undefined;
   const v = loadOnnxRuntime(options).env.versions;
   return v?.node ?? v?.common;
+}
+
+/**
+ * The installed onnxruntime-node's version, read from its package.json: `info` reports it without
+ * loading the runtime, which only `bench --compare` needs. Undefined when it is not installed.
+ */
+export function installedOnnxRuntimeVersion(): string | undefined {
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve(DEFAULT_MODULE_ID));
+  } catch {
+    return undefined;
+  }
+  for (; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (!fs.existsSync(file)) continue;
+    const p = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (p.name === DEFAULT_MODULE_ID) return p.version;
+  }
+  return undefined;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
