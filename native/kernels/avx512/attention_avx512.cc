@@ -6,8 +6,8 @@
 // the weights stay in those 16 registers for the P.V step, which adds 8 accumulators (8 columns
 // of O^T; the value element is an embedded broadcast too) = 24, plus the softmax's constants.
 // Zen 4 issues one 512-bit FMA per cycle; the softmax (fused into the S^T step) adds ~13 vector
-// operations per 16 scores against 2 * d FMAs per 16 scores. Measured at d = 64, one thread:
-// 84.5-91% of the FMA peak for L >= 1024 (bench/RESULTS.md, ninth session).
+// operations per 16 scores against 2 * d FMAs per 16 scores (bench/RESULTS.md: the share of the
+// FMA peak reached).
 #include <cmath>
 #include <cstdint>
 
@@ -32,11 +32,9 @@ struct Avx512Attention : VecAvx512 {
   // value check; the P.V follows each score step of 16 keys.
   static constexpr int kKeyBlock = 64;
   static constexpr int kScoreKeys = 16;
-  // P.V straight from the 16 score registers, 8 columns of dv per pass (attention_tile.h). A/B
-  // against P^T through L1 (4 rows x 6 vectors of dv per micro-tile), d = 64: 1 thread L = 1024
-  // +3-6%, 2048 +5-6%, 4096 +1.7-2.2%, causal 2048 +2-4%; 2 threads 4096 +8-10%; L = 2048 at
-  // d = 128 / 96 / 80 / 32: +6 / +4 / +2.4 / +2.5% (no store and reload of P, no per-block
-  // O * alpha, V read once per tile instead of once per 4 rows).
+  // P.V straight from the 16 score registers, 8 columns of dv per pass (attention_tile.h): no
+  // store and reload of P, no per-block O * alpha, V read once per tile instead of once per 4 rows;
+  // faster than P^T through L1 at every head dimension measured (bench/RESULTS.md).
   static constexpr bool kPvFromScoreRegisters = true;
   static constexpr int kPvRegColumns = 8;
   static constexpr int kRowPvCols = 8;

@@ -25,9 +25,8 @@ struct RowAttention {
   static constexpr int W = V::W;
   // Keys per block. Each block costs a horizontal max, the scalar online-softmax update, a rescale
   // of the output row and a pass of the P.V loop per row, whatever its length: 256 keys rather
-  // than the tile kernel's 64 measured +3-13% on decode (Lq = 1, Lk = 1024-65536, 12 heads) and
-  // +10-19% with 4-7 rows, A/B on Zen 4 (the block of K then V, 64 KiB each at d = 64, is read
-  // from L2 by the rows after the first). 512 was no better.
+  // than the tile kernel's 64 spread them over 4x the keys, and the block of K then V (64 KiB each
+  // at d = 64) is still read from L2 by the rows after the first. 512 was no better.
   static constexpr int NB = 256;
   static constexpr int NCR = V::kRowPvCols;  // output vectors held in registers by the P.V loop
   static_assert(W % 4 == 0, "scoreGroup takes keys four at a time");
