@@ -102,19 +102,21 @@ struct Avx2PairVec {
   static bool anyGreater(F a, F b) {
     return _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a.lo, b.lo, _CMP_GT_OQ), _mm256_cmp_ps(a.hi, b.hi, _CMP_GT_OQ))) != 0;
   }
-  // 16 x 16 as four 8 x 8 blocks: the off-diagonal blocks swap places. Block (R, C) holds rows
-  // 8R..8R+7 of lane half C; transposed, it becomes rows 8C.. of half R.
+  // 16 x 16 as four 8 x 8 blocks: the off-diagonal blocks swap places.
   static void transpose(F* a) {
-    __m256 blk[2][2][8];
-    for (int R = 0; R < 2; ++R) {
-      for (int C = 0; C < 2; ++C) {
-        for (int r = 0; r < 8; ++r) blk[R][C][r] = C == 0 ? a[8 * R + r].lo : a[8 * R + r].hi;
-        H::transpose(blk[R][C]);
-      }
-    }
+    // The 8 x 8 block of rows row0 .. row0 + 7, lanes 0-7 (lo) or 8-15 (hi), transposed into out.
+    const auto block = [a](int row0, bool hi, __m256* out) {
+      for (int r = 0; r < 8; ++r) out[r] = hi ? a[row0 + r].hi : a[row0 + r].lo;
+      H::transpose(out);
+    };
+    __m256 b[8], c[8], d[8], e[8];
+    block(0, false, b);  // rows 0-7, columns 0-7
+    block(8, false, c);  // rows 8-15, columns 0-7
+    block(0, true, d);   // rows 0-7, columns 8-15
+    block(8, true, e);   // rows 8-15, columns 8-15
     for (int r = 0; r < 8; ++r) {
-      a[r] = F{blk[0][0][r], blk[1][0][r]};
-      a[8 + r] = F{blk[0][1][r], blk[1][1][r]};
+      a[r] = F{b[r], c[r]};
+      a[8 + r] = F{d[r], e[r]};
     }
   }
 
