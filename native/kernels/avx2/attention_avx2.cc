@@ -30,7 +30,6 @@ namespace {
 
 // The row kernel's traits: plain 8-lane ymm vectors.
 struct Avx2Row : VecAvx2 {
-  static constexpr int kKeyBlock = 64;
   static constexpr int kRowPvCols = 4;
 };
 
