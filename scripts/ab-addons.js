@@ -11,6 +11,10 @@
 //   node scripts/ab-addons.js A.node B.node matmul-tb 1 1 2304 768        # one row times W^T
 //   node scripts/ab-addons.js A.node B.node sdpa 1 2048                   # [1, 12, L, 64]
 //   node scripts/ab-addons.js A.node B.node sdpa 2 8192 causal 1          # decode: Lq = 1
+//   node scripts/ab-addons.js A.node B.node rotary 1 32 1024 128           # [B, H, L, d], half-split
+//   node scripts/ab-addons.js A.node B.node rotary-pairs 1 32 1024 128     # interleaved pairs
+//   node scripts/ab-addons.js A.node B.node softalign 1 8 256 300          # B La Lb: softmax rows
+//   node scripts/ab-addons.js A.node B.node additive 1 32 2048 256         # B Lk hidden: one decoder step
 //
 // AB_ROUNDS=N sets the number of alternating rounds (default 15). AB_ASYNC=1 times the asynchronous
 // form of the call (the job offloaded to the pool's workers, each call awaited before the next).
@@ -23,7 +27,10 @@
 const path = require('path');
 
 const usage = 'usage: ab-addons.js A.node B.node (matmul|matmul-tb) THREADS M N K\n' +
-  '       ab-addons.js A.node B.node sdpa THREADS Lk [causal] [Lq]';
+  '       ab-addons.js A.node B.node sdpa THREADS Lk [causal] [Lq]\n' +
+  '       ab-addons.js A.node B.node (rotary|rotary-pairs) THREADS B H L d\n' +
+  '       ab-addons.js A.node B.node softalign THREADS B La Lb\n' +
+  '       ab-addons.js A.node B.node additive THREADS B Lk hidden';
 const [fileA, fileB, mode, threadsArg, ...rest] = process.argv.slice(2);
 if (!fileA || !fileB || !mode || !threadsArg) {
   console.error(usage);
@@ -77,8 +84,51 @@ function workload() {
     const flops = (4 * H * Lq * Lk * d) / (causal && Lq === Lk ? 2 : 1);
     return { flops, call: (x) => x.attention(...captured) };
   }
+  const captured = captureOther();
+  if (captured) return captured;
   console.error(usage);
   process.exit(2);
+}
+
+// The native call of one synchronous run of the package's wrapper for `mode` (rotary, soft
+// alignment, additive attention): the addon function's arguments as the wrapper passed them.
+// Those calls are synchronous, so AB_ASYNC does not apply. flops: a rough count, for the ratio only.
+function captureOther() {
+  const ops = {
+    rotary: 'rotary', 'rotary-pairs': 'rotary', softalign: 'softAlign', additive: 'seq2seq',
+  };
+  const fn = ops[mode];
+  if (!fn) return null;
+  const addon = require(path.join(root, 'node_modules', 'node-gyp-build'))(root);
+  const real = addon[fn];
+  let captured = null;
+  addon[fn] = (...args) => { captured = args; return real(...args); };
+  const sa = require(path.join(root, 'dist', 'index.js'));
+  const n = rest.map(Number);
+  let flops;
+  if (mode === 'rotary' || mode === 'rotary-pairs') {
+    const [B, H, L, d] = n;
+    sa.applyRotaryEmbeddingSync(new sa.Tensor(randomArray(B * H * L * d), [B, H, L, d]),
+      { interleaved: mode === 'rotary-pairs' });
+    flops = 3 * B * H * L * d;
+  } else if (mode === 'softalign') {
+    const [B, La, Lb] = n, d = 64;
+    sa.softAlignSync(new sa.Tensor(randomArray(B * La * d), [B, La, d]), new sa.Tensor(randomArray(B * Lb * d), [B, Lb, d]));
+    flops = 2 * 3 * B * La * Lb;
+  } else {
+    const [B, Lk, hidden] = n, dim = 64;
+    const att = new sa.AdditiveAttention({ queryDim: dim, keyDim: dim, hiddenDim: hidden });
+    att.loadWeights({
+      W1: new sa.Tensor(randomArray(hidden * dim), [hidden, dim]),
+      W2: new sa.Tensor(randomArray(hidden * dim), [hidden, dim]),
+      v: new sa.Tensor(randomArray(hidden), [hidden]),
+    });
+    const keys = att.precomputeSync(new sa.Tensor(randomArray(B * Lk * dim), [B, Lk, dim]));
+    att.forwardSync(new sa.Tensor(randomArray(B * dim), [B, dim]), keys);
+    flops = B * Lk * (3 * hidden + 2 * dim);
+  }
+  addon[fn] = real;
+  return { flops, call: (x) => x[fn](...captured) };
 }
 
 const { flops, call } = workload();

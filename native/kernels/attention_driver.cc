@@ -48,6 +48,17 @@ struct Layout {
   int64_t units;         // batch * kvHeads * tilesPerHead
 };
 
+Layout layoutOf(const AttentionProblem& p, int64_t kvHeads, int64_t tileRows) {
+  Layout lay;
+  lay.p = &p;
+  lay.group = p.heads / kvHeads;
+  lay.rowsPerHead = lay.group * p.Lq;
+  lay.tileRows = tileRows;
+  lay.tilesPerHead = (lay.rowsPerHead + lay.tileRows - 1) / lay.tileRows;
+  lay.units = p.batch * kvHeads * lay.tilesPerHead;
+  return lay;
+}
+
 // Query i's aligned position (sliding window, ALiBi): i, or i + Lk - Lq when bottom-right aligned.
 int64_t alignedPosition(const AttentionProblem& p, int64_t i) {
   const bool bottomRight =
@@ -193,6 +204,22 @@ void mergeSplits(const float* part, int64_t partStride, const float* lse, int64_
   for (int64_t c = 0; c < dv; ++c) out[c] *= inv;
 }
 
+// w = softmax of n base-2 scores, in place: 2^(s - max) / sum. A forbidden key (-inf) gets 0, a row
+// without keys is all 0, and a NaN score becomes the max, so the row turns NaN.
+void softmaxBase2(float* w, int64_t n) {
+  float top = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    if (!(w[j] <= top)) top = w[j];
+  }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    w[j] = w[j] == -INFINITY ? 0.0f : std::exp2(w[j] - top);
+    sum += w[j];
+  }
+  const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) w[j] *= inv;
+}
+
 void validate(const AttentionProblem& p) {
   if (p.batch < 0 || p.heads < 0 || p.Lq < 0 || p.Lk < 0 || p.dk < 0 || p.dv < 0) {
     throw std::invalid_argument("attention: negative dimension");
@@ -236,14 +263,8 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
   validate(p);
   if (p.batch == 0 || p.heads == 0 || p.Lq == 0 || p.dv == 0) return;
   const AttentionKernels& k = *kernels.attention;
-  Layout lay;
-  lay.p = &p;
   const int64_t kvHeads = p.kvHeads > 0 ? p.kvHeads : p.heads;
-  lay.group = p.heads / kvHeads;
-  lay.rowsPerHead = lay.group * p.Lq;
-  lay.tileRows = k.tileRows;
-  lay.tilesPerHead = (lay.rowsPerHead + lay.tileRows - 1) / lay.tileRows;
-  lay.units = p.batch * kvHeads * lay.tilesPerHead;
+  const Layout lay = layoutOf(p, kvHeads, k.tileRows);
 
   ThreadPool& pool = ThreadPool::instance();
   const int threads = pool.numThreads();
@@ -315,57 +336,26 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
   });
 }
 
-// Materialised soft weights: plain two-pass code per row (inspection, not speed).
-void attentionWeights(const KernelTable&, const AttentionProblem& p, float* weights) {
+// Materialised soft weights: each row's scores from the kernel's own scoring code
+// (AttentionKernels::scores: the same masks, key range, ALiBi and soft-capping as the fused
+// kernel), then an exact softmax over the row (inspection, not speed).
+void attentionWeights(const KernelTable& kernels, const AttentionProblem& p, float* weights) {
   validate(p);
   if (p.batch == 0 || p.heads == 0 || p.Lq == 0 || p.Lk == 0) return;
+  const AttentionKernels& k = *kernels.attention;
   const int64_t kvHeads = p.kvHeads > 0 ? p.kvHeads : p.heads;
-  const int64_t group = p.heads / kvHeads;
-  const int64_t rowsPerTask = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.Lk));
-  const int64_t rows = p.batch * p.heads * p.Lq;
-  ThreadPool::instance().parallelFor((rows + rowsPerTask - 1) / rowsPerTask, [&](int64_t task, int) {
-    for (int64_t row = task * rowsPerTask; row < std::min(rows, (task + 1) * rowsPerTask); ++row) {
-      const int64_t i = row % p.Lq, h = (row / p.Lq) % p.heads, b = row / (p.Lq * p.heads);
-      const int64_t hk = h / group;
-      const float* q = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
-      const KeyRange range = rowKeyRange(p, b, i);
-      const int64_t pos = alignedPosition(p, i);
-      const double slope = p.alibiSlopes != nullptr ? p.alibiSlopes[h] : 0.0;
-      const int64_t maskRow = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ;
-      float* w = weights + row * p.Lk;
-      float top = -INFINITY;
-      const int64_t padRow = b * p.keyPaddingStrideB;
-      for (int64_t j = 0; j < p.Lk; ++j) {
-        float s = -INFINITY;
-        float bias = 0.0f;
-        bool allowed = j >= range.begin && j < range.end;
-        if (allowed && p.maskKind == MaskKind::Boolean) {
-          allowed = (p.maskBoolean[maskRow + j * p.maskStrideK] != 0) != p.maskBooleanForbids;
-        }
-        if (allowed && p.maskKind == MaskKind::Additive) bias += p.maskAdditive[maskRow + j * p.maskStrideK];
-        if (allowed && p.keyPaddingKind == MaskKind::Boolean) allowed = p.keyPaddingBoolean[padRow + j * p.keyPaddingStrideK] == 0;
-        if (allowed && p.keyPaddingKind == MaskKind::Additive) bias += p.keyPaddingAdditive[padRow + j * p.keyPaddingStrideK];
-        allowed = allowed && bias != -INFINITY;
-        if (allowed) {
-          const float* kr = p.k + b * p.kStrideB + hk * p.kStrideH + j * p.kStrideL;
-          float dot = 0.0f;
-          for (int64_t d = 0; d < p.dk; ++d) dot += q[d] * kr[d];
-          s = dot * p.scale;
-          if (p.softcap > 0.0f) s = p.softcap * std::tanh(s / p.softcap);
-          if (p.alibiSlopes != nullptr) s -= static_cast<float>(slope * static_cast<double>(std::llabs(pos - j)));
-          s += bias;
-          if (!(s <= top)) top = s;  // a NaN score becomes the max, so the row turns NaN
-        }
-        w[j] = s;
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < p.Lk; ++j) {
-        w[j] = (w[j] == -INFINITY) ? 0.0f : std::exp(w[j] - top);
-        sum += w[j];
-      }
-      const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
-      for (int64_t j = 0; j < p.Lk; ++j) w[j] *= inv;
+  const Layout lay = layoutOf(p, kvHeads, k.tileRows);
+  ThreadPool::instance().parallelFor(lay.units, [&](int64_t task, int) {
+    const UnitRows u = unitRows(lay, kvHeads, task);
+    AttentionTile t;
+    buildTile(lay, u.b, u.hk, u.r0, u.rows, 0, p.Lk, t);
+    for (int r = 0; r < u.rows; ++r) {
+      const int64_t row = u.r0 + r;
+      const int64_t i = row / lay.group, h = u.hk * lay.group + row % lay.group;
+      t.out[r] = weights + ((u.b * p.heads + h) * p.Lq + i) * p.Lk;
     }
+    k.scores(headInput(p, u.b, u.hk), t, p.Lk);
+    for (int r = 0; r < u.rows; ++r) softmaxBase2(t.out[r], p.Lk);
   });
 }
 

@@ -74,6 +74,10 @@ struct AttentionKernels {
   int minTileRows;
   void (*tile)(const AttentionHeadInput& head, const AttentionTile& tile);
   void (*rows)(const AttentionHeadInput& head, const AttentionTile& tile);
+  // Row r's final base-2 scores (scale, soft-capping, ALiBi, masks, key padding, key range) of keys
+  // [0, keys) into tile.out[r] (keys floats; -inf where the row may not attend): the scoring code of
+  // the row kernel, for the materialised weights (attentionWeights).
+  void (*scores)(const AttentionHeadInput& head, const AttentionTile& tile, int64_t keys);
   // The vector exp2 the softmax uses, over n floats (exposed so the tests can measure its error).
   void (*exp2)(const float* x, float* y, int64_t n);
 };

@@ -17,9 +17,11 @@
 #include "kernels/attention_kernels.h"
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
+#include "test/attention_check.h"
 #include "test/check.h"
 
 using namespace sa;
+using namespace sa::test;
 
 namespace {
 
@@ -46,12 +48,6 @@ struct Data {
   AttentionProblem p;
 };
 
-void fillStrides(bool blhd, int64_t heads, int64_t L, int64_t d, int64_t& sB, int64_t& sH, int64_t& sL) {
-  sB = heads * L * d;
-  sH = blhd ? d : L * d;
-  sL = blhd ? heads * d : d;
-}
-
 Data makeData(const Spec& s, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
@@ -69,21 +65,7 @@ Data makeData(const Spec& s, uint32_t seed) {
   d.out.assign(static_cast<size_t>(s.B * s.H * s.Lq * s.dv), -777.0f);
 
   AttentionProblem& p = d.p;
-  p.batch = s.B;
-  p.heads = s.H;
-  p.kvHeads = s.Hkv;
-  p.Lq = s.Lq;
-  p.Lk = s.Lk;
-  p.dk = s.dk;
-  p.dv = s.dv;
-  p.q = d.q.data();
-  p.k = d.k.data();
-  p.v = d.v.data();
-  p.out = d.out.data();
-  fillStrides(s.blhd, s.H, s.Lq, s.dk, p.qStrideB, p.qStrideH, p.qStrideL);
-  fillStrides(s.blhd, d.Hkv, s.Lk, s.dk, p.kStrideB, p.kStrideH, p.kStrideL);
-  fillStrides(s.blhd, d.Hkv, s.Lk, s.dv, p.vStrideB, p.vStrideH, p.vStrideL);
-  fillStrides(s.blhd, s.H, s.Lq, s.dv, p.oStrideB, p.oStrideH, p.oStrideL);
+  setTensors(p, s.B, s.H, s.Hkv, s.Lq, s.Lk, s.dk, s.dv, s.blhd, d.q.data(), d.k.data(), d.v.data(), d.out.data());
   p.scale = s.scale != 0.0f ? s.scale : 1.0f / std::sqrt(static_cast<float>(s.dk));
   p.causal = s.causal;
   p.maskKind = s.maskKind;
@@ -171,10 +153,6 @@ std::vector<double> referenceWeights(const Data& d, int64_t b, int64_t h, int64_
   return s;
 }
 
-struct Tolerance {
-  double abs = 1e-5, rel = 1e-4;  // SPEC section 6
-};
-
 // Runs `isa` on d and compares every output element with the float64 reference.
 void checkAgainstReference(Isa isa, Data& d, const std::string& label, Tolerance tol = {}) {
   const AttentionProblem& p = d.p;
@@ -193,31 +171,11 @@ void checkAgainstReference(Isa isa, Data& d, const std::string& label, Tolerance
             const double wj = w[static_cast<size_t>(j)];
             if (wj != 0) ref += wj * p.v[b * p.vStrideB + hk * p.vStrideH + j * p.vStrideL + c];
           }
-          const double err = std::fabs(o[c] - ref);
-          const bool ok = err <= tol.abs + tol.rel * std::fabs(ref);  // false for NaN too
-          SA_CHECK(ok || reported >= 3, "%s [%s] b=%lld h=%lld i=%lld c=%lld: got %.9g want %.9g",
-                   label.c_str(), isaName(isa), static_cast<long long>(b), static_cast<long long>(h),
-                   static_cast<long long>(i), static_cast<long long>(c), o[c], ref);
-          if (!ok) ++reported;
+          expectNear(o[c], ref, tol, Where{label, isa, b, h, i, "c"}, c, reported);
         }
       }
     }
   }
-}
-
-void forEachIsa(const std::function<void(Isa)>& fn) {
-  for (Isa isa : availableIsas()) fn(isa);
-}
-
-// Runs fn once per thread count the tests care about, restoring the pool afterwards.
-void withThreads(std::initializer_list<int> counts, const std::function<void()>& fn) {
-  ThreadPool& pool = ThreadPool::instance();
-  const int before = pool.numThreads();
-  for (int n : counts) {
-    pool.setNumThreads(n);
-    fn();
-  }
-  pool.setNumThreads(before);
 }
 
 std::string shape(const Spec& s) {
@@ -240,21 +198,12 @@ void runSpec(const Spec& s, uint32_t seed, Tolerance tol = {}) {
 SA_NATIVE_TEST(attention_head_dims) {
   uint32_t seed = 1;
   for (int64_t dim : {1, 3, 17, 64, 80, 96, 128, 200, 256}) {
-    Spec s;
-    s.H = 2;
-    s.Lq = 21;
-    s.Lk = 70;
-    s.dk = s.dv = dim;
+    Spec s{1, 2, 0, 21, 70, dim, dim};
     runSpec(s, seed++);
   }
   const int64_t pairs[][2] = {{64, 17}, {3, 128}, {200, 80}, {17, 1}, {256, 96}};
   for (const auto& pr : pairs) {
-    Spec s;
-    s.B = 2;
-    s.Lq = 18;
-    s.Lk = 33;
-    s.dk = pr[0];
-    s.dv = pr[1];
+    Spec s{2, 1, 0, 18, 33, pr[0], pr[1]};
     runSpec(s, seed++);
   }
 }
@@ -264,13 +213,7 @@ SA_NATIVE_TEST(attention_lengths_and_causal) {
   const int64_t lens[][2] = {{1, 1}, {1, 100}, {100, 1}, {20, 70}, {70, 20}, {16, 16}, {33, 33}, {130, 129}};
   for (const auto& l : lens) {
     for (CausalMode c : {CausalMode::None, CausalMode::TopLeft, CausalMode::BottomRight}) {
-      Spec s;
-      s.B = 2;
-      s.H = 2;
-      s.Lq = l[0];
-      s.Lk = l[1];
-      s.dk = 24;
-      s.dv = 40;
+      Spec s{2, 2, 0, l[0], l[1], 24, 40};
       s.causal = c;
       runSpec(s, seed++);
     }
@@ -287,13 +230,7 @@ SA_NATIVE_TEST(attention_masks_broadcast) {
   for (MaskKind kind : {MaskKind::Additive, MaskKind::Boolean}) {
     for (const auto& pat : patterns) {
       for (CausalMode c : {CausalMode::None, CausalMode::BottomRight}) {
-        Spec s;
-        s.B = 2;
-        s.H = 3;
-        s.Lq = 37;
-        s.Lk = 90;
-        s.dk = 32;
-        s.dv = 20;
+        Spec s{2, 3, 0, 37, 90, 32, 20};
         s.maskKind = kind;
         std::memcpy(s.maskBroadcast, pat, sizeof s.maskBroadcast);
         s.causal = c;
@@ -306,13 +243,7 @@ SA_NATIVE_TEST(attention_masks_broadcast) {
   for (MaskKind pad : {MaskKind::Additive, MaskKind::Boolean}) {
     for (MaskKind kind : {MaskKind::None, MaskKind::Additive, MaskKind::Boolean}) {
       for (int64_t Lq : {1, 37}) for (int64_t Lk : {75, 600}) {
-        Spec s;
-        s.B = 2;
-        s.H = 2;
-        s.Lq = Lq;
-        s.Lk = Lk;
-        s.dk = 16;
-        s.dv = 24;
+        Spec s{2, 2, 0, Lq, Lk, 16, 24};
         s.maskKind = kind;
         s.maskForbids = true;
         s.keyPadding = pad;
@@ -322,12 +253,7 @@ SA_NATIVE_TEST(attention_masks_broadcast) {
     }
   }
   // Mostly forbidden: many rows end up with no key at all (zero rows).
-  Spec s;
-  s.B = 1;
-  s.H = 2;
-  s.Lq = 40;
-  s.Lk = 40;
-  s.dk = s.dv = 16;
+  Spec s{1, 2, 0, 40, 40, 16, 16};
   s.maskKind = MaskKind::Boolean;
   s.maskedFraction = 0.97;
   runSpec(s, seed++);
@@ -336,40 +262,21 @@ SA_NATIVE_TEST(attention_masks_broadcast) {
 SA_NATIVE_TEST(attention_key_lengths_gqa_blhd) {
   uint32_t seed = 300;
   {
-    Spec s;  // key lengths, 0 included (zero rows), one past a block boundary
-    s.B = 4;
-    s.H = 2;
-    s.Lq = 19;
-    s.Lk = 150;
-    s.dk = s.dv = 64;
+    Spec s{4, 2, 0, 19, 150, 64, 64};  // key lengths, 0 included (zero rows), one past a block boundary
     s.keyLengths = {0, 65, 150, 7};
     runSpec(s, seed++);
     s.causal = CausalMode::BottomRight;
     runSpec(s, seed++);
   }
   for (int64_t kv : {1, 2, 4}) {  // grouped-query and multi-query heads, with causal and a mask
-    Spec s;
-    s.B = 2;
-    s.H = 8;
-    s.Hkv = kv;
-    s.Lq = 23;
-    s.Lk = 41;
-    s.dk = 64;
-    s.dv = 48;
+    Spec s{2, 8, kv, 23, 41, 64, 48};
     s.causal = CausalMode::TopLeft;
     s.maskKind = MaskKind::Additive;
     s.maskBroadcast[0] = true;
     runSpec(s, seed++);
   }
   for (CausalMode c : {CausalMode::None, CausalMode::TopLeft}) {  // interleaved heads
-    Spec s;
-    s.B = 2;
-    s.H = 4;
-    s.Hkv = 2;
-    s.Lq = 45;
-    s.Lk = 77;
-    s.dk = 80;
-    s.dv = 96;
+    Spec s{2, 4, 2, 45, 77, 80, 96};
     s.blhd = true;
     s.causal = c;
     s.keyLengths = {77, 30};
@@ -383,11 +290,7 @@ SA_NATIVE_TEST(attention_large_scores_do_not_overflow) {
   // ~5e-4 in the exponent, which moves weights of near-tied keys by that relative amount. Any
   // float32 implementation has it; what this test guards is that nothing overflows or is lost.
   for (CausalMode c : {CausalMode::None, CausalMode::TopLeft}) {
-    Spec s;
-    s.H = 2;
-    s.Lq = 40;
-    s.Lk = 90;
-    s.dk = s.dv = 64;
+    Spec s{1, 2, 0, 40, 90, 64, 64};
     s.intRange = 30;
     s.scale = 0.5f;
     s.causal = c;
@@ -410,12 +313,7 @@ SA_NATIVE_TEST(attention_threads_and_split_keys) {
                           {2, 2, 3, 1500, CausalMode::None}};
   uint32_t seed = 500;
   for (const Shape& sh : shapes) {
-    Spec s;
-    s.H = sh.H;
-    s.Hkv = sh.Hkv;
-    s.Lq = sh.Lq;
-    s.Lk = sh.Lk;
-    s.dk = s.dv = 64;
+    Spec s{1, sh.H, sh.Hkv, sh.Lq, sh.Lk, 64, 64};
     s.causal = sh.c;
     Data d = makeData(s, seed++);
     withThreads({1, 2, 3}, [&] {
@@ -423,10 +321,7 @@ SA_NATIVE_TEST(attention_threads_and_split_keys) {
     });
   }
   {  // NaN through the split-and-merge: a NaN query reaches its row, a NaN value past the key length does not
-    Spec s;
-    s.Lq = 1;
-    s.Lk = 3000;
-    s.dk = s.dv = 16;
+    Spec s{1, 1, 0, 1, 3000, 16, 16};
     s.keyLengths = {2000};
     withThreads({2}, [&] {
       forEachIsa([&](Isa isa) {
@@ -441,23 +336,14 @@ SA_NATIVE_TEST(attention_threads_and_split_keys) {
       });
     });
   }
-  Spec s;  // and a prefill on 2 threads
-  s.B = 2;
-  s.H = 3;
-  s.Lq = 100;
-  s.Lk = 100;
-  s.dk = s.dv = 64;
+  Spec s{2, 3, 0, 100, 100, 64, 64};  // and a prefill on 2 threads
   s.causal = CausalMode::TopLeft;
   Data d = makeData(s, seed++);
   withThreads({2}, [&] { forEachIsa([&](Isa isa) { checkAgainstReference(isa, d, shape(s), Tolerance{}); }); });
 }
 
 SA_NATIVE_TEST(attention_nan_stays_in_its_rows) {
-  Spec s;
-  s.H = 1;
-  s.Lq = 40;
-  s.Lk = 40;
-  s.dk = s.dv = 24;
+  Spec s{1, 1, 0, 40, 40, 24, 24};
   s.causal = CausalMode::TopLeft;
   forEachIsa([&](Isa isa) {
     for (int what = 0; what < 3; ++what) {  // NaN in q row 5, k row 20, v row 20
@@ -491,11 +377,7 @@ SA_NATIVE_TEST(attention_masked_nonfinite_value_stays_out) {
   // 0 * NaN must not happen; equal up to rounding, since the guarded path may sum in another
   // order), the odd rows attend to it and must not be finite.
   for (int64_t Lq : {2, 20}) {  // the row kernel, the tile kernel
-    Spec s;
-    s.Lq = Lq;
-    s.Lk = 70;
-    s.dk = 8;
-    s.dv = 20;
+    Spec s{1, 1, 0, Lq, 70, 8, 20};
     s.maskKind = MaskKind::Boolean;
     s.maskedFraction = 0.0;
     forEachIsa([&](Isa isa) {
@@ -527,14 +409,7 @@ SA_NATIVE_TEST(attention_masked_nonfinite_value_stays_out) {
 }
 
 SA_NATIVE_TEST(attention_weights_match_and_sum_to_one) {
-  Spec s;
-  s.B = 2;
-  s.H = 4;
-  s.Hkv = 2;
-  s.Lq = 9;
-  s.Lk = 31;
-  s.dk = 20;
-  s.dv = 8;
+  Spec s{2, 4, 2, 9, 31, 20, 8};
   s.causal = CausalMode::BottomRight;
   s.maskKind = MaskKind::Boolean;
   s.maskedFraction = 0.3;
@@ -549,13 +424,12 @@ SA_NATIVE_TEST(attention_weights_match_and_sum_to_one) {
           const std::vector<double> ref = referenceWeights(d, b, h, i);
           const float* row = &w[static_cast<size_t>(((b * s.H + h) * s.Lq + i) * s.Lk)];
           double sum = 0, refSum = 0;
+          int reported = 0;
           for (int64_t j = 0; j < s.Lk; ++j) {
             sum += row[j];
             refSum += ref[static_cast<size_t>(j)];
-            SA_CHECK(std::fabs(row[j] - ref[static_cast<size_t>(j)]) <= 1e-5 + 1e-4 * ref[static_cast<size_t>(j)],
-                     "[%s] weight b%lld h%lld i%lld j%lld: %g vs %g", isaName(isa), static_cast<long long>(b),
-                     static_cast<long long>(h), static_cast<long long>(i), static_cast<long long>(j), row[j],
-                     ref[static_cast<size_t>(j)]);
+            expectNear(row[j], ref[static_cast<size_t>(j)], Tolerance{}, Where{shape(s), isa, b, h, i, "weight j"}, j,
+                       reported);
           }
           SA_CHECK(std::fabs(sum - refSum) < 1e-5 && (refSum == 0 || std::fabs(sum - 1) < 1e-5),
                    "[%s] weights of row b%lld h%lld i%lld sum to %g", isaName(isa), static_cast<long long>(b),

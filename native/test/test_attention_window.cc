@@ -14,9 +14,11 @@
 #include "kernels/attention.h"
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
+#include "test/attention_check.h"
 #include "test/check.h"
 
 using namespace sa;
+using namespace sa::test;
 
 namespace {
 
@@ -50,25 +52,7 @@ WindowData makeWindowData(const WindowSpec& s, uint32_t seed) {
   w.out.assign(static_cast<size_t>(s.B * s.H * s.Lq * s.d), -777.0f);
   for (int64_t h = 0; h < s.H; ++h) w.slopes.push_back(std::exp2(-8.0f * static_cast<float>(h + 1) / static_cast<float>(s.H)));
   AttentionProblem& p = w.p;
-  p.batch = s.B;
-  p.heads = s.H;
-  p.kvHeads = s.Hkv;
-  p.Lq = s.Lq;
-  p.Lk = s.Lk;
-  p.dk = p.dv = s.d;
-  auto strides = [&](int64_t heads, int64_t L, int64_t& sB, int64_t& sH, int64_t& sL) {
-    sB = heads * L * s.d;
-    sH = s.blhd ? s.d : L * s.d;
-    sL = s.blhd ? heads * s.d : s.d;
-  };
-  p.q = w.q.data();
-  p.k = w.k.data();
-  p.v = w.v.data();
-  p.out = w.out.data();
-  strides(s.H, s.Lq, p.qStrideB, p.qStrideH, p.qStrideL);
-  strides(s.Hkv, s.Lk, p.kStrideB, p.kStrideH, p.kStrideL);
-  strides(s.Hkv, s.Lk, p.vStrideB, p.vStrideH, p.vStrideL);
-  strides(s.H, s.Lq, p.oStrideB, p.oStrideH, p.oStrideL);
+  setTensors(p, s.B, s.H, s.Hkv, s.Lq, s.Lk, s.d, s.d, s.blhd, w.q.data(), w.k.data(), w.v.data(), w.out.data());
   p.scale = 1.0f / std::sqrt(static_cast<float>(s.d));
   p.causal = s.causal;
   p.bottomRightAligned = s.bottomRight;
@@ -127,6 +111,7 @@ void checkWindowSpec(const WindowSpec& s, uint32_t seed) {
   WindowData w = makeWindowData(s, seed);
   const AttentionProblem& p = w.p;
   std::vector<float> weights(static_cast<size_t>(s.B * s.H * s.Lq * s.Lk));
+  const std::string name = label(s);
   for (Isa isa : availableIsas()) {
     std::fill(w.out.begin(), w.out.end(), -777.0f);
     attention(*kernelTableFor(isa), p);
@@ -140,23 +125,15 @@ void checkWindowSpec(const WindowSpec& s, uint32_t seed) {
           const float* o = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
           const float* wr = weights.data() + ((b * s.H + h) * s.Lq + i) * s.Lk;
           for (int64_t j = 0; j < s.Lk; ++j) {
-            const double want = ref[static_cast<size_t>(j)];
-            const bool ok = std::fabs(wr[j] - want) <= 1e-5 + 1e-4 * std::fabs(want);
-            SA_CHECK(ok || reported >= 3, "%s [%s] weights b=%lld h=%lld i=%lld j=%lld: got %.9g want %.9g",
-                     label(s).c_str(), isaName(isa), static_cast<long long>(b), static_cast<long long>(h),
-                     static_cast<long long>(i), static_cast<long long>(j), wr[j], want);
-            if (!ok) ++reported;
+            expectNear(wr[j], ref[static_cast<size_t>(j)], Tolerance{}, Where{name, isa, b, h, i, "weights j"}, j,
+                       reported);
           }
           for (int64_t c = 0; c < s.d; ++c) {
             double want = 0;
             for (int64_t j = 0; j < s.Lk; ++j) {
               want += ref[static_cast<size_t>(j)] * p.v[b * p.vStrideB + hk * p.vStrideH + j * p.vStrideL + c];
             }
-            const bool ok = std::fabs(o[c] - want) <= 1e-5 + 1e-4 * std::fabs(want);
-            SA_CHECK(ok || reported >= 3, "%s [%s] b=%lld h=%lld i=%lld c=%lld: got %.9g want %.9g", label(s).c_str(),
-                     isaName(isa), static_cast<long long>(b), static_cast<long long>(h), static_cast<long long>(i),
-                     static_cast<long long>(c), o[c], want);
-            if (!ok) ++reported;
+            expectNear(o[c], want, Tolerance{}, Where{name, isa, b, h, i, "c"}, c, reported);
           }
         }
       }
@@ -192,12 +169,7 @@ SA_NATIVE_TEST(attention_window_cuts_blocks) {
 
 SA_NATIVE_TEST(attention_window_with_lengths_gqa_blhd_decode) {
   uint32_t seed = 200;
-  WindowSpec s;
-  s.B = 2;
-  s.H = 8;
-  s.Hkv = 2;
-  s.Lq = 33;
-  s.Lk = 190;
+  WindowSpec s{2, 8, 2, 33, 190};
   s.blhd = true;
   s.causal = CausalMode::BottomRight;
   s.left = 40;
@@ -208,23 +180,15 @@ SA_NATIVE_TEST(attention_window_with_lengths_gqa_blhd_decode) {
   s.keyLengths = {190, 5};
   checkWindowSpec(s, seed++);
   // Decode: one query (row kernel) over a cache long enough for key splits on every thread count.
-  ThreadPool& pool = ThreadPool::instance();
-  const int before = pool.numThreads();
-  for (int threads : {1, 2, 4}) {
-    pool.setNumThreads(threads);
-    WindowSpec dcd;
-    dcd.H = 4;
-    dcd.Hkv = 1;
-    dcd.Lq = 1;
-    dcd.Lk = 3000;
-    dcd.d = 64;
+  int run = 0;
+  withThreads({1, 2, 4}, [&] {
+    WindowSpec dcd{1, 4, 1, 1, 3000, 64};
     dcd.causal = CausalMode::BottomRight;
     dcd.left = 1000;
     dcd.right = 0;
-    dcd.alibi = threads == 2;
+    dcd.alibi = ++run == 2;  // ALiBi on the 2-thread run
     checkWindowSpec(dcd, seed++);
-  }
-  pool.setNumThreads(before);
+  });
 }
 
 SA_NATIVE_TEST(attention_alibi_and_softcap) {
@@ -233,12 +197,7 @@ SA_NATIVE_TEST(attention_alibi_and_softcap) {
     for (float cap : {0.0f, 0.7f, 5.0f}) {
       for (CausalMode causal : {CausalMode::None, CausalMode::TopLeft, CausalMode::BottomRight}) {
         if (!alibi && cap == 0.0f) continue;
-        WindowSpec s;
-        s.H = 4;
-        s.Hkv = 2;
-        s.Lq = 37;
-        s.Lk = 150;
-        s.d = 20;
+        WindowSpec s{1, 4, 2, 37, 150, 20};
         s.alibi = alibi;
         s.softcap = cap;
         s.causal = causal;

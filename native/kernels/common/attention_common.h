@@ -174,5 +174,16 @@ inline bool valuesNonFinite(const float* v, int64_t vs, int64_t n, int64_t dv) {
   return V::anyNaN(acc);
 }
 
+// y = 2^x over n floats with the ISA's vector exp2 (AttentionKernels::exp2, for its error tests).
+template <class V>
+void exp2Array(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + V::W <= n; i += V::W) V::storeu(y + i, V::exp2(V::loadu(x + i)));
+  if (i < n) {
+    const int rest = static_cast<int>(n - i);
+    V::storeTail(y + i, V::exp2(V::loadTail(x + i, rest)), rest);
+  }
+}
+
 }  // namespace
 }  // namespace sa

@@ -25,9 +25,8 @@ struct RowAttention {
   static constexpr int W = V::W;
   // Keys per block. Each block costs a horizontal max, the scalar online-softmax update, a rescale
   // of the output row and a pass of the P.V loop per row, whatever its length: 256 keys rather
-  // than the tile kernel's 64 measured +3-13% on decode (Lq = 1, Lk = 1024-65536, 12 heads) and
-  // +10-19% with 4-7 rows, A/B on Zen 4 (the block of K then V, 64 KiB each at d = 64, is read
-  // from L2 by the rows after the first). 512 was no better.
+  // than the tile kernel's 64 spread them over 4x the keys, and the block of K then V (64 KiB each
+  // at d = 64) is still read from L2 by the rows after the first. 512 was no better.
   static constexpr int NB = 256;
   static constexpr int NCR = V::kRowPvCols;  // output vectors held in registers by the P.V loop
   static_assert(W % 4 == 0, "scoreGroup takes keys four at a time");
@@ -178,6 +177,93 @@ struct RowAttention {
     }
   }
 
+  // What every row's scores need besides the row itself: the bias sources, soft-capping, the lane
+  // offsets of a key group (ALiBi distances) and the end of the tile's keys (prefetch limit).
+  struct ScoreSetup {
+    TileBias tb;
+    bool haveShared;
+    bool softcap;
+    SoftcapConstants cap;
+    F iota;
+    int64_t spanEnd;
+  };
+
+  static ScoreSetup scoreSetupOf(const AttentionHeadInput& in, const AttentionTile& t, const KeySpan& span) {
+    alignas(64) float iota[W];
+    for (int i = 0; i < W; ++i) iota[i] = static_cast<float>(i);
+    const TileBias tb = tileBiasOf(in, t);
+    return ScoreSetup{tb, tb.sharedCount > 0, in.softcapLog2 > 0.0f,
+                      SoftcapConstants{in.softcapLog2, 2.0f * kLog2e / in.softcapLog2}, V::load(iota), span.end};
+  }
+
+  // The tile's query rows, scaled by scale * log2(e) and zero-padded to dkPad, into qs.
+  static void packQueries(const AttentionHeadInput& in, const AttentionTile& t, int64_t dkPad, float* qs) {
+    for (int r = 0; r < t.rows; ++r) {
+      for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + d] = d < in.dk ? t.q[r][d] * in.scaleLog2 : 0.0f;
+    }
+  }
+
+  // The final base-2 scores of row r (packed query q) against keys [rb, rb + cnt) into p[0, cnt),
+  // -inf up to the next multiple of W: dot products, soft-capping, ALiBi, then the biases written
+  // ahead (shared: the shared bias from key rb on; rowBias: the row's). Returns their lane-wise
+  // max. The one implementation of a score that both the fused row kernel and scoreRows use.
+  static inline F rowScores(const AttentionHeadInput& in, const AttentionTile& t, const ScoreSetup& c, int r,
+                            const float* q, int64_t rb, int cnt, const float* shared, const float* rowBias,
+                            bool prefetch, float* p) {
+    F vmax = V::negInf();
+    for (int g = 0; g < cnt; g += W) {
+      const int nk = cnt - g < W ? cnt - g : W;
+      // The first row fetches the next block's keys (and in run, values) into L2 while this
+      // block's are used: a long cache streams from DRAM, and the hardware prefetcher alone
+      // lets each 64 KiB burst of K, then of V, start cold (decode on two threads gains most).
+      const bool pfK = prefetch && rb + g + NB + W <= c.spanEnd;
+      F s = scoreGroup(q, in.k + (rb + g) * in.kStride, in.kStride, in.dk, nk,
+                       pfK ? in.k + (rb + g + NB) * in.kStride : nullptr);
+      // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
+      if (c.softcap) s = V::negInfPastLanes(softcapScores<V>(s, c.cap), nk);
+      if (in.alibi) {
+        const F key = V::add(V::set1(static_cast<float>(rb + g)), c.iota);
+        s = addAlibi<V>(s, V::set1(t.alibiSlope[r]), V::set1(t.alibiPos[r]), key);
+      }
+      // Lanes >= nk: bias 0 (masked load), score already -inf.
+      if (c.haveShared) s = V::addBias(s, V::loadTail(shared + g, nk));
+      if (c.tb.haveRow) s = V::addBias(s, V::loadTail(rowBias + g, nk));
+      vmax = V::max(vmax, s);
+      V::storeu(p + g, s);
+    }
+    return vmax;
+  }
+
+  // Row r's final base-2 scores of keys [0, keys) into t.out[r] (keys floats; -inf outside
+  // [keyBegin[r], keyEnd[r]) and where a mask forbids the key): the materialised weights' input.
+  static void scoreRows(const AttentionHeadInput& in, const AttentionTile& t, int64_t keys) {
+    const int rows = t.rows;
+    const int64_t dkPad = roundUpTo(in.dk, W);
+    const int64_t nQ = rows * dkPad, nP = NB + W, nBias = NB + W;
+    float* qs = attentionScratch(0, static_cast<size_t>(nQ + nP + 2 * nBias));
+    float* p = qs + nQ;
+    float* sharedBias = p + nP;
+    float* rowBias = sharedBias + nBias;
+    packQueries(in, t, dkPad, qs);
+    for (int r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < keys; ++j) t.out[r][j] = -INFINITY;
+    }
+    const KeySpan span = keySpanOf(t);
+    const ScoreSetup sc = scoreSetupOf(in, t, span);
+    for (int64_t kb = span.begin; kb < span.end; kb += NB) {
+      const int n = static_cast<int>(minOf(NB, span.end - kb));
+      if (sc.haveShared) writeSharedBias(sc.tb, kb, n, sharedBias);
+      for (int r = 0; r < rows; ++r) {
+        const int64_t rb = maxOf(t.keyBegin[r], kb), re = minOf(t.keyEnd[r], kb + n);
+        if (rb >= re) continue;
+        const int cnt = static_cast<int>(re - rb);
+        if (sc.tb.haveRow) writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
+        rowScores(in, t, sc, r, qs + r * dkPad, rb, cnt, sharedBias + (rb - kb), rowBias, false, p);
+        for (int j = 0; j < cnt; ++j) t.out[r][rb + j] = p[j];
+      }
+    }
+  }
+
   static void run(const AttentionHeadInput& in, const AttentionTile& t) {
     const int rows = t.rows;
     const int64_t dk = in.dk, dv = in.dv;
@@ -192,54 +278,24 @@ struct RowAttention {
     float* lRow = mRow + roundUpTo(rows, W);
 
     for (int64_t i = 0; i < nO; ++i) o[i] = 0.0f;
+    packQueries(in, t, dkPad, qs);
     for (int r = 0; r < rows; ++r) {
-      for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + d] = d < dk ? t.q[r][d] * in.scaleLog2 : 0.0f;
       mRow[r] = -INFINITY;
       lRow[r] = 0.0f;
     }
     const KeySpan span = keySpanOf(t);
-    const TileBias tb = tileBiasOf(in, t);
-    const bool haveShared = tb.sharedCount > 0;
-    const bool softcap = in.softcapLog2 > 0.0f;
-    const SoftcapConstants cap{in.softcapLog2, 2.0f * kLog2e / in.softcapLog2};
-    alignas(64) float iota[W];  // lane offsets of a key group, for the ALiBi distances
-    for (int i = 0; i < W; ++i) iota[i] = static_cast<float>(i);
-    const F iotaV = V::load(iota);
+    const ScoreSetup sc = scoreSetupOf(in, t, span);
 
     for (int64_t kb = span.begin; kb < span.end; kb += NB) {
       const int n = static_cast<int>(minOf(NB, span.end - kb));
-      const bool sharedMasked = haveShared && writeSharedBias(tb, kb, n, sharedBias);
+      const bool sharedMasked = sc.haveShared && writeSharedBias(sc.tb, kb, n, sharedBias);
       for (int r = 0; r < rows; ++r) {
         const int64_t rb = maxOf(t.keyBegin[r], kb), re = minOf(t.keyEnd[r], kb + n);
         if (rb >= re) continue;
         const int cnt = static_cast<int>(re - rb);
-        const float* shared = sharedBias + (rb - kb);
         bool masked = sharedMasked;
-        if (tb.haveRow) masked |= writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
-        const float* q = qs + r * dkPad;
-        F vmax = V::negInf();
-        for (int g = 0; g < cnt; g += W) {
-          const int nk = cnt - g < W ? cnt - g : W;
-          // The first row fetches the next block's keys (and below, values) into L2 while this
-          // block's are used: a long cache streams from DRAM, and the hardware prefetcher alone
-          // lets each 64 KiB burst of K, then of V, start cold. A/B (Lq = 1, 12 heads, d = 64,
-          // Lk = 4096-65536, 4 KiB pages): 2 threads +1 to +24% (median ~+7%), 1 thread -7 to +5%
-          // (median 0: one core does not saturate the memory either way).
-          const bool pfK = r == 0 && rb + g + NB + W <= span.end;
-          F s = scoreGroup(q, in.k + (rb + g) * in.kStride, in.kStride, dk, nk,
-                           pfK ? in.k + (rb + g + NB) * in.kStride : nullptr);
-          // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
-          if (softcap) s = V::negInfPastLanes(softcapScores<V>(s, cap), nk);
-          if (in.alibi) {
-            const F key = V::add(V::set1(static_cast<float>(rb + g)), iotaV);
-            s = addAlibi<V>(s, V::set1(t.alibiSlope[r]), V::set1(t.alibiPos[r]), key);
-          }
-          // Lanes >= nk: bias 0 (masked load), score already -inf.
-          if (haveShared) s = V::addBias(s, V::loadTail(shared + g, nk));
-          if (tb.haveRow) s = V::addBias(s, V::loadTail(rowBias + g, nk));
-          vmax = V::max(vmax, s);
-          V::storeu(p + g, s);
-        }
+        if (sc.tb.haveRow) masked |= writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
+        const F vmax = rowScores(in, t, sc, r, qs + r * dkPad, rb, cnt, sharedBias + (rb - kb), rowBias, r == 0, p);
         // Online softmax for the row (see TileAttention::run for the -inf handling).
         const float blockMax = V::hmax(vmax);
         const float mOld = mRow[r];

@@ -45,9 +45,8 @@ namespace {
 //
 // Meanwhile the next score step's nextRows key rows (from kNext) are prefetched into L1, four
 // cache lines per four head-dimension steps: a step's 16 rows otherwise arrive from L2 (L3 once a
-// head's K and V pass 1 MiB) in bursts of 16 misses every 16 steps. A/B at d = 64, 1 thread,
-// four to six rounds each: L = 1024 +0.3% (noise), 2048 +0.7%, 4096 +1.3% (-1.4 to +4.3%), causal
-// 2048 +1.2%; two steps ahead, or the block's V rows as well: nothing more.
+// head's K and V pass 1 MiB) in bursts of 16 misses every 16 steps. One step ahead is enough: two,
+// or the block's V rows as well, brought nothing more.
 template <class V, int N>
 inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64_t dk,
                               typename V::F init, typename V::F* acc, const float* kNext, int nextRows) {
@@ -58,8 +57,7 @@ inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64
   for (int g = 0; g < G; ++g) kp[g] = k + 4 * g * ks;
   const int64_t ks2 = 2 * ks, ks3 = 3 * ks;
   int64_t nextOffset = 0;
-  // Unrolled over d: the loop's pointer increments and branch once per 4 steps (A/B on Zen 4 at
-  // d = 64: +0.5-3% on prefill, 1 thread).
+  // Unrolled over d: the loop's pointer increments and branch once per 4 steps.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 4
 #elif defined(__clang__)

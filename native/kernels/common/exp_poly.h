@@ -23,5 +23,29 @@ constexpr float c6 = 0.00015353361959569156f;
 // Below this the result is flushed to 0 (2^-126 is the smallest normal float; natural-log inputs
 // below -87.3 land here once scaled by log2(e)). Keeps denormals out of the P.V products.
 constexpr float kFlushBelow = -126.0f;
+
+// 2^f for f in [-1/2, 1/2] over vector traits V (V::fmadd(a, b, c) = a * b + c, V::set1).
+template <class V>
+inline typename V::F fraction(typename V::F f) {
+  typename V::F p = V::set1(c6);
+  p = V::fmadd(p, f, V::set1(c5));
+  p = V::fmadd(p, f, V::set1(c4));
+  p = V::fmadd(p, f, V::set1(c3));
+  p = V::fmadd(p, f, V::set1(c2));
+  p = V::fmadd(p, f, V::set1(c1));
+  return V::fmadd(p, f, V::set1(1.0f));
+}
+
+// 2^x with 2^n built in the exponent field (ISAs without a scale-by-power-of-two instruction):
+// x clamped to [-127, 128] (V::max / V::min keep a NaN x: it goes second), n = round(x),
+// V::pow2(n) = ((n + 127) << 23) reinterpreted (exact for n in [-126, 128], +inf at 128), and
+// lanes with x < kFlushBelow (and -inf) set to exactly 0 (V::zeroWhereBelow; false for NaN).
+template <class V>
+inline typename V::F byExponentField(typename V::F x) {
+  const typename V::F xc = V::min(V::set1(128.0f), V::max(V::set1(-127.0f), x));
+  const typename V::F n = V::roundNearest(xc);
+  const typename V::F r = V::mul(fraction<V>(V::sub(xc, n)), V::pow2(n));
+  return V::zeroWhereBelow(x, kFlushBelow, r);
+}
 }  // namespace exp2poly
 }  // namespace sa

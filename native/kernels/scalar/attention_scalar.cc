@@ -63,6 +63,14 @@ void rowsScalar(const AttentionHeadInput& in, const AttentionTile& t) {
   }
 }
 
+void scoreRowsScalar(const AttentionHeadInput& in, const AttentionTile& t, int64_t keys) {
+  for (int r = 0; r < t.rows; ++r) {
+    for (int64_t j = 0; j < keys; ++j) {
+      t.out[r][j] = j >= t.keyBegin[r] && j < t.keyEnd[r] ? scoreOf(in, t, r, j) : -INFINITY;
+    }
+  }
+}
+
 void exp2Scalar(const float* x, float* y, int64_t n) {
   SA_SCALAR_LOOP
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp2(x[i]);
@@ -71,7 +79,8 @@ void exp2Scalar(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const AttentionKernels* attentionKernelsScalar() {
-  static const AttentionKernels k{"scalar", kAttentionMaxTileRows, 1, rowsScalar, rowsScalar, exp2Scalar};
+  static const AttentionKernels k{"scalar", kAttentionMaxTileRows, 1, rowsScalar, rowsScalar, scoreRowsScalar,
+                                  exp2Scalar};
   return &k;
 }
 
