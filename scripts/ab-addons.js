@@ -11,6 +11,7 @@
 //   node scripts/ab-addons.js A.node B.node matmul-tb 1 1 2304 768        # one row times W^T
 //   node scripts/ab-addons.js A.node B.node sdpa 1 2048                   # [1, 12, L, 64]
 //   node scripts/ab-addons.js A.node B.node sdpa 2 8192 causal 1          # decode: Lq = 1
+//   node scripts/ab-addons.js A.node B.node linear 1 4096 causal           # linear attention [1, 12, L, 64]
 //
 // AB_ROUNDS=N sets the number of alternating rounds (default 15). AB_ASYNC=1 times the asynchronous
 // form of the call (the job offloaded to the pool's workers, each call awaited before the next).
@@ -23,7 +24,8 @@
 const path = require('path');
 
 const usage = 'usage: ab-addons.js A.node B.node (matmul|matmul-tb) THREADS M N K\n' +
-  '       ab-addons.js A.node B.node sdpa THREADS Lk [causal] [Lq]';
+  '       ab-addons.js A.node B.node sdpa THREADS Lk [causal] [Lq]\n' +
+  '       ab-addons.js A.node B.node linear THREADS L [causal]';
 const [fileA, fileB, mode, threadsArg, ...rest] = process.argv.slice(2);
 if (!fileA || !fileB || !mode || !threadsArg) {
   console.error(usage);
@@ -76,6 +78,23 @@ function workload() {
     captured[7] = asyncCalls;  // attention(q, k, v, out, mask, keyLengths, descriptor, async, ...)
     const flops = (4 * H * Lq * Lk * d) / (causal && Lq === Lk ? 2 : 1);
     return { flops, call: (x) => x.attention(...captured) };
+  }
+  if (mode === 'linear') {
+    // Linear attention over [1, 12, L, d] (the intra-chunk products not counted in the FLOPs: the
+    // figure is the state's 4 L d^2 per head, for comparing the two builds only).
+    const L = Number(rest[0]);
+    const causal = rest[1] === 'causal';
+    const H = 12, d = Number(process.env.AB_HEAD_DIM || 64);
+    const addon = require(path.join(root, 'node_modules', 'node-gyp-build'))(root);
+    const real = addon.linearAttention;
+    let captured = null;
+    addon.linearAttention = (...args) => { captured = args; return real(...args); };
+    const sa = require(path.join(root, 'dist', 'index.js'));
+    const t = () => new sa.Tensor(randomArray(H * L * d), [1, H, L, d]);
+    sa.linearAttentionSync(t(), t(), t(), { isCausal: causal });
+    addon.linearAttention = real;
+    captured[6] = asyncCalls;  // linearAttention(q, k, v, out, state, descriptor, async)
+    return { flops: 4 * H * L * d * d, call: (x) => x.linearAttention(...captured) };
   }
   console.error(usage);
   process.exit(2);
