@@ -1,6 +1,6 @@
 // The matmul micro-kernel and its packing, written once over a vector-traits class V
 // (kernels/<isa>/matmul_<isa>.cc defines V and calls matmulKernelsOf<V>). Include inside the ISA's
-// target region, after <array>, <cstdint> and <utility>; everything here has internal linkage, for
+// target region, after <algorithm>, <array>, <cstdint> and <utility>; everything here has internal linkage, for
 // the reason matmul_packing.h gives.
 //
 // The micro-kernel contract (BLIS), as matmul_kernels.h states it for MatmulTileFn: one call
