@@ -168,7 +168,8 @@ SA_NATIVE_TEST(linear_attention_products_match_scalar) {
             matmulInPlace(ref, M, N, K, A.data(), lda, B.data(), ldb, Cref.data(), ldc, acc);
             matmulInPlace(k, M, N, K, A.data(), lda, B.data(), ldb, got.data(), ldc, acc);
             for (size_t i = 0; i < got.size(); ++i) {
-              SA_CHECK(std::fabs(got[i] - Cref[i]) <= 1e-5f * (1 + K), "%s product M=%lld N=%lld K=%lld acc=%d at %zu: %g vs %g",
+              SA_CHECK(std::fabs(got[i] - Cref[i]) <= 1e-5f * (1 + K),
+                       "%s product M=%lld N=%lld K=%lld acc=%d at %zu: %g vs %g",
                        isaName(isa), static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), acc, i,
                        got[i], Cref[i]);
             }

@@ -434,7 +434,9 @@ SA_NATIVE_TEST(matmul_zero_sizes_with_bias) {
       q.K = 7;
       q.C = untouched.data();
       matmul(*kernelTableFor(isa), q, MatmulBatch{});
-      for (float v : untouched) SA_CHECK(std::isnan(v), "%s M=%lld N=%lld wrote C", isaName(isa), (long long)q.M, (long long)q.N);
+      for (float v : untouched) {
+        SA_CHECK(std::isnan(v), "%s M=%lld N=%lld wrote C", isaName(isa), (long long)q.M, (long long)q.N);
+      }
     }
   }
 }

@@ -204,8 +204,8 @@ void packRowsAcrossPanels(const float* b, int64_t ldb, int64_t k, int64_t n, flo
         SA_UNROLL_FULL
         for (int v = 0; v < NV; ++v) {
           const int count = tail - v * L;
-          const typename V::F x = count <= 0 ? V::zero()
-                                             : V::loadFirst(src + p * ldb + v * L, V::firstLanes(count < L ? count : L));
+          const float* row = src + p * ldb + v * L;
+          const typename V::F x = count <= 0 ? V::zero() : V::loadFirst(row, V::firstLanes(count < L ? count : L));
           V::storeu(dst + p * V::kNr + v * L, x);
         }
       }
