@@ -9,6 +9,7 @@
     "runtime/dispatch.cc",
     "runtime/thread_pool.cc",
     "runtime/huge_pages.cc",
+    "runtime/scratch.cc",
     "kernels/matmul_driver.cc",
     "kernels/attention_driver.cc",
     "kernels/scalar/matmul_scalar.cc",

@@ -15,6 +15,7 @@
 //   node scripts/ab-addons.js A.node B.node rotary-pairs 1 32 1024 128     # interleaved pairs
 //   node scripts/ab-addons.js A.node B.node softalign 1 8 256 300          # B La Lb: softmax rows
 //   node scripts/ab-addons.js A.node B.node additive 1 32 2048 256         # B Lk hidden: one decoder step
+//   node scripts/ab-addons.js A.node B.node linear 1 4096 causal           # linear attention [1, 12, L, 64]
 //
 // AB_ROUNDS=N sets the number of alternating rounds (default 15). AB_ASYNC=1 times the asynchronous
 // form of the call (the job offloaded to the pool's workers, each call awaited before the next).
@@ -30,7 +31,8 @@ const usage = 'usage: ab-addons.js A.node B.node (matmul|matmul-tb) THREADS M N 
   '       ab-addons.js A.node B.node sdpa THREADS Lk [causal] [Lq]\n' +
   '       ab-addons.js A.node B.node (rotary|rotary-pairs) THREADS B H L d\n' +
   '       ab-addons.js A.node B.node softalign THREADS B La Lb\n' +
-  '       ab-addons.js A.node B.node additive THREADS B Lk hidden';
+  '       ab-addons.js A.node B.node additive THREADS B Lk hidden\n' +
+  '       ab-addons.js A.node B.node linear THREADS L [causal]';
 const [fileA, fileB, mode, threadsArg, ...rest] = process.argv.slice(2);
 if (!fileA || !fileB || !mode || !threadsArg) {
   console.error(usage);
@@ -95,7 +97,7 @@ function workload() {
 // Those calls are synchronous, so AB_ASYNC does not apply. flops: a rough count, for the ratio only.
 function captureOther() {
   const ops = {
-    rotary: 'rotary', 'rotary-pairs': 'rotary', softalign: 'softAlign', additive: 'seq2seq',
+    rotary: 'rotary', 'rotary-pairs': 'rotary', softalign: 'softAlign', additive: 'seq2seq', linear: 'linearAttention',
   };
   const fn = ops[mode];
   if (!fn) return null;
@@ -103,7 +105,7 @@ function captureOther() {
   const real = addon[fn];
   let captured = null;
   addon[fn] = (...args) => { captured = args; return real(...args); };
-  const sa = require(path.join(root, 'dist', 'index.js'));
+  const sa = require(path.join(root, 'dist', 'lib', 'index.js'));
   const n = rest.map(Number);
   let flops;
   if (mode === 'rotary' || mode === 'rotary-pairs') {
@@ -115,6 +117,12 @@ function captureOther() {
     const [B, La, Lb] = n, d = 64;
     sa.softAlignSync(new sa.Tensor(randomArray(B * La * d), [B, La, d]), new sa.Tensor(randomArray(B * Lb * d), [B, Lb, d]));
     flops = 2 * 3 * B * La * Lb;
+  } else if (mode === 'linear') {
+    // [1, 12, L, d]; the FLOPs count the state's 4 L d^2 per head only (for the ratio).
+    const [L] = n, H = 12, d = Number(process.env.AB_HEAD_DIM || 64);
+    const t = () => new sa.Tensor(randomArray(H * L * d), [1, H, L, d]);
+    sa.linearAttentionSync(t(), t(), t(), { isCausal: rest[1] === 'causal' });
+    flops = 4 * H * L * d * d;
   } else {
     const [B, Lk, hidden] = n, dim = 64;
     const att = new sa.AdditiveAttention({ queryDim: dim, keyDim: dim, hiddenDim: hidden });

@@ -115,23 +115,9 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info) {
 }
 
 void runMatmul(const MatmulCall& call) {
-  const MatmulProblem& p = call.problem;
-  if (call.batch.count == 0 || p.M == 0 || p.N == 0) return;
-  if (p.K == 0) {  // empty sum: C = 0 (the kernels need K >= 1)
-    for (int64_t i = 0; i < call.batch.count; ++i) {
-      float* c = p.C + call.batch.offsetC[i];
-      for (int64_t e = 0; e < p.M * p.N; ++e) c[e] = 0.0f;
-    }
-  } else {
-    matmul(activeKernels(), p, call.batch);
-  }
-  if (call.bias != nullptr) {
-    const int64_t rows = call.batch.count * p.M;  // C is contiguous: all rows back to back
-    for (int64_t r = 0; r < rows; ++r) {
-      float* row = p.C + r * p.N;
-      for (int64_t n = 0; n < p.N; ++n) row[n] += call.bias[n];
-    }
-  }
+  MatmulProblem p = call.problem;
+  p.bias = call.bias;  // added by the kernels' epilogue (with K = 0, C is the bias)
+  matmul(activeKernels(), p, call.batch);
 }
 
 }  // namespace

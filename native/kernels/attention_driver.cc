@@ -15,20 +15,12 @@
 #include "kernels/attention_kernels.h"
 #include "kernels/common/prefetch.h"
 #include "runtime/aligned_memory.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
 
 namespace {
-
-// Per-thread scratch blocks: allocated on first use, grown geometrically, reused by every call
-// on that thread (a pool worker keeps its blocks for the life of the process: a few hundred KiB
-// at most, sized by the largest head dimension seen).
-struct ScratchBlock {
-  float* data = nullptr;
-  size_t capacity = 0;
-  ~ScratchBlock() { alignedFree(data); }
-};
 
 // A split of the keys must keep at least this many keys: below it, merging the partials and the
 // extra pass over the tile's queries cost more than the parallelism brings.
@@ -244,19 +236,10 @@ void validate(const AttentionProblem& p) {
 
 }  // namespace
 
+// A pool worker keeps its blocks for the life of the process: a few hundred KiB at most, sized by
+// the largest head dimension seen.
 float* attentionScratch(int slot, size_t floats) {
-  thread_local ScratchBlock blocks[kAttentionScratchSlots];
-  ScratchBlock& s = blocks[slot];
-  if (s.capacity < floats) {
-    const size_t want = std::max(floats, s.capacity * 2);
-    const size_t bytes = (want * sizeof(float) + 63) / 64 * 64;
-    float* fresh = static_cast<float*>(alignedAlloc(64, bytes));
-    if (fresh == nullptr) throw std::bad_alloc();
-    alignedFree(s.data);
-    s.data = fresh;
-    s.capacity = want;
-  }
-  return s.data;
+  return threadScratch(static_cast<ScratchSlot>(static_cast<int>(ScratchSlot::Attention0) + slot), floats);
 }
 
 void attention(const KernelTable& kernels, const AttentionProblem& p) {

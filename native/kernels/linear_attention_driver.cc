@@ -1,6 +1,6 @@
 // Linear attention, the ISA-neutral part (kernels/linear_attention.h): chunks, the carried state,
-// the threads. The feature map and the products are the ISA's (LinearAttentionKernels), the
-// normaliser's dot products and sums the ISA's VectorOps.
+// the threads. The feature map is the ISA's (LinearAttentionKernels), the products its matmul
+// micro-kernel (matmulInPlace), the normaliser's dot products and sums the ISA's VectorOps.
 //
 // Causal, per head, chunks of C = kLinearAttentionChunk tokens i0 <= i < i0 + C:
 //   Pq = phi(Q_chunk) [C, dk], PkT = phi(K_chunk)^T [dk, C], A = tril(Pq PkT) [C, C] (j <= i;
@@ -20,13 +20,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <stdexcept>
 #include <vector>
 
 #include "kernels/linear_attention.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_kernels.h"
 #include "kernels/vector_ops.h"
-#include "runtime/aligned_memory.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
@@ -44,25 +45,6 @@ constexpr int64_t kTriangleRows = 16;
 // 0.1 ms of work).
 constexpr int64_t kMinTokensPerSplit = 4096;
 
-// Per-thread scratch, 64-byte aligned, grown on demand and kept for the thread's life (a pool
-// worker keeps the largest it needed: ~64 KiB at d = 64, ~0.5 MiB at d = 256).
-float* threadScratch(size_t floats) {
-  struct Block {
-    float* data = nullptr;
-    size_t capacity = 0;
-    ~Block() { alignedFree(data); }
-  };
-  thread_local Block block;
-  if (block.capacity < floats) {
-    float* fresh = static_cast<float*>(alignedAlloc(64, floats * sizeof(float)));
-    if (fresh == nullptr) throw std::bad_alloc();
-    alignedFree(block.data);
-    block.data = fresh;
-    block.capacity = floats;
-  }
-  return block.data;
-}
-
 // Rounds up to a multiple of 16 floats, so every scratch array starts on a cache line.
 int64_t padded(int64_t floats) { return (floats + 15) / 16 * 16; }
 
@@ -78,6 +60,7 @@ struct Scratch {
 struct Context {
   const LinearAttentionProblem& p;
   const LinearAttentionKernels& la;
+  const MatmulKernels& mm;
   const VectorOps& vo;
   int64_t stateFloats;
 
@@ -87,7 +70,8 @@ struct Context {
                               padded(dk), padded(stateFloats)};
     int64_t total = 0;
     for (int64_t s : sizes) total += s;
-    float* base = threadScratch(static_cast<size_t>(total));
+    // A pool worker keeps the largest it needed: ~64 KiB at d = 64, ~0.5 MiB at d = 256.
+    float* base = threadScratch(ScratchSlot::LinearAttention, static_cast<size_t>(total));
     Scratch s;
     s.pq = base;
     s.pkT = s.pq + sizes[0];
@@ -128,7 +112,7 @@ void mapKeysTransposed(const Context& c, const float* k, int64_t n, const Scratc
 // S += phi(K)^T V and z += sum of phi(K) over the chunk's n keys (already in s.pkT).
 void addChunkToState(const Context& c, const Scratch& s, int64_t n, const float* v, float* state) {
   const int64_t dk = c.p.dk, dv = c.p.dv;
-  c.la.gemm(dk, dv, n, s.pkT, kChunk, v, c.p.vStrideL, state, dv, true);
+  matmulInPlace(c.mm, dk, dv, n, s.pkT, kChunk, v, c.p.vStrideL, state, dv, true);
   float* z = state + dk * dv;
   for (int64_t e = 0; e < dk; ++e) z[e] += c.vo.sum(s.pkT + e * kChunk, n);
 }
@@ -157,17 +141,19 @@ void causalRange(const Context& c, const Head& h, int64_t i0, int64_t i1, float*
     // the square is computed at n = 64), and only the diagonal block is masked element by element.
     for (int64_t r0 = 0; r0 < n; r0 += kTriangleRows) {
       const int64_t r1 = std::min(n, r0 + kTriangleRows);
-      c.la.gemm(r1 - r0, r1, dk, s.pq + r0 * dk, dk, s.pkT, kChunk, s.scores + r0 * kChunk, kChunk, false);
+      matmulInPlace(c.mm, r1 - r0, r1, dk, s.pq + r0 * dk, dk, s.pkT, kChunk, s.scores + r0 * kChunk, kChunk,
+                    false);
       for (int64_t i = r0; i < r1; ++i) {
         float* row = s.scores + i * kChunk;
         std::fill(row + i + 1, row + r1, 0.0f);
         s.den[i] = c.vo.dot(s.pq + i * dk, z, dk) + c.vo.sum(row, i + 1);
       }
     }
-    c.la.gemm(n, dv, dk, s.pq, dk, state, dv, out, p.oStrideL, false);  // the tokens before the chunk
+    matmulInPlace(c.mm, n, dv, dk, s.pq, dk, state, dv, out, p.oStrideL, false);  // the tokens before the chunk
     for (int64_t r0 = 0; r0 < n; r0 += kTriangleRows) {  // the chunk's own tokens, j <= i
       const int64_t r1 = std::min(n, r0 + kTriangleRows);
-      c.la.gemm(r1 - r0, dv, r1, s.scores + r0 * kChunk, kChunk, v, p.vStrideL, out + r0 * p.oStrideL, p.oStrideL, true);
+      matmulInPlace(c.mm, r1 - r0, dv, r1, s.scores + r0 * kChunk, kChunk, v, p.vStrideL, out + r0 * p.oStrideL,
+                    p.oStrideL, true);
     }
     normalise(c, s, n, out);
     addChunkToState(c, s, n, v, state);
@@ -191,7 +177,7 @@ void outputRange(const Context& c, const Head& h, int64_t i0, int64_t i1, const 
     const int64_t n = std::min(kChunk, i1 - c0);
     mapQueries(c, h.q + c0 * p.qStrideL, n, s.pq);
     float* out = h.out + c0 * p.oStrideL;
-    c.la.gemm(n, dv, dk, s.pq, dk, state, dv, out, p.oStrideL, false);
+    matmulInPlace(c.mm, n, dv, dk, s.pq, dk, state, dv, out, p.oStrideL, false);
     for (int64_t i = 0; i < n; ++i) s.den[i] = c.vo.dot(s.pq + i * dk, state + dk * dv, dk);
     normalise(c, s, n, out);
   }
@@ -287,7 +273,7 @@ void nonCausal(const Context& c, ThreadPool& pool) {
 void linearAttention(const KernelTable& kernels, const LinearAttentionProblem& p) {
   validate(p);
   if (p.batch == 0 || p.heads == 0 || p.Lq == 0) return;
-  const Context c{p, *kernels.linearAttention, *kernels.vectorOps, linearStateFloats(p.dk, p.dv)};
+  const Context c{p, *kernels.linearAttention, *kernels.matmul, *kernels.vectorOps, linearStateFloats(p.dk, p.dv)};
   ThreadPool& pool = ThreadPool::instance();
   if (p.causal) {
     causal(c, pool);

@@ -22,12 +22,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/vector_ops.h"
-#include "runtime/aligned_memory.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
@@ -91,41 +90,11 @@ constexpr int64_t kTasksPerThread = 2;
 // Packing B is spread over the pool only from this many floats on; below, a dispatch costs more.
 constexpr int64_t kMinParallelPackFloats = 64 * 1024;
 
-// ---- Scratch buffers ----------------------------------------------------------------------------
-// One growing 64-byte-aligned buffer per thread and purpose: allocated on first use and reused, so
-// a warm thread packs without allocating. 64 bytes: packed panels start on a cache line, and full
-// zmm loads from them never split one.
-class ScratchBuffer {
- public:
-  ScratchBuffer() = default;
-  ScratchBuffer(const ScratchBuffer&) = delete;
-  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-  ~ScratchBuffer() { alignedFree(data_); }
-
-  float* floats(int64_t count) {
-    if (count > capacity_) {
-      // Grow by 1.5x at least, so a sequence of slowly growing shapes does not reallocate each time.
-      const int64_t wanted = std::max<int64_t>(count, capacity_ + capacity_ / 2);
-      alignedFree(data_);
-      data_ = nullptr;
-      capacity_ = 0;
-      const size_t bytes = (static_cast<size_t>(wanted) * sizeof(float) + 63) & ~static_cast<size_t>(63);
-      data_ = static_cast<float*>(alignedAlloc(64, bytes));
-      if (data_ == nullptr) throw std::bad_alloc();
-      capacity_ = wanted;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  int64_t capacity_ = 0;
-};
-
+// ---- Scratch -------------------------------------------------------------------------------------
 // The packed B block of the product this thread drives (read by all pool threads), and the packed
-// A block of the task this thread runs. Distinct buffers: the thread that packed B also runs tasks.
-thread_local ScratchBuffer tPackedB;
-thread_local ScratchBuffer tPackedA;
+// A block of the task this thread runs: distinct slots, as the thread that packed B also runs tasks.
+float* packedBScratch(int64_t floats) { return threadScratch(ScratchSlot::MatmulPackedB, static_cast<size_t>(floats)); }
+float* packedAScratch(int64_t floats) { return threadScratch(ScratchSlot::MatmulPackedA, static_cast<size_t>(floats)); }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
@@ -154,6 +123,7 @@ struct Product {
   bool transB;
   float* C;
   int64_t ldc;
+  const float* bias;
 };
 
 Product itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
@@ -167,7 +137,8 @@ Product itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
                  p.ldb,
                  p.transB,
                  p.C + (batch.offsetC != nullptr ? batch.offsetC[i] : 0),
-                 p.ldc};
+                 p.ldc,
+                 p.bias};
 }
 
 // Addresses of op(A)[i, k] and op(B)[k, j].
@@ -178,8 +149,16 @@ const float* bAt(const Product& p, int64_t k, int64_t j) {
   return p.transB ? p.B + j * p.ldb + k : p.B + k * p.ldb + j;
 }
 
-void zeroC(const Product& p) {
-  for (int64_t i = 0; i < p.M; ++i) std::memset(p.C + i * p.ldc, 0, sizeof(float) * p.N);
+// K = 0: an empty sum, so C is the bias (or zero).
+void emptySum(const Product& p) {
+  for (int64_t i = 0; i < p.M; ++i) {
+    float* row = p.C + i * p.ldc;
+    if (p.bias != nullptr) {
+      std::memcpy(row, p.bias, sizeof(float) * p.N);
+    } else {
+      std::memset(row, 0, sizeof(float) * p.N);
+    }
+  }
 }
 
 // How the micro-kernel reads A when A is not packed: which tile function, and how many rows a
@@ -196,6 +175,21 @@ InPlaceA inPlaceA(const MatmulKernels& mk, const Product& p) {
   return InPlaceA{mk.tileRowMajorA, rows, rows * p.lda};
 }
 
+// Every tile of C[M x N] over all of K, A read in place, B panels bPanelStride apart (rows
+// bStride apart): column panels outside, so each B panel is reused by every row tile.
+void tilesInPlace(const InPlaceA& a, int nr, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                  const float* b, int64_t bStride, int64_t bPanelStride, float* C, int64_t ldc, bool accumulate,
+                  const float* bias) {
+  for (int64_t j = 0; j < N; j += nr, b += bPanelStride) {
+    const int n = static_cast<int>(std::min<int64_t>(nr, N - j));
+    const float* aTile = A;
+    for (int64_t i = 0; i < M; i += a.rows, aTile += a.tileStep) {
+      const int m = static_cast<int>(std::min<int64_t>(a.rows, M - i));
+      a.tile(K, aTile, lda, b, bStride, C + i * ldc + j, ldc, m, n, accumulate, bias != nullptr ? bias + j : nullptr);
+    }
+  }
+}
+
 // ---- Small products and thin A ------------------------------------------------------------------
 // Columns [j0, j1) of the product on the calling thread, A read in place; B read in place too when
 // its rows are contiguous (no transB), else packed into this thread's scratch (directSuits checks
@@ -208,21 +202,14 @@ void directProduct(const MatmulKernels& mk, const Product& p, int64_t j0, int64_
   int64_t bPanelStride = nr;  // distance between consecutive B panels
   if (p.transB) {
     const int64_t panelFloats = p.K * nr;
-    float* packed = tPackedB.floats(ceilDiv(j1 - j0, nr) * panelFloats);
+    float* packed = packedBScratch(ceilDiv(j1 - j0, nr) * panelFloats);
     mk.packB(b, p.ldb, true, p.K, j1 - j0, packed, panelFloats);
     b = packed;
     bStride = nr;
     bPanelStride = panelFloats;
   }
-  const InPlaceA a = inPlaceA(mk, p);
-  for (int64_t j = j0; j < j1; j += nr, b += bPanelStride) {
-    const int n = static_cast<int>(std::min<int64_t>(nr, j1 - j));
-    const float* aTile = p.A;
-    for (int64_t i = 0; i < p.M; i += a.rows, aTile += a.tileStep) {
-      const int m = static_cast<int>(std::min<int64_t>(a.rows, p.M - i));
-      a.tile(p.K, aTile, p.lda, b, bStride, p.C + i * p.ldc + j, p.ldc, m, n, false);
-    }
-  }
+  tilesInPlace(inPlaceA(mk, p), nr, p.M, j1 - j0, p.K, p.A, p.lda, b, bStride, bPanelStride, p.C + j0, p.ldc,
+               false, p.bias != nullptr ? p.bias + j0 : nullptr);
 }
 
 // ---- Large products -----------------------------------------------------------------------------
@@ -280,6 +267,8 @@ void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, con
     const int64_t kc = std::min(blk.kc, pb.depth - pc);
     const int64_t k = pb.k0 + pc;  // in op(A) / op(B) coordinates
     const bool accumulate = k > 0;
+    // The bias goes with the last depth block: added once, after the whole sum.
+    const float* biasBlock = k + kc == p.K && p.bias != nullptr ? p.bias + pb.jc : nullptr;
     // The task's rows in equal A blocks of whole row tiles (at most blk.mc rows each): 37 tiles with
     // room for 18 run as 13 + 12 + 12, not 18 + 18 + 1, where a one-tile block would stream every
     // B micro-panel from L3 for a single tile.
@@ -292,7 +281,7 @@ void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, con
       int64_t aStride = p.lda, aTileStep = inPlace.tileStep;
       MatmulTileFn tile = inPlace.tile;
       if (packA) {
-        float* packed = tPackedA.floats(roundUp(mcCur, mk.mr) * kc);
+        float* packed = packedAScratch(roundUp(mcCur, mk.mr) * kc);
         mk.packA(aBlock, p.lda, p.transA, mcCur, kc, packed);
         aBlock = packed;
         aStride = mk.mr;
@@ -305,9 +294,10 @@ void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, con
         const float* bMicro = pb.data + panel * pb.panelFloats + pc * nr;
         const float* aTile = aBlock;
         float* c = p.C + ic * p.ldc + pb.jc + j;
+        const float* bias = biasBlock != nullptr ? biasBlock + j : nullptr;
         for (int64_t i = 0; i < mcCur; i += rows, aTile += aTileStep, c += rows * p.ldc) {
           const int m = static_cast<int>(std::min<int64_t>(rows, mcCur - i));
-          tile(kc, aTile, aStride, bMicro, nr, c, p.ldc, m, n, accumulate);
+          tile(kc, aTile, aStride, bMicro, nr, c, p.ldc, m, n, accumulate, bias);
         }
       }
     }
@@ -331,7 +321,7 @@ void blockedProduct(const MatmulKernels& mk, const Product& p, int threads) {
       pb.k0 = k0;
       pb.depth = std::min(blk.ks, p.K - k0);
       pb.panelFloats = pb.depth * nr;
-      float* packedB = tPackedB.floats(panels * pb.panelFloats);
+      float* packedB = packedBScratch(panels * pb.panelFloats);
       pb.data = packedB;
 
       // Pack B: panels split evenly over the threads, when there is enough of it to repay a dispatch.
@@ -408,6 +398,7 @@ bool dotPathSuits(const MatmulProblem& p, const KernelTable& k) {
 
 void rowDotProducts(const KernelTable& k, const MatmulProblem& prob, const MatmulBatch& batch) {
   const auto dotRows = k.vectorOps->dotRows;
+  const auto axpy = k.vectorOps->axpy;
   const double work = static_cast<double>(prob.M) * prob.N * prob.K * batch.count;
   // Columns in chunks of whole rows of B, a few per thread; small products stay on this thread.
   const int threads = work <= kDirectMaxWork ? 1 : ThreadPool::instance().numThreads();
@@ -420,7 +411,11 @@ void rowDotProducts(const KernelTable& k, const MatmulProblem& prob, const Matmu
     const int64_t group = std::max<int64_t>(4, kDotGroupBytes / (p.K * static_cast<int64_t>(sizeof(float))) / 4 * 4);
     for (int64_t g = j0; g < j1; g += group) {
       const int64_t rows = std::min(group, j1 - g);
-      for (int64_t i = 0; i < p.M; ++i) dotRows(p.A + i * p.lda, p.B + g * p.ldb, p.ldb, rows, p.K, p.C + i * p.ldc + g);
+      for (int64_t i = 0; i < p.M; ++i) {
+        float* c = p.C + i * p.ldc + g;
+        dotRows(p.A + i * p.lda, p.B + g * p.ldb, p.ldb, rows, p.K, c);
+        if (p.bias != nullptr) axpy(1.0f, p.bias + g, c, rows);  // the epilogue, while c is in L1
+      }
     }
   });
 }
@@ -436,7 +431,7 @@ void unblockedProducts(const MatmulKernels& mk, const MatmulProblem& prob, const
     const Product p = itemOf(prob, batch, t / chunks);
     const int64_t i0 = (t % chunks) * rowsPerTask, i1 = std::min(p.M, i0 + rowsPerTask);
     mk.unblocked(i1 - i0, p.N, p.K, aAt(p, i0, 0), p.lda, p.transA, p.B, p.ldb, p.transB,
-                 p.C + i0 * p.ldc, p.ldc);
+                 p.C + i0 * p.ldc, p.ldc, false, p.bias);
   });
 }
 
@@ -445,7 +440,7 @@ void unblockedProducts(const MatmulKernels& mk, const MatmulProblem& prob, const
 void matmul(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
   if (prob.M <= 0 || prob.N <= 0 || batch.count <= 0) return;
   if (prob.K <= 0) {
-    for (int64_t i = 0; i < batch.count; ++i) zeroC(itemOf(prob, batch, i));
+    for (int64_t i = 0; i < batch.count; ++i) emptySum(itemOf(prob, batch, i));
     return;
   }
   const MatmulKernels& mk = *kernels.matmul;
@@ -475,6 +470,21 @@ void matmul(const KernelTable& kernels, const MatmulProblem& prob, const MatmulB
     return;
   }
   for (int64_t i = 0; i < batch.count; ++i) product(mk, itemOf(prob, batch, i), threads);
+}
+
+void matmulInPlace(const MatmulKernels& mk, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate) emptySum(Product{M, N, 0, A, lda, false, B, ldb, false, C, ldc, nullptr});
+    return;
+  }
+  if (mk.mr == 0) {
+    mk.unblocked(M, N, K, A, lda, false, B, ldb, false, C, ldc, accumulate, nullptr);
+    return;
+  }
+  const Product p{M, N, K, A, lda, false, B, ldb, false, C, ldc, nullptr};
+  tilesInPlace(inPlaceA(mk, p), mk.nr, M, N, K, A, lda, B, ldb, mk.nr, C, ldc, accumulate, nullptr);
 }
 
 }  // namespace sa

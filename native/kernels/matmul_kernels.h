@@ -18,12 +18,17 @@ namespace sa {
 // The B operand always holds element (p, j) at b[p * bStride + j]: a packed B panel (bStride = nr),
 // or op(B) without transB read in place (bStride = ldb).
 //
-// A tile call computes C[m x n] = A[m x k] · B[k x n] (accumulate == false: C is written, never
-// read — BLIS beta = 0) or C[m x n] += A · B (accumulate == true), for 1 <= m <= mr, 1 <= n <= nr,
-// k >= 1. It reads only rows i < m of A, columns j < n of B and writes only C[i, j] for i < m,
-// j < n, so edge tiles of operands read in place never touch memory past the matrix.
+// The micro-kernel contract (BLIS). A tile call computes
+//   C[m x n] = (accumulate ? C : 0) + A[m x k] . B[k x n] (+ bias[j] in column j, when bias != nullptr)
+// for 1 <= m <= mr, 1 <= n <= nr, k >= 1: the tile is summed in registers over all of k and C is
+// touched once, at the end (accumulate == false: C is written, never read — BLIS beta = 0). bias
+// points at the tile's first column; the driver passes it with a product's last depth block only.
+// A tile reads only rows i < m of A, columns j < n of B and of the bias, and writes only C[i, j]
+// for i < m, j < n, so edge tiles of operands read in place never touch memory past the matrix.
+// The ISA files write it once, in kernels/common/matmul_tile-inl.h.
 using MatmulTileFn = void (*)(int64_t k, const float* a, int64_t aStride, const float* b,
-                              int64_t bStride, float* c, int64_t ldc, int m, int n, bool accumulate);
+                              int64_t bStride, float* c, int64_t ldc, int m, int n, bool accumulate,
+                              const float* bias);
 
 // Packs a block of op(A) (rows [0, m), columns [0, k)) into ceil(m / mr) k-major panels of mr rows:
 // panel r at out + r * k * mr, element (i, p) at [p * mr + i - r * mr]. Rows past m are zero.
@@ -40,11 +45,12 @@ using MatmulPackAFn = void (*)(const float* a, int64_t lda, bool transA, int64_t
 using MatmulPackBFn = void (*)(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n,
                                float* out, int64_t panelStride);
 
-// The reference path of an ISA without micro-kernels (scalar): the whole product C = op(A) op(B)
-// for one item, any transposes and strides, on the calling thread.
+// The reference path of an ISA without micro-kernels (scalar): the whole product
+// C = (accumulate ? C : 0) + op(A) op(B) (+ bias[j] in column j) for one item, any transposes and
+// strides, K >= 1, on the calling thread.
 using MatmulUnblockedFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                                    bool transA, const float* B, int64_t ldb, bool transB, float* C,
-                                   int64_t ldc);
+                                   int64_t ldc, bool accumulate, const float* bias);
 
 struct MatmulKernels {
   const char* name;

@@ -32,6 +32,7 @@ struct Layout {
   int64_t padA = 0, padB = 0, padC = 0;  // extra floats per row beyond the view's width
   int64_t count = 1;                     // batch items
   bool shareB = false;                   // every item reads the same B (offset broadcast)
+  bool bias = false;                     // a bias of N floats added to every row of C
 };
 
 // The float pattern written around C's view; any change to it is an out-of-view write.
@@ -77,6 +78,8 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
   std::vector<float> cBuf(static_cast<size_t>(l.count * cItemStride + 2 * ldc), sentinel());
   fillRandom(a.data, rng);
   fillRandom(b.data, rng);
+  std::vector<float> bias(l.bias ? static_cast<size_t>(s.N) : 0);  // exactly N floats: no read past it
+  fillRandom(bias, rng);
   std::vector<int64_t> offA(l.count), offB(l.count), offC(l.count);
   for (int64_t i = 0; i < l.count; ++i) {
     offA[i] = i * a.stride;
@@ -98,6 +101,7 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
   p.transB = l.transB;
   p.C = cBuf.data() + ldc;
   p.ldc = ldc;
+  p.bias = l.bias ? bias.data() : nullptr;
   MatmulBatch batch;
   batch.count = l.count;
   if (l.count > 1) {
@@ -142,14 +146,15 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
           sums[0] += ar[k] * bc[k];
           mags[0] += std::fabs(ar[k] * bc[k]);
         }
-        const double sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
-        const double magnitude = (mags[0] + mags[1]) + (mags[2] + mags[3]);
+        const double biasJ = l.bias ? bias[j] : 0.0;
+        const double sum = (sums[0] + sums[1]) + (sums[2] + sums[3]) + biasJ;
+        const double magnitude = (mags[0] + mags[1]) + (mags[2] + mags[3]) + std::fabs(biasJ);
         const float got = cBuf[ldc + offC[item] + i * ldc + j];
         if (!(std::fabs(got - sum) <= tolerance * magnitude + 1e-30)) {
           SA_CHECK(false,
-                   "%s M=%lld N=%lld K=%lld tA=%d tB=%d pads=%lld,%lld,%lld count=%lld item %lld "
+                   "%s M=%lld N=%lld K=%lld tA=%d tB=%d bias=%d pads=%lld,%lld,%lld count=%lld item %lld "
                    "C[%lld,%lld] = %.9g, reference %.9g",
-                   isaName(isa), (long long)s.M, (long long)s.N, (long long)s.K, l.transA, l.transB,
+                   isaName(isa), (long long)s.M, (long long)s.N, (long long)s.K, l.transA, l.transB, l.bias,
                    (long long)l.padA, (long long)l.padB, (long long)l.padC, (long long)l.count,
                    (long long)item, (long long)i, (long long)j, got, sum);
           return false;
@@ -337,23 +342,100 @@ SA_NATIVE_TEST(matmul_large_square) {
   });
 }
 
+namespace {
+// A 3 x 4 product with K = 0 into C with row stride 5; A and B point at `operand` (never read).
+MatmulProblem emptySumProblem(float* c, const float* operand) {
+  MatmulProblem p;
+  p.M = 3;
+  p.N = 4;
+  p.K = 0;
+  p.A = operand;
+  p.B = operand;
+  p.C = c;
+  p.ldc = 5;
+  return p;
+}
+}  // namespace
+
 SA_NATIVE_TEST(matmul_zero_k_writes_zeros) {
   for (Isa isa : availableIsas()) {
     std::vector<float> c(3 * 5, std::nanf(""));
     float dummy = 0;
-    MatmulProblem p;
-    p.M = 3;
-    p.N = 4;
-    p.K = 0;
-    p.A = &dummy;
-    p.B = &dummy;
-    p.C = c.data();
-    p.ldc = 5;
+    const MatmulProblem p = emptySumProblem(c.data(), &dummy);
     matmul(*kernelTableFor(isa), p, MatmulBatch{});
     for (int i = 0; i < 3; ++i) {
       for (int j = 0; j < 5; ++j) {
         const float v = c[i * 5 + j];
         SA_CHECK(j < 4 ? v == 0.0f : std::isnan(v), "%s C[%d,%d] = %g", isaName(isa), i, j, v);
+      }
+    }
+  }
+}
+
+// The bias epilogue on every path: direct (tiny, thin A), blocked with one and several depth blocks,
+// the row-dot path (transB, M <= 4), batches; tile edges in N on every ISA.
+SA_NATIVE_TEST(matmul_bias_is_added_to_every_row) {
+  std::mt19937 rng(11);
+  const Shape shapes[] = {{1, 1, 1},   {3, 5, 7},     {1, 37, 5},    {4, 33, 65},   {17, 31, 13}, {29, 47, 3},
+                          {6, 16, 1},  {14, 32, 9},   {15, 33, 17},  {8, 12, 30},   {130, 70, 600},
+                          {100, 97, 2100}, {2, 300, 200}, {64, 200, 64}};
+  forEachIsaAndThreads([&](Isa isa, int threads) {
+    for (const Shape& s : shapes) {
+      if (threads == 3 && s.M * s.N * s.K > 1000000) continue;
+      for (int t = 0; t < 4; ++t) {
+        Layout l;
+        l.transA = (t & 1) != 0;
+        l.transB = (t & 2) != 0;
+        l.bias = true;
+        l.padC = t;
+        if (!checkCase(isa, s, l, rng)) return;
+      }
+    }
+    Layout batched;
+    batched.bias = true;
+    batched.count = 3;
+    batched.shareB = true;
+    checkCase(isa, Shape{5, 19, 40}, batched, rng);
+    batched.transB = true;
+    checkCase(isa, Shape{2, 19, 40}, batched, rng);
+  });
+}
+
+// K = 0 is an empty sum: C is the bias (or zero, matmul_zero_k_writes_zeros), in every item, and
+// nothing outside C's view is written. M = 0 or N = 0 write nothing at all.
+SA_NATIVE_TEST(matmul_zero_sizes_with_bias) {
+  const float bias[4] = {1.5f, -2.0f, 0.25f, 8.0f};
+  for (Isa isa : availableIsas()) {
+    std::vector<float> c(2 * 3 * 5, std::nanf(""));
+    float dummy = 0;
+    const int64_t offC[2] = {0, 15};
+    const int64_t offAB[2] = {0, 0};
+    MatmulProblem p = emptySumProblem(c.data(), &dummy);
+    p.bias = bias;
+    MatmulBatch batch;
+    batch.count = 2;
+    batch.offsetA = offAB;
+    batch.offsetB = offAB;
+    batch.offsetC = offC;
+    matmul(*kernelTableFor(isa), p, batch);
+    for (int item = 0; item < 2; ++item) {
+      for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 5; ++j) {
+          const float v = c[item * 15 + i * 5 + j];
+          SA_CHECK(j < 4 ? v == bias[j] : std::isnan(v), "%s K=0 item %d C[%d,%d] = %g", isaName(isa), item, i, j, v);
+        }
+      }
+    }
+    for (int64_t empty = 0; empty < 2; ++empty) {
+      std::vector<float> untouched(15, std::nanf(""));
+      MatmulProblem q = p;
+      q.M = empty == 0 ? 0 : 3;
+      q.N = empty == 0 ? 4 : 0;
+      q.K = 7;
+      q.C = untouched.data();
+      matmul(*kernelTableFor(isa), q, MatmulBatch{});
+      for (float v : untouched) {
+        SA_CHECK(std::isnan(v), "%s M=%lld N=%lld wrote C", isaName(isa), (long long)q.M, (long long)q.N);
       }
     }
   }

@@ -1,6 +1,6 @@
 // Packing of matmul operands into the panel layouts of matmul_kernels.h (MatmulPackAFn,
-// MatmulPackBFn): plain loops, compiled per ISA. The ISA files use packLinesContiguous as it is
-// and replace packLinesTransposed with an in-register transpose where they have one.
+// MatmulPackBFn): plain loops, compiled per ISA. matmul_tile-inl.h uses packLinesContiguous as it
+// is and replaces packLinesTransposed with an in-register transpose where the ISA has one.
 //
 // Include this header INSIDE an ISA's target region (after SA_TARGET_*_BEGIN), and include
 // <cstdint> before the region: the loops are then vectorised for that ISA. Everything here has
@@ -58,26 +58,6 @@ void packLinesTransposed(const float* x, int64_t lineStride, int64_t lines, int6
         for (int64_t p = p0; p < p1; ++p) out[p * W + l] = 0.0f;
       }
     }
-  }
-}
-
-// MatmulPackAFn / MatmulPackBFn from the two routines above, for ISAs without a SIMD transpose.
-template <int MR>
-void packAPanels(const float* a, int64_t lda, bool transA, int64_t m, int64_t k, float* out) {
-  if (transA) {
-    packLinesContiguous<MR>(a, lda, m, k, out, k * MR);
-  } else {
-    packLinesTransposed<MR>(a, lda, m, k, out, k * MR);
-  }
-}
-
-template <int NR>
-void packBPanels(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n, float* out,
-                 int64_t panelStride) {
-  if (transB) {
-    packLinesTransposed<NR>(b, ldb, n, k, out, panelStride);
-  } else {
-    packLinesContiguous<NR>(b, ldb, n, k, out, panelStride);
   }
 }
 
