@@ -41,9 +41,8 @@ constexpr int64_t kL2Bytes = 1024 * 1024;
 
 // KC, the depth of one block, from the B micro-panel (KC x NR floats) it gives: 128 KiB, four L1s.
 // A long KC means fewer passes over the C tile (loaded and stored once per KC step); the micro-
-// panel then streams from L2 instead of staying in L1, which Zen 4's L2 bandwidth (32 B/cycle
-// against the kernel's ~7) absorbs: KC 512 ran ~10% faster than KC 128 (micro-panel in L1) on
-// 1024^3, and KC 1024 (all of K in one pass) another 2-4% over 512. kMaxKc caps it for narrow tiles.
+// panel then streams from L2 instead of staying in L1, which the L2's bandwidth (32 B/cycle against
+// the kernel's ~7) absorbs, so the longest KC that fits wins. kMaxKc caps it for narrow tiles.
 constexpr int64_t kB_MicroPanelBytes = 4 * kL1Bytes;
 constexpr int64_t kMaxKc = 1024;
 // KC never goes below this: each KC step loads and stores the C tile once.
@@ -60,19 +59,18 @@ constexpr int64_t kMinNc = 512;
 // A tile reading A in place broadcasts from one cache line per row at each k; with a row stride
 // that is a multiple of 4 KiB (any power-of-two width from 1024 floats up) all those lines fall in
 // one L1 set, so more rows than the L1 has ways evict each other on every k. 8 rows keep a 1024^2
-// x 1024 x 64 product at the FMA peak where 14 rows lose 20%.
+// x 1024 x 64 product at the FMA peak where 14 rows thrash the set.
 constexpr int kInPlaceMaxRows = static_cast<int>(kL1Ways);
 
 // ---- Path selection -----------------------------------------------------------------------------
 // Up to this many multiply-adds (M * N * K, all batch items together) the product runs on the
-// calling thread: waking a pool thread costs 5-20 us in a VM, a 64^3 product takes 5. Measured
-// on 2 Zen 4 cores: 80^3 is faster on one thread, 96^3 on two.
+// calling thread: waking a pool thread costs 5-20 us in a VM, a 64^3 product takes 5; the
+// crossover between one thread and two lies between 80^3 and 96^3.
 constexpr double kDirectMaxWork = 88.0 * 88 * 88;
 // A is packed when the packed panels serve at least this many B panels, and, stored row-major, when
 // K is at least kMinDepthToPackRowMajorA: packing then buys full-height tiles (14 rows on AVX-512
-// against kInPlaceMaxRows read in place) and an A block free of L1/L2 set conflicts, +4% on 1024^3
-// with 1 thread and +7% with 2; with a short K the copy costs what the taller tile saves (even on
-// 1024 x 64 . 64 x 1024).
+// against kInPlaceMaxRows read in place) and an A block free of L1/L2 set conflicts; with a short K
+// the copy costs what the taller tile saves (even on 1024 x 64 . 64 x 1024).
 constexpr int64_t kMinPanelsToPackA = 4;
 constexpr int64_t kMinDepthToPackRowMajorA = 512;
 // Up to this many rows, op(B) without transB is read in place: each B element serves so few rows
@@ -85,7 +83,7 @@ constexpr double kMinTaskWork = 64.0 * 64 * 64;
 // Tasks per thread in the blocked path. More than one lets the pool's dynamic scheduling even out a
 // thread that starts late or runs slowly: on the 2-vCPU VM the scheduler at times leaves the woken
 // worker on the caller's CPU for milliseconds (1024^3 on 2 threads then ran at 1-thread speed).
-// One task per thread was 0-2% faster when nothing interfered; two cost that and halve a delay.
+// Two tasks per thread cost little when nothing interferes and halve such a delay.
 constexpr int64_t kTasksPerThread = 2;
 // Packing B is spread over the pool only from this many floats on; below, a dispatch costs more.
 constexpr int64_t kMinParallelPackFloats = 64 * 1024;
@@ -386,8 +384,8 @@ void product(const MatmulKernels& mk, const Product& p, int threads) {
 // Every C[i, j] is a dot product of row i of A with row j of B, both contiguous: streaming B once
 // through the ISA's dot loop reads each weight exactly once, where packing B (the blocked and direct
 // paths) would read it, write it and read it again — 3x the traffic of this memory-bound product.
-// dotRows takes four B rows at a time (eight FMA chains): one row per dot kept a single chain and
-// reached ~43 GB/s from L3 on Zen 4, four reach ~60 (768 x 2304 + 768 x 768: 230 -> 162 us).
+// dotRows takes four B rows at a time (eight FMA chains): one row per dot keeps a single chain,
+// too few loads in flight to stream B from L3 at full speed.
 constexpr int64_t kDotMaxRows = 4;
 // With several rows of A, B is read in groups of this many bytes, each passed by every row of A.
 constexpr int64_t kDotGroupBytes = 256 * 1024;

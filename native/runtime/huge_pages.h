@@ -1,9 +1,8 @@
 // Memory for large, long-lived buffers (KV caches, big activations) in 2 MiB pages where the OS
 // offers them. Why: a decode step streams every cached key and value once, and with 4 KiB pages
 // the page walks (two levels of them in a VM) and the prefetchers' stop at every 4 KiB boundary
-// cap the read bandwidth: on the Zen 4 guest this package is tuned on, a plain AVX-512 read of
-// 400 MB ran at 20 GB/s on one core and 24-27 on two with 4 KiB pages, 28-29 and 33-48 with
-// 2 MiB pages (transparent huge pages in "madvise" mode, the common distribution default).
+// cap the read bandwidth well below what 2 MiB pages allow (transparent huge pages in "madvise"
+// mode, the common distribution default; figures in bench/RESULTS.md).
 #pragma once
 #include <cstddef>
 

@@ -3,9 +3,8 @@
 //
 // Two vector types. The row kernel (decode) uses plain 8-lane ymm vectors. The tile kernel uses a
 // 16-lane pair of ymm (Avx2PairVec), a 16-row tile: with one ymm per key the S^T micro-kernel
-// needs one broadcast load per FMA, and Zen 4 sustains only about one broadcast load per cycle
-// against two FMAs (the tile kernel measured 51% of the FMA peak at d = 64, L = 1024); with the
-// pair every broadcast feeds two FMAs (76%).
+// needs one broadcast load per FMA, and current cores sustain about one broadcast load per cycle
+// against two FMAs; with the pair every broadcast feeds two FMAs.
 // Register budget (16 ymm): S^T holds 4 keys x 2 halves = 8 accumulators + the Q^T column pair +
 // a broadcast; the weights stay there for P.V, which adds 3 columns of O^T x 2 halves = 6
 // accumulators + a broadcast (15).
@@ -47,8 +46,8 @@ struct Avx2PairVec {
   using H = VecAvx2;
   static constexpr int W = 16;
   // 64 keys per block (mask and bias rows, the non-finite value check). 4 keys per S^T tile: 8
-  // accumulators, the 8 chains two FMA pipes of latency 4 need (6 keys, 12 accumulators, measured
-  // 37% slower: GCC spills the pairs).
+  // accumulators, the 8 chains two FMA pipes of latency 4 need (6 keys would make GCC spill the
+  // pairs).
   static constexpr int kKeyBlock = 64;
   static constexpr int kScoreKeys = 4;
   // P.V from the score registers, 3 columns of dv per pass: at least as fast as P^T through L1

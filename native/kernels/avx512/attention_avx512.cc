@@ -5,9 +5,8 @@
 // key accumulators + the Q^T column (the key element is an embedded broadcast operand of the FMA);
 // the weights stay in those 16 registers for the P.V step, which adds 8 accumulators (8 columns
 // of O^T; the value element is an embedded broadcast too) = 24, plus the softmax's constants.
-// Zen 4 issues one 512-bit FMA per cycle; the softmax (fused into the S^T step) adds ~13 vector
-// operations per 16 scores against 2 * d FMAs per 16 scores (bench/RESULTS.md: the share of the
-// FMA peak reached).
+// The softmax (fused into the S^T step) adds ~13 vector operations per 16 scores against 2 * d
+// FMAs per 16 scores.
 #include <cmath>
 #include <cstdint>
 
@@ -33,8 +32,7 @@ struct Avx512Attention : VecAvx512 {
   static constexpr int kKeyBlock = 64;
   static constexpr int kScoreKeys = 16;
   // P.V straight from the 16 score registers, 8 columns of dv per pass (attention_tile.h): no
-  // store and reload of P, no per-block O * alpha, V read once per tile instead of once per 4 rows;
-  // faster than P^T through L1 at every head dimension measured (bench/RESULTS.md).
+  // store and reload of P, no per-block O * alpha, V read once per tile instead of once per 4 rows.
   static constexpr bool kPvFromScoreRegisters = true;
   static constexpr int kPvRegColumns = 8;
   static constexpr int kRowPvCols = 8;
