@@ -20,6 +20,9 @@ using namespace sa;
 
 namespace {
 
+// The three causal cases a spec names; the problem stores them as causal + bottomRightAligned.
+enum class CausalMode : int { None = 0, TopLeft = 1, BottomRight = 2 };
+
 struct WindowSpec {
   int64_t B = 1, H = 2, Hkv = 2, Lq = 40, Lk = 40, d = 24;
   bool blhd = false;
@@ -70,8 +73,8 @@ WindowData makeWindowData(const WindowSpec& s, uint32_t seed) {
   strides(s.Hkv, s.Lk, p.vStrideB, p.vStrideH, p.vStrideL);
   strides(s.H, s.Lq, p.oStrideB, p.oStrideH, p.oStrideL);
   p.scale = 1.0f / std::sqrt(static_cast<float>(s.d));
-  p.causal = s.causal;
-  p.bottomRightAligned = s.bottomRight;
+  p.causal = s.causal != CausalMode::None;
+  p.bottomRightAligned = s.causal == CausalMode::BottomRight || (s.causal == CausalMode::None && s.bottomRight);
   p.windowLeft = s.left;
   p.windowRight = s.right;
   p.alibiSlopes = s.alibi ? w.slopes.data() : nullptr;
