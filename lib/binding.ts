@@ -134,15 +134,21 @@ type NamedOp = (arrays: Record<string, unknown>, descriptor: Float64Array) => un
 /**
  * The addon takes op(descriptor, ...arrays), the arrays in the order its layout declares: reading a
  * property from C++ costs more than a small call's whole crossing. This builds the call from the
- * named object, with a function generated once per op so that each property read stays monomorphic.
+ * named object, with a function generated once per op so that each property read stays monomorphic
+ * (or, where code generation from strings is disabled, with a generic one).
  */
 function fromNamedArrays(raw: RawOp, layout: DescriptorLayout<string>): NamedOp {
-  const reads = layout.arrays.map((name) => {
-    if (!/^[A-Za-z]\w*$/.test(name)) throw new Error(`simd-attention: bad array name in a layout: ${name}`);
-    return `arrays.${name}`;
-  });
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  return new Function('raw', `return (arrays, descriptor) => raw(descriptor, ${reads.join(', ')});`)(raw) as NamedOp;
+  const names = layout.arrays;
+  if (names.every((name) => /^[A-Za-z]\w*$/.test(name))) {
+    try {
+      const reads = names.map((name) => `arrays.${name}`).join(', ');
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval
+      return new Function('raw', `return (arrays, descriptor) => raw(descriptor, ${reads});`)(raw) as NamedOp;
+    } catch {
+      // --disallow-code-generation-from-strings: fall through
+    }
+  }
+  return (arrays, descriptor) => raw(descriptor, ...names.map((name) => arrays[name]));
 }
 
 /** The layout of each op the addon exports (attentionWeights reads attention's). */

@@ -83,6 +83,19 @@ function attentionCall() {
   return { d, F, arrays, run };
 }
 
+test('the named calls work where code generation from strings is disabled', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const dist = path.resolve(__dirname, '..', 'dist');
+  const script = `const sa = require(${JSON.stringify(dist)});
+    const a = new sa.Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
+    sa.matmul(a, a).then((t) => console.log(JSON.stringify([...sa.matmulSync(a, a).data, ...t.data])));`;
+  const args = ['--disallow-code-generation-from-strings', '-e', script];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  expect(JSON.parse(run.stdout)).toEqual([7, 10, 15, 22, 7, 10, 15, 22]);
+});
+
 describe('the binding refuses what would reach outside memory, on its own', () => {
   test('a well-formed direct call computes (the baseline the refusals break)', () => {
     const c = attentionCall();
