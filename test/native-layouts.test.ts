@@ -83,6 +83,17 @@ function attentionCall() {
   return { d, F, arrays, run };
 }
 
+test('every layout\'s fields object keeps fast properties (a dictionary would slow every descriptor write)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const layouts = path.resolve(__dirname, '..', 'dist', 'native-layout.js');
+  const script = `const { OP_LAYOUTS } = require(${JSON.stringify(layouts)});
+    console.log(JSON.stringify(Object.keys(OP_LAYOUTS).filter((op) => !%HasFastProperties(OP_LAYOUTS[op].fields))));`;
+  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  expect(JSON.parse(run.stdout)).toEqual([]);
+});
+
 test('the named calls work where code generation from strings is disabled', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawnSync } = require('child_process') as typeof import('child_process');
