@@ -217,6 +217,17 @@ inline bool stridedBlockFits(int64_t offset, const int64_t* dims, const int64_t*
   return true;
 }
 
+// What an op opens with: its environment, its arrays and its descriptor.
+template <typename Layout>
+struct OpArgs {
+  Napi::Env env;
+  Arrays arrays;
+  const Descriptor d;
+
+  OpArgs(const Napi::CallbackInfo& info, const char* op, bool async)
+      : env(info.Env()), arrays(Arrays::of<Layout>(info, op, async)), d(Descriptor::of<Layout>(info[0], op)) {}
+};
+
 // Refuses (ERR_OUT_OF_BOUNDS) a strided view that does not fit in its array.
 inline void requireFits(Napi::Env env, const char* op, const char* name, int64_t offset,
                         std::initializer_list<int64_t> dims, std::initializer_list<int64_t> strides, int64_t length) {

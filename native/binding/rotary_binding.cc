@@ -20,10 +20,10 @@ namespace binding {
 
 Napi::Value Rotary(const Napi::CallbackInfo& info, bool async) {
   using F = RotaryLayout::F;
-  Napi::Env env = info.Env();
-  Arrays arrays = Arrays::of<RotaryLayout>(info, "rotary", async);
+  OpArgs<RotaryLayout> args(info, "rotary", async);
+  const Napi::Env env = args.env;
+  const Descriptor& d = args.d;
   auto p = std::make_shared<RotaryProblem>();
-  const Descriptor d = Descriptor::of<RotaryLayout>(info[0], "rotary");
   p->batch = d.integer(F::batch), p->heads = d.integer(F::heads), p->L = d.integer(F::L), p->d = d.integer(F::d);
   p->rotaryDim = d.integer(F::rotaryDim, 0, p->d);
   // Pairs (i, i + rotaryDim / 2) or (2i, 2i + 1): an odd rotaryDim would read one past the rotated part.
@@ -32,8 +32,8 @@ Napi::Value Rotary(const Napi::CallbackInfo& info, bool async) {
   p->interleaved = d.flag(F::interleaved);
   p->offset = d.integer(F::positionOffset);
   p->positionsStrideB = d.integer(F::positionsStrideB);
-  ArrayArg<float> x = arrays.required<float>("x");
-  ArrayArg<float> out = arrays.required<float>("out");
+  ArrayArg<float> x = args.arrays.required<float>("x");
+  ArrayArg<float> out = args.arrays.required<float>("out");
   const int64_t xOff = d.integer(F::xOffset), oOff = d.integer(F::outOffset);
   p->xStrideB = d.integer(F::xStrideB), p->xStrideH = d.integer(F::xStrideH), p->xStrideL = d.integer(F::xStrideL);
   p->oStrideB = d.integer(F::outStrideB), p->oStrideH = d.integer(F::outStrideH);
@@ -44,7 +44,7 @@ Napi::Value Rotary(const Napi::CallbackInfo& info, bool async) {
   const bool empty = p->batch == 0 || p->heads == 0 || p->L == 0 || p->d == 0;
   p->x = x.data + (empty ? 0 : xOff);
   p->out = out.data + (empty ? 0 : oOff);
-  ArrayArg<int32_t> positions = arrays.optional<int32_t>("positions");
+  ArrayArg<int32_t> positions = args.arrays.optional<int32_t>("positions");
   if (positions.data != nullptr) {
     const int64_t pd[2] = {p->batch, p->L}, ps[2] = {p->positionsStrideB, 1};
     if (!stridedBlockFits(0, pd, ps, 2, positions.length)) {
@@ -53,7 +53,7 @@ Napi::Value Rotary(const Napi::CallbackInfo& info, bool async) {
     p->positions = positions.data;
   }
   auto run = [p] { rotaryEmbedding(activeKernels(), *p); };
-  return runOrQueue(env, async, run, out.value, arrays.held());
+  return runOrQueue(env, async, run, out.value, args.arrays.held());
 }
 
 }  // namespace binding

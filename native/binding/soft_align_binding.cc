@@ -32,13 +32,13 @@ void requireLength(Napi::Env env, int64_t length, int64_t rows, int64_t cols, co
 }
 
 // An optional [B, L] token mask whose three fields start at `offsetField`.
-const uint8_t* mask(Napi::Env env, Arrays& arrays, const Descriptor& d, int64_t offsetField, const char* name,
-                    int64_t B, int64_t L, int64_t& strideB, int64_t& strideL) {
-  ArrayArg<uint8_t> m = arrays.optional<uint8_t>(name);
+const uint8_t* mask(OpArgs<SoftAlignLayout>& args, int64_t offsetField, const char* name, int64_t B, int64_t L,
+                    int64_t& strideB, int64_t& strideL) {
+  ArrayArg<uint8_t> m = args.arrays.optional<uint8_t>(name);
   if (m.data == nullptr) return nullptr;
-  const int64_t offset = d.integer(offsetField);
-  strideB = d.integer(offsetField + 1), strideL = d.integer(offsetField + 2);
-  requireFits(env, "softAlign", name, offset, {B, L}, {strideB, strideL}, m.length);
+  const int64_t offset = args.d.integer(offsetField);
+  strideB = args.d.integer(offsetField + 1), strideL = args.d.integer(offsetField + 2);
+  requireFits(args.env, "softAlign", name, offset, {B, L}, {strideB, strideL}, m.length);
   return m.data + (B * L > 0 ? offset : 0);
 }
 
@@ -46,24 +46,22 @@ const uint8_t* mask(Napi::Env env, Arrays& arrays, const Descriptor& d, int64_t 
 
 Napi::Value SoftAlign(const Napi::CallbackInfo& info, bool async) {
   using F = SoftAlignLayout::F;
-  Napi::Env env = info.Env();
-  Arrays arrays = Arrays::of<SoftAlignLayout>(info, "softAlign", async);
+  OpArgs<SoftAlignLayout> args(info, "softAlign", async);
   auto p = std::make_shared<SoftAlignProblem>();
-  const Descriptor d = Descriptor::of<SoftAlignLayout>(info[0], "softAlign");
-  p->batch = d.integer(F::batch), p->La = d.integer(F::La), p->Lb = d.integer(F::Lb);
-  ArrayArg<float> ab = arrays.required<float>("weightsAB");
-  ArrayArg<float> ba = arrays.required<float>("weightsBA");
+  p->batch = args.d.integer(F::batch), p->La = args.d.integer(F::La), p->Lb = args.d.integer(F::Lb);
+  ArrayArg<float> ab = args.arrays.required<float>("weightsAB");
+  ArrayArg<float> ba = args.arrays.required<float>("weightsBA");
   if (!productFits(p->batch, p->La) || !productFits(p->batch, p->Lb) || !productFits(p->batch * p->La, p->Lb)) {
-    throwRangeError(env, "ERR_SIZE_OVERFLOW", "native softAlign: more than 2^48 weights");
+    throwRangeError(args.env, "ERR_SIZE_OVERFLOW", "native softAlign: more than 2^48 weights");
   }
-  requireLength(env, ab.length, p->batch * p->La, p->Lb, "weightsAB");
-  requireLength(env, ba.length, p->batch * p->Lb, p->La, "weightsBA");
+  requireLength(args.env, ab.length, p->batch * p->La, p->Lb, "weightsAB");
+  requireLength(args.env, ba.length, p->batch * p->Lb, p->La, "weightsBA");
   p->weightsAB = ab.data;
   p->weightsBA = ba.data;
-  p->maskA = mask(env, arrays, d, F::maskAOffset, "maskA", p->batch, p->La, p->maskAStrideB, p->maskAStrideL);
-  p->maskB = mask(env, arrays, d, F::maskBOffset, "maskB", p->batch, p->Lb, p->maskBStrideB, p->maskBStrideL);
+  p->maskA = mask(args, F::maskAOffset, "maskA", p->batch, p->La, p->maskAStrideB, p->maskAStrideL);
+  p->maskB = mask(args, F::maskBOffset, "maskB", p->batch, p->Lb, p->maskBStrideB, p->maskBStrideL);
   auto run = [p] { softAlignWeights(activeKernels(), *p); };
-  return runOrQueue(env, async, run, ab.value, arrays.held());
+  return runOrQueue(args.env, async, run, ab.value, args.arrays.held());
 }
 
 }  // namespace binding
