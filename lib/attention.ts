@@ -3,7 +3,8 @@
  * native kernel. PyTorch's torch.nn.functional.scaled_dot_product_attention semantics: a boolean
  * attnMask is TRUE WHERE ATTENDING IS ALLOWED; a float attnMask is added to the scores.
  */
-import { native } from './binding';
+import { AttentionArrays, native } from './binding';
+import { ATTENTION, descriptorFor } from './native-layout';
 import { headsOf, HeadLayout } from './head-layout';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
@@ -130,15 +131,8 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
 const MAX_HEAD_DIM = 256;
 
 interface Prepared {
-  q: Tensor<Float32Array>;
-  k: Tensor<Float32Array>;
-  v: Tensor<Float32Array> | null;
   out: Tensor<Float32Array>;
-  outData: Float32Array;
-  mask: Float32Array | Uint8Array | null;
-  keyPadding: Float32Array | Uint8Array | null;
-  keyLengths: Int32Array | null;
-  alibi: Float32Array | null;
+  arrays: AttentionArrays;
   descriptor: Float64Array;
 }
 
@@ -272,27 +266,41 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
   }
   let out: Tensor<Float32Array>, outData: Float32Array;
   if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
-  // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the binding
+  // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the driver
   // zeroes the whole output when Lk = 0).
   else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
 
-  const d = new Float64Array(41);
-  d.set([B, H, kv.heads, Lq, Lk, dk, Math.max(dv, 1)], 0);
-  d.set([qv.offset, ...qv.strides], 7);
-  d.set([kv.offset, kv.batch === 1 && B > 1 ? 0 : kv.strides[0], kv.strides[1], kv.strides[2]], 11);
-  if (vv !== null) d.set([vv.offset, vv.batch === 1 && B > 1 ? 0 : vv.strides[0], vv.strides[1], vv.strides[2]], 15);
-  d.set([0, ...oStrides], 19);
-  d.set([scale, isCausal ? (alignment === 'top-left' ? 1 : 2) : 0, maskKind, maskOffset, ...maskStrides], 23);
-  d.set([polarity === 'true-masks' ? 1 : 0, kpKind, kpOffset, kpStrideB, kpStrideK], 31);
-  d.set([windowSides[0], windowSides[1], alignment === 'bottom-right' ? 1 : 0, softcap ?? 0, alibi !== null ? 1 : 0], 36);
-  return { q, k, v, out, outData, mask, keyPadding, keyLengths, alibi, descriptor: d };
-}
-
-function run(p: Prepared, async: false, weightsOnly: boolean): Float32Array;
-function run(p: Prepared, async: true, weightsOnly: boolean): Promise<Float32Array>;
-function run(p: Prepared, async: boolean, weightsOnly: boolean): Float32Array | Promise<Float32Array> {
-  const vData = p.v === null ? null : p.v.data;
-  return native().attention(p.q.data, p.k.data, vData, p.outData, p.mask, p.keyLengths, p.descriptor, async as never, weightsOnly, p.keyPadding, p.alibi);
+  const F = ATTENTION.fields;
+  const d = descriptorFor(ATTENTION);
+  d[F.batch] = B; d[F.heads] = H; d[F.kvHeads] = kv.heads; d[F.Lq] = Lq; d[F.Lk] = Lk; d[F.dk] = dk;
+  d[F.dv] = Math.max(dv, 1);
+  // A key/value batch of 1 is shared by every query batch item: stride 0.
+  const batchStride = (view: { batch: number; strides: readonly number[] }) =>
+    view.batch === 1 && B > 1 ? 0 : view.strides[0];
+  d[F.qOffset] = qv.offset; d[F.qStrideB] = qv.strides[0]; d[F.qStrideH] = qv.strides[1]; d[F.qStrideL] = qv.strides[2];
+  d[F.kOffset] = kv.offset; d[F.kStrideB] = batchStride(kv); d[F.kStrideH] = kv.strides[1];
+  d[F.kStrideL] = kv.strides[2];
+  if (vv !== null) {
+    d[F.vOffset] = vv.offset; d[F.vStrideB] = batchStride(vv); d[F.vStrideH] = vv.strides[1];
+    d[F.vStrideL] = vv.strides[2];
+  }
+  d[F.outOffset] = 0; d[F.outStrideB] = oStrides[0]; d[F.outStrideH] = oStrides[1]; d[F.outStrideL] = oStrides[2];
+  d[F.scale] = scale;
+  d[F.causal] = isCausal ? 1 : 0;
+  d[F.bottomRightAligned] = alignment === 'bottom-right' ? 1 : 0;
+  d[F.maskKind] = maskKind; d[F.maskOffset] = maskOffset;
+  d[F.maskStrideB] = maskStrides[0]; d[F.maskStrideH] = maskStrides[1]; d[F.maskStrideQ] = maskStrides[2];
+  d[F.maskStrideK] = maskStrides[3];
+  d[F.maskBooleanForbids] = polarity === 'true-masks' ? 1 : 0;
+  d[F.keyPaddingKind] = kpKind; d[F.keyPaddingOffset] = kpOffset; d[F.keyPaddingStrideB] = kpStrideB;
+  d[F.keyPaddingStrideK] = kpStrideK;
+  d[F.windowLeft] = windowSides[0]; d[F.windowRight] = windowSides[1];
+  d[F.softcap] = softcap ?? 0;
+  const arrays: AttentionArrays = {
+    query: q.data, key: k.data, value: v === null ? null : v.data, out: outData,
+    attnMask: mask, keyLengths, keyPaddingMask: keyPadding, alibiSlopes: alibi,
+  };
+  return { out, arrays, descriptor: d };
 }
 
 /**
@@ -302,7 +310,7 @@ function run(p: Prepared, async: boolean, weightsOnly: boolean): Float32Array | 
  */
 export function scaledDotProductAttentionSync(query: Tensor, key: Tensor, value: Tensor, options?: AttentionOptions): Tensor<Float32Array> {
   const p = prepare(query, key, value, options, 'scaledDotProductAttentionSync', false);
-  run(p, false, false);
+  native().attention(p.arrays, p.descriptor);
   return p.out;
 }
 
@@ -312,7 +320,7 @@ export function scaledDotProductAttentionSync(query: Tensor, key: Tensor, value:
  */
 export async function scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, options?: AttentionOptions): Promise<Tensor<Float32Array>> {
   const p = prepare(query, key, value, options, 'scaledDotProductAttention', false);
-  await run(p, true, false);
+  await native().attentionAsync(p.arrays, p.descriptor);
   return p.out;
 }
 
@@ -322,12 +330,12 @@ export async function scaledDotProductAttention(query: Tensor, key: Tensor, valu
  */
 export function attentionWeightsSync(query: Tensor, key: Tensor, options?: AttentionOptions): Tensor<Float32Array> {
   const p = prepare(query, key, undefined, options, 'attentionWeightsSync', true);
-  run(p, false, true);
+  native().attentionWeights(p.arrays, p.descriptor);
   return p.out;
 }
 
 export async function attentionWeights(query: Tensor, key: Tensor, options?: AttentionOptions): Promise<Tensor<Float32Array>> {
   const p = prepare(query, key, undefined, options, 'attentionWeights', true);
-  await run(p, true, true);
+  await native().attentionWeightsAsync(p.arrays, p.descriptor);
   return p.out;
 }

@@ -1,13 +1,15 @@
 /**
  * Loads the native addon through node-gyp-build (a matching prebuild in prebuilds/, else a local
  * build in build/Release), and types its surface. One crossing per public call; the TypeScript
- * side passes typed arrays where they lie plus a Float64Array descriptor of sizes and strides.
+ * side passes an object of the typed arrays where they lie plus a Float64Array descriptor of sizes,
+ * strides and flags written by field name (lib/native-layout.ts).
  */
 import * as path from 'path';
 import { markAsUntransferable } from 'worker_threads';
 
 import { rangeError, typeError } from './errors';
 import { packageRoot } from './package-root';
+import { DescriptorLayout, OP_LAYOUTS } from './native-layout';
 
 export interface NativeBackendInfo {
   isa: string;
@@ -19,34 +21,66 @@ export interface NativeBackendInfo {
   build: { compiler: string; flags: string; napiVersion: number; arch: string };
 }
 
-export interface NativeAddon {
+type Maybe<T> = T | null | undefined;
+type Mask = Float32Array | Uint8Array;
+
+// The typed arrays of each op, by name (native/binding/*_binding.cc reads them by these names).
+export interface MatmulArrays { a: Float32Array; b: Float32Array; out: Float32Array; bias?: Maybe<Float32Array> }
+export interface AttentionArrays {
+  query: Float32Array; key: Float32Array; value?: Maybe<Float32Array>; out: Float32Array;
+  attnMask?: Maybe<Mask>; keyLengths?: Maybe<Int32Array>; keyPaddingMask?: Maybe<Mask>;
+  alibiSlopes?: Maybe<Float32Array>;
+}
+export interface Seq2SeqArrays {
+  keys: Float32Array; keysProj?: Maybe<Float32Array>; queryProj?: Maybe<Float32Array>; v?: Maybe<Float32Array>;
+  keyLengths?: Maybe<Int32Array>; scores: Float32Array; weights: Float32Array; context: Float32Array;
+}
+export interface LinearAttentionArrays {
+  query: Float32Array; key: Float32Array; value: Float32Array; out: Float32Array; state?: Maybe<Float32Array>;
+}
+export interface RotaryArrays { x: Float32Array; out: Float32Array; positions?: Maybe<Int32Array> }
+export interface SoftAlignArrays {
+  weightsAB: Float32Array; weightsBA: Float32Array; maskA?: Maybe<Uint8Array>; maskB?: Maybe<Uint8Array>;
+}
+export interface ChannelPoolArrays { x: Float32Array; avg: Float32Array; max?: Maybe<Float32Array> }
+export interface ChannelGateArrays {
+  x: Float32Array; logits: Float32Array; logits2?: Maybe<Float32Array>; out: Float32Array;
+}
+export interface SpatialGateArrays { x: Float32Array; weight: Float32Array; out: Float32Array }
+export interface ActivateArrays { data: Float32Array }
+
+/** An op in both modes: `name` on the calling thread, `nameAsync` on the kernel pool. */
+type BothModes<Name extends string, Arrays, Result> = {
+  [K in Name]: (arrays: Arrays, descriptor: Float64Array) => Result;
+} & {
+  [K in `${Name}Async`]: (arrays: Arrays, descriptor: Float64Array) => Promise<Result>;
+};
+
+/**
+ * The addon's one typed interface, as native() returns it. Every op takes (arrays, descriptor): the
+ * typed arrays by name and the Float64Array written by field name (lib/native-layout.ts).
+ */
+export type NativeAddon = {
   backendInfo(): NativeBackendInfo;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   measureFmaPeak(threads: number, seconds: number): number;
-  matmul(a: Float32Array, b: Float32Array, out: Float32Array, descriptor: Float64Array, async: false, bias: Float32Array | null): Float32Array;
-  matmul(a: Float32Array, b: Float32Array, out: Float32Array, descriptor: Float64Array, async: true, bias: Float32Array | null): Promise<Float32Array>;
-  copyStrided(src: Float32Array, dst: Float32Array, descriptor: Float64Array): void;
+  copyStrided(arrays: { src: Float32Array; dst: Float32Array }, descriptor: Float64Array): void;
   /** A zeroed Float32Array in transparent huge pages, or null where the OS has none. */
   allocateHugePages(length: number): Float32Array | null;
-  seq2seq(
-    keys: Float32Array, keysProj: Float32Array | null, queryProj: Float32Array | null, v: Float32Array | null,
-    lengths: Int32Array | null, scores: Float32Array, weights: Float32Array, context: Float32Array,
-    descriptor: Float64Array, async: boolean,
-  ): unknown;
-  attention(
-    q: Float32Array, k: Float32Array, v: Float32Array | null, out: Float32Array,
-    mask: Float32Array | Uint8Array | null, keyLengths: Int32Array | null,
-    descriptor: Float64Array, async: false, weightsOnly: boolean, keyPadding: Float32Array | Uint8Array | null,
-    alibiSlopes?: Float32Array | null,
-  ): Float32Array;
-  attention(
-    q: Float32Array, k: Float32Array, v: Float32Array | null, out: Float32Array,
-    mask: Float32Array | Uint8Array | null, keyLengths: Int32Array | null,
-    descriptor: Float64Array, async: true, weightsOnly: boolean, keyPadding: Float32Array | Uint8Array | null,
-    alibiSlopes?: Float32Array | null,
-  ): Promise<Float32Array>;
-}
+  /** Every op's layout as the addon declares it (native/binding/layouts.h). */
+  opLayouts: Record<string, { arrays: string[]; fields: Record<string, number>; length: number }>;
+} & BothModes<'matmul', MatmulArrays, Float32Array>
+  & BothModes<'attention', AttentionArrays, Float32Array>
+  & BothModes<'attentionWeights', AttentionArrays, Float32Array>
+  & BothModes<'seq2seq', Seq2SeqArrays, Float32Array>
+  & BothModes<'linearAttention', LinearAttentionArrays, Float32Array>
+  & BothModes<'rotary', RotaryArrays, Float32Array>
+  & BothModes<'softAlign', SoftAlignArrays, Float32Array>
+  & BothModes<'channelPool', ChannelPoolArrays, Float32Array>
+  & BothModes<'channelGate', ChannelGateArrays, Float32Array>
+  & BothModes<'spatialGate', SpatialGateArrays, Float32Array>
+  & BothModes<'activate', ActivateArrays, Float32Array>;
 
 function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -72,20 +106,16 @@ function load(): NativeAddon {
 }
 
 /**
- * Where each native function takes its `async` flag. An async call reads its inputs on another
- * thread after it returns, and the typed arrays it holds do not pin their memory by themselves:
+ * An async call reads its inputs on another thread after it returns, and the typed arrays it holds
+ * do not pin their memory by themselves:
  * - a transfer (postMessage, structuredClone) would move the bytes to a receiver that may free
  *   them mid-call, so every ArrayBuffer an async call touches is marked untransferable
  *   (worker_threads.markAsUntransferable): a later transfer of it COPIES instead of detaching;
  * - shrinking a resizable ArrayBuffer releases the tail pages the kernel may be reading, so async
  *   calls refuse resizable (non-shared) buffers. A SharedArrayBuffer can neither be detached nor
  *   shrink: it is safe as it is.
+ * This wraps every `*Async` export: its first argument is the object of the call's typed arrays.
  */
-const ASYNC_FLAG_INDEX: Record<string, number> = {
-  matmul: 4, attention: 7, seq2seq: 9, linearAttention: 6, rotary: 4, softAlign: 5,
-  channelPool: 4, channelGate: 5, spatialGate: 4, activate: 2,
-};
-
 function isResizable(value: unknown): boolean {
   if (!ArrayBuffer.isView(value)) return false;
   const buffer = value.buffer as ArrayBuffer & { resizable?: boolean };
@@ -96,31 +126,81 @@ function pinForAsync(value: unknown): void {
   if (ArrayBuffer.isView(value) && value.buffer instanceof ArrayBuffer) markAsUntransferable(value.buffer);
 }
 
-function guardAsync(raw: NativeAddon): NativeAddon {
-  const guarded: Record<string, unknown> = { ...(raw as unknown as Record<string, unknown>) };
-  for (const [name, flag] of Object.entries(ASYNC_FLAG_INDEX)) {
-    const fn = guarded[name] as ((...args: unknown[]) => unknown) | undefined;
-    if (typeof fn !== 'function') continue;
-    guarded[name] = (...args: unknown[]) => {
-      if (args[flag] === true) {
-        if (args.some(isResizable)) {
-          throw typeError(
-            'ERR_INVALID_ARGUMENT',
-            `${name}: an input lies in a resizable ArrayBuffer, which an asynchronous call cannot hold safely (it could shrink mid-call); use the Sync form or a fixed-length copy`,
-          );
-        }
-        args.forEach(pinForAsync);
+type RawOp = (descriptor: Float64Array, ...arrays: unknown[]) => unknown;
+type NamedOp = (arrays: Record<string, unknown>, descriptor: Float64Array) => unknown;
+
+/**
+ * The addon takes op(descriptor, ...arrays), the arrays in the order its layout declares: reading a
+ * property from C++ costs more than a small call's whole crossing. This builds the call from the
+ * named object, with a function generated once per op so that each property read stays monomorphic
+ * (or, where code generation from strings is disabled, with a generic one).
+ */
+function fromNamedArrays(raw: RawOp, layout: DescriptorLayout<string>): NamedOp {
+  const names = layout.arrays;
+  if (names.every((name) => /^[A-Za-z]\w*$/.test(name))) {
+    try {
+      const reads = names.map((name) => `arrays.${name}`).join(', ');
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval
+      return new Function('raw', `return (arrays, descriptor) => raw(descriptor, ${reads});`)(raw) as NamedOp;
+    } catch {
+      // --disallow-code-generation-from-strings: fall through
+    }
+  }
+  return (arrays, descriptor) => raw(descriptor, ...names.map((name) => arrays[name]));
+}
+
+/** The layout of each op the addon exports (attentionWeights reads attention's). */
+const LAYOUT_OF: Record<string, DescriptorLayout<string>> = { ...OP_LAYOUTS, attentionWeights: OP_LAYOUTS.attention };
+
+/** Guards the *Async exports (above) and gives every op its named-arrays form. */
+function wrap(raw: Record<string, unknown>): NativeAddon {
+  const wrapped: Record<string, unknown> = { ...raw };
+  for (const [name, fn] of Object.entries(raw)) {
+    const async = name.endsWith('Async');
+    const op = async ? name.slice(0, -'Async'.length) : name;
+    const layout = LAYOUT_OF[op];
+    if (layout === undefined || typeof fn !== 'function') continue;
+    const named = fromNamedArrays(fn as RawOp, layout);
+    wrapped[name] = !async ? named : (arrays: Record<string, unknown>, descriptor: Float64Array) => {
+      const values = typeof arrays === 'object' && arrays !== null ? Object.values(arrays) : [];
+      if (values.some(isResizable)) {
+        throw typeError(
+          'ERR_INVALID_ARGUMENT',
+          `${op}: an input lies in a resizable ArrayBuffer, which an asynchronous call cannot hold safely ` +
+            '(it could shrink mid-call); use the Sync form or a fixed-length copy',
+        );
       }
-      return fn(...args);
+      values.forEach(pinForAsync);
+      return named(arrays, descriptor);
     };
   }
-  return guarded as unknown as NativeAddon;
+  return wrapped as unknown as NativeAddon;
 }
 
 let addon: NativeAddon | null = null;
 
 /** The addon, loaded on first use. */
 export function native(): NativeAddon {
-  if (addon === null) addon = guardAsync(load());
+  if (addon === null) addon = wrap(load() as unknown as Record<string, unknown>);
   return addon;
+}
+
+/** The ops exported in both modes. */
+export type NativeOp =
+  | 'matmul' | 'attention' | 'attentionWeights' | 'seq2seq' | 'linearAttention' | 'rotary' | 'softAlign'
+  | 'channelPool' | 'channelGate' | 'spatialGate' | 'activate';
+
+/**
+ * Runs `op` on the calling thread, or as `opAsync` on the kernel pool (the promise settles when it
+ * is done): for the wrappers whose sync and async forms share every other line.
+ */
+export function runNative<Op extends NativeOp>(
+  op: Op, arrays: Parameters<NativeAddon[Op]>[0], descriptor: Float64Array, async: boolean,
+): void | Promise<void> {
+  const addon = native() as unknown as Record<string, (arrays: unknown, descriptor: Float64Array) => unknown>;
+  if (!async) {
+    addon[op](arrays, descriptor);
+    return;
+  }
+  return (addon[`${op}Async`](arrays, descriptor) as Promise<unknown>).then(() => undefined);
 }

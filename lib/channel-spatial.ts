@@ -16,7 +16,8 @@ import { matmul, matmulSync } from './matmul';
 import { allocFloat32, formatShape } from './shape';
 import { Tensor } from './tensor';
 import { expectOptions, expectTensor, positiveInteger } from './validate';
-import { runNative, variantsNative } from './variants-native';
+import { runNative } from './binding';
+import { ACTIVATE, CHANNEL_GATE, CHANNEL_POOL, descriptorFor, SPATIAL_GATE } from './native-layout';
 
 export interface SqueezeExcitationOptions {
   channels: number;
@@ -81,10 +82,14 @@ function readMlp(fetch: Fetch, prefix: string, C: number, hidden: number): Mlp {
   };
 }
 
-/** A feature map's view descriptor head: [B, C, H, W, offset, strideB, strideC, strideH]. */
-function mapDescriptor(x: Tensor, extra: number): Float64Array {
-  const d = new Float64Array(8 + extra);
-  d.set([...x.shape, x.offset, x.strides[0], x.strides[1], x.strides[2]]);
+/** A descriptor for `layout` opened by the feature map x [B, C, H, W] (rows contiguous). */
+function mapDescriptor(
+  x: Tensor, layout: typeof CHANNEL_POOL | typeof CHANNEL_GATE | typeof SPATIAL_GATE,
+): Float64Array {
+  const F = layout.fields;
+  const d = descriptorFor(layout);
+  d[F.batch] = x.shape[0]; d[F.channels] = x.shape[1]; d[F.height] = x.shape[2]; d[F.width] = x.shape[3];
+  d[F.xOffset] = x.offset; d[F.xStrideB] = x.strides[0]; d[F.xStrideC] = x.strides[1]; d[F.xStrideH] = x.strides[2];
   return d;
 }
 
@@ -116,20 +121,18 @@ function checkConfig(options: unknown, op: string): { channels: number; reductio
 class Steps {
   constructor(private readonly async: boolean) {}
 
-  private run(call: (async: boolean) => unknown): void | Promise<void> {
-    return this.async ? runNative(call, true) : runNative(call, false);
-  }
-
   /** avg (and max) pooled over each plane, into pooled[0, BC) (and pooled[BC, 2BC)). */
   pool(x: Tensor<Float32Array>, pooled: Float32Array, withMax: boolean): void | Promise<void> {
     const BC = x.shape[0] * x.shape[1];
-    const d = mapDescriptor(x, 1);
-    d[8] = withMax ? 1 : 0;
-    return this.run((a) => variantsNative().channelPool(x.data, pooled.subarray(0, BC), withMax ? pooled.subarray(BC) : null, d, a));
+    const arrays = { x: x.data, avg: pooled.subarray(0, BC), max: withMax ? pooled.subarray(BC) : null };
+    return runNative('channelPool', arrays, mapDescriptor(x, CHANNEL_POOL), this.async);
   }
 
   relu(t: Tensor<Float32Array>): void | Promise<void> {
-    return this.run((a) => variantsNative().activate(t.data, Float64Array.from([0, t.size, 0]), a));
+    const F = ACTIVATE.fields;
+    const d = descriptorFor(ACTIVATE);
+    d[F.offset] = 0; d[F.n] = t.size; d[F.kind] = 0; // relu
+    return runNative('activate', { data: t.data }, d, this.async);
   }
 
   mlp(input: Tensor<Float32Array>, w: Mlp): Tensor<Float32Array> | Promise<Tensor<Float32Array>> {
@@ -147,16 +150,18 @@ class Steps {
 
   /** out = x * sigmoid(logits[0, BC) (+ logits[BC, 2BC) when `twoPaths`)). */
   gate(x: Tensor<Float32Array>, logits: Float32Array, twoPaths: boolean, out: Float32Array): void | Promise<void> {
-    const d = mapDescriptor(x, 2);
-    d[8] = 0;
-    d[9] = twoPaths ? x.shape[0] * x.shape[1] : -1;
-    return this.run((a) => variantsNative().channelGate(x.data, logits, twoPaths ? logits : null, out, d, a));
+    const F = CHANNEL_GATE.fields;
+    const d = mapDescriptor(x, CHANNEL_GATE);
+    d[F.logitsOffset] = 0;
+    d[F.logits2Offset] = twoPaths ? x.shape[0] * x.shape[1] : 0;
+    return runNative('channelGate', { x: x.data, logits, logits2: twoPaths ? logits : null, out }, d, this.async);
   }
 
   spatial(y: Tensor<Float32Array>, weight: Tensor<Float32Array>, bias: number, k: number): void | Promise<void> {
-    const d = mapDescriptor(y, 3);
-    d.set([k, weight.offset, bias], 8);
-    return this.run((a) => variantsNative().spatialGate(y.data, weight.data, y.data, d, a));
+    const F = SPATIAL_GATE.fields;
+    const d = mapDescriptor(y, SPATIAL_GATE);
+    d[F.kernelSize] = k; d[F.weightOffset] = weight.offset; d[F.bias] = bias;
+    return runNative('spatialGate', { x: y.data, weight: weight.data, out: y.data }, d, this.async);
   }
 }
 

@@ -14,7 +14,8 @@ import { headsOf, HeadLayout, resultShape, resultStrides } from './head-layout';
 import { allocFloat32, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
 import { expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber, positiveInteger } from './validate';
-import { runNative, variantsNative } from './variants-native';
+import { runNative } from './binding';
+import { descriptorFor, LINEAR_ATTENTION, writeHeadsView } from './native-layout';
 
 export type FeatureMapName = 'elu+1' | 'relu';
 
@@ -65,6 +66,8 @@ interface Prepared {
   descriptor: Float64Array;
   batch: number;
   heads: number;
+  /** Query tokens (Lq). */
+  tokens: number;
   dk: number;
   dv: number;
 }
@@ -104,10 +107,15 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, s: PrepareSettings, o
   const outShape = resultShape(q, s.layout, qh, qh.rows, dv);
   const out = new Tensor(allocFloat32(numel(outShape, 'the output'), 'the output'), outShape);
   const os = resultStrides(s.layout, qh, qh.rows, dv);
-  const d = new Float64Array(26);
-  d.set([qh.batch, qh.heads, qh.rows, kh.rows, dk, dv, featureMapCode(s.featureMap), s.causal ? 1 : 0, s.eps], 0);
-  d.set([qh.offset, ...qh.strides, kh.offset, ...kh.strides, vh.offset, ...vh.strides, 0, ...os], 9);
-  return { q, k, v, out, descriptor: d, batch: qh.batch, heads: qh.heads, dk, dv };
+  const F = LINEAR_ATTENTION.fields;
+  const d = descriptorFor(LINEAR_ATTENTION);
+  d[F.batch] = qh.batch; d[F.heads] = qh.heads; d[F.Lq] = qh.rows; d[F.Lk] = kh.rows; d[F.dk] = dk; d[F.dv] = dv;
+  d[F.featureMap] = featureMapCode(s.featureMap); d[F.causal] = s.causal ? 1 : 0; d[F.eps] = s.eps;
+  writeHeadsView(d, F, 'q', qh.offset, qh.strides);
+  writeHeadsView(d, F, 'k', kh.offset, kh.strides);
+  writeHeadsView(d, F, 'v', vh.offset, vh.strides);
+  writeHeadsView(d, F, 'out', 0, os);
+  return { q, k, v, out, descriptor: d, batch: qh.batch, heads: qh.heads, tokens: qh.rows, dk, dv };
 }
 
 function settingsFrom(optionsIn: unknown, op: string): PrepareSettings {
@@ -120,8 +128,9 @@ function settingsFrom(optionsIn: unknown, op: string): PrepareSettings {
   };
 }
 
-function call(p: Prepared, state: Float32Array | null) {
-  return (async: boolean) => variantsNative().linearAttention(p.q.data, p.k.data, p.v.data, p.out.data, state, p.descriptor, async);
+function run(p: Prepared, state: Float32Array | null, async: boolean): void | Promise<void> {
+  const arrays = { query: p.q.data, key: p.k.data, value: p.v.data, out: p.out.data, state };
+  return runNative('linearAttention', arrays, p.descriptor, async);
 }
 
 /**
@@ -132,7 +141,7 @@ function call(p: Prepared, state: Float32Array | null) {
 export function linearAttentionSync(query: Tensor, key: Tensor, value: Tensor, options?: LinearAttentionOptions): Tensor<Float32Array> {
   const op = 'linearAttentionSync';
   const p = prepare(query, key, value, settingsFrom(options, op), op);
-  runNative(call(p, null), false);
+  run(p, null, false);
   return p.out;
 }
 
@@ -140,7 +149,7 @@ export function linearAttentionSync(query: Tensor, key: Tensor, value: Tensor, o
 export async function linearAttention(query: Tensor, key: Tensor, value: Tensor, options?: LinearAttentionOptions): Promise<Tensor<Float32Array>> {
   const op = 'linearAttention';
   const p = prepare(query, key, value, settingsFrom(options, op), op);
-  await runNative(call(p, null), true);
+  await run(p, null, true);
   return p.out;
 }
 
@@ -230,8 +239,8 @@ export class LinearAttentionState {
     const op = 'LinearAttentionState.stepSync';
     this.checkIdle(op);
     const p = this.prepareStep(query, key, value, options, op);
-    runNative(call(p, this.storage), false);
-    this.tokens += p.descriptor[2];
+    run(p, this.storage, false);
+    this.tokens += p.tokens;
     return p.out;
   }
 
@@ -248,16 +257,16 @@ export class LinearAttentionState {
       return Promise.reject(e);
     }
     this.running++;
-    const run = this.queue.then(() => runNative(call(p, this.storage), true)).then(
+    const step = this.queue.then(() => run(p, this.storage, true)).then(
       () => {
-        this.tokens += p.descriptor[2];
+        this.tokens += p.tokens;
         return p.out;
       },
     ).finally(() => {
       this.running--;
     });
-    this.queue = run.catch(() => undefined);
-    return run;
+    this.queue = step.catch(() => undefined);
+    return step;
   }
 }
 

@@ -1,6 +1,7 @@
 /** matmul: C = op(A) op(B) over float32, batched with broadcasting, zero-copy on the way in. */
-import { native } from './binding';
+import { MatmulArrays, native } from './binding';
 import { rangeError } from './errors';
+import { descriptorFor, MATMUL } from './native-layout';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
 import { checkOut, expectOptions, expectTensor, optionalBoolean } from './validate';
@@ -17,11 +18,8 @@ export interface MatmulOptions {
 }
 
 interface Prepared {
-  a: Tensor<Float32Array>;
-  b: Tensor<Float32Array>;
   out: Tensor<Float32Array>;
-  outData: Float32Array;
-  bias: Float32Array | null;
+  arrays: MatmulArrays;
   descriptor: Float64Array;
 }
 
@@ -88,17 +86,17 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   const aStrides = broadcastStrides(aBatch, a.strides.slice(0, ar - 2), batch);
   const bStrides = broadcastStrides(bBatch, b.strides.slice(0, br - 2), batch);
   const nb = batch.length;
-  const d = new Float64Array(10 + 3 * nb);
-  d[0] = M; d[1] = N; d[2] = Ka;
-  d[3] = a.offset; d[4] = sa.ld; d[5] = sa.trans ? 1 : 0;
-  d[6] = b.offset; d[7] = sb.ld; d[8] = sb.trans ? 1 : 0;
-  d[9] = nb;
-  for (let i = 0; i < nb; ++i) {
-    d[10 + i] = batch[i];
-    d[10 + nb + i] = aStrides[i];
-    d[10 + 2 * nb + i] = bStrides[i];
-  }
-  return { a, b, out, outData, bias, descriptor: d };
+  const F = MATMUL.fields;
+  const d = descriptorFor(MATMUL, 3 * nb);
+  d[F.M] = M; d[F.N] = N; d[F.K] = Ka;
+  d[F.aOffset] = a.offset; d[F.lda] = sa.ld; d[F.transA] = sa.trans ? 1 : 0;
+  d[F.bOffset] = b.offset; d[F.ldb] = sb.ld; d[F.transB] = sb.trans ? 1 : 0;
+  d[F.batchRank] = nb;
+  // The batch tail after the fields: the broadcast batch shape, then a's and b's strides over it.
+  d.set(batch, MATMUL.length);
+  d.set(aStrides, MATMUL.length + nb);
+  d.set(bStrides, MATMUL.length + 2 * nb);
+  return { out, arrays: { a: a.data, b: b.data, out: outData, bias }, descriptor: d };
 }
 
 /**
@@ -109,7 +107,7 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
  */
 export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor<Float32Array> {
   const p = prepare(a, b, options, 'matmulSync');
-  native().matmul(p.a.data, p.b.data, p.outData, p.descriptor, false, p.bias);
+  native().matmul(p.arrays, p.descriptor);
   return p.out;
 }
 
@@ -119,6 +117,6 @@ export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tenso
  */
 export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor<Float32Array>> {
   const p = prepare(a, b, options, 'matmul');
-  await native().matmul(p.a.data, p.b.data, p.outData, p.descriptor, true, p.bias);
+  await native().matmulAsync(p.arrays, p.descriptor);
   return p.out;
 }

@@ -12,7 +12,8 @@ import { headsOf, HeadLayout, resultStrides } from './head-layout';
 import { allocFloat32, formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
-import { runNative, variantsNative } from './variants-native';
+import { runNative } from './binding';
+import { descriptorFor, ROTARY, writeHeadsView } from './native-layout';
 
 export interface RotaryEmbeddingOptions {
   /**
@@ -116,14 +117,18 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
   if (o.out !== undefined) ({ out, data: outData } = checkOut(o.out, x.shape, op));
   else outData = (out = new Tensor(allocFloat32(x.size, 'the output'), x.shape)).data;
   const os = resultStrides(layout, h, h.rows, h.dim);
-  const d = new Float64Array(17);
-  d.set([h.batch, h.heads, h.rows, h.dim, rotaryDim, base, interleaved ? 1 : 0, (offsetIn as number | undefined) ?? 0, strideB], 0);
-  d.set([h.offset, ...h.strides, 0, ...os], 9);
+  const F = ROTARY.fields;
+  const d = descriptorFor(ROTARY);
+  d[F.batch] = h.batch; d[F.heads] = h.heads; d[F.L] = h.rows; d[F.d] = h.dim;
+  d[F.rotaryDim] = rotaryDim; d[F.base] = base; d[F.interleaved] = interleaved ? 1 : 0;
+  d[F.positionOffset] = (offsetIn as number | undefined) ?? 0; d[F.positionsStrideB] = strideB;
+  writeHeadsView(d, F, 'x', h.offset, h.strides);
+  writeHeadsView(d, F, 'out', 0, os);
   return { x, out, outData, positions, descriptor: d };
 }
 
-function call(p: Prepared) {
-  return (async: boolean) => variantsNative().rotary(p.x.data, p.outData, p.positions, p.descriptor, async);
+function run(p: Prepared, async: boolean): void | Promise<void> {
+  return runNative('rotary', { x: p.x.data, out: p.outData, positions: p.positions }, p.descriptor, async);
 }
 
 /**
@@ -132,13 +137,13 @@ function call(p: Prepared) {
  */
 export function applyRotaryEmbeddingSync(x: Tensor, options?: RotaryEmbeddingOptions): Tensor<Float32Array> {
   const p = prepare(x, options, 'applyRotaryEmbeddingSync');
-  runNative(call(p), false);
+  run(p, false);
   return p.out;
 }
 
 /** As applyRotaryEmbeddingSync, off the event loop. */
 export async function applyRotaryEmbedding(x: Tensor, options?: RotaryEmbeddingOptions): Promise<Tensor<Float32Array>> {
   const p = prepare(x, options, 'applyRotaryEmbedding');
-  await runNative(call(p), true);
+  await run(p, true);
   return p.out;
 }

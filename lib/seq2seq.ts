@@ -3,7 +3,8 @@
  * one decoder state per batch item against T encoder states, a softmax over the valid positions,
  * and the context vector. The scoring and the softmax/context run in native SIMD code.
  */
-import { native } from './binding';
+import { native, Seq2SeqArrays } from './binding';
+import { descriptorFor, SEQ2SEQ } from './native-layout';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32, formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
@@ -54,11 +55,16 @@ export interface Seq2SeqCall {
 
 function descriptor(c: Seq2SeqCall): Float64Array {
   const [B, T, D] = c.keys.shape;
-  const d = new Float64Array(16);
-  d.set([B, T, D, c.keys.offset, c.keys.strides[0], c.keys.strides[1]], 0);
+  const F = SEQ2SEQ.fields;
+  const d = descriptorFor(SEQ2SEQ);
+  d[F.batch] = B; d[F.T] = T; d[F.keyDim] = D;
+  d[F.keysOffset] = c.keys.offset; d[F.keysStrideB] = c.keys.strides[0]; d[F.keysStrideT] = c.keys.strides[1];
   if (c.additive) {
     const { keysProj: kp, queryProj: qp, v } = c.additive;
-    d.set([1, kp.shape[2], kp.offset, kp.strides[0], kp.strides[1], qp.offset, qp.strides[0], v.offset], 6);
+    d[F.additive] = 1; d[F.hidden] = kp.shape[2];
+    d[F.keysProjOffset] = kp.offset; d[F.keysProjStrideB] = kp.strides[0]; d[F.keysProjStrideT] = kp.strides[1];
+    d[F.queryProjOffset] = qp.offset; d[F.queryProjStrideB] = qp.strides[0];
+    d[F.vOffset] = v.offset;
   }
   return d;
 }
@@ -71,18 +77,22 @@ function buffers(c: Seq2SeqCall) {
   return { scores, weights, context };
 }
 
+function arrays(c: Seq2SeqCall, out: Seq2SeqResult): Seq2SeqArrays {
+  const a = c.additive;
+  return {
+    keys: c.keys.data, keysProj: a?.keysProj.data, queryProj: a?.queryProj.data, v: a?.v.data, keyLengths: c.lengths,
+    scores: out.scores.data, weights: out.weights.data, context: out.context.data,
+  };
+}
+
 export function runSeq2SeqSync(c: Seq2SeqCall): Seq2SeqResult {
   const out = buffers(c);
-  const a = c.additive;
-  native().seq2seq(c.keys.data, a?.keysProj.data ?? null, a?.queryProj.data ?? null, a?.v.data ?? null, c.lengths,
-    out.scores.data, out.weights.data, out.context.data, descriptor(c), false);
+  native().seq2seq(arrays(c, out), descriptor(c));
   return out;
 }
 
 export async function runSeq2Seq(c: Seq2SeqCall): Promise<Seq2SeqResult> {
   const out = buffers(c);
-  const a = c.additive;
-  await native().seq2seq(c.keys.data, a?.keysProj.data ?? null, a?.queryProj.data ?? null, a?.v.data ?? null, c.lengths,
-    out.scores.data, out.weights.data, out.context.data, descriptor(c), true);
+  await native().seq2seqAsync(arrays(c, out), descriptor(c));
   return out;
 }

@@ -13,7 +13,8 @@ import { matmul, matmulSync } from './matmul';
 import { allocFloat32, formatShape } from './shape';
 import { Tensor } from './tensor';
 import { expectOptions, expectTensor } from './validate';
-import { runNative, variantsNative } from './variants-native';
+import { runNative } from './binding';
+import { descriptorFor, SOFT_ALIGN } from './native-layout';
 
 export interface SoftAlignOptions {
   /** bool [B, La], true = a real token of a (false = padding: it gets and gives no weight). */
@@ -72,12 +73,17 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
 /** e = a b^T, already in weightsAB: both softmaxes, natively. */
 function softmaxes(p: Prepared, e: Tensor<Float32Array>) {
   const weightsBA = new Tensor(allocFloat32(p.B * p.Lb * p.La, 'weightsBA'), [p.B, p.Lb, p.La]);
-  const d = new Float64Array(9);
-  d.set([p.B, p.La, p.Lb]);
-  if (p.maskA) d.set([p.maskA.offset, p.maskA.strides[0], p.maskA.strides[1]], 3);
-  if (p.maskB) d.set([p.maskB.offset, p.maskB.strides[0], p.maskB.strides[1]], 6);
-  const call = (async: boolean) =>
-    variantsNative().softAlign(e.data, weightsBA.data, p.maskA?.data ?? null, p.maskB?.data ?? null, d, async);
+  const F = SOFT_ALIGN.fields;
+  const d = descriptorFor(SOFT_ALIGN);
+  d[F.batch] = p.B; d[F.La] = p.La; d[F.Lb] = p.Lb;
+  if (p.maskA) {
+    d[F.maskAOffset] = p.maskA.offset; d[F.maskAStrideB] = p.maskA.strides[0]; d[F.maskAStrideL] = p.maskA.strides[1];
+  }
+  if (p.maskB) {
+    d[F.maskBOffset] = p.maskB.offset; d[F.maskBStrideB] = p.maskB.strides[0]; d[F.maskBStrideL] = p.maskB.strides[1];
+  }
+  const arrays = { weightsAB: e.data, weightsBA: weightsBA.data, maskA: p.maskA?.data, maskB: p.maskB?.data };
+  const call = (async: boolean) => runNative('softAlign', arrays, d, async);
   return { weightsBA, call };
 }
 
@@ -86,7 +92,7 @@ export function softAlignSync(a: Tensor, b: Tensor, options?: SoftAlignOptions):
   const p = prepare(a, b, options, 'softAlignSync');
   const weightsAB = matmulSync(p.a, p.b, { transposeB: true });
   const { weightsBA, call } = softmaxes(p, weightsAB);
-  runNative(call, false);
+  call(false);
   return { beta: matmulSync(weightsAB, p.b), alpha: matmulSync(weightsBA, p.a), weightsAB, weightsBA };
 }
 
@@ -95,7 +101,7 @@ export async function softAlign(a: Tensor, b: Tensor, options?: SoftAlignOptions
   const p = prepare(a, b, options, 'softAlign');
   const weightsAB = await matmul(p.a, p.b, { transposeB: true });
   const { weightsBA, call } = softmaxes(p, weightsAB);
-  await runNative(call, true);
+  await call(true);
   const beta = await matmul(weightsAB, p.b);
   const alpha = await matmul(weightsBA, p.a);
   return { beta, alpha, weightsAB, weightsBA };

@@ -58,10 +58,15 @@ function workload() {
   if (mode === 'matmul' || mode === 'matmul-tb') {
     const [M, N, K] = rest.map(Number);
     const transB = mode === 'matmul-tb';
-    const a = randomArray(M * K), b = randomArray(K * N), c = new Float32Array(M * N);
-    // [M, N, K, aOffset, lda, transA, bOffset, ldb, transB, batch dims] (matmul_binding.cc)
-    const d = new Float64Array([M, N, K, 0, K, 0, 0, transB ? K : N, transB ? 1 : 0, 0]);
-    return { flops: 2 * M * N * K, call: (x) => x.matmul(a, b, c, d, asyncCalls, null) };
+    const arrays = { a: randomArray(M * K), b: randomArray(K * N), out: new Float32Array(M * N), bias: null };
+    // Written by field name, with the layout each build exports (native/binding/layouts.h).
+    const call = (x) => {
+      const { fields: F, length, arrays: names } = x.opLayouts.matmul;
+      const d = new Float64Array(length);
+      d[F.M] = M; d[F.N] = N; d[F.K] = K; d[F.lda] = K; d[F.ldb] = transB ? K : N; d[F.transB] = transB ? 1 : 0;
+      return x[asyncCalls ? 'matmulAsync' : 'matmul'](d, ...names.map((n) => arrays[n]));
+    };
+    return { flops: 2 * M * N * K, call };
   }
   if (mode === 'sdpa') {
     // The descriptor of a real call, captured from the package's own wrapper.
@@ -75,16 +80,15 @@ function workload() {
     }
     const addon = require(path.join(root, 'node_modules', 'node-gyp-build'))(root);
     const real = addon.attention;
-    let captured = null;
+    let captured = null;  // attention(descriptor, ...arrays), as lib/binding.ts calls the addon
     addon.attention = (...args) => { captured = args; return real(...args); };
     const sa = require(path.join(root, 'dist', 'lib', 'index.js'));
     const t = (n, L) => new sa.Tensor(randomArray(n), [1, H, L, d]);
     sa.scaledDotProductAttentionSync(t(H * Lq * d, Lq), t(H * Lk * d, Lk), t(H * Lk * d, Lk),
       { isCausal: causal, causalAlignment: 'bottom-right' });
     addon.attention = real;
-    captured[7] = asyncCalls;  // attention(q, k, v, out, mask, keyLengths, descriptor, async, ...)
     const flops = (4 * H * Lq * Lk * d) / (causal && Lq === Lk ? 2 : 1);
-    return { flops, call: (x) => x.attention(...captured) };
+    return { flops, call: (x) => x[asyncCalls ? 'attentionAsync' : 'attention'](...captured) };
   }
   const captured = captureOther();
   if (captured) return captured;

@@ -1,5 +1,7 @@
-// Module init: exports the native surface that lib/binding.ts types. Context-aware (Node-API), so it
-// loads in several worker_threads at once; every instance shares the one process-wide kernel pool.
+// Module init: exports the native surface that lib/binding.ts types: each op as
+// `op(descriptor, ...arrays)` and `opAsync(descriptor, ...arrays)`, and their layouts
+// (binding/layouts.h). Context-aware (Node-API), so it loads in several worker_threads at once;
+// every instance shares the one process-wide kernel pool.
 #include <napi.h>
 
 #include <chrono>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "binding/errors.h"
+#include "binding/layouts.h"
 #include "binding/ops.h"
 #include "runtime/cpu_features.h"
 #include "runtime/dispatch.h"
@@ -120,6 +123,39 @@ Napi::Value MeasureFmaPeak(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, best);
 }
 
+// { attention: { arrays: ['query', ...], fields: { batch: 0, ... }, length: 40 }, ... }: the op
+// layouts, for lib/binding.ts and for the test that checks them against lib/native-layout.ts.
+Napi::Object opLayouts(Napi::Env env) {
+  Napi::Object layouts = Napi::Object::New(env);
+#define SA_EXPORT_LAYOUT(op, ARRAYS, FIELDS, Struct)                                                    \
+  {                                                                                                     \
+    Napi::Array arrays = Napi::Array::New(env);                                                         \
+    for (uint32_t i = 0; i < Struct::A::count; ++i) arrays.Set(i, Struct::kArrays[i]);                  \
+    Napi::Object fields = Napi::Object::New(env);                                                       \
+    for (int64_t i = 0; i < Struct::F::count; ++i) fields.Set(Struct::kFields[i], static_cast<double>(i)); \
+    Napi::Object layout = Napi::Object::New(env);                                                       \
+    layout.Set("arrays", arrays);                                                                       \
+    layout.Set("fields", fields);                                                                       \
+    layout.Set("length", static_cast<double>(Struct::F::count));                                        \
+    layouts.Set(#op, layout);                                                                           \
+  }
+  SA_OP_LAYOUTS(SA_EXPORT_LAYOUT)
+#undef SA_EXPORT_LAYOUT
+  return layouts;
+}
+
+template <AsyncCapableOp op, bool async>
+Napi::Value inMode(const Napi::CallbackInfo& info) {
+  return op(info, async);
+}
+
+// Exports `name` (on the calling thread) and `nameAsync` (on the kernel pool, returning a promise).
+template <AsyncCapableOp op>
+void exportBothModes(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New(env, inMode<op, false>, name));
+  exports.Set(name + "Async", Napi::Function::New(env, inMode<op, true>, name + "Async"));
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -131,18 +167,20 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("measureFmaPeak", Napi::Function::New(env, MeasureFmaPeak, "measureFmaPeak"));
-  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
-  exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
   exports.Set("allocateHugePages", Napi::Function::New(env, AllocateHugePages, "allocateHugePages"));
-  exports.Set("seq2seq", Napi::Function::New(env, Seq2Seq, "seq2seq"));
-  exports.Set("linearAttention", Napi::Function::New(env, LinearAttention, "linearAttention"));
-  exports.Set("rotary", Napi::Function::New(env, Rotary, "rotary"));
-  exports.Set("softAlign", Napi::Function::New(env, SoftAlign, "softAlign"));
-  exports.Set("channelPool", Napi::Function::New(env, ChannelPool, "channelPool"));
-  exports.Set("channelGate", Napi::Function::New(env, ChannelGate, "channelGate"));
-  exports.Set("spatialGate", Napi::Function::New(env, SpatialGate, "spatialGate"));
-  exports.Set("activate", Napi::Function::New(env, Activate, "activate"));
+  exportBothModes<Matmul>(env, exports, "matmul");
+  exportBothModes<Attention>(env, exports, "attention");
+  exportBothModes<AttentionWeights>(env, exports, "attentionWeights");
+  exportBothModes<Seq2Seq>(env, exports, "seq2seq");
+  exportBothModes<LinearAttention>(env, exports, "linearAttention");
+  exportBothModes<Rotary>(env, exports, "rotary");
+  exportBothModes<SoftAlign>(env, exports, "softAlign");
+  exportBothModes<ChannelPool>(env, exports, "channelPool");
+  exportBothModes<ChannelGate>(env, exports, "channelGate");
+  exportBothModes<SpatialGate>(env, exports, "spatialGate");
+  exportBothModes<Activate>(env, exports, "activate");
+  exports.Set("opLayouts", opLayouts(env));
   return exports;
 }
 

@@ -71,5 +71,16 @@ class AsyncJob : public Napi::AsyncWorker {
   std::vector<Napi::ObjectReference> held_;
 };
 
+// The sync export runs `work` on the calling thread and returns `result`; the *Async export queues
+// it and returns the promise of `result`, holding every array in `held` until the work is done.
+inline Napi::Value runOrQueue(Napi::Env env, bool async, std::function<void()> work, Napi::Value result,
+                              const std::vector<Napi::Value>& held) {
+  if (!async) {
+    work();
+    return result;
+  }
+  return AsyncJob::start(env, std::move(work), result, held);
+}
+
 }  // namespace binding
 }  // namespace sa

@@ -1,36 +1,30 @@
-// copyStrided(src, dst, descriptor): dst[view] = src[view] for two strided views of the same shape
+// copyStrided(arrays, descriptor): dst[view] = src[view] for two strided views of the same shape
 // (rank <= 4, last dimension contiguous in both): appending projected keys and values into a KV
-// cache, or gathering heads, without a JavaScript loop over the data.
-// descriptor (Float64Array): [rank, dims..., srcOffset, srcStrides..., dstOffset, dstStrides...]
+// cache, or gathering heads, without a JavaScript loop over the data. arrays { src, dst };
+// descriptor: SA_COPY_STRIDED_FIELDS (binding/layouts.h), both views right-aligned to rank 4.
 #include <napi.h>
 
 #include <cstring>
 #include <vector>
 
 #include "binding/arguments.h"
+#include "binding/layouts.h"
 #include "binding/ops.h"
 
 namespace sa {
 namespace binding {
 
 Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
+  using F = CopyStridedLayout::F;
   Napi::Env env = info.Env();
-  ArrayArg<float> src = typedArrayArg<float>(info[0], "source");
-  ArrayArg<float> dst = typedArrayArg<float>(info[1], "destination");
-  Descriptor d(info[2], "copyStrided");
-  const int rank = static_cast<int>(d.integer(0, "rank", 1, 4));
-  int64_t dims[4] = {1, 1, 1, 1}, ss[4] = {0, 0, 0, 1}, ds[4] = {0, 0, 0, 1};
-  // Right-align into 4 dimensions so one loop nest serves every rank.
-  const int pad = 4 - rank;
-  for (int i = 0; i < rank; ++i) dims[pad + i] = d.integer(1 + i, "dim");
-  const int64_t srcOffset = d.integer(1 + rank, "source offset");
-  for (int i = 0; i < rank; ++i) ss[pad + i] = d.integer(2 + rank + i, "source stride");
-  const int64_t dstOffset = d.integer(2 + 2 * rank, "destination offset");
-  for (int i = 0; i < rank; ++i) ds[pad + i] = d.integer(3 + 2 * rank + i, "destination stride");
-  if (dims[3] > 1 && (ss[3] != 1 || ds[3] != 1)) {
-    throwRangeError(env, "ERR_NOT_CONTIGUOUS", "native copyStrided: the last dimension must be contiguous");
-  }
-  ss[3] = ds[3] = 1;
+  Arrays arrays = Arrays::of<CopyStridedLayout>(info, "copyStrided", false);
+  ArrayArg<float> src = arrays.required<float>("src");
+  ArrayArg<float> dst = arrays.required<float>("dst");
+  const Descriptor d = Descriptor::of<CopyStridedLayout>(info[0], "copyStrided");
+  const int64_t dims[4] = {d.integer(F::dim0), d.integer(F::dim1), d.integer(F::dim2), d.integer(F::dim3)};
+  const int64_t ss[4] = {d.integer(F::srcStride0), d.integer(F::srcStride1), d.integer(F::srcStride2), 1};
+  const int64_t ds[4] = {d.integer(F::dstStride0), d.integer(F::dstStride1), d.integer(F::dstStride2), 1};
+  const int64_t srcOffset = d.integer(F::srcOffset), dstOffset = d.integer(F::dstOffset);
   if (!stridedBlockFits(srcOffset, dims, ss, 4, src.length) || !stridedBlockFits(dstOffset, dims, ds, 4, dst.length)) {
     throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native copyStrided: a view reaches past its data");
   }

@@ -1,9 +1,9 @@
-// matmul(a, b, c, descriptor, async, bias): C = op(A) op(B) (+ bias per column), batched with
-// broadcasting. bias is null or a Float32Array of at least N elements, added to every row of C
-// after the product (y = x W^T + b of a linear layer).
-// descriptor (Float64Array): [M, N, K, aOffset, lda, transA, bOffset, ldb, transB,
-//                             nBatchDims, batchShape..., aBatchStrides..., bBatchStrides...]
-// C is contiguous [batch..., M, N]. Bounds are re-checked here whatever TypeScript did.
+// matmul / matmulAsync(arrays, descriptor): C = op(A) op(B) (+ bias per column), batched with
+// broadcasting. arrays { a, b, out, bias }: bias is absent or a Float32Array of at least N elements,
+// added to every row of C after the product (y = x W^T + b of a linear layer).
+// descriptor: SA_MATMUL_FIELDS (binding/layouts.h), then batchShape[batchRank], aBatchStrides[...],
+// bBatchStrides[...]. C (`out`) is contiguous [batch..., M, N]. Bounds are re-checked here whatever
+// TypeScript did.
 #include <napi.h>
 
 #include <memory>
@@ -11,6 +11,7 @@
 
 #include "binding/arguments.h"
 #include "binding/async_job.h"
+#include "binding/layouts.h"
 #include "binding/ops.h"
 #include "kernels/matmul.h"
 #include "runtime/dispatch.h"
@@ -20,6 +21,8 @@ namespace binding {
 
 namespace {
 
+using F = MatmulLayout::F;
+
 struct MatmulCall {
   MatmulProblem problem;
   const float* bias = nullptr;
@@ -27,30 +30,30 @@ struct MatmulCall {
   MatmulBatch batch;
 };
 
-std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info) {
+std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays& arrays, Napi::Value* result) {
   Napi::Env env = info.Env();
-  ArrayArg<float> a = typedArrayArg<float>(info[0], "a");
-  ArrayArg<float> b = typedArrayArg<float>(info[1], "b");
-  ArrayArg<float> c = typedArrayArg<float>(info[2], "output");
-  Descriptor d(info[3], "matmul");
+  ArrayArg<float> a = arrays.required<float>("a");
+  ArrayArg<float> b = arrays.required<float>("b");
+  ArrayArg<float> c = arrays.required<float>("out");
+  *result = c.value;
+  const Descriptor d = Descriptor::of<MatmulLayout>(info[0], "matmul");
   auto call = std::make_shared<MatmulCall>();
   MatmulProblem& p = call->problem;
-  p.M = d.integer(0, "M");
-  p.N = d.integer(1, "N");
-  p.K = d.integer(2, "K");
-  const int64_t aOffset = d.integer(3, "a offset");
-  p.lda = d.integer(4, "lda");
-  p.transA = d.integer(5, "transA", 0, 1) != 0;
-  const int64_t bOffset = d.integer(6, "b offset");
-  p.ldb = d.integer(7, "ldb");
-  p.transB = d.integer(8, "transB", 0, 1) != 0;
-  const int nb = static_cast<int>(d.integer(9, "batch rank", 0, 16));
+  p.M = d.integer(F::M), p.N = d.integer(F::N), p.K = d.integer(F::K);
+  const int64_t aOffset = d.integer(F::aOffset);
+  p.lda = d.integer(F::lda);
+  p.transA = d.flag(F::transA);
+  const int64_t bOffset = d.integer(F::bOffset);
+  p.ldb = d.integer(F::ldb);
+  p.transB = d.flag(F::transB);
+  const int nb = static_cast<int>(d.integer(F::batchRank, 0, 16));
+  d.requireTail(3 * nb);
   std::vector<int64_t> shape(nb), sa(nb), sb(nb);
   int64_t count = 1;
   for (int i = 0; i < nb; ++i) {
-    shape[i] = d.integer(10 + i, "batch dim");
-    sa[i] = d.integer(10 + nb + i, "a batch stride");
-    sb[i] = d.integer(10 + 2 * nb + i, "b batch stride");
+    shape[i] = d.integer(F::count + i);
+    sa[i] = d.integer(F::count + nb + i);
+    sb[i] = d.integer(F::count + 2 * nb + i);
     if (shape[i] != 0 && count > Descriptor::kMaxIndex / shape[i]) {
       throwRangeError(env, "ERR_SIZE_OVERFLOW", "native matmul: batch size overflows");
     }
@@ -84,8 +87,8 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info) {
   p.A = a.data;
   p.B = b.data;
   p.C = c.data;
-  if (info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined()) {
-    ArrayArg<float> bias = typedArrayArg<float>(info[5], "bias");
+  ArrayArg<float> bias = arrays.optional<float>("bias");
+  if (bias.data != nullptr) {
     if (bias.length < p.N) throwRangeError(env, "ERR_SHAPE_MISMATCH", "native matmul: bias is shorter than N");
     call->bias = bias.data;
   }
@@ -122,16 +125,11 @@ void runMatmul(const MatmulCall& call) {
 
 }  // namespace
 
-Napi::Value Matmul(const Napi::CallbackInfo& info) {
-  std::shared_ptr<MatmulCall> call = prepareMatmul(info);
-  const bool async = info[4].ToBoolean().Value();
-  if (!async) {
-    runMatmul(*call);
-    return info[2];
-  }
-  std::vector<Napi::Value> keep = {info[0], info[1], info[2]};
-  if (info.Length() > 5) keep.push_back(info[5]);
-  return AsyncJob::start(info.Env(), [call] { runMatmul(*call); }, info[2], keep);
+Napi::Value Matmul(const Napi::CallbackInfo& info, bool async) {
+  Arrays arrays = Arrays::of<MatmulLayout>(info, "matmul", async);
+  Napi::Value out;
+  std::shared_ptr<MatmulCall> call = prepareMatmul(info, arrays, &out);
+  return runOrQueue(info.Env(), async, [call] { runMatmul(*call); }, out, arrays.held());
 }
 
 }  // namespace binding

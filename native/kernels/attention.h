@@ -7,7 +7,6 @@
 
 namespace sa {
 
-enum class CausalMode : int { None = 0, TopLeft = 1, BottomRight = 2 };
 enum class MaskKind : int { None = 0, Additive = 1, Boolean = 2 };
 
 // Every tensor is read through strides (in elements) over [batch, head, row]; its last dimension is
@@ -24,7 +23,7 @@ struct AttentionProblem {
   float* out = nullptr;  // [batch, heads, Lq, dv] through its strides
   int64_t oStrideB = 0, oStrideH = 0, oStrideL = 0;
   float scale = 1.0f;
-  CausalMode causal = CausalMode::None;
+  bool causal = false;  // key j <= query i's aligned position (below)
   // Mask broadcast to [batch, heads, Lq, Lk] through strides (0 on a broadcast dimension).
   // Additive: added to the scores (-inf forbids). Boolean: nonzero = may attend (PyTorch SDPA).
   MaskKind maskKind = MaskKind::None;
@@ -41,8 +40,8 @@ struct AttentionProblem {
   const uint8_t* keyPaddingBoolean = nullptr;
   int64_t keyPaddingStrideB = 0, keyPaddingStrideK = 0;
   const int32_t* keyLengths = nullptr;  // [batch]: only keys j < keyLengths[b] count; or nullptr
-  // Query i's aligned position i' (sliding window and ALiBi distances): i for top-left, i + Lk - Lq
-  // for bottom-right. A causal mode sets it; with causal None this flag does.
+  // Query i's aligned position i' (causal limit, sliding window and ALiBi distances): i for
+  // top-left, i + Lk - Lq for bottom-right. The one place the alignment is stored.
   bool bottomRightAligned = false;
   // Sliding window: only keys i' - windowLeft <= j <= i' + windowRight count (-1 = unbounded side).
   // Folded into each row's key range, so key blocks outside every row's window are never read.

@@ -13,6 +13,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/attention_kernels.h"
+#include "kernels/contract.h"
 #include "kernels/common/prefetch.h"
 #include "runtime/aligned_memory.h"
 #include "runtime/scratch.h"
@@ -53,9 +54,7 @@ Layout layoutOf(const AttentionProblem& p, int64_t kvHeads, int64_t tileRows) {
 
 // Query i's aligned position (sliding window, ALiBi): i, or i + Lk - Lq when bottom-right aligned.
 int64_t alignedPosition(const AttentionProblem& p, int64_t i) {
-  const bool bottomRight =
-      p.causal == CausalMode::BottomRight || (p.causal == CausalMode::None && p.bottomRightAligned);
-  return bottomRight ? i + p.Lk - p.Lq : i;
+  return p.bottomRightAligned ? i + p.Lk - p.Lq : i;
 }
 
 // The keys row i of batch item b may attend to, before masks: [begin, end) (begin <= end).
@@ -66,10 +65,9 @@ struct KeyRange {
 KeyRange rowKeyRange(const AttentionProblem& p, int64_t b, int64_t i) {
   int64_t end = p.Lk;
   if (p.keyLengths != nullptr) end = std::min<int64_t>(end, std::max<int64_t>(0, p.keyLengths[b]));
-  if (p.causal == CausalMode::TopLeft) end = std::min(end, i + 1);
-  if (p.causal == CausalMode::BottomRight) end = std::min(end, i + 1 + p.Lk - p.Lq);
-  int64_t begin = 0;
   const int64_t pos = alignedPosition(p, i);
+  if (p.causal) end = std::min(end, pos + 1);
+  int64_t begin = 0;
   if (p.windowLeft >= 0) begin = std::max<int64_t>(begin, pos - p.windowLeft);
   if (p.windowRight >= 0) end = std::min(end, pos + p.windowRight + 1);
   end = std::max<int64_t>(end, 0);
@@ -213,25 +211,27 @@ void softmaxBase2(float* w, int64_t n) {
 }
 
 void validate(const AttentionProblem& p) {
-  if (p.batch < 0 || p.heads < 0 || p.Lq < 0 || p.Lk < 0 || p.dk < 0 || p.dv < 0) {
-    throw std::invalid_argument("attention: negative dimension");
-  }
-  if (p.kvHeads < 0 || (p.kvHeads > 0 && p.heads % p.kvHeads != 0)) {
-    throw std::invalid_argument("attention: heads must be a multiple of kvHeads");
-  }
-  if (p.Lk > std::numeric_limits<int32_t>::max()) {
-    throw std::invalid_argument("attention: more than 2^31 - 1 keys");
-  }
-  if ((p.maskKind == MaskKind::Additive && p.maskAdditive == nullptr) ||
-      (p.maskKind == MaskKind::Boolean && p.maskBoolean == nullptr)) {
-    throw std::invalid_argument("attention: mask kind set without a mask");
-  }
-  if ((p.keyPaddingKind == MaskKind::Additive && p.keyPaddingAdditive == nullptr) ||
-      (p.keyPaddingKind == MaskKind::Boolean && p.keyPaddingBoolean == nullptr)) {
-    throw std::invalid_argument("attention: key padding kind set without a key padding mask");
-  }
-  if (p.windowLeft < -1 || p.windowRight < -1) throw std::invalid_argument("attention: window sides must be >= -1");
-  if (!(p.softcap >= 0.0f) || std::isinf(p.softcap)) throw std::invalid_argument("attention: softcap must be finite and >= 0");
+  SA_ASSERT(p.batch >= 0 && p.heads >= 0 && p.Lq >= 0 && p.Lk >= 0 && p.dk >= 0 && p.dv >= 0, "negative dimension");
+  SA_ASSERT(p.kvHeads >= 0 && (p.kvHeads == 0 || p.heads % p.kvHeads == 0), "heads must be a multiple of kvHeads");
+  SA_ASSERT(p.Lk <= std::numeric_limits<int32_t>::max(), "more than 2^31 - 1 keys");
+  SA_ASSERT(!(p.maskKind == MaskKind::Additive && p.maskAdditive == nullptr) &&
+                !(p.maskKind == MaskKind::Boolean && p.maskBoolean == nullptr),
+            "mask kind set without a mask");
+  SA_ASSERT(!(p.keyPaddingKind == MaskKind::Additive && p.keyPaddingAdditive == nullptr) &&
+                !(p.keyPaddingKind == MaskKind::Boolean && p.keyPaddingBoolean == nullptr),
+            "key padding kind set without a key padding mask");
+  SA_ASSERT(p.windowLeft >= -1 && p.windowRight >= -1, "window sides must be >= -1");
+  SA_ASSERT(p.softcap >= 0.0f && !std::isinf(p.softcap), "softcap must be finite and >= 0");
+  static_cast<void>(p);
+}
+
+// No key at all: every row is fully masked, which this package defines as zeros.
+void zeroOutput(const AttentionProblem& p) {
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t h = 0; h < p.heads; ++h)
+      for (int64_t i = 0; i < p.Lq; ++i) {
+        std::fill_n(p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL, p.dv, 0.0f);
+      }
 }
 
 }  // namespace
@@ -245,6 +245,7 @@ float* attentionScratch(int slot, size_t floats) {
 void attention(const KernelTable& kernels, const AttentionProblem& p) {
   validate(p);
   if (p.batch == 0 || p.heads == 0 || p.Lq == 0 || p.dv == 0) return;
+  if (p.Lk == 0) return zeroOutput(p);
   const AttentionKernels& k = *kernels.attention;
   const int64_t kvHeads = p.kvHeads > 0 ? p.kvHeads : p.heads;
   const Layout lay = layoutOf(p, kvHeads, k.tileRows);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/feature_attention.h"
+#include "kernels/contract.h"
 #include "kernels/vector_ops.h"
 #include "runtime/thread_pool.h"
 
@@ -55,7 +56,7 @@ void channelGate(const KernelTable& kernels, const FeatureMapView& x, const floa
 
 void spatialGate(const KernelTable& kernels, const FeatureMapView& x, const float* weight, float bias, int64_t kernelSize,
                  float* out) {
-  if (kernelSize < 1 || kernelSize % 2 == 0) throw std::invalid_argument("spatialGate: the kernel size must be odd");
+  SA_ASSERT(kernelSize >= 1 && kernelSize % 2 == 1, "the kernel size must be odd");
   const VectorOps& vo = *kernels.vectorOps;
   ThreadPool& pool = ThreadPool::instance();
   const int64_t B = x.batch, C = x.channels, H = x.height, W = x.width, k = kernelSize, pad = k / 2;

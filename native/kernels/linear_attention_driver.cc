@@ -26,6 +26,7 @@
 #include "kernels/linear_attention.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
+#include "kernels/contract.h"
 #include "kernels/vector_ops.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
@@ -197,12 +198,12 @@ int64_t splitsFor(int64_t heads, int64_t tokens, int threads) {
 }
 
 void validate(const LinearAttentionProblem& p) {
-  if (p.batch < 0 || p.heads < 0 || p.Lq < 0 || p.Lk < 0 || p.dk < 1 || p.dv < 1) {
-    throw std::invalid_argument("linearAttention: negative length or a head dimension below 1");
-  }
-  if (p.causal && p.Lq != p.Lk) throw std::invalid_argument("linearAttention: causal needs as many queries as keys");
-  if (!p.causal && p.state != nullptr) throw std::invalid_argument("linearAttention: a carried state needs the causal form");
-  if (!(p.eps >= 0.0f)) throw std::invalid_argument("linearAttention: eps must be >= 0");
+  SA_ASSERT(p.batch >= 0 && p.heads >= 0 && p.Lq >= 0 && p.Lk >= 0 && p.dk >= 1 && p.dv >= 1,
+            "negative length or a head dimension below 1");
+  SA_ASSERT(!p.causal || p.Lq == p.Lk, "causal needs as many queries as keys");
+  SA_ASSERT(p.causal || p.state == nullptr, "a carried state needs the causal form");
+  SA_ASSERT(p.eps >= 0.0f, "eps must be >= 0");
+  static_cast<void>(p);
 }
 
 void causal(const Context& c, ThreadPool& pool) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/rotary.h"
+#include "kernels/contract.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
@@ -19,11 +20,10 @@ namespace {
 constexpr int64_t kPositionsPerTask = 16;
 
 void validate(const RotaryProblem& p) {
-  if (p.batch < 0 || p.heads < 0 || p.L < 0 || p.d < 0) throw std::invalid_argument("rotary: negative dimension");
-  if (p.rotaryDim < 0 || p.rotaryDim > p.d || p.rotaryDim % 2 != 0) {
-    throw std::invalid_argument("rotary: rotaryDim must be even and at most d");
-  }
-  if (!(p.base > 0.0) || !std::isfinite(p.base)) throw std::invalid_argument("rotary: base must be positive and finite");
+  SA_ASSERT(p.batch >= 0 && p.heads >= 0 && p.L >= 0 && p.d >= 0, "negative dimension");
+  SA_ASSERT(p.rotaryDim >= 0 && p.rotaryDim <= p.d && p.rotaryDim % 2 == 0, "rotaryDim must be even and at most d");
+  SA_ASSERT(p.base > 0.0 && std::isfinite(p.base), "base must be positive and finite");
+  static_cast<void>(p);
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ using namespace sa::test;
 
 namespace {
 
+// The three causal cases a spec names; the problem stores them as causal + bottomRightAligned.
+enum class CausalMode : int { None = 0, TopLeft = 1, BottomRight = 2 };
+
 struct Spec {
   int64_t B = 1, H = 1, Hkv = 0, Lq = 1, Lk = 1, dk = 16, dv = 16;
   bool blhd = false;  // [B, L, H, d] (heads interleaved) instead of [B, H, L, d]
@@ -67,7 +70,8 @@ Data makeData(const Spec& s, uint32_t seed) {
   AttentionProblem& p = d.p;
   setTensors(p, s.B, s.H, s.Hkv, s.Lq, s.Lk, s.dk, s.dv, s.blhd, d.q.data(), d.k.data(), d.v.data(), d.out.data());
   p.scale = s.scale != 0.0f ? s.scale : 1.0f / std::sqrt(static_cast<float>(s.dk));
-  p.causal = s.causal;
+  p.causal = s.causal != CausalMode::None;
+  p.bottomRightAligned = s.causal == CausalMode::BottomRight;
   p.maskKind = s.maskKind;
   if (s.maskKind != MaskKind::None) {
     const int64_t dims[4] = {s.B, s.H, s.Lq, s.Lk};
@@ -126,8 +130,8 @@ std::vector<double> referenceWeights(const Data& d, int64_t b, int64_t h, int64_
   double top = -INFINITY;
   for (int64_t j = 0; j < p.Lk; ++j) {
     if (p.keyLengths != nullptr && j >= p.keyLengths[b]) continue;
-    if (p.causal == CausalMode::TopLeft && j > i) continue;
-    if (p.causal == CausalMode::BottomRight && j > i + p.Lk - p.Lq) continue;
+    if (p.causal && !p.bottomRightAligned && j > i) continue;
+    if (p.causal && p.bottomRightAligned && j > i + p.Lk - p.Lq) continue;
     const int64_t mo = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ + j * p.maskStrideK;
     if (p.maskKind == MaskKind::Boolean && (p.maskBoolean[mo] != 0) == p.maskBooleanForbids) continue;
     if (p.maskKind == MaskKind::Additive && p.maskAdditive[mo] == -INFINITY) continue;

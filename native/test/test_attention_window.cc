@@ -22,6 +22,9 @@ using namespace sa::test;
 
 namespace {
 
+// The three causal cases a spec names; the problem stores them as causal + bottomRightAligned.
+enum class CausalMode : int { None = 0, TopLeft = 1, BottomRight = 2 };
+
 struct WindowSpec {
   int64_t B = 1, H = 2, Hkv = 2, Lq = 40, Lk = 40, d = 24;
   bool blhd = false;
@@ -54,8 +57,8 @@ WindowData makeWindowData(const WindowSpec& s, uint32_t seed) {
   AttentionProblem& p = w.p;
   setTensors(p, s.B, s.H, s.Hkv, s.Lq, s.Lk, s.d, s.d, s.blhd, w.q.data(), w.k.data(), w.v.data(), w.out.data());
   p.scale = 1.0f / std::sqrt(static_cast<float>(s.d));
-  p.causal = s.causal;
-  p.bottomRightAligned = s.bottomRight;
+  p.causal = s.causal != CausalMode::None;
+  p.bottomRightAligned = s.causal == CausalMode::BottomRight || (s.causal == CausalMode::None && s.bottomRight);
   p.windowLeft = s.left;
   p.windowRight = s.right;
   p.alibiSlopes = s.alibi ? w.slopes.data() : nullptr;

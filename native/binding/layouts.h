@@ -1,0 +1,104 @@
+// The native ops' layouts, declared once here: per op, the typed arrays it takes and the numbers it
+// reads from its Float64Array descriptor, by name. A call is op(descriptor, ...arrays) in this order
+// of arrays: lib/binding.ts builds it from the named object the library passes, so no lookup by
+// name crosses into C++ (a Node-API property read costs more than the rest of a small call). The
+// addon exports the layouts at init (addon.cc) and test/native-layouts.test.ts checks them against
+// lib/native-layout.ts, so the two sides cannot drift.
+#pragma once
+#include <cstdint>
+
+namespace sa {
+namespace binding {
+
+// A query, key, value or output read through [batch, head, row] strides (last dimension contiguous).
+#define SA_HEADS_VIEW_FIELDS(X, v) X(v##Offset) X(v##StrideB) X(v##StrideH) X(v##StrideL)
+
+#define SA_ATTENTION_FIELDS(X)                                                                            \
+  X(batch) X(heads) X(kvHeads) X(Lq) X(Lk) X(dk) X(dv)                                                   \
+  SA_HEADS_VIEW_FIELDS(X, q) SA_HEADS_VIEW_FIELDS(X, k) SA_HEADS_VIEW_FIELDS(X, v) SA_HEADS_VIEW_FIELDS(X, out) \
+  X(scale) X(causal) X(bottomRightAligned)                                                                \
+  X(maskKind) X(maskOffset) X(maskStrideB) X(maskStrideH) X(maskStrideQ) X(maskStrideK) X(maskBooleanForbids) \
+  X(keyPaddingKind) X(keyPaddingOffset) X(keyPaddingStrideB) X(keyPaddingStrideK)                         \
+  X(windowLeft) X(windowRight) X(softcap)
+
+// The batch tail follows the fixed fields: batchShape[batchRank], aBatchStrides[...], bBatchStrides[...].
+#define SA_MATMUL_FIELDS(X) \
+  X(M) X(N) X(K) X(aOffset) X(lda) X(transA) X(bOffset) X(ldb) X(transB) X(batchRank)
+
+// Views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous in both.
+#define SA_COPY_STRIDED_FIELDS(X)                                                              \
+  X(dim0) X(dim1) X(dim2) X(dim3) X(srcOffset) X(srcStride0) X(srcStride1) X(srcStride2) \
+  X(dstOffset) X(dstStride0) X(dstStride1) X(dstStride2)
+
+#define SA_SEQ2SEQ_FIELDS(X)                                                                      \
+  X(batch) X(T) X(keyDim) X(keysOffset) X(keysStrideB) X(keysStrideT) X(additive) X(hidden) \
+  X(keysProjOffset) X(keysProjStrideB) X(keysProjStrideT) X(queryProjOffset) X(queryProjStrideB) X(vOffset)
+
+#define SA_LINEAR_ATTENTION_FIELDS(X)                                                              \
+  X(batch) X(heads) X(Lq) X(Lk) X(dk) X(dv) X(featureMap) X(causal) X(eps)                       \
+  SA_HEADS_VIEW_FIELDS(X, q) SA_HEADS_VIEW_FIELDS(X, k) SA_HEADS_VIEW_FIELDS(X, v) SA_HEADS_VIEW_FIELDS(X, out) \
+  X(stateOffset)
+
+#define SA_ROTARY_FIELDS(X)                                                                             \
+  X(batch) X(heads) X(L) X(d) X(rotaryDim) X(base) X(interleaved) X(positionOffset) X(positionsStrideB) \
+  SA_HEADS_VIEW_FIELDS(X, x) SA_HEADS_VIEW_FIELDS(X, out)
+
+#define SA_SOFT_ALIGN_FIELDS(X) \
+  X(batch) X(La) X(Lb) X(maskAOffset) X(maskAStrideB) X(maskAStrideL) X(maskBOffset) X(maskBStrideB) X(maskBStrideL)
+
+// A feature map [B, C, H, W] (rows contiguous) opens the descriptor of each feature-attention op.
+#define SA_FEATURE_MAP_FIELDS(X) \
+  X(batch) X(channels) X(height) X(width) X(xOffset) X(xStrideB) X(xStrideC) X(xStrideH)
+#define SA_CHANNEL_POOL_FIELDS(X) SA_FEATURE_MAP_FIELDS(X)
+#define SA_CHANNEL_GATE_FIELDS(X) SA_FEATURE_MAP_FIELDS(X) X(logitsOffset) X(logits2Offset)
+#define SA_SPATIAL_GATE_FIELDS(X) SA_FEATURE_MAP_FIELDS(X) X(kernelSize) X(weightOffset) X(bias)
+#define SA_ACTIVATE_FIELDS(X) X(offset) X(n) X(kind)
+
+// The typed arrays of each op, in the order they follow the descriptor.
+#define SA_ATTENTION_ARRAYS(X) \
+  X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes)
+#define SA_MATMUL_ARRAYS(X) X(a) X(b) X(out) X(bias)
+#define SA_COPY_STRIDED_ARRAYS(X) X(src) X(dst)
+#define SA_SEQ2SEQ_ARRAYS(X) X(keys) X(keysProj) X(queryProj) X(v) X(keyLengths) X(scores) X(weights) X(context)
+#define SA_LINEAR_ATTENTION_ARRAYS(X) X(query) X(key) X(value) X(out) X(state)
+#define SA_ROTARY_ARRAYS(X) X(x) X(out) X(positions)
+#define SA_SOFT_ALIGN_ARRAYS(X) X(weightsAB) X(weightsBA) X(maskA) X(maskB)
+#define SA_CHANNEL_POOL_ARRAYS(X) X(x) X(avg) X(max)
+#define SA_CHANNEL_GATE_ARRAYS(X) X(x) X(logits) X(logits2) X(out)
+#define SA_SPATIAL_GATE_ARRAYS(X) X(x) X(weight) X(out)
+#define SA_ACTIVATE_ARRAYS(X) X(data)
+
+// Every layout: (the op's exported name, its arrays, its descriptor fields, the C++ struct naming them).
+#define SA_OP_LAYOUTS(L)                                                                              \
+  L(attention, SA_ATTENTION_ARRAYS, SA_ATTENTION_FIELDS, AttentionLayout)                             \
+  L(matmul, SA_MATMUL_ARRAYS, SA_MATMUL_FIELDS, MatmulLayout)                                         \
+  L(copyStrided, SA_COPY_STRIDED_ARRAYS, SA_COPY_STRIDED_FIELDS, CopyStridedLayout)                   \
+  L(seq2seq, SA_SEQ2SEQ_ARRAYS, SA_SEQ2SEQ_FIELDS, Seq2SeqLayout)                                     \
+  L(linearAttention, SA_LINEAR_ATTENTION_ARRAYS, SA_LINEAR_ATTENTION_FIELDS, LinearAttentionLayout)   \
+  L(rotary, SA_ROTARY_ARRAYS, SA_ROTARY_FIELDS, RotaryLayout)                                         \
+  L(softAlign, SA_SOFT_ALIGN_ARRAYS, SA_SOFT_ALIGN_FIELDS, SoftAlignLayout)                           \
+  L(channelPool, SA_CHANNEL_POOL_ARRAYS, SA_CHANNEL_POOL_FIELDS, ChannelPoolLayout)                   \
+  L(channelGate, SA_CHANNEL_GATE_ARRAYS, SA_CHANNEL_GATE_FIELDS, ChannelGateLayout)                   \
+  L(spatialGate, SA_SPATIAL_GATE_ARRAYS, SA_SPATIAL_GATE_FIELDS, SpatialGateLayout)                   \
+  L(activate, SA_ACTIVATE_ARRAYS, SA_ACTIVATE_FIELDS, ActivateLayout)
+
+#define SA_LAYOUT_ENTRY(name) name,
+#define SA_LAYOUT_NAME(name) #name,
+// AttentionLayout::F::scale is the index of `scale`, F::count the descriptor's length;
+// AttentionLayout::kArrays the arrays' names, A::count how many.
+#define SA_DECLARE_LAYOUT(op, ARRAYS, FIELDS, Struct)                            \
+  struct Struct {                                                                \
+    struct F {                                                                   \
+      enum : int64_t { FIELDS(SA_LAYOUT_ENTRY) count };                          \
+    };                                                                           \
+    struct A {                                                                   \
+      enum : int { ARRAYS(SA_LAYOUT_ENTRY) count };                              \
+    };                                                                           \
+    static constexpr const char* kFields[F::count] = {FIELDS(SA_LAYOUT_NAME)};   \
+    static constexpr const char* kArrays[A::count] = {ARRAYS(SA_LAYOUT_NAME)};   \
+  };
+SA_OP_LAYOUTS(SA_DECLARE_LAYOUT)
+#undef SA_DECLARE_LAYOUT
+
+}  // namespace binding
+}  // namespace sa
