@@ -86,7 +86,7 @@ function attentionCall() {
 test('every layout\'s fields object keeps fast properties (a dictionary would slow every descriptor write)', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawnSync } = require('child_process') as typeof import('child_process');
-  const layouts = path.resolve(__dirname, '..', 'dist', 'native-layout.js');
+  const layouts = path.resolve(__dirname, '..', 'dist', 'lib', 'native-layout.js');
   const script = `const { OP_LAYOUTS } = require(${JSON.stringify(layouts)});
     console.log(JSON.stringify(Object.keys(OP_LAYOUTS).filter((op) => !%HasFastProperties(OP_LAYOUTS[op].fields))));`;
   const run = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8' });
@@ -97,7 +97,7 @@ test('every layout\'s fields object keeps fast properties (a dictionary would sl
 test('the named calls work where code generation from strings is disabled', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawnSync } = require('child_process') as typeof import('child_process');
-  const dist = path.resolve(__dirname, '..', 'dist');
+  const dist = path.resolve(__dirname, '..', 'dist', 'lib');
   const script = `const sa = require(${JSON.stringify(dist)});
     const a = new sa.Tensor(new Float32Array([1, 2, 3, 4]), [2, 2]);
     sa.matmul(a, a).then((t) => console.log(JSON.stringify([...sa.matmulSync(a, a).data, ...t.data])));`;
