@@ -131,21 +131,11 @@ type NamedOp = (arrays: Record<string, unknown>, descriptor: Float64Array) => un
 
 /**
  * The addon takes op(descriptor, ...arrays), the arrays in the order its layout declares: reading a
- * property from C++ costs more than a small call's whole crossing. This builds the call from the
- * named object, with a function generated once per op so that each property read stays monomorphic
- * (or, where code generation from strings is disabled, with a generic one).
+ * property from C++ costs more than a small call's whole crossing, reading it here costs nothing
+ * measurable (an 8x8x8 matmulSync takes the same 2.5 us either way).
  */
 function fromNamedArrays(raw: RawOp, layout: DescriptorLayout<string>): NamedOp {
   const names = layout.arrays;
-  if (names.every((name) => /^[A-Za-z]\w*$/.test(name))) {
-    try {
-      const reads = names.map((name) => `arrays.${name}`).join(', ');
-      // eslint-disable-next-line @typescript-eslint/no-implied-eval
-      return new Function('raw', `return (arrays, descriptor) => raw(descriptor, ${reads});`)(raw) as NamedOp;
-    } catch {
-      // --disallow-code-generation-from-strings: fall through
-    }
-  }
   return (arrays, descriptor) => raw(descriptor, ...names.map((name) => arrays[name]));
 }
 
