@@ -1,9 +1,8 @@
 /**
  * Float32 storage in 2 MiB pages, for large and long-lived tensors (KV caches, a model's cached
  * keys and values). A decode step streams every cached key and value once; with the usual 4 KiB
- * pages the page walks and the prefetchers' stop at every page boundary limit that stream (on the
- * Zen 4 VM this package is tuned on, a 12-head decode over 4096-8192 cached keys ran ~1.2x faster
- * on one thread with the cache in 2 MiB pages, bench/RESULTS.md). Linux with transparent huge
+ * pages the page walks and the prefetchers' stop at every page boundary limit that stream
+ * (bench/RESULTS.md). Linux with transparent huge
  * pages ("always" or "madvise", the usual default) only; elsewhere, or for arrays under one huge
  * page, an ordinary Float32Array.
  */

@@ -219,8 +219,7 @@ export function timingFor(budgetMs: number): TimingOptions {
 /**
  * Rounds of a comparison unless told otherwise. Five, not three: a call longer than budget / rounds
  * (the 0.5 s prefill at L = 4096) gets one sample per round, and with three the median is one of
- * three samples, so two that land in a slow phase of the VM move it (ours at 83% of peak in one row
- * of three runs, 87-90% in the others); with five it takes three.
+ * three samples, so two that land in a slow phase of the VM move it; with five it takes three.
  */
 export const DEFAULT_COMPARE_ROUNDS = 5;
 

@@ -41,8 +41,8 @@ struct RowAttention {
     const int tail = static_cast<int>(dk - full);
     if (nk == W) {
       // Four keys at a time, each row read front to back: four sequential streams through K (the
-      // hardware prefetcher follows them; sixteen interleaved ones it did not, measured 2.6x
-      // slower) and four independent FMA chains. Unrolled so the accumulators stay in registers.
+      // hardware prefetcher follows them; sixteen interleaved ones it does not) and four
+      // independent FMA chains. Unrolled so the accumulators stay in registers.
       SA_ATTENTION_UNROLL
       for (int i = 0; i < W; i += 4) {
         const float* k0 = k + i * ks;

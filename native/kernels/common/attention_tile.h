@@ -198,7 +198,7 @@ struct TileAttention {
     V::template scores<N>(b.qt, k, in.kStride, in.dk, Extras ? V::zero() : negRef, acc,
                           nextRows > 0 ? k + N * in.kStride : k, nextRows);
     const bool rangeTest = key0 < b.fullBegin || key0 + N > b.fullEnd;
-    SA_ATTENTION_UNROLL  // measured +3% at d = 64: the N accumulators stay in registers
+    SA_ATTENTION_UNROLL  // the N accumulators stay in registers
     for (int j = 0; j < N; ++j) {
       F s = acc[j];
       if (Extras && b.softcap) s = softcapScores<V>(s, b.cap);
