@@ -1,7 +1,7 @@
 /**
  * The layouts of the native ops: the typed arrays each op takes and the numbers it reads from its
  * Float64Array descriptor, by name. native/binding/layouts.h declares the same lists for the addon,
- * which exports them; test/native-layouts.test.ts checks that the two agree name for name, so a
+ * which exports them; test/runtime/native-interface.test.ts checks that the two agree name for name, so a
  * descriptor is always written by name (`d[F.scale] = scale`), never at a literal offset, and the
  * arrays travel as a named object (lib/binding.ts puts them in the declared order for the call).
  */

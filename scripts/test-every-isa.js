@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: runs the whole jest suite once per instruction set this CPU can run
 // (SIMD_ATTENTION_ISA=avx512, avx2, scalar, ...), so every kernel path is tested, not just the best.
-// Extra arguments go to jest (e.g. `npm test -- test/02-matmul.test.ts`).
+// Extra arguments go to jest (e.g. `npm test -- test/matmul`).
 'use strict';
 const { spawnSync } = require('child_process');
 const path = require('path');
