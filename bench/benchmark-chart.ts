@@ -40,11 +40,27 @@ function seriesName(r: BenchResult): string {
 /** Shape fields that do not change across a panel's results, as "H=12 d=64". */
 function fixedShape(results: readonly BenchResult[]): string {
   const keys = Object.keys(results[0].shape).filter((k) => typeof results[0].shape[k] !== 'boolean');
-  return keys.filter((k) => results.every((r) => r.shape[k] === results[0].shape[k]) && chartX(results[0])?.value !== results[0].shape[k])
-    .map((k) => `${k}=${results[0].shape[k]}`).join(' ');
+  return keys
+    .filter(
+      (k) =>
+        results.every((r) => r.shape[k] === results[0].shape[k]) && chartX(results[0])?.value !== results[0].shape[k],
+    )
+    .map((k) => `${k}=${results[0].shape[k]}`)
+    .join(' ');
 }
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+];
 const DASHES = [undefined, '7 4', '2 3', '10 3 2 3'];
 
 /** Round step (1, 2, 5 x 10^k) giving about `count` ticks up to `max`. */
@@ -64,7 +80,8 @@ function tickLabel(v: number): string {
 function derivePeaks(results: readonly BenchResult[]): Map<number, number> {
   const m = new Map<number, number>();
   for (const r of results) {
-    if (!m.has(r.threads) && r.fractionOfPeak !== null && r.fractionOfPeak > 0) m.set(r.threads, r.gflops / r.fractionOfPeak);
+    if (!m.has(r.threads) && r.fractionOfPeak !== null && r.fractionOfPeak > 0)
+      m.set(r.threads, r.gflops / r.fractionOfPeak);
   }
   return m;
 }
@@ -87,9 +104,19 @@ export function renderBenchmarkSVG(results: readonly BenchResult[], options: Ben
 
   const body: string[] = [];
   const title = options.title ?? 'simd-attention benchmark';
-  body.push(text(title, { x: width / 2, y: 24, 'text-anchor': 'middle', 'font-size': 16, 'font-weight': 'bold', class: 'title' }));
+  body.push(
+    text(title, {
+      x: width / 2,
+      y: 24,
+      'text-anchor': 'middle',
+      'font-size': 16,
+      'font-weight': 'bold',
+      class: 'title',
+    }),
+  );
   let y = 40;
-  const left = 70, right = 20;
+  const left = 70,
+    right = 20;
   const plotW = width - left - right;
 
   for (const suite of suites) {
@@ -100,10 +127,24 @@ export function renderBenchmarkSVG(results: readonly BenchResult[], options: Ben
     const skipped = all.length - plotted.length;
     const panel: string[] = [];
     const fixed = plotted.length > 0 ? fixedShape(plotted) : '';
-    panel.push(text(`${suite}${fixed ? ` (${fixed})` : ''}`, { x: left, y: y + 14, 'font-size': 14, 'font-weight': 'bold', class: 'panel-title' }));
+    panel.push(
+      text(`${suite}${fixed ? ` (${fixed})` : ''}`, {
+        x: left,
+        y: y + 14,
+        'font-size': 14,
+        'font-weight': 'bold',
+        class: 'panel-title',
+      }),
+    );
     const top = y + 26;
     if (plotted.length === 0) {
-      panel.push(text(`${skipped} result(s) without a size for the x axis (see the table)`, { x: left, y: top + 16, class: 'footnote' }));
+      panel.push(
+        text(`${skipped} result(s) without a size for the x axis (see the table)`, {
+          x: left,
+          y: top + 16,
+          class: 'footnote',
+        }),
+      );
       body.push(el('g', { class: 'panel', 'data-suite': suite }, panel));
       y = top + 40;
       continue;
@@ -113,12 +154,15 @@ export function renderBenchmarkSVG(results: readonly BenchResult[], options: Ben
     const logX = xs[0] > 0 && xs[xs.length - 1] / xs[0] >= 4;
     const fx = (v: number) => {
       if (xs.length === 1) return left + plotW / 2;
-      const a = logX ? Math.log2(xs[0]) : xs[0], b = logX ? Math.log2(xs[xs.length - 1]) : xs[xs.length - 1];
+      const a = logX ? Math.log2(xs[0]) : xs[0],
+        b = logX ? Math.log2(xs[xs.length - 1]) : xs[xs.length - 1];
       const t = ((logX ? Math.log2(v) : v) - a) / (b - a);
       return left + 20 + t * (plotW - 40);
     };
-    const panelPeaks = [...new Set(plotted.map((r) => r.threads))].sort((a, b) => a - b)
-      .filter((t) => peaks.has(t)).map((t) => ({ threads: t, gflops: peaks.get(t) as number }));
+    const panelPeaks = [...new Set(plotted.map((r) => r.threads))]
+      .sort((a, b) => a - b)
+      .filter((t) => peaks.has(t))
+      .map((t) => ({ threads: t, gflops: peaks.get(t) as number }));
     const yMaxData = Math.max(...plotted.map((r) => r.gflops), ...panelPeaks.map((p) => p.gflops));
     const step = niceStep(yMaxData * 1.08 || 1, 5);
     const yMax = Math.ceil((yMaxData * 1.08 || 1) / step) * step;
@@ -128,50 +172,113 @@ export function renderBenchmarkSVG(results: readonly BenchResult[], options: Ben
     const grid: string[] = [];
     for (let v = 0; v <= yMax + step / 2; v += step) {
       grid.push(el('line', { x1: left, y1: fy(v), x2: left + plotW, y2: fy(v), stroke: '#e5e5e5' }));
-      grid.push(text(tickLabel(v), { x: left - 6, y: fy(v), 'text-anchor': 'end', 'dominant-baseline': 'central', 'font-size': 11 }));
+      grid.push(
+        text(tickLabel(v), {
+          x: left - 6,
+          y: fy(v),
+          'text-anchor': 'end',
+          'dominant-baseline': 'central',
+          'font-size': 11,
+        }),
+      );
     }
     for (const v of xs) {
       grid.push(el('line', { x1: fx(v), y1: top + plotH, x2: fx(v), y2: top + plotH + 4, stroke: '#333333' }));
       grid.push(text(tickLabel(v), { x: fx(v), y: top + plotH + 16, 'text-anchor': 'middle', 'font-size': 11 }));
     }
     panel.push(el('g', { class: 'grid' }, grid));
-    panel.push(el('line', { class: 'axis x-axis', x1: left, y1: top + plotH, x2: left + plotW, y2: top + plotH, stroke: '#333333' }));
+    panel.push(
+      el('line', {
+        class: 'axis x-axis',
+        x1: left,
+        y1: top + plotH,
+        x2: left + plotW,
+        y2: top + plotH,
+        stroke: '#333333',
+      }),
+    );
     panel.push(el('line', { class: 'axis y-axis', x1: left, y1: top, x2: left, y2: top + plotH, stroke: '#333333' }));
-    panel.push(text(xLabel + (logX ? ' (log scale)' : ''), { x: left + plotW / 2, y: top + plotH + 34, 'text-anchor': 'middle', class: 'axis-label x-label' }));
-    panel.push(text('GFLOP/s', {
-      x: 18, y: top + plotH / 2, 'text-anchor': 'middle', transform: `rotate(-90 18 ${num(top + plotH / 2)})`, class: 'axis-label y-label',
-    }));
+    panel.push(
+      text(xLabel + (logX ? ' (log scale)' : ''), {
+        x: left + plotW / 2,
+        y: top + plotH + 34,
+        'text-anchor': 'middle',
+        class: 'axis-label x-label',
+      }),
+    );
+    panel.push(
+      text('GFLOP/s', {
+        x: 18,
+        y: top + plotH / 2,
+        'text-anchor': 'middle',
+        transform: `rotate(-90 18 ${num(top + plotH / 2)})`,
+        class: 'axis-label y-label',
+      }),
+    );
 
     // FMA peak lines.
     for (const p of panelPeaks) {
-      panel.push(el('line', {
-        class: 'peak', 'data-threads': p.threads, x1: left, y1: fy(p.gflops), x2: left + plotW, y2: fy(p.gflops),
-        stroke: '#555555', 'stroke-width': 1.2, 'stroke-dasharray': '3 3',
-      }));
-      panel.push(text(`FP32 FMA peak, ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${Math.round(p.gflops)} GFLOP/s`, {
-        x: left + plotW - 4, y: fy(p.gflops) - 5, 'text-anchor': 'end', 'font-size': 11, fill: '#555555', class: 'peak-label',
-      }));
+      panel.push(
+        el('line', {
+          class: 'peak',
+          'data-threads': p.threads,
+          x1: left,
+          y1: fy(p.gflops),
+          x2: left + plotW,
+          y2: fy(p.gflops),
+          stroke: '#555555',
+          'stroke-width': 1.2,
+          'stroke-dasharray': '3 3',
+        }),
+      );
+      panel.push(
+        text(`FP32 FMA peak, ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${Math.round(p.gflops)} GFLOP/s`, {
+          x: left + plotW - 4,
+          y: fy(p.gflops) - 5,
+          'text-anchor': 'end',
+          'font-size': 11,
+          fill: '#555555',
+          class: 'peak-label',
+        }),
+      );
     }
 
     // One line per implementation, thread count and mask.
     const names = [...new Set(plotted.map(seriesName))];
     const legend: string[] = [];
     names.forEach((name) => {
-      const pts = plotted.filter((r) => seriesName(r) === name)
+      const pts = plotted
+        .filter((r) => seriesName(r) === name)
         .map((r) => ({ x: (chartX(r) as XAxis).value, g: r.gflops }))
         .sort((a, b) => a.x - b.x);
       const r0 = plotted.find((r) => seriesName(r) === name) as BenchResult;
       const stroke = color(r0);
       const dashArray = dash(r0.threads);
       const marker = r0.shape.causal === true ? 'square' : 'circle';
-      const series: string[] = [el('polyline', {
-        class: 'series-line', fill: 'none', stroke, 'stroke-width': 2, 'stroke-dasharray': dashArray,
-        points: pts.map((p) => `${num(fx(p.x))},${num(fy(p.g))}`).join(' '),
-      })];
+      const series: string[] = [
+        el('polyline', {
+          class: 'series-line',
+          fill: 'none',
+          stroke,
+          'stroke-width': 2,
+          'stroke-dasharray': dashArray,
+          points: pts.map((p) => `${num(fx(p.x))},${num(fy(p.g))}`).join(' '),
+        }),
+      ];
       for (const p of pts) {
-        series.push(marker === 'circle'
-          ? el('circle', { cx: fx(p.x), cy: fy(p.g), r: 3.2, fill: stroke, class: 'point' }, el('title', {}, `${name}: ${tickLabel(p.x)} → ${p.g.toFixed(1)} GFLOP/s`))
-          : el('rect', { x: fx(p.x) - 3, y: fy(p.g) - 3, width: 6, height: 6, fill: stroke, class: 'point' }, el('title', {}, `${name}: ${tickLabel(p.x)} → ${p.g.toFixed(1)} GFLOP/s`)));
+        series.push(
+          marker === 'circle'
+            ? el(
+                'circle',
+                { cx: fx(p.x), cy: fy(p.g), r: 3.2, fill: stroke, class: 'point' },
+                el('title', {}, `${name}: ${tickLabel(p.x)} → ${p.g.toFixed(1)} GFLOP/s`),
+              )
+            : el(
+                'rect',
+                { x: fx(p.x) - 3, y: fy(p.g) - 3, width: 6, height: 6, fill: stroke, class: 'point' },
+                el('title', {}, `${name}: ${tickLabel(p.x)} → ${p.g.toFixed(1)} GFLOP/s`),
+              ),
+        );
       }
       panel.push(el('g', { class: 'series', 'data-series': name }, series));
       legend.push(name);
@@ -183,16 +290,33 @@ export function renderBenchmarkSVG(results: readonly BenchResult[], options: Ben
     const colW = plotW / cols;
     const entries = legend.map((name, i) => {
       const r0 = plotted.find((r) => seriesName(r) === name) as BenchResult;
-      const lx = left + (i % cols) * colW, yy = ly + Math.floor(i / cols) * 18;
+      const lx = left + (i % cols) * colW,
+        yy = ly + Math.floor(i / cols) * 18;
       return el('g', { class: 'legend-entry' }, [
-        el('line', { x1: lx, y1: yy, x2: lx + 28, y2: yy, stroke: color(r0), 'stroke-width': 2, 'stroke-dasharray': dash(r0.threads) }),
+        el('line', {
+          x1: lx,
+          y1: yy,
+          x2: lx + 28,
+          y2: yy,
+          stroke: color(r0),
+          'stroke-width': 2,
+          'stroke-dasharray': dash(r0.threads),
+        }),
         text(name, { x: lx + 34, y: yy, 'dominant-baseline': 'central', 'font-size': 11 }),
       ]);
     });
     panel.push(el('g', { class: 'legend' }, entries));
     let bottom = ly + Math.ceil(legend.length / cols) * 18;
     if (skipped > 0) {
-      panel.push(text(`${skipped} result(s) with non-square shapes are not plotted (see the table)`, { x: left, y: bottom + 6, 'font-size': 11, fill: '#555555', class: 'footnote' }));
+      panel.push(
+        text(`${skipped} result(s) with non-square shapes are not plotted (see the table)`, {
+          x: left,
+          y: bottom + 6,
+          'font-size': 11,
+          fill: '#555555',
+          class: 'footnote',
+        }),
+      );
       bottom += 18;
     }
     body.push(el('g', { class: 'panel', 'data-suite': suite }, panel));

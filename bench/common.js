@@ -23,11 +23,14 @@ function parseArgs(argv) {
     else if (a === '--rounds') o.rounds = Number(value());
     else if (a === '--no-compare') o.compare = false;
     else if (a === '--out') o.out = value();
-    else throw new Error(`unknown argument ${a} (use --threads 1,2, --budget MS, --rounds N, --no-compare, --out FILE)`);
+    else
+      throw new Error(`unknown argument ${a} (use --threads 1,2, --budget MS, --rounds N, --no-compare, --out FILE)`);
   }
-  if (o.threads.some((t) => !Number.isInteger(t) || t < 1)) throw new Error('--threads takes positive integers, e.g. 1,2');
+  if (o.threads.some((t) => !Number.isInteger(t) || t < 1))
+    throw new Error('--threads takes positive integers, e.g. 1,2');
   if (!(o.budgetMs > 0)) throw new Error('--budget takes a number of ms > 0');
-  if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds >= 1)) throw new Error('--rounds takes a positive integer');
+  if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds >= 1))
+    throw new Error('--rounds takes a positive integer');
   return o;
 }
 
@@ -61,14 +64,20 @@ async function runScript(name, suites) {
     },
   };
   if (args.compare && !common.compare) {
-    common.onNote('onnxruntime-node is not installed; timing simd-attention alone ' +
-      '(install it with `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`)');
+    common.onNote(
+      'onnxruntime-node is not installed; timing simd-attention alone ' +
+        '(install it with `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`)',
+    );
   }
   try {
     const results = await suites(common);
     if (tty) process.stderr.write('\r\x1b[K');
     const doc = createBenchDocument({
-      suite: name, options: { threads: args.threads, budgetMs: args.budgetMs, rounds: args.rounds, compare: common.compare }, peaks: peaks.toJSON(), results, notes,
+      suite: name,
+      options: { threads: args.threads, budgetMs: args.budgetMs, rounds: args.rounds, compare: common.compare },
+      peaks: peaks.toJSON(),
+      results,
+      notes,
     });
     const out = args.out ?? path.join(__dirname, 'out', `${name}.json`);
     fs.mkdirSync(path.dirname(out), { recursive: true });

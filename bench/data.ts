@@ -70,18 +70,29 @@ export interface CloseReport {
  * matches NaN). Use it to check that two implementations compute the same thing before timing them.
  */
 export function compareClose(
-  actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-4, rtol = 1e-4,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol = 1e-4,
+  rtol = 1e-4,
 ): CloseReport {
   if (actual.length !== expected.length) {
     throw new RangeError(`compareClose: lengths differ (${actual.length} vs ${expected.length})`);
   }
-  let ok = true, maxAbs = 0, maxRel = 0, worst = -1, worstRatio = -1;
+  let ok = true,
+    maxAbs = 0,
+    maxRel = 0,
+    worst = -1,
+    worstRatio = -1;
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i], e = expected[i];
+    const a = actual[i],
+      e = expected[i];
     if (Number.isNaN(a) || Number.isNaN(e)) {
       if (!(Number.isNaN(a) && Number.isNaN(e))) {
         ok = false;
-        if (worstRatio < Infinity) { worstRatio = Infinity; worst = i; }
+        if (worstRatio < Infinity) {
+          worstRatio = Infinity;
+          worst = i;
+        }
       }
       continue;
     }
@@ -89,7 +100,10 @@ export function compareClose(
     maxAbs = Math.max(maxAbs, diff);
     maxRel = Math.max(maxRel, diff / Math.max(Math.abs(e), 1e-30));
     const ratio = diff / (atol + rtol * Math.abs(e));
-    if (ratio > worstRatio) { worstRatio = ratio; worst = i; }
+    if (ratio > worstRatio) {
+      worstRatio = ratio;
+      worst = i;
+    }
     if (!(diff <= atol + rtol * Math.abs(e))) ok = false;
   }
   return { ok, maxAbs, maxRel, worstIndex: worst };

@@ -62,8 +62,11 @@ export interface Timing {
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return (typeof x === 'object' || typeof x === 'function') && x !== null &&
-    typeof (x as { then?: unknown }).then === 'function';
+  return (
+    (typeof x === 'object' || typeof x === 'function') &&
+    x !== null &&
+    typeof (x as { then?: unknown }).then === 'function'
+  );
 }
 
 const nowNs = (): bigint => process.hrtime.bigint();
@@ -102,13 +105,15 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
   const wStart = nowNs();
   for (let i = 1; i < warmupIters || nsToMs(nowNs() - wStart) < warmupMs; i++) {
     t0 = nowNs();
-    if (awaited) await fn(); else fn();
+    if (awaited) await fn();
+    else fn();
     fastestCallMs = Math.min(fastestCallMs, nsToMs(nowNs() - t0));
   }
 
   let calls: number;
   if (options.callsPerSample === undefined || options.callsPerSample === 'auto') {
-    calls = fastestCallMs >= minSampleMs ? 1 : Math.min(maxCalls, Math.ceil(minSampleMs / Math.max(fastestCallMs, 1e-6)));
+    calls =
+      fastestCallMs >= minSampleMs ? 1 : Math.min(maxCalls, Math.ceil(minSampleMs / Math.max(fastestCallMs, 1e-6)));
   } else {
     calls = Math.max(1, Math.floor(options.callsPerSample));
   }
@@ -142,7 +147,16 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
 
 /** The timing of one call measured once (e.g. in a child process). */
 export function singleTiming(ms: number): Timing {
-  return { medianMs: ms, minMs: ms, meanMs: ms, samples: 1, callsPerSample: 1, awaited: false, totalMs: ms, perCallMs: [ms] };
+  return {
+    medianMs: ms,
+    minMs: ms,
+    meanMs: ms,
+    samples: 1,
+    callsPerSample: 1,
+    awaited: false,
+    totalMs: ms,
+    perCallMs: [ms],
+  };
 }
 
 /**
@@ -172,7 +186,10 @@ export function poolTimings(timings: readonly Timing[]): Timing {
  */
 export async function measureAsyncOverheadMs(options: TimingOptions = {}): Promise<number> {
   const t = await timeIt(() => new Promise<void>((resolve) => setImmediate(resolve)), {
-    warmupMs: 20, budgetMs: 100, ...options, callsPerSample: 1,
+    warmupMs: 20,
+    budgetMs: 100,
+    ...options,
+    callsPerSample: 1,
   });
   return t.medianMs;
 }
@@ -228,9 +245,17 @@ export interface MhaBlockFlopShape {
 export function mhaBlockFlops(s: MhaBlockFlopShape): number {
   const lk = s.kvSeqLen ?? s.seqLen;
   const proj = 2 * s.batch * s.embedDim * s.embedDim * (2 * s.seqLen + 2 * lk);
-  return proj + attentionFlops({
-    batch: s.batch, heads: s.heads, lq: s.seqLen, lk, headDim: s.embedDim / s.heads, causal: s.causal,
-  });
+  return (
+    proj +
+    attentionFlops({
+      batch: s.batch,
+      heads: s.heads,
+      lq: s.seqLen,
+      lk,
+      headDim: s.embedDim / s.heads,
+      causal: s.causal,
+    })
+  );
 }
 
 /** GFLOP/s from a FLOP count and a time in ms. */
@@ -281,9 +306,7 @@ export interface BenchmarkSpec {
 }
 
 /** Builds a result record from a timing. */
-export function makeResult(
-  spec: Omit<BenchmarkSpec, 'fn' | 'timing'>, timing: Timing,
-): BenchResult {
+export function makeResult(spec: Omit<BenchmarkSpec, 'fn' | 'timing'>, timing: Timing): BenchResult {
   const g = gflops(spec.flops, timing.medianMs);
   const peak = spec.peakGflops;
   const r: BenchResult = {

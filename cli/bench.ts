@@ -7,8 +7,22 @@
 import { Argument, Command } from 'commander';
 import { backendInfo } from '../lib/backend';
 import {
-  BenchDocument, DEFAULT_COMPARE_ROUNDS, PeakCache, QUICK_BUDGET_MS, SuiteOptions, SuiteResult, createBenchDocument, formatBenchReport,
-  runDecodeSuite, runLinearSuite, runMatmulSuite, runMemorySuite, runMhaSuite, runQuickSuite, runSdpaSuite, runWindowSuite,
+  BenchDocument,
+  DEFAULT_COMPARE_ROUNDS,
+  PeakCache,
+  QUICK_BUDGET_MS,
+  SuiteOptions,
+  SuiteResult,
+  createBenchDocument,
+  formatBenchReport,
+  runDecodeSuite,
+  runLinearSuite,
+  runMatmulSuite,
+  runMemorySuite,
+  runMhaSuite,
+  runQuickSuite,
+  runSdpaSuite,
+  runWindowSuite,
 } from '../bench/suites';
 import { parseCount, parseIntList, parsePositiveInt, parsePositiveNumber, parseThreads } from './errors';
 import { createProgress } from './progress';
@@ -40,10 +54,28 @@ type Runner = (common: SuiteOptions, f: BenchFlags) => Promise<SuiteResult[]>;
 const causalList = (f: BenchFlags, dflt: boolean[]) => (f.causal === undefined ? dflt : [f.causal]);
 
 const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
-  quick: (c, f) => runQuickSuite({ ...c, sizes: f.sizes, seqLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, causal: causalList(f, [false, true]) }),
+  quick: (c, f) =>
+    runQuickSuite({
+      ...c,
+      sizes: f.sizes,
+      seqLens: f.seq,
+      heads: f.heads,
+      headDim: f.dim,
+      batch: f.batch,
+      causal: causalList(f, [false, true]),
+    }),
   matmul: (c, f) => runMatmulSuite({ ...c, sizes: f.sizes, products: f.sizes === undefined ? undefined : [] }),
-  sdpa: (c, f) => runSdpaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, causal: causalList(f, [false, true]) }),
-  decode: (c, f) => runDecodeSuite({ ...c, kvLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, hugePages: f.hugePages }),
+  sdpa: (c, f) =>
+    runSdpaSuite({
+      ...c,
+      seqLens: f.seq,
+      heads: f.heads,
+      headDim: f.dim,
+      batch: f.batch,
+      causal: causalList(f, [false, true]),
+    }),
+  decode: (c, f) =>
+    runDecodeSuite({ ...c, kvLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, hugePages: f.hugePages }),
   mha: (c, f) => runMhaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, decodeSteps: f.steps }),
   memory: (c, f) => runMemorySuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
   linear: (c, f) => runLinearSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
@@ -51,7 +83,15 @@ const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
 };
 
 /** The suites `all` runs, in order. */
-export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = ['matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear', 'window'];
+export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = [
+  'matmul',
+  'sdpa',
+  'decode',
+  'mha',
+  'memory',
+  'linear',
+  'window',
+];
 
 /** Default thread counts: 1 and every hardware thread. */
 export function defaultThreads(): number[] {
@@ -66,9 +106,16 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
   const threads = f.threads ?? defaultThreads();
   const budgetMs = f.budget ?? (suite === 'quick' ? QUICK_BUDGET_MS : 500);
   const common: SuiteOptions = {
-    threads, budgetMs, compare: f.compare === true, rounds: f.rounds, peaks,
+    threads,
+    budgetMs,
+    compare: f.compare === true,
+    rounds: f.rounds,
+    peaks,
     onProgress: (e) => progress.onProgress(e),
-    onNote: (m) => { notes.push(m); progress.note(m); },
+    onNote: (m) => {
+      notes.push(m);
+      progress.note(m);
+    },
   };
   // Every peak before any suite runs: once onnxruntime-node has run, its spinning threads can hold
   // a core for a while and would halve a peak measured then.
@@ -77,7 +124,7 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
   const results: SuiteResult[] = [];
   try {
     for (const name of names) {
-      results.push(...await RUNNERS[name](common, f));
+      results.push(...(await RUNNERS[name](common, f)));
       // Again after every suite (its onnxruntime-node sessions are released by then): on a 2-vCPU
       // VM a 2-thread measurement has come out at the 1-thread figure at the start and at the end
       // of the same run, while the suites in between ran on both cores.
@@ -90,8 +137,14 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
   for (const r of results) {
     if (r.fractionOfPeak !== null) r.fractionOfPeak = r.gflops / peaks.get(r.threads);
   }
-  const options: Record<string, unknown> = { threads, budgetMs, compare: f.compare === true, peakSeconds: f.peakSeconds };
-  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds'] as const) if (f[k] !== undefined) options[k] = f[k];
+  const options: Record<string, unknown> = {
+    threads,
+    budgetMs,
+    compare: f.compare === true,
+    peakSeconds: f.peakSeconds,
+  };
+  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds'] as const)
+    if (f[k] !== undefined) options[k] = f[k];
   // commander gives --no-huge-pages a default of true, so the flag is always set: recorded only
   // where a suite reads it.
   if (names.includes('decode') && f.hugePages !== undefined) options.hugePages = f.hugePages;
@@ -100,10 +153,20 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
 
 export function benchCommand(): Command {
   return new Command('bench')
-    .description('time the kernels (matmul, attention, decode, multi-head block, peak memory, linear attention); prints a table, or JSON')
+    .description(
+      'time the kernels (matmul, attention, decode, multi-head block, peak memory, linear attention); prints a table, or JSON',
+    )
     .addArgument(new Argument('[suite]', 'what to run').choices(SUITE_CHOICES).default('quick'))
-    .option('--seq <list>', 'sequence lengths: L for sdpa/mha/memory/linear/quick, cached keys Lk for decode (e.g. 512,1024)', parseIntList)
-    .option('--sizes <list>', 'square matmul sizes (matmul, quick); replaces the default sizes and products', parseIntList)
+    .option(
+      '--seq <list>',
+      'sequence lengths: L for sdpa/mha/memory/linear/quick, cached keys Lk for decode (e.g. 512,1024)',
+      parseIntList,
+    )
+    .option(
+      '--sizes <list>',
+      'square matmul sizes (matmul, quick); replaces the default sizes and products',
+      parseIntList,
+    )
     .option('--heads <n>', 'attention heads (default 12; memory, linear: 1)', parsePositiveInt)
     .option('--dim <n>', 'head width d (default 64)', parsePositiveInt)
     .option('--batch <n>', 'batch B for sdpa and decode (default 1)', parsePositiveInt)
@@ -112,18 +175,29 @@ export function benchCommand(): Command {
     .option('--no-causal', 'no causal masking')
     .option('--no-huge-pages', 'decode: our cached keys and values in ordinary arrays, not 2 MiB pages')
     .option('--steps <n>', 'tokens of the mha KV-cache decode (default 256, 0 skips it)', parseCount)
-    .option('--budget <ms>', `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`, parsePositiveNumber)
+    .option(
+      '--budget <ms>',
+      `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`,
+      parsePositiveNumber,
+    )
     .option('--compare', 'time onnxruntime-node beside it (when installed)')
-    .option('--rounds <n>', `with --compare: interleaved rounds per comparison, samples pooled (default ${DEFAULT_COMPARE_ROUNDS})`, parsePositiveInt)
+    .option(
+      '--rounds <n>',
+      `with --compare: interleaved rounds per comparison, samples pooled (default ${DEFAULT_COMPARE_ROUNDS})`,
+      parsePositiveInt,
+    )
     .option('--json', 'print the results as JSON on stdout instead of the table')
     .option('--out <file>', 'also write the JSON results to FILE')
     .option('--peak-seconds <s>', 'time spent measuring the FMA peak per thread count', parsePositiveNumber, 0.2)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, window, all.
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
 With --compare, ours and each onnxruntime-node op take turns in --rounds rounds of budget/rounds ms
 (each peer session created and released every round), so a slow phase of the machine lands on both.
-JSON fields are described in README.md, section "Command line".`)
+JSON fields are described in README.md, section "Command line".`,
+    )
     .action(async (suite: SuiteChoice, opts: BenchFlags) => {
       const doc = await runBench(suite, opts);
       if (opts.out !== undefined) writeFileOrFail(opts.out, JSON.stringify(doc, null, 2) + '\n');

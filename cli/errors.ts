@@ -5,7 +5,10 @@
 import { InvalidArgumentError } from 'commander';
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -22,7 +25,10 @@ export function usageError(message: string): CliError {
  */
 export function oneLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
-  const lines = msg.split('\n').map((s) => s.trim()).filter((s) => s !== '');
+  const lines = msg
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const first = (lines[0] ?? 'unknown error').replace(/^simd-attention: /, '');
   const fix = lines.find((l, i) => i > 0 && /^To fix:/.test(l));
   return fix === undefined ? first : `${first} ${fix}`;
@@ -39,7 +45,10 @@ function positiveInt(s: string, what: string): number {
 
 /** "512,1024" -> [512, 1024] */
 export function parseIntList(value: string): number[] {
-  const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const parts = value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (parts.length === 0) throw new InvalidArgumentError('Expected a comma-separated list of positive integers.');
   return parts.map((p) => positiveInt(p, `'${p}'`));
 }

@@ -22,14 +22,16 @@ export interface HeatmapInput {
 /** Checks a parsed { rows, cols, weights } document; a one-line CliError says what is wrong. */
 export function parseHeatmapInput(doc: unknown, file: string): HeatmapInput {
   const o = doc as Partial<Record<keyof HeatmapInput, unknown>> | null;
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new CliError(`'${file}' must hold an object { rows, cols, weights }`);
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new CliError(`'${file}' must hold an object { rows, cols, weights }`);
   const labels = (v: unknown, name: string): string[] => {
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' || typeof s === 'number')) {
       throw new CliError(`'${file}': "${name}" must be an array of labels`);
     }
     return v.map(String);
   };
-  const rows = labels(o.rows, 'rows'), cols = labels(o.cols, 'cols');
+  const rows = labels(o.rows, 'rows'),
+    cols = labels(o.cols, 'cols');
   const w = o.weights;
   if (!Array.isArray(w) || w.length !== rows.length) {
     throw new CliError(`'${file}': "weights" must be an array of ${rows.length} rows (one per row label)`);
@@ -51,9 +53,16 @@ export function heatmapCommand(): Command {
     .option('-o, --output <file>', 'write the SVG to FILE (default: stdout)')
     .option('--title <text>', 'title above the matrix')
     .action((file: string | undefined, opts: { demo?: boolean; output?: string; title?: string }) => {
-      if ((file === undefined) === (opts.demo !== true)) throw usageError('heatmap needs either a JSON file or --demo (not both)');
-      const input: HeatmapInput = opts.demo ? demoAlignment() : parseHeatmapInput(readJsonFile(file as string, 'weights file'), file as string);
-      const svg = renderHeatmapSVG(input.weights, { rowLabels: input.rows, colLabels: input.cols, title: opts.title ?? input.title });
+      if ((file === undefined) === (opts.demo !== true))
+        throw usageError('heatmap needs either a JSON file or --demo (not both)');
+      const input: HeatmapInput = opts.demo
+        ? demoAlignment()
+        : parseHeatmapInput(readJsonFile(file as string, 'weights file'), file as string);
+      const svg = renderHeatmapSVG(input.weights, {
+        rowLabels: input.rows,
+        colLabels: input.cols,
+        title: opts.title ?? input.title,
+      });
       if (opts.output !== undefined) writeFileOrFail(opts.output, svg);
       else process.stdout.write(svg);
     });

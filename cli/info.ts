@@ -48,7 +48,8 @@ export function collectInfo(seconds: number): InfoDocument {
 
 export function formatInfo(i: InfoDocument): string {
   const peaks = Object.entries(i.fmaPeak.gflops)
-    .map(([t, g]) => `${g.toFixed(0)} GFLOP/s on ${t} thread${t === '1' ? '' : 's'}`).join(', ');
+    .map(([t, g]) => `${g.toFixed(0)} GFLOP/s on ${t} thread${t === '1' ? '' : 's'}`)
+    .join(', ');
   const rows: [string, string][] = [
     ['package', `${i.package.name} ${i.package.version}`],
     ['ISA in use', `${i.isa}${i.forced ? ' (forced by SIMD_ATTENTION_ISA)' : ''}`],
@@ -58,7 +59,11 @@ export function formatInfo(i: InfoDocument): string {
     ['build', `${i.build.compiler}, ${i.build.flags}, ${i.build.arch}`],
     ['Node-API', `addon built for version ${i.build.napiVersion}; Node ${i.node} provides ${i.nodeNapiVersion}`],
     ['FP32 FMA peak', `${peaks} (measured for ${i.fmaPeak.seconds} s each)`],
-    ['onnxruntime-node', i.onnxruntime ?? 'not installed (bench --compare needs it: ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)'],
+    [
+      'onnxruntime-node',
+      i.onnxruntime ??
+        'not installed (bench --compare needs it: ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)',
+    ],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';

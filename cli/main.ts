@@ -16,13 +16,23 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('simd-attention')
-    .description('SIMD attention kernels for Node.js: machine info, benchmarks beside onnxruntime-node, charts and attention heatmaps')
+    .description(
+      'SIMD attention kernels for Node.js: machine info, benchmarks beside onnxruntime-node, charts and attention heatmaps',
+    )
     .version(packageInfo().version)
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({
       // commander's own errors (unknown option, missing argument, ...) on one line.
-      outputError: (str, write) => write(`simd-attention: ${str.replace(/^error: /, '').split('\n').map((s) => s.trim()).filter(Boolean).join(' ')}\n`),
+      outputError: (str, write) =>
+        write(
+          `simd-attention: ${str
+            .replace(/^error: /, '')
+            .split('\n')
+            .map((s) => s.trim())
+            .filter(Boolean)
+            .join(' ')}\n`,
+        ),
     });
   for (const cmd of [infoCommand(), benchCommand(), plotCommand(), heatmapCommand()]) {
     // addCommand does not pass settings down: give each command the exit override and error format.
@@ -46,5 +56,12 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 }
 
 if (require.main === module) {
-  main().then((code) => { process.exitCode = code; }, () => { process.exitCode = 1; });
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    () => {
+      process.exitCode = 1;
+    },
+  );
 }

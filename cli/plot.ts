@@ -19,7 +19,10 @@ export function plotCommand(): Command {
       const { results, peaks } = readResultsFile(file);
       const present = new Set(results.map((r) => r.suite));
       const missing = (opts.suites ?? []).filter((s) => !present.has(s));
-      if (missing.length > 0) throw new CliError(`'${file}' has no results for ${missing.join(', ')} (it has: ${[...present].join(', ') || 'none'})`);
+      if (missing.length > 0)
+        throw new CliError(
+          `'${file}' has no results for ${missing.join(', ')} (it has: ${[...present].join(', ') || 'none'})`,
+        );
       if (results.length === 0) throw new CliError(`'${file}' holds no results to plot`);
       const svg = renderBenchmarkSVG(results, { title: opts.title, peaks, suites: opts.suites });
       if (opts.output !== undefined) writeFileOrFail(opts.output, svg);

@@ -31,13 +31,16 @@ export function createProgress(enabled = process.stderr.isTTY === true): Progres
       if (bar === undefined || e.suite !== suite) {
         stop();
         suite = e.suite;
-        bar = new SingleBar({
-          stream: process.stderr,
-          format: '{suite} [{bar}] {value}/{total} {label}',
-          barsize: 24,
-          hideCursor: true,
-          clearOnComplete: true,
-        }, Presets.shades_classic);
+        bar = new SingleBar(
+          {
+            stream: process.stderr,
+            format: '{suite} [{bar}] {value}/{total} {label}',
+            barsize: 24,
+            hideCursor: true,
+            clearOnComplete: true,
+          },
+          Presets.shades_classic,
+        );
         bar.start(e.total, e.done, { suite: e.suite, label: e.label });
       } else {
         bar.setTotal(e.total);

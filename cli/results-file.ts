@@ -27,17 +27,28 @@ export function readJsonFile(file: string, what: string): unknown {
 function isResult(r: unknown): r is SuiteResult {
   if (typeof r !== 'object' || r === null) return false;
   const o = r as Record<string, unknown>;
-  return typeof o.suite === 'string' && typeof o.impl === 'string' && typeof o.threads === 'number' &&
-    typeof o.shape === 'object' && o.shape !== null && typeof o.gflops === 'number' && typeof o.ms === 'number';
+  return (
+    typeof o.suite === 'string' &&
+    typeof o.impl === 'string' &&
+    typeof o.threads === 'number' &&
+    typeof o.shape === 'object' &&
+    o.shape !== null &&
+    typeof o.gflops === 'number' &&
+    typeof o.ms === 'number'
+  );
 }
 
 /** Reads a bench document (or a bare array of results): its results and peaks. */
 export function readResultsFile(file: string): { results: SuiteResult[]; peaks: Record<string, number> } {
   const doc = readJsonFile(file, 'results file');
   const results = Array.isArray(doc) ? doc : (doc as { results?: unknown } | null)?.results;
-  if (!Array.isArray(results)) throw new CliError(`'${file}' holds no "results" array (write one with \`simd-attention bench --out FILE\`)`);
+  if (!Array.isArray(results))
+    throw new CliError(`'${file}' holds no "results" array (write one with \`simd-attention bench --out FILE\`)`);
   const bad = results.findIndex((r) => !isResult(r));
-  if (bad >= 0) throw new CliError(`'${file}': results[${bad}] is not a benchmark result (needs suite, impl, threads, shape, ms, gflops)`);
+  if (bad >= 0)
+    throw new CliError(
+      `'${file}': results[${bad}] is not a benchmark result (needs suite, impl, threads, shape, ms, gflops)`,
+    );
   const peaksIn = Array.isArray(doc) ? {} : ((doc as { peaks?: unknown }).peaks ?? {});
   const peaks: Record<string, number> = {};
   if (typeof peaksIn === 'object' && peaksIn !== null) {

@@ -4,7 +4,9 @@ const { AdditiveAttention, Tensor } = require('simd-attention');
 
 const source = ['I', 'love', 'you', '<eos>'];
 const target = ['je', "t'", 'aime', '<eos>'];
-const dh = 8, ds = 8, A = 16;
+const dh = 8,
+  ds = 8,
+  A = 16;
 let seed = 1;
 const rand = (n) => Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1);
 

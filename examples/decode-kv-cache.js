@@ -2,7 +2,9 @@
 // everything cached (bottom-right causal alignment).
 const { KVCache, MultiHeadAttention, Tensor } = require('simd-attention');
 
-const E = 64, H = 4, steps = 8;
+const E = 64,
+  H = 4,
+  steps = 8;
 const rand = (n) => Float32Array.from({ length: n }, () => Math.random() * 0.2 - 0.1);
 const mha = new MultiHeadAttention({ embedDim: E, numHeads: H }).loadStateDict({
   in_proj_weight: new Tensor(rand(3 * E * E), [3 * E, E]),

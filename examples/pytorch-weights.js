@@ -11,12 +11,15 @@ const { MultiHeadAttention, Tensor, encodeSafetensors } = require('simd-attentio
 const E = 64;
 const rand = (n) => Float32Array.from({ length: n }, () => Math.random() * 0.2 - 0.1);
 const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mha-')), 'mha.safetensors');
-fs.writeFileSync(file, encodeSafetensors({
-  in_proj_weight: new Tensor(rand(3 * E * E), [3 * E, E]),
-  in_proj_bias: new Tensor(rand(3 * E), [3 * E]),
-  'out_proj.weight': new Tensor(rand(E * E), [E, E]),
-  'out_proj.bias': new Tensor(rand(E), [E]),
-}));
+fs.writeFileSync(
+  file,
+  encodeSafetensors({
+    in_proj_weight: new Tensor(rand(3 * E * E), [3 * E, E]),
+    in_proj_bias: new Tensor(rand(3 * E), [3 * E]),
+    'out_proj.weight': new Tensor(rand(E * E), [E, E]),
+    'out_proj.bias': new Tensor(rand(E), [E]),
+  }),
+);
 
 const mha = MultiHeadAttention.fromSafetensors(file, { embedDim: E, numHeads: 4 });
 const x = new Tensor(rand(1 * 10 * E), [1, 10, E]);

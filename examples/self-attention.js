@@ -1,7 +1,10 @@
 // Self-attention over a [B, L, E] batch with a MultiHeadAttention block (random weights here).
 const { MultiHeadAttention, Tensor } = require('simd-attention');
 
-const B = 2, L = 16, E = 64, H = 4;
+const B = 2,
+  L = 16,
+  E = 64,
+  H = 4;
 const rand = (n) => Float32Array.from({ length: n }, () => Math.random() * 0.2 - 0.1);
 const mha = new MultiHeadAttention({ embedDim: E, numHeads: H }).loadStateDict({
   in_proj_weight: new Tensor(rand(3 * E * E), [3 * E, E]),

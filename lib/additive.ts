@@ -28,7 +28,11 @@ export interface AdditiveWeights {
 /** keys with W1 h_j already applied: pass it to forward() instead of the keys at every decoder step. */
 export class PrecomputedKeys {
   /** @internal */
-  constructor(readonly keys: Tensor<Float32Array>, readonly keysProj: Tensor<Float32Array>, readonly owner: object) {}
+  constructor(
+    readonly keys: Tensor<Float32Array>,
+    readonly keysProj: Tensor<Float32Array>,
+    readonly owner: object,
+  ) {}
 }
 
 export interface Seq2SeqForwardOptions {
@@ -52,13 +56,26 @@ export class AdditiveAttention {
 
   loadWeights(weights: AdditiveWeights): this {
     const op = 'AdditiveAttention.loadWeights';
-    if (typeof weights !== 'object' || weights === null) throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected { W1, W2, v } but received ${describeValue(weights)}`);
-    const want: Record<string, number[]> = { W1: [this.hiddenDim, this.keyDim], W2: [this.hiddenDim, this.queryDim], v: [this.hiddenDim] };
+    if (typeof weights !== 'object' || weights === null)
+      throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected { W1, W2, v } but received ${describeValue(weights)}`);
+    const want: Record<string, number[]> = {
+      W1: [this.hiddenDim, this.keyDim],
+      W2: [this.hiddenDim, this.queryDim],
+      v: [this.hiddenDim],
+    };
     const got: Record<string, Tensor<Float32Array>> = {};
     for (const [name, shape] of Object.entries(want)) {
-      const t = expectTensor((weights as unknown as Record<string, unknown>)[name], name, ['float32'], op) as Tensor<Float32Array>;
+      const t = expectTensor(
+        (weights as unknown as Record<string, unknown>)[name],
+        name,
+        ['float32'],
+        op,
+      ) as Tensor<Float32Array>;
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw rangeError('ERR_INVALID_WEIGHTS', `${op}: ${name} must be ${formatShape(shape)} but has shape ${formatShape(t.shape)}`);
+        throw rangeError(
+          'ERR_INVALID_WEIGHTS',
+          `${op}: ${name} must be ${formatShape(shape)} but has shape ${formatShape(t.shape)}`,
+        );
       }
       got[name] = name === 'v' ? (t.contiguous() as Tensor<Float32Array>) : t;
     }
@@ -90,11 +107,15 @@ export class AdditiveAttention {
     this.weights(op);
     const o = expectOptions(options, op);
     const pre = keys instanceof PrecomputedKeys ? keys : null;
-    if (pre !== null && pre.owner !== this) throw rangeError('ERR_INVALID_ARGUMENT', `${op}: these precomputed keys belong to another AdditiveAttention`);
+    if (pre !== null && pre.owner !== this)
+      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: these precomputed keys belong to another AdditiveAttention`);
     const { keys: k, lengths } = checkKeys(pre ? pre.keys : keys, this.keyDim, o.keyLengths, op);
     const q = expectTensor(query, 'query', ['float32'], op) as Tensor<Float32Array>;
     if (q.rank !== 2 || q.shape[0] !== k.shape[0] || q.shape[1] !== this.queryDim) {
-      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} but received ${formatShape(q.shape)}`);
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} but received ${formatShape(q.shape)}`,
+      );
     }
     return { q, k, lengths, pre };
   }
@@ -112,7 +133,11 @@ export class AdditiveAttention {
     return runSeq2SeqSync({ keys: k, lengths, additive: { keysProj, queryProj, v: w.v } });
   }
 
-  async forward(query: Tensor, keys: Tensor | PrecomputedKeys, options?: Seq2SeqForwardOptions): Promise<Seq2SeqResult> {
+  async forward(
+    query: Tensor,
+    keys: Tensor | PrecomputedKeys,
+    options?: Seq2SeqForwardOptions,
+  ): Promise<Seq2SeqResult> {
     const op = 'AdditiveAttention.forward';
     const { q, k, lengths, pre } = this.prepare(query, keys, options, op);
     const w = this.weights(op);

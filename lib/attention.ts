@@ -71,7 +71,10 @@ export interface AttentionOptions {
  */
 export function alibiSlopes(numHeads: number): number[] {
   if (typeof numHeads !== 'number' || !Number.isInteger(numHeads) || numHeads < 1) {
-    throw rangeError('ERR_INVALID_ARGUMENT', `alibiSlopes: Expected a positive integer for numHeads but received ${describeValue(numHeads)}`);
+    throw rangeError(
+      'ERR_INVALID_ARGUMENT',
+      `alibiSlopes: Expected a positive integer for numHeads but received ${describeValue(numHeads)}`,
+    );
   }
   const powerOfTwo = (n: number) => Array.from({ length: n }, (_, h) => 2 ** ((-8 * (h + 1)) / n));
   const lower = 2 ** Math.floor(Math.log2(numHeads));
@@ -83,11 +86,17 @@ export function alibiSlopes(numHeads: number): number[] {
 /** A window side: a non-negative integer, or -1 / Infinity for unbounded (-1 in the descriptor). */
 function windowSide(v: unknown, side: string, op: string): number {
   if (typeof v !== 'number' || Number.isNaN(v)) {
-    throw typeError('ERR_INVALID_OPTION', `${op}: Expected a number for windowSize's ${side} side but received ${describeValue(v)}`);
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected a number for windowSize's ${side} side but received ${describeValue(v)}`,
+    );
   }
   if (v === Infinity || v === -1) return -1;
   if (!Number.isInteger(v) || v < 0) {
-    throw rangeError('ERR_INVALID_OPTION', `${op}: windowSize's ${side} side must be a non-negative integer, -1 or Infinity but is ${describeValue(v)}`);
+    throw rangeError(
+      'ERR_INVALID_OPTION',
+      `${op}: windowSize's ${side} side must be a non-negative integer, -1 or Infinity but is ${describeValue(v)}`,
+    );
   }
   return v;
 }
@@ -96,7 +105,10 @@ function windowOption(options: Record<string, unknown>, op: string): [number, nu
   const w = options.windowSize;
   if (w === undefined || w === null) return [-1, -1];
   if (!Array.isArray(w) || w.length !== 2) {
-    throw typeError('ERR_INVALID_OPTION', `${op}: Expected [left, right] for windowSize but received ${describeValue(w)}`);
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected [left, right] for windowSize but received ${describeValue(w)}`,
+    );
   }
   return [windowSide(w[0], 'left', op), windowSide(w[1], 'right', op)];
 }
@@ -107,21 +119,31 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
   let values: ArrayLike<unknown>;
   if (isTensor(a)) {
     const t = expectTensor(a, 'alibiSlopes', ['float32'], op);
-    if (t.rank !== 1) throw rangeError('ERR_INVALID_SHAPE', `${op}: alibiSlopes must be 1-D [H]; received ${formatShape(t.shape)}`);
+    if (t.rank !== 1)
+      throw rangeError('ERR_INVALID_SHAPE', `${op}: alibiSlopes must be 1-D [H]; received ${formatShape(t.shape)}`);
     values = t.contiguous().data;
   } else if (a instanceof Float32Array || Array.isArray(a)) {
     values = a as ArrayLike<unknown>;
   } else {
-    throw typeError('ERR_INVALID_OPTION', `${op}: Expected a float32 Tensor, Float32Array or number[] for alibiSlopes but received ${describeValue(a)}`);
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected a float32 Tensor, Float32Array or number[] for alibiSlopes but received ${describeValue(a)}`,
+    );
   }
   if (values.length !== heads) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: alibiSlopes has ${values.length} entries but there are ${heads} query heads`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: alibiSlopes has ${values.length} entries but there are ${heads} query heads`,
+    );
   }
   const slopes = new Float32Array(heads);
   for (let h = 0; h < heads; ++h) {
     const x = values[h];
     if (typeof x !== 'number' || !Number.isFinite(x)) {
-      throw rangeError('ERR_INVALID_OPTION', `${op}: alibiSlopes[${h}] must be a finite number but is ${describeValue(x)}`);
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: alibiSlopes[${h}] must be a finite number but is ${describeValue(x)}`,
+      );
     }
     slopes[h] = x;
   }
@@ -136,16 +158,30 @@ interface Prepared {
   descriptor: Float64Array;
 }
 
-function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, op: string, weightsOnly: boolean): Prepared {
+function prepare(
+  qIn: unknown,
+  kIn: unknown,
+  vIn: unknown,
+  optionsIn: unknown,
+  op: string,
+  weightsOnly: boolean,
+): Prepared {
   const q = expectTensor(qIn, 'query', ['float32'], op) as Tensor<Float32Array>;
   const k = expectTensor(kIn, 'key', ['float32'], op) as Tensor<Float32Array>;
   const v = weightsOnly ? null : (expectTensor(vIn, 'value', ['float32'], op) as Tensor<Float32Array>);
   const options = expectOptions(optionsIn, op);
   const layout = optionalEnum<AttentionLayout>(options, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
   const isCausal = optionalBoolean(options, 'isCausal', op, false);
-  const alignment = optionalEnum<CausalAlignment>(options, 'causalAlignment', ['top-left', 'bottom-right'], op, 'top-left');
+  const alignment = optionalEnum<CausalAlignment>(
+    options,
+    'causalAlignment',
+    ['top-left', 'bottom-right'],
+    op,
+    'top-left',
+  );
   const enableGqa = optionalBoolean(options, 'enableGqa', op, false);
-  const shapes = () => `query ${formatShape(q.shape)}, key ${formatShape(k.shape)}${v ? `, value ${formatShape(v.shape)}` : ''}`;
+  const shapes = () =>
+    `query ${formatShape(q.shape)}, key ${formatShape(k.shape)}${v ? `, value ${formatShape(v.shape)}` : ''}`;
 
   if (q.rank !== k.rank || (v !== null && v.rank !== q.rank)) {
     throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query, key and value must have the same rank; received ${shapes()}`);
@@ -154,13 +190,22 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
   const kv = headsOf(k, 'key', layout, op);
   const vv = v === null ? null : headsOf(v, 'value', layout, op);
   if (qv.dim !== kv.dim) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query and key must share their last dimension (dk); received ${shapes()}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: query and key must share their last dimension (dk); received ${shapes()}`,
+    );
   }
   if (vv !== null && (vv.rows !== kv.rows || vv.heads !== kv.heads || vv.batch !== kv.batch)) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: key and value must agree on batch, heads and length; received ${shapes()}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: key and value must agree on batch, heads and length; received ${shapes()}`,
+    );
   }
   if (kv.batch !== qv.batch && kv.batch !== 1) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: key's batch (${kv.batch}) must equal query's (${qv.batch}) or be 1; received ${shapes()}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: key's batch (${kv.batch}) must equal query's (${qv.batch}) or be 1; received ${shapes()}`,
+    );
   }
   if (enableGqa ? qv.heads % kv.heads !== 0 : kv.heads !== qv.heads && kv.heads !== 1) {
     throw rangeError(
@@ -170,11 +215,18 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
         : `${op}: query and key/value heads differ (${qv.heads} vs ${kv.heads}); pass enableGqa: true for grouped-query attention; received ${shapes()}`,
     );
   }
-  const dk = qv.dim, dv = vv === null ? 0 : vv.dim;
+  const dk = qv.dim,
+    dv = vv === null ? 0 : vv.dim;
   if (dk < 1 || dk > MAX_HEAD_DIM || (vv !== null && (dv < 1 || dv > MAX_HEAD_DIM))) {
-    throw rangeError('ERR_INVALID_SHAPE', `${op}: head dimensions must lie in [1, ${MAX_HEAD_DIM}]; received ${shapes()}`);
+    throw rangeError(
+      'ERR_INVALID_SHAPE',
+      `${op}: head dimensions must lie in [1, ${MAX_HEAD_DIM}]; received ${shapes()}`,
+    );
   }
-  const B = qv.batch, H = qv.heads, Lq = qv.rows, Lk = kv.rows;
+  const B = qv.batch,
+    H = qv.heads,
+    Lq = qv.rows,
+    Lk = kv.rows;
   const scale = optionalFiniteNumber(options, 'scale', op) ?? 1 / Math.sqrt(dk);
   const windowSides = windowOption(options, op);
   const alibi = alibiOption(options, H, op);
@@ -189,7 +241,8 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
 
   // Mask: broadcast to the scores, then mapped onto [B, H, Lq, Lk] strides.
   let mask: Float32Array | Uint8Array | null = null;
-  let maskKind = 0, maskOffset = 0;
+  let maskKind = 0,
+    maskOffset = 0;
   let maskStrides = [0, 0, 0, 0];
   if (options.attnMask !== undefined && options.attnMask !== null) {
     const m = expectTensor(options.attnMask, 'attnMask', ['bool', 'float32'], op);
@@ -202,7 +255,8 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
     }
     const st = broadcastStrides(m.shape, m.strides, scoreShape);
     const n = st.length;
-    const sQ = st[n - 2], sK = st[n - 1];
+    const sQ = st[n - 2],
+      sK = st[n - 1];
     if (n === 2) maskStrides = [0, 0, sQ, sK];
     else if (n === 3) maskStrides = layout === 'BHLD' ? [st[0], 0, sQ, sK] : [0, st[0], sQ, sK];
     else maskStrides = [st[0], st[1], sQ, sK];
@@ -213,11 +267,17 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
 
   const polarity = optionalEnum(options, 'maskPolarity', ['true-allows', 'true-masks'] as const, op, 'true-allows');
   let keyPadding: Float32Array | Uint8Array | null = null;
-  let kpKind = 0, kpOffset = 0, kpStrideB = 0, kpStrideK = 0;
+  let kpKind = 0,
+    kpOffset = 0,
+    kpStrideB = 0,
+    kpStrideK = 0;
   if (options.keyPaddingMask !== undefined && options.keyPaddingMask !== null) {
     const m = expectTensor(options.keyPaddingMask, 'keyPaddingMask', ['bool', 'float32'], op);
     if (m.rank !== 2 || (m.shape[0] !== B && m.shape[0] !== 1) || m.shape[1] !== Lk) {
-      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyPaddingMask must be [${B}, ${Lk}] ([B, Lk]) but has shape ${formatShape(m.shape)} (${shapes()})`);
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: keyPaddingMask must be [${B}, ${Lk}] ([B, Lk]) but has shape ${formatShape(m.shape)} (${shapes()})`,
+      );
     }
     keyPadding = m.data as Float32Array | Uint8Array;
     kpKind = m.dtype === 'float32' ? 1 : 2;
@@ -232,21 +292,31 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
     let values: ArrayLike<unknown>;
     if (isTensor(klIn)) {
       const t = expectTensor(klIn, 'keyLengths', ['int32'], op);
-      if (t.rank !== 1) throw rangeError('ERR_INVALID_SHAPE', `${op}: keyLengths must be 1-D [B]; received ${formatShape(t.shape)}`);
+      if (t.rank !== 1)
+        throw rangeError('ERR_INVALID_SHAPE', `${op}: keyLengths must be 1-D [B]; received ${formatShape(t.shape)}`);
       values = t.contiguous().data;
     } else if (klIn instanceof Int32Array || Array.isArray(klIn)) {
       values = klIn as ArrayLike<unknown>;
     } else {
-      throw typeError('ERR_INVALID_OPTION', `${op}: Expected an Int32Array, number[] or int32 Tensor for keyLengths but received ${describeValue(klIn)}`);
+      throw typeError(
+        'ERR_INVALID_OPTION',
+        `${op}: Expected an Int32Array, number[] or int32 Tensor for keyLengths but received ${describeValue(klIn)}`,
+      );
     }
     if (values.length !== B) {
-      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyLengths has ${values.length} entries but the batch is ${B} (${shapes()})`);
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: keyLengths has ${values.length} entries but the batch is ${B} (${shapes()})`,
+      );
     }
     keyLengths = new Int32Array(B);
     for (let i = 0; i < B; ++i) {
       const n = values[i];
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > Lk) {
-        throw rangeError('ERR_INVALID_OPTION', `${op}: keyLengths[${i}] must be an integer in [0, ${Lk}] but is ${describeValue(n)}`);
+        throw rangeError(
+          'ERR_INVALID_OPTION',
+          `${op}: keyLengths[${i}] must be an integer in [0, ${Lk}] but is ${describeValue(n)}`,
+        );
       }
       keyLengths[i] = n;
     }
@@ -272,33 +342,60 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
 
   const F = ATTENTION.fields;
   const d = descriptorFor(ATTENTION);
-  d[F.batch] = B; d[F.heads] = H; d[F.kvHeads] = kv.heads; d[F.Lq] = Lq; d[F.Lk] = Lk; d[F.dk] = dk;
+  d[F.batch] = B;
+  d[F.heads] = H;
+  d[F.kvHeads] = kv.heads;
+  d[F.Lq] = Lq;
+  d[F.Lk] = Lk;
+  d[F.dk] = dk;
   d[F.dv] = Math.max(dv, 1);
   // A key/value batch of 1 is shared by every query batch item: stride 0.
   const batchStride = (view: { batch: number; strides: readonly number[] }) =>
     view.batch === 1 && B > 1 ? 0 : view.strides[0];
-  d[F.qOffset] = qv.offset; d[F.qStrideB] = qv.strides[0]; d[F.qStrideH] = qv.strides[1]; d[F.qStrideL] = qv.strides[2];
-  d[F.kOffset] = kv.offset; d[F.kStrideB] = batchStride(kv); d[F.kStrideH] = kv.strides[1];
+  d[F.qOffset] = qv.offset;
+  d[F.qStrideB] = qv.strides[0];
+  d[F.qStrideH] = qv.strides[1];
+  d[F.qStrideL] = qv.strides[2];
+  d[F.kOffset] = kv.offset;
+  d[F.kStrideB] = batchStride(kv);
+  d[F.kStrideH] = kv.strides[1];
   d[F.kStrideL] = kv.strides[2];
   if (vv !== null) {
-    d[F.vOffset] = vv.offset; d[F.vStrideB] = batchStride(vv); d[F.vStrideH] = vv.strides[1];
+    d[F.vOffset] = vv.offset;
+    d[F.vStrideB] = batchStride(vv);
+    d[F.vStrideH] = vv.strides[1];
     d[F.vStrideL] = vv.strides[2];
   }
-  d[F.outOffset] = 0; d[F.outStrideB] = oStrides[0]; d[F.outStrideH] = oStrides[1]; d[F.outStrideL] = oStrides[2];
+  d[F.outOffset] = 0;
+  d[F.outStrideB] = oStrides[0];
+  d[F.outStrideH] = oStrides[1];
+  d[F.outStrideL] = oStrides[2];
   d[F.scale] = scale;
   d[F.causal] = isCausal ? 1 : 0;
   d[F.bottomRightAligned] = alignment === 'bottom-right' ? 1 : 0;
-  d[F.maskKind] = maskKind; d[F.maskOffset] = maskOffset;
-  d[F.maskStrideB] = maskStrides[0]; d[F.maskStrideH] = maskStrides[1]; d[F.maskStrideQ] = maskStrides[2];
+  d[F.maskKind] = maskKind;
+  d[F.maskOffset] = maskOffset;
+  d[F.maskStrideB] = maskStrides[0];
+  d[F.maskStrideH] = maskStrides[1];
+  d[F.maskStrideQ] = maskStrides[2];
   d[F.maskStrideK] = maskStrides[3];
   d[F.maskBooleanForbids] = polarity === 'true-masks' ? 1 : 0;
-  d[F.keyPaddingKind] = kpKind; d[F.keyPaddingOffset] = kpOffset; d[F.keyPaddingStrideB] = kpStrideB;
+  d[F.keyPaddingKind] = kpKind;
+  d[F.keyPaddingOffset] = kpOffset;
+  d[F.keyPaddingStrideB] = kpStrideB;
   d[F.keyPaddingStrideK] = kpStrideK;
-  d[F.windowLeft] = windowSides[0]; d[F.windowRight] = windowSides[1];
+  d[F.windowLeft] = windowSides[0];
+  d[F.windowRight] = windowSides[1];
   d[F.softcap] = softcap ?? 0;
   const arrays: AttentionArrays = {
-    query: q.data, key: k.data, value: v === null ? null : v.data, out: outData,
-    attnMask: mask, keyLengths, keyPaddingMask: keyPadding, alibiSlopes: alibi,
+    query: q.data,
+    key: k.data,
+    value: v === null ? null : v.data,
+    out: outData,
+    attnMask: mask,
+    keyLengths,
+    keyPaddingMask: keyPadding,
+    alibiSlopes: alibi,
   };
   return { out, arrays, descriptor: d };
 }
@@ -308,7 +405,12 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, optionsIn: unknown, o
  * thread. A row whose every key is masked gives zeros (PyTorch gives NaN).
  * @returns [..., Lq, dv] in BHLD, [B, Lq, H, dv] in BLHD.
  */
-export function scaledDotProductAttentionSync(query: Tensor, key: Tensor, value: Tensor, options?: AttentionOptions): Tensor<Float32Array> {
+export function scaledDotProductAttentionSync(
+  query: Tensor,
+  key: Tensor,
+  value: Tensor,
+  options?: AttentionOptions,
+): Tensor<Float32Array> {
   const p = prepare(query, key, value, options, 'scaledDotProductAttentionSync', false);
   native().attention(p.arrays, p.descriptor);
   return p.out;
@@ -318,7 +420,12 @@ export function scaledDotProductAttentionSync(query: Tensor, key: Tensor, value:
  * As scaledDotProductAttentionSync, off the event loop. Inputs are kept alive until the promise
  * settles; writing to them before it settles gives an undefined (but memory-safe) result.
  */
-export async function scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, options?: AttentionOptions): Promise<Tensor<Float32Array>> {
+export async function scaledDotProductAttention(
+  query: Tensor,
+  key: Tensor,
+  value: Tensor,
+  options?: AttentionOptions,
+): Promise<Tensor<Float32Array>> {
   const p = prepare(query, key, value, options, 'scaledDotProductAttention', false);
   await native().attentionAsync(p.arrays, p.descriptor);
   return p.out;
@@ -334,7 +441,11 @@ export function attentionWeightsSync(query: Tensor, key: Tensor, options?: Atten
   return p.out;
 }
 
-export async function attentionWeights(query: Tensor, key: Tensor, options?: AttentionOptions): Promise<Tensor<Float32Array>> {
+export async function attentionWeights(
+  query: Tensor,
+  key: Tensor,
+  options?: AttentionOptions,
+): Promise<Tensor<Float32Array>> {
   const p = prepare(query, key, undefined, options, 'attentionWeights', true);
   await native().attentionWeightsAsync(p.arrays, p.descriptor);
   return p.out;

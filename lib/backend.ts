@@ -29,7 +29,10 @@ export function backendInfo(): BackendInfo {
  */
 export function setNumThreads(n: number): void {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 256) {
-    throw rangeError('ERR_INVALID_ARGUMENT', `setNumThreads: Expected an integer in [1, 256] for n but received ${describeValue(n)}`);
+    throw rangeError(
+      'ERR_INVALID_ARGUMENT',
+      `setNumThreads: Expected an integer in [1, 256] for n but received ${describeValue(n)}`,
+    );
   }
   native().setNumThreads(n);
 }
@@ -44,10 +47,16 @@ export function getNumThreads(): number {
  */
 export function measureFmaPeak(threads = 1, seconds = 0.2): number {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-    throw rangeError('ERR_INVALID_ARGUMENT', `measureFmaPeak: Expected an integer in [1, 256] for threads but received ${describeValue(threads)}`);
+    throw rangeError(
+      'ERR_INVALID_ARGUMENT',
+      `measureFmaPeak: Expected an integer in [1, 256] for threads but received ${describeValue(threads)}`,
+    );
   }
   if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 10)) {
-    throw rangeError('ERR_INVALID_ARGUMENT', `measureFmaPeak: Expected seconds in (0, 10] but received ${describeValue(seconds)}`);
+    throw rangeError(
+      'ERR_INVALID_ARGUMENT',
+      `measureFmaPeak: Expected seconds in (0, 10] but received ${describeValue(seconds)}`,
+    );
   }
   return native().measureFmaPeak(threads, seconds);
 }

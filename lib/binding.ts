@@ -25,29 +25,69 @@ type Maybe<T> = T | null | undefined;
 type Mask = Float32Array | Uint8Array;
 
 // The typed arrays of each op, by name (native/binding/*_binding.cc reads them by these names).
-export interface MatmulArrays { a: Float32Array; b: Float32Array; out: Float32Array; bias?: Maybe<Float32Array> }
+export interface MatmulArrays {
+  a: Float32Array;
+  b: Float32Array;
+  out: Float32Array;
+  bias?: Maybe<Float32Array>;
+}
 export interface AttentionArrays {
-  query: Float32Array; key: Float32Array; value?: Maybe<Float32Array>; out: Float32Array;
-  attnMask?: Maybe<Mask>; keyLengths?: Maybe<Int32Array>; keyPaddingMask?: Maybe<Mask>;
+  query: Float32Array;
+  key: Float32Array;
+  value?: Maybe<Float32Array>;
+  out: Float32Array;
+  attnMask?: Maybe<Mask>;
+  keyLengths?: Maybe<Int32Array>;
+  keyPaddingMask?: Maybe<Mask>;
   alibiSlopes?: Maybe<Float32Array>;
 }
 export interface Seq2SeqArrays {
-  keys: Float32Array; keysProj?: Maybe<Float32Array>; queryProj?: Maybe<Float32Array>; v?: Maybe<Float32Array>;
-  keyLengths?: Maybe<Int32Array>; scores: Float32Array; weights: Float32Array; context: Float32Array;
+  keys: Float32Array;
+  keysProj?: Maybe<Float32Array>;
+  queryProj?: Maybe<Float32Array>;
+  v?: Maybe<Float32Array>;
+  keyLengths?: Maybe<Int32Array>;
+  scores: Float32Array;
+  weights: Float32Array;
+  context: Float32Array;
 }
 export interface LinearAttentionArrays {
-  query: Float32Array; key: Float32Array; value: Float32Array; out: Float32Array; state?: Maybe<Float32Array>;
+  query: Float32Array;
+  key: Float32Array;
+  value: Float32Array;
+  out: Float32Array;
+  state?: Maybe<Float32Array>;
 }
-export interface RotaryArrays { x: Float32Array; out: Float32Array; positions?: Maybe<Int32Array> }
+export interface RotaryArrays {
+  x: Float32Array;
+  out: Float32Array;
+  positions?: Maybe<Int32Array>;
+}
 export interface SoftAlignArrays {
-  weightsAB: Float32Array; weightsBA: Float32Array; maskA?: Maybe<Uint8Array>; maskB?: Maybe<Uint8Array>;
+  weightsAB: Float32Array;
+  weightsBA: Float32Array;
+  maskA?: Maybe<Uint8Array>;
+  maskB?: Maybe<Uint8Array>;
 }
-export interface ChannelPoolArrays { x: Float32Array; avg: Float32Array; max?: Maybe<Float32Array> }
+export interface ChannelPoolArrays {
+  x: Float32Array;
+  avg: Float32Array;
+  max?: Maybe<Float32Array>;
+}
 export interface ChannelGateArrays {
-  x: Float32Array; logits: Float32Array; logits2?: Maybe<Float32Array>; out: Float32Array;
+  x: Float32Array;
+  logits: Float32Array;
+  logits2?: Maybe<Float32Array>;
+  out: Float32Array;
 }
-export interface SpatialGateArrays { x: Float32Array; weight: Float32Array; out: Float32Array }
-export interface ActivateArrays { data: Float32Array }
+export interface SpatialGateArrays {
+  x: Float32Array;
+  weight: Float32Array;
+  out: Float32Array;
+}
+export interface ActivateArrays {
+  data: Float32Array;
+}
 
 /** An op in both modes: `name` on the calling thread, `nameAsync` on the kernel pool. */
 type BothModes<Name extends string, Arrays, Result> = {
@@ -70,17 +110,17 @@ export type NativeAddon = {
   allocateHugePages(length: number): Float32Array | null;
   /** Every op's layout as the addon declares it (native/binding/layouts.h). */
   opLayouts: Record<string, { arrays: string[]; fields: Record<string, number>; length: number }>;
-} & BothModes<'matmul', MatmulArrays, Float32Array>
-  & BothModes<'attention', AttentionArrays, Float32Array>
-  & BothModes<'attentionWeights', AttentionArrays, Float32Array>
-  & BothModes<'seq2seq', Seq2SeqArrays, Float32Array>
-  & BothModes<'linearAttention', LinearAttentionArrays, Float32Array>
-  & BothModes<'rotary', RotaryArrays, Float32Array>
-  & BothModes<'softAlign', SoftAlignArrays, Float32Array>
-  & BothModes<'channelPool', ChannelPoolArrays, Float32Array>
-  & BothModes<'channelGate', ChannelGateArrays, Float32Array>
-  & BothModes<'spatialGate', SpatialGateArrays, Float32Array>
-  & BothModes<'activate', ActivateArrays, Float32Array>;
+} & BothModes<'matmul', MatmulArrays, Float32Array> &
+  BothModes<'attention', AttentionArrays, Float32Array> &
+  BothModes<'attentionWeights', AttentionArrays, Float32Array> &
+  BothModes<'seq2seq', Seq2SeqArrays, Float32Array> &
+  BothModes<'linearAttention', LinearAttentionArrays, Float32Array> &
+  BothModes<'rotary', RotaryArrays, Float32Array> &
+  BothModes<'softAlign', SoftAlignArrays, Float32Array> &
+  BothModes<'channelPool', ChannelPoolArrays, Float32Array> &
+  BothModes<'channelGate', ChannelGateArrays, Float32Array> &
+  BothModes<'spatialGate', SpatialGateArrays, Float32Array> &
+  BothModes<'activate', ActivateArrays, Float32Array>;
 
 function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -151,18 +191,20 @@ function wrap(raw: Record<string, unknown>): NativeAddon {
     const layout = LAYOUT_OF[op];
     if (layout === undefined || typeof fn !== 'function') continue;
     const named = fromNamedArrays(fn as RawOp, layout);
-    wrapped[name] = !async ? named : (arrays: Record<string, unknown>, descriptor: Float64Array) => {
-      const values = typeof arrays === 'object' && arrays !== null ? Object.values(arrays) : [];
-      if (values.some(isResizable)) {
-        throw typeError(
-          'ERR_INVALID_ARGUMENT',
-          `${op}: an input lies in a resizable ArrayBuffer, which an asynchronous call cannot hold safely ` +
-            '(it could shrink mid-call); use the Sync form or a fixed-length copy',
-        );
-      }
-      values.forEach(pinForAsync);
-      return named(arrays, descriptor);
-    };
+    wrapped[name] = !async
+      ? named
+      : (arrays: Record<string, unknown>, descriptor: Float64Array) => {
+          const values = typeof arrays === 'object' && arrays !== null ? Object.values(arrays) : [];
+          if (values.some(isResizable)) {
+            throw typeError(
+              'ERR_INVALID_ARGUMENT',
+              `${op}: an input lies in a resizable ArrayBuffer, which an asynchronous call cannot hold safely ` +
+                '(it could shrink mid-call); use the Sync form or a fixed-length copy',
+            );
+          }
+          values.forEach(pinForAsync);
+          return named(arrays, descriptor);
+        };
   }
   return wrapped as unknown as NativeAddon;
 }
@@ -177,15 +219,27 @@ export function native(): NativeAddon {
 
 /** The ops exported in both modes. */
 export type NativeOp =
-  | 'matmul' | 'attention' | 'attentionWeights' | 'seq2seq' | 'linearAttention' | 'rotary' | 'softAlign'
-  | 'channelPool' | 'channelGate' | 'spatialGate' | 'activate';
+  | 'matmul'
+  | 'attention'
+  | 'attentionWeights'
+  | 'seq2seq'
+  | 'linearAttention'
+  | 'rotary'
+  | 'softAlign'
+  | 'channelPool'
+  | 'channelGate'
+  | 'spatialGate'
+  | 'activate';
 
 /**
  * Runs `op` on the calling thread, or as `opAsync` on the kernel pool (the promise settles when it
  * is done): for the wrappers whose sync and async forms share every other line.
  */
 export function runNative<Op extends NativeOp>(
-  op: Op, arrays: Parameters<NativeAddon[Op]>[0], descriptor: Float64Array, async: boolean,
+  op: Op,
+  arrays: Parameters<NativeAddon[Op]>[0],
+  descriptor: Float64Array,
+  async: boolean,
 ): void | Promise<void> {
   const addon = native() as unknown as Record<string, (arrays: unknown, descriptor: Float64Array) => unknown>;
   if (!async) {

@@ -32,17 +32,17 @@ export interface CBAMOptions extends SqueezeExcitationOptions {
 
 /** PyTorch names: nn.Linear weights are [out, in]. */
 export interface SqueezeExcitationWeights {
-  'fc1.weight': Tensor;  // [C / r, C]
-  'fc1.bias': Tensor;    // [C / r]
-  'fc2.weight': Tensor;  // [C, C / r]
-  'fc2.bias': Tensor;    // [C]
+  'fc1.weight': Tensor; // [C / r, C]
+  'fc1.bias': Tensor; // [C / r]
+  'fc2.weight': Tensor; // [C, C / r]
+  'fc2.bias': Tensor; // [C]
 }
 
 export interface CBAMWeights {
-  'channel.fc1.weight': Tensor;  // [C / r, C]
-  'channel.fc1.bias': Tensor;    // [C / r]
-  'channel.fc2.weight': Tensor;  // [C, C / r]
-  'channel.fc2.bias': Tensor;    // [C]
+  'channel.fc1.weight': Tensor; // [C / r, C]
+  'channel.fc1.bias': Tensor; // [C / r]
+  'channel.fc2.weight': Tensor; // [C, C / r]
+  'channel.fc2.bias': Tensor; // [C]
   /** [1, 2, k, k]: input channel 0 is the channel-wise MEAN map, 1 the MAX map. */
   'spatial.conv.weight': Tensor;
   /** [1], optional (default 0). */
@@ -60,14 +60,21 @@ type Fetch = (name: string, shape: number[]) => Tensor<Float32Array>;
 
 function weightReader(weights: unknown, op: string): Fetch {
   if (typeof weights !== 'object' || weights === null) {
-    throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected an object of weight tensors but received ${describeValue(weights)}`);
+    throw typeError(
+      'ERR_INVALID_WEIGHTS',
+      `${op}: Expected an object of weight tensors but received ${describeValue(weights)}`,
+    );
   }
   return (name, shape) => {
     const value = (weights as Record<string, unknown>)[name];
-    if (value === undefined) throw rangeError('ERR_INVALID_WEIGHTS', `${op}: missing weight '${name}' ${formatShape(shape)}`);
+    if (value === undefined)
+      throw rangeError('ERR_INVALID_WEIGHTS', `${op}: missing weight '${name}' ${formatShape(shape)}`);
     const t = expectTensor(value, name, ['float32'], op) as Tensor<Float32Array>;
     if (t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw rangeError('ERR_INVALID_WEIGHTS', `${op}: '${name}' must be ${formatShape(shape)} but has shape ${formatShape(t.shape)}`);
+      throw rangeError(
+        'ERR_INVALID_WEIGHTS',
+        `${op}: '${name}' must be ${formatShape(shape)} but has shape ${formatShape(t.shape)}`,
+      );
     }
     return t;
   };
@@ -84,32 +91,51 @@ function readMlp(fetch: Fetch, prefix: string, C: number, hidden: number): Mlp {
 
 /** A descriptor for `layout` opened by the feature map x [B, C, H, W] (rows contiguous). */
 function mapDescriptor(
-  x: Tensor, layout: typeof CHANNEL_POOL | typeof CHANNEL_GATE | typeof SPATIAL_GATE,
+  x: Tensor,
+  layout: typeof CHANNEL_POOL | typeof CHANNEL_GATE | typeof SPATIAL_GATE,
 ): Float64Array {
   const F = layout.fields;
   const d = descriptorFor(layout);
-  d[F.batch] = x.shape[0]; d[F.channels] = x.shape[1]; d[F.height] = x.shape[2]; d[F.width] = x.shape[3];
-  d[F.xOffset] = x.offset; d[F.xStrideB] = x.strides[0]; d[F.xStrideC] = x.strides[1]; d[F.xStrideH] = x.strides[2];
+  d[F.batch] = x.shape[0];
+  d[F.channels] = x.shape[1];
+  d[F.height] = x.shape[2];
+  d[F.width] = x.shape[3];
+  d[F.xOffset] = x.offset;
+  d[F.xStrideB] = x.strides[0];
+  d[F.xStrideC] = x.strides[1];
+  d[F.xStrideH] = x.strides[2];
   return d;
 }
 
 function checkMap(xIn: unknown, channels: number, op: string): Tensor<Float32Array> {
   const x = expectTensor(xIn, 'x', ['float32'], op) as Tensor<Float32Array>;
   if (x.rank !== 4 || x.shape[1] !== channels) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: Expected x [B, ${channels}, H, W] but received ${formatShape(x.shape)}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: Expected x [B, ${channels}, H, W] but received ${formatShape(x.shape)}`,
+    );
   }
   if (x.shape[3] > 1 && x.strides[3] !== 1) {
-    throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: x's rows (last dimension) must be contiguous but its strides are ${formatShape(x.strides)}`);
+    throw rangeError(
+      'ERR_NOT_CONTIGUOUS',
+      `${op}: x's rows (last dimension) must be contiguous but its strides are ${formatShape(x.strides)}`,
+    );
   }
   return x;
 }
 
-function checkConfig(options: unknown, op: string): { channels: number; reduction: number; hidden: number; o: Record<string, unknown> } {
+function checkConfig(
+  options: unknown,
+  op: string,
+): { channels: number; reduction: number; hidden: number; o: Record<string, unknown> } {
   const o = expectOptions(options, op);
   const channels = positiveInteger(o.channels, 'channels', op);
   const reduction = positiveInteger(o.reduction, 'reduction', op);
   if (reduction > channels) {
-    throw rangeError('ERR_INVALID_ARGUMENT', `${op}: reduction (${reduction}) must not exceed channels (${channels}): the bottleneck would be empty`);
+    throw rangeError(
+      'ERR_INVALID_ARGUMENT',
+      `${op}: reduction (${reduction}) must not exceed channels (${channels}): the bottleneck would be empty`,
+    );
   }
   return { channels, reduction, hidden: Math.floor(channels / reduction), o };
 }
@@ -131,7 +157,9 @@ class Steps {
   relu(t: Tensor<Float32Array>): void | Promise<void> {
     const F = ACTIVATE.fields;
     const d = descriptorFor(ACTIVATE);
-    d[F.offset] = 0; d[F.n] = t.size; d[F.kind] = 0; // relu
+    d[F.offset] = 0;
+    d[F.n] = t.size;
+    d[F.kind] = 0; // relu
     return runNative('activate', { data: t.data }, d, this.async);
   }
 
@@ -160,7 +188,9 @@ class Steps {
   spatial(y: Tensor<Float32Array>, weight: Tensor<Float32Array>, bias: number, k: number): void | Promise<void> {
     const F = SPATIAL_GATE.fields;
     const d = mapDescriptor(y, SPATIAL_GATE);
-    d[F.kernelSize] = k; d[F.weightOffset] = weight.offset; d[F.bias] = bias;
+    d[F.kernelSize] = k;
+    d[F.weightOffset] = weight.offset;
+    d[F.bias] = bias;
     return runNative('spatialGate', { x: y.data, weight: weight.data, out: y.data }, d, this.async);
   }
 }
@@ -235,7 +265,10 @@ export class CBAM {
     this.hidden = c.hidden;
     this.kernelSize = c.o.kernelSize === undefined ? 7 : positiveInteger(c.o.kernelSize, 'kernelSize', op);
     if (this.kernelSize % 2 === 0 || this.kernelSize > 255) {
-      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: kernelSize must be odd (padding kernelSize / 2 keeps H and W) and at most 255, got ${this.kernelSize}`);
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: kernelSize must be odd (padding kernelSize / 2 keeps H and W) and at most 255, got ${this.kernelSize}`,
+      );
     }
   }
 
@@ -274,7 +307,7 @@ export class CBAM {
     const xm = checkMap(x, this.channels, op);
     const steps = new Steps(false);
     const [B, C] = xm.shape;
-    const pooled = new Tensor(allocFloat32(2 * B * C, 'pooled'), [2 * B, C]);  // avg rows, then max rows
+    const pooled = new Tensor(allocFloat32(2 * B * C, 'pooled'), [2 * B, C]); // avg rows, then max rows
     steps.pool(xm, pooled.data, true);
     const logits = steps.mlp(pooled, w.mlp) as Tensor<Float32Array>;
     const y = new Tensor(allocFloat32(xm.size, 'the output'), xm.shape);

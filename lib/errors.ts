@@ -51,9 +51,11 @@ export function rangeError(code: ErrorCode, message: string): SimdAttentionRange
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as { length?: number }).length ?? '?'}`;
+  if (ArrayBuffer.isView(value))
+    return `a ${value.constructor.name} of length ${(value as unknown as { length?: number }).length ?? '?'}`;
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
-  if (typeof value === 'string') return `${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)} of type string`;
+  if (typeof value === 'string')
+    return `${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)} of type string`;
   return `${String(value)} of type ${typeof value}`;
 }

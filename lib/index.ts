@@ -5,7 +5,13 @@ export { SimdAttentionRangeError, SimdAttentionTypeError } from './errors';
 export type { ErrorCode } from './errors';
 export { matmul, matmulSync } from './matmul';
 export type { MatmulOptions } from './matmul';
-export { scaledDotProductAttention, scaledDotProductAttentionSync, attentionWeights, attentionWeightsSync, alibiSlopes } from './attention';
+export {
+  scaledDotProductAttention,
+  scaledDotProductAttentionSync,
+  attentionWeights,
+  attentionWeightsSync,
+  alibiSlopes,
+} from './attention';
 export type { AttentionOptions, AttentionLayout, CausalAlignment } from './attention';
 export { backendInfo, setNumThreads, getNumThreads, measureFmaPeak } from './backend';
 export type { BackendInfo, Isa } from './backend';
@@ -21,7 +27,12 @@ export type { LuongAttentionOptions, LuongWeights, LuongScore } from './luong';
 export type { Seq2SeqResult } from './seq2seq';
 export { renderHeatmapSVG, type HeatmapOptions, type HeatmapWeights } from './render/heatmap';
 export { linearAttention, linearAttentionSync, LinearAttentionState } from './linear-attention';
-export type { FeatureMapName, LinearAttentionOptions, LinearAttentionStateOptions, LinearAttentionStepOptions } from './linear-attention';
+export type {
+  FeatureMapName,
+  LinearAttentionOptions,
+  LinearAttentionStateOptions,
+  LinearAttentionStepOptions,
+} from './linear-attention';
 export { applyRotaryEmbedding, applyRotaryEmbeddingSync } from './rotary';
 export type { RotaryEmbeddingOptions } from './rotary';
 export { softAlign, softAlignSync } from './soft-align';

@@ -58,7 +58,8 @@ export class KVCache {
 
   constructor(options: KVCacheOptions) {
     const op = 'KVCache';
-    if (typeof options !== 'object' || options === null) throw rangeError('ERR_INVALID_ARGUMENT', `${op}: Expected an options object`);
+    if (typeof options !== 'object' || options === null)
+      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: Expected an options object`);
     this.batch = positiveInteger(options.batch, 'batch', op);
     this.numKeyValueHeads = positiveInteger(options.numKeyValueHeads, 'numKeyValueHeads', op);
     this.headDim = positiveInteger(options.headDim, 'headDim', op);
@@ -96,14 +97,23 @@ export class KVCache {
   append(keys: Tensor<Float32Array>, values: Tensor<Float32Array>): void {
     const want = (n: number) => [this.batch, n, this.numKeyValueHeads, this.headDim];
     const n = keys.shape[1];
-    for (const [t, name] of [[keys, 'keys'], [values, 'values']] as const) {
+    for (const [t, name] of [
+      [keys, 'keys'],
+      [values, 'values'],
+    ] as const) {
       const w = want(t.shape[1] ?? 0);
       if (t.rank !== 4 || t.shape.some((d, i) => d !== w[i]) || t.shape[1] !== n) {
-        throw rangeError('ERR_SHAPE_MISMATCH', `KVCache.append: ${name} must be ${formatShape(want(n))} but has shape ${formatShape(t.shape)}`);
+        throw rangeError(
+          'ERR_SHAPE_MISMATCH',
+          `KVCache.append: ${name} must be ${formatShape(want(n))} but has shape ${formatShape(t.shape)}`,
+        );
       }
     }
     if (this.used + n > this.capacity) {
-      throw rangeError('ERR_CACHE_FULL', `KVCache.append: ${n} new position(s) do not fit: ${this.used} of ${this.capacity} are used`);
+      throw rangeError(
+        'ERR_CACHE_FULL',
+        `KVCache.append: ${n} new position(s) do not fit: ${this.used} of ${this.capacity} are used`,
+      );
     }
     copyView(keys, this.keyStorage.narrow(1, this.used, n));
     copyView(values, this.valueStorage.narrow(1, this.used, n));

@@ -13,7 +13,14 @@ import { rangeError } from './errors';
 import { headsOf, HeadLayout, resultShape, resultStrides } from './head-layout';
 import { allocFloat32, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
-import { expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber, positiveInteger } from './validate';
+import {
+  expectOptions,
+  expectTensor,
+  optionalBoolean,
+  optionalEnum,
+  optionalFiniteNumber,
+  positiveInteger,
+} from './validate';
 import { runNative } from './binding';
 import { descriptorFor, LINEAR_ATTENTION, writeHeadsView } from './native-layout';
 
@@ -87,30 +94,55 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, s: PrepareSettings, o
   if (q.rank !== k.rank || v.rank !== q.rank) {
     throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query, key and value must have the same rank; received ${shapes()}`);
   }
-  const qh = headsOf(q, 'query', s.layout, op), kh = headsOf(k, 'key', s.layout, op), vh = headsOf(v, 'value', s.layout, op);
+  const qh = headsOf(q, 'query', s.layout, op),
+    kh = headsOf(k, 'key', s.layout, op),
+    vh = headsOf(v, 'value', s.layout, op);
   if (qh.dim !== kh.dim) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query and key must share their last dimension (dk); received ${shapes()}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: query and key must share their last dimension (dk); received ${shapes()}`,
+    );
   }
   if (kh.batch !== vh.batch || kh.heads !== vh.heads || kh.rows !== vh.rows) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: key and value must agree on batch, heads and length; received ${shapes()}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: key and value must agree on batch, heads and length; received ${shapes()}`,
+    );
   }
   if (qh.batch !== kh.batch || qh.heads !== kh.heads) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query and key/value must agree on batch and heads; received ${shapes()}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: query and key/value must agree on batch and heads; received ${shapes()}`,
+    );
   }
   if (s.causal && qh.rows !== kh.rows) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: causal linear attention needs as many queries as keys; received ${shapes()}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: causal linear attention needs as many queries as keys; received ${shapes()}`,
+    );
   }
-  const dk = qh.dim, dv = vh.dim;
+  const dk = qh.dim,
+    dv = vh.dim;
   if (dk < 1 || dk > MAX_HEAD_DIM || dv < 1 || dv > MAX_HEAD_DIM) {
-    throw rangeError('ERR_INVALID_SHAPE', `${op}: head dimensions must lie in [1, ${MAX_HEAD_DIM}]; received ${shapes()}`);
+    throw rangeError(
+      'ERR_INVALID_SHAPE',
+      `${op}: head dimensions must lie in [1, ${MAX_HEAD_DIM}]; received ${shapes()}`,
+    );
   }
   const outShape = resultShape(q, s.layout, qh, qh.rows, dv);
   const out = new Tensor(allocFloat32(numel(outShape, 'the output'), 'the output'), outShape);
   const os = resultStrides(s.layout, qh, qh.rows, dv);
   const F = LINEAR_ATTENTION.fields;
   const d = descriptorFor(LINEAR_ATTENTION);
-  d[F.batch] = qh.batch; d[F.heads] = qh.heads; d[F.Lq] = qh.rows; d[F.Lk] = kh.rows; d[F.dk] = dk; d[F.dv] = dv;
-  d[F.featureMap] = featureMapCode(s.featureMap); d[F.causal] = s.causal ? 1 : 0; d[F.eps] = s.eps;
+  d[F.batch] = qh.batch;
+  d[F.heads] = qh.heads;
+  d[F.Lq] = qh.rows;
+  d[F.Lk] = kh.rows;
+  d[F.dk] = dk;
+  d[F.dv] = dv;
+  d[F.featureMap] = featureMapCode(s.featureMap);
+  d[F.causal] = s.causal ? 1 : 0;
+  d[F.eps] = s.eps;
   writeHeadsView(d, F, 'q', qh.offset, qh.strides);
   writeHeadsView(d, F, 'k', kh.offset, kh.strides);
   writeHeadsView(d, F, 'v', vh.offset, vh.strides);
@@ -138,7 +170,12 @@ function run(p: Prepared, state: Float32Array | null, async: boolean): void | Pr
  * query [..., Lq, dk], key [..., Lk, dk], value [..., Lk, dv] (BHLD; or BLHD), the same batch and
  * heads; causal needs Lq == Lk. @returns [..., Lq, dv] in the input's layout.
  */
-export function linearAttentionSync(query: Tensor, key: Tensor, value: Tensor, options?: LinearAttentionOptions): Tensor<Float32Array> {
+export function linearAttentionSync(
+  query: Tensor,
+  key: Tensor,
+  value: Tensor,
+  options?: LinearAttentionOptions,
+): Tensor<Float32Array> {
   const op = 'linearAttentionSync';
   const p = prepare(query, key, value, settingsFrom(options, op), op);
   run(p, null, false);
@@ -146,7 +183,12 @@ export function linearAttentionSync(query: Tensor, key: Tensor, value: Tensor, o
 }
 
 /** As linearAttentionSync, off the event loop (inputs are kept alive until it settles). */
-export async function linearAttention(query: Tensor, key: Tensor, value: Tensor, options?: LinearAttentionOptions): Promise<Tensor<Float32Array>> {
+export async function linearAttention(
+  query: Tensor,
+  key: Tensor,
+  value: Tensor,
+  options?: LinearAttentionOptions,
+): Promise<Tensor<Float32Array>> {
   const op = 'linearAttention';
   const p = prepare(query, key, value, settingsFrom(options, op), op);
   await run(p, null, true);
@@ -185,7 +227,10 @@ export class LinearAttentionState {
     }
     this.featureMap = optionalEnum<FeatureMapName>(o, 'featureMap', ['elu+1', 'relu'], op, 'elu+1');
     this.eps = checkEps(optionalFiniteNumber(o, 'eps', op), op);
-    this.storage = allocFloat32(numel([this.batch * this.heads, this.keyDim * this.valueDim + this.keyDim], 'the state'), 'the state');
+    this.storage = allocFloat32(
+      numel([this.batch * this.heads, this.keyDim * this.valueDim + this.keyDim], 'the state'),
+      'the state',
+    );
   }
 
   /** Tokens consumed since construction or the last reset(). */
@@ -196,15 +241,19 @@ export class LinearAttentionState {
   /** S, the fast weights, as a live view [batch, heads, keyDim, valueDim] of the state. */
   get fastWeights(): Tensor<Float32Array> {
     const per = this.keyDim * this.valueDim + this.keyDim;
-    return new Tensor(this.storage, [this.batch, this.heads, this.keyDim, this.valueDim],
-      { strides: [this.heads * per, per, this.valueDim, 1], offset: 0 });
+    return new Tensor(this.storage, [this.batch, this.heads, this.keyDim, this.valueDim], {
+      strides: [this.heads * per, per, this.valueDim, 1],
+      offset: 0,
+    });
   }
 
   /** z = sum of phi(k_j), as a live view [batch, heads, keyDim] of the state. */
   get normalizer(): Tensor<Float32Array> {
     const per = this.keyDim * this.valueDim + this.keyDim;
-    return new Tensor(this.storage, [this.batch, this.heads, this.keyDim],
-      { strides: [this.heads * per, per, 1], offset: this.keyDim * this.valueDim });
+    return new Tensor(this.storage, [this.batch, this.heads, this.keyDim], {
+      strides: [this.heads * per, per, 1],
+      offset: this.keyDim * this.valueDim,
+    });
   }
 
   /** Forgets every token: S = 0, z = 0. Not while an async step is running. */
@@ -257,16 +306,16 @@ export class LinearAttentionState {
       return Promise.reject(e);
     }
     this.running++;
-    const step = this.queue.then(() => run(p, this.storage, true)).then(
-      () => {
+    const step = this.queue
+      .then(() => run(p, this.storage, true))
+      .then(() => {
         this.tokens += p.tokens;
         return p.out;
-      },
-    ).finally(() => {
-      this.running--;
-    });
+      })
+      .finally(() => {
+        this.running--;
+      });
     this.queue = step.catch(() => undefined);
     return step;
   }
 }
-

@@ -46,22 +46,33 @@ export class LuongAttention {
     const op = 'LuongAttention';
     const o = expectOptions(options, op);
     this.score = optionalEnum<LuongScore>(o, 'score', ['dot', 'general', 'concat'], op, 'dot');
-    if (o.score === undefined) throw typeError('ERR_INVALID_OPTION', `${op}: Expected one of 'dot', 'general', 'concat' for score but received undefined`);
+    if (o.score === undefined)
+      throw typeError(
+        'ERR_INVALID_OPTION',
+        `${op}: Expected one of 'dot', 'general', 'concat' for score but received undefined`,
+      );
     this.queryDim = positiveInteger(o.queryDim, 'queryDim', op);
     this.keyDim = positiveInteger(o.keyDim, 'keyDim', op);
     this.hiddenDim = this.score === 'concat' ? positiveInteger(o.hiddenDim, 'hiddenDim', op) : 0;
     if (this.score === 'dot' && this.queryDim !== this.keyDim) {
-      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: score 'dot' needs queryDim == keyDim (got ${this.queryDim} and ${this.keyDim})`);
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: score 'dot' needs queryDim == keyDim (got ${this.queryDim} and ${this.keyDim})`,
+      );
     }
   }
 
   loadWeights(weights: LuongWeights = {}): this {
     const op = 'LuongAttention.loadWeights';
-    if (typeof weights !== 'object' || weights === null) throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected { W, v } but received ${describeValue(weights)}`);
+    if (typeof weights !== 'object' || weights === null)
+      throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected { W, v } but received ${describeValue(weights)}`);
     const check = (name: 'W' | 'v', shape: number[]) => {
       const t = expectTensor(weights[name], name, ['float32'], op) as Tensor<Float32Array>;
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw rangeError('ERR_INVALID_WEIGHTS', `${op}: ${name} must be ${formatShape(shape)} for score '${this.score}' but has shape ${formatShape(t.shape)}`);
+        throw rangeError(
+          'ERR_INVALID_WEIGHTS',
+          `${op}: ${name} must be ${formatShape(shape)} for score '${this.score}' but has shape ${formatShape(t.shape)}`,
+        );
       }
       return t;
     };
@@ -77,12 +88,16 @@ export class LuongAttention {
   }
 
   private prepare(query: unknown, keys: unknown, options: unknown, op: string) {
-    if (this.score !== 'dot' && this.W === null) throw rangeError('ERR_INVALID_WEIGHTS', `${op}: no weights loaded (call loadWeights)`);
+    if (this.score !== 'dot' && this.W === null)
+      throw rangeError('ERR_INVALID_WEIGHTS', `${op}: no weights loaded (call loadWeights)`);
     const o = expectOptions(options, op);
     const { keys: k, lengths } = checkKeys(keys, this.keyDim, o.keyLengths, op);
     const q = expectTensor(query, 'query', ['float32'], op) as Tensor<Float32Array>;
     if (q.rank !== 2 || q.shape[0] !== k.shape[0] || q.shape[1] !== this.queryDim) {
-      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} but received ${formatShape(q.shape)}`);
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} but received ${formatShape(q.shape)}`,
+      );
     }
     return { q, k, lengths };
   }

@@ -26,8 +26,10 @@ interface Prepared {
 /** How a 2-D matrix view is stored: its row stride, and whether it is transposed in memory. */
 function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string): { ld: number; trans: boolean } {
   const r = t.rank;
-  const rows = t.shape[r - 2], cols = t.shape[r - 1];
-  const sr = t.strides[r - 2], sc = t.strides[r - 1];
+  const rows = t.shape[r - 2],
+    cols = t.shape[r - 1];
+  const sr = t.strides[r - 2],
+    sc = t.strides[r - 1];
   // Row-major with contiguous rows (stride 1 along the last dim); a dimension of size 1 has any stride.
   if (sc === 1 || cols === 1) return { ld: rows <= 1 ? Math.max(cols, 1) : sr, trans: transpose };
   // A transposed view (e.g. from swapping strides): contiguous along the second-to-last dim.
@@ -50,7 +52,8 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
       `${op}: a and b need at least 2 dimensions ([..., M, K] and [..., K, N]) but received a ${formatShape(a.shape)} and b ${formatShape(b.shape)}`,
     );
   }
-  const ar = a.rank, br = b.rank;
+  const ar = a.rank,
+    br = b.rank;
   const M = transposeA ? a.shape[ar - 1] : a.shape[ar - 2];
   const Ka = transposeA ? a.shape[ar - 2] : a.shape[ar - 1];
   const Kb = transposeB ? b.shape[br - 1] : b.shape[br - 2];
@@ -61,7 +64,8 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
       `${op}: inner dimensions differ: a ${formatShape(a.shape)}${transposeA ? ' (transposed)' : ''} has K = ${Ka} but b ${formatShape(b.shape)}${transposeB ? ' (transposed)' : ''} has K = ${Kb}`,
     );
   }
-  const aBatch = a.shape.slice(0, ar - 2), bBatch = b.shape.slice(0, br - 2);
+  const aBatch = a.shape.slice(0, ar - 2),
+    bBatch = b.shape.slice(0, br - 2);
   const batch = broadcastShapes(aBatch, bBatch);
   if (batch === null) {
     throw rangeError(
@@ -79,7 +83,10 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
     if (bt.rank !== 1 || bt.shape[0] !== N) {
       throw rangeError('ERR_SHAPE_MISMATCH', `${op}: bias must be [${N}] (N) but has shape ${formatShape(bt.shape)}`);
     }
-    bias = bt.strides[0] === 1 || N <= 1 ? bt.data.subarray(bt.offset) as Float32Array : (bt.contiguous().data as Float32Array);
+    bias =
+      bt.strides[0] === 1 || N <= 1
+        ? (bt.data.subarray(bt.offset) as Float32Array)
+        : (bt.contiguous().data as Float32Array);
   }
   const sa = matrixStorage(a, transposeA, 'a', op);
   const sb = matrixStorage(b, transposeB, 'b', op);
@@ -88,9 +95,15 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   const nb = batch.length;
   const F = MATMUL.fields;
   const d = descriptorFor(MATMUL, 3 * nb);
-  d[F.M] = M; d[F.N] = N; d[F.K] = Ka;
-  d[F.aOffset] = a.offset; d[F.lda] = sa.ld; d[F.transA] = sa.trans ? 1 : 0;
-  d[F.bOffset] = b.offset; d[F.ldb] = sb.ld; d[F.transB] = sb.trans ? 1 : 0;
+  d[F.M] = M;
+  d[F.N] = N;
+  d[F.K] = Ka;
+  d[F.aOffset] = a.offset;
+  d[F.lda] = sa.ld;
+  d[F.transA] = sa.trans ? 1 : 0;
+  d[F.bOffset] = b.offset;
+  d[F.ldb] = sb.ld;
+  d[F.transB] = sb.trans ? 1 : 0;
   d[F.batchRank] = nb;
   // The batch tail after the fields: the broadcast batch shape, then a's and b's strides over it.
   d.set(batch, MATMUL.length);

@@ -6,7 +6,13 @@
  * Mask polarity follows nn.MultiheadAttention, NOT scaled_dot_product_attention: a bool attnMask is
  * TRUE WHERE ATTENDING IS NOT ALLOWED; keyPaddingMask is TRUE AT PADDING. A float mask is added.
  */
-import { attentionWeightsSync, attentionWeights, scaledDotProductAttention, scaledDotProductAttentionSync, AttentionOptions } from './attention';
+import {
+  attentionWeightsSync,
+  attentionWeights,
+  scaledDotProductAttention,
+  scaledDotProductAttentionSync,
+  AttentionOptions,
+} from './attention';
 import { describeValue, rangeError, typeError } from './errors';
 import { KVCache } from './kv-cache';
 import { Block, Kernel, runAll, runAsync, runSync, step } from './kernel-steps';
@@ -112,15 +118,22 @@ export class MultiHeadAttention {
     const o = expectOptions(options, op) as Partial<MultiHeadAttentionOptions>;
     this.embedDim = positiveInteger(o.embedDim, 'embedDim', op);
     this.numHeads = positiveInteger(o.numHeads, 'numHeads', op);
-    this.numKeyValueHeads = o.numKeyValueHeads === undefined ? this.numHeads : positiveInteger(o.numKeyValueHeads, 'numKeyValueHeads', op);
+    this.numKeyValueHeads =
+      o.numKeyValueHeads === undefined ? this.numHeads : positiveInteger(o.numKeyValueHeads, 'numKeyValueHeads', op);
     this.kdim = o.kdim === undefined ? this.embedDim : positiveInteger(o.kdim, 'kdim', op);
     this.vdim = o.vdim === undefined ? this.embedDim : positiveInteger(o.vdim, 'vdim', op);
     this.bias = optionalBoolean(o as Record<string, unknown>, 'bias', op, true);
     if (this.embedDim % this.numHeads !== 0) {
-      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: embedDim (${this.embedDim}) must be divisible by numHeads (${this.numHeads})`);
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: embedDim (${this.embedDim}) must be divisible by numHeads (${this.numHeads})`,
+      );
     }
     if (this.numHeads % this.numKeyValueHeads !== 0) {
-      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: numHeads (${this.numHeads}) must be divisible by numKeyValueHeads (${this.numKeyValueHeads})`);
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: numHeads (${this.numHeads}) must be divisible by numKeyValueHeads (${this.numKeyValueHeads})`,
+      );
     }
     this.headDim = this.embedDim / this.numHeads;
   }
@@ -136,7 +149,8 @@ export class MultiHeadAttention {
 
   /** The names and shapes loadStateDict expects. */
   expectedStateDict(): Record<string, number[]> {
-    const E = this.embedDim, Ekv = this.kvEmbedDim;
+    const E = this.embedDim,
+      Ekv = this.kvEmbedDim;
     const out: Record<string, number[]> = {};
     if (this.packed) out.in_proj_weight = [E + 2 * Ekv, E];
     else {
@@ -165,7 +179,8 @@ export class MultiHeadAttention {
     for (const [name, shape] of Object.entries(expected)) {
       const t = dict[name];
       if (t === undefined) problems.push(`missing ${name} ${formatShape(shape)}`);
-      else if (!isTensor(t) || t.dtype !== 'float32') problems.push(`${name} must be a float32 Tensor, received ${describeValue(t)}`);
+      else if (!isTensor(t) || t.dtype !== 'float32')
+        problems.push(`${name} must be a float32 Tensor, received ${describeValue(t)}`);
       else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         problems.push(`${name} must be ${formatShape(shape)}, received ${formatShape(t.shape)}`);
       }
@@ -174,11 +189,14 @@ export class MultiHeadAttention {
       if (!(name in expected)) problems.push(`unexpected ${name}`);
     }
     if (problems.length > 0) {
-      const want = Object.entries(expected).map(([n, s]) => `${n} ${formatShape(s)}`).join(', ');
+      const want = Object.entries(expected)
+        .map(([n, s]) => `${n} ${formatShape(s)}`)
+        .join(', ');
       throw rangeError('ERR_INVALID_WEIGHTS', `${op}: ${problems.join('; ')}. Expected exactly: ${want}`);
     }
     const get = (n: string) => dict[n] as Tensor<Float32Array>;
-    const E = this.embedDim, Ekv = this.kvEmbedDim;
+    const E = this.embedDim,
+      Ekv = this.kvEmbedDim;
     const w: Partial<Weights> = { outWeight: get('out_proj.weight'), inProj: null };
     if (this.packed) {
       const inProj = get('in_proj_weight');
@@ -212,7 +230,12 @@ export class MultiHeadAttention {
     return runSync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync')));
   }
 
-  async forward(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): Promise<MultiHeadForwardResult> {
+  async forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options?: MultiHeadForwardOptions,
+  ): Promise<MultiHeadForwardResult> {
     return runAsync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forward')));
   }
 
@@ -241,33 +264,50 @@ export class MultiHeadAttention {
   }
 
   private plan(queryIn: unknown, keyIn: unknown, valueIn: unknown, optionsIn: unknown, op: string) {
-    if (this.weights === null) throw rangeError('ERR_INVALID_WEIGHTS', `${op}: no weights loaded (call loadStateDict or fromSafetensors)`);
+    if (this.weights === null)
+      throw rangeError('ERR_INVALID_WEIGHTS', `${op}: no weights loaded (call loadStateDict or fromSafetensors)`);
     const query = expectTensor(queryIn, 'query', ['float32'], op) as Tensor<Float32Array>;
     const key = expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>;
     const value = expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>;
     const o = expectOptions(optionsIn, op);
     const shapes = `query ${formatShape(query.shape)}, key ${formatShape(key.shape)}, value ${formatShape(value.shape)}`;
     if (query.rank !== 3 || key.rank !== 3 || value.rank !== 3) {
-      throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] (batch_first) but received ${shapes}`);
+      throw rangeError(
+        'ERR_INVALID_SHAPE',
+        `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] (batch_first) but received ${shapes}`,
+      );
     }
     const [B, Lq, E] = query.shape;
     const [Bk, Lk, kd] = key.shape;
     const [Bv, Lv, vd] = value.shape;
     if (E !== this.embedDim || kd !== this.kdim || vd !== this.vdim || Bk !== B || Bv !== B || Lv !== Lk) {
-      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] but received ${shapes}`);
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] but received ${shapes}`,
+      );
     }
     const needWeights = optionalBoolean(o, 'needWeights', op, false);
     const average = optionalBoolean(o, 'averageAttnWeights', op, true);
     const isCausal = optionalBoolean(o, 'isCausal', op, false);
     let cache: KVCache | undefined;
     if (o.cache !== undefined) {
-      if (!(o.cache instanceof KVCache)) throw typeError('ERR_INVALID_OPTION', `${op}: Expected a KVCache for cache but received ${describeValue(o.cache)}`);
+      if (!(o.cache instanceof KVCache))
+        throw typeError(
+          'ERR_INVALID_OPTION',
+          `${op}: Expected a KVCache for cache but received ${describeValue(o.cache)}`,
+        );
       cache = o.cache;
       if (cache.batch !== B || cache.numKeyValueHeads !== this.numKeyValueHeads || cache.headDim !== this.headDim) {
-        throw rangeError('ERR_SHAPE_MISMATCH', `${op}: the cache holds [${cache.batch}, *, ${cache.numKeyValueHeads}, ${cache.headDim}] but this call needs [${B}, *, ${this.numKeyValueHeads}, ${this.headDim}]`);
+        throw rangeError(
+          'ERR_SHAPE_MISMATCH',
+          `${op}: the cache holds [${cache.batch}, *, ${cache.numKeyValueHeads}, ${cache.headDim}] but this call needs [${B}, *, ${this.numKeyValueHeads}, ${this.headDim}]`,
+        );
       }
       if (cache.length + Lk > cache.capacity) {
-        throw rangeError('ERR_CACHE_FULL', `${op}: ${Lk} new position(s) do not fit in the cache: ${cache.length} of ${cache.capacity} are used`);
+        throw rangeError(
+          'ERR_CACHE_FULL',
+          `${op}: ${Lk} new position(s) do not fit in the cache: ${cache.length} of ${cache.capacity} are used`,
+        );
       }
     }
     const LkAll = (cache?.length ?? 0) + Lk;
@@ -279,26 +319,53 @@ export class MultiHeadAttention {
       attention.isCausal = true;
     }
     this.mapMasks(o, attention, { B, Lq, Lk: LkAll, cached: cache !== undefined }, op);
-    return { query, key, value, B, Lq, Lk, cache, needWeights, average, attention, self: query === key && key === value };
+    return {
+      query,
+      key,
+      value,
+      B,
+      Lq,
+      Lk,
+      cache,
+      needWeights,
+      average,
+      attention,
+      self: query === key && key === value,
+    };
   }
 
   /** Translates nn.MultiheadAttention's masks into the fused kernel's options. */
-  private mapMasks(o: Record<string, unknown>, attention: AttentionOptions, s: { B: number; Lq: number; Lk: number; cached: boolean }, op: string): void {
+  private mapMasks(
+    o: Record<string, unknown>,
+    attention: AttentionOptions,
+    s: { B: number; Lq: number; Lk: number; cached: boolean },
+    op: string,
+  ): void {
     const H = this.numHeads;
     if (o.attnMask !== undefined && o.attnMask !== null) {
       const m = expectTensor(o.attnMask, 'attnMask', ['bool', 'float32'], op);
       const ok2 = m.rank === 2 && m.shape[0] === s.Lq && m.shape[1] === s.Lk;
       const ok3 = m.rank === 3 && m.shape[0] === s.B * H && m.shape[1] === s.Lq && m.shape[2] === s.Lk;
       if (!ok2 && !ok3) {
-        throw rangeError('ERR_SHAPE_MISMATCH', `${op}: attnMask must be [${s.Lq}, ${s.Lk}] or [${s.B * H}, ${s.Lq}, ${s.Lk}] but has shape ${formatShape(m.shape)}`);
+        throw rangeError(
+          'ERR_SHAPE_MISMATCH',
+          `${op}: attnMask must be [${s.Lq}, ${s.Lk}] or [${s.B * H}, ${s.Lq}, ${s.Lk}] but has shape ${formatShape(m.shape)}`,
+        );
       }
-      attention.attnMask = ok3 ? (m.isContiguous() ? m.reshape([s.B, H, s.Lq, s.Lk]) : m.contiguous().reshape([s.B, H, s.Lq, s.Lk])) : m;
+      attention.attnMask = ok3
+        ? m.isContiguous()
+          ? m.reshape([s.B, H, s.Lq, s.Lk])
+          : m.contiguous().reshape([s.B, H, s.Lq, s.Lk])
+        : m;
       if (m.dtype === 'bool') attention.maskPolarity = 'true-masks';
     }
     if (o.keyPaddingMask !== undefined && o.keyPaddingMask !== null) {
       const m = expectTensor(o.keyPaddingMask, 'keyPaddingMask', ['bool', 'float32'], op);
       if (m.rank !== 2 || m.shape[0] !== s.B || m.shape[1] !== s.Lk) {
-        throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyPaddingMask must be [${s.B}, ${s.Lk}] but has shape ${formatShape(m.shape)}`);
+        throw rangeError(
+          'ERR_SHAPE_MISMATCH',
+          `${op}: keyPaddingMask must be [${s.B}, ${s.Lk}] but has shape ${formatShape(m.shape)}`,
+        );
       }
       attention.keyPaddingMask = m;
     }
@@ -307,8 +374,12 @@ export class MultiHeadAttention {
   private projectionViews(plan: { B: number; Lq: number; Lk: number }, qkv: Tensor<Float32Array>) {
     // [B, L, E + 2 Ekv] read as three BLHD views: no copy splits the heads.
     const { B, Lq } = plan;
-    const E = this.embedDim, Ekv = this.kvEmbedDim, W = E + 2 * Ekv, d = this.headDim;
-    const view = (offset: number, heads: number) => new Tensor(qkv.data, [B, Lq, heads, d], { strides: [Lq * W, W, d, 1], offset });
+    const E = this.embedDim,
+      Ekv = this.kvEmbedDim,
+      W = E + 2 * Ekv,
+      d = this.headDim;
+    const view = (offset: number, heads: number) =>
+      new Tensor(qkv.data, [B, Lq, heads, d], { strides: [Lq * W, W, d, 1], offset });
     return { q: view(0, this.numHeads), k: view(E, this.numKeyValueHeads), v: view(E + Ekv, this.numKeyValueHeads) };
   }
 
@@ -328,7 +399,11 @@ export class MultiHeadAttention {
       step(MATMUL, plan.key, w.kWeight, { transposeB: true, bias: w.kBias }),
       step(MATMUL, plan.value, w.vWeight, { transposeB: true, bias: w.vBias }),
     ]);
-    return { q: this.headsView(q, this.numHeads), k: this.headsView(k, this.numKeyValueHeads), v: this.headsView(v, this.numKeyValueHeads) };
+    return {
+      q: this.headsView(q, this.numHeads),
+      k: this.headsView(k, this.numKeyValueHeads),
+      v: this.headsView(v, this.numKeyValueHeads),
+    };
   }
 
   /** [B, H, Lq, Lk] weights, averaged over heads with one matmul ([1, H] of 1/H times [B, H, Lq*Lk]). */

@@ -14,7 +14,8 @@ export interface DescriptorLayout<Field extends string> {
 }
 
 function layout<const Field extends string>(
-  arrays: readonly string[], names: readonly Field[],
+  arrays: readonly string[],
+  names: readonly Field[],
 ): DescriptorLayout<Field> {
   // fromEntries, not stores in a loop: V8 turns an object given more than a dozen properties by
   // computed stores into a dictionary, and every d[F.x] write would then be a hash lookup.
@@ -33,12 +34,34 @@ const FEATURE_MAP = ['batch', 'channels', 'height', 'width', 'xOffset', 'xStride
 export const ATTENTION = layout(
   ['query', 'key', 'value', 'out', 'attnMask', 'keyLengths', 'keyPaddingMask', 'alibiSlopes'],
   [
-    'batch', 'heads', 'kvHeads', 'Lq', 'Lk', 'dk', 'dv',
-    ...headsView('q'), ...headsView('k'), ...headsView('v'), ...headsView('out'),
-    'scale', 'causal', 'bottomRightAligned',
-    'maskKind', 'maskOffset', 'maskStrideB', 'maskStrideH', 'maskStrideQ', 'maskStrideK', 'maskBooleanForbids',
-    'keyPaddingKind', 'keyPaddingOffset', 'keyPaddingStrideB', 'keyPaddingStrideK',
-    'windowLeft', 'windowRight', 'softcap',
+    'batch',
+    'heads',
+    'kvHeads',
+    'Lq',
+    'Lk',
+    'dk',
+    'dv',
+    ...headsView('q'),
+    ...headsView('k'),
+    ...headsView('v'),
+    ...headsView('out'),
+    'scale',
+    'causal',
+    'bottomRightAligned',
+    'maskKind',
+    'maskOffset',
+    'maskStrideB',
+    'maskStrideH',
+    'maskStrideQ',
+    'maskStrideK',
+    'maskBooleanForbids',
+    'keyPaddingKind',
+    'keyPaddingOffset',
+    'keyPaddingStrideB',
+    'keyPaddingStrideK',
+    'windowLeft',
+    'windowRight',
+    'softcap',
   ],
 );
 
@@ -49,33 +72,85 @@ export const MATMUL = layout(
 );
 
 /** Both views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous. */
-export const COPY_STRIDED = layout(['src', 'dst'], [
-  'dim0', 'dim1', 'dim2', 'dim3', 'srcOffset', 'srcStride0', 'srcStride1', 'srcStride2',
-  'dstOffset', 'dstStride0', 'dstStride1', 'dstStride2',
-]);
+export const COPY_STRIDED = layout(
+  ['src', 'dst'],
+  [
+    'dim0',
+    'dim1',
+    'dim2',
+    'dim3',
+    'srcOffset',
+    'srcStride0',
+    'srcStride1',
+    'srcStride2',
+    'dstOffset',
+    'dstStride0',
+    'dstStride1',
+    'dstStride2',
+  ],
+);
 
 export const SEQ2SEQ = layout(
   ['keys', 'keysProj', 'queryProj', 'v', 'keyLengths', 'scores', 'weights', 'context'],
   [
-    'batch', 'T', 'keyDim', 'keysOffset', 'keysStrideB', 'keysStrideT', 'additive', 'hidden',
-    'keysProjOffset', 'keysProjStrideB', 'keysProjStrideT', 'queryProjOffset', 'queryProjStrideB', 'vOffset',
+    'batch',
+    'T',
+    'keyDim',
+    'keysOffset',
+    'keysStrideB',
+    'keysStrideT',
+    'additive',
+    'hidden',
+    'keysProjOffset',
+    'keysProjStrideB',
+    'keysProjStrideT',
+    'queryProjOffset',
+    'queryProjStrideB',
+    'vOffset',
   ],
 );
 
-export const LINEAR_ATTENTION = layout(['query', 'key', 'value', 'out', 'state'], [
-  'batch', 'heads', 'Lq', 'Lk', 'dk', 'dv', 'featureMap', 'causal', 'eps',
-  ...headsView('q'), ...headsView('k'), ...headsView('v'), ...headsView('out'),
-  'stateOffset',
-]);
+export const LINEAR_ATTENTION = layout(
+  ['query', 'key', 'value', 'out', 'state'],
+  [
+    'batch',
+    'heads',
+    'Lq',
+    'Lk',
+    'dk',
+    'dv',
+    'featureMap',
+    'causal',
+    'eps',
+    ...headsView('q'),
+    ...headsView('k'),
+    ...headsView('v'),
+    ...headsView('out'),
+    'stateOffset',
+  ],
+);
 
-export const ROTARY = layout(['x', 'out', 'positions'], [
-  'batch', 'heads', 'L', 'd', 'rotaryDim', 'base', 'interleaved', 'positionOffset', 'positionsStrideB',
-  ...headsView('x'), ...headsView('out'),
-]);
+export const ROTARY = layout(
+  ['x', 'out', 'positions'],
+  [
+    'batch',
+    'heads',
+    'L',
+    'd',
+    'rotaryDim',
+    'base',
+    'interleaved',
+    'positionOffset',
+    'positionsStrideB',
+    ...headsView('x'),
+    ...headsView('out'),
+  ],
+);
 
-export const SOFT_ALIGN = layout(['weightsAB', 'weightsBA', 'maskA', 'maskB'], [
-  'batch', 'La', 'Lb', 'maskAOffset', 'maskAStrideB', 'maskAStrideL', 'maskBOffset', 'maskBStrideB', 'maskBStrideL',
-]);
+export const SOFT_ALIGN = layout(
+  ['weightsAB', 'weightsBA', 'maskA', 'maskB'],
+  ['batch', 'La', 'Lb', 'maskAOffset', 'maskAStrideB', 'maskAStrideL', 'maskBOffset', 'maskBStrideB', 'maskBStrideL'],
+);
 
 export const CHANNEL_POOL = layout(['x', 'avg', 'max'], [...FEATURE_MAP]);
 export const CHANNEL_GATE = layout(

@@ -45,12 +45,23 @@ interface Prepared {
   descriptor: Float64Array;
 }
 
-function readPositions(value: unknown, B: number, L: number, op: string): { data: Int32Array; strideB: number; offset: number } {
-  let data: Int32Array, offset = 0;
-  let length: number, shape: readonly number[] | null = null;
+function readPositions(
+  value: unknown,
+  B: number,
+  L: number,
+  op: string,
+): { data: Int32Array; strideB: number; offset: number } {
+  let data: Int32Array,
+    offset = 0;
+  let length: number,
+    shape: readonly number[] | null = null;
   if (isTensor(value)) {
     const t = expectTensor(value, 'positions', ['int32'], op);
-    if (t.rank !== 1 && t.rank !== 2) throw rangeError('ERR_INVALID_SHAPE', `${op}: positions must be [L] or [B, L] but has shape ${formatShape(t.shape)}`);
+    if (t.rank !== 1 && t.rank !== 2)
+      throw rangeError(
+        'ERR_INVALID_SHAPE',
+        `${op}: positions must be [L] or [B, L] but has shape ${formatShape(t.shape)}`,
+      );
     const c = t.isContiguous() ? t : t.contiguous();
     data = c.data as Int32Array;
     offset = c.offset;
@@ -64,16 +75,28 @@ function readPositions(value: unknown, B: number, L: number, op: string): { data
     for (let i = 0; i < value.length; ++i) {
       const n: unknown = value[i];
       if (typeof n !== 'number' || !Number.isInteger(n) || n < -(2 ** 31) || n >= 2 ** 31) {
-        throw rangeError('ERR_INVALID_OPTION', `${op}: positions[${i}] must be an int32 integer but is ${describeValue(n)}`);
+        throw rangeError(
+          'ERR_INVALID_OPTION',
+          `${op}: positions[${i}] must be an int32 integer but is ${describeValue(n)}`,
+        );
       }
       data[i] = n;
     }
     length = value.length;
   } else {
-    throw typeError('ERR_INVALID_OPTION', `${op}: Expected an Int32Array, number[] or int32 Tensor for positions but received ${describeValue(value)}`);
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an Int32Array, number[] or int32 Tensor for positions but received ${describeValue(value)}`,
+    );
   }
   const perBatch = shape !== null ? shape.length === 2 : length !== L;
-  if (shape !== null ? (shape.length === 1 ? shape[0] !== L : shape[0] !== B || shape[1] !== L) : length !== L && length !== B * L) {
+  if (
+    shape !== null
+      ? shape.length === 1
+        ? shape[0] !== L
+        : shape[0] !== B || shape[1] !== L
+      : length !== L && length !== B * L
+  ) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
       `${op}: positions must hold L = ${L} values (shared by the batch) or B * L = ${B * L} (one row per batch item) but has ` +
@@ -94,7 +117,13 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
   if (!(base > 0)) throw rangeError('ERR_INVALID_OPTION', `${op}: base must be positive but is ${base}`);
   const h = headsOf(x, 'x', layout, op);
   const rotaryDim = o.rotaryDim === undefined ? h.dim : o.rotaryDim;
-  if (typeof rotaryDim !== 'number' || !Number.isInteger(rotaryDim) || rotaryDim < 0 || rotaryDim > h.dim || rotaryDim % 2 !== 0) {
+  if (
+    typeof rotaryDim !== 'number' ||
+    !Number.isInteger(rotaryDim) ||
+    rotaryDim < 0 ||
+    rotaryDim > h.dim ||
+    rotaryDim % 2 !== 0
+  ) {
     throw rangeError(
       'ERR_INVALID_SHAPE',
       o.rotaryDim === undefined
@@ -103,10 +132,17 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
     );
   }
   const offsetIn = o.offset;
-  if (offsetIn !== undefined && (typeof offsetIn !== 'number' || !Number.isInteger(offsetIn) || offsetIn < 0 || offsetIn > MAX_OFFSET)) {
-    throw rangeError('ERR_INVALID_OPTION', `${op}: offset must be a non-negative integer but is ${describeValue(offsetIn)}`);
+  if (
+    offsetIn !== undefined &&
+    (typeof offsetIn !== 'number' || !Number.isInteger(offsetIn) || offsetIn < 0 || offsetIn > MAX_OFFSET)
+  ) {
+    throw rangeError(
+      'ERR_INVALID_OPTION',
+      `${op}: offset must be a non-negative integer but is ${describeValue(offsetIn)}`,
+    );
   }
-  let positions: Int32Array | null = null, strideB = 0;
+  let positions: Int32Array | null = null,
+    strideB = 0;
   if (o.positions !== undefined && o.positions !== null) {
     if (offsetIn !== undefined) throw rangeError('ERR_INVALID_OPTION', `${op}: pass positions or offset, not both`);
     const p = readPositions(o.positions, h.batch, h.rows, op);
@@ -119,9 +155,15 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
   const os = resultStrides(layout, h, h.rows, h.dim);
   const F = ROTARY.fields;
   const d = descriptorFor(ROTARY);
-  d[F.batch] = h.batch; d[F.heads] = h.heads; d[F.L] = h.rows; d[F.d] = h.dim;
-  d[F.rotaryDim] = rotaryDim; d[F.base] = base; d[F.interleaved] = interleaved ? 1 : 0;
-  d[F.positionOffset] = (offsetIn as number | undefined) ?? 0; d[F.positionsStrideB] = strideB;
+  d[F.batch] = h.batch;
+  d[F.heads] = h.heads;
+  d[F.L] = h.rows;
+  d[F.d] = h.dim;
+  d[F.rotaryDim] = rotaryDim;
+  d[F.base] = base;
+  d[F.interleaved] = interleaved ? 1 : 0;
+  d[F.positionOffset] = (offsetIn as number | undefined) ?? 0;
+  d[F.positionsStrideB] = strideB;
   writeHeadsView(d, F, 'x', h.offset, h.strides);
   writeHeadsView(d, F, 'out', 0, os);
   return { x, out, outData, positions, descriptor: d };

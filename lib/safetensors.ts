@@ -34,21 +34,27 @@ function halfToFloat(h: number): number {
  */
 export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float32Array>> {
   if (!(input instanceof Uint8Array)) {
-    throw typeError('ERR_INVALID_ARGUMENT', `safetensors: Expected a Uint8Array or Buffer but received ${describeValue(input)}`);
+    throw typeError(
+      'ERR_INVALID_ARGUMENT',
+      `safetensors: Expected a Uint8Array or Buffer but received ${describeValue(input)}`,
+    );
   }
   if (input.length < 8) throw bad(`the file has ${input.length} bytes, fewer than the 8-byte header length`);
   const view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) throw bad(`declared header length ${headerLength} is larger than ${MAX_HEADER_BYTES} bytes`);
+  if (headerLength > BigInt(MAX_HEADER_BYTES))
+    throw bad(`declared header length ${headerLength} is larger than ${MAX_HEADER_BYTES} bytes`);
   const n = Number(headerLength);
-  if (8 + n > input.length) throw bad(`declared header length ${n} runs past the end of the file (${input.length} bytes)`);
+  if (8 + n > input.length)
+    throw bad(`declared header length ${n} runs past the end of the file (${input.length} bytes)`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(input.subarray(8, 8 + n)));
   } catch (e) {
     throw bad(`the header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('the header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw bad('the header is not a JSON object');
   const dataStart = 8 + n;
   const dataLength = input.length - dataStart;
   const out: Record<string, Tensor<Float32Array>> = Object.create(null);
@@ -56,35 +62,54 @@ export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
     if (typeof entry !== 'object' || entry === null) throw bad(`entry ${JSON.stringify(name)} is not an object`);
-    const { dtype, shape, data_offsets: offsets } = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const {
+      dtype,
+      shape,
+      data_offsets: offsets,
+    } = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof dtype !== 'string' || !(dtype in BYTES)) {
       throw bad(`${JSON.stringify(name)} has dtype ${describeValue(dtype)}; supported: F32, F16, BF16`);
     }
-    if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > MAX_ELEMENTS)) {
+    if (
+      !Array.isArray(shape) ||
+      shape.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > MAX_ELEMENTS)
+    ) {
       throw bad(`${JSON.stringify(name)} has an invalid shape ${describeValue(shape)}`);
     }
     let count = 1;
     for (const d of shape as number[]) {
       count *= d;
-      if (count > MAX_ELEMENTS) throw bad(`${JSON.stringify(name)} declares a huge shape ${formatShape(shape as number[])}`);
+      if (count > MAX_ELEMENTS)
+        throw bad(`${JSON.stringify(name)} declares a huge shape ${formatShape(shape as number[])}`);
     }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => typeof o !== 'number' || !Number.isInteger(o) || o < 0)) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      offsets.some((o) => typeof o !== 'number' || !Number.isInteger(o) || o < 0)
+    ) {
       throw bad(`${JSON.stringify(name)} has invalid data_offsets ${describeValue(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataLength) {
-      throw bad(`${JSON.stringify(name)} has data_offsets [${begin}, ${end}] outside the data section of ${dataLength} bytes`);
+      throw bad(
+        `${JSON.stringify(name)} has data_offsets [${begin}, ${end}] outside the data section of ${dataLength} bytes`,
+      );
     }
     const size = BYTES[dtype];
     if (end - begin !== count * size) {
-      throw bad(`${JSON.stringify(name)}: ${dtype} ${formatShape(shape as number[])} needs ${count * size} bytes but data_offsets span ${end - begin}`);
+      throw bad(
+        `${JSON.stringify(name)}: ${dtype} ${formatShape(shape as number[])} needs ${count * size} bytes but data_offsets span ${end - begin}`,
+      );
     }
     spans.push([begin, end, name]);
     const bytes = input.subarray(dataStart + begin, dataStart + end);
     let data: Float32Array;
     if (dtype === 'F32') {
       // Little-endian hosts only (every platform Node runs on); aligned data is used in place.
-      data = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, count) : new Float32Array(bytes.slice().buffer);
+      data =
+        bytes.byteOffset % 4 === 0
+          ? new Float32Array(bytes.buffer, bytes.byteOffset, count)
+          : new Float32Array(bytes.slice().buffer);
     } else {
       data = new Float32Array(count);
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -103,7 +128,8 @@ export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float
   }
   spans.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < spans.length; ++i) {
-    if (spans[i][0] < spans[i - 1][1]) throw bad(`tensors ${JSON.stringify(spans[i - 1][2])} and ${JSON.stringify(spans[i][2])} overlap`);
+    if (spans[i][0] < spans[i - 1][1])
+      throw bad(`tensors ${JSON.stringify(spans[i - 1][2])} and ${JSON.stringify(spans[i][2])} overlap`);
   }
   return out;
 }
@@ -128,7 +154,8 @@ export function encodeSafetensors(tensors: Record<string, Tensor>): Uint8Array {
   let offset = 0;
   const parts: Float32Array[] = [];
   for (const [name, t] of Object.entries(tensors)) {
-    if (t.dtype !== 'float32') throw typeError('ERR_INVALID_DTYPE', `encodeSafetensors: ${name} is ${t.dtype}; only float32 is written`);
+    if (t.dtype !== 'float32')
+      throw typeError('ERR_INVALID_DTYPE', `encodeSafetensors: ${name} is ${t.dtype}; only float32 is written`);
     const data = t.contiguous().data as Float32Array;
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;

@@ -20,24 +20,44 @@ export interface Seq2SeqResult {
 }
 
 /** Checks keys [B, T, keyDim] and keyLengths; returns the lengths as an Int32Array (or null). */
-export function checkKeys(keysIn: unknown, keyDim: number, lengthsIn: unknown, op: string): { keys: Tensor<Float32Array>; lengths: Int32Array | null } {
+export function checkKeys(
+  keysIn: unknown,
+  keyDim: number,
+  lengthsIn: unknown,
+  op: string,
+): { keys: Tensor<Float32Array>; lengths: Int32Array | null } {
   const keys = expectTensor(keysIn, 'keys', ['float32'], op) as Tensor<Float32Array>;
   if (keys.rank !== 3 || keys.shape[2] !== keyDim) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: Expected keys [B, T, ${keyDim}] but received ${formatShape(keys.shape)}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: Expected keys [B, T, ${keyDim}] but received ${formatShape(keys.shape)}`,
+    );
   }
-  if (keys.shape[2] > 1 && keys.strides[2] !== 1) throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: keys' last dimension must be contiguous`);
+  if (keys.shape[2] > 1 && keys.strides[2] !== 1)
+    throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: keys' last dimension must be contiguous`);
   const [B, T] = keys.shape;
   if (lengthsIn === undefined || lengthsIn === null) return { keys, lengths: null };
   let values: ArrayLike<unknown>;
-  if (isTensor(lengthsIn)) values = (expectTensor(lengthsIn, 'keyLengths', ['int32'], op).contiguous().data);
+  if (isTensor(lengthsIn)) values = expectTensor(lengthsIn, 'keyLengths', ['int32'], op).contiguous().data;
   else if (lengthsIn instanceof Int32Array || Array.isArray(lengthsIn)) values = lengthsIn as ArrayLike<unknown>;
-  else throw typeError('ERR_INVALID_OPTION', `${op}: Expected an Int32Array or number[] for keyLengths but received ${describeValue(lengthsIn)}`);
-  if (values.length !== B) throw rangeError('ERR_SHAPE_MISMATCH', `${op}: keyLengths has ${values.length} entries but keys ${formatShape(keys.shape)} have B = ${B}`);
+  else
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an Int32Array or number[] for keyLengths but received ${describeValue(lengthsIn)}`,
+    );
+  if (values.length !== B)
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: keyLengths has ${values.length} entries but keys ${formatShape(keys.shape)} have B = ${B}`,
+    );
   const lengths = new Int32Array(B);
   for (let i = 0; i < B; ++i) {
     const n = values[i];
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > T) {
-      throw rangeError('ERR_INVALID_OPTION', `${op}: keyLengths[${i}] must be an integer in [0, ${T}] but is ${describeValue(n)}`);
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: keyLengths[${i}] must be an integer in [0, ${T}] but is ${describeValue(n)}`,
+      );
     }
     lengths[i] = n;
   }
@@ -57,13 +77,21 @@ function descriptor(c: Seq2SeqCall): Float64Array {
   const [B, T, D] = c.keys.shape;
   const F = SEQ2SEQ.fields;
   const d = descriptorFor(SEQ2SEQ);
-  d[F.batch] = B; d[F.T] = T; d[F.keyDim] = D;
-  d[F.keysOffset] = c.keys.offset; d[F.keysStrideB] = c.keys.strides[0]; d[F.keysStrideT] = c.keys.strides[1];
+  d[F.batch] = B;
+  d[F.T] = T;
+  d[F.keyDim] = D;
+  d[F.keysOffset] = c.keys.offset;
+  d[F.keysStrideB] = c.keys.strides[0];
+  d[F.keysStrideT] = c.keys.strides[1];
   if (c.additive) {
     const { keysProj: kp, queryProj: qp, v } = c.additive;
-    d[F.additive] = 1; d[F.hidden] = kp.shape[2];
-    d[F.keysProjOffset] = kp.offset; d[F.keysProjStrideB] = kp.strides[0]; d[F.keysProjStrideT] = kp.strides[1];
-    d[F.queryProjOffset] = qp.offset; d[F.queryProjStrideB] = qp.strides[0];
+    d[F.additive] = 1;
+    d[F.hidden] = kp.shape[2];
+    d[F.keysProjOffset] = kp.offset;
+    d[F.keysProjStrideB] = kp.strides[0];
+    d[F.keysProjStrideT] = kp.strides[1];
+    d[F.queryProjOffset] = qp.offset;
+    d[F.queryProjStrideB] = qp.strides[0];
     d[F.vOffset] = v.offset;
   }
   return d;
@@ -80,8 +108,14 @@ function buffers(c: Seq2SeqCall) {
 function arrays(c: Seq2SeqCall, out: Seq2SeqResult): Seq2SeqArrays {
   const a = c.additive;
   return {
-    keys: c.keys.data, keysProj: a?.keysProj.data, queryProj: a?.queryProj.data, v: a?.v.data, keyLengths: c.lengths,
-    scores: out.scores.data, weights: out.weights.data, context: out.context.data,
+    keys: c.keys.data,
+    keysProj: a?.keysProj.data,
+    queryProj: a?.queryProj.data,
+    v: a?.v.data,
+    keyLengths: c.lengths,
+    scores: out.scores.data,
+    weights: out.weights.data,
+    context: out.context.data,
   };
 }
 

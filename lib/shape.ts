@@ -12,9 +12,13 @@ export function formatShape(shape: readonly number[]): string {
 /** Checks that `shape` is an array of non-negative safe integers; returns a frozen copy. */
 export function checkShape(shape: unknown, what: string): readonly number[] {
   if (!Array.isArray(shape)) {
-    throw typeError('ERR_INVALID_SHAPE', `Expected an array of non-negative integers for ${what} but received ${describeValue(shape)}`);
+    throw typeError(
+      'ERR_INVALID_SHAPE',
+      `Expected an array of non-negative integers for ${what} but received ${describeValue(shape)}`,
+    );
   }
-  if (shape.length > 16) throw rangeError('ERR_INVALID_SHAPE', `${what} has ${shape.length} dimensions; at most 16 are supported`);
+  if (shape.length > 16)
+    throw rangeError('ERR_INVALID_SHAPE', `${what} has ${shape.length} dimensions; at most 16 are supported`);
   for (let i = 0; i < shape.length; ++i) {
     const d: unknown = shape[i];
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > MAX_ELEMENTS) {
@@ -73,7 +77,11 @@ export function broadcastShapes(a: readonly number[], b: readonly number[]): num
  * Strides that read a tensor of `shape`/`strides` as if broadcast to `target` (right-aligned):
  * stride 0 on a broadcast dimension. Assumes broadcastShapes succeeded.
  */
-export function broadcastStrides(shape: readonly number[], strides: readonly number[], target: readonly number[]): number[] {
+export function broadcastStrides(
+  shape: readonly number[],
+  strides: readonly number[],
+  target: readonly number[],
+): number[] {
   const out = new Array<number>(target.length).fill(0);
   const off = target.length - shape.length;
   for (let i = 0; i < shape.length; ++i) {

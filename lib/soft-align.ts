@@ -44,11 +44,21 @@ interface Prepared {
   Lb: number;
 }
 
-function checkMask(value: unknown, name: string, B: number, L: number, shapes: string, op: string): Tensor<Uint8Array> | null {
+function checkMask(
+  value: unknown,
+  name: string,
+  B: number,
+  L: number,
+  shapes: string,
+  op: string,
+): Tensor<Uint8Array> | null {
   if (value === undefined || value === null) return null;
   const m = expectTensor(value, name, ['bool'], op) as Tensor<Uint8Array>;
   if (m.rank !== 2 || m.shape[0] !== B || m.shape[1] !== L) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: ${name} must be [${B}, ${L}] but has shape ${formatShape(m.shape)} (${shapes})`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: ${name} must be [${B}, ${L}] but has shape ${formatShape(m.shape)} (${shapes})`,
+    );
   }
   return m;
 }
@@ -62,9 +72,13 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
     throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected a [B, La, d] and b [B, Lb, d] but received ${shapes}`);
   }
   if (a.shape[0] !== b.shape[0] || a.shape[2] !== b.shape[2]) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: a and b must share the batch and the feature width d; received ${shapes}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: a and b must share the batch and the feature width d; received ${shapes}`,
+    );
   }
-  const [B, La] = a.shape, Lb = b.shape[1];
+  const [B, La] = a.shape,
+    Lb = b.shape[1];
   const maskA = checkMask(o.maskA, 'maskA', B, La, shapes, op);
   const maskB = checkMask(o.maskB, 'maskB', B, Lb, shapes, op);
   return { a, b, maskA, maskB, B, La, Lb };
@@ -75,12 +89,18 @@ function softmaxes(p: Prepared, e: Tensor<Float32Array>) {
   const weightsBA = new Tensor(allocFloat32(p.B * p.Lb * p.La, 'weightsBA'), [p.B, p.Lb, p.La]);
   const F = SOFT_ALIGN.fields;
   const d = descriptorFor(SOFT_ALIGN);
-  d[F.batch] = p.B; d[F.La] = p.La; d[F.Lb] = p.Lb;
+  d[F.batch] = p.B;
+  d[F.La] = p.La;
+  d[F.Lb] = p.Lb;
   if (p.maskA) {
-    d[F.maskAOffset] = p.maskA.offset; d[F.maskAStrideB] = p.maskA.strides[0]; d[F.maskAStrideL] = p.maskA.strides[1];
+    d[F.maskAOffset] = p.maskA.offset;
+    d[F.maskAStrideB] = p.maskA.strides[0];
+    d[F.maskAStrideL] = p.maskA.strides[1];
   }
   if (p.maskB) {
-    d[F.maskBOffset] = p.maskB.offset; d[F.maskBStrideB] = p.maskB.strides[0]; d[F.maskBStrideL] = p.maskB.strides[1];
+    d[F.maskBOffset] = p.maskB.offset;
+    d[F.maskBStrideB] = p.maskB.strides[0];
+    d[F.maskBStrideL] = p.maskB.strides[1];
   }
   const arrays = { weightsAB: e.data, weightsBA: weightsBA.data, maskA: p.maskA?.data, maskB: p.maskB?.data };
   const call = (async: boolean) => runNative('softAlign', arrays, d, async);

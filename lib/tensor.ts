@@ -75,17 +75,26 @@ export class Tensor<T extends TensorData = TensorData> {
     } else {
       const offset = options.offset ?? 0;
       if (!Number.isInteger(offset) || offset < 0) {
-        throw rangeError('ERR_INVALID_ARGUMENT', `Expected a non-negative integer for offset but received ${describeValue(offset)}`);
+        throw rangeError(
+          'ERR_INVALID_ARGUMENT',
+          `Expected a non-negative integer for offset but received ${describeValue(offset)}`,
+        );
       }
       const strides = options.strides ?? contiguousStrides(checked);
       if (!Array.isArray(strides) || strides.length !== checked.length) {
-        throw rangeError('ERR_INVALID_SHAPE', `strides must have one entry per dimension of shape ${formatShape(checked)}`);
+        throw rangeError(
+          'ERR_INVALID_SHAPE',
+          `strides must have one entry per dimension of shape ${formatShape(checked)}`,
+        );
       }
       let last = offset;
       for (let i = 0; i < strides.length; ++i) {
         const s: unknown = strides[i];
         if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) {
-          throw rangeError('ERR_INVALID_SHAPE', `Expected a non-negative integer for stride ${i} but received ${describeValue(s)}`);
+          throw rangeError(
+            'ERR_INVALID_SHAPE',
+            `Expected a non-negative integer for stride ${i} but received ${describeValue(s)}`,
+          );
         }
         if (count > 0) last += (checked[i] - 1) * s;
       }
@@ -127,10 +136,22 @@ export class Tensor<T extends TensorData = TensorData> {
   narrow(dim: number, start: number, length: number): Tensor<T> {
     const d = dim < 0 ? dim + this.rank : dim;
     if (!Number.isInteger(d) || d < 0 || d >= this.rank) {
-      throw rangeError('ERR_INVALID_ARGUMENT', `narrow: dim ${dim} is out of range for shape ${formatShape(this.shape)}`);
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `narrow: dim ${dim} is out of range for shape ${formatShape(this.shape)}`,
+      );
     }
-    if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > this.shape[d]) {
-      throw rangeError('ERR_OUT_OF_BOUNDS', `narrow: [${start}, ${start + length}) is outside dimension ${d} of size ${this.shape[d]}`);
+    if (
+      !Number.isInteger(start) ||
+      !Number.isInteger(length) ||
+      start < 0 ||
+      length < 0 ||
+      start + length > this.shape[d]
+    ) {
+      throw rangeError(
+        'ERR_OUT_OF_BOUNDS',
+        `narrow: [${start}, ${start + length}) is outside dimension ${d} of size ${this.shape[d]}`,
+      );
     }
     const shape = this.shape.slice();
     shape[d] = length;
@@ -141,10 +162,16 @@ export class Tensor<T extends TensorData = TensorData> {
   reshape(shape: readonly number[]): Tensor<T> {
     const checked = checkShape(shape, 'shape');
     if (numel(checked) !== this.size) {
-      throw rangeError('ERR_SHAPE_MISMATCH', `reshape: cannot view ${formatShape(this.shape)} as ${formatShape(checked)}`);
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `reshape: cannot view ${formatShape(this.shape)} as ${formatShape(checked)}`,
+      );
     }
     if (!this.isContiguous()) {
-      throw rangeError('ERR_NOT_CONTIGUOUS', `reshape: the tensor of shape ${formatShape(this.shape)} is a strided view; call contiguous() first`);
+      throw rangeError(
+        'ERR_NOT_CONTIGUOUS',
+        `reshape: the tensor of shape ${formatShape(this.shape)} is a strided view; call contiguous() first`,
+      );
     }
     return new Tensor(this.data, checked, { offset: this.offset });
   }
@@ -171,13 +198,22 @@ export class Tensor<T extends TensorData = TensorData> {
     const n = numel(checkShape(shape, 'shape'));
     // validate.ts's expectOptions / optionalBoolean, written out: validate.ts imports this module.
     if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
-      throw typeError('ERR_INVALID_OPTION', `Tensor.zeros: Expected an options object but received ${describeValue(options)}`);
+      throw typeError(
+        'ERR_INVALID_OPTION',
+        `Tensor.zeros: Expected an options object but received ${describeValue(options)}`,
+      );
     }
     const huge = options?.hugePages;
     if (huge !== undefined && typeof huge !== 'boolean') {
-      throw typeError('ERR_INVALID_OPTION', `Tensor.zeros: Expected a boolean for hugePages but received ${describeValue(huge)}`);
+      throw typeError(
+        'ERR_INVALID_OPTION',
+        `Tensor.zeros: Expected a boolean for hugePages but received ${describeValue(huge)}`,
+      );
     }
-    return new Tensor(huge === true ? allocFloat32HugePages(n, 'Tensor.zeros') : allocFloat32(n, 'Tensor.zeros'), shape);
+    return new Tensor(
+      huge === true ? allocFloat32HugePages(n, 'Tensor.zeros') : allocFloat32(n, 'Tensor.zeros'),
+      shape,
+    );
   }
 
   /** A float32 tensor from nested arrays or a flat array with a shape. */

@@ -9,7 +9,10 @@ import { DType, isTensor, Tensor, TensorData } from './tensor';
  */
 export function expectTensor(value: unknown, name: string, dtypes: readonly DType[], op: string): Tensor {
   if (!isTensor(value)) {
-    throw typeError('ERR_INVALID_ARGUMENT', `${op}: Expected a Tensor for ${name} but received ${describeValue(value)}`);
+    throw typeError(
+      'ERR_INVALID_ARGUMENT',
+      `${op}: Expected a Tensor for ${name} but received ${describeValue(value)}`,
+    );
   }
   if (!dtypes.includes(value.dtype)) {
     throw typeError(
@@ -68,34 +71,55 @@ export function optionalFiniteNumber(options: Record<string, unknown>, key: stri
   const v = options[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw typeError('ERR_INVALID_OPTION', `${op}: Expected a finite number for ${key} but received ${describeValue(v)}`);
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected a finite number for ${key} but received ${describeValue(v)}`,
+    );
   }
   return v;
 }
 
-export function optionalEnum<T extends string>(options: Record<string, unknown>, key: string, allowed: readonly T[], op: string, fallback: T): T {
+export function optionalEnum<T extends string>(
+  options: Record<string, unknown>,
+  key: string,
+  allowed: readonly T[],
+  op: string,
+  fallback: T,
+): T {
   const v = options[key];
   if (v === undefined) return fallback;
   if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw typeError('ERR_INVALID_OPTION', `${op}: Expected one of ${allowed.map((a) => `'${a}'`).join(', ')} for ${key} but received ${describeValue(v)}`);
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected one of ${allowed.map((a) => `'${a}'`).join(', ')} for ${key} but received ${describeValue(v)}`,
+    );
   }
   return v as T;
 }
 
 export function positiveInteger(value: unknown, name: string, op: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw rangeError('ERR_INVALID_ARGUMENT', `${op}: Expected a positive integer for ${name} but received ${describeValue(value)}`);
+    throw rangeError(
+      'ERR_INVALID_ARGUMENT',
+      `${op}: Expected a positive integer for ${name} but received ${describeValue(value)}`,
+    );
   }
   return value;
 }
 
 /** Checks a caller-provided output tensor; returns its data from the first element on. */
-export function checkOut(outIn: unknown, shape: readonly number[], op: string): { out: Tensor<Float32Array>; data: Float32Array } {
+export function checkOut(
+  outIn: unknown,
+  shape: readonly number[],
+  op: string,
+): { out: Tensor<Float32Array>; data: Float32Array } {
   const out = expectTensor(outIn, 'out', ['float32'], op) as Tensor<Float32Array>;
   if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) {
-    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: out has shape ${formatShape(out.shape)} but the result is ${formatShape(shape)}`);
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: out has shape ${formatShape(out.shape)} but the result is ${formatShape(shape)}`,
+    );
   }
   if (!out.isContiguous()) throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: out must be contiguous`);
   return { out, data: out.offset === 0 ? out.data : out.data.subarray(out.offset) };
 }
-

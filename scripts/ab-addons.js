@@ -27,7 +27,8 @@
 'use strict';
 const path = require('path');
 
-const usage = 'usage: ab-addons.js A.node B.node (matmul|matmul-tb) THREADS M N K\n' +
+const usage =
+  'usage: ab-addons.js A.node B.node (matmul|matmul-tb) THREADS M N K\n' +
   '       ab-addons.js A.node B.node sdpa THREADS Lk [causal] [Lq]\n' +
   '       ab-addons.js A.node B.node (rotary|rotary-pairs) THREADS B H L d\n' +
   '       ab-addons.js A.node B.node softalign THREADS B La Lb\n' +
@@ -63,7 +64,12 @@ function workload() {
     const call = (x) => {
       const { fields: F, length, arrays: names } = x.opLayouts.matmul;
       const d = new Float64Array(length);
-      d[F.M] = M; d[F.N] = N; d[F.K] = K; d[F.lda] = K; d[F.ldb] = transB ? K : N; d[F.transB] = transB ? 1 : 0;
+      d[F.M] = M;
+      d[F.N] = N;
+      d[F.K] = K;
+      d[F.lda] = K;
+      d[F.ldb] = transB ? K : N;
+      d[F.transB] = transB ? 1 : 0;
       return x[asyncCalls ? 'matmulAsync' : 'matmul'](d, ...names.map((n) => arrays[n]));
     };
     return { flops: 2 * M * N * K, call };
@@ -73,19 +79,25 @@ function workload() {
     const Lk = Number(rest[0]);
     const causal = rest[1] === 'causal';
     const Lq = rest[2] !== undefined ? Number(rest[2]) : Lk;
-    const H = 12, d = Number(process.env.AB_HEAD_DIM || 64);
+    const H = 12,
+      d = Number(process.env.AB_HEAD_DIM || 64);
     if (!Number.isInteger(d) || d < 1 || d > 256) {
       console.error(`AB_HEAD_DIM must be an integer from 1 to 256, got ${process.env.AB_HEAD_DIM}`);
       process.exit(2);
     }
     const addon = require(path.join(root, 'node_modules', 'node-gyp-build'))(root);
     const real = addon.attention;
-    let captured = null;  // attention(descriptor, ...arrays), as lib/binding.ts calls the addon
-    addon.attention = (...args) => { captured = args; return real(...args); };
+    let captured = null; // attention(descriptor, ...arrays), as lib/binding.ts calls the addon
+    addon.attention = (...args) => {
+      captured = args;
+      return real(...args);
+    };
     const sa = require(path.join(root, 'dist', 'lib', 'index.js'));
     const t = (n, L) => new sa.Tensor(randomArray(n), [1, H, L, d]);
-    sa.scaledDotProductAttentionSync(t(H * Lq * d, Lq), t(H * Lk * d, Lk), t(H * Lk * d, Lk),
-      { isCausal: causal, causalAlignment: 'bottom-right' });
+    sa.scaledDotProductAttentionSync(t(H * Lq * d, Lq), t(H * Lk * d, Lk), t(H * Lk * d, Lk), {
+      isCausal: causal,
+      causalAlignment: 'bottom-right',
+    });
     addon.attention = real;
     const flops = (4 * H * Lq * Lk * d) / (causal && Lq === Lk ? 2 : 1);
     return { flops, call: (x) => x[asyncCalls ? 'attentionAsync' : 'attention'](...captured) };
@@ -101,34 +113,49 @@ function workload() {
 // Those calls are synchronous, so AB_ASYNC does not apply. flops: a rough count, for the ratio only.
 function captureOther() {
   const ops = {
-    rotary: 'rotary', 'rotary-pairs': 'rotary', softalign: 'softAlign', additive: 'seq2seq', linear: 'linearAttention',
+    rotary: 'rotary',
+    'rotary-pairs': 'rotary',
+    softalign: 'softAlign',
+    additive: 'seq2seq',
+    linear: 'linearAttention',
   };
   const fn = ops[mode];
   if (!fn) return null;
   const addon = require(path.join(root, 'node_modules', 'node-gyp-build'))(root);
   const real = addon[fn];
   let captured = null;
-  addon[fn] = (...args) => { captured = args; return real(...args); };
+  addon[fn] = (...args) => {
+    captured = args;
+    return real(...args);
+  };
   const sa = require(path.join(root, 'dist', 'lib', 'index.js'));
   const n = rest.map(Number);
   let flops;
   if (mode === 'rotary' || mode === 'rotary-pairs') {
     const [B, H, L, d] = n;
-    sa.applyRotaryEmbeddingSync(new sa.Tensor(randomArray(B * H * L * d), [B, H, L, d]),
-      { interleaved: mode === 'rotary-pairs' });
+    sa.applyRotaryEmbeddingSync(new sa.Tensor(randomArray(B * H * L * d), [B, H, L, d]), {
+      interleaved: mode === 'rotary-pairs',
+    });
     flops = 3 * B * H * L * d;
   } else if (mode === 'softalign') {
-    const [B, La, Lb] = n, d = 64;
-    sa.softAlignSync(new sa.Tensor(randomArray(B * La * d), [B, La, d]), new sa.Tensor(randomArray(B * Lb * d), [B, Lb, d]));
+    const [B, La, Lb] = n,
+      d = 64;
+    sa.softAlignSync(
+      new sa.Tensor(randomArray(B * La * d), [B, La, d]),
+      new sa.Tensor(randomArray(B * Lb * d), [B, Lb, d]),
+    );
     flops = 2 * 3 * B * La * Lb;
   } else if (mode === 'linear') {
     // [1, 12, L, d]; the FLOPs count the state's 4 L d^2 per head only (for the ratio).
-    const [L] = n, H = 12, d = Number(process.env.AB_HEAD_DIM || 64);
+    const [L] = n,
+      H = 12,
+      d = Number(process.env.AB_HEAD_DIM || 64);
     const t = () => new sa.Tensor(randomArray(H * L * d), [1, H, L, d]);
     sa.linearAttentionSync(t(), t(), t(), { isCausal: rest[1] === 'causal' });
     flops = 4 * H * L * d * d;
   } else {
-    const [B, Lk, hidden] = n, dim = 64;
+    const [B, Lk, hidden] = n,
+      dim = 64;
     const att = new sa.AdditiveAttention({ queryDim: dim, keyDim: dim, hiddenDim: hidden });
     att.loadWeights({
       W1: new sa.Tensor(randomArray(hidden * dim), [hidden, dim]),
@@ -147,7 +174,7 @@ const { flops, call } = workload();
 const builds = [load(fileA), load(fileB)];
 for (const b of builds) b.setNumThreads(threads);
 const repsPerRound = Math.max(1, Math.round(1e9 / flops));
-const rounds = Number(process.env.AB_ROUNDS || 15);  // more for changes near the noise
+const rounds = Number(process.env.AB_ROUNDS || 15); // more for changes near the noise
 if (!Number.isInteger(rounds) || rounds < 1) {
   console.error(`AB_ROUNDS must be a positive integer, got ${process.env.AB_ROUNDS}`);
   process.exit(2);
@@ -156,11 +183,13 @@ const times = [[], []];
 async function main() {
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < 2; i++) {
-      const which = (round + i) % 2;  // alternate which build goes first
-      if (asyncCalls) await call(builds[which]); else call(builds[which]);  // warm: caches, scratch, pool
+      const which = (round + i) % 2; // alternate which build goes first
+      if (asyncCalls) await call(builds[which]);
+      else call(builds[which]); // warm: caches, scratch, pool
       const t0 = process.hrtime.bigint();
       for (let r = 0; r < repsPerRound; r++) {
-        if (asyncCalls) await call(builds[which]); else call(builds[which]);
+        if (asyncCalls) await call(builds[which]);
+        else call(builds[which]);
       }
       times[which].push(Number(process.hrtime.bigint() - t0) / 1e6 / repsPerRound);
     }
@@ -172,7 +201,9 @@ function report() {
   for (let i = 0; i < 2; i++) {
     const ms = median(times[i]);
     const gflops = flops / ms / 1e6;
-    console.log(`${'AB'[i]} ${ms.toFixed(4)} ms  ${gflops.toFixed(1)} GFLOP/s  ${(100 * gflops / peak).toFixed(1)}% of ${peak.toFixed(0)}`);
+    console.log(
+      `${'AB'[i]} ${ms.toFixed(4)} ms  ${gflops.toFixed(1)} GFLOP/s  ${((100 * gflops) / peak).toFixed(1)}% of ${peak.toFixed(0)}`,
+    );
   }
   // Paired: each round's A time over its B time, then the median of those (a slow phase that spans a
   // round moves both of its times; the bench's speed-ups are taken the same way).

@@ -9,10 +9,17 @@ const path = require('path');
 const root = path.resolve(__dirname, '..');
 let isas;
 try {
-  const probe = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'dist', 'lib'))}).backendInfo().availableIsas))`], {
-    env: { ...process.env, SIMD_ATTENTION_ISA: '' },
-    encoding: 'utf8',
-  });
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'dist', 'lib'))}).backendInfo().availableIsas))`,
+    ],
+    {
+      env: { ...process.env, SIMD_ATTENTION_ISA: '' },
+      encoding: 'utf8',
+    },
+  );
   isas = JSON.parse(probe.stdout);
 } catch (e) {
   console.error('test-every-isa: could not load the package (run `npm install` first, which builds it):', e.message);
@@ -26,7 +33,11 @@ let passed = 0;
 let failed = 0;
 for (const isa of isas) {
   console.log(`\n=== jest with SIMD_ATTENTION_ISA=${isa} ===`);
-  const r = spawnSync(process.execPath, [jest, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit', env: { ...process.env, SIMD_ATTENTION_ISA: isa } });
+  const r = spawnSync(process.execPath, [jest, ...process.argv.slice(2)], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, SIMD_ATTENTION_ISA: isa },
+  });
   if (r.status === 0) passed++;
   else failed++;
 }

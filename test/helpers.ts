@@ -21,27 +21,52 @@ export function randomData(n: number, rand: () => number, scale = 1): Float32Arr
 }
 
 export function randomTensor(shape: number[], rand: () => number, scale = 1): Tensor<Float32Array> {
-  return new Tensor(randomData(shape.reduce((a, b) => a * b, 1), rand, scale), shape);
+  return new Tensor(
+    randomData(
+      shape.reduce((a, b) => a * b, 1),
+      rand,
+      scale,
+    ),
+    shape,
+  );
 }
 
 /** Largest violation of |got - want| <= atol + rtol |want|, as a ratio (<= 1 passes). */
-export function worstViolation(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number): { ratio: number; index: number } {
+export function worstViolation(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+): { ratio: number; index: number } {
   if (got.length !== want.length) throw new Error(`length ${got.length} != ${want.length}`);
-  let ratio = 0, index = -1;
+  let ratio = 0,
+    index = -1;
   for (let i = 0; i < got.length; ++i) {
-    const g = got[i], w = want[i];
+    const g = got[i],
+      w = want[i];
     if (Number.isNaN(w) ? !Number.isNaN(g) : !(Math.abs(g - w) <= atol + rtol * Math.abs(w))) {
       const r = Number.isNaN(g) || Number.isNaN(w) ? Infinity : Math.abs(g - w) / (atol + rtol * Math.abs(w));
-      if (r > ratio) { ratio = r; index = i; }
+      if (r > ratio) {
+        ratio = r;
+        index = i;
+      }
     }
   }
   return { ratio, index };
 }
 
-export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, rtol: number, what = ''): void {
+export function expectClose(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+  what = '',
+): void {
   const { ratio, index } = worstViolation(got, want, atol, rtol);
   if (index >= 0) {
-    throw new Error(`${what}: element ${index} is ${got[index]}, expected ${want[index]} (atol ${atol}, rtol ${rtol}; ${ratio.toFixed(2)}x over)`);
+    throw new Error(
+      `${what}: element ${index} is ${got[index]}, expected ${want[index]} (atol ${atol}, rtol ${rtol}; ${ratio.toFixed(2)}x over)`,
+    );
   }
 }
 

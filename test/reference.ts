@@ -70,7 +70,7 @@ export function referenceAttention(
           scores[j] = s;
           if (s > max) max = s;
         }
-        const row = ((b * H + h) * Lq + i);
+        const row = (b * H + h) * Lq + i;
         if (max === -Infinity) continue; // fully masked: zeros
         let sum = 0;
         for (let j = 0; j < Lk; ++j) {

@@ -21,7 +21,10 @@ function convert(raw: Raw[]): XmlNode[] {
       tag,
       attrs: (item[':@'] as Record<string, string> | undefined) ?? {},
       children: convert(kids),
-      text: kids.filter((k) => '#text' in k).map((k) => String(k['#text'])).join(''),
+      text: kids
+        .filter((k) => '#text' in k)
+        .map((k) => String(k['#text']))
+        .join(''),
     });
   }
   return out;
@@ -31,7 +34,13 @@ function convert(raw: Raw[]): XmlNode[] {
 export function parseSvg(svg: string): XmlNode {
   const v = XMLValidator.validate(svg);
   if (v !== true) throw new Error(`not well-formed XML: ${v.err.msg} (line ${v.err.line})`);
-  const parser = new XMLParser({ preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '', parseAttributeValue: false, trimValues: false });
+  const parser = new XMLParser({
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    parseAttributeValue: false,
+    trimValues: false,
+  });
   const roots = convert(parser.parse(svg) as Raw[]);
   const svgRoot = roots.find((n) => n.tag === 'svg');
   if (svgRoot === undefined) throw new Error('no <svg> root element');
@@ -49,8 +58,10 @@ export function findAll(node: XmlNode, pred: (n: XmlNode) => boolean): XmlNode[]
   return out;
 }
 
-export const byClass = (tag: string, cls: string) => (n: XmlNode): boolean =>
-  n.tag === tag && (n.attrs.class ?? '').split(/\s+/).includes(cls);
+export const byClass =
+  (tag: string, cls: string) =>
+  (n: XmlNode): boolean =>
+    n.tag === tag && (n.attrs.class ?? '').split(/\s+/).includes(cls);
 
 /** Text of every <text> element. */
 export function texts(node: XmlNode): string[] {

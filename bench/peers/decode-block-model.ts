@@ -49,7 +49,8 @@ export function buildDecodeBlockModel(o: DecodeBlockModelOptions): Uint8Array {
   const opsets: OpsetSpec[] = [{ domain: '', version: 23 }];
   if (o.op === 'mha') {
     nodes.push({
-      opType: 'MultiHeadAttention', domain: 'com.microsoft',
+      opType: 'MultiHeadAttention',
+      domain: 'com.microsoft',
       // query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value
       inputs: ['q_proj', 'k_proj', 'v_proj', '', '', '', 'past_key', 'past_value'],
       outputs: ['attn', 'present_key', 'present_value'],
@@ -90,8 +91,11 @@ export class OrtDecodeBlockLoop {
   static async create(o: DecodeBlockModelOptions, threads: number): Promise<OrtDecodeBlockLoop> {
     const ort = loadOnnxRuntime();
     const session = await ort.InferenceSession.create(buildDecodeBlockModel(o), {
-      intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
-      graphOptimizationLevel: 'all', executionProviders: ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      executionProviders: ['cpu'],
     });
     return new OrtDecodeBlockLoop(ort, session, o);
   }
@@ -108,7 +112,11 @@ export class OrtDecodeBlockLoop {
     let pastValue: OrtTensorLike = new this.ort.Tensor('float32', new Float32Array(0), [B, H, 0, d]);
     const ys: Float32Array[] = [];
     for (const x of xs) {
-      const out = await this.session.run({ x: new this.ort.Tensor('float32', x, [B, 1, E]), past_key: pastKey, past_value: pastValue });
+      const out = await this.session.run({
+        x: new this.ort.Tensor('float32', x, [B, 1, E]),
+        past_key: pastKey,
+        past_value: pastValue,
+      });
       pastKey = out.present_key;
       pastValue = out.present_value;
       if (keep) ys.push(out.y.data as Float32Array);

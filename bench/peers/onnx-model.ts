@@ -6,7 +6,16 @@
  * and outputs, so that callers can create feeds without repeating the shape logic.
  */
 import {
-  attrFloat, attrInt, AttrValue, encodeModel, InitializerSpec, ModelSpec, NodeSpec, OnnxElemType, OpsetSpec, ValueSpec,
+  attrFloat,
+  attrInt,
+  AttrValue,
+  encodeModel,
+  InitializerSpec,
+  ModelSpec,
+  NodeSpec,
+  OnnxElemType,
+  OpsetSpec,
+  ValueSpec,
 } from './onnx-proto';
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -93,7 +102,12 @@ export function buildMatMulModel(o: MatMulModelOptions): BuiltModel {
     `${transA ? ' tA' : ''}${transB ? ' tB' : ''}`;
   return build(
     label,
-    { nodes: [node], inputs: [a, b].map(toValueSpec), outputs: [toValueSpec(y)], opsets: [{ domain: AI_ONNX, version: o.opset ?? 21 }] },
+    {
+      nodes: [node],
+      inputs: [a, b].map(toValueSpec),
+      outputs: [toValueSpec(y)],
+      opsets: [{ domain: AI_ONNX, version: o.opset ?? 21 }],
+    },
     [a, b],
     [y],
   );
@@ -153,7 +167,13 @@ function attentionDims(s: AttentionShape, layout: '4d' | '3d', lk: number) {
 
 function checkAttentionShape(what: string, s: AttentionShape): void {
   checkPositiveInts(what, {
-    batch: s.batch, heads: s.heads, kvHeads: s.kvHeads, lq: s.lq, lk: s.lk, headDim: s.headDim, vHeadDim: s.vHeadDim,
+    batch: s.batch,
+    heads: s.heads,
+    kvHeads: s.kvHeads,
+    lq: s.lq,
+    lk: s.lk,
+    headDim: s.headDim,
+    vHeadDim: s.vHeadDim,
   });
   const hkv = s.kvHeads ?? s.heads;
   if (s.heads % hkv !== 0) throw new RangeError(`${what}: heads (${s.heads}) must be a multiple of kvHeads (${hkv})`);
@@ -167,7 +187,10 @@ export function buildAttentionModel(o: AttentionModelOptions): BuiltModel {
   checkAttentionShape('buildAttentionModel', o);
   const layout = o.layout ?? '4d';
   const d = attentionDims(o, layout, o.lk);
-  const q = info('Q', d.q), k = info('K', d.k), v = info('V', d.v), y = info('Y', d.y);
+  const q = info('Q', d.q),
+    k = info('K', d.k),
+    v = info('V', d.v),
+    y = info('Y', d.y);
   const attributes: Record<string, AttrValue> = { is_causal: attrInt(o.isCausal ? 1 : 0) };
   if (o.scale !== undefined) attributes.scale = attrFloat(o.scale);
   if (layout === '3d') {
@@ -208,10 +231,15 @@ export interface MhaModelOptions extends Omit<AttentionShape, 'kvHeads'> {
 export function buildMultiHeadAttentionModel(o: MhaModelOptions): BuiltModel {
   checkAttentionShape('buildMultiHeadAttentionModel', o);
   if (o.unidirectional && o.lq !== o.lk) {
-    throw new RangeError('buildMultiHeadAttentionModel: unidirectional needs lq === lk (ORT 1.30 CPU misaligns the mask otherwise)');
+    throw new RangeError(
+      'buildMultiHeadAttentionModel: unidirectional needs lq === lk (ORT 1.30 CPU misaligns the mask otherwise)',
+    );
   }
   const d = attentionDims(o, '3d', o.lk);
-  const q = info('query', d.q), k = info('key', d.k), v = info('value', d.v), y = info('output', d.y);
+  const q = info('query', d.q),
+    k = info('key', d.k),
+    v = info('value', d.v),
+    y = info('output', d.y);
   const attributes: Record<string, AttrValue> = { num_heads: attrInt(o.heads) };
   if (o.unidirectional) attributes.unidirectional = attrInt(1);
   if (o.scale !== undefined) attributes.scale = attrFloat(o.scale);
@@ -219,11 +247,20 @@ export function buildMultiHeadAttentionModel(o: MhaModelOptions): BuiltModel {
     `MultiHeadAttention(com.microsoft${o.unidirectional ? ', unidirectional' : ''})`,
     {
       nodes: [
-        { opType: 'MultiHeadAttention', domain: MS_DOMAIN, inputs: ['query', 'key', 'value'], outputs: ['output'], attributes },
+        {
+          opType: 'MultiHeadAttention',
+          domain: MS_DOMAIN,
+          inputs: ['query', 'key', 'value'],
+          outputs: ['output'],
+          attributes,
+        },
       ],
       inputs: [q, k, v].map(toValueSpec),
       outputs: [toValueSpec(y)],
-      opsets: [{ domain: AI_ONNX, version: 21 }, { domain: MS_DOMAIN, version: 1 }],
+      opsets: [
+        { domain: AI_ONNX, version: 21 },
+        { domain: MS_DOMAIN, version: 1 },
+      ],
     },
     [q, k, v],
     [y],
@@ -278,18 +315,29 @@ export interface DecodeModelOptions {
  */
 export function buildDecodeModel(o: DecodeModelOptions): BuiltModel {
   const n = o.newTokens ?? 1;
-  checkPositiveInts('buildDecodeModel', { batch: o.batch, heads: o.heads, headDim: o.headDim, totalLen: o.totalLen, newTokens: n });
+  checkPositiveInts('buildDecodeModel', {
+    batch: o.batch,
+    heads: o.heads,
+    headDim: o.headDim,
+    totalLen: o.totalLen,
+    newTokens: n,
+  });
   const past = o.totalLen - n;
   if (past <= 0) throw new RangeError(`buildDecodeModel: totalLen (${o.totalLen}) must exceed newTokens (${n})`);
   const causal = o.causal ?? true;
-  const B = o.batch, H = o.heads, dh = o.headDim;
+  const B = o.batch,
+    H = o.heads,
+    dh = o.headDim;
   const pastDims = [B, H, past, dh];
   const presentDims = [B, H, o.totalLen, dh];
   if (o.op === 'mha') {
     const E = H * dh;
     const ins = [
-      info('query', [B, n, E]), info('key', [B, n, E]), info('value', [B, n, E]),
-      info('past_key', pastDims), info('past_value', pastDims),
+      info('query', [B, n, E]),
+      info('key', [B, n, E]),
+      info('value', [B, n, E]),
+      info('past_key', pastDims),
+      info('past_value', pastDims),
     ];
     const outs = [info('output', [B, n, E]), info('present_key', presentDims), info('present_value', presentDims)];
     const attributes: Record<string, AttrValue> = { num_heads: attrInt(H) };
@@ -298,24 +346,33 @@ export function buildDecodeModel(o: DecodeModelOptions): BuiltModel {
     return build(
       `MultiHeadAttention decode (past ${past} + ${n})`,
       {
-        nodes: [{
-          opType: 'MultiHeadAttention', domain: MS_DOMAIN,
-          // query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value
-          inputs: ['query', 'key', 'value', '', '', '', 'past_key', 'past_value'],
-          outputs: ['output', 'present_key', 'present_value'],
-          attributes,
-        }],
+        nodes: [
+          {
+            opType: 'MultiHeadAttention',
+            domain: MS_DOMAIN,
+            // query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value
+            inputs: ['query', 'key', 'value', '', '', '', 'past_key', 'past_value'],
+            outputs: ['output', 'present_key', 'present_value'],
+            attributes,
+          },
+        ],
         inputs: ins.map(toValueSpec),
         outputs: outs.map(toValueSpec),
-        opsets: [{ domain: AI_ONNX, version: 21 }, { domain: MS_DOMAIN, version: 1 }],
+        opsets: [
+          { domain: AI_ONNX, version: 21 },
+          { domain: MS_DOMAIN, version: 1 },
+        ],
       },
       ins,
       outs,
     );
   }
   const ins = [
-    info('Q', [B, H, n, dh]), info('K', [B, H, n, dh]), info('V', [B, H, n, dh]),
-    info('past_key', pastDims), info('past_value', pastDims),
+    info('Q', [B, H, n, dh]),
+    info('K', [B, H, n, dh]),
+    info('V', [B, H, n, dh]),
+    info('past_key', pastDims),
+    info('past_value', pastDims),
   ];
   const outs = [info('Y', [B, H, n, dh]), info('present_key', presentDims), info('present_value', presentDims)];
   const attributes: Record<string, AttrValue> = { is_causal: attrInt(causal ? 1 : 0) };
@@ -323,13 +380,15 @@ export function buildDecodeModel(o: DecodeModelOptions): BuiltModel {
   return build(
     `Attention decode (opset 23, past ${past} + ${n})`,
     {
-      nodes: [{
-        opType: 'Attention',
-        // Q, K, V, attn_mask, past_key, past_value
-        inputs: ['Q', 'K', 'V', '', 'past_key', 'past_value'],
-        outputs: ['Y', 'present_key', 'present_value'],
-        attributes,
-      }],
+      nodes: [
+        {
+          opType: 'Attention',
+          // Q, K, V, attn_mask, past_key, past_value
+          inputs: ['Q', 'K', 'V', '', 'past_key', 'past_value'],
+          outputs: ['Y', 'present_key', 'present_value'],
+          attributes,
+        },
+      ],
       inputs: ins.map(toValueSpec),
       outputs: outs.map(toValueSpec),
       opsets: [{ domain: AI_ONNX, version: 23 }],
@@ -391,7 +450,10 @@ export function transposeBlock(src: Float32Array, rows: number, cols: number, of
  * ORT's optimiser (level 'all') may fuse parts of it; that is the peer's right.
  */
 export function buildMhaBlockModel(o: MhaBlockModelOptions = {}): BuiltModel {
-  const B = o.batch ?? 1, L = o.seqLen ?? 1024, E = o.embedDim ?? 768, H = o.heads ?? 12;
+  const B = o.batch ?? 1,
+    L = o.seqLen ?? 1024,
+    E = o.embedDim ?? 768,
+    H = o.heads ?? 12;
   checkPositiveInts('buildMhaBlockModel', { batch: B, seqLen: L, embedDim: E, heads: H });
   if (E % H !== 0) throw new RangeError(`buildMhaBlockModel: embedDim ${E} not divisible by heads ${H}`);
   const weightsAs = o.weightsAs ?? 'initializers';
@@ -407,12 +469,20 @@ export function buildMhaBlockModel(o: MhaBlockModelOptions = {}): BuiltModel {
   } else {
     const w = o.weights;
     if (w === undefined) throw new Error("buildMhaBlockModel: weightsAs 'initializers' needs `weights`");
-    if (w.inProjWeight.length !== 3 * E * E || w.inProjBias.length !== 3 * E ||
-        w.outProjWeight.length !== E * E || w.outProjBias.length !== E) {
+    if (
+      w.inProjWeight.length !== 3 * E * E ||
+      w.inProjBias.length !== 3 * E ||
+      w.outProjWeight.length !== E * E ||
+      w.outProjBias.length !== E
+    ) {
       throw new RangeError('buildMhaBlockModel: weight sizes do not match embedDim');
     }
     for (let i = 0; i < 3; i++) {
-      initializers.push({ name: `W${names[i]}_t`, dims: [E, E], data: transposeBlock(w.inProjWeight, E, E, i * E * E) });
+      initializers.push({
+        name: `W${names[i]}_t`,
+        dims: [E, E],
+        data: transposeBlock(w.inProjWeight, E, E, i * E * E),
+      });
       initializers.push({ name: `b${names[i]}`, dims: [E], data: w.inProjBias.slice(i * E, (i + 1) * E) });
     }
     initializers.push({ name: 'Wo_t', dims: [E, E], data: transposeBlock(w.outProjWeight, E, E) });
@@ -428,14 +498,18 @@ export function buildMhaBlockModel(o: MhaBlockModelOptions = {}): BuiltModel {
     const attributes: Record<string, AttrValue> = { num_heads: attrInt(H) };
     if (o.causal) attributes.unidirectional = attrInt(1);
     nodes.push({
-      opType: 'MultiHeadAttention', domain: MS_DOMAIN,
-      inputs: ['q_proj', 'k_proj', 'v_proj'], outputs: ['attn'], attributes,
+      opType: 'MultiHeadAttention',
+      domain: MS_DOMAIN,
+      inputs: ['q_proj', 'k_proj', 'v_proj'],
+      outputs: ['attn'],
+      attributes,
     });
     opsets.push({ domain: MS_DOMAIN, version: 1 });
   } else {
     nodes.push({
       opType: 'Attention',
-      inputs: ['q_proj', 'k_proj', 'v_proj'], outputs: ['attn'],
+      inputs: ['q_proj', 'k_proj', 'v_proj'],
+      outputs: ['attn'],
       attributes: { is_causal: attrInt(o.causal ? 1 : 0), q_num_heads: attrInt(H), kv_num_heads: attrInt(H) },
     });
   }

@@ -151,7 +151,9 @@ function getModelType(): PbType {
   } catch (e) {
     throw new Error(
       'simd-attention benchmarks: the ONNX model builder needs protobufjs; ' +
-        'install it with `npm install protobufjs` (' + String((e as Error).message) + ')',
+        'install it with `npm install protobufjs` (' +
+        String((e as Error).message) +
+        ')',
     );
   }
   // onnx.proto is proto2: explicit field presence, so a zero attribute value (is_causal = 0) is
@@ -181,11 +183,7 @@ export interface ValueSpec {
 
 /** A typed attribute value. Plain numbers are ambiguous (int or float), so the type is explicit. */
 export type AttrValue =
-  | { int: number }
-  | { float: number }
-  | { string: string }
-  | { ints: number[] }
-  | { floats: number[] };
+  { int: number } | { float: number } | { string: string } | { ints: number[] } | { floats: number[] };
 
 export const attrInt = (v: number): AttrValue => ({ int: v });
 export const attrFloat = (v: number): AttrValue => ({ float: v });

@@ -107,6 +107,7 @@ function getHostRealm(): HostRealm {
   const vm = require('vm') as typeof import('vm');
   const HostF32 = vm.runInThisContext('Float32Array') as Float32ArrayConstructor;
   if (HostF32 === Float32Array) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer, loaded on demand
     hostRealm = { sandboxed: false, require: (id) => require(id) as unknown, Float32Array };
     return hostRealm;
   }
@@ -115,11 +116,14 @@ function getHostRealm(): HostRealm {
     getBuiltinModule?: (id: string) => unknown;
     mainModule?: { constructor: unknown };
   };
-  const mod = (typeof hostProcess.getBuiltinModule === 'function'
-    ? hostProcess.getBuiltinModule('module')
-    : hostProcess.mainModule?.constructor) as ModuleCtor | undefined;
+  const mod = (
+    typeof hostProcess.getBuiltinModule === 'function'
+      ? hostProcess.getBuiltinModule('module')
+      : hostProcess.mainModule?.constructor
+  ) as ModuleCtor | undefined;
   if (mod === undefined || typeof mod.createRequire !== 'function') {
     // Cannot reach the main context's loader: load normally and hope the realms agree.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer, loaded on demand
     hostRealm = { sandboxed: false, require: (id) => require(id) as unknown, Float32Array };
     return hostRealm;
   }
@@ -254,13 +258,19 @@ export class OrtPeer {
    * graph optimisation 'all' unless told otherwise) and fills every input: from `inputs` where given
    * (by input name), otherwise uniform random in [-1, 1) from a seeded PRNG.
    */
-  static async create(model: BuiltModel, options: OrtPeerOptions, inputs: Record<string, Float32Array> = {}): Promise<OrtPeer> {
+  static async create(
+    model: BuiltModel,
+    options: OrtPeerOptions,
+    inputs: Record<string, Float32Array> = {},
+  ): Promise<OrtPeer> {
     if (!Number.isSafeInteger(options.threads) || options.threads < 1) {
       throw new RangeError(`OrtPeer: threads must be a positive integer, got ${options.threads}`);
     }
     for (const name of Object.keys(inputs)) {
       if (!model.inputs.some((t) => t.name === name)) {
-        throw new Error(`OrtPeer: model '${model.label}' has no input '${name}' (inputs: ${model.inputs.map((t) => t.name).join(', ')})`);
+        throw new Error(
+          `OrtPeer: model '${model.label}' has no input '${name}' (inputs: ${model.inputs.map((t) => t.name).join(', ')})`,
+        );
       }
     }
     const ort = loadOnnxRuntime();
@@ -300,9 +310,11 @@ export class OrtPeer {
   setInput(name: string, data: Float32Array): void {
     const t = this.model.inputs.find((x) => x.name === name);
     if (t === undefined) throw new Error(`OrtPeer: model '${this.model.label}' has no input '${name}'`);
-    if (t.elemType !== 'float32') throw new Error(`OrtPeer: input '${name}' is ${t.elemType}, only float32 inputs are supported`);
+    if (t.elemType !== 'float32')
+      throw new Error(`OrtPeer: input '${name}' is ${t.elemType}, only float32 inputs are supported`);
     const n = elementCount(t.dims);
-    if (data.length !== n) throw new RangeError(`OrtPeer: input '${name}' [${t.dims}] needs ${n} floats, got ${data.length}`);
+    if (data.length !== n)
+      throw new RangeError(`OrtPeer: input '${name}' [${t.dims}] needs ${n} floats, got ${data.length}`);
     this.data[name] = data;
     this.feeds[name] = new this.ort.Tensor('float32', toHostArray(data), t.dims);
   }
@@ -344,21 +356,26 @@ export class OrtPeer {
 
 /** MatMul (or Gemm with transposes). Inputs 'A', 'B'; output 'Y'. */
 export function createMatMulPeer(
-  shape: MatMulModelOptions, options: OrtPeerOptions, inputs?: { A?: Float32Array; B?: Float32Array },
+  shape: MatMulModelOptions,
+  options: OrtPeerOptions,
+  inputs?: { A?: Float32Array; B?: Float32Array },
 ): Promise<OrtPeer> {
   return OrtPeer.create(buildMatMulModel(shape), options, definedOnly(inputs));
 }
 
 /** ai.onnx Attention (opset 23). Inputs 'Q', 'K', 'V'; output 'Y'. */
 export function createAttentionPeer(
-  shape: AttentionModelOptions, options: OrtPeerOptions, inputs?: { Q?: Float32Array; K?: Float32Array; V?: Float32Array },
+  shape: AttentionModelOptions,
+  options: OrtPeerOptions,
+  inputs?: { Q?: Float32Array; K?: Float32Array; V?: Float32Array },
 ): Promise<OrtPeer> {
   return OrtPeer.create(buildAttentionModel(shape), options, definedOnly(inputs));
 }
 
 /** com.microsoft MultiHeadAttention. Inputs 'query', 'key', 'value' (BLHD); output 'output'. */
 export function createMultiHeadAttentionPeer(
-  shape: MhaModelOptions, options: OrtPeerOptions,
+  shape: MhaModelOptions,
+  options: OrtPeerOptions,
   inputs?: { query?: Float32Array; key?: Float32Array; value?: Float32Array },
 ): Promise<OrtPeer> {
   return OrtPeer.create(buildMultiHeadAttentionModel(shape), options, definedOnly(inputs));
@@ -366,14 +383,18 @@ export function createMultiHeadAttentionPeer(
 
 /** Decode step with a key/value cache; see buildDecodeModel for the input names of each op. */
 export function createDecodePeer(
-  shape: DecodeModelOptions, options: OrtPeerOptions, inputs?: Record<string, Float32Array | undefined>,
+  shape: DecodeModelOptions,
+  options: OrtPeerOptions,
+  inputs?: Record<string, Float32Array | undefined>,
 ): Promise<OrtPeer> {
   return OrtPeer.create(buildDecodeModel(shape), options, definedOnly(inputs));
 }
 
 /** Multi-head attention block with projections. Input 'x' (plus weights when weightsAs 'inputs'); output 'y'. */
 export function createMhaBlockPeer(
-  shape: MhaBlockModelOptions, options: OrtPeerOptions, inputs?: Record<string, Float32Array | undefined>,
+  shape: MhaBlockModelOptions,
+  options: OrtPeerOptions,
+  inputs?: Record<string, Float32Array | undefined>,
 ): Promise<OrtPeer> {
   return OrtPeer.create(buildMhaBlockModel(shape), options, definedOnly(inputs));
 }

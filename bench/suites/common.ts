@@ -169,22 +169,29 @@ export function resolveOptions(suite: string, o: SuiteOptions): ResolvedOptions 
     throw new RangeError(`threads must be integers in [1, 256], got ${threads.join(',')}`);
   }
   const budgetMs = o.budgetMs ?? 500;
-  if (!(budgetMs >= 0) || !Number.isFinite(budgetMs)) throw new RangeError(`budget must be a number of ms >= 0, got ${budgetMs}`);
+  if (!(budgetMs >= 0) || !Number.isFinite(budgetMs))
+    throw new RangeError(`budget must be a number of ms >= 0, got ${budgetMs}`);
   const note = (m: string) => o.onNote?.(`${suite}: ${m}`);
   let compare = o.compare ?? false;
   if (compare && !isOnnxRuntimeAvailable()) {
-    note('onnxruntime-node is not installed, so only simd-attention is timed; install it with ' +
-      '`ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`');
+    note(
+      'onnxruntime-node is not installed, so only simd-attention is timed; install it with ' +
+        '`ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`',
+    );
     compare = false;
   } else if (compare && !canRequire('protobufjs')) {
     // The ORT models are built in memory with protobufjs (../peers/onnx-proto), an optional peer dependency.
-    note('protobufjs is not installed, so the onnxruntime-node models cannot be built and only simd-attention is timed; ' +
-      'install it with `npm install protobufjs`');
+    note(
+      'protobufjs is not installed, so the onnxruntime-node models cannot be built and only simd-attention is timed; ' +
+        'install it with `npm install protobufjs`',
+    );
     compare = false;
   }
   const rounds = o.rounds ?? (compare ? DEFAULT_COMPARE_ROUNDS : 1);
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100) throw new RangeError(`rounds must be an integer in [1, 100], got ${rounds}`);
-  let total = 0, done = 0;
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
+    throw new RangeError(`rounds must be an integer in [1, 100], got ${rounds}`);
+  let total = 0,
+    done = 0;
   return {
     threads,
     budgetMs,
@@ -194,7 +201,9 @@ export function resolveOptions(suite: string, o: SuiteOptions): ResolvedOptions 
     roundTiming: (round) => roundTimingFor(budgetMs, rounds, round),
     peaks: o.peaks ?? new PeakCache(),
     note,
-    setTotal: (n) => { total = n; },
+    setTotal: (n) => {
+      total = n;
+    },
     progress: (label) => {
       o.onProgress?.({ suite, done, total: Math.max(total, done + 1), label });
       done++;
@@ -266,7 +275,8 @@ function groupKey(r: BenchResult): string {
  * 1.178 / 1.172).
  */
 export function pairedSpeedup(base: SuiteResult, r: SuiteResult): number {
-  const b = base.roundMs, o = r.roundMs;
+  const b = base.roundMs,
+    o = r.roundMs;
   if (b === undefined || o === undefined || b.length !== o.length || b.length === 0) return base.ms / r.ms;
   return median(b.map((t, k) => t / o[k]).sort((x, y) => x - y));
 }
@@ -291,4 +301,3 @@ export function markBaselines<T extends SuiteResult>(results: T[]): T[] {
   for (const b of best.values()) b.baseline = true;
   return results;
 }
-

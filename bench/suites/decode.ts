@@ -53,23 +53,31 @@ function cacheTensor(data: Float32Array, shape: number[], hugePages: boolean): T
 
 export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<SuiteResult[]> {
   const ctx = resolveOptions('decode', options);
-  const B = options.batch ?? 1, H = options.heads ?? 12, d = options.headDim ?? 64;
+  const B = options.batch ?? 1,
+    H = options.heads ?? 12,
+    d = options.headDim ?? 64;
   const kvLens = options.kvLens ?? DEFAULT_DECODE_KV_LENS;
   const hugePages = options.hugePages ?? true;
   ctx.setTotal(kvLens.length * ctx.threads.length * (ctx.compare ? 3 * ctx.rounds : 1));
   const results: SuiteResult[] = [];
   for (const Lk of kvLens) {
     const Q = randomFloat32(B * H * d, 3 * Lk + 1);
-    const K = randomFloat32(B * H * Lk * d, 3 * Lk + 2), V = randomFloat32(B * H * Lk * d, 3 * Lk + 3);
+    const K = randomFloat32(B * H * Lk * d, 3 * Lk + 2),
+      V = randomFloat32(B * H * Lk * d, 3 * Lk + 3);
     const q = new Tensor(Q, [B, H, 1, d]);
-    const k = cacheTensor(K, [B, H, Lk, d], hugePages), v = cacheTensor(V, [B, H, Lk, d], hugePages);
+    const k = cacheTensor(K, [B, H, Lk, d], hugePages),
+      v = cacheTensor(V, [B, H, Lk, d], hugePages);
     const call = () => scaledDotProductAttentionSync(q, k, v);
     const shape = { B, H, Lk, d };
     const flops = attentionFlops({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d, causal: false });
     const bytes = 2 * B * H * Lk * d * 4;
-    const bandwidth = (r: SuiteResult) => { r.gbPerSec = bytes / (r.ms * 1e6); return r; };
+    const bandwidth = (r: SuiteResult) => {
+      r.gbPerSec = bytes / (r.ms * 1e6);
+      return r;
+    };
     let expected: Float32Array | undefined;
-    let split: { k: { past: Float32Array; last: Float32Array }; v: { past: Float32Array; last: Float32Array } } | undefined;
+    let split:
+      { k: { past: Float32Array; last: Float32Array }; v: { past: Float32Array; last: Float32Array } } | undefined;
     for (const threads of ctx.threads) {
       const spec = { suite: 'decode', impl: OURS, threads, shape, flops };
       const what = `decode Lk=${Lk}`;
@@ -78,26 +86,39 @@ export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<
         results.push(bandwidth(await measureOurs(ctx, spec, call)));
         continue;
       }
-      const want = expected ??= call().data;
+      const want = (expected ??= call().data);
       const contenders: Contender[] = [
         { kind: 'ours', spec, fn: call },
         {
-          kind: 'peer', spec: { ...spec, impl: DECODE_PEER },
-          create: () => createAttentionPeer({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d }, { threads }, { Q, K, V }),
+          kind: 'peer',
+          spec: { ...spec, impl: DECODE_PEER },
+          create: () =>
+            createAttentionPeer({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d }, { threads }, { Q, K, V }),
           check: (y) => checkPeerOutput(`${what} (${DECODE_PEER})`, y, want),
         },
       ];
       if (Lk >= 2) {
-        const s = split ??= { k: splitLast(K, B * H, Lk, d), v: splitLast(V, B * H, Lk, d) };
+        const s = (split ??= { k: splitLast(K, B * H, Lk, d), v: splitLast(V, B * H, Lk, d) });
         contenders.push({
-          kind: 'peer', role: 'context',
-          spec: { ...spec, impl: DECODE_PAST_PEER, note: 'with past_key/past_value: also copies the whole cache into present_key/present_value' },
-          create: () => createDecodePeer({ batch: B, heads: H, headDim: d, totalLen: Lk, op: 'attention' }, { threads },
-            { Q, K: s.k.last, V: s.v.last, past_key: s.k.past, past_value: s.v.past }),
+          kind: 'peer',
+          role: 'context',
+          spec: {
+            ...spec,
+            impl: DECODE_PAST_PEER,
+            note: 'with past_key/past_value: also copies the whole cache into present_key/present_value',
+          },
+          create: () =>
+            createDecodePeer(
+              { batch: B, heads: H, headDim: d, totalLen: Lk, op: 'attention' },
+              { threads },
+              { Q, K: s.k.last, V: s.v.last, past_key: s.k.past, past_value: s.v.past },
+            ),
           check: (y) => checkPeerOutput(`${what} (${DECODE_PAST_PEER})`, y, want),
         });
       }
-      results.push(...(await measureInterleaved(ctx, contenders, (c) => `${c.spec.impl} ${what} ${threads}T`)).map(bandwidth));
+      results.push(
+        ...(await measureInterleaved(ctx, contenders, (c) => `${c.spec.impl} ${what} ${threads}T`)).map(bandwidth),
+      );
     }
   }
   ctx.finish();

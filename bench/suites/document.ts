@@ -39,7 +39,10 @@ export interface BenchDocument {
 /** Name and version from the package's package.json. */
 export function packageInfo(): { name: string; version: string } {
   try {
-    const p = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { name?: string; version?: string };
+    const p = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {
+      name?: string;
+      version?: string;
+    };
     return { name: p.name ?? 'simd-attention', version: p.version ?? '0.0.0' };
   } catch {
     return { name: 'simd-attention', version: '0.0.0' };
@@ -47,7 +50,11 @@ export function packageInfo(): { name: string; version: string } {
 }
 
 export function createBenchDocument(run: {
-  suite: string; options: Record<string, unknown>; peaks: Record<string, number>; results: SuiteResult[]; notes: string[];
+  suite: string;
+  options: Record<string, unknown>;
+  peaks: Record<string, number>;
+  results: SuiteResult[];
+  notes: string[];
 }): BenchDocument {
   const ortUsed = run.results.some((r) => r.impl.startsWith('onnxruntime'));
   return {
@@ -56,7 +63,7 @@ export function createBenchDocument(run: {
     date: new Date().toISOString(),
     node: process.version,
     backend: backendInfo(),
-    onnxruntime: ortUsed ? onnxRuntimeVersion() ?? null : null,
+    onnxruntime: ortUsed ? (onnxRuntimeVersion() ?? null) : null,
     suite: run.suite,
     options: run.options,
     peaks: run.peaks,
@@ -68,7 +75,9 @@ export function createBenchDocument(run: {
 /** The human-readable report: two header lines (machine, ISA, peaks) and a table per suite. */
 export function formatBenchReport(doc: BenchDocument): string {
   const b = doc.backend;
-  const peaks = Object.entries(doc.peaks).map(([t, g]) => `${g.toFixed(0)} GFLOP/s on ${t} thread${t === '1' ? '' : 's'}`).join(', ');
+  const peaks = Object.entries(doc.peaks)
+    .map(([t, g]) => `${g.toFixed(0)} GFLOP/s on ${t} thread${t === '1' ? '' : 's'}`)
+    .join(', ');
   const head = [
     `${doc.package.name} ${doc.package.version}: ${b.isa} kernels on ${b.cpu} (${b.hardwareThreads} hardware threads), Node ${doc.node}` +
       (doc.onnxruntime ? `, beside onnxruntime-node ${doc.onnxruntime}` : ''),

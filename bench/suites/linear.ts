@@ -52,18 +52,27 @@ export function linearMemoryChildPath(): string {
 /** Runs one linear-attention call in a fresh Node process and parses its memory report. */
 export function probeLinearMemory(req: MemoryProbeRequest): Promise<MemoryProbeReport> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--expose-gc', linearMemoryChildPath(), JSON.stringify(req)], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const why = String(stderr).split('\n').map((l) => l.trim()).find((l) => /^[A-Za-z]*Error( \[\w+\])?: /.test(l)) ?? err.message.split('\n')[0];
-        reject(new Error(`linear memory probe (L=${req.L}) failed: ${why}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(String(stdout).trim().split('\n').pop() ?? '') as MemoryProbeReport);
-      } catch {
-        reject(new Error(`linear memory probe (L=${req.L}) printed no report`));
-      }
-    });
+    execFile(
+      process.execPath,
+      ['--expose-gc', linearMemoryChildPath(), JSON.stringify(req)],
+      { maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const why =
+            String(stderr)
+              .split('\n')
+              .map((l) => l.trim())
+              .find((l) => /^[A-Za-z]*Error( \[\w+\])?: /.test(l)) ?? err.message.split('\n')[0];
+          reject(new Error(`linear memory probe (L=${req.L}) failed: ${why}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(String(stdout).trim().split('\n').pop() ?? '') as MemoryProbeReport);
+        } catch {
+          reject(new Error(`linear memory probe (L=${req.L}) printed no report`));
+        }
+      },
+    );
   });
 }
 
@@ -72,7 +81,9 @@ const rate = (t: number) => (t >= 1e6 ? `${(t / 1e6).toFixed(2)} M` : `${(t / 1e
 
 export async function runLinearSuite(options: LinearSuiteOptions = {}): Promise<LinearSuiteResult[]> {
   const ctx = resolveOptions('linear', options);
-  const H = options.heads ?? 1, d = options.headDim ?? 64, causal = options.causal ?? true;
+  const H = options.heads ?? 1,
+    d = options.headDim ?? 64,
+    causal = options.causal ?? true;
   const seqLens = options.seqLens ?? DEFAULT_LINEAR_SEQ_LENS;
   const probe = options.memory ?? true;
   ctx.setTotal(seqLens.length * ctx.threads.length * (probe ? 2 : 1));
@@ -84,12 +95,20 @@ export async function runLinearSuite(options: LinearSuiteOptions = {}): Promise<
         ctx.progress(`${OURS} linear memory L=${L} ${threads}T`);
         const report = await probeLinearMemory({ B: 1, H, L, d, causal, threads });
         const memory = memoryFigures(report);
-        const r = makeResult({
-          suite: 'linear-memory', impl: OURS, threads, shape: { B: 1, H, L, d, causal },
-          flops: linearAttentionFlops(1, H, L, d, d, causal), peakGflops: ctx.peaks.get(threads),
-          note: `peak RSS ${size(memory.extraBytes)} beyond inputs (${size(memory.inputBytes)}) and output ` +
-            `(${size(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; ${rate(L / (report.ms / 1000))} tokens/s; one call in a fresh process`,
-        }, singleTiming(report.ms));
+        const r = makeResult(
+          {
+            suite: 'linear-memory',
+            impl: OURS,
+            threads,
+            shape: { B: 1, H, L, d, causal },
+            flops: linearAttentionFlops(1, H, L, d, d, causal),
+            peakGflops: ctx.peaks.get(threads),
+            note:
+              `peak RSS ${size(memory.extraBytes)} beyond inputs (${size(memory.inputBytes)}) and output ` +
+              `(${size(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; ${rate(L / (report.ms / 1000))} tokens/s; one call in a fresh process`,
+          },
+          singleTiming(report.ms),
+        );
         results.push({ ...toSuiteResult(r, 'ours', { memory }), tokensPerSec: L / (report.ms / 1000) });
       }
     }
@@ -102,8 +121,11 @@ export async function runLinearSuite(options: LinearSuiteOptions = {}): Promise<
     for (const threads of ctx.threads) {
       ctx.progress(`${OURS} linear L=${L} ${threads}T`);
       const shape = { B: 1, H, L, d, causal };
-      const r = await measureOurs(ctx, { suite: 'linear', impl: OURS, threads, shape, flops: linearAttentionFlops(1, H, L, d, d, causal) },
-        () => linearAttentionSync(q, k, v, { isCausal: causal }));
+      const r = await measureOurs(
+        ctx,
+        { suite: 'linear', impl: OURS, threads, shape, flops: linearAttentionFlops(1, H, L, d, d, causal) },
+        () => linearAttentionSync(q, k, v, { isCausal: causal }),
+      );
       const tokensPerSec = L / (r.ms / 1000);
       r.note = `${rate(tokensPerSec)} tokens/s`;
       results.push({ ...r, tokensPerSec });

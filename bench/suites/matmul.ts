@@ -45,8 +45,10 @@ export async function runMatmulSuite(options: MatmulSuiteOptions = {}): Promise<
   const results: SuiteResult[] = [];
   let seed = 100;
   for (const { M, K, N } of shapes) {
-    const A = randomFloat32(M * K, seed++), B = randomFloat32(K * N, seed++);
-    const a = new Tensor(A, [M, K]), b = new Tensor(B, [K, N]);
+    const A = randomFloat32(M * K, seed++),
+      B = randomFloat32(K * N, seed++);
+    const a = new Tensor(A, [M, K]),
+      b = new Tensor(B, [K, N]);
     const shape = { M, K, N };
     const flops = matmulFlops(M, N, K);
     const call = () => matmulSync(a, b);
@@ -58,15 +60,22 @@ export async function runMatmulSuite(options: MatmulSuiteOptions = {}): Promise<
         results.push(await measureOurs(ctx, spec, call));
         continue;
       }
-      const want = expected ??= call().data;
-      results.push(...await measureInterleaved(ctx, [
-        { kind: 'ours', spec, fn: call },
-        {
-          kind: 'peer', spec: { ...spec, impl: MATMUL_PEER },
-          create: () => createMatMulPeer({ M, K, N }, { threads }, { A, B }),
-          check: (y) => checkPeerOutput(`matmul ${M}x${K}x${N}`, y, want),
-        },
-      ], (c) => `${c.spec.impl} ${M}x${K}x${N} ${threads}T`));
+      const want = (expected ??= call().data);
+      results.push(
+        ...(await measureInterleaved(
+          ctx,
+          [
+            { kind: 'ours', spec, fn: call },
+            {
+              kind: 'peer',
+              spec: { ...spec, impl: MATMUL_PEER },
+              create: () => createMatMulPeer({ M, K, N }, { threads }, { A, B }),
+              check: (y) => checkPeerOutput(`matmul ${M}x${K}x${N}`, y, want),
+            },
+          ],
+          (c) => `${c.spec.impl} ${M}x${K}x${N} ${threads}T`,
+        )),
+      );
     }
   }
   ctx.finish();

@@ -18,14 +18,19 @@ export type MeasureSpec = Omit<BenchmarkSpec, 'timing' | 'peakGflops' | 'fn'>;
 export function checkPeerOutput(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
   const r = compareClose(actual, expected, PEER_TOLERANCE, PEER_TOLERANCE);
   if (!r.ok) {
-    throw new Error(`${what}: onnxruntime-node and simd-attention disagree (max |diff| ${r.maxAbs.toExponential(2)}, ` +
-      `worst element ${r.worstIndex}, tolerance ${PEER_TOLERANCE}); a peer that computes something else is not timed`);
+    throw new Error(
+      `${what}: onnxruntime-node and simd-attention disagree (max |diff| ${r.maxAbs.toExponential(2)}, ` +
+        `worst element ${r.worstIndex}, tolerance ${PEER_TOLERANCE}); a peer that computes something else is not timed`,
+    );
   }
 }
 
 /** Times our call on `spec.threads` pool threads. */
 export async function measureOurs(
-  ctx: ResolvedOptions, spec: MeasureSpec, fn: () => unknown, extra: Partial<SuiteResult> = {},
+  ctx: ResolvedOptions,
+  spec: MeasureSpec,
+  fn: () => unknown,
+  extra: Partial<SuiteResult> = {},
 ): Promise<SuiteResult> {
   // The peak first (measured once per thread count), then the pool size for the timed calls.
   const peakGflops = ctx.peaks.get(spec.threads);
@@ -60,7 +65,7 @@ export type Contender = OursContender | PeerContender;
 async function timeContender(ctx: ResolvedOptions, c: Contender, round: number): Promise<Timing> {
   const timing = ctx.roundTiming(round);
   if (c.kind === 'ours') {
-    ctx.peaks.get(c.spec.threads);  // measured before the pool is sized (once per thread count)
+    ctx.peaks.get(c.spec.threads); // measured before the pool is sized (once per thread count)
     useThreads(c.spec.threads);
     return timeIt(c.fn, timing);
   }
@@ -81,7 +86,9 @@ async function timeContender(ctx: ResolvedOptions, c: Contender, round: number):
  * result per contender, in the given order.
  */
 export async function measureInterleaved(
-  ctx: ResolvedOptions, contenders: readonly Contender[], label: (c: Contender) => string,
+  ctx: ResolvedOptions,
+  contenders: readonly Contender[],
+  label: (c: Contender) => string,
 ): Promise<SuiteResult[]> {
   const n = contenders.length;
   const timings: Timing[][] = contenders.map(() => []);
@@ -96,6 +103,6 @@ export async function measureInterleaved(
   return contenders.map((c, i) => {
     const r = makeResult({ ...c.spec, peakGflops: ctx.peaks.get(c.spec.threads) }, poolTimings(timings[i]));
     const roundMs = timings[i].map((t) => t.medianMs);
-    return toSuiteResult(r, c.kind === 'ours' ? 'ours' : c.role ?? 'peer', { roundMs, ...c.extra });
+    return toSuiteResult(r, c.kind === 'ours' ? 'ours' : (c.role ?? 'peer'), { roundMs, ...c.extra });
   });
 }

@@ -32,19 +32,28 @@ export function memoryChildPath(): string {
 /** Runs the probe in a fresh Node process (same ISA environment) and parses its report. */
 export function probeMemory(req: MemoryProbeRequest): Promise<MemoryProbeReport> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--expose-gc', memoryChildPath(), JSON.stringify(req)], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        // The thrown error's own line ("RangeError: ..."), not the source line Node prints above it.
-        const why = String(stderr).split('\n').map((l) => l.trim()).find((l) => /^[A-Za-z]*Error( \[\w+\])?: /.test(l)) ?? err.message.split('\n')[0];
-        reject(new Error(`memory probe (L=${req.L}) failed: ${why}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(String(stdout).trim().split('\n').pop() ?? '') as MemoryProbeReport);
-      } catch {
-        reject(new Error(`memory probe (L=${req.L}) printed no report`));
-      }
-    });
+    execFile(
+      process.execPath,
+      ['--expose-gc', memoryChildPath(), JSON.stringify(req)],
+      { maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          // The thrown error's own line ("RangeError: ..."), not the source line Node prints above it.
+          const why =
+            String(stderr)
+              .split('\n')
+              .map((l) => l.trim())
+              .find((l) => /^[A-Za-z]*Error( \[\w+\])?: /.test(l)) ?? err.message.split('\n')[0];
+          reject(new Error(`memory probe (L=${req.L}) failed: ${why}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(String(stdout).trim().split('\n').pop() ?? '') as MemoryProbeReport);
+        } catch {
+          reject(new Error(`memory probe (L=${req.L}) printed no report`));
+        }
+      },
+    );
   });
 }
 
@@ -63,7 +72,9 @@ export function memoryFigures(r: MemoryProbeReport): MemoryFigures {
 
 export async function runMemorySuite(options: MemorySuiteOptions = {}): Promise<SuiteResult[]> {
   const ctx = resolveOptions('memory', options);
-  const H = options.heads ?? 1, d = options.headDim ?? 64, causal = options.causal ?? true;
+  const H = options.heads ?? 1,
+    d = options.headDim ?? 64,
+    causal = options.causal ?? true;
   const seqLens = options.seqLens ?? [32768];
   ctx.setTotal(seqLens.length * ctx.threads.length);
   const results: SuiteResult[] = [];
@@ -73,13 +84,20 @@ export async function runMemorySuite(options: MemorySuiteOptions = {}): Promise<
       const report = await probeMemory({ B: 1, H, L, d, causal, threads });
       const memory = memoryFigures(report);
       const mib = (b: number) => (b < MiB ? `${(b / 1024).toFixed(0)} KiB` : `${(b / MiB).toFixed(1)} MiB`);
-      const r = makeResult({
-        suite: 'memory', impl: OURS, threads, shape: { B: 1, H, L, d, causal },
-        flops: attentionFlops({ batch: 1, heads: H, lq: L, lk: L, headDim: d, causal }),
-        peakGflops: ctx.peaks.get(threads),
-        note: `peak RSS ${mib(memory.extraBytes)} beyond inputs (${mib(memory.inputBytes)}) and output ` +
-          `(${mib(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; one call in a fresh process`,
-      }, singleTiming(report.ms));
+      const r = makeResult(
+        {
+          suite: 'memory',
+          impl: OURS,
+          threads,
+          shape: { B: 1, H, L, d, causal },
+          flops: attentionFlops({ batch: 1, heads: H, lq: L, lk: L, headDim: d, causal }),
+          peakGflops: ctx.peaks.get(threads),
+          note:
+            `peak RSS ${mib(memory.extraBytes)} beyond inputs (${mib(memory.inputBytes)}) and output ` +
+            `(${mib(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; one call in a fresh process`,
+        },
+        singleTiming(report.ms),
+      );
       results.push(toSuiteResult(r, 'ours', { memory }));
     }
   }

@@ -16,7 +16,16 @@ import { makeResult, mhaBlockFlops, timeIt } from '../harness';
 import { randomFloat32 } from '../data';
 import type { MhaBlockWeights } from '../peers/onnx-model';
 import { createMhaBlockPeer } from '../peers/onnxruntime-peer';
-import { markBaselines, resolveOptions, ResolvedOptions, SuiteOptions, SuiteResult, toSuiteResult, useThreads, OURS } from './common';
+import {
+  markBaselines,
+  resolveOptions,
+  ResolvedOptions,
+  SuiteOptions,
+  SuiteResult,
+  toSuiteResult,
+  useThreads,
+  OURS,
+} from './common';
 import { checkPeerOutput, Contender, measureInterleaved, measureOurs } from './measure';
 import { OrtDecodeBlockLoop } from '../peers/decode-block-model';
 
@@ -31,7 +40,10 @@ export interface MhaSuiteOptions extends SuiteOptions {
   decodeSteps?: number;
 }
 
-export const MHA_BLOCK_PEERS = { mha: 'onnxruntime:block(MultiHeadAttention)', attention: 'onnxruntime:block(Attention)' } as const;
+export const MHA_BLOCK_PEERS = {
+  mha: 'onnxruntime:block(MultiHeadAttention)',
+  attention: 'onnxruntime:block(Attention)',
+} as const;
 
 /** The part of the package's module API this suite uses (looked up at run time, see above). */
 interface MhaModule {
@@ -39,8 +51,15 @@ interface MhaModule {
   forwardSync(q: Tensor, k: Tensor, v: Tensor, options?: { cache?: unknown }): { output: Tensor<Float32Array> };
 }
 type MhaCtor = new (o: { embedDim: number; numHeads: number }) => MhaModule;
-interface KvCacheLike { reset?(): void }
-type KvCacheCtor = new (o: { batch: number; numKeyValueHeads: number; headDim: number; capacity: number }) => KvCacheLike;
+interface KvCacheLike {
+  reset?(): void;
+}
+type KvCacheCtor = new (o: {
+  batch: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  capacity: number;
+}) => KvCacheLike;
 
 function packageModules(): { Mha?: MhaCtor; KVCache?: KvCacheCtor } {
   const p = pkg as unknown as Record<string, unknown>;
@@ -70,12 +89,14 @@ function stateDict(w: MhaBlockWeights, E: number): Record<string, Tensor> {
 /** FLOPs of one decode step averaged over `steps` steps from an empty cache: 8·E² of projections
  * (q, k, v, out for one token) plus 4·E·Lk of attention at Lk = t + 1. */
 export function mhaDecodeStepFlops(E: number, steps: number): number {
-  return 8 * E * E + 4 * E * (steps + 1) / 2;
+  return 8 * E * E + (4 * E * (steps + 1)) / 2;
 }
 
 export async function runMhaSuite(options: MhaSuiteOptions = {}): Promise<SuiteResult[]> {
   const ctx = resolveOptions('mha', options);
-  const H = options.heads ?? 12, d = options.headDim ?? 64, E = H * d;
+  const H = options.heads ?? 12,
+    d = options.headDim ?? 64,
+    E = H * d;
   const seqLens = options.seqLens ?? [1024];
   const steps = options.decodeSteps ?? 256;
   const { Mha, KVCache } = packageModules();
@@ -115,25 +136,37 @@ export async function runMhaSuite(options: MhaSuiteOptions = {}): Promise<SuiteR
       for (const op of ['mha', 'attention'] as const) {
         const impl = MHA_BLOCK_PEERS[op];
         contenders.push({
-          kind: 'peer', spec: { ...spec, impl },
-          create: () => createMhaBlockPeer({ batch: 1, seqLen: L, embedDim: E, heads: H, attentionOp: op, weights }, { threads }, { x: X }),
-          check: (y) => { if (want !== undefined) checkPeerOutput(`mha L=${L} (${impl})`, y, want); },
+          kind: 'peer',
+          spec: { ...spec, impl },
+          create: () =>
+            createMhaBlockPeer(
+              { batch: 1, seqLen: L, embedDim: E, heads: H, attentionOp: op, weights },
+              { threads },
+              { x: X },
+            ),
+          check: (y) => {
+            if (want !== undefined) checkPeerOutput(`mha L=${L} (${impl})`, y, want);
+          },
         });
       }
-      results.push(...await measureInterleaved(ctx, contenders, (c) => `${c.spec.impl} L=${L} ${threads}T`));
+      results.push(...(await measureInterleaved(ctx, contenders, (c) => `${c.spec.impl} L=${L} ${threads}T`)));
     }
   }
 
   if (steps > 0) {
-    if (haveOurs && KVCache === undefined) ctx.note('KVCache is not exported by this build of the package: ours skipped in mha-decode');
-    results.push(...await runMhaDecode(ctx, { E, H, d, steps, weights, mha, KVCache }));
+    if (haveOurs && KVCache === undefined)
+      ctx.note('KVCache is not exported by this build of the package: ours skipped in mha-decode');
+    results.push(...(await runMhaDecode(ctx, { E, H, d, steps, weights, mha, KVCache })));
   }
   ctx.finish();
   return markBaselines(results);
 }
 
 interface DecodeSetup {
-  E: number; H: number; d: number; steps: number;
+  E: number;
+  H: number;
+  d: number;
+  steps: number;
   weights: MhaBlockWeights;
   mha?: MhaModule;
   KVCache?: KvCacheCtor;
@@ -141,8 +174,10 @@ interface DecodeSetup {
 
 /** Timing of a whole `steps`-token decode turned into per-step figures. */
 async function perStep(
-  ctx: ResolvedOptions, spec: { suite: string; impl: string; threads: number; shape: Record<string, number>; flops: number; note?: string },
-  steps: number, fn: () => unknown,
+  ctx: ResolvedOptions,
+  spec: { suite: string; impl: string; threads: number; shape: Record<string, number>; flops: number; note?: string },
+  steps: number,
+  fn: () => unknown,
 ) {
   const t = await timeIt(fn, ctx.timing);
   const perStepTiming = { ...t, medianMs: t.medianMs / steps, minMs: t.minMs / steps, meanMs: t.meanMs / steps };
@@ -184,14 +219,23 @@ async function runMhaDecode(ctx: ResolvedOptions, s: DecodeSetup): Promise<Suite
     for (const op of ['mha', 'attention'] as const) {
       const impl = `onnxruntime:decode(${op === 'mha' ? 'MultiHeadAttention' : 'Attention'}+past)`;
       ctx.progress(`${impl} ${steps} steps ${threads}T`);
-      const loop = await OrtDecodeBlockLoop.create({ batch: 1, embedDim: E, heads: H, op, weights: s.weights }, threads);
+      const loop = await OrtDecodeBlockLoop.create(
+        { batch: 1, embedDim: E, heads: H, op, weights: s.weights },
+        threads,
+      );
       try {
         const ys = await loop.run(xsData, true);
         if (expected !== undefined) {
           for (let i = 0; i < steps; i++) checkPeerOutput(`mha-decode step ${i} (${impl})`, ys[i], expected[i]);
         }
-        results.push(toSuiteResult(await perStep(ctx, { ...spec, impl, note: `${note}; present fed back as past` }, steps,
-          () => loop.run(xsData)), 'peer'));
+        results.push(
+          toSuiteResult(
+            await perStep(ctx, { ...spec, impl, note: `${note}; present fed back as past` }, steps, () =>
+              loop.run(xsData),
+            ),
+            'peer',
+          ),
+        );
       } finally {
         await loop.release();
       }

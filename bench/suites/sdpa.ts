@@ -34,16 +34,22 @@ export const MHA_PEER = 'onnxruntime:MultiHeadAttention';
 
 export async function runSdpaSuite(options: SdpaSuiteOptions = {}): Promise<SuiteResult[]> {
   const ctx = resolveOptions('sdpa', options);
-  const B = options.batch ?? 1, H = options.heads ?? 12, d = options.headDim ?? 64;
+  const B = options.batch ?? 1,
+    H = options.heads ?? 12,
+    d = options.headDim ?? 64;
   const seqLens = options.seqLens ?? DEFAULT_SDPA_SEQ_LENS;
   const causals = options.causal ?? [false, true];
   ctx.setTotal(seqLens.length * causals.length * ctx.threads.length * (ctx.compare ? 3 * ctx.rounds : 1));
   const results: SuiteResult[] = [];
   for (const L of seqLens) {
     const n = B * H * L * d;
-    const Q = randomFloat32(n, 7 * L + 1), K = randomFloat32(n, 7 * L + 2), V = randomFloat32(n, 7 * L + 3);
+    const Q = randomFloat32(n, 7 * L + 1),
+      K = randomFloat32(n, 7 * L + 2),
+      V = randomFloat32(n, 7 * L + 3);
     const dims = [B, H, L, d];
-    const q = new Tensor(Q, dims), k = new Tensor(K, dims), v = new Tensor(V, dims);
+    const q = new Tensor(Q, dims),
+      k = new Tensor(K, dims),
+      v = new Tensor(V, dims);
     // BLHD copies for MultiHeadAttention, made only when it runs.
     let blhd: { query: Float32Array; key: Float32Array; value: Float32Array } | undefined;
     for (const causal of causals) {
@@ -60,22 +66,41 @@ export async function runSdpaSuite(options: SdpaSuiteOptions = {}): Promise<Suit
           results.push(await measureOurs(ctx, spec, call));
           continue;
         }
-        const want = expected ??= call().data;
+        const want = (expected ??= call().data);
         blhd ??= { query: bhldToBlhd(Q, B, H, L, d), key: bhldToBlhd(K, B, H, L, d), value: bhldToBlhd(V, B, H, L, d) };
-        const inputs = blhd, wantBlhd = expectedBlhd ??= bhldToBlhd(want, B, H, L, d);
-        results.push(...await measureInterleaved(ctx, [
-          { kind: 'ours', spec, fn: call },
-          {
-            kind: 'peer', spec: { ...spec, impl: ATTENTION_PEER },
-            create: () => createAttentionPeer({ batch: B, heads: H, lq: L, lk: L, headDim: d, isCausal: causal }, { threads }, { Q, K, V }),
-            check: (y) => checkPeerOutput(`${what} (${ATTENTION_PEER})`, y, want),
-          },
-          {
-            kind: 'peer', spec: { ...spec, impl: MHA_PEER },
-            create: () => createMultiHeadAttentionPeer({ batch: B, heads: H, lq: L, lk: L, headDim: d, unidirectional: causal }, { threads }, inputs),
-            check: (y) => checkPeerOutput(`${what} (${MHA_PEER})`, y, wantBlhd),
-          },
-        ], (c) => `${c.spec.impl} ${what} ${threads}T`));
+        const inputs = blhd,
+          wantBlhd = (expectedBlhd ??= bhldToBlhd(want, B, H, L, d));
+        results.push(
+          ...(await measureInterleaved(
+            ctx,
+            [
+              { kind: 'ours', spec, fn: call },
+              {
+                kind: 'peer',
+                spec: { ...spec, impl: ATTENTION_PEER },
+                create: () =>
+                  createAttentionPeer(
+                    { batch: B, heads: H, lq: L, lk: L, headDim: d, isCausal: causal },
+                    { threads },
+                    { Q, K, V },
+                  ),
+                check: (y) => checkPeerOutput(`${what} (${ATTENTION_PEER})`, y, want),
+              },
+              {
+                kind: 'peer',
+                spec: { ...spec, impl: MHA_PEER },
+                create: () =>
+                  createMultiHeadAttentionPeer(
+                    { batch: B, heads: H, lq: L, lk: L, headDim: d, unidirectional: causal },
+                    { threads },
+                    inputs,
+                  ),
+                check: (y) => checkPeerOutput(`${what} (${MHA_PEER})`, y, wantBlhd),
+              },
+            ],
+            (c) => `${c.spec.impl} ${what} ${threads}T`,
+          )),
+        );
       }
     }
   }

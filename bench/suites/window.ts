@@ -31,7 +31,9 @@ export const DEFAULT_WINDOW_KV_LENS = [1_000_000];
 
 export async function runWindowSuite(options: WindowSuiteOptions = {}): Promise<SuiteResult[]> {
   const ctx = resolveOptions('window', options);
-  const H = options.heads ?? 1, d = options.headDim ?? 64, W = options.window ?? 512;
+  const H = options.heads ?? 1,
+    d = options.headDim ?? 64,
+    W = options.window ?? 512;
   const seqLens = options.seqLens ?? DEFAULT_WINDOW_SEQ_LENS;
   const kvLens = options.kvLens ?? DEFAULT_WINDOW_KV_LENS;
   ctx.setTotal((2 * seqLens.length + 2 * kvLens.length) * ctx.threads.length);
@@ -50,35 +52,61 @@ export async function runWindowSuite(options: WindowSuiteOptions = {}): Promise<
     const fullFlops = attentionFlops({ batch: 1, heads: H, lq: L, lk: L, headDim: d, causal: true });
     for (const threads of ctx.threads) {
       ctx.progress(`${OURS} window [${W}, 0] causal L=${L} ${threads}T`);
-      const win = await measureOurs(ctx, { suite: 'window', impl: OURS, threads, shape, flops: windowFlops },
-        () => scaledDotProductAttentionSync(q, k, v, { isCausal: true, windowSize: [W, 0] }));
+      const win = await measureOurs(ctx, { suite: 'window', impl: OURS, threads, shape, flops: windowFlops }, () =>
+        scaledDotProductAttentionSync(q, k, v, { isCausal: true, windowSize: [W, 0] }),
+      );
       ctx.progress(`${OURS} full causal L=${L} ${threads}T`);
-      const full = await measureOurs(ctx,
-        { suite: 'window', impl: `${OURS} (full causal)`, threads, shape: { ...shape, window: 'none' }, flops: fullFlops },
-        () => scaledDotProductAttentionSync(q, k, v, { isCausal: true }), { role: 'context' });
+      const full = await measureOurs(
+        ctx,
+        {
+          suite: 'window',
+          impl: `${OURS} (full causal)`,
+          threads,
+          shape: { ...shape, window: 'none' },
+          flops: fullFlops,
+        },
+        () => scaledDotProductAttentionSync(q, k, v, { isCausal: true }),
+        { role: 'context' },
+      );
       results.push(win, full);
       speedups.push([win, full.ms / win.ms]);
     }
   }
 
   for (const Lk of kvLens) {
-    const K = randomFloat32(H * Lk * d, 7 * Lk + 2), V = randomFloat32(H * Lk * d, 7 * Lk + 3);
+    const K = randomFloat32(H * Lk * d, 7 * Lk + 2),
+      V = randomFloat32(H * Lk * d, 7 * Lk + 3);
     const q = new Tensor(randomFloat32(H * d, 7 * Lk + 1), [1, H, 1, d]);
-    const k = new Tensor(K, [1, H, Lk, d]), v = new Tensor(V, [1, H, Lk, d]);
+    const k = new Tensor(K, [1, H, Lk, d]),
+      v = new Tensor(V, [1, H, Lk, d]);
     const bytes = 2 * H * Lk * d * 4;
     const shape = { B: 1, H, Lk, d };
     const flops = attentionFlops({ batch: 1, heads: H, lq: 1, lk: Lk, headDim: d, causal: false });
     const copyTarget = new Float32Array(K.length);
     for (const threads of ctx.threads) {
       ctx.progress(`${OURS} decode Lk=${Lk} ${threads}T`);
-      const dec = await measureOurs(ctx, { suite: 'window-decode', impl: OURS, threads, shape, flops },
-        () => scaledDotProductAttentionSync(q, k, v));
+      const dec = await measureOurs(ctx, { suite: 'window-decode', impl: OURS, threads, shape, flops }, () =>
+        scaledDotProductAttentionSync(q, k, v),
+      );
       dec.gbPerSec = bytes / (dec.ms * 1e6);
       ctx.progress(`memory copy of K and V (${bytes} bytes) ${threads}T`);
       // One thread whatever `threads` says: TypedArray.set is a single memcpy on the main thread.
-      const copy = await measureOurs(ctx,
-        { suite: 'window-decode', impl: 'TypedArray.set copy', threads, shape, flops: 0, note: 'single-threaded memcpy of the same bytes' },
-        () => { copyTarget.set(K); copyTarget.set(V); }, { role: 'context' });
+      const copy = await measureOurs(
+        ctx,
+        {
+          suite: 'window-decode',
+          impl: 'TypedArray.set copy',
+          threads,
+          shape,
+          flops: 0,
+          note: 'single-threaded memcpy of the same bytes',
+        },
+        () => {
+          copyTarget.set(K);
+          copyTarget.set(V);
+        },
+        { role: 'context' },
+      );
       copy.gbPerSec = bytes / (copy.ms * 1e6);
       results.push(dec, copy);
     }

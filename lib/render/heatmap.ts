@@ -28,11 +28,15 @@ function toRows(w: HeatmapWeights): number[][] {
     const t = w as Tensor;
     const r = t.shape.length;
     if (r < 2 || t.shape.slice(0, r - 2).some((d) => d !== 1)) {
-      throw new RangeError(`renderHeatmapSVG: expected a [rows, cols] tensor (leading dimensions of size 1 allowed), got shape [${t.shape.join(', ')}]`);
+      throw new RangeError(
+        `renderHeatmapSVG: expected a [rows, cols] tensor (leading dimensions of size 1 allowed), got shape [${t.shape.join(', ')}]`,
+      );
     }
     const [R, C] = t.shape.slice(r - 2);
     const [sr, sc] = t.strides.slice(r - 2);
-    return Array.from({ length: R }, (_, i) => Array.from({ length: C }, (_, j) => Number(t.data[t.offset + i * sr + j * sc])));
+    return Array.from({ length: R }, (_, i) =>
+      Array.from({ length: C }, (_, j) => Number(t.data[t.offset + i * sr + j * sc])),
+    );
   }
   const rows = Array.from(w as ArrayLike<ArrayLike<number>>, (row) => Array.from(row, Number));
   return rows;
@@ -40,7 +44,8 @@ function toRows(w: HeatmapWeights): number[][] {
 
 /** White to dark blue; t in [0, 1]. */
 function shade(t: number): string {
-  const lo = [247, 251, 255], hi = [8, 48, 107];
+  const lo = [247, 251, 255],
+    hi = [8, 48, 107];
   const c = lo.map((a, i) => Math.round(a + (hi[i] - a) * Math.min(1, Math.max(0, t))));
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
@@ -57,11 +62,13 @@ export function renderHeatmapSVG(weights: HeatmapWeights, options: HeatmapOption
   const rowLabels = options.rowLabels ?? rows.map((_, i) => String(i));
   const colLabels = options.colLabels ?? rows[0].map((_, j) => String(j));
   if (rowLabels.length !== R) throw new RangeError(`renderHeatmapSVG: ${rowLabels.length} row labels for ${R} rows`);
-  if (colLabels.length !== C) throw new RangeError(`renderHeatmapSVG: ${colLabels.length} column labels for ${C} columns`);
+  if (colLabels.length !== C)
+    throw new RangeError(`renderHeatmapSVG: ${colLabels.length} column labels for ${C} columns`);
 
   const finite = rows.flat().filter(Number.isFinite);
   // Attention weights live in [0, 1]: use that scale so shades compare across pictures.
-  let lo = 0, hi = 1;
+  let lo = 0,
+    hi = 1;
   if (finite.some((v) => v < 0 || v > 1)) {
     lo = Math.min(...finite);
     hi = Math.max(...finite);
@@ -76,57 +83,119 @@ export function renderHeatmapSVG(weights: HeatmapWeights, options: HeatmapOption
   const rowLabelWidth = Math.max(...rowLabels.map((s) => textWidth(s, labelFont))) + 12;
   const colLabelsFit = colLabels.every((s) => textWidth(s, labelFont) <= cell - 2);
   // Column labels horizontal when they fit in a cell, else at -45 degrees (their height grows).
-  const colLabelHeight = colLabelsFit ? labelFont + 10 : Math.max(...colLabels.map((s) => textWidth(s, labelFont))) * Math.SQRT1_2 + labelFont + 10;
+  const colLabelHeight = colLabelsFit
+    ? labelFont + 10
+    : Math.max(...colLabels.map((s) => textWidth(s, labelFont))) * Math.SQRT1_2 + labelFont + 10;
   const titleHeight = options.title ? 30 : 8;
   const legendWidth = 70;
-  const x0 = 10 + rowLabelWidth, y0 = titleHeight + colLabelHeight;
+  const x0 = 10 + rowLabelWidth,
+    y0 = titleHeight + colLabelHeight;
   const width = x0 + C * cell + 20 + legendWidth;
   const height = y0 + R * cell + 16;
 
   const body: string[] = [];
-  if (options.title) body.push(text(options.title, { x: width / 2, y: 20, 'text-anchor': 'middle', 'font-size': 15, 'font-weight': 'bold', class: 'title' }));
+  if (options.title)
+    body.push(
+      text(options.title, {
+        x: width / 2,
+        y: 20,
+        'text-anchor': 'middle',
+        'font-size': 15,
+        'font-weight': 'bold',
+        class: 'title',
+      }),
+    );
 
   const colText = colLabels.map((s, j) => {
-    const cx = x0 + (j + 0.5) * cell, y = y0 - 6;
+    const cx = x0 + (j + 0.5) * cell,
+      y = y0 - 6;
     return colLabelsFit
       ? text(s, { x: cx, y, 'text-anchor': 'middle', 'font-size': labelFont, class: 'col-label' })
-      : text(s, { x: cx, y, 'text-anchor': 'start', 'font-size': labelFont, transform: `rotate(-45 ${num(cx)} ${num(y)})`, class: 'col-label' });
+      : text(s, {
+          x: cx,
+          y,
+          'text-anchor': 'start',
+          'font-size': labelFont,
+          transform: `rotate(-45 ${num(cx)} ${num(y)})`,
+          class: 'col-label',
+        });
   });
-  const rowText = rowLabels.map((s, i) => text(s, {
-    x: x0 - 8, y: y0 + (i + 0.5) * cell, 'text-anchor': 'end', 'dominant-baseline': 'central', 'font-size': labelFont, class: 'row-label',
-  }));
+  const rowText = rowLabels.map((s, i) =>
+    text(s, {
+      x: x0 - 8,
+      y: y0 + (i + 0.5) * cell,
+      'text-anchor': 'end',
+      'dominant-baseline': 'central',
+      'font-size': labelFont,
+      class: 'row-label',
+    }),
+  );
   body.push(el('g', { class: 'col-labels' }, colText), el('g', { class: 'row-labels' }, rowText));
 
   const cells: string[] = [];
   const values: string[] = [];
-  rows.forEach((row, i) => row.forEach((v, j) => {
-    const t = Number.isFinite(v) ? (v - lo) / (hi - lo) : 0;
-    const x = x0 + j * cell, y = y0 + i * cell;
-    const shown = Number.isFinite(v) ? v.toFixed(digits) : String(v);
-    cells.push(el('rect', {
-      class: 'cell', x, y, width: cell, height: cell, fill: Number.isFinite(v) ? shade(t) : '#d9d9d9',
-      stroke: '#ffffff', 'stroke-width': cell >= 12 ? 1 : 0, 'data-row': i, 'data-col': j, 'data-value': shown,
-    }, el('title', {}, escapeXml(`${rowLabels[i]} → ${colLabels[j]}: ${shown}`))));
-    if (showValues) {
-      values.push(text(shown, {
-        x: x + cell / 2, y: y + cell / 2, 'text-anchor': 'middle', 'dominant-baseline': 'central',
-        'font-size': fontSize, fill: t > 0.55 ? '#ffffff' : '#1a1a1a', class: 'value',
-      }));
-    }
-  }));
+  rows.forEach((row, i) =>
+    row.forEach((v, j) => {
+      const t = Number.isFinite(v) ? (v - lo) / (hi - lo) : 0;
+      const x = x0 + j * cell,
+        y = y0 + i * cell;
+      const shown = Number.isFinite(v) ? v.toFixed(digits) : String(v);
+      cells.push(
+        el(
+          'rect',
+          {
+            class: 'cell',
+            x,
+            y,
+            width: cell,
+            height: cell,
+            fill: Number.isFinite(v) ? shade(t) : '#d9d9d9',
+            stroke: '#ffffff',
+            'stroke-width': cell >= 12 ? 1 : 0,
+            'data-row': i,
+            'data-col': j,
+            'data-value': shown,
+          },
+          el('title', {}, escapeXml(`${rowLabels[i]} → ${colLabels[j]}: ${shown}`)),
+        ),
+      );
+      if (showValues) {
+        values.push(
+          text(shown, {
+            x: x + cell / 2,
+            y: y + cell / 2,
+            'text-anchor': 'middle',
+            'dominant-baseline': 'central',
+            'font-size': fontSize,
+            fill: t > 0.55 ? '#ffffff' : '#1a1a1a',
+            class: 'value',
+          }),
+        );
+      }
+    }),
+  );
   body.push(el('g', { class: 'cells' }, cells));
   if (values.length > 0) body.push(el('g', { class: 'values' }, values));
 
   // Colour scale: a gradient bar from lo (bottom) to hi (top).
-  const lx = x0 + C * cell + 20, lh = Math.min(R * cell, 200);
-  body.push(el('defs', {}, el('linearGradient', { id: 'heatmap-scale', x1: 0, y1: 1, x2: 0, y2: 0 }, [
-    el('stop', { offset: '0', 'stop-color': shade(0) }),
-    el('stop', { offset: '1', 'stop-color': shade(1) }),
-  ])));
-  body.push(el('g', { class: 'legend' }, [
-    el('rect', { x: lx, y: y0, width: 14, height: lh, fill: 'url(#heatmap-scale)', stroke: '#999999' }),
-    text(num(hi), { x: lx + 20, y: y0 + 4, 'dominant-baseline': 'central', 'font-size': 11 }),
-    text(num(lo), { x: lx + 20, y: y0 + lh - 4, 'dominant-baseline': 'central', 'font-size': 11 }),
-  ]));
+  const lx = x0 + C * cell + 20,
+    lh = Math.min(R * cell, 200);
+  body.push(
+    el(
+      'defs',
+      {},
+      el('linearGradient', { id: 'heatmap-scale', x1: 0, y1: 1, x2: 0, y2: 0 }, [
+        el('stop', { offset: '0', 'stop-color': shade(0) }),
+        el('stop', { offset: '1', 'stop-color': shade(1) }),
+      ]),
+    ),
+  );
+  body.push(
+    el('g', { class: 'legend' }, [
+      el('rect', { x: lx, y: y0, width: 14, height: lh, fill: 'url(#heatmap-scale)', stroke: '#999999' }),
+      text(num(hi), { x: lx + 20, y: y0 + 4, 'dominant-baseline': 'central', 'font-size': 11 }),
+      text(num(lo), { x: lx + 20, y: y0 + lh - 4, 'dominant-baseline': 'central', 'font-size': 11 }),
+    ]),
+  );
   return svgDocument(width, height, body, options.title ?? 'attention weights');
 }

@@ -6,7 +6,10 @@
 
 /** Escapes text for XML content and attribute values. */
 export function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' }[c] as string));
+  return s.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string,
+  );
 }
 
 /** A coordinate with at most two decimals (enough at screen resolution, keeps the files small). */
@@ -40,11 +43,22 @@ export function text(content: string, attrs: Attrs): string {
 /** The document wrapper: XML declaration, svg root with viewBox, a white background. */
 export function svgDocument(width: number, height: number, body: string[], title?: string): string {
   const head = title === undefined ? '' : el('title', {}, escapeXml(title));
-  return '<?xml version="1.0" encoding="UTF-8"?>\n' +
-    el('svg', {
-      xmlns: 'http://www.w3.org/2000/svg', width, height, viewBox: `0 0 ${num(width)} ${num(height)}`,
-      'font-family': 'Helvetica, Arial, sans-serif', 'font-size': 12,
-    }, [head, el('rect', { x: 0, y: 0, width, height, fill: '#ffffff' }), ...body].join('\n')) + '\n';
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    el(
+      'svg',
+      {
+        xmlns: 'http://www.w3.org/2000/svg',
+        width,
+        height,
+        viewBox: `0 0 ${num(width)} ${num(height)}`,
+        'font-family': 'Helvetica, Arial, sans-serif',
+        'font-size': 12,
+      },
+      [head, el('rect', { x: 0, y: 0, width, height, fill: '#ffffff' }), ...body].join('\n'),
+    ) +
+    '\n'
+  );
 }
 
 /** Approximate rendered width of `s` at `fontSize` in a sans-serif font (layout only). */

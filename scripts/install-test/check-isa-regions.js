@@ -91,7 +91,8 @@ function isaOfObject(file) {
 }
 
 const runsBeforeDispatch = (name) =>
-  /^sa::\w*Kernels(Avx2|Avx512)\(\)$/.test(name) || /^_GLOBAL__sub_I|__static_initialization_and_destruction/.test(name);
+  /^sa::\w*Kernels(Avx2|Avx512)\(\)$/.test(name) ||
+  /^_GLOBAL__sub_I|__static_initialization_and_destruction/.test(name);
 
 const problems = [];
 const definedBy = { baseline: new Map(), avx2: new Map(), avx512: new Map() };
@@ -103,7 +104,8 @@ for (const obj of objects) {
   for (const [name, type] of textSymbols(obj)) definedBy[isa].set(name, type);
   for (const [name, counts] of scanFunctions(obj)) {
     const where = `${path.relative(objDir, obj)}: ${name}`;
-    if (isa === 'baseline' && (counts.vex || counts.evex)) problems.push(`rule 1: ${where} uses AVX (${counts.vex} VEX, ${counts.evex} EVEX)`);
+    if (isa === 'baseline' && (counts.vex || counts.evex))
+      problems.push(`rule 1: ${where} uses AVX (${counts.vex} VEX, ${counts.evex} EVEX)`);
     if (isa === 'avx2' && counts.evex) problems.push(`rule 2: ${where} uses AVX-512 (${counts.evex} EVEX)`);
     if (isa !== 'baseline' && runsBeforeDispatch(name) && (counts.vex || counts.evex)) {
       problems.push(`rule 3: ${where} runs before the CPU check but uses AVX`);
@@ -120,14 +122,16 @@ const weakInBaseline = (name) => {
 for (const [name, counts] of scanFunctions(addon)) {
   if (counts.evex) {
     avx512Functions++;
-    if (!definedBy.avx512.has(name)) problems.push(`rule 4: ${name} uses AVX-512 but is not an avx512/ kernel function`);
+    if (!definedBy.avx512.has(name))
+      problems.push(`rule 4: ${name} uses AVX-512 but is not an avx512/ kernel function`);
   }
   if (counts.vex || counts.evex) {
     avxFunctions++;
     if (!definedBy.avx512.has(name) && !definedBy.avx2.has(name)) {
       problems.push(`rule 4: ${name} uses AVX but is not an avx2/ or avx512/ kernel function`);
     }
-    if (weakInBaseline(name)) problems.push(`rule 4: ${name} uses AVX and is a weak function baseline code defines too`);
+    if (weakInBaseline(name))
+      problems.push(`rule 4: ${name} uses AVX and is a weak function baseline code defines too`);
   }
 }
 // A check that found no kernels at all would pass vacuously: the addon must contain both kinds.

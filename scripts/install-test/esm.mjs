@@ -11,7 +11,7 @@ if (missing.length > 0) throw new Error(`the ESM entry lacks: ${missing.join(', 
 
 const q = new Tensor(Float32Array.from([0, 0]), [1, 2]);
 const v = new Tensor(Float32Array.from([1, 2, 3, 4]), [2, 2]);
-const out = await scaledDotProductAttention(q, v, v);  // equal scores: the mean of v's rows
+const out = await scaledDotProductAttention(q, v, v); // equal scores: the mean of v's rows
 if (!(out instanceof cjs.Tensor) || out.data[0] !== 2 || out.data[1] !== 3) {
   throw new Error(`ESM scaledDotProductAttention gave [${Array.from(out.data)}]`);
 }

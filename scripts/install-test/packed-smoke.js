@@ -18,7 +18,10 @@ if (!tarball || !fs.existsSync(tarball)) {
 }
 
 const project = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-packed-smoke-'));
-fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+fs.writeFileSync(
+  path.join(project, 'package.json'),
+  JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }),
+);
 for (const f of ['smoke.cjs', 'esm.mjs']) fs.copyFileSync(path.join(__dirname, f), path.join(project, f));
 
 function run(command, args, env = {}) {
@@ -28,14 +31,19 @@ function run(command, args, env = {}) {
   const shell = process.platform === 'win32' && command === 'npm';
   const r = spawnSync(command, args, { cwd: project, stdio: 'inherit', env: { ...process.env, ...env }, shell });
   if (r.status !== 0) {
-    console.error(`packed-smoke: \`${command} ${args.join(' ')}\` failed (${r.status ?? r.signal}); project kept in ${project}`);
+    console.error(
+      `packed-smoke: \`${command} ${args.join(' ')}\` failed (${r.status ?? r.signal}); project kept in ${project}`,
+    );
     process.exit(1);
   }
 }
 
 run('npm', ['install', '--no-audit', '--no-fund', tarball]);
 run(process.execPath, ['smoke.cjs', 'prebuild']);
-const probe = spawnSync(process.execPath, ['-p', "require('simd-attention').backendInfo().availableIsas.join(' ')"], { cwd: project, encoding: 'utf8' });
+const probe = spawnSync(process.execPath, ['-p', "require('simd-attention').backendInfo().availableIsas.join(' ')"], {
+  cwd: project,
+  encoding: 'utf8',
+});
 for (const isa of probe.stdout.trim().split(' ')) {
   run(process.execPath, ['smoke.cjs', 'prebuild', `--isa=${isa}`], { SIMD_ATTENTION_ISA: isa });
 }

@@ -59,5 +59,6 @@ if (expected === 'prebuild') {
 } else if (rel !== path.join('build', 'Release', 'simd_attention.node')) {
   throw new Error(`expected the source build build/Release/simd_attention.node, loaded ${rel}`);
 }
-if (expectedIsa !== null && info.isa !== expectedIsa) throw new Error(`expected isa ${expectedIsa}, the dispatcher chose ${info.isa}`);
+if (expectedIsa !== null && info.isa !== expectedIsa)
+  throw new Error(`expected isa ${expectedIsa}, the dispatcher chose ${info.isa}`);
 console.log(`smoke: ok (${expected}${expectedIsa ? `, ${expectedIsa}` : ''})`);

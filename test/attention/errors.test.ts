@@ -13,7 +13,9 @@ function codeOf(fn: () => unknown): { code?: string; name: string; message: stri
 }
 
 describe('attention bad input', () => {
-  const q = t([1, 2, 4, 8]), k = t([1, 2, 6, 8]), v = t([1, 2, 6, 8]);
+  const q = t([1, 2, 4, 8]),
+    k = t([1, 2, 6, 8]),
+    v = t([1, 2, 6, 8]);
 
   test('non-Tensor and wrong dtype name the argument', () => {
     const e = codeOf(() => scaledDotProductAttentionSync(q, [] as unknown as Tensor, v));
@@ -42,26 +44,42 @@ describe('attention bad input', () => {
   test('GQA needs enableGqa and a divisible head count', () => {
     const kg = t([1, 1, 6, 8]);
     expect(() => scaledDotProductAttentionSync(t([1, 4, 4, 8]), t([1, 2, 6, 8]), t([1, 2, 6, 8]))).toThrow(/enableGqa/);
-    expect(codeOf(() => scaledDotProductAttentionSync(t([1, 3, 4, 8]), t([1, 2, 6, 8]), t([1, 2, 6, 8]), { enableGqa: true })).code).toBe('ERR_SHAPE_MISMATCH');
+    expect(
+      codeOf(() =>
+        scaledDotProductAttentionSync(t([1, 3, 4, 8]), t([1, 2, 6, 8]), t([1, 2, 6, 8]), { enableGqa: true }),
+      ).code,
+    ).toBe('ERR_SHAPE_MISMATCH');
     expect(scaledDotProductAttentionSync(t([1, 4, 4, 8]), kg, kg).shape).toEqual([1, 4, 4, 8]);
   });
 
   test('masks of the wrong dtype or shape', () => {
-    const e = codeOf(() => scaledDotProductAttentionSync(q, k, v, { attnMask: new Tensor(new Int32Array(24), [4, 6]) }));
+    const e = codeOf(() =>
+      scaledDotProductAttentionSync(q, k, v, { attnMask: new Tensor(new Int32Array(24), [4, 6]) }),
+    );
     expect(e.code).toBe('ERR_INVALID_DTYPE');
     expect(e.message).toMatch(/attnMask/);
-    const e2 = codeOf(() => scaledDotProductAttentionSync(q, k, v, { attnMask: new Tensor(new Uint8Array(20), [4, 5]) }));
+    const e2 = codeOf(() =>
+      scaledDotProductAttentionSync(q, k, v, { attnMask: new Tensor(new Uint8Array(20), [4, 5]) }),
+    );
     expect(e2.code).toBe('ERR_SHAPE_MISMATCH');
     expect(e2.message).toMatch(/attnMask of shape \[4, 5\]/);
   });
 
   test('options of the wrong type', () => {
-    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { isCausal: 1 as unknown as boolean })).code).toBe('ERR_INVALID_OPTION');
+    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { isCausal: 1 as unknown as boolean })).code).toBe(
+      'ERR_INVALID_OPTION',
+    );
     expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { scale: NaN })).code).toBe('ERR_INVALID_OPTION');
-    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { layout: 'BLDH' as never })).code).toBe('ERR_INVALID_OPTION');
-    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { causalAlignment: 'top' as never })).code).toBe('ERR_INVALID_OPTION');
+    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { layout: 'BLDH' as never })).code).toBe(
+      'ERR_INVALID_OPTION',
+    );
+    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { causalAlignment: 'top' as never })).code).toBe(
+      'ERR_INVALID_OPTION',
+    );
     expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { keyLengths: [7] })).code).toBe('ERR_INVALID_OPTION');
-    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { keyLengths: [1, 2] })).code).toBe('ERR_SHAPE_MISMATCH');
+    expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, { keyLengths: [1, 2] })).code).toBe(
+      'ERR_SHAPE_MISMATCH',
+    );
     expect(codeOf(() => scaledDotProductAttentionSync(q, k, v, 'causal' as never)).code).toBe('ERR_INVALID_OPTION');
   });
 

@@ -38,7 +38,9 @@ describe('permutation properties', () => {
     fc.assert(
       fc.property(problem, ({ Lq, Lk, d, seed }) => {
         const r = rng(seed);
-        const q = randomTensor([Lq, d], r), k = randomTensor([Lk, d], r), v = randomTensor([Lk, d], r);
+        const q = randomTensor([Lq, d], r),
+          k = randomTensor([Lk, d], r),
+          v = randomTensor([Lk, d], r);
         const perm = permutation(Lq, r);
         const out = scaledDotProductAttentionSync(q, k, v);
         const outP = scaledDotProductAttentionSync(permuteRows(q, perm), k, v);
@@ -52,7 +54,9 @@ describe('permutation properties', () => {
     fc.assert(
       fc.property(problem, ({ Lq, Lk, d, seed }) => {
         const r = rng(seed);
-        const q = randomTensor([Lq, d], r), k = randomTensor([Lk, d], r), v = randomTensor([Lk, d], r);
+        const q = randomTensor([Lq, d], r),
+          k = randomTensor([Lk, d], r),
+          v = randomTensor([Lk, d], r);
         const perm = permutation(Lk, r);
         const out = scaledDotProductAttentionSync(q, k, v);
         const outP = scaledDotProductAttentionSync(q, permuteRows(k, perm), permuteRows(v, perm));
@@ -66,8 +70,11 @@ describe('permutation properties', () => {
     // With distinct random rows, reversing the queries (or the key/value pairs) changes which keys
     // each query may see, so the output moves well beyond rounding.
     const r = rng(5);
-    const L = 16, d = 8;
-    const q = randomTensor([L, d], r), k = randomTensor([L, d], r), v = randomTensor([L, d], r);
+    const L = 16,
+      d = 8;
+    const q = randomTensor([L, d], r),
+      k = randomTensor([L, d], r),
+      v = randomTensor([L, d], r);
     const rev = Array.from({ length: L }, (_, i) => L - 1 - i);
     const out = scaledDotProductAttentionSync(q, k, v, { isCausal: true });
     const outQ = scaledDotProductAttentionSync(permuteRows(q, rev), k, v, { isCausal: true });
@@ -80,10 +87,13 @@ describe('permutation properties', () => {
     fc.assert(
       fc.property(problem, ({ Lq, Lk, d, seed }) => {
         const r = rng(seed);
-        const q = randomTensor([Lq, d], r, 3), k = randomTensor([Lk, d], r, 3), v = randomTensor([Lk, d], r);
+        const q = randomTensor([Lq, d], r, 3),
+          k = randomTensor([Lk, d], r, 3),
+          v = randomTensor([Lk, d], r);
         const out = scaledDotProductAttentionSync(q, k, v);
         for (let c = 0; c < d; ++c) {
-          let lo = Infinity, hi = -Infinity;
+          let lo = Infinity,
+            hi = -Infinity;
           for (let j = 0; j < Lk; ++j) {
             lo = Math.min(lo, v.data[j * d + c]);
             hi = Math.max(hi, v.data[j * d + c]);

@@ -3,13 +3,26 @@
  * ALiBi are checked against the same attention through an explicit float attnMask (the existing,
  * independently tested path), built here; soft-capping against a float64 reference.
  */
-import { alibiSlopes, attentionWeightsSync, scaledDotProductAttention, scaledDotProductAttentionSync, Tensor, AttentionOptions } from '../../lib';
+import {
+  alibiSlopes,
+  attentionWeightsSync,
+  scaledDotProductAttention,
+  scaledDotProductAttentionSync,
+  Tensor,
+  AttentionOptions,
+} from '../../lib';
 import { expectClose, randomTensor, rng } from '../helpers';
 
-const ATOL = 1e-5, RTOL = 1e-4;
+const ATOL = 1e-5,
+  RTOL = 1e-4;
 
 interface Case {
-  B: number; H: number; Hkv: number; Lq: number; Lk: number; d: number;
+  B: number;
+  H: number;
+  Hkv: number;
+  Lq: number;
+  Lk: number;
+  d: number;
   layout: 'BHLD' | 'BLHD';
 }
 
@@ -83,9 +96,9 @@ function check(c: Case, e: Extra, seed: number) {
 
 describe('sliding window', () => {
   const base: Case = { B: 2, H: 2, Hkv: 2, Lq: 150, Lk: 150, d: 24, layout: 'BHLD' };
-  test.each([
-    [[5, 0]], [[37, 0]], [[0, 0]], [[16, 16]], [[70, 3]], [[-1, 10]], [[Infinity, 0]], [[100, -1]],
-  ] as [[number, number]][])('window %j, non-causal, both layouts', (w) => {
+  test.each([[[5, 0]], [[37, 0]], [[0, 0]], [[16, 16]], [[70, 3]], [[-1, 10]], [[Infinity, 0]], [[100, -1]]] as [
+    [number, number],
+  ][])('window %j, non-causal, both layouts', (w) => {
     check(base, { window: w }, 1);
     check({ ...base, layout: 'BLHD' }, { window: w }, 2);
   });
@@ -97,9 +110,21 @@ describe('sliding window', () => {
     check(base, { window: [50, 0], causal: true, keyLengths: [90, 3] }, 7);
   });
   test('GQA, BLHD, decode (one query, long cache: key splits across threads)', () => {
-    check({ B: 1, H: 8, Hkv: 2, Lq: 33, Lk: 300, d: 16, layout: 'BLHD' }, { window: [64, 0], causal: true, alignment: 'bottom-right' }, 8);
-    check({ B: 1, H: 2, Hkv: 1, Lq: 1, Lk: 3000, d: 32, layout: 'BHLD' }, { window: [700, 0], alignment: 'bottom-right' }, 9);
-    check({ B: 2, H: 4, Hkv: 4, Lq: 1, Lk: 2500, d: 64, layout: 'BLHD' }, { window: [1000, 0], causal: true, alignment: 'bottom-right', keyLengths: [2500, 1800] }, 10);
+    check(
+      { B: 1, H: 8, Hkv: 2, Lq: 33, Lk: 300, d: 16, layout: 'BLHD' },
+      { window: [64, 0], causal: true, alignment: 'bottom-right' },
+      8,
+    );
+    check(
+      { B: 1, H: 2, Hkv: 1, Lq: 1, Lk: 3000, d: 32, layout: 'BHLD' },
+      { window: [700, 0], alignment: 'bottom-right' },
+      9,
+    );
+    check(
+      { B: 2, H: 4, Hkv: 4, Lq: 1, Lk: 2500, d: 64, layout: 'BLHD' },
+      { window: [1000, 0], causal: true, alignment: 'bottom-right', keyLengths: [2500, 1800] },
+      10,
+    );
   });
   test('async path gives the same result', async () => {
     const c = { B: 1, H: 2, Hkv: 2, Lq: 64, Lk: 64, d: 16, layout: 'BHLD' as const };
@@ -133,7 +158,9 @@ describe('ALiBi', () => {
     const c: Case = { B: 1, H: 2, Hkv: 2, Lq: 20, Lk: 20, d: 8, layout: 'BHLD' };
     const { q, k, v } = inputs(c, 17);
     const a = scaledDotProductAttentionSync(q, k, v, { alibiSlopes: [0.25, 0.0625] });
-    const b = scaledDotProductAttentionSync(q, k, v, { alibiSlopes: new Tensor(new Float32Array([0.25, 0.0625]), [2]) });
+    const b = scaledDotProductAttentionSync(q, k, v, {
+      alibiSlopes: new Tensor(new Float32Array([0.25, 0.0625]), [2]),
+    });
     const f = scaledDotProductAttentionSync(q, k, v, { alibiSlopes: new Float32Array([0.25, 0.0625]) });
     expect(Array.from(b.data)).toEqual(Array.from(a.data));
     expect(Array.from(f.data)).toEqual(Array.from(a.data));
@@ -142,17 +169,24 @@ describe('ALiBi', () => {
 
 /** float64 soft-capped attention over BHLD tensors (Hkv = H / group), causal optional. */
 function softcapReference(q: Tensor, k: Tensor, v: Tensor, cap: number, causal: boolean, group = 1): Float64Array {
-  const [B, H, Lq, d] = q.shape, Lk = k.shape[2], Hkv = k.shape[1];
+  const [B, H, Lq, d] = q.shape,
+    Lk = k.shape[2],
+    Hkv = k.shape[1];
   const out = new Float64Array(B * H * Lq * d);
   const scale = 1 / Math.sqrt(d);
-  const qd = q.data as Float32Array, kd = k.data as Float32Array, vd = v.data as Float32Array;
+  const qd = q.data as Float32Array,
+    kd = k.data as Float32Array,
+    vd = v.data as Float32Array;
   for (let b = 0; b < B; ++b)
     for (let h = 0; h < H; ++h) {
       const hk = Math.floor(h / group);
       for (let i = 0; i < Lq; ++i) {
         const s: number[] = [];
         for (let j = 0; j < Lk; ++j) {
-          if (causal && j > i) { s.push(-Infinity); continue; }
+          if (causal && j > i) {
+            s.push(-Infinity);
+            continue;
+          }
           let dot = 0;
           for (let e = 0; e < d; ++e) dot += qd[((b * H + h) * Lq + i) * d + e] * kd[((b * Hkv + hk) * Lk + j) * d + e];
           s.push(cap * Math.tanh((dot * scale) / cap));
@@ -161,7 +195,8 @@ function softcapReference(q: Tensor, k: Tensor, v: Tensor, cap: number, causal: 
         const w = s.map((x) => Math.exp(x - m));
         const sum = w.reduce((a, x) => a + x, 0);
         for (let j = 0; j < Lk; ++j)
-          for (let e = 0; e < d; ++e) out[((b * H + h) * Lq + i) * d + e] += (w[j] / sum) * vd[((b * Hkv + hk) * Lk + j) * d + e];
+          for (let e = 0; e < d; ++e)
+            out[((b * H + h) * Lq + i) * d + e] += (w[j] / sum) * vd[((b * Hkv + hk) * Lk + j) * d + e];
       }
     }
   return out;
@@ -169,10 +204,16 @@ function softcapReference(q: Tensor, k: Tensor, v: Tensor, cap: number, causal: 
 
 describe('softcap', () => {
   test.each([[0.5], [3], [30]])('cap %d against float64, causal and not, tile and row kernels', (cap) => {
-    for (const [Lq, Lk, causal] of [[40, 40, true], [33, 130, false], [1, 600, false]] as [number, number, boolean][]) {
+    for (const [Lq, Lk, causal] of [
+      [40, 40, true],
+      [33, 130, false],
+      [1, 600, false],
+    ] as [number, number, boolean][]) {
       const r = rng(20 + cap);
       // Inputs scaled up so that the cap actually bends the scores.
-      const q = randomTensor([1, 2, Lq, 16], r, 3), k = randomTensor([1, 2, Lk, 16], r, 3), v = randomTensor([1, 2, Lk, 16], r);
+      const q = randomTensor([1, 2, Lq, 16], r, 3),
+        k = randomTensor([1, 2, Lk, 16], r, 3),
+        v = randomTensor([1, 2, Lk, 16], r);
       const got = scaledDotProductAttentionSync(q, k, v, { softcap: cap, isCausal: causal });
       expectClose(got.data, softcapReference(q, k, v, cap, causal), ATOL, RTOL, `cap ${cap} Lq ${Lq} Lk ${Lk}`);
     }
@@ -180,7 +221,14 @@ describe('softcap', () => {
   test('with GQA, ALiBi and a window: weights path agrees with the fused path', () => {
     const c: Case = { B: 1, H: 4, Hkv: 2, Lq: 48, Lk: 200, d: 16, layout: 'BHLD' };
     const { q, k, v } = inputs(c, 30);
-    const opts: AttentionOptions = { enableGqa: true, softcap: 2, alibiSlopes: alibiSlopes(4), windowSize: [60, 0], isCausal: true, causalAlignment: 'bottom-right' };
+    const opts: AttentionOptions = {
+      enableGqa: true,
+      softcap: 2,
+      alibiSlopes: alibiSlopes(4),
+      windowSize: [60, 0],
+      isCausal: true,
+      causalAlignment: 'bottom-right',
+    };
     const w = attentionWeightsSync(q, k, opts);
     const got = scaledDotProductAttentionSync(q, k, v, opts);
     // out = W V, computed from the materialised weights.

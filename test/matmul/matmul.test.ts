@@ -20,18 +20,35 @@ function check(M: number, K: number, N: number, transposeA: boolean, transposeB:
   const c = matmulSync(a, b, { transposeA, transposeB });
   expect(c.shape).toEqual([M, N]);
   const { atol, rtol } = tolerance(K);
-  expectClose(c.data, referenceMatmul2d(a, b, transposeA, transposeB), atol, rtol, `${isa} ${M}x${K}x${N} tA=${transposeA} tB=${transposeB}`);
+  expectClose(
+    c.data,
+    referenceMatmul2d(a, b, transposeA, transposeB),
+    atol,
+    rtol,
+    `${isa} ${M}x${K}x${N} tA=${transposeA} tB=${transposeB}`,
+  );
 }
 
 describe(`matmul (${isa})`, () => {
   const shapes: Array<[number, number, number]> = [
-    [1, 1, 1], [17, 31, 13], [1, 64, 64], [64, 64, 1], [64, 1, 64], [2, 3, 4], [13, 300, 7],
-    [64, 64, 64], [95, 129, 97], [33, 257, 65], [1, 1000, 1], [200, 1, 300],
+    [1, 1, 1],
+    [17, 31, 13],
+    [1, 64, 64],
+    [64, 64, 1],
+    [64, 1, 64],
+    [2, 3, 4],
+    [13, 300, 7],
+    [64, 64, 64],
+    [95, 129, 97],
+    [33, 257, 65],
+    [1, 1000, 1],
+    [200, 1, 300],
   ];
   for (const [M, K, N] of shapes) {
     for (const tA of [false, true]) {
       for (const tB of [false, true]) {
-        test(`${M}x${K}x${N} transposeA=${tA} transposeB=${tB}`, () => check(M, K, N, tA, tB, M * 7 + K * 13 + N + (tA ? 1 : 0) + (tB ? 2 : 0)));
+        test(`${M}x${K}x${N} transposeA=${tA} transposeB=${tB}`, () =>
+          check(M, K, N, tA, tB, M * 7 + K * 13 + N + (tA ? 1 : 0) + (tB ? 2 : 0)));
       }
     }
   }
@@ -108,7 +125,8 @@ describe(`matmul (${isa})`, () => {
     for (let i = 0; i < 8; i++) Buffer.allocUnsafeSlow(300 * 300 * 4).fill(0xff);
     gc();
     const r = rng(31);
-    const x = randomTensor([300, 5], r), y = randomTensor([5, 300], r);
+    const x = randomTensor([300, 5], r),
+      y = randomTensor([5, 300], r);
     const c = matmulSync(x, y);
     expect(c.data.length).toBe(90000);
     expectClose(c.data, referenceMatmul2d(x, y, false, false), 1e-5, 1e-5, 'x y');

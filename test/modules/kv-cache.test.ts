@@ -17,8 +17,13 @@ function randomMha(E: number, H: number, Hkv: number, seed: number): MultiHeadAt
 }
 
 describe(`KVCache (${isa})`, () => {
-  test.each([[12, 12], [12, 4]])('64 decode steps equal one causal pass (H = 12, Hkv = %d / %d)', (H, Hkv) => {
-    const E = 96, L = 64, B = 2;
+  test.each([
+    [12, 12],
+    [12, 4],
+  ])('64 decode steps equal one causal pass (H = 12, Hkv = %d / %d)', (H, Hkv) => {
+    const E = 96,
+      L = 64,
+      B = 2;
     const mha = randomMha(E, H, Hkv, 1);
     const x = randomTensor([B, L, E], rng(2));
     const full = mha.forwardSync(x, x, x, { isCausal: true }).output;
@@ -36,7 +41,9 @@ describe(`KVCache (${isa})`, () => {
   });
 
   test('prefill through the cache, then decode, equals one causal pass', async () => {
-    const E = 32, H = 4, L = 20;
+    const E = 32,
+      H = 4,
+      L = 20;
     const mha = randomMha(E, H, H, 3);
     const x = randomTensor([1, L, E], rng(4));
     const full = mha.forwardSync(x, x, x, { isCausal: true }).output;
@@ -65,10 +72,14 @@ describe(`KVCache (${isa})`, () => {
   test('a cache of the wrong geometry and bad options are refused', () => {
     const mha = randomMha(16, 2, 2, 7);
     const x = randomTensor([1, 1, 16], rng(8));
-    expect(() => mha.forwardSync(x, x, x, { cache: new KVCache({ batch: 2, numKeyValueHeads: 2, headDim: 8, capacity: 4 }) })).toThrow(/cache holds/);
+    expect(() =>
+      mha.forwardSync(x, x, x, { cache: new KVCache({ batch: 2, numKeyValueHeads: 2, headDim: 8, capacity: 4 }) }),
+    ).toThrow(/cache holds/);
     expect(() => new KVCache({ batch: 1, numKeyValueHeads: 0, headDim: 8, capacity: 4 })).toThrow(/numKeyValueHeads/);
     expect(() => mha.forwardSync(x, x, x, { cache: {} as never })).toThrow(/Expected a KVCache/);
     const cache = new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 });
-    expect(() => cache.append(Tensor.zeros([1, 1, 2, 7]), Tensor.zeros([1, 1, 2, 8]))).toThrow(/keys must be \[1, 1, 2, 8\]/);
+    expect(() => cache.append(Tensor.zeros([1, 1, 2, 7]), Tensor.zeros([1, 1, 2, 8]))).toThrow(
+      /keys must be \[1, 1, 2, 8\]/,
+    );
   });
 });

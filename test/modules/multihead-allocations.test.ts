@@ -8,7 +8,10 @@ import { randomTensor, rng } from '../helpers';
 
 test('self-attention forwardSync allocates only the projection [B, L, 3E] and the output [B, L, E]', () => {
   const r = rng(1);
-  const E = 64, H = 4, B = 2, L = 33;
+  const E = 64,
+    H = 4,
+    B = 2,
+    L = 33;
   const mha = new MultiHeadAttention({ embedDim: E, numHeads: H }).loadStateDict({
     in_proj_weight: randomTensor([3 * E, E], r, 0.2),
     in_proj_bias: randomTensor([3 * E], r, 0.2),

@@ -52,12 +52,20 @@ beforeEach(() => jest.clearAllMocks());
 const selfAttention = { kdim: undefined, vdim: undefined };
 describe.each([
   ['self-attention, averaged weights', selfAttention, { needWeights: true, isCausal: true }, { matmul: 3, weights: 1 }],
-  ['self-attention, per-head weights', selfAttention, { needWeights: true, averageAttnWeights: false },
-    { matmul: 2, weights: 1 }],
+  [
+    'self-attention, per-head weights',
+    selfAttention,
+    { needWeights: true, averageAttnWeights: false },
+    { matmul: 2, weights: 1 },
+  ],
   ['cross-attention, averaged weights', { kdim: 5, vdim: 3 }, { needWeights: true }, { matmul: 5, weights: 1 }],
   ['self-attention, no weights', selfAttention, {}, { matmul: 2, weights: 0 }],
 ] as const)('%s', (_name, dims, options, calls) => {
-  const E = 16, H = 4, B = 2, Lq = 5, Lk = 7;
+  const E = 16,
+    H = 4,
+    B = 2,
+    Lq = 5,
+    Lk = 7;
   const mha = randomModule(E, H, dims, 1);
   const r = rng(2);
   const q = randomTensor([B, Lq, E], r);

@@ -26,7 +26,10 @@ interface FixtureCase {
 const { cases } = JSON.parse(fs.readFileSync(path.join(fixtures, 'cases.json'), 'utf8')) as { cases: FixtureCase[] };
 
 function toBool(t: Tensor): Tensor<Uint8Array> {
-  return new Tensor(Uint8Array.from(t.data as Float32Array, (x) => (x !== 0 ? 1 : 0)), t.shape);
+  return new Tensor(
+    Uint8Array.from(t.data as Float32Array, (x) => (x !== 0 ? 1 : 0)),
+    t.shape,
+  );
 }
 
 describe(`MultiHeadAttention vs PyTorch nn.MultiheadAttention (${isa})`, () => {
@@ -40,8 +43,14 @@ describe(`MultiHeadAttention vs PyTorch nn.MultiheadAttention (${isa})`, () => {
     const k = c.selfAttention ? q : all['input.key'];
     const v = c.selfAttention ? q : all['input.value'];
     const options = {
-      attnMask: c.attnMaskDtype === null ? undefined : c.attnMaskDtype === 'bool' ? toBool(all['mask.attn']) : all['mask.attn'],
-      keyPaddingMask: c.keyPaddingMaskDtype === null ? undefined : c.keyPaddingMaskDtype === 'bool' ? toBool(all['mask.key_padding']) : all['mask.key_padding'],
+      attnMask:
+        c.attnMaskDtype === null ? undefined : c.attnMaskDtype === 'bool' ? toBool(all['mask.attn']) : all['mask.attn'],
+      keyPaddingMask:
+        c.keyPaddingMaskDtype === null
+          ? undefined
+          : c.keyPaddingMaskDtype === 'bool'
+            ? toBool(all['mask.key_padding'])
+            : all['mask.key_padding'],
       isCausal: c.isCausal,
       needWeights: c.needWeights,
       averageAttnWeights: c.averageAttnWeights,
@@ -85,7 +94,9 @@ describe('MultiHeadAttention weights', () => {
     delete missing.in_proj_bias;
     expect(() => mha().loadStateDict(missing)).toThrow(/missing in_proj_bias \[24\].*Expected exactly/);
     expect(() => mha().loadStateDict({ ...good(), extra: Tensor.zeros([1]) })).toThrow(/unexpected extra/);
-    expect(() => mha().loadStateDict({ ...good(), in_proj_weight: Tensor.zeros([8, 24]) })).toThrow(/in_proj_weight must be \[24, 8\], received \[8, 24\]/);
+    expect(() => mha().loadStateDict({ ...good(), in_proj_weight: Tensor.zeros([8, 24]) })).toThrow(
+      /in_proj_weight must be \[24, 8\], received \[8, 24\]/,
+    );
     try {
       mha().loadStateDict({});
     } catch (e) {
@@ -96,19 +107,34 @@ describe('MultiHeadAttention weights', () => {
   test('kdim/vdim need separate projection weights', () => {
     const m = new MultiHeadAttention({ embedDim: 8, numHeads: 2, kdim: 5, vdim: 3 });
     expect(m.expectedStateDict()).toEqual({
-      q_proj_weight: [8, 8], k_proj_weight: [8, 5], v_proj_weight: [8, 3], in_proj_bias: [24], 'out_proj.weight': [8, 8], 'out_proj.bias': [8],
+      q_proj_weight: [8, 8],
+      k_proj_weight: [8, 5],
+      v_proj_weight: [8, 3],
+      in_proj_bias: [24],
+      'out_proj.weight': [8, 8],
+      'out_proj.bias': [8],
     });
   });
 
   test('forward before loading weights, and bad module options', () => {
-    expect(() => mha().forwardSync(Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]))).toThrow(/no weights loaded/);
+    expect(() => mha().forwardSync(Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]))).toThrow(
+      /no weights loaded/,
+    );
     expect(() => new MultiHeadAttention({ embedDim: 10, numHeads: 3 })).toThrow(/divisible/);
-    expect(() => new MultiHeadAttention({ embedDim: -2, numHeads: 1 })).toThrow(/Expected a positive integer for embedDim but received -2 of type number/);
+    expect(() => new MultiHeadAttention({ embedDim: -2, numHeads: 1 })).toThrow(
+      /Expected a positive integer for embedDim but received -2 of type number/,
+    );
   });
 
   test('input shapes are checked and named', () => {
     const m = mha().loadStateDict(good());
-    expect(() => m.forwardSync(Tensor.zeros([1, 2, 7]), Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]))).toThrow(/query \[1, 2, 7\]/);
-    expect(() => m.forwardSync(Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]), { attnMask: Tensor.zeros([3, 3]) })).toThrow(/attnMask must be \[2, 2\]/);
+    expect(() => m.forwardSync(Tensor.zeros([1, 2, 7]), Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]))).toThrow(
+      /query \[1, 2, 7\]/,
+    );
+    expect(() =>
+      m.forwardSync(Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]), Tensor.zeros([1, 2, 8]), {
+        attnMask: Tensor.zeros([3, 3]),
+      }),
+    ).toThrow(/attnMask must be \[2, 2\]/);
   });
 });

@@ -29,9 +29,18 @@ function expectInvalid(bytes: Uint8Array, pattern: RegExp): void {
 describe('safetensors', () => {
   test('round trip through a file, and MultiHeadAttention.fromSafetensors', () => {
     const dict = {
-      in_proj_weight: Tensor.from(Array.from({ length: 48 }, (_, i) => i / 10), [12, 4]),
-      in_proj_bias: Tensor.from(Array.from({ length: 12 }, (_, i) => -i), [12]),
-      'out_proj.weight': Tensor.from(Array.from({ length: 16 }, (_, i) => i), [4, 4]),
+      in_proj_weight: Tensor.from(
+        Array.from({ length: 48 }, (_, i) => i / 10),
+        [12, 4],
+      ),
+      in_proj_bias: Tensor.from(
+        Array.from({ length: 12 }, (_, i) => -i),
+        [12],
+      ),
+      'out_proj.weight': Tensor.from(
+        Array.from({ length: 16 }, (_, i) => i),
+        [4, 4],
+      ),
       'out_proj.bias': Tensor.from([1, 2, 3, 4], [4]),
     };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-st-'));
@@ -43,7 +52,9 @@ describe('safetensors', () => {
       expect(Array.from(back[k].data)).toEqual(Array.from(v.data));
     }
     const m = MultiHeadAttention.fromSafetensors(p, { embedDim: 4, numHeads: 2 });
-    expect(m.forwardSync(Tensor.zeros([1, 3, 4]), Tensor.zeros([1, 3, 4]), Tensor.zeros([1, 3, 4])).output.shape).toEqual([1, 3, 4]);
+    expect(
+      m.forwardSync(Tensor.zeros([1, 3, 4]), Tensor.zeros([1, 3, 4]), Tensor.zeros([1, 3, 4])).output.shape,
+    ).toEqual([1, 3, 4]);
     fs.rmSync(dir, { recursive: true });
   });
 
@@ -54,7 +65,15 @@ describe('safetensors', () => {
     const data = new Uint8Array(16);
     data.set(f16, 0);
     data.set(bf16, 12);
-    const t = parseSafetensors(file({ h: { dtype: 'F16', shape: [6], data_offsets: [0, 12] }, b: { dtype: 'BF16', shape: [2], data_offsets: [12, 16] } }, data));
+    const t = parseSafetensors(
+      file(
+        {
+          h: { dtype: 'F16', shape: [6], data_offsets: [0, 12] },
+          b: { dtype: 'BF16', shape: [2], data_offsets: [12, 16] },
+        },
+        data,
+      ),
+    );
     expect(Array.from(t.h.data)).toEqual([1, -2, 0.5, 65504, 2 ** -24, Infinity]);
     expect(Array.from(t.b.data)).toEqual([1, -3]);
   });
@@ -69,14 +88,28 @@ describe('safetensors', () => {
     expectInvalid(file({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 64] } }, four), /outside the data section/);
     expectInvalid(file({ a: { dtype: 'F32', shape: [4], data_offsets: [8, 4] } }, four), /outside the data section/);
     expectInvalid(file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 16] } }, four), /needs 12 bytes/);
-    expectInvalid(file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, four), /overlap/);
+    expectInvalid(
+      file(
+        {
+          a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+          b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+        },
+        four,
+      ),
+      /overlap/,
+    );
     expectInvalid(file({ a: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 16] } }, four), /huge shape/);
     expectInvalid(file({ a: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, four), /supported: F32, F16, BF16/);
     expectInvalid(file({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 16] } }, four), /invalid shape/);
     expectInvalid(file({ a: { dtype: 'F32', shape: [4], data_offsets: [0.5, 16] } }, four), /invalid data_offsets/);
     expectInvalid(file({ a: 7 }, four), /not an object/);
     // truncated data: the header promises 16 bytes, the file stops at 8
-    expectInvalid(file({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)), /outside the data section/);
-    expect(() => readSafetensors('/nonexistent/file.safetensors')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_FILE' }));
+    expectInvalid(
+      file({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)),
+      /outside the data section/,
+    );
+    expect(() => readSafetensors('/nonexistent/file.safetensors')).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_FILE' }),
+    );
   });
 });

@@ -35,11 +35,15 @@ describe('one source list for both builds', () => {
   test('CMakeLists.txt reads the same file for sources, defines and flags', () => {
     const cmake = read('CMakeLists.txt');
     expect(cmake).toContain('native/sources.gypi');
-    for (const key of ['sources', 'defines', 'cflags_cc']) expect(cmake).toMatch(new RegExp(`sa_json_list\\(\\w+ ${key}\\)`));
+    for (const key of ['sources', 'defines', 'cflags_cc'])
+      expect(cmake).toMatch(new RegExp(`sa_json_list\\(\\w+ ${key}\\)`));
   });
 
   test('every native source (outside native/test) is listed, and every listed file exists', () => {
-    const onDisk = listSources('native').filter((p) => !p.startsWith('native/test/')).map((p) => p.slice('native/'.length)).sort();
+    const onDisk = listSources('native')
+      .filter((p) => !p.startsWith('native/test/'))
+      .map((p) => p.slice('native/'.length))
+      .sort();
     expect([...gypi.sources].sort()).toEqual(onDisk);
   });
 

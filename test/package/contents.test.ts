@@ -70,8 +70,13 @@ describe('npm pack', () => {
   })();
 
   test('the library, the bin and the tools are in it', () => {
-    const must = ['dist/lib/index.js', 'dist/lib/index.mjs', 'dist/lib/index.d.ts', 'dist/cli/main.js',
-      'dist/bench/index.js'];
+    const must = [
+      'dist/lib/index.js',
+      'dist/lib/index.mjs',
+      'dist/lib/index.d.ts',
+      'dist/cli/main.js',
+      'dist/bench/index.js',
+    ];
     for (const f of must) expect(files).toContain(f);
   });
 

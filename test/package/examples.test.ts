@@ -11,7 +11,10 @@ fs.symlinkSync(root, path.join(modules, 'simd-attention'), 'dir');
 afterAll(() => fs.rmSync(modules, { recursive: true, force: true }));
 
 function run(file: string): string {
-  const r = spawnSync(process.execPath, [path.join(root, 'examples', file)], { encoding: 'utf8', env: { ...process.env, NODE_PATH: modules } });
+  const r = spawnSync(process.execPath, [path.join(root, 'examples', file)], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_PATH: modules },
+  });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return r.stdout;
@@ -22,7 +25,9 @@ test('self-attention over a [B, L, E] batch', () => {
 });
 
 test('loading weights exported from PyTorch (safetensors)', () => {
-  expect(run('pytorch-weights.js')).toMatch(/in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias -> \[ 1, 10, 64 \]/);
+  expect(run('pytorch-weights.js')).toMatch(
+    /in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias -> \[ 1, 10, 64 \]/,
+  );
 });
 
 test('a decode loop with KVCache', () => {

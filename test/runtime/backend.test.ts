@@ -10,7 +10,10 @@ function loadWithIsa(isa: string): { status: number | null; stdout: string; stde
   const script = `
     try { const sa = require(${JSON.stringify(path.join(root, 'dist', 'lib'))}); console.log(JSON.stringify(sa.backendInfo())); }
     catch (e) { console.log(JSON.stringify({ error: e.message, code: e.code, name: e.name })); }`;
-  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, SIMD_ATTENTION_ISA: isa }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', script], {
+    env: { ...process.env, SIMD_ATTENTION_ISA: isa },
+    encoding: 'utf8',
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

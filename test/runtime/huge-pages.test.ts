@@ -5,7 +5,14 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 
-import { backendInfo, KVCache, MultiHeadAttention, scaledDotProductAttention, scaledDotProductAttentionSync, Tensor } from '../../lib';
+import {
+  backendInfo,
+  KVCache,
+  MultiHeadAttention,
+  scaledDotProductAttention,
+  scaledDotProductAttentionSync,
+  Tensor,
+} from '../../lib';
 import { HUGE_PAGE_MIN_ELEMENTS } from '../../lib/huge-pages';
 import { randomData, randomTensor, rng } from '../helpers';
 
@@ -34,10 +41,15 @@ describe(`huge-page storage (${isa})`, () => {
 
   test('attention over huge-page keys and values equals the same over ordinary arrays, sync and async', async () => {
     const r = rng(11);
-    const B = 1, H = 4, Lk = 2048, d = 64; // each of K and V: 2 MiB
+    const B = 1,
+      H = 4,
+      Lk = 2048,
+      d = 64; // each of K and V: 2 MiB
     const q = randomTensor([B, H, 3, d], r);
-    const k = randomTensor([B, H, Lk, d], r), v = randomTensor([B, H, Lk, d], r);
-    const kh = hugeCopy(k), vh = hugeCopy(v);
+    const k = randomTensor([B, H, Lk, d], r),
+      v = randomTensor([B, H, Lk, d], r);
+    const kh = hugeCopy(k),
+      vh = hugeCopy(v);
     expect(kh.data.length).toBeGreaterThanOrEqual(HUGE_PAGE_MIN_ELEMENTS);
     const want = scaledDotProductAttentionSync(q, k, v, { isCausal: true, causalAlignment: 'bottom-right' });
     const sync = scaledDotProductAttentionSync(q, kh, vh, { isCausal: true, causalAlignment: 'bottom-right' });
@@ -82,7 +94,10 @@ const settle = () => new Promise((r) => setTimeout(r, 20));
   });
 
   test('a KV cache in huge pages decodes exactly like one in ordinary arrays', () => {
-    const E = 256, H = 4, L = 6, capacity = 2048; // storage 2 MiB per tensor
+    const E = 256,
+      H = 4,
+      L = 6,
+      capacity = 2048; // storage 2 MiB per tensor
     const r = rng(12);
     const mha = new MultiHeadAttention({ embedDim: E, numHeads: H }).loadStateDict({
       in_proj_weight: randomTensor([3 * E, E], r, 0.1),
@@ -104,11 +119,16 @@ const settle = () => new Promise((r) => setTimeout(r, 20));
 
   test('bad options are typed errors naming the option, as every option error in the package', () => {
     expect(() => Tensor.zeros([4], { hugePages: 'yes' } as never)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/Tensor\.zeros: .*hugePages/) }),
+      expect.objectContaining({
+        code: 'ERR_INVALID_OPTION',
+        message: expect.stringMatching(/Tensor\.zeros: .*hugePages/),
+      }),
     );
     expect(() => Tensor.zeros([4], 5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     expect(Array.from(Tensor.zeros([2], null).data)).toEqual([0, 0]); // null options: the defaults
-    expect(() => new KVCache({ batch: 1, numKeyValueHeads: 1, headDim: 4, capacity: 4, hugePages: 1 } as never)).toThrow(
+    expect(
+      () => new KVCache({ batch: 1, numKeyValueHeads: 1, headDim: 4, capacity: 4, hugePages: 1 } as never),
+    ).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/KVCache: .*hugePages/) }),
     );
   });

@@ -69,21 +69,36 @@ describe('op layouts: declared once, the same on both sides', () => {
 function attentionCall() {
   const F = ATTENTION.fields;
   const d = descriptorFor(ATTENTION);
-  d[F.batch] = 1; d[F.heads] = 1; d[F.kvHeads] = 1; d[F.Lq] = 4; d[F.Lk] = 4; d[F.dk] = 8; d[F.dv] = 8;
+  d[F.batch] = 1;
+  d[F.heads] = 1;
+  d[F.kvHeads] = 1;
+  d[F.Lq] = 4;
+  d[F.Lk] = 4;
+  d[F.dk] = 8;
+  d[F.dv] = 8;
   for (const v of ['q', 'k', 'v', 'out'] as const) {
-    d[F[`${v}StrideB`]] = 32; d[F[`${v}StrideH`]] = 32; d[F[`${v}StrideL`]] = 8;
+    d[F[`${v}StrideB`]] = 32;
+    d[F[`${v}StrideH`]] = 32;
+    d[F[`${v}StrideL`]] = 8;
   }
-  d[F.scale] = 0.25; d[F.windowLeft] = -1; d[F.windowRight] = -1;
+  d[F.scale] = 0.25;
+  d[F.windowLeft] = -1;
+  d[F.windowRight] = -1;
   const arrays = {
-    query: new Float32Array(32).fill(0.1), key: new Float32Array(32).fill(0.2), value: new Float32Array(32).fill(0.3),
-    out: new Float32Array(32), attnMask: null as unknown, keyLengths: null as unknown,
-    keyPaddingMask: null, alibiSlopes: null,
+    query: new Float32Array(32).fill(0.1),
+    key: new Float32Array(32).fill(0.2),
+    value: new Float32Array(32).fill(0.3),
+    out: new Float32Array(32),
+    attnMask: null as unknown,
+    keyLengths: null as unknown,
+    keyPaddingMask: null,
+    alibiSlopes: null,
   };
   const run = (op = 'attention') => call(op, d, ...ATTENTION.arrays.map((n) => (arrays as Record<string, unknown>)[n]));
   return { d, F, arrays, run };
 }
 
-test('every layout\'s fields object keeps fast properties (a dictionary would slow every descriptor write)', () => {
+test("every layout's fields object keeps fast properties (a dictionary would slow every descriptor write)", () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { spawnSync } = require('child_process') as typeof import('child_process');
   const layouts = path.resolve(__dirname, '..', '..', 'dist', 'lib', 'native-layout.js');
@@ -125,7 +140,8 @@ describe('the binding refuses what would reach outside memory, on its own', () =
     expect(errorOf(() => m.run()).code).toBe('ERR_OUT_OF_BOUNDS');
     const mask = attentionCall();
     mask.d[mask.F.maskKind] = 2;
-    mask.d[mask.F.maskStrideQ] = 4; mask.d[mask.F.maskStrideK] = 1;
+    mask.d[mask.F.maskStrideQ] = 4;
+    mask.d[mask.F.maskStrideK] = 1;
     mask.arrays.attnMask = new Uint8Array(15);
     expect(errorOf(() => mask.run()).message).toMatch(/attnMask's view reaches past its data/);
   });
@@ -159,7 +175,12 @@ describe('the binding refuses what would reach outside memory, on its own', () =
     expect(e.message).toBe(`native attention: descriptor must hold ${n} numbers, got ${n - 1}`);
     const M = MATMUL.fields;
     const d = descriptorFor(MATMUL); // batchRank 1 but no batch tail
-    d[M.M] = 1; d[M.N] = 1; d[M.K] = 1; d[M.lda] = 1; d[M.ldb] = 1; d[M.batchRank] = 1;
+    d[M.M] = 1;
+    d[M.N] = 1;
+    d[M.K] = 1;
+    d[M.lda] = 1;
+    d[M.ldb] = 1;
+    d[M.batchRank] = 1;
     const a = new Float32Array(1);
     const noTail = errorOf(() => call('matmul', d, a, a, new Float32Array(1), null));
     expect(noTail.message).toMatch(/descriptor must hold 13 numbers, got 10/);

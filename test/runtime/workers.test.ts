@@ -29,7 +29,11 @@ const q = rand([1, 4, 64, 32], r), k = rand([1, 4, 80, 32], r), v = rand([1, 4, 
 })();
 `;
 
-function runWorker(seed: number, repeats: number, async: boolean): { worker: Worker; done: Promise<{ mm: Float32Array; at: Float32Array; threads: number }> } {
+function runWorker(
+  seed: number,
+  repeats: number,
+  async: boolean,
+): { worker: Worker; done: Promise<{ mm: Float32Array; at: Float32Array; threads: number }> } {
   const worker = new Worker(workerSource, { eval: true, workerData: { dist, seed, repeats, async } });
   const done = new Promise<{ mm: Float32Array; at: Float32Array; threads: number }>((resolve, reject) => {
     worker.once('message', resolve);
@@ -40,13 +44,16 @@ function runWorker(seed: number, repeats: number, async: boolean): { worker: Wor
 
 function expected(seed: number) {
   const r = rng(seed);
-  const a = randomTensor([130, 70], r), b = randomTensor([70, 90], r);
-  const q = randomTensor([1, 4, 64, 32], r), k = randomTensor([1, 4, 80, 32], r), v = randomTensor([1, 4, 80, 32], r);
+  const a = randomTensor([130, 70], r),
+    b = randomTensor([70, 90], r);
+  const q = randomTensor([1, 4, 64, 32], r),
+    k = randomTensor([1, 4, 80, 32], r),
+    v = randomTensor([1, 4, 80, 32], r);
   return { mm: matmulSync(a, b).data, at: scaledDotProductAttentionSync(q, k, v, { isCausal: true }).data };
 }
 
 describe('worker_threads', () => {
-  test('four workers compute at once, sync and async, with the main thread\'s exact results', async () => {
+  test("four workers compute at once, sync and async, with the main thread's exact results", async () => {
     const runs = [1, 2, 3, 4].map((seed) => runWorker(seed, 20, seed % 2 === 0));
     const results = await Promise.all(runs.map((r) => r.done));
     results.forEach((res, i) => {

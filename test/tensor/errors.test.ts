@@ -75,7 +75,9 @@ describe('matmul bad input', () => {
   });
 
   test('batch dimensions that do not broadcast', () => {
-    const e = thrown(() => matmulSync(new Tensor(new Float32Array(12), [2, 2, 3]), new Tensor(new Float32Array(18), [3, 3, 2])));
+    const e = thrown(() =>
+      matmulSync(new Tensor(new Float32Array(12), [2, 2, 3]), new Tensor(new Float32Array(18), [3, 3, 2])),
+    );
     expect(e.code).toBe('ERR_SHAPE_MISMATCH');
     expect(e.message).toMatch(/broadcast/);
   });

@@ -38,7 +38,14 @@ import {
   toMarkdownTable,
   BenchResult,
 } from '../../bench/harness';
-import { markBaselines, PeakCache, resolveOptions, roundTimingFor, SuiteResult, timingFor } from '../../bench/suites/common';
+import {
+  markBaselines,
+  PeakCache,
+  resolveOptions,
+  roundTimingFor,
+  SuiteResult,
+  timingFor,
+} from '../../bench/suites/common';
 import { Contender, measureInterleaved } from '../../bench/suites/measure';
 
 const ATOL = 1e-4;
@@ -49,7 +56,15 @@ const RTOL = 1e-4;
 /* ------------------------------------------------------------------------------------------------ */
 
 /** C[M,N] = op(A) op(B) in float64; A is [M,K] (or [K,M] when tA), B is [K,N] (or [N,K] when tB). */
-function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, tA = false, tB = false): Float64Array {
+function matmulRef(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  M: number,
+  K: number,
+  N: number,
+  tA = false,
+  tB = false,
+): Float64Array {
   const c = new Float64Array(M * N);
   for (let i = 0; i < M; i++)
     for (let j = 0; j < N; j++) {
@@ -64,8 +79,15 @@ type Layout = 'BHLD' | 'BLHD';
 type Causal = 'none' | 'top-left' | 'bottom-right';
 
 interface AttnRef {
-  B: number; H: number; Hkv?: number; Lq: number; Lk: number; d: number; dv?: number;
-  scale?: number; causal?: Causal;
+  B: number;
+  H: number;
+  Hkv?: number;
+  Lq: number;
+  Lk: number;
+  d: number;
+  dv?: number;
+  scale?: number;
+  causal?: Causal;
   /** Layout of q and of the output. */
   qLayout: Layout;
   /** Layout of k and v. */
@@ -78,7 +100,9 @@ function at(layout: Layout, b: number, h: number, l: number, H: number, L: numbe
 
 /** softmax(scale Q K^T + mask) V in float64; fully masked rows give zeros. */
 function attentionRef(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, o: AttnRef): Float64Array {
-  const Hkv = o.Hkv ?? o.H, dv = o.dv ?? o.d, group = o.H / Hkv;
+  const Hkv = o.Hkv ?? o.H,
+    dv = o.dv ?? o.d,
+    group = o.H / Hkv;
   const scale = o.scale ?? 1 / Math.sqrt(o.d);
   const causal = o.causal ?? 'none';
   const out = new Float64Array(o.B * o.H * o.Lq * dv);
@@ -91,7 +115,10 @@ function attentionRef(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<n
         const limit = causal === 'top-left' ? i : causal === 'bottom-right' ? i + o.Lk - o.Lq : o.Lk - 1;
         let max = -Infinity;
         for (let j = 0; j < o.Lk; j++) {
-          if (j > limit) { s[j] = -Infinity; continue; }
+          if (j > limit) {
+            s[j] = -Infinity;
+            continue;
+          }
           const kj = at(o.kvLayout, b, hk, j, Hkv, o.Lk, o.d);
           let dot = 0;
           for (let c = 0; c < o.d; c++) dot += q[qi + c] * k[kj + c];
@@ -101,7 +128,10 @@ function attentionRef(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<n
         const oi = at(o.qLayout, b, h, i, o.H, o.Lq, dv);
         if (max === -Infinity) continue;
         let sum = 0;
-        for (let j = 0; j < o.Lk; j++) { s[j] = s[j] === -Infinity ? 0 : Math.exp(s[j] - max); sum += s[j]; }
+        for (let j = 0; j < o.Lk; j++) {
+          s[j] = s[j] === -Infinity ? 0 : Math.exp(s[j] - max);
+          sum += s[j];
+        }
         for (let j = 0; j < o.Lk; j++) {
           if (s[j] === 0) continue;
           const w = s[j] / sum;
@@ -114,7 +144,15 @@ function attentionRef(q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<n
 }
 
 /** Concatenates [B, H, P, d] and [B, H, n, d] along the sequence axis. */
-function concatSeq(past: ArrayLike<number>, cur: ArrayLike<number>, B: number, H: number, P: number, n: number, d: number): Float64Array {
+function concatSeq(
+  past: ArrayLike<number>,
+  cur: ArrayLike<number>,
+  B: number,
+  H: number,
+  P: number,
+  n: number,
+  d: number,
+): Float64Array {
   const out = new Float64Array(B * H * (P + n) * d);
   for (let bh = 0; bh < B * H; bh++) {
     for (let x = 0; x < P * d; x++) out[bh * (P + n) * d + x] = past[bh * P * d + x];
@@ -124,7 +162,16 @@ function concatSeq(past: ArrayLike<number>, cur: ArrayLike<number>, B: number, H
 }
 
 /** y = x W^T + b for x [rows, inF], W [outF, inF] (PyTorch layout). */
-function linearRef(x: ArrayLike<number>, w: ArrayLike<number>, bias: ArrayLike<number>, rows: number, inF: number, outF: number, wOffset = 0, bOffset = 0): Float64Array {
+function linearRef(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  rows: number,
+  inF: number,
+  outF: number,
+  wOffset = 0,
+  bOffset = 0,
+): Float64Array {
   const y = new Float64Array(rows * outF);
   for (let r = 0; r < rows; r++)
     for (let o = 0; o < outF; o++) {
@@ -138,7 +185,9 @@ function linearRef(x: ArrayLike<number>, w: ArrayLike<number>, bias: ArrayLike<n
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   const r = compareClose(actual, expected, ATOL, RTOL);
   if (!r.ok) {
-    throw new Error(`${what}: max |diff| ${r.maxAbs} (worst at ${r.worstIndex}: ${actual[r.worstIndex]} vs ${expected[r.worstIndex]})`);
+    throw new Error(
+      `${what}: max |diff| ${r.maxAbs} (worst at ${r.worstIndex}: ${actual[r.worstIndex]} vs ${expected[r.worstIndex]})`,
+    );
   }
   expect(r.ok).toBe(true);
 }
@@ -152,25 +201,47 @@ const rand = (n: number, seed: number) => randomFloat32(n, seed);
 describe('onnx-model encoding', () => {
   test('encodes a ModelProto that decodes back with the same graph', () => {
     const bytes = encodeModel({
-      nodes: [{
-        opType: 'Foo', domain: 'com.microsoft', inputs: ['a', ''], outputs: ['y'],
-        attributes: { n: attrInt(3), s: attrFloat(0.5), z: attrInt(0) },
-      }],
+      nodes: [
+        {
+          opType: 'Foo',
+          domain: 'com.microsoft',
+          inputs: ['a', ''],
+          outputs: ['y'],
+          attributes: { n: attrInt(3), s: attrFloat(0.5), z: attrInt(0) },
+        },
+      ],
       inputs: [{ name: 'a', dims: [2, 'L'] }],
       outputs: [{ name: 'y', dims: [2, 3], elemType: 'int64' }],
       initializers: [{ name: 'w', dims: [2], data: new Float32Array([1.5, -2]) }],
-      opsets: [{ domain: '', version: 23 }, { domain: 'com.microsoft', version: 1 }],
+      opsets: [
+        { domain: '', version: 23 },
+        { domain: 'com.microsoft', version: 1 },
+      ],
     });
     expect(bytes).toBeInstanceOf(Uint8Array);
-    const m = decodeModel(bytes) as any;
+    type ValueInfo = { type: { tensor_type: { elem_type: number; shape: { dim: unknown[] } } } };
+    const m = decodeModel(bytes) as {
+      ir_version: number;
+      opset_import: { domain?: string; version: number }[];
+      graph: {
+        node: { op_type: string; domain: string; input: string[]; attribute: unknown[] }[];
+        input: ValueInfo[];
+        output: ValueInfo[];
+        initializer: { dims: number[]; data_type: number; raw_data: Uint8Array }[];
+      };
+    };
     expect(m.ir_version).toBe(10);
     // An empty domain (ai.onnx) may be left out on the wire: absent and '' mean the same.
-    expect(m.opset_import.map((o: any) => [o.domain ?? '', o.version])).toEqual([['', 23], ['com.microsoft', 1]]);
+    expect(m.opset_import.map((o) => [o.domain ?? '', o.version])).toEqual([
+      ['', 23],
+      ['com.microsoft', 1],
+    ]);
     const node = m.graph.node[0];
     expect(node.op_type).toBe('Foo');
     expect(node.domain).toBe('com.microsoft');
     expect(node.input).toEqual(['a', '']);
-    expect(node.attribute).toEqual([ // zero values are written (proto2 presence)
+    expect(node.attribute).toEqual([
+      // zero values are written (proto2 presence)
       { name: 'n', type: 2, i: 3 },
       { name: 's', type: 1, f: 0.5 },
       { name: 'z', type: 2, i: 0 },
@@ -186,7 +257,10 @@ describe('onnx-model encoding', () => {
 
   test('builders describe their inputs and reject bad shapes', () => {
     const mm = buildMatMulModel({ M: 4, K: 3, N: 2, transposeB: true });
-    expect(mm.inputs.map((t) => [t.name, t.dims])).toEqual([['A', [4, 3]], ['B', [2, 3]]]);
+    expect(mm.inputs.map((t) => [t.name, t.dims])).toEqual([
+      ['A', [4, 3]],
+      ['B', [2, 3]],
+    ]);
     expect(mm.outputs[0].dims).toEqual([4, 2]);
     const dec = buildDecodeModel({ batch: 1, heads: 2, headDim: 4, totalLen: 6, op: 'mha' });
     expect(dec.inputs.map((t) => t.name)).toEqual(['query', 'key', 'value', 'past_key', 'past_value']);
@@ -210,9 +284,10 @@ describe('onnx-model encoding', () => {
 const ORT_AVAILABLE = isOnnxRuntimeAvailable();
 const describeOrt = ORT_AVAILABLE ? describe : describe.skip;
 if (!ORT_AVAILABLE) {
-  // eslint-disable-next-line no-console
-  console.warn('bench-peers: onnxruntime-node cannot be required; the ORT peer tests are SKIPPED. ' +
-    'Install it with `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`.');
+  console.warn(
+    'bench-peers: onnxruntime-node cannot be required; the ORT peer tests are SKIPPED. ' +
+      'Install it with `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node`.',
+  );
 }
 
 describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, () => {
@@ -234,19 +309,27 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
       [13, 7, 21, false, true],
       [13, 7, 21, true, true],
     ])('M=%i K=%i N=%i transA=%s transB=%s', async (M, K, N, tA, tB) => {
-      const A = rand(M * K, 11), B = rand(K * N, 12);
+      const A = rand(M * K, 11),
+        B = rand(K * N, 12);
       const peer = await track(createMatMulPeer({ M, K, N, transposeA: tA, transposeB: tB }, { threads: 1 }, { A, B }));
       expectClose(await peer.run(), matmulRef(A, B, M, K, N, tA, tB), 'matmul');
     });
 
     test('batched MatMul, 2 threads', async () => {
-      const M = 9, K = 10, N = 11, nb = 3;
-      const A = rand(nb * M * K, 13), B = rand(nb * K * N, 14);
+      const M = 9,
+        K = 10,
+        N = 11,
+        nb = 3;
+      const A = rand(nb * M * K, 13),
+        B = rand(nb * K * N, 14);
       const peer = await track(createMatMulPeer({ M, K, N, batch: [nb] }, { threads: 2 }, { A, B }));
       const y = await peer.run();
       for (let i = 0; i < nb; i++) {
-        expectClose(y.subarray(i * M * N, (i + 1) * M * N),
-          matmulRef(A.subarray(i * M * K), B.subarray(i * K * N), M, K, N), `batch ${i}`);
+        expectClose(
+          y.subarray(i * M * N, (i + 1) * M * N),
+          matmulRef(A.subarray(i * M * K), B.subarray(i * K * N), M, K, N),
+          `batch ${i}`,
+        );
       }
     });
   });
@@ -256,12 +339,23 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
 
     test('4-D BHLD, non-causal, Lq != Lk', async () => {
       const s = base;
-      const Q = rand(s.batch * s.heads * s.lq * s.headDim, 21), K = rand(s.batch * s.heads * s.lk * s.headDim, 22);
+      const Q = rand(s.batch * s.heads * s.lq * s.headDim, 21),
+        K = rand(s.batch * s.heads * s.lk * s.headDim, 22);
       const V = rand(s.batch * s.heads * s.lk * s.headDim, 23);
       const peer = await track(createAttentionPeer(s, { threads: 1 }, { Q, K, V }));
-      expectClose(await peer.run(), attentionRef(Q, K, V, {
-        B: s.batch, H: s.heads, Lq: s.lq, Lk: s.lk, d: s.headDim, qLayout: 'BHLD', kvLayout: 'BHLD',
-      }), 'attention 4d');
+      expectClose(
+        await peer.run(),
+        attentionRef(Q, K, V, {
+          B: s.batch,
+          H: s.heads,
+          Lq: s.lq,
+          Lk: s.lk,
+          d: s.headDim,
+          qLayout: 'BHLD',
+          kvLayout: 'BHLD',
+        }),
+        'attention 4d',
+      );
     });
 
     test.each([
@@ -270,31 +364,71 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
       ['Lq > Lk', 7, 4],
     ])('4-D is_causal=1 (%s) is top-left, like PyTorch is_causal', async (_n, lq, lk) => {
       const s = { ...base, lq, lk, isCausal: true };
-      const Q = rand(s.batch * s.heads * lq * s.headDim, 24), K = rand(s.batch * s.heads * lk * s.headDim, 25);
+      const Q = rand(s.batch * s.heads * lq * s.headDim, 24),
+        K = rand(s.batch * s.heads * lk * s.headDim, 25);
       const V = rand(s.batch * s.heads * lk * s.headDim, 26);
       const peer = await track(createAttentionPeer(s, { threads: 1 }, { Q, K, V }));
-      expectClose(await peer.run(), attentionRef(Q, K, V, {
-        B: s.batch, H: s.heads, Lq: lq, Lk: lk, d: s.headDim, causal: 'top-left', qLayout: 'BHLD', kvLayout: 'BHLD',
-      }), 'attention 4d causal');
+      expectClose(
+        await peer.run(),
+        attentionRef(Q, K, V, {
+          B: s.batch,
+          H: s.heads,
+          Lq: lq,
+          Lk: lk,
+          d: s.headDim,
+          causal: 'top-left',
+          qLayout: 'BHLD',
+          kvLayout: 'BHLD',
+        }),
+        'attention 4d causal',
+      );
     });
 
     test('3-D BLHD (q_num_heads/kv_num_heads), causal, custom scale, 2 threads', async () => {
       const s = { ...base, lq: 6, lk: 6, isCausal: true, layout: '3d' as const, scale: 0.3 };
       const E = s.heads * s.headDim;
-      const Q = rand(s.batch * s.lq * E, 27), K = rand(s.batch * s.lk * E, 28), V = rand(s.batch * s.lk * E, 29);
+      const Q = rand(s.batch * s.lq * E, 27),
+        K = rand(s.batch * s.lk * E, 28),
+        V = rand(s.batch * s.lk * E, 29);
       const peer = await track(createAttentionPeer(s, { threads: 2 }, { Q, K, V }));
-      expectClose(await peer.run(), attentionRef(Q, K, V, {
-        B: s.batch, H: s.heads, Lq: s.lq, Lk: s.lk, d: s.headDim, scale: 0.3, causal: 'top-left', qLayout: 'BLHD', kvLayout: 'BLHD',
-      }), 'attention 3d');
+      expectClose(
+        await peer.run(),
+        attentionRef(Q, K, V, {
+          B: s.batch,
+          H: s.heads,
+          Lq: s.lq,
+          Lk: s.lk,
+          d: s.headDim,
+          scale: 0.3,
+          causal: 'top-left',
+          qLayout: 'BLHD',
+          kvLayout: 'BLHD',
+        }),
+        'attention 3d',
+      );
     });
 
     test('grouped-query heads (H=4, Hkv=2) and dv != d', async () => {
       const s = { batch: 1, heads: 4, kvHeads: 2, lq: 5, lk: 6, headDim: 8, vHeadDim: 4 };
-      const Q = rand(s.heads * s.lq * 8, 30), K = rand(s.kvHeads * s.lk * 8, 31), V = rand(s.kvHeads * s.lk * 4, 32);
+      const Q = rand(s.heads * s.lq * 8, 30),
+        K = rand(s.kvHeads * s.lk * 8, 31),
+        V = rand(s.kvHeads * s.lk * 4, 32);
       const peer = await track(createAttentionPeer(s, { threads: 1 }, { Q, K, V }));
-      expectClose(await peer.run(), attentionRef(Q, K, V, {
-        B: 1, H: 4, Hkv: 2, Lq: 5, Lk: 6, d: 8, dv: 4, qLayout: 'BHLD', kvLayout: 'BHLD',
-      }), 'attention gqa');
+      expectClose(
+        await peer.run(),
+        attentionRef(Q, K, V, {
+          B: 1,
+          H: 4,
+          Hkv: 2,
+          Lq: 5,
+          Lk: 6,
+          d: 8,
+          dv: 4,
+          qLayout: 'BHLD',
+          kvLayout: 'BHLD',
+        }),
+        'attention gqa',
+      );
     });
   });
 
@@ -302,26 +436,52 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
     test('non-causal, Lq != Lk (MLAS flash path)', async () => {
       const s = { batch: 2, heads: 3, lq: 5, lk: 9, headDim: 8 };
       const E = s.heads * s.headDim;
-      const query = rand(s.batch * s.lq * E, 41), key = rand(s.batch * s.lk * E, 42), value = rand(s.batch * s.lk * E, 43);
+      const query = rand(s.batch * s.lq * E, 41),
+        key = rand(s.batch * s.lk * E, 42),
+        value = rand(s.batch * s.lk * E, 43);
       const peer = await track(createMultiHeadAttentionPeer(s, { threads: 2 }, { query, key, value }));
-      expectClose(await peer.run(), attentionRef(query, key, value, {
-        B: 2, H: 3, Lq: 5, Lk: 9, d: 8, qLayout: 'BLHD', kvLayout: 'BLHD',
-      }), 'mha');
+      expectClose(
+        await peer.run(),
+        attentionRef(query, key, value, {
+          B: 2,
+          H: 3,
+          Lq: 5,
+          Lk: 9,
+          d: 8,
+          qLayout: 'BLHD',
+          kvLayout: 'BLHD',
+        }),
+        'mha',
+      );
     });
 
     test('unidirectional=1, Lq = Lk, is causal', async () => {
       const s = { batch: 2, heads: 3, lq: 6, lk: 6, headDim: 8, unidirectional: true };
       const E = s.heads * s.headDim;
-      const query = rand(s.batch * s.lq * E, 44), key = rand(s.batch * s.lk * E, 45), value = rand(s.batch * s.lk * E, 46);
+      const query = rand(s.batch * s.lq * E, 44),
+        key = rand(s.batch * s.lk * E, 45),
+        value = rand(s.batch * s.lk * E, 46);
       const peer = await track(createMultiHeadAttentionPeer(s, { threads: 1 }, { query, key, value }));
-      expectClose(await peer.run(), attentionRef(query, key, value, {
-        B: 2, H: 3, Lq: 6, Lk: 6, d: 8, causal: 'top-left', qLayout: 'BLHD', kvLayout: 'BLHD',
-      }), 'mha causal');
+      expectClose(
+        await peer.run(),
+        attentionRef(query, key, value, {
+          B: 2,
+          H: 3,
+          Lq: 6,
+          Lk: 6,
+          d: 8,
+          causal: 'top-left',
+          qLayout: 'BLHD',
+          kvLayout: 'BLHD',
+        }),
+        'mha causal',
+      );
     });
 
     test('unidirectional with Lq != Lk and no past is refused (ORT 1.30 CPU misaligns its mask)', () => {
-      expect(() => buildMultiHeadAttentionModel({ batch: 1, heads: 1, lq: 3, lk: 4, headDim: 4, unidirectional: true }))
-        .toThrow(/lq === lk/);
+      expect(() =>
+        buildMultiHeadAttentionModel({ batch: 1, heads: 1, lq: 3, lk: 4, headDim: 4, unidirectional: true }),
+      ).toThrow(/lq === lk/);
     });
   });
 
@@ -332,23 +492,47 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
       ['mha', 3],
       ['attention', 3],
     ] as const)('%s: %i new token(s) against 12 keys', async (op, n) => {
-      const B = 2, H = 3, d = 8, total = 12, P = total - n, E = H * d;
-      const pastKey = rand(B * H * P * d, 51), pastValue = rand(B * H * P * d, 52);
+      const B = 2,
+        H = 3,
+        d = 8,
+        total = 12,
+        P = total - n,
+        E = H * d;
+      const pastKey = rand(B * H * P * d, 51),
+        pastValue = rand(B * H * P * d, 52);
       // New q/k/v drawn in BHLD, fed in the op's layout.
-      const q = rand(B * H * n * d, 53), k = rand(B * H * n * d, 54), v = rand(B * H * n * d, 55);
-      const inputs: Record<string, Float32Array> = op === 'mha'
-        ? { query: bhldToBlhd(q, B, H, n, d), key: bhldToBlhd(k, B, H, n, d), value: bhldToBlhd(v, B, H, n, d), past_key: pastKey, past_value: pastValue }
-        : { Q: q, K: k, V: v, past_key: pastKey, past_value: pastValue };
-      const peer = await track(createDecodePeer({ batch: B, heads: H, headDim: d, totalLen: total, newTokens: n, op }, { threads: 1 }, inputs));
-      const kAll = concatSeq(pastKey, k, B, H, P, n, d), vAll = concatSeq(pastValue, v, B, H, P, n, d);
+      const q = rand(B * H * n * d, 53),
+        k = rand(B * H * n * d, 54),
+        v = rand(B * H * n * d, 55);
+      const inputs: Record<string, Float32Array> =
+        op === 'mha'
+          ? {
+              query: bhldToBlhd(q, B, H, n, d),
+              key: bhldToBlhd(k, B, H, n, d),
+              value: bhldToBlhd(v, B, H, n, d),
+              past_key: pastKey,
+              past_value: pastValue,
+            }
+          : { Q: q, K: k, V: v, past_key: pastKey, past_value: pastValue };
+      const peer = await track(
+        createDecodePeer({ batch: B, heads: H, headDim: d, totalLen: total, newTokens: n, op }, { threads: 1 }, inputs),
+      );
+      const kAll = concatSeq(pastKey, k, B, H, P, n, d),
+        vAll = concatSeq(pastValue, v, B, H, P, n, d);
       const ref = attentionRef(q, kAll, vAll, {
-        B, H, Lq: n, Lk: total, d, causal: 'bottom-right', qLayout: 'BHLD', kvLayout: 'BHLD',
+        B,
+        H,
+        Lq: n,
+        Lk: total,
+        d,
+        causal: 'bottom-right',
+        qLayout: 'BHLD',
+        kvLayout: 'BHLD',
       });
       const y = await peer.run();
       expectClose(op === 'mha' ? blhdToBhld(y, B, n, H, d) : y, ref, `${op} decode`);
       const all = await peer.runAll();
-      expect(Object.keys(all).sort()).toEqual(
-        [op === 'mha' ? 'output' : 'Y', 'present_key', 'present_value'].sort());
+      expect(Object.keys(all).sort()).toEqual([op === 'mha' ? 'output' : 'Y', 'present_key', 'present_value'].sort());
       expectClose(all.present_key, kAll, 'present_key');
       expectClose(all.present_value, vAll, 'present_value');
       expect(E).toBe(24);
@@ -356,7 +540,11 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
   });
 
   describe('multi-head attention block with projections', () => {
-    const B = 1, L = 10, E = 16, H = 4, d = E / H;
+    const B = 1,
+      L = 10,
+      E = 16,
+      H = 4,
+      d = E / H;
     const w = 1 / Math.sqrt(E);
     const weights = {
       inProjWeight: randomFloat32(3 * E * E, 61, -w, w),
@@ -370,7 +558,14 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
       const k = linearRef(x, weights.inProjWeight, weights.inProjBias, B * L, E, E, E * E, E);
       const v = linearRef(x, weights.inProjWeight, weights.inProjBias, B * L, E, E, 2 * E * E, 2 * E);
       const a = attentionRef(q, k, v, {
-        B, H, Lq: L, Lk: L, d, causal: causal ? 'top-left' : 'none', qLayout: 'BLHD', kvLayout: 'BLHD',
+        B,
+        H,
+        Lq: L,
+        Lk: L,
+        d,
+        causal: causal ? 'top-left' : 'none',
+        qLayout: 'BLHD',
+        kvLayout: 'BLHD',
       });
       return linearRef(a, weights.outProjWeight, weights.outProjBias, B * L, E, E);
     };
@@ -391,9 +586,22 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
         inputs.Wo_t = transposeBlock(weights.outProjWeight, E, E);
         inputs.bo = weights.outProjBias;
       }
-      const peer = await track(createMhaBlockPeer(
-        { batch: B, seqLen: L, embedDim: E, heads: H, causal, attentionOp, weightsAs, weights: weightsAs === 'initializers' ? weights : undefined },
-        { threads: 2 }, inputs));
+      const peer = await track(
+        createMhaBlockPeer(
+          {
+            batch: B,
+            seqLen: L,
+            embedDim: E,
+            heads: H,
+            causal,
+            attentionOp,
+            weightsAs,
+            weights: weightsAs === 'initializers' ? weights : undefined,
+          },
+          { threads: 2 },
+          inputs,
+        ),
+      );
       expectClose(await peer.run(), blockRef(causal), 'mha block');
     });
   });
@@ -434,31 +642,51 @@ describe('harness', () => {
     expect(attentionFlops({ batch: 2, heads: 3, lq: 5, lk: 7, headDim: 8 })).toBe(4 * 2 * 3 * 5 * 7 * 8);
     expect(attentionFlops({ batch: 1, heads: 1, lq: 4, lk: 4, headDim: 8, causal: true })).toBe(2 * 4 * 4 * 8);
     expect(attentionFlops({ batch: 1, heads: 1, lq: 1, lk: 4, headDim: 8, vHeadDim: 2 })).toBe(2 * 4 * 10);
-    expect(mhaBlockFlops({ batch: 1, seqLen: 1024, embedDim: 768, heads: 12 }))
-      .toBe(4 * 2 * 1024 * 768 * 768 + 4 * 12 * 1024 * 1024 * 64);
+    expect(mhaBlockFlops({ batch: 1, seqLen: 1024, embedDim: 768, heads: 12 })).toBe(
+      4 * 2 * 1024 * 768 * 768 + 4 * 12 * 1024 * 1024 * 64,
+    );
     expect(gflops(2e9, 1000)).toBeCloseTo(2);
   });
 
   test('timeIt times sync calls without awaiting and async calls awaited', async () => {
     let n = 0;
-    const sync = await timeIt(() => { n++; }, { warmupMs: 1, budgetMs: 5, maxSamples: 50 });
+    const sync = await timeIt(
+      () => {
+        n++;
+      },
+      { warmupMs: 1, budgetMs: 5, maxSamples: 50 },
+    );
     expect(sync.awaited).toBe(false);
     expect(sync.samples).toBeGreaterThanOrEqual(5);
     expect(sync.callsPerSample).toBeGreaterThan(1); // a trivial call is batched
     expect(sync.minMs).toBeLessThanOrEqual(sync.medianMs);
     expect(n).toBeGreaterThan(sync.samples);
 
-    const busy = (ms: number) => { const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6)); while (process.hrtime.bigint() < end) { /* spin */ } };
+    const busy = (ms: number) => {
+      const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+      while (process.hrtime.bigint() < end) {
+        /* spin */
+      }
+    };
     // One slow warm-up call (a GC pause, say) does not turn batching off: the fastest one decides.
     let calls = 0;
-    const oneSlow = await timeIt(() => { if (calls++ === 3) busy(1); }, { warmupMs: 0, warmupIters: 4, budgetMs: 2, maxSamples: 20 });
+    const oneSlow = await timeIt(
+      () => {
+        if (calls++ === 3) busy(1);
+      },
+      { warmupMs: 0, warmupIters: 4, budgetMs: 2, maxSamples: 20 },
+    );
     expect(oneSlow.callsPerSample).toBeGreaterThan(1);
     const slow = await timeIt(() => busy(1), { warmupMs: 0, warmupIters: 1, budgetMs: 10, minSamples: 3 });
     expect(slow.callsPerSample).toBe(1);
     expect(slow.medianMs).toBeGreaterThanOrEqual(0.99);
     expect(slow.medianMs).toBeLessThan(20);
 
-    const asyncT = await timeIt(() => new Promise<void>((r) => setTimeout(r, 2)), { warmupMs: 0, budgetMs: 10, minSamples: 3 });
+    const asyncT = await timeIt(() => new Promise<void>((r) => setTimeout(r, 2)), {
+      warmupMs: 0,
+      budgetMs: 10,
+      minSamples: 3,
+    });
     expect(asyncT.awaited).toBe(true);
     // Awaited: about the timer's 2 ms, not the microseconds of creating a promise. Not >= 2: libuv
     // schedules a timer from the loop's cached clock, which can lag the call by a fraction of a
@@ -468,11 +696,26 @@ describe('harness', () => {
 
   test('poolTimings pools the samples of several timings into one median', () => {
     const t = (perCallMs: number[], callsPerSample = 1, awaited = false) => ({
-      medianMs: NaN, minMs: NaN, meanMs: NaN, samples: perCallMs.length, callsPerSample, awaited, totalMs: 10, perCallMs,
+      medianMs: NaN,
+      minMs: NaN,
+      meanMs: NaN,
+      samples: perCallMs.length,
+      callsPerSample,
+      awaited,
+      totalMs: 10,
+      perCallMs,
     });
     const p = poolTimings([t([1, 2, 9]), t([3, 4], 2, true)]);
     expect(p.perCallMs).toEqual([1, 2, 3, 4, 9]);
-    expect(p).toMatchObject({ medianMs: 3, minMs: 1, meanMs: 19 / 5, samples: 5, callsPerSample: 2, awaited: true, totalMs: 20 });
+    expect(p).toMatchObject({
+      medianMs: 3,
+      minMs: 1,
+      meanMs: 19 / 5,
+      samples: 5,
+      callsPerSample: 2,
+      awaited: true,
+      totalMs: 20,
+    });
     expect(() => poolTimings([])).toThrow(RangeError);
   });
 
@@ -495,22 +738,48 @@ describe('harness', () => {
     const ctx = resolveOptions('t', { rounds: 3, budgetMs: 3, peaks: new PeakCache(0.01) });
     const spec = { suite: 't', impl: 'ours', threads: 1, shape: { n: 1 }, flops: 1e6 };
     const peer = (name: string, out: number): Contender => ({
-      kind: 'peer', spec: { ...spec, impl: name }, role: name === 'ctx' ? 'context' : undefined,
+      kind: 'peer',
+      spec: { ...spec, impl: name },
+      role: name === 'ctx' ? 'context' : undefined,
       create: async () => {
         events.push(`create ${name}`);
         return {
-          run: async () => { events.push(`run ${name}`); return new Float32Array([out]); },
-          release: async () => { events.push(`release ${name}`); },
+          run: async () => {
+            events.push(`run ${name}`);
+            return new Float32Array([out]);
+          },
+          release: async () => {
+            events.push(`release ${name}`);
+          },
         };
       },
-      check: (y) => { events.push(`check ${name}`); if (y[0] !== 1) throw new Error(`${name} disagrees`); },
+      check: (y) => {
+        events.push(`check ${name}`);
+        if (y[0] !== 1) throw new Error(`${name} disagrees`);
+      },
     });
     const labels: string[] = [];
     const ctx2 = { ...ctx, progress: (l: string) => labels.push(l) };
-    const results = await measureInterleaved(ctx2, [
-      { kind: 'ours', spec, fn: () => { events.push('run ours'); } }, peer('p', 1), peer('ctx', 1),
-    ], (c) => c.spec.impl);
-    expect(results.map((r) => [r.impl, r.role])).toEqual([['ours', 'ours'], ['p', 'peer'], ['ctx', 'context']]);
+    const results = await measureInterleaved(
+      ctx2,
+      [
+        {
+          kind: 'ours',
+          spec,
+          fn: () => {
+            events.push('run ours');
+          },
+        },
+        peer('p', 1),
+        peer('ctx', 1),
+      ],
+      (c) => c.spec.impl,
+    );
+    expect(results.map((r) => [r.impl, r.role])).toEqual([
+      ['ours', 'ours'],
+      ['p', 'peer'],
+      ['ctx', 'context'],
+    ]);
     for (const r of results) {
       expect(r.samples).toBeGreaterThanOrEqual(3);
       expect(r.fractionOfPeak).not.toBeNull();
@@ -522,9 +791,15 @@ describe('harness', () => {
       }
     }
     expect(labels).toEqual([
-      'ours (round 1/3)', 'p (round 1/3)', 'ctx (round 1/3)',
-      'p (round 2/3)', 'ctx (round 2/3)', 'ours (round 2/3)',
-      'ctx (round 3/3)', 'ours (round 3/3)', 'p (round 3/3)',
+      'ours (round 1/3)',
+      'p (round 1/3)',
+      'ctx (round 1/3)',
+      'p (round 2/3)',
+      'ctx (round 2/3)',
+      'ours (round 2/3)',
+      'ctx (round 3/3)',
+      'ours (round 3/3)',
+      'p (round 3/3)',
     ]);
     // Each round: every peer created, checked, run, released before the next contender starts.
     const sessions = events.filter((e) => /^(create|check|release) p$/.test(e));
@@ -538,9 +813,27 @@ describe('harness', () => {
   });
 
   test('markBaselines: the fastest peer by median; speed-ups pair the rounds', () => {
-    const row = (impl: string, role: SuiteResult['role'], ms: number, roundMs?: number[], shape = { L: 1 }): SuiteResult => ({
-      suite: 's', impl, threads: 1, shape, ms, minMs: ms, gflops: 1, fractionOfPeak: null, samples: 3, awaited: false,
-      role, baseline: false, speedup: null, roundMs,
+    const row = (
+      impl: string,
+      role: SuiteResult['role'],
+      ms: number,
+      roundMs?: number[],
+      shape = { L: 1 },
+    ): SuiteResult => ({
+      suite: 's',
+      impl,
+      threads: 1,
+      shape,
+      ms,
+      minMs: ms,
+      gflops: 1,
+      fractionOfPeak: null,
+      samples: 3,
+      awaited: false,
+      role,
+      baseline: false,
+      speedup: null,
+      roundMs,
     });
     // Round 2 was a slow phase for both sides; pooled medians give 13 / 10 = 1.3, the rounds 1.1-1.3.
     const ours = row('ours', 'ours', 10, [10, 20, 10]);
@@ -550,49 +843,88 @@ describe('harness', () => {
     const other = row('ours', 'ours', 4, [4, 4], { L: 2 });
     markBaselines([ours, fast, slow, context, other]);
     expect([ours, fast, slow, context, other].map((r) => r.baseline)).toEqual([false, true, false, false, false]);
-    expect(ours.speedup).toBeCloseTo(1.2, 12);  // median of 12/10, 22/20, 13/10
+    expect(ours.speedup).toBeCloseTo(1.2, 12); // median of 12/10, 22/20, 13/10
     expect(fast.speedup).toBe(1);
-    expect(slow.speedup).toBeCloseTo(0.8, 12);  // median of 12/15, 22/30, 13/14
+    expect(slow.speedup).toBeCloseTo(0.8, 12); // median of 12/15, 22/30, 13/14
     expect(context.speedup).toBeCloseTo(13, 12);
-    expect(other.speedup).toBeNull();  // a group without a peer
+    expect(other.speedup).toBeNull(); // a group without a peer
     // Without rounds on both sides (or with different counts): the medians' ratio.
-    const a = row('ours', 'ours', 10), b = row('p', 'peer', 12, [12, 12]);
+    const a = row('ours', 'ours', 10),
+      b = row('p', 'peer', 12, [12, 12]);
     markBaselines([a, b]);
     expect(a.speedup).toBeCloseTo(1.2, 12);
-    const c = row('ours', 'ours', 10, [9, 11]), e = row('p', 'peer', 16, [16, 16, 16]);
+    const c = row('ours', 'ours', 10, [9, 11]),
+      e = row('p', 'peer', 16, [16, 16, 16]);
     markBaselines([c, e]);
     expect(c.speedup).toBeCloseTo(1.6, 12);
     // An even number of rounds: the mean of the middle two ratios.
-    const f = row('ours', 'ours', 10, [10, 10, 10, 10]), g = row('p', 'peer', 12, [11, 12, 14, 20]);
+    const f = row('ours', 'ours', 10, [10, 10, 10, 10]),
+      g = row('p', 'peer', 12, [11, 12, 14, 20]);
     markBaselines([f, g]);
     expect(f.speedup).toBeCloseTo(1.3, 12);
   });
 
   test('benchmark records and markdown table', async () => {
     const r = await benchmark({
-      suite: 'matmul', impl: 'spin', threads: 1, shape: { M: 8, K: 8, N: 8 }, flops: matmulFlops(8, 8, 8),
-      peakGflops: 100, fn: () => Math.sqrt(2), timing: { warmupMs: 1, budgetMs: 2 },
+      suite: 'matmul',
+      impl: 'spin',
+      threads: 1,
+      shape: { M: 8, K: 8, N: 8 },
+      flops: matmulFlops(8, 8, 8),
+      peakGflops: 100,
+      fn: () => Math.sqrt(2),
+      timing: { warmupMs: 1, budgetMs: 2 },
     });
     expect(r.suite).toBe('matmul');
     expect(r.gflops).toBeCloseTo(1024 / (r.ms * 1e6));
     expect(r.fractionOfPeak).toBeCloseTo(r.gflops / 100);
     const results: BenchResult[] = [
-      { suite: 'attention', impl: 'onnxruntime', threads: 2, shape: { B: 1, H: 12, L: 1024, d: 64, causal: true }, ms: 4, minMs: 3.5, gflops: 100, fractionOfPeak: 0.5, samples: 10, awaited: true },
-      { suite: 'attention', impl: 'simd-attention', threads: 2, shape: { B: 1, H: 12, L: 1024, d: 64, causal: true }, ms: 2, minMs: 1.9, gflops: 200, fractionOfPeak: null, samples: 10, awaited: false, note: 'a|b' },
+      {
+        suite: 'attention',
+        impl: 'onnxruntime',
+        threads: 2,
+        shape: { B: 1, H: 12, L: 1024, d: 64, causal: true },
+        ms: 4,
+        minMs: 3.5,
+        gflops: 100,
+        fractionOfPeak: 0.5,
+        samples: 10,
+        awaited: true,
+      },
+      {
+        suite: 'attention',
+        impl: 'simd-attention',
+        threads: 2,
+        shape: { B: 1, H: 12, L: 1024, d: 64, causal: true },
+        ms: 2,
+        minMs: 1.9,
+        gflops: 200,
+        fractionOfPeak: null,
+        samples: 10,
+        awaited: false,
+        note: 'a|b',
+      },
     ];
     const md = toMarkdownTable(results, { baselineImpl: 'onnxruntime' });
     const lines = md.trim().split('\n');
     expect(lines).toHaveLength(4);
-    expect(lines[0]).toBe('| suite | impl | threads | shape | median ms | min ms | GFLOP/s | % of peak | vs onnxruntime | note |');
-    expect(lines[2]).toBe('| attention | onnxruntime (async) | 2 | B=1 H=12 L=1024 d=64 causal | 4.00 | 3.50 | 100 | 50.0% | 1.00x |  |');
-    expect(lines[3]).toBe('| attention | simd-attention | 2 | B=1 H=12 L=1024 d=64 causal | 2.00 | 1.90 | 200 | - | 2.00x | a\\|b |');
+    expect(lines[0]).toBe(
+      '| suite | impl | threads | shape | median ms | min ms | GFLOP/s | % of peak | vs onnxruntime | note |',
+    );
+    expect(lines[2]).toBe(
+      '| attention | onnxruntime (async) | 2 | B=1 H=12 L=1024 d=64 causal | 4.00 | 3.50 | 100 | 50.0% | 1.00x |  |',
+    );
+    expect(lines[3]).toBe(
+      '| attention | simd-attention | 2 | B=1 H=12 L=1024 d=64 causal | 2.00 | 1.90 | 200 | - | 2.00x | a\\|b |',
+    );
     expect(formatShape({ M: 1, t: false })).toBe('M=1');
     expect(formatNumber(0.0012345)).toBe('0.00123');
     expect(formatNumber(12345.6)).toBe('12346');
   });
 
   test('data helpers', () => {
-    const a = mulberry32(5), b = mulberry32(5);
+    const a = mulberry32(5),
+      b = mulberry32(5);
     for (let i = 0; i < 10; i++) expect(a()).toBe(b());
     const x = rand(2 * 3 * 4 * 5, 1);
     expect(Array.from(blhdToBhld(bhldToBlhd(x, 2, 3, 4, 5), 2, 4, 3, 5))).toEqual(Array.from(x));

@@ -13,18 +13,29 @@ import { byClass, findAll, parseSvg, texts } from '../svg';
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const FAST = ['--threads', '1', '--budget', '2', '--peak-seconds', '0.02'];
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, ...env }, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
-async function json(args: string[]): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's JSON, read field by field below
+async function json(args: string[]): Promise<Record<string, any>> {
   const r = await cli(args);
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout);
@@ -48,7 +59,21 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const RESULT_FIELDS = ['suite', 'impl', 'threads', 'shape', 'ms', 'minMs', 'gflops', 'fractionOfPeak', 'samples', 'awaited', 'role', 'baseline', 'speedup'];
+const RESULT_FIELDS = [
+  'suite',
+  'impl',
+  'threads',
+  'shape',
+  'ms',
+  'minMs',
+  'gflops',
+  'fractionOfPeak',
+  'samples',
+  'awaited',
+  'role',
+  'baseline',
+  'speedup',
+];
 
 describe('info', () => {
   test('--json: ISA in use and available, threads, build, Node-API, FMA peak', async () => {
@@ -79,26 +104,50 @@ describe('bench', () => {
     expect(doc.schema).toBe('simd-attention-bench/1');
     expect(doc.suite).toBe('matmul');
     expect(doc.options).toMatchObject({ threads: [1], budgetMs: 2, compare: false, sizes: [16, 32] });
-    expect(doc.options).not.toHaveProperty('hugePages');  // only the decode suite reads it
+    expect(doc.options).not.toHaveProperty('hugePages'); // only the decode suite reads it
     expect(doc.backend.availableIsas).toContain(doc.backend.isa);
     expect(doc.peaks['1']).toBeGreaterThan(0);
     expect(doc.onnxruntime).toBeNull();
     expect(doc.results).toHaveLength(2);
     for (const r of doc.results) {
       for (const f of RESULT_FIELDS) expect(r).toHaveProperty(f);
-      expect(r).toMatchObject({ suite: 'matmul', impl: 'simd-attention', threads: 1, role: 'ours', baseline: false, speedup: null, awaited: false });
+      expect(r).toMatchObject({
+        suite: 'matmul',
+        impl: 'simd-attention',
+        threads: 1,
+        role: 'ours',
+        baseline: false,
+        speedup: null,
+        awaited: false,
+      });
       expect(r.ms).toBeGreaterThan(0);
       expect(r.minMs).toBeLessThanOrEqual(r.ms);
       expect(r.samples).toBeGreaterThanOrEqual(3);
       expect(r.gflops).toBeCloseTo((2 * r.shape.M * r.shape.N * r.shape.K) / (r.ms * 1e6), 6);
       expect(r.fractionOfPeak).toBeCloseTo(r.gflops / doc.peaks['1'], 9);
     }
-    expect(doc.results.map((r: { shape: unknown }) => r.shape)).toEqual([{ M: 16, K: 16, N: 16 }, { M: 32, K: 32, N: 32 }]);
+    expect(doc.results.map((r: { shape: unknown }) => r.shape)).toEqual([
+      { M: 16, K: 16, N: 16 },
+      { M: 32, K: 32, N: 32 },
+    ]);
   });
 
   test('the table prints the figures of the JSON it writes (--out)', async () => {
     const out = path.join(tmp, 'table.json');
-    const r = await cli(['bench', 'sdpa', '--seq', '16', '--heads', '2', '--dim', '8', '--causal', ...FAST, '--out', out]);
+    const r = await cli([
+      'bench',
+      'sdpa',
+      '--seq',
+      '16',
+      '--heads',
+      '2',
+      '--dim',
+      '8',
+      '--causal',
+      ...FAST,
+      '--out',
+      out,
+    ]);
     expect(r.code).toBe(0);
     const doc = JSON.parse(fs.readFileSync(out, 'utf8'));
     expect(doc.results).toHaveLength(1);
@@ -126,8 +175,10 @@ describe('bench', () => {
     expect(r.stderr).toMatch(/ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node/);
     expect(r.stdout).toMatch(/\| simd-attention \|/);
     expect(r.stdout).not.toMatch(/onnxruntime:/);
-    const doc = await cli(['bench', 'matmul', '--sizes', '16', ...FAST, '--compare', '--json'],
-      hide('onnxruntime-node'));
+    const doc = await cli(
+      ['bench', 'matmul', '--sizes', '16', ...FAST, '--compare', '--json'],
+      hide('onnxruntime-node'),
+    );
     expect(JSON.parse(doc.stdout).onnxruntime).toBeNull();
     const info = await cli(['info', '--peak-seconds', '0.02'], hide('onnxruntime-node'));
     expect(info.code).toBe(0);
@@ -146,7 +197,21 @@ describe('bench', () => {
 
   test('sdpa --compare: onnxruntime-node beside, fastest peer marked as baseline (or an install hint)', async () => {
     const out = path.join(tmp, 'sdpa.json');
-    const r = await cli(['bench', 'sdpa', '--seq', '16,32', '--heads', '2', '--dim', '8', ...FAST, '--compare', '--json', '--out', out]);
+    const r = await cli([
+      'bench',
+      'sdpa',
+      '--seq',
+      '16,32',
+      '--heads',
+      '2',
+      '--dim',
+      '8',
+      ...FAST,
+      '--compare',
+      '--json',
+      '--out',
+      out,
+    ]);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toEqual(doc);
@@ -165,7 +230,11 @@ describe('bench', () => {
     }
     expect(groups.size).toBe(4);
     for (const g of groups.values()) {
-      expect(g.map((x) => x.impl).sort()).toEqual(['onnxruntime:Attention', 'onnxruntime:MultiHeadAttention', 'simd-attention']);
+      expect(g.map((x) => x.impl).sort()).toEqual([
+        'onnxruntime:Attention',
+        'onnxruntime:MultiHeadAttention',
+        'simd-attention',
+      ]);
       const base = g.filter((x) => x.baseline);
       expect(base).toHaveLength(1);
       expect(base[0].role).toBe('peer');
@@ -173,7 +242,9 @@ describe('bench', () => {
       // The speed-up pairs the rounds: the median over rounds of the baseline's time / this one's.
       for (const x of g) {
         expect(x.roundMs).toHaveLength(5);
-        const ratios = base[0].roundMs.map((t: number, k: number) => t / x.roundMs[k]).sort((p: number, q: number) => p - q);
+        const ratios = base[0].roundMs
+          .map((t: number, k: number) => t / x.roundMs[k])
+          .sort((p: number, q: number) => p - q);
         expect(x.speedup).toBeCloseTo(ratios[2], 9);
       }
       expect(base[0].speedup).toBe(1);
@@ -186,7 +257,8 @@ describe('bench', () => {
     const root = parseSvg(fs.readFileSync(svgFile, 'utf8'));
     const series = findAll(root, byClass('g', 'series'));
     expect(series).toHaveLength(6);
-    for (const s of series) expect(findAll(s, byClass('polyline', 'series-line'))[0].attrs.points.trim().split(/\s+/)).toHaveLength(2);
+    for (const s of series)
+      expect(findAll(s, byClass('polyline', 'series-line'))[0].attrs.points.trim().split(/\s+/)).toHaveLength(2);
     expect(findAll(root, byClass('line', 'peak'))).toHaveLength(1);
     expect(texts(root)).toEqual(expect.arrayContaining(['sdpa test', 'GFLOP/s']));
   });
@@ -231,8 +303,22 @@ describe('heatmap', () => {
     const root = parseSvg(fs.readFileSync(file, 'utf8'));
     const cells = findAll(root, byClass('rect', 'cell'));
     expect(cells).toHaveLength(36);
-    expect(findAll(root, byClass('text', 'row-label')).map((n) => n.text)).toEqual(['la', 'zone', 'de', 'contrôle', 'international', '<end>']);
-    expect(findAll(root, byClass('text', 'col-label')).map((n) => n.text)).toEqual(['the', 'zone', 'of', 'international', 'control', '<end>']);
+    expect(findAll(root, byClass('text', 'row-label')).map((n) => n.text)).toEqual([
+      'la',
+      'zone',
+      'de',
+      'contrôle',
+      'international',
+      '<end>',
+    ]);
+    expect(findAll(root, byClass('text', 'col-label')).map((n) => n.text)).toEqual([
+      'the',
+      'zone',
+      'of',
+      'international',
+      'control',
+      '<end>',
+    ]);
     // Rows are softmax distributions; French swaps adjective and noun, and the weights follow.
     const w = (i: number, j: number) => Number(cells[i * 6 + j].attrs['data-value']);
     for (let i = 0; i < 6; i++) expect([0, 1, 2, 3, 4, 5].reduce((s, j) => s + w(i, j), 0)).toBeCloseTo(1, 1);
@@ -242,7 +328,18 @@ describe('heatmap', () => {
 
   test('from a JSON file, to stdout', async () => {
     const file = path.join(tmp, 'weights.json');
-    fs.writeFileSync(file, JSON.stringify({ rows: ['je', "t'", 'aime'], cols: ['I', 'love', 'you'], weights: [[0.94, 0.02, 0.04], [0.11, 0.01, 0.88], [0.03, 0.95, 0.02]] }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        rows: ['je', "t'", 'aime'],
+        cols: ['I', 'love', 'you'],
+        weights: [
+          [0.94, 0.02, 0.04],
+          [0.11, 0.01, 0.88],
+          [0.03, 0.95, 0.02],
+        ],
+      }),
+    );
     const r = await cli(['heatmap', file, '--title', 'I love you']);
     expect(r.code).toBe(0);
     const root = parseSvg(r.stdout);
@@ -256,7 +353,9 @@ describe('help and errors', () => {
     const runs = await Promise.all([[], ['info'], ['bench'], ['plot'], ['heatmap']].map((c) => cli([...c, '--help'])));
     for (const [i, r] of runs.entries()) {
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^Usage: simd-attention${i === 0 ? '' : ' ' + ['info', 'bench', 'plot', 'heatmap'][i - 1]}`));
+      expect(r.stdout).toMatch(
+        new RegExp(`^Usage: simd-attention${i === 0 ? '' : ' ' + ['info', 'bench', 'plot', 'heatmap'][i - 1]}`),
+      );
     }
     expect(runs[2].stdout).toMatch(/--compare/);
   });
@@ -271,7 +370,11 @@ describe('help and errors', () => {
       cli(['info', 'extra']),
       cli(['heatmap']),
     ]);
-    expectOneLineError(suite, /'nonsense'.*Allowed choices are quick, matmul, sdpa, decode, mha, memory, linear, window, all/, 2);
+    expectOneLineError(
+      suite,
+      /'nonsense'.*Allowed choices are quick, matmul, sdpa, decode, mha, memory, linear, window, all/,
+      2,
+    );
     expectOneLineError(threads, /--threads.*'two'/, 2);
     expectOneLineError(flag, /unknown option '--frobnicate'/, 2);
     expectOneLineError(seq, /--seq.*'0' must be a positive integer/, 2);

@@ -17,7 +17,11 @@ describe('renderHeatmapSVG', () => {
   const rows = ['je', "t'", 'aime'];
   const cols = ['I', 'love', 'you'];
   // The seed article's alignment matrix.
-  const weights = [[0.94, 0.02, 0.04], [0.11, 0.01, 0.88], [0.03, 0.95, 0.02]];
+  const weights = [
+    [0.94, 0.02, 0.04],
+    [0.11, 0.01, 0.88],
+    [0.03, 0.95, 0.02],
+  ];
 
   test('one cell per weight, with its value, and the labels', () => {
     const svg = renderHeatmapSVG(weights, { rowLabels: rows, colLabels: cols, title: 'alignment' });
@@ -25,26 +29,36 @@ describe('renderHeatmapSVG', () => {
     const cells = findAll(root, byClass('rect', 'cell'));
     expect(cells).toHaveLength(9);
     expect(cells.map((c) => c.attrs['data-value'])).toEqual(weights.flat().map((w) => w.toFixed(2)));
-    expect(cells.map((c) => [Number(c.attrs['data-row']), Number(c.attrs['data-col'])]))
-      .toEqual([0, 1, 2].flatMap((i) => [0, 1, 2].map((j) => [i, j])));
+    expect(cells.map((c) => [Number(c.attrs['data-row']), Number(c.attrs['data-col'])])).toEqual(
+      [0, 1, 2].flatMap((i) => [0, 1, 2].map((j) => [i, j])),
+    );
     expect(findAll(root, byClass('text', 'row-label')).map((n) => n.text)).toEqual(rows);
     expect(findAll(root, byClass('text', 'col-label')).map((n) => n.text)).toEqual(cols);
     expect(findAll(root, byClass('text', 'value')).map((n) => n.text)).toContain('0.94');
     expect(texts(root)).toContain('alignment');
     // Darker = heavier: the 0.95 cell is darker than the 0.01 one.
-    const lum = (fill: string) => fill.match(/\d+/g)!.map(Number).reduce((a, b) => a + b, 0);
+    const lum = (fill: string) =>
+      fill
+        .match(/\d+/g)!
+        .map(Number)
+        .reduce((a, b) => a + b, 0);
     expect(lum(cells[7].attrs.fill)).toBeLessThan(lum(cells[4].attrs.fill));
     noExternalReferences(svg);
   });
 
   test('escapes labels, accepts a Tensor, hides values of small cells', () => {
-    const t = new Tensor(Float32Array.from({ length: 40 * 30 }, (_, i) => (i % 7) / 7), [1, 40, 30]);
+    const t = new Tensor(
+      Float32Array.from({ length: 40 * 30 }, (_, i) => (i % 7) / 7),
+      [1, 40, 30],
+    );
     const svg = renderHeatmapSVG(t, { rowLabels: Array.from({ length: 40 }, (_, i) => `<q${i}> & "x"`) });
     const root = parseSvg(svg);
     expect(findAll(root, byClass('rect', 'cell'))).toHaveLength(1200);
     expect(findAll(root, byClass('text', 'value'))).toHaveLength(0);
     expect(findAll(root, byClass('text', 'row-label'))[3].text).toBe('<q3> & "x"');
-    expect(findAll(root, byClass('text', 'col-label')).map((n) => n.text)).toEqual(Array.from({ length: 30 }, (_, j) => String(j)));
+    expect(findAll(root, byClass('text', 'col-label')).map((n) => n.text)).toEqual(
+      Array.from({ length: 30 }, (_, j) => String(j)),
+    );
   });
 
   test('rejects ragged rows, label count mismatches and empty matrices', () => {
@@ -55,19 +69,54 @@ describe('renderHeatmapSVG', () => {
 });
 
 describe('renderBenchmarkSVG', () => {
-  const result = (suite: string, impl: string, threads: number, shape: BenchResult['shape'], gflops: number, peak: number): BenchResult => ({
-    suite, impl, threads, shape, ms: 1, minMs: 1, gflops, fractionOfPeak: gflops / peak, samples: 3, awaited: false,
+  const result = (
+    suite: string,
+    impl: string,
+    threads: number,
+    shape: BenchResult['shape'],
+    gflops: number,
+    peak: number,
+  ): BenchResult => ({
+    suite,
+    impl,
+    threads,
+    shape,
+    ms: 1,
+    minMs: 1,
+    gflops,
+    fractionOfPeak: gflops / peak,
+    samples: 3,
+    awaited: false,
   });
   const peaks: Record<number, number> = { 1: 260, 2: 520 };
   const results: BenchResult[] = [];
   for (const threads of [1, 2]) {
     for (const L of [512, 1024, 2048]) {
       for (const causal of [false, true]) {
-        results.push(result('sdpa', 'simd-attention', threads, { B: 1, H: 12, L, d: 64, causal }, 50 * threads + L / 100, peaks[threads]));
-        results.push(result('sdpa', 'onnxruntime:Attention', threads, { B: 1, H: 12, L, d: 64, causal }, 40 * threads + L / 200, peaks[threads]));
+        results.push(
+          result(
+            'sdpa',
+            'simd-attention',
+            threads,
+            { B: 1, H: 12, L, d: 64, causal },
+            50 * threads + L / 100,
+            peaks[threads],
+          ),
+        );
+        results.push(
+          result(
+            'sdpa',
+            'onnxruntime:Attention',
+            threads,
+            { B: 1, H: 12, L, d: 64, causal },
+            40 * threads + L / 200,
+            peaks[threads],
+          ),
+        );
       }
     }
-    for (const n of [256, 1024]) results.push(result('matmul', 'simd-attention', threads, { M: n, K: n, N: n }, 100 * threads, peaks[threads]));
+    for (const n of [256, 1024])
+      results.push(result('matmul', 'simd-attention', threads, { M: n, K: n, N: n }, 100 * threads, peaks[threads]));
     results.push(result('matmul', 'simd-attention', threads, { M: 1024, K: 64, N: 1024 }, 90, peaks[threads]));
   }
 

@@ -11,7 +11,7 @@ function softmaxContext(e: number[], n: number, h: (j: number, k: number) => num
   if (n === 0) return { w, c };
   const m = Math.max(...e.slice(0, n));
   let s = 0;
-  for (let j = 0; j < n; ++j) s += (w[j] = Math.exp(e[j] - m));
+  for (let j = 0; j < n; ++j) s += w[j] = Math.exp(e[j] - m);
   for (let j = 0; j < n; ++j) {
     w[j] /= s;
     for (let k = 0; k < D; ++k) c[k] += w[j] * h(j, k);
@@ -19,9 +19,19 @@ function softmaxContext(e: number[], n: number, h: (j: number, k: number) => num
   return { w, c };
 }
 
-function check(result: { context: Tensor; weights: Tensor; scores: Tensor }, B: number, T: number, D: number, lengths: number[],
-  energy: (b: number, j: number) => number, keys: Tensor, what: string) {
-  const scores: number[] = [], weights: number[] = [], context: number[] = [];
+function check(
+  result: { context: Tensor; weights: Tensor; scores: Tensor },
+  B: number,
+  T: number,
+  D: number,
+  lengths: number[],
+  energy: (b: number, j: number) => number,
+  keys: Tensor,
+  what: string,
+) {
+  const scores: number[] = [],
+    weights: number[] = [],
+    context: number[] = [];
   for (let b = 0; b < B; ++b) {
     const e = Array.from({ length: T }, (_, j) => energy(b, j));
     const { w, c } = softmaxContext(e, lengths[b], (j, k) => at(keys, b, j, k), D);
@@ -35,10 +45,17 @@ function check(result: { context: Tensor; weights: Tensor; scores: Tensor }, B: 
 }
 
 describe(`AdditiveAttention (${isa})`, () => {
-  const B = 3, T = 11, Dq = 7, Dk = 9, A = 37; // A crosses the vector widths with a tail
+  const B = 3,
+    T = 11,
+    Dq = 7,
+    Dk = 9,
+    A = 37; // A crosses the vector widths with a tail
   const r = rng(1);
-  const W1 = randomTensor([A, Dk], r), W2 = randomTensor([A, Dq], r), v = randomTensor([A], r);
-  const keys = randomTensor([B, T, Dk], r), s = randomTensor([B, Dq], r);
+  const W1 = randomTensor([A, Dk], r),
+    W2 = randomTensor([A, Dq], r),
+    v = randomTensor([A], r);
+  const keys = randomTensor([B, T, Dk], r),
+    s = randomTensor([B, Dq], r);
   const energy = (b: number, j: number) => {
     let e = 0;
     for (let a = 0; a < A; ++a) {
@@ -74,7 +91,15 @@ describe(`AdditiveAttention (${isa})`, () => {
 
   test('large energies neither overflow nor give NaN; tanh saturates', () => {
     const big = new AdditiveAttention({ queryDim: Dq, keyDim: Dk, hiddenDim: A }).loadWeights({
-      W1: new Tensor(W1.data.map((x) => x * 1e4), W1.shape), W2, v: new Tensor(v.data.map((x) => x * 1e3), v.shape),
+      W1: new Tensor(
+        W1.data.map((x) => x * 1e4),
+        W1.shape,
+      ),
+      W2,
+      v: new Tensor(
+        v.data.map((x) => x * 1e3),
+        v.shape,
+      ),
     });
     const out = big.forwardSync(s, keys);
     expect(out.weights.data.every(Number.isFinite)).toBe(true);
@@ -92,18 +117,33 @@ describe(`AdditiveAttention (${isa})`, () => {
 });
 
 describe(`LuongAttention (${isa})`, () => {
-  const B = 2, T = 13, D = 24, A = 20;
+  const B = 2,
+    T = 13,
+    D = 24,
+    A = 20;
   const r = rng(2);
-  const keys = randomTensor([B, T, D], r), s = randomTensor([B, D], r);
+  const keys = randomTensor([B, T, D], r),
+    s = randomTensor([B, D], r);
   const lengths = [13, 6];
 
   test('dot: e_j = s . h_j', () => {
-    const out = new LuongAttention({ score: 'dot', queryDim: D, keyDim: D }).forwardSync(s, keys, { keyLengths: lengths });
-    check(out, B, T, D, lengths, (b, j) => {
-      let e = 0;
-      for (let k = 0; k < D; ++k) e += at(s, b, k) * at(keys, b, j, k);
-      return e;
-    }, keys, 'dot');
+    const out = new LuongAttention({ score: 'dot', queryDim: D, keyDim: D }).forwardSync(s, keys, {
+      keyLengths: lengths,
+    });
+    check(
+      out,
+      B,
+      T,
+      D,
+      lengths,
+      (b, j) => {
+        let e = 0;
+        for (let k = 0; k < D; ++k) e += at(s, b, k) * at(keys, b, j, k);
+        return e;
+      },
+      keys,
+      'dot',
+    );
   });
 
   test('general: e_j = s^T W h_j', async () => {
@@ -121,7 +161,8 @@ describe(`LuongAttention (${isa})`, () => {
   test('concat: e_j = v^T tanh(W [s; h_j]), s first', async () => {
     const Dq = 5;
     const sq = randomTensor([B, Dq], r);
-    const W = randomTensor([A, Dq + D], r), v = randomTensor([A], r);
+    const W = randomTensor([A, Dq + D], r),
+      v = randomTensor([A], r);
     const att = new LuongAttention({ score: 'concat', queryDim: Dq, keyDim: D, hiddenDim: A }).loadWeights({ W, v });
     const energy = (b: number, j: number) => {
       let e = 0;
@@ -139,8 +180,12 @@ describe(`LuongAttention (${isa})`, () => {
 
   test('configuration errors', () => {
     expect(() => new LuongAttention({ score: 'dot', queryDim: 3, keyDim: 4 })).toThrow(/queryDim == keyDim/);
-    expect(() => new LuongAttention({ score: 'bilinear' as never, queryDim: 3, keyDim: 3 })).toThrow(/'dot', 'general', 'concat'/);
+    expect(() => new LuongAttention({ score: 'bilinear' as never, queryDim: 3, keyDim: 3 })).toThrow(
+      /'dot', 'general', 'concat'/,
+    );
     expect(() => new LuongAttention({ score: 'concat', queryDim: 3, keyDim: 3 })).toThrow(/hiddenDim/);
-    expect(() => new LuongAttention({ score: 'general', queryDim: 3, keyDim: 4 }).loadWeights({ W: Tensor.zeros([4, 3]) })).toThrow(/W must be \[3, 4\]/);
+    expect(() =>
+      new LuongAttention({ score: 'general', queryDim: 3, keyDim: 4 }).loadWeights({ W: Tensor.zeros([4, 3]) }),
+    ).toThrow(/W must be \[3, 4\]/);
   });
 });
