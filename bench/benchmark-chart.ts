@@ -28,7 +28,9 @@ export function chartX(r: BenchResult): XAxis | undefined {
   const s = r.shape;
   if (typeof s.L === 'number') return { value: s.L, label: 'sequence length L' };
   if (typeof s.Lk === 'number') return { value: s.Lk, label: 'keys in the cache Lk' };
-  if (typeof s.M === 'number' && s.M === s.K && s.K === s.N) return { value: s.M, label: 'matrix size n (n×n · n×n)' };
+  if (typeof s.M === 'number' && s.M === s.K && s.K === s.N) {
+    return { value: s.M, label: 'matrix size n (n×n · n×n)' };
+  }
   if (typeof s.steps === 'number') return { value: s.steps, label: 'decode steps' };
   return undefined;
 }

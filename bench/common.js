@@ -5,7 +5,8 @@
 //   node bench/<script>.js [--threads 1,2] [--budget MS] [--rounds N] [--no-compare] [--out FILE]
 //
 // Defaults: 1 and 2 threads, 500 ms per measurement, onnxruntime-node beside when it is installed
-// (ours and each peer taking turns in 3 rounds, see bench/suites/common.ts), results written to bench/out/<script>.json.
+// (ours and each peer taking turns in 3 rounds, see bench/suites/common.ts), results written to
+// bench/out/<script>.json.
 const fs = require('fs');
 const path = require('path');
 const { PeakCache, createBenchDocument, formatBenchReport, isOnnxRuntimeAvailable } = require('../dist/bench');

@@ -154,7 +154,8 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
 export function benchCommand(): Command {
   return new Command('bench')
     .description(
-      'time the kernels (matmul, attention, decode, multi-head block, peak memory, linear attention); prints a table, or JSON',
+      'time the kernels (matmul, attention, decode, multi-head block, peak memory, linear attention); ' +
+        'prints a table, or JSON',
     )
     .addArgument(new Argument('[suite]', 'what to run').choices(SUITE_CHOICES).default('quick'))
     .option(

@@ -17,7 +17,8 @@ export function buildProgram(): Command {
   program
     .name('simd-attention')
     .description(
-      'SIMD attention kernels for Node.js: machine info, benchmarks beside onnxruntime-node, charts and attention heatmaps',
+      'SIMD attention kernels for Node.js: machine info, benchmarks beside onnxruntime-node, ' +
+        'charts and attention heatmaps',
     )
     .version(packageInfo().version)
     .exitOverride()

@@ -114,7 +114,8 @@ export class AdditiveAttention {
     if (q.rank !== 2 || q.shape[0] !== k.shape[0] || q.shape[1] !== this.queryDim) {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
-        `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} but received ${formatShape(q.shape)}`,
+        `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} ` +
+          `but received ${formatShape(q.shape)}`,
       );
     }
     return { q, k, lengths, pre };

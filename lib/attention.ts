@@ -211,8 +211,10 @@ function prepare(
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
       enableGqa
-        ? `${op}: with enableGqa the query heads (${qv.heads}) must be a multiple of the key/value heads (${kv.heads}); received ${shapes()}`
-        : `${op}: query and key/value heads differ (${qv.heads} vs ${kv.heads}); pass enableGqa: true for grouped-query attention; received ${shapes()}`,
+        ? `${op}: with enableGqa the query heads (${qv.heads}) must be a multiple of the key/value heads ` +
+            `(${kv.heads}); received ${shapes()}`
+        : `${op}: query and key/value heads differ (${qv.heads} vs ${kv.heads}); ` +
+            `pass enableGqa: true for grouped-query attention; received ${shapes()}`,
     );
   }
   const dk = qv.dim,
@@ -250,7 +252,8 @@ function prepare(
     if (m.rank > scoreShape.length || b === null || b.some((d, i) => d !== scoreShape[i])) {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
-        `${op}: attnMask of shape ${formatShape(m.shape)} does not broadcast to the scores ${formatShape(scoreShape)} (${shapes()})`,
+        `${op}: attnMask of shape ${formatShape(m.shape)} does not broadcast to the scores ` +
+          `${formatShape(scoreShape)} (${shapes()})`,
       );
     }
     const st = broadcastStrides(m.shape, m.strides, scoreShape);

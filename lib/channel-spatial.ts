@@ -209,7 +209,10 @@ export class SqueezeExcitation {
     this.hidden = c.hidden;
   }
 
-  /** { 'fc1.weight' [C/r, C], 'fc1.bias' [C/r], 'fc2.weight' [C, C/r], 'fc2.bias' [C] } (a PyTorch state dict's names). */
+  /**
+   * { 'fc1.weight' [C/r, C], 'fc1.bias' [C/r], 'fc2.weight' [C, C/r], 'fc2.bias' [C] } (a PyTorch state dict's
+   * names).
+   */
   loadWeights(weights: SqueezeExcitationWeights): this {
     this.w = readMlp(weightReader(weights, 'SqueezeExcitation.loadWeights'), '', this.channels, this.hidden);
     return this;

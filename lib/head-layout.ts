@@ -32,7 +32,8 @@ export function headsOf(t: Tensor, name: string, layout: HeadLayout, op: string)
     else
       throw rangeError(
         'ERR_INVALID_SHAPE',
-        `${op}: Expected ${name} to be [L, d], [N, L, d] or [B, H, L, d] (layout BHLD) but received shape ${formatShape(s)}`,
+        `${op}: Expected ${name} to be [L, d], [N, L, d] or [B, H, L, d] (layout BHLD) ` +
+          `but received shape ${formatShape(s)}`,
       );
   } else {
     if (t.rank === 3)

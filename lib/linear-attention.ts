@@ -276,8 +276,10 @@ export class LinearAttentionState {
     if (p.batch !== this.batch || p.heads !== this.heads || p.dk !== this.keyDim || p.dv !== this.valueDim) {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
-        `${op}: the state holds batch ${this.batch}, heads ${this.heads}, keyDim ${this.keyDim}, valueDim ${this.valueDim} ` +
-          `but the inputs have batch ${p.batch}, heads ${p.heads}, dk ${p.dk}, dv ${p.dv} (query ${formatShape(p.q.shape)}, value ${formatShape(p.v.shape)})`,
+        `${op}: the state holds batch ${this.batch}, heads ${this.heads}, keyDim ${this.keyDim}, ` +
+          `valueDim ${this.valueDim} ` +
+          `but the inputs have batch ${p.batch}, heads ${p.heads}, dk ${p.dk}, dv ${p.dv} ` +
+          `(query ${formatShape(p.q.shape)}, value ${formatShape(p.v.shape)})`,
       );
     }
     return p;

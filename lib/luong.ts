@@ -71,7 +71,8 @@ export class LuongAttention {
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw rangeError(
           'ERR_INVALID_WEIGHTS',
-          `${op}: ${name} must be ${formatShape(shape)} for score '${this.score}' but has shape ${formatShape(t.shape)}`,
+          `${op}: ${name} must be ${formatShape(shape)} for score '${this.score}' ` +
+            `but has shape ${formatShape(t.shape)}`,
         );
       }
       return t;
@@ -96,7 +97,8 @@ export class LuongAttention {
     if (q.rank !== 2 || q.shape[0] !== k.shape[0] || q.shape[1] !== this.queryDim) {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
-        `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} but received ${formatShape(q.shape)}`,
+        `${op}: Expected query [${k.shape[0]}, ${this.queryDim}] for keys ${formatShape(k.shape)} ` +
+          `but received ${formatShape(q.shape)}`,
       );
     }
     return { q, k, lengths };

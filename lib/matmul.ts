@@ -36,7 +36,8 @@ function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string):
   if (sr === 1 || rows === 1) return { ld: cols <= 1 ? Math.max(rows, 1) : sc, trans: !transpose };
   throw rangeError(
     'ERR_NOT_CONTIGUOUS',
-    `${op}: ${name} of shape ${formatShape(t.shape)} has strides ${formatShape(t.strides)}; one of its last two dimensions must have stride 1 (call contiguous())`,
+    `${op}: ${name} of shape ${formatShape(t.shape)} has strides ${formatShape(t.strides)}; ` +
+      `one of its last two dimensions must have stride 1 (call contiguous())`,
   );
 }
 
@@ -49,7 +50,8 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   if (a.rank < 2 || b.rank < 2) {
     throw rangeError(
       'ERR_INVALID_SHAPE',
-      `${op}: a and b need at least 2 dimensions ([..., M, K] and [..., K, N]) but received a ${formatShape(a.shape)} and b ${formatShape(b.shape)}`,
+      `${op}: a and b need at least 2 dimensions ([..., M, K] and [..., K, N]) ` +
+        `but received a ${formatShape(a.shape)} and b ${formatShape(b.shape)}`,
     );
   }
   const ar = a.rank,
@@ -61,7 +63,8 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   if (Ka !== Kb) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
-      `${op}: inner dimensions differ: a ${formatShape(a.shape)}${transposeA ? ' (transposed)' : ''} has K = ${Ka} but b ${formatShape(b.shape)}${transposeB ? ' (transposed)' : ''} has K = ${Kb}`,
+      `${op}: inner dimensions differ: a ${formatShape(a.shape)}${transposeA ? ' (transposed)' : ''} has K = ${Ka} ` +
+        `but b ${formatShape(b.shape)}${transposeB ? ' (transposed)' : ''} has K = ${Kb}`,
     );
   }
   const aBatch = a.shape.slice(0, ar - 2),
@@ -70,7 +73,8 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   if (batch === null) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
-      `${op}: batch dimensions of a ${formatShape(a.shape)} and b ${formatShape(b.shape)} do not broadcast (${formatShape(aBatch)} vs ${formatShape(bBatch)})`,
+      `${op}: batch dimensions of a ${formatShape(a.shape)} and b ${formatShape(b.shape)} do not broadcast ` +
+        `(${formatShape(aBatch)} vs ${formatShape(bBatch)})`,
     );
   }
   const outShape = [...batch, M, N];

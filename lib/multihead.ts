@@ -270,11 +270,16 @@ export class MultiHeadAttention {
     const key = expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>;
     const value = expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>;
     const o = expectOptions(optionsIn, op);
-    const shapes = `query ${formatShape(query.shape)}, key ${formatShape(key.shape)}, value ${formatShape(value.shape)}`;
+    const shapes = [
+      `query ${formatShape(query.shape)}`,
+      `key ${formatShape(key.shape)}`,
+      `value ${formatShape(value.shape)}`,
+    ].join(', ');
     if (query.rank !== 3 || key.rank !== 3 || value.rank !== 3) {
       throw rangeError(
         'ERR_INVALID_SHAPE',
-        `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] (batch_first) but received ${shapes}`,
+        `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] ` +
+          `(batch_first) but received ${shapes}`,
       );
     }
     const [B, Lq, E] = query.shape;
@@ -283,7 +288,8 @@ export class MultiHeadAttention {
     if (E !== this.embedDim || kd !== this.kdim || vd !== this.vdim || Bk !== B || Bv !== B || Lv !== Lk) {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
-        `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] but received ${shapes}`,
+        `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] ` +
+          `but received ${shapes}`,
       );
     }
     const needWeights = optionalBoolean(o, 'needWeights', op, false);
@@ -300,7 +306,8 @@ export class MultiHeadAttention {
       if (cache.batch !== B || cache.numKeyValueHeads !== this.numKeyValueHeads || cache.headDim !== this.headDim) {
         throw rangeError(
           'ERR_SHAPE_MISMATCH',
-          `${op}: the cache holds [${cache.batch}, *, ${cache.numKeyValueHeads}, ${cache.headDim}] but this call needs [${B}, *, ${this.numKeyValueHeads}, ${this.headDim}]`,
+          `${op}: the cache holds [${cache.batch}, *, ${cache.numKeyValueHeads}, ${cache.headDim}] ` +
+            `but this call needs [${B}, *, ${this.numKeyValueHeads}, ${this.headDim}]`,
         );
       }
       if (cache.length + Lk > cache.capacity) {
@@ -349,7 +356,8 @@ export class MultiHeadAttention {
       if (!ok2 && !ok3) {
         throw rangeError(
           'ERR_SHAPE_MISMATCH',
-          `${op}: attnMask must be [${s.Lq}, ${s.Lk}] or [${s.B * H}, ${s.Lq}, ${s.Lk}] but has shape ${formatShape(m.shape)}`,
+          `${op}: attnMask must be [${s.Lq}, ${s.Lk}] or [${s.B * H}, ${s.Lq}, ${s.Lk}] ` +
+            `but has shape ${formatShape(m.shape)}`,
         );
       }
       attention.attnMask = ok3

@@ -99,7 +99,8 @@ function readPositions(
   ) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
-      `${op}: positions must hold L = ${L} values (shared by the batch) or B * L = ${B * L} (one row per batch item) but has ` +
+      `${op}: positions must hold L = ${L} values (shared by the batch) ` +
+        `or B * L = ${B * L} (one row per batch item) but has ` +
         (shape !== null ? `shape ${formatShape(shape)}` : `${length} values`),
     );
   }
@@ -127,7 +128,8 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
     throw rangeError(
       'ERR_INVALID_SHAPE',
       o.rotaryDim === undefined
-        ? `${op}: the head dimension must be even (features rotate in pairs) but x has shape ${formatShape(x.shape)} (d = ${h.dim})`
+        ? `${op}: the head dimension must be even (features rotate in pairs) ` +
+            `but x has shape ${formatShape(x.shape)} (d = ${h.dim})`
         : `${op}: rotaryDim must be an even integer in [0, ${h.dim}] but is ${describeValue(rotaryDim)}`,
     );
   }

@@ -98,7 +98,8 @@ export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float
     const size = BYTES[dtype];
     if (end - begin !== count * size) {
       throw bad(
-        `${JSON.stringify(name)}: ${dtype} ${formatShape(shape as number[])} needs ${count * size} bytes but data_offsets span ${end - begin}`,
+        `${JSON.stringify(name)}: ${dtype} ${formatShape(shape as number[])} needs ${count * size} bytes ` +
+          `but data_offsets span ${end - begin}`,
       );
     }
     spans.push([begin, end, name]);

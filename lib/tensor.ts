@@ -101,7 +101,8 @@ export class Tensor<T extends TensorData = TensorData> {
       if (count > 0 && last >= data.length) {
         throw rangeError(
           'ERR_OUT_OF_BOUNDS',
-          `a view of shape ${formatShape(checked)} with strides ${formatShape(strides)} and offset ${offset} reaches element ${last}, past data of length ${data.length}`,
+          `a view of shape ${formatShape(checked)} with strides ${formatShape(strides)} and offset ${offset} ` +
+            `reaches element ${last}, past data of length ${data.length}`,
         );
       }
       this.strides = Object.freeze(strides.slice());

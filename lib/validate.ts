@@ -17,7 +17,8 @@ export function expectTensor(value: unknown, name: string, dtypes: readonly DTyp
   if (!dtypes.includes(value.dtype)) {
     throw typeError(
       'ERR_INVALID_DTYPE',
-      `${op}: Expected ${dtypes.join(' or ')} for ${name} but received a ${value.dtype} tensor of shape ${formatShape(value.shape)}`,
+      `${op}: Expected ${dtypes.join(' or ')} for ${name} ` +
+        `but received a ${value.dtype} tensor of shape ${formatShape(value.shape)}`,
     );
   }
   checkViewInBounds(value, name, op);
@@ -45,7 +46,8 @@ export function expectRank(t: Tensor, name: string, ranks: readonly number[], op
   if (!ranks.includes(t.rank)) {
     throw rangeError(
       'ERR_INVALID_SHAPE',
-      `${op}: Expected ${name} to have ${ranks.join(' or ')} dimensions (${hint}) but received shape ${formatShape(t.shape)}`,
+      `${op}: Expected ${name} to have ${ranks.join(' or ')} dimensions (${hint}) ` +
+        `but received shape ${formatShape(t.shape)}`,
     );
   }
 }

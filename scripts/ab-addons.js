@@ -202,7 +202,8 @@ function report() {
     const ms = median(times[i]);
     const gflops = flops / ms / 1e6;
     console.log(
-      `${'AB'[i]} ${ms.toFixed(4)} ms  ${gflops.toFixed(1)} GFLOP/s  ${((100 * gflops) / peak).toFixed(1)}% of ${peak.toFixed(0)}`,
+      `${'AB'[i]} ${ms.toFixed(4)} ms  ${gflops.toFixed(1)} GFLOP/s  ` +
+        `${((100 * gflops) / peak).toFixed(1)}% of ${peak.toFixed(0)}`,
     );
   }
   // Paired: each round's A time over its B time, then the median of those (a slow phase that spans a

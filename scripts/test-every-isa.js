@@ -13,7 +13,8 @@ try {
     process.execPath,
     [
       '-e',
-      `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'dist', 'lib'))}).backendInfo().availableIsas))`,
+      `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, 'dist', 'lib'))})` +
+        `.backendInfo().availableIsas))`,
     ],
     {
       env: { ...process.env, SIMD_ATTENTION_ISA: '' },

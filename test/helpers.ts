@@ -65,7 +65,8 @@ export function expectClose(
   const { ratio, index } = worstViolation(got, want, atol, rtol);
   if (index >= 0) {
     throw new Error(
-      `${what}: element ${index} is ${got[index]}, expected ${want[index]} (atol ${atol}, rtol ${rtol}; ${ratio.toFixed(2)}x over)`,
+      `${what}: element ${index} is ${got[index]}, expected ${want[index]} ` +
+        `(atol ${atol}, rtol ${rtol}; ${ratio.toFixed(2)}x over)`,
     );
   }
 }

@@ -269,7 +269,8 @@ export class OrtPeer {
     for (const name of Object.keys(inputs)) {
       if (!model.inputs.some((t) => t.name === name)) {
         throw new Error(
-          `OrtPeer: model '${model.label}' has no input '${name}' (inputs: ${model.inputs.map((t) => t.name).join(', ')})`,
+          `OrtPeer: model '${model.label}' has no input '${name}' ` +
+            `(inputs: ${model.inputs.map((t) => t.name).join(', ')})`,
         );
       }
     }

@@ -79,7 +79,8 @@ export function formatBenchReport(doc: BenchDocument): string {
     .map(([t, g]) => `${g.toFixed(0)} GFLOP/s on ${t} thread${t === '1' ? '' : 's'}`)
     .join(', ');
   const head = [
-    `${doc.package.name} ${doc.package.version}: ${b.isa} kernels on ${b.cpu} (${b.hardwareThreads} hardware threads), Node ${doc.node}` +
+    `${doc.package.name} ${doc.package.version}: ${b.isa} kernels on ${b.cpu} ` +
+      `(${b.hardwareThreads} hardware threads), Node ${doc.node}` +
       (doc.onnxruntime ? `, beside onnxruntime-node ${doc.onnxruntime}` : ''),
     `FP32 FMA peak: ${peaks || 'not measured'}`,
     '',

@@ -105,7 +105,8 @@ export async function runLinearSuite(options: LinearSuiteOptions = {}): Promise<
             peakGflops: ctx.peaks.get(threads),
             note:
               `peak RSS ${size(memory.extraBytes)} beyond inputs (${size(memory.inputBytes)}) and output ` +
-              `(${size(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; ${rate(L / (report.ms / 1000))} tokens/s; one call in a fresh process`,
+              `(${size(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}; ` +
+              `${rate(L / (report.ms / 1000))} tokens/s; one call in a fresh process`,
           },
           singleTiming(report.ms),
         );

@@ -29,7 +29,8 @@ function toRows(w: HeatmapWeights): number[][] {
     const r = t.shape.length;
     if (r < 2 || t.shape.slice(0, r - 2).some((d) => d !== 1)) {
       throw new RangeError(
-        `renderHeatmapSVG: expected a [rows, cols] tensor (leading dimensions of size 1 allowed), got shape [${t.shape.join(', ')}]`,
+        `renderHeatmapSVG: expected a [rows, cols] tensor (leading dimensions of size 1 allowed), ` +
+          `got shape [${t.shape.join(', ')}]`,
       );
     }
     const [R, C] = t.shape.slice(r - 2);

@@ -31,7 +31,10 @@ const T = (shape) => new sa.Tensor(Float32Array.from({ length: shape.reduce((a, 
       jobs.push({ want: sa.matmulSync(a, b).data, got: sa.matmul(a, b) });
     } else if (i % 3 === 1) {
       const q = T([1, 2, L, 16]), k = T([1, 2, L + 5, 16]), v = T([1, 2, L + 5, 8]);
-      jobs.push({ want: sa.scaledDotProductAttentionSync(q, k, v, { isCausal: true }).data, got: sa.scaledDotProductAttention(q, k, v, { isCausal: true }) });
+      jobs.push({
+        want: sa.scaledDotProductAttentionSync(q, k, v, { isCausal: true }).data,
+        got: sa.scaledDotProductAttention(q, k, v, { isCausal: true }),
+      });
     } else {
       const q = T([2, L, 12]), k = T([2, L + 1, 12]);
       jobs.push({ want: sa.attentionWeightsSync(q, k).data, got: sa.attentionWeights(q, k) });
@@ -49,7 +52,10 @@ const T = (shape) => new sa.Tensor(Float32Array.from({ length: shape.reduce((a, 
   // 2. Inputs dropped by the caller right after the call: only the pending call holds them.
   let dropped = 0;
   for (let i = 0; i < 50; ++i) {
-    const p = (() => { const a = T([300, 200]), b = T([200, 100]); return sa.matmul(a, b).then((c) => c.data.length); })();
+    const p = (() => {
+      const a = T([300, 200]), b = T([200, 100]);
+      return sa.matmul(a, b).then((c) => c.data.length);
+    })();
     global.gc();
     if ((await p) === 30000) dropped++;
   }

@@ -8,7 +8,10 @@ const root = path.resolve(__dirname, '..', '..');
 
 function loadWithIsa(isa: string): { status: number | null; stdout: string; stderr: string } {
   const script = `
-    try { const sa = require(${JSON.stringify(path.join(root, 'dist', 'lib'))}); console.log(JSON.stringify(sa.backendInfo())); }
+    try {
+      const sa = require(${JSON.stringify(path.join(root, 'dist', 'lib'))});
+      console.log(JSON.stringify(sa.backendInfo()));
+    }
     catch (e) { console.log(JSON.stringify({ error: e.message, code: e.code, name: e.name })); }`;
   const r = spawnSync(process.execPath, ['-e', script], {
     env: { ...process.env, SIMD_ATTENTION_ISA: isa },

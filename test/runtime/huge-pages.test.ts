@@ -82,7 +82,11 @@ const settle = () => new Promise((r) => setTimeout(r, 20));
   }
   global.gc(); await settle(); global.gc(); await settle();
   const after = process.memoryUsage();
-  console.log(JSON.stringify({ counted, externalLeft: (after.external - before.external) / mib, rssGrowth: (after.rss - before.rss) / mib }));
+  console.log(JSON.stringify({
+    counted,
+    externalLeft: (after.external - before.external) / mib,
+    rssGrowth: (after.rss - before.rss) / mib,
+  }));
 })();
 `;
     const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 120000 });

@@ -14,8 +14,22 @@ const dist = path.resolve(__dirname, '..', '..', 'dist', 'lib');
 const workerSource = `
 const { parentPort, workerData } = require('worker_threads');
 const sa = require(workerData.dist);
-function rng(seed) { let s = seed >>> 0; return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; }; }
-function rand(shape, r) { const n = shape.reduce((a, b) => a * b, 1); const d = new Float32Array(n); for (let i = 0; i < n; ++i) d[i] = r() * 2 - 1; return new sa.Tensor(d, shape); }
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function rand(shape, r) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const d = new Float32Array(n);
+  for (let i = 0; i < n; ++i) d[i] = r() * 2 - 1;
+  return new sa.Tensor(d, shape);
+}
 const r = rng(workerData.seed);
 const a = rand([130, 70], r), b = rand([70, 90], r);
 const q = rand([1, 4, 64, 32], r), k = rand([1, 4, 80, 32], r), v = rand([1, 4, 80, 32], r);
@@ -23,7 +37,9 @@ const q = rand([1, 4, 64, 32], r), k = rand([1, 4, 80, 32], r), v = rand([1, 4, 
   let mm, at;
   for (let i = 0; i < workerData.repeats; ++i) {
     mm = workerData.async ? await sa.matmul(a, b) : sa.matmulSync(a, b);
-    at = workerData.async ? await sa.scaledDotProductAttention(q, k, v, { isCausal: true }) : sa.scaledDotProductAttentionSync(q, k, v, { isCausal: true });
+    at = workerData.async
+      ? await sa.scaledDotProductAttention(q, k, v, { isCausal: true })
+      : sa.scaledDotProductAttentionSync(q, k, v, { isCausal: true });
   }
   parentPort.postMessage({ mm: mm.data, at: at.data, threads: sa.getNumThreads() });
 })();

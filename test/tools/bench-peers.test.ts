@@ -186,7 +186,8 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   const r = compareClose(actual, expected, ATOL, RTOL);
   if (!r.ok) {
     throw new Error(
-      `${what}: max |diff| ${r.maxAbs} (worst at ${r.worstIndex}: ${actual[r.worstIndex]} vs ${expected[r.worstIndex]})`,
+      `${what}: max |diff| ${r.maxAbs} ` +
+        `(worst at ${r.worstIndex}: ${actual[r.worstIndex]} vs ${expected[r.worstIndex]})`,
     );
   }
   expect(r.ok).toBe(true);

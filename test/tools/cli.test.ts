@@ -163,9 +163,10 @@ describe('bench', () => {
   });
 
   // The optional peers, hidden as if not installed (a --require preload makes them fail to resolve).
+  const hideModulesPreload = path.join(__dirname, '..', 'fixtures', 'hide-modules.js');
   const hide = (modules: string) => ({
     SA_HIDE_MODULES: modules,
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(__dirname, '..', 'fixtures', 'hide-modules.js')}`,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${hideModulesPreload}`,
   });
 
   test('--compare without onnxruntime-node: ours only, a note saying what to install', async () => {
