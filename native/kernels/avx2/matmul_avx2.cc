@@ -31,8 +31,7 @@ namespace {
 
 // The vector operations are VecAvx2's; this adds the tile shape and the matmul's choices.
 struct Avx2Matmul : VecAvx2 {
-  static constexpr int kMr = 6;
-  static constexpr int kNr = 16;
+  static constexpr int kMr = 6, kNr = 16;  // the register tile: rows x columns
   static constexpr bool kPrefetchC = true;
   static constexpr int64_t kPrefetchBSteps = 0;
   static constexpr bool kFmaByLane = false;

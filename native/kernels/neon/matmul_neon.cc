@@ -25,8 +25,7 @@ namespace {
 // The vector operations are VecNeon's; this adds the tile shape, the matmul's choices and the
 // k-major FMA by lane.
 struct NeonMatmul : VecNeon {
-  static constexpr int kMr = 8;
-  static constexpr int kNr = 12;
+  static constexpr int kMr = 8, kNr = 12;  // the register tile: rows x columns
   static constexpr bool kPrefetchC = false;
   static constexpr int64_t kPrefetchBSteps = 0;
   static constexpr bool kFmaByLane = true;
