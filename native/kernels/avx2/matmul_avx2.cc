@@ -23,60 +23,22 @@
 #include "kernels/common/target.h"
 
 SA_TARGET_AVX2_BEGIN
+#include "kernels/common/vec_avx2.h"
 #include "kernels/common/matmul_tile-inl.h"
 
 namespace sa {
 namespace {
 
-struct Avx2Matmul {
-  using F = __m256;
-  using Mask = __m256i;
-  static constexpr int kLanes = 8;
-  static constexpr int kMr = 6;
-  static constexpr int kNr = 16;
+// The vector operations are VecAvx2's; this adds the tile shape and the matmul's choices.
+struct Avx2Matmul : VecAvx2 {
+  static constexpr int kMr = 6, kNr = 16;  // the register tile: rows x columns
   static constexpr bool kPrefetchC = true;
   static constexpr int64_t kPrefetchBSteps = 0;
   static constexpr bool kFmaByLane = false;
   static constexpr bool kTransposeInRegisters = true;
   static constexpr bool kPackRowsAcrossPanels = false;
 
-  static F zero() { return _mm256_setzero_ps(); }
-  static F loadu(const float* p) { return _mm256_loadu_ps(p); }
-  static void storeu(float* p, F v) { _mm256_storeu_ps(p, v); }
-  static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F bcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static Mask firstLanes(int count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static F loadFirst(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
-  static void storeFirst(float* p, Mask m, F v) { _mm256_maskstore_ps(p, m, v); }
   static void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
-
-  // r[i][j] becomes r[j][i] (24 shuffles for 64 floats).
-  static void transpose(F (&r)[8]) {
-    F t[8], u[8];
-    SA_UNROLL_FULL
-    for (int i = 0; i < 8; i += 2) {
-      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    // u[4h + c]: rows 4h..4h+3, column 4L + c in 128-bit lane L.
-    SA_UNROLL_FULL
-    for (int h = 0; h < 2; ++h) {
-      const __m256d lo0 = _mm256_castps_pd(t[4 * h]), hi0 = _mm256_castps_pd(t[4 * h + 1]);
-      const __m256d lo1 = _mm256_castps_pd(t[4 * h + 2]), hi1 = _mm256_castps_pd(t[4 * h + 3]);
-      u[4 * h + 0] = _mm256_castpd_ps(_mm256_unpacklo_pd(lo0, lo1));
-      u[4 * h + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(lo0, lo1));
-      u[4 * h + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(hi0, hi1));
-      u[4 * h + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(hi0, hi1));
-    }
-    SA_UNROLL_FULL
-    for (int c = 0; c < 4; ++c) {
-      r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);      // lane 0 of both: column c
-      r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);  // lane 1 of both: column 4 + c
-    }
-  }
 };
 
 }  // namespace

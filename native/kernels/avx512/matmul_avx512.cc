@@ -25,17 +25,15 @@
 #include "kernels/common/target.h"
 
 SA_TARGET_AVX512_BEGIN
+#include "kernels/common/vec_avx512.h"
 #include "kernels/common/matmul_tile-inl.h"
 
 namespace sa {
 namespace {
 
-struct Avx512Matmul {
-  using F = __m512;
-  using Mask = __mmask16;
-  static constexpr int kLanes = 16;
-  static constexpr int kMr = 14;
-  static constexpr int kNr = 32;
+// The vector operations are VecAvx512's; this adds the tile shape and the matmul's choices.
+struct Avx512Matmul : VecAvx512 {
+  static constexpr int kMr = 14, kNr = 32;  // the register tile: rows x columns
   static constexpr bool kPrefetchC = true;
   // B 8 k steps ahead: 130-230 cycles at 16-28 FMAs per step, which covers an L3 hit.
   static constexpr int64_t kPrefetchBSteps = 8;
@@ -43,53 +41,7 @@ struct Avx512Matmul {
   static constexpr bool kTransposeInRegisters = true;
   static constexpr bool kPackRowsAcrossPanels = true;
 
-  static F zero() { return _mm512_setzero_ps(); }
-  static F loadu(const float* p) { return _mm512_loadu_ps(p); }
-  static void storeu(float* p, F v) { _mm512_storeu_ps(p, v); }
-  static F add(F a, F b) { return _mm512_add_ps(a, b); }
-  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
-  static F bcast(const float* p) { return _mm512_set1_ps(*p); }
-  static Mask firstLanes(int count) {
-    return static_cast<Mask>(count >= kLanes ? 0xFFFF : (1u << count) - 1);
-  }
-  static F loadFirst(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
-  static void storeFirst(float* p, Mask m, F v) { _mm512_mask_storeu_ps(p, m, v); }
   static void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
-
-  // r[i][j] becomes r[j][i]. 64 shuffles for 256 floats: pairs of rows interleaved (unpack ps),
-  // then pairs of pairs (unpack pd), then the 128-bit lanes of four rows (two rounds of
-  // shuffle_f32x4).
-  static void transpose(F (&r)[16]) {
-    F t[16];
-    SA_UNROLL_FULL
-    for (int i = 0; i < 16; i += 2) {
-      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    // s[q][c]: rows 4q..4q+3, column 4L + c in 128-bit lane L.
-    F s[4][4];
-    SA_UNROLL_FULL
-    for (int q = 0; q < 4; ++q) {
-      const __m512d lo0 = _mm512_castps_pd(t[4 * q]), hi0 = _mm512_castps_pd(t[4 * q + 1]);
-      const __m512d lo1 = _mm512_castps_pd(t[4 * q + 2]), hi1 = _mm512_castps_pd(t[4 * q + 3]);
-      s[q][0] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
-      s[q][1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
-      s[q][2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
-      s[q][3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
-    }
-    // Column 4L + c gathers lane L of s[0..3][c].
-    SA_UNROLL_FULL
-    for (int c = 0; c < 4; ++c) {
-      const F x0 = _mm512_shuffle_f32x4(s[0][c], s[1][c], _MM_SHUFFLE(1, 0, 1, 0));
-      const F x1 = _mm512_shuffle_f32x4(s[0][c], s[1][c], _MM_SHUFFLE(3, 2, 3, 2));
-      const F x2 = _mm512_shuffle_f32x4(s[2][c], s[3][c], _MM_SHUFFLE(1, 0, 1, 0));
-      const F x3 = _mm512_shuffle_f32x4(s[2][c], s[3][c], _MM_SHUFFLE(3, 2, 3, 2));
-      r[c] = _mm512_shuffle_f32x4(x0, x2, _MM_SHUFFLE(2, 0, 2, 0));
-      r[4 + c] = _mm512_shuffle_f32x4(x0, x2, _MM_SHUFFLE(3, 1, 3, 1));
-      r[8 + c] = _mm512_shuffle_f32x4(x1, x3, _MM_SHUFFLE(2, 0, 2, 0));
-      r[12 + c] = _mm512_shuffle_f32x4(x1, x3, _MM_SHUFFLE(3, 1, 3, 1));
-    }
-  }
 };
 
 }  // namespace

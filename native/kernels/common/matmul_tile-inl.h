@@ -10,16 +10,20 @@
 // C = (accumulate ? C : 0) + A.B (+ bias[j]). Only rows i < m of A, columns j < n of B, C and the
 // bias are read or written: the last vector of a tile narrower than kNr is masked.
 //
-// V provides:
-//   F, Mask, kLanes, kMr, kNr (kNr a multiple of kLanes)
+// V is the ISA's vector traits (kernels/common/vec_<isa>.h) plus the matmul's own members. From the
+// vector traits:
+//   F, Mask, W (the lanes, written kLanes below)
 //   zero(), loadu(p), storeu(p, v), add(a, b), fmadd(a, b, c), bcast(p) (*p in every lane)
-//   firstLanes(count) -> Mask, loadFirst(p, mask), storeFirst(p, mask, v): the first `count` lanes
+//   lanes(count) -> Mask, loadMasked(p, mask), storeMasked(p, mask, v): the first `count` lanes
 //     only, the other lanes of a load zero, nothing past p[count - 1] touched
+//   transpose(r) (kTransposeInRegisters only): r[i] lane j becomes r[j] lane i
+// The matmul's own:
+//   kMr, kNr (kNr a multiple of kLanes)
 //   prefetch(p), kPrefetchC (prefetch the C tile at the start), kPrefetchBSteps (B this many k
 //     steps ahead; 0: none)
 //   kFmaByLane: k-major A steps use V::fmaKMajor<M, NV>(acc, bv, a) (M values of A from one
 //     vector load, FMA by lane) instead of M broadcasts
-//   kTransposeInRegisters: packing transposes through V::transpose(F (&r)[kLanes]); else plain loops
+//   kTransposeInRegisters: packing transposes kLanes x kLanes blocks through V::transpose; else plain loops
 //   kPackRowsAcrossPanels: row-major B is packed a few rows at a time across all panels
 #pragma once
 #include "kernels/common/matmul_packing.h"
@@ -35,8 +39,8 @@ template <class V, int M, int NV, bool kRowMajorA, bool kMaskLast>
 void matmulTile(int64_t k, const float* a, int64_t aStride, const float* b, int64_t bStride, float* c,
                 int64_t ldc, int lastCount, bool accumulate, const float* bias) {
   using F = typename V::F;
-  constexpr int L = V::kLanes;
-  const typename V::Mask lastMask = V::firstLanes(lastCount);
+  constexpr int L = V::W;
+  const typename V::Mask lastMask = V::lanes(lastCount);
   F acc[M][NV];
   SA_UNROLL_FULL
   for (int i = 0; i < M; ++i) {
@@ -59,7 +63,7 @@ void matmulTile(int64_t k, const float* a, int64_t aStride, const float* b, int6
     F bv[NV];
     SA_UNROLL_FULL
     for (int v = 0; v < NV; ++v) {
-      bv[v] = (kMaskLast && v == NV - 1) ? V::loadFirst(b + v * L, lastMask) : V::loadu(b + v * L);
+      bv[v] = (kMaskLast && v == NV - 1) ? V::loadMasked(b + v * L, lastMask) : V::loadu(b + v * L);
     }
     // The B micro-panel streams from L2, or from L3 on its first use (see KC in matmul_driver.cc):
     // fetching it a few k steps ahead covers an L3 hit. A needs nothing (L1/L2-resident, or a
@@ -90,9 +94,9 @@ void matmulTile(int64_t k, const float* a, int64_t aStride, const float* b, int6
     for (int v = 0; v < NV; ++v) {
       F r = acc[i][v];
       if (kMaskLast && v == NV - 1) {
-        if (accumulate) r = V::add(r, V::loadFirst(ci + v * L, lastMask));
-        if (bias != nullptr) r = V::add(r, V::loadFirst(bias + v * L, lastMask));
-        V::storeFirst(ci + v * L, lastMask, r);
+        if (accumulate) r = V::add(r, V::loadMasked(ci + v * L, lastMask));
+        if (bias != nullptr) r = V::add(r, V::loadMasked(bias + v * L, lastMask));
+        V::storeMasked(ci + v * L, lastMask, r);
       } else {
         if (accumulate) r = V::add(r, V::loadu(ci + v * L));
         if (bias != nullptr) r = V::add(r, V::loadu(bias + v * L));
@@ -121,15 +125,15 @@ constexpr auto matmulTilesByVectors(std::index_sequence<NV...>) {
 template <class V, bool kRowMajorA>
 struct MatmulTileTable {
   static constexpr auto kTiles =
-      matmulTilesByVectors<V, kRowMajorA>(std::make_index_sequence<V::kNr / V::kLanes>{});
+      matmulTilesByVectors<V, kRowMajorA>(std::make_index_sequence<V::kNr / V::W>{});
 };
 
 // The MatmulTileFn: picks the tile for (m, n).
 template <class V, bool kRowMajorA>
 void matmulTileEntry(int64_t k, const float* a, int64_t aStride, const float* b, int64_t bStride, float* c,
                      int64_t ldc, int m, int n, bool accumulate, const float* bias) {
-  const int vectors = (n + V::kLanes - 1) / V::kLanes;
-  const int tail = n % V::kLanes;
+  const int vectors = (n + V::W - 1) / V::W;
+  const int tail = n % V::W;
   MatmulTileTable<V, kRowMajorA>::kTiles[vectors - 1][tail != 0][m - 1](k, a, aStride, b, bStride, c, ldc, tail,
                                                                        accumulate, bias);
 }
@@ -142,22 +146,22 @@ template <class V, int W>
 void packLinesTransposedInRegisters(const float* x, int64_t lineStride, int64_t lines, int64_t depth, float* out,
                                     int64_t panelStride) {
   using F = typename V::F;
-  constexpr int L = V::kLanes;
+  constexpr int L = V::W;
   for (int64_t l0 = 0; l0 < lines; l0 += W, out += panelStride) {
     const int64_t panelLines = lines - l0 < W ? lines - l0 : W;
     for (int g0 = 0; g0 < W; g0 += L) {        // groups of kLanes lines within the panel's W
       const int slot = W - g0 < L ? W - g0 : L;  // floats of each W-row this group fills
       const int valid = panelLines - g0 <= 0 ? 0 : static_cast<int>(std::min<int64_t>(slot, panelLines - g0));
-      const typename V::Mask slotMask = V::firstLanes(slot);
+      const typename V::Mask slotMask = V::lanes(slot);
       const float* src = valid > 0 ? x + (l0 + g0) * lineStride : x;  // no pointer past the lines
       for (int64_t p0 = 0; p0 < depth; p0 += L) {
         const int steps = depth - p0 < L ? static_cast<int>(depth - p0) : L;
-        const typename V::Mask depthMask = V::firstLanes(steps);
+        const typename V::Mask depthMask = V::lanes(steps);
         F r[L];
         SA_UNROLL_FULL
         for (int i = 0; i < L; ++i) {
           const float* line = src + i * lineStride + p0;
-          r[i] = i >= valid ? V::zero() : steps == L ? V::loadu(line) : V::loadFirst(line, depthMask);
+          r[i] = i >= valid ? V::zero() : steps == L ? V::loadu(line) : V::loadMasked(line, depthMask);
         }
         V::transpose(r);
         float* dst = out + p0 * W + g0;
@@ -169,7 +173,7 @@ void packLinesTransposedInRegisters(const float* x, int64_t lineStride, int64_t 
           if (slot == L || (W < L && !(lastBlock && j == steps - 1))) {
             V::storeu(dst + j * W, r[j]);
           } else {
-            V::storeFirst(dst + j * W, slotMask, r[j]);
+            V::storeMasked(dst + j * W, slotMask, r[j]);
           }
         }
       }
@@ -183,7 +187,7 @@ void packLinesTransposedInRegisters(const float* x, int64_t lineStride, int64_t 
 // and leaves the prefetcher nothing to follow.
 template <class V>
 void packRowsAcrossPanels(const float* b, int64_t ldb, int64_t k, int64_t n, float* out, int64_t panelStride) {
-  constexpr int L = V::kLanes, NV = V::kNr / V::kLanes;
+  constexpr int L = V::W, NV = V::kNr / V::W;
   constexpr int64_t kRowsPerPass = 8;
   const int64_t fullPanels = n / V::kNr;
   const int tail = static_cast<int>(n - fullPanels * V::kNr);
@@ -205,7 +209,7 @@ void packRowsAcrossPanels(const float* b, int64_t ldb, int64_t k, int64_t n, flo
         for (int v = 0; v < NV; ++v) {
           const int count = tail - v * L;
           const float* row = src + p * ldb + v * L;
-          const typename V::F x = count <= 0 ? V::zero() : V::loadFirst(row, V::firstLanes(count < L ? count : L));
+          const typename V::F x = count <= 0 ? V::zero() : V::loadMasked(row, V::lanes(count < L ? count : L));
           V::storeu(dst + p * V::kNr + v * L, x);
         }
       }

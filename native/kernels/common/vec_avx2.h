@@ -1,8 +1,9 @@
 // The AVX2 + FMA vector traits (8 float lanes). A traits class (this one, vec_avx512.h, vec_neon.h)
 // holds the operations the kernels written once over a class V use: attention_tile.h,
-// attention_rows.h, vector_ops-inl.h, rotary-inl.h, seq2seq-inl.h, fma_peak-inl.h. A kernel's own
-// constants (tile shapes) go in a class derived from it in the kernel's ISA file. The set is
-// additive: new operations may be added; existing ones keep their meaning on every ISA.
+// attention_rows.h, vector_ops-inl.h, rotary-inl.h, seq2seq-inl.h, fma_peak-inl.h,
+// matmul_tile-inl.h, linear_attention-inl.h. A kernel's own constants (tile shapes) go in a class
+// derived from it in the kernel's ISA file. The set is additive: new operations may be added;
+// existing ones keep their meaning on every ISA.
 // Include inside SA_TARGET_AVX2_BEGIN / SA_TARGET_END, after <immintrin.h>.
 #pragma once
 #include <cmath>
@@ -33,12 +34,16 @@ struct VecAvx2 {
     return _mm256_and_ps(r, _mm256_cmp_ps(x, _mm256_set1_ps(bound), _CMP_NLT_UQ));
   }
 
-  static __m256i lanes(int n) {
+  // The first n lanes (all of them for n >= 8), for loadMasked / storeMasked.
+  using Mask = __m256i;
+  static Mask lanes(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
   // vmaskmovps touches only the enabled lanes (no fault, nothing read past the row).
-  static F loadTail(const float* p, int n) { return _mm256_maskload_ps(p, lanes(n)); }
-  static void storeTail(float* p, F v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
+  static F loadMasked(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void storeMasked(float* p, Mask m, F v) { _mm256_maskstore_ps(p, m, v); }
+  static F loadTail(const float* p, int n) { return loadMasked(p, lanes(n)); }
+  static void storeTail(float* p, F v, int n) { storeMasked(p, lanes(n), v); }
   static I loadI(const int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 
   // a < b ? x : y per lane.

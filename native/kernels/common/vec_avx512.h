@@ -13,10 +13,15 @@ struct VecAvx512 {
   using I = __m512i;
   static constexpr int W = 16;
 
-  static __mmask16 lanes(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
-  // Masked loads and stores touch only the first n elements (no fault, no ASan report past them).
-  static F loadTail(const float* p, int n) { return _mm512_maskz_loadu_ps(lanes(n), p); }
-  static void storeTail(float* p, F v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+  // The first n lanes (0 <= n <= 16), for loadMasked / storeMasked.
+  using Mask = __mmask16;
+  static Mask lanes(int n) { return static_cast<Mask>((1u << n) - 1u); }
+  // Masked loads and stores touch only the enabled lanes (no fault, no ASan report past them); the
+  // other lanes of a load are zero.
+  static F loadMasked(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void storeMasked(float* p, Mask m, F v) { _mm512_mask_storeu_ps(p, m, v); }
+  static F loadTail(const float* p, int n) { return loadMasked(p, lanes(n)); }
+  static void storeTail(float* p, F v, int n) { storeMasked(p, lanes(n), v); }
 
 #define SA_X86_PS(op) _mm512_##op
 #include "kernels/common/vec_x86_ops-inl.h"

@@ -47,6 +47,11 @@ struct VecNeon {
     vst1q_f32(tmp, v);
     for (int i = 0; i < n; ++i) p[i] = tmp[i];
   }
+  // No mask registers: a mask is the count of leading lanes (the x86 traits' lanes / loadMasked).
+  using Mask = int;
+  static Mask lanes(int n) { return n; }
+  static F loadMasked(const float* p, Mask n) { return loadTail(p, n); }
+  static void storeMasked(float* p, Mask n, F v) { storeTail(p, v, n); }
   static I loadI(const int32_t* p) { return vld1q_s32(p); }
 
   // a > b ? a : b per lane (b where a is NaN; FMAX would propagate it).

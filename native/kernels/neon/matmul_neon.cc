@@ -16,41 +16,22 @@
 #if SA_ARCH_ARM64
 #include <arm_neon.h>
 
+#include "kernels/common/vec_neon.h"
 #include "kernels/common/matmul_tile-inl.h"
 
 namespace sa {
 namespace {
 
-struct NeonMatmul {
-  using F = float32x4_t;
-  using Mask = int;  // the number of leading lanes
-  static constexpr int kLanes = 4;
-  static constexpr int kMr = 8;
-  static constexpr int kNr = 12;
+// The vector operations are VecNeon's; this adds the tile shape, the matmul's choices and the
+// k-major FMA by lane.
+struct NeonMatmul : VecNeon {
+  static constexpr int kMr = 8, kNr = 12;  // the register tile: rows x columns
   static constexpr bool kPrefetchC = false;
   static constexpr int64_t kPrefetchBSteps = 0;
   static constexpr bool kFmaByLane = true;
   static constexpr bool kTransposeInRegisters = false;
   static constexpr bool kPackRowsAcrossPanels = false;
 
-  static F zero() { return vdupq_n_f32(0.0f); }
-  static F loadu(const float* p) { return vld1q_f32(p); }
-  static void storeu(float* p, F v) { vst1q_f32(p, v); }
-  static F add(F a, F b) { return vaddq_f32(a, b); }
-  static F fmadd(F a, F b, F c) { return vfmaq_f32(c, a, b); }
-  static F bcast(const float* p) { return vdupq_n_f32(*p); }
-  static Mask firstLanes(int count) { return count; }
-  // Through a small buffer, so nothing past p[count - 1] is touched.
-  static F loadFirst(const float* p, Mask count) {
-    float t[kLanes] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int j = 0; j < count; ++j) t[j] = p[j];
-    return vld1q_f32(t);
-  }
-  static void storeFirst(float* p, Mask count, F v) {
-    float t[kLanes];
-    vst1q_f32(t, v);
-    for (int j = 0; j < count; ++j) p[j] = t[j];
-  }
   static void prefetch(const float*) {}
 
   // One k step of a k-major A: its M (1..8) values in two q registers (exactly M floats read: an
@@ -58,19 +39,20 @@ struct NeonMatmul {
   template <int M, int NV>
   static void fmaKMajor(F (&acc)[M][NV], const F (&bv)[NV], const float* a) {
     F av[2];
-    av[0] = M >= 4 ? vld1q_f32(a) : loadFirst(a, M);
-    av[1] = M >= 8 ? vld1q_f32(a + 4) : (M > 4 ? loadFirst(a + 4, M - 4) : zero());
+    av[0] = M >= 4 ? vld1q_f32(a) : loadTail(a, M);
+    av[1] = M >= 8 ? vld1q_f32(a + 4) : (M > 4 ? loadTail(a + 4, M - 4) : zero());
     fmaRowsByLane<M, NV>(acc, bv, av, std::make_index_sequence<M>{});
   }
-  // acc[I][v] += av[I / 4][I % 4] * bv[v]: the lane must be a compile-time constant.
-  template <int M, int NV, std::size_t... I>
-  static void fmaRowsByLane(F (&acc)[M][NV], const F (&bv)[NV], const F (&av)[2], std::index_sequence<I...>) {
-    (fmaRowByLane<static_cast<int>(I), NV>(acc[I], bv, av), ...);
+  // acc[Row][v] += av[Row / 4][Row % 4] * bv[v]: the lane must be a compile-time constant.
+  // (Row, not I: VecNeon::I is the integer vector type.)
+  template <int M, int NV, std::size_t... Row>
+  static void fmaRowsByLane(F (&acc)[M][NV], const F (&bv)[NV], const F (&av)[2], std::index_sequence<Row...>) {
+    (fmaRowByLane<static_cast<int>(Row), NV>(acc[Row], bv, av), ...);
   }
-  template <int I, int NV>
+  template <int Row, int NV>
   static void fmaRowByLane(F (&accRow)[NV], const F (&bv)[NV], const F (&av)[2]) {
     SA_UNROLL_FULL
-    for (int v = 0; v < NV; ++v) accRow[v] = vfmaq_laneq_f32(accRow[v], bv[v], av[I / 4], I % 4);
+    for (int v = 0; v < NV; ++v) accRow[v] = vfmaq_laneq_f32(accRow[v], bv[v], av[Row / 4], Row % 4);
   }
 };
 
