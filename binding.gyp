@@ -1,6 +1,6 @@
 # The build that ships (node-gyp; prebuildify uses it too).
 # Sources, defines and compiler flags live in native/sources.gypi, which CMakeLists.txt reads as
-# well: the two builds must stay in sync, and test/04-build-sync.test.ts fails when they drift.
+# well: the two builds must stay in sync, and test/package/build-sync.test.ts fails when they drift.
 # No machine-specific or global ISA flag here: the binary is x86-64 (or armv8-a) baseline; AVX2 and AVX-512 kernels
 # are compiled inside per-function target regions (native/kernels/common/target.h) and chosen at
 # run time.

@@ -127,17 +127,17 @@ Napi::Value MeasureFmaPeak(const Napi::CallbackInfo& info) {
 // layouts, for lib/binding.ts and for the test that checks them against lib/native-layout.ts.
 Napi::Object opLayouts(Napi::Env env) {
   Napi::Object layouts = Napi::Object::New(env);
-#define SA_EXPORT_LAYOUT(op, ARRAYS, FIELDS, Struct)                                                    \
-  {                                                                                                     \
-    Napi::Array arrays = Napi::Array::New(env);                                                         \
-    for (uint32_t i = 0; i < Struct::A::count; ++i) arrays.Set(i, Struct::kArrays[i]);                  \
-    Napi::Object fields = Napi::Object::New(env);                                                       \
+#define SA_EXPORT_LAYOUT(op, ARRAYS, FIELDS, Struct)                                                       \
+  {                                                                                                        \
+    Napi::Array arrays = Napi::Array::New(env);                                                            \
+    for (uint32_t i = 0; i < Struct::A::count; ++i) arrays.Set(i, Struct::kArrays[i]);                     \
+    Napi::Object fields = Napi::Object::New(env);                                                          \
     for (int64_t i = 0; i < Struct::F::count; ++i) fields.Set(Struct::kFields[i], static_cast<double>(i)); \
-    Napi::Object layout = Napi::Object::New(env);                                                       \
-    layout.Set("arrays", arrays);                                                                       \
-    layout.Set("fields", fields);                                                                       \
-    layout.Set("length", static_cast<double>(Struct::F::count));                                        \
-    layouts.Set(#op, layout);                                                                           \
+    Napi::Object layout = Napi::Object::New(env);                                                          \
+    layout.Set("arrays", arrays);                                                                          \
+    layout.Set("fields", fields);                                                                          \
+    layout.Set("length", static_cast<double>(Struct::F::count));                                           \
+    layouts.Set(#op, layout);                                                                              \
   }
   SA_OP_LAYOUTS(SA_EXPORT_LAYOUT)
 #undef SA_EXPORT_LAYOUT

@@ -26,17 +26,24 @@ struct ArrayArg {
 template <typename T>
 napi_typedarray_type expectedTypedArray();
 template <>
-inline napi_typedarray_type expectedTypedArray<float>() { return napi_float32_array; }
+inline napi_typedarray_type expectedTypedArray<float>() {
+  return napi_float32_array;
+}
 template <>
-inline napi_typedarray_type expectedTypedArray<int32_t>() { return napi_int32_array; }
+inline napi_typedarray_type expectedTypedArray<int32_t>() {
+  return napi_int32_array;
+}
 template <>
-inline napi_typedarray_type expectedTypedArray<uint8_t>() { return napi_uint8_array; }
+inline napi_typedarray_type expectedTypedArray<uint8_t>() {
+  return napi_uint8_array;
+}
 
 template <typename T>
 ArrayArg<T> typedArrayArg(const Napi::Value& value, const char* name) {
   Napi::Env env = value.Env();
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != expectedTypedArray<T>()) {
-    throwTypeError(env, "ERR_INVALID_DTYPE", std::string("native: ") + name + " must be a typed array of the expected dtype");
+    throwTypeError(env, "ERR_INVALID_DTYPE",
+                   std::string("native: ") + name + " must be a typed array of the expected dtype");
   }
   // Raw Node-API: the buffer may be a SharedArrayBuffer, which Napi::ArrayBuffer does not model.
   napi_typedarray_type type;
@@ -52,7 +59,8 @@ ArrayArg<T> typedArrayArg(const Napi::Value& value, const char* name) {
   if (isArrayBuffer) {
     bool detached = false;
     napi_is_detached_arraybuffer(env, buffer, &detached);
-    if (detached) throwTypeError(env, "ERR_DETACHED_BUFFER", std::string("native: ") + name + "'s ArrayBuffer is detached");
+    if (detached)
+      throwTypeError(env, "ERR_DETACHED_BUFFER", std::string("native: ") + name + "'s ArrayBuffer is detached");
   }
   ArrayArg<T> out;
   out.length = static_cast<int64_t>(length);
@@ -77,7 +85,8 @@ class Descriptor {
 
   int64_t integer(int64_t index, int64_t lo = 0, int64_t hi = kMaxIndex) const {
     const double v = data_[index];
-    if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) || v != static_cast<double>(static_cast<int64_t>(v))) {
+    if (!(v >= static_cast<double>(lo) && v <= static_cast<double>(hi)) ||
+        v != static_cast<double>(static_cast<int64_t>(v))) {
       throwRangeError(env_, "ERR_INVALID_ARGUMENT",
                       std::string("native ") + op_ + ": " + name(index) + " must be an integer in [" +
                           std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(v));

@@ -26,8 +26,8 @@ using F = AttentionLayout::F;
 struct AttentionCall {
   AttentionProblem problem;
   std::vector<int32_t> keyLengths;  // copied (Arrays::keyLengths)
-  std::vector<float> alibiSlopes;  // copied too (small: one per head)
-  float* weights = nullptr;        // attentionWeights' output
+  std::vector<float> alibiSlopes;   // copied too (small: one per head)
+  float* weights = nullptr;         // attentionWeights' output
 };
 
 // A [batch, heads, rows, dim] view whose four fields start at `offsetField`; returns its first element.
@@ -83,7 +83,8 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   p.dk = d.integer(F::dk, 1, 1 << 16);
   p.dv = d.integer(F::dv, 1, 1 << 16);
   // Query head h reads kv head h / (heads / kvHeads): the kv views are only checked for kvHeads heads.
-  if (p.heads % p.kvHeads != 0) throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: heads must be a multiple of kvHeads");
+  if (p.heads % p.kvHeads != 0)
+    throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: heads must be a multiple of kvHeads");
 
   int64_t s[3];
   p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
@@ -96,7 +97,8 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
     const int64_t dims[4] = {p.batch, p.heads, p.Lq, p.Lk};
     const int64_t st[4] = {p.heads * p.Lq * p.Lk, p.Lq * p.Lk, p.Lk, 1};
     if (!stridedBlockFits(0, dims, st, 4, out.length)) {
-      throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native attention: weights output is smaller than batch x heads x Lq x Lk");
+      throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                      "native attention: weights output is smaller than batch x heads x Lq x Lk");
     }
     call->weights = out.data;
   } else {

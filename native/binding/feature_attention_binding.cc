@@ -37,9 +37,9 @@ void outOfBounds(Napi::Env env, const char* op, const char* name) {
 // and checks it lies inside `data`.
 FeatureMapView readMap(Napi::Env env, const Descriptor& d, const ArrayArg<float>& data, const char* op) {
   using F = ChannelPoolLayout::F;
-  static_assert(int64_t(ChannelGateLayout::F::xStrideH) == F::xStrideH &&
-                    int64_t(SpatialGateLayout::F::xStrideH) == F::xStrideH,
-                "every feature-map layout opens with the same fields");
+  static_assert(
+      int64_t(ChannelGateLayout::F::xStrideH) == F::xStrideH && int64_t(SpatialGateLayout::F::xStrideH) == F::xStrideH,
+      "every feature-map layout opens with the same fields");
   FeatureMapView v;
   v.batch = d.integer(F::batch);
   v.channels = d.integer(F::channels);
@@ -54,7 +54,8 @@ FeatureMapView readMap(Napi::Env env, const Descriptor& d, const ArrayArg<float>
   if (!stridedBlockFits(offset, dims, strides, 4, data.length)) outOfBounds(env, op, "x");
   int64_t count = 1;
   for (int64_t n : dims) {
-    if (n != 0 && count > kMaxElements / n) throwRangeError(env, "ERR_SIZE_OVERFLOW", std::string("native ") + op + ": more than 2^48 elements");
+    if (n != 0 && count > kMaxElements / n)
+      throwRangeError(env, "ERR_SIZE_OVERFLOW", std::string("native ") + op + ": more than 2^48 elements");
     count *= n;
   }
   v.data = data.data + (count == 0 ? 0 : offset);
@@ -141,7 +142,8 @@ Napi::Value SpatialGate(const Napi::CallbackInfo& info, bool async) {
   Napi::Value result;
   float* out = c.span("out", 0, elements(x), &result);
   // Writing over x is only safe when out is x itself, element for element (the maps are taken first).
-  const bool contiguous = x.strideH == x.width && x.strideC == x.height * x.width && x.strideB == x.channels * x.height * x.width;
+  const bool contiguous =
+      x.strideH == x.width && x.strideC == x.height * x.width && x.strideB == x.channels * x.height * x.width;
   const uintptr_t xBegin = reinterpret_cast<uintptr_t>(x.data), outBegin = reinterpret_cast<uintptr_t>(out);
   const uintptr_t bytes = static_cast<uintptr_t>(elements(x)) * sizeof(float);
   if (elements(x) > 0 && outBegin != xBegin && outBegin < xBegin + bytes && xBegin < outBegin + bytes) {

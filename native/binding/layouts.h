@@ -2,7 +2,7 @@
 // reads from its Float64Array descriptor, by name. A call is op(descriptor, ...arrays) in this order
 // of arrays: lib/binding.ts builds it from the named object the library passes, so no lookup by
 // name crosses into C++ (a Node-API property read costs more than the rest of a small call). The
-// addon exports the layouts at init (addon.cc) and test/native-layouts.test.ts checks them against
+// addon exports the layouts at init (addon.cc) and test/runtime/native-interface.test.ts checks them against
 // lib/native-layout.ts, so the two sides cannot drift.
 #pragma once
 #include <cstdint>
@@ -10,6 +10,8 @@
 namespace sa {
 namespace binding {
 
+// One X(field) per line reads as the layout it declares: clang-format leaves these lists alone.
+// clang-format off
 // A query, key, value or output read through [batch, head, row] strides (last dimension contiguous).
 #define SA_HEADS_VIEW_FIELDS(X, v) X(v##Offset) X(v##StrideB) X(v##StrideH) X(v##StrideL)
 
@@ -97,6 +99,7 @@ namespace binding {
     static constexpr const char* kFields[F::count] = {FIELDS(SA_LAYOUT_NAME)};   \
     static constexpr const char* kArrays[A::count] = {ARRAYS(SA_LAYOUT_NAME)};   \
   };
+// clang-format on
 SA_OP_LAYOUTS(SA_DECLARE_LAYOUT)
 #undef SA_DECLARE_LAYOUT
 

@@ -52,9 +52,11 @@ Napi::Value LinearAttention(const Napi::CallbackInfo& info, bool async) {
   p->causal = d.flag(F::causal);
   p->eps = static_cast<float>(d.number(F::eps));
   // The causal form runs query i against keys 0..i: only Lk = Lq keeps it inside the key views.
-  if (p->causal && p->Lq != p->Lk) throwRangeError(env, "ERR_SHAPE_MISMATCH", "native linearAttention: causal needs Lq == Lk");
+  if (p->causal && p->Lq != p->Lk)
+    throwRangeError(env, "ERR_SHAPE_MISMATCH", "native linearAttention: causal needs Lq == Lk");
   const int64_t B = p->batch, H = p->heads;
-  if (B > 0 && H > (int64_t(1) << 48) / B) throwRangeError(env, "ERR_SIZE_OVERFLOW", "native linearAttention: too many heads");
+  if (B > 0 && H > (int64_t(1) << 48) / B)
+    throwRangeError(env, "ERR_SIZE_OVERFLOW", "native linearAttention: too many heads");
   p->q = view(env, d, F::qOffset, arrays.required<float>("query"), B, H, p->Lq, p->dk, "query", p->qStrideB,
               p->qStrideH, p->qStrideL);
   p->k = view(env, d, F::kOffset, arrays.required<float>("key"), B, H, p->Lk, p->dk, "key", p->kStrideB, p->kStrideH,
@@ -67,7 +69,8 @@ Napi::Value LinearAttention(const Napi::CallbackInfo& info, bool async) {
   ArrayArg<float> state = arrays.optional<float>("state");
   if (state.data != nullptr) {
     // The non-causal form never reads a state: one passed with it is a caller's bug, not a no-op.
-    if (!p->causal) throwRangeError(env, "ERR_INVALID_ARGUMENT", "native linearAttention: a state needs the causal form");
+    if (!p->causal)
+      throwRangeError(env, "ERR_INVALID_ARGUMENT", "native linearAttention: a state needs the causal form");
     const int64_t offset = d.integer(F::stateOffset);
     const int64_t floats = linearStateFloats(p->dk, p->dv);
     if (B * H > 0) requireFits(env, "linearAttention", "state", offset, {B * H, floats}, {floats, 1}, state.length);

@@ -69,16 +69,23 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   // Whole-footprint checks: A over (batch dims, rows, cols), B likewise, C contiguous.
   {
     std::vector<int64_t> dims(shape), strides(sa);
-    dims.push_back(aRows); strides.push_back(p.lda);
-    dims.push_back(aCols); strides.push_back(1);
+    dims.push_back(aRows);
+    strides.push_back(p.lda);
+    dims.push_back(aCols);
+    strides.push_back(1);
     if (!stridedBlockFits(aOffset, dims.data(), strides.data(), nb + 2, a.length)) {
-      throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native matmul: a's view reaches past its data (" + std::to_string(a.length) + " elements)");
+      throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                      "native matmul: a's view reaches past its data (" + std::to_string(a.length) + " elements)");
     }
-    dims = shape; strides = sb;
-    dims.push_back(bRows); strides.push_back(p.ldb);
-    dims.push_back(bCols); strides.push_back(1);
+    dims = shape;
+    strides = sb;
+    dims.push_back(bRows);
+    strides.push_back(p.ldb);
+    dims.push_back(bCols);
+    strides.push_back(1);
     if (!stridedBlockFits(bOffset, dims.data(), strides.data(), nb + 2, b.length)) {
-      throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native matmul: b's view reaches past its data (" + std::to_string(b.length) + " elements)");
+      throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                      "native matmul: b's view reaches past its data (" + std::to_string(b.length) + " elements)");
     }
     if (p.M != 0 && p.N != 0 && (count > Descriptor::kMaxIndex / p.M / p.N || count * p.M * p.N > c.length)) {
       throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native matmul: output is smaller than batch x M x N");
@@ -129,7 +136,8 @@ Napi::Value Matmul(const Napi::CallbackInfo& info, bool async) {
   Arrays arrays = Arrays::of<MatmulLayout>(info, "matmul", async);
   Napi::Value out;
   std::shared_ptr<MatmulCall> call = prepareMatmul(info, arrays, &out);
-  return runOrQueue(info.Env(), async, [call] { runMatmul(*call); }, out, arrays.held());
+  return runOrQueue(
+      info.Env(), async, [call] { runMatmul(*call); }, out, arrays.held());
 }
 
 }  // namespace binding

@@ -34,11 +34,11 @@ constexpr double kOneTaskMaxWork = 1.0e6;
 
 struct Layout {
   const AttentionProblem* p;
-  int64_t group;         // query heads per kv head
-  int64_t rowsPerHead;   // group * Lq rows share one (batch, kv head); row r is (i = r / group, g = r % group)
+  int64_t group;        // query heads per kv head
+  int64_t rowsPerHead;  // group * Lq rows share one (batch, kv head); row r is (i = r / group, g = r % group)
   int64_t tileRows;
   int64_t tilesPerHead;
-  int64_t units;         // batch * kvHeads * tilesPerHead
+  int64_t units;  // batch * kvHeads * tilesPerHead
 };
 
 Layout layoutOf(const AttentionProblem& p, int64_t kvHeads, int64_t tileRows) {
@@ -53,9 +53,7 @@ Layout layoutOf(const AttentionProblem& p, int64_t kvHeads, int64_t tileRows) {
 }
 
 // Query i's aligned position (sliding window, ALiBi): i, or i + Lk - Lq when bottom-right aligned.
-int64_t alignedPosition(const AttentionProblem& p, int64_t i) {
-  return p.bottomRightAligned ? i + p.Lk - p.Lq : i;
-}
+int64_t alignedPosition(const AttentionProblem& p, int64_t i) { return p.bottomRightAligned ? i + p.Lk - p.Lq : i; }
 
 // The keys row i of batch item b may attend to, before masks: [begin, end) (begin <= end).
 struct KeyRange {
@@ -169,8 +167,8 @@ AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
 // its log2-sum-exp at lse[s * lseStride]) into out: weights 2^(lse_s - max lse). A split without
 // keys (lse -inf) has weight 0; no split with keys gives a zero row; a NaN lse (a NaN reached
 // that split's scores) makes the row NaN, as it would without the split.
-void mergeSplits(const float* part, int64_t partStride, const float* lse, int64_t lseStride, int64_t splits,
-                 int64_t dv, float* out) {
+void mergeSplits(const float* part, int64_t partStride, const float* lse, int64_t lseStride, int64_t splits, int64_t dv,
+                 float* out) {
   float top = -INFINITY;
   bool nan = false;
   for (int64_t s = 0; s < splits; ++s) {

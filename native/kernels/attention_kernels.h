@@ -30,8 +30,8 @@ struct AttentionHeadInput {
   // only (one multiply per score saved, folded into the packed queries).
   float scaleLog2 = 0;
   MaskKind maskKind = MaskKind::None;
-  int64_t maskStrideK = 0;          // between keys of a mask row (0 when the mask broadcasts over keys)
-  bool maskBooleanForbids = false;  // boolean mask polarity: false = nonzero may attend (SDPA)
+  int64_t maskStrideK = 0;                   // between keys of a mask row (0 when the mask broadcasts over keys)
+  bool maskBooleanForbids = false;           // boolean mask polarity: false = nonzero may attend (SDPA)
   MaskKind keyPaddingKind = MaskKind::None;  // boolean: nonzero = padding = forbidden
   int64_t keyPaddingStrideK = 0;
   // Soft-capping in base-2 units: s2 -> softcapLog2 * tanh(s2 / softcapLog2), softcapLog2 = cap *

@@ -7,12 +7,12 @@
 #if defined(SA_ASSERTS) && SA_ASSERTS
 #include <cstdio>
 #include <cstdlib>
-#define SA_ASSERT(cond, message)                                                                 \
-  do {                                                                                           \
-    if (!(cond)) {                                                                               \
+#define SA_ASSERT(cond, message)                                                                      \
+  do {                                                                                                \
+    if (!(cond)) {                                                                                    \
       std::fprintf(stderr, "%s:%d: assertion failed: %s (%s)\n", __FILE__, __LINE__, #cond, message); \
-      std::abort();                                                                              \
-    }                                                                                            \
+      std::abort();                                                                                   \
+    }                                                                                                 \
   } while (0)
 #else
 #define SA_ASSERT(cond, message) static_cast<void>(0)

@@ -20,14 +20,15 @@ void channelPool(const KernelTable& kernels, const FeatureMapView& x, float* avg
 
 // out (contiguous [B, C, H, W]) = x * sigmoid(logits[b * C + c] (+ logits2[b * C + c])) per plane;
 // logits2 may be nullptr (CBAM adds the MLP of the max-pooled map there).
-void channelGate(const KernelTable& kernels, const FeatureMapView& x, const float* logits, const float* logits2, float* out);
+void channelGate(const KernelTable& kernels, const FeatureMapView& x, const float* logits, const float* logits2,
+                 float* out);
 
 // CBAM's spatial attention: maps m_0 = mean over channels, m_1 = max over channels; s = sigmoid(
 // bias + conv(m, weight)) with a [2, k, k] kernel (k odd, zero padding k / 2, cross-correlation as
 // torch.nn.Conv2d); out (contiguous) = x * s at every channel. out may be x's own data when x is
 // contiguous (the maps are complete before anything is written).
-void spatialGate(const KernelTable& kernels, const FeatureMapView& x, const float* weight, float bias, int64_t kernelSize,
-                 float* out);
+void spatialGate(const KernelTable& kernels, const FeatureMapView& x, const float* weight, float bias,
+                 int64_t kernelSize, float* out);
 
 enum class Activation : int { Relu = 0, Sigmoid = 1 };
 // data[i] = f(data[i]) for i < n.

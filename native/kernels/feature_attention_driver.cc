@@ -43,7 +43,8 @@ void channelPool(const KernelTable& kernels, const FeatureMapView& x, float* avg
   });
 }
 
-void channelGate(const KernelTable& kernels, const FeatureMapView& x, const float* logits, const float* logits2, float* out) {
+void channelGate(const KernelTable& kernels, const FeatureMapView& x, const float* logits, const float* logits2,
+                 float* out) {
   const VectorOps& vo = *kernels.vectorOps;
   const int64_t H = x.height, W = x.width;
   ThreadPool::instance().parallelFor(x.batch * x.channels, [&](int64_t t, int) {
@@ -54,8 +55,8 @@ void channelGate(const KernelTable& kernels, const FeatureMapView& x, const floa
   });
 }
 
-void spatialGate(const KernelTable& kernels, const FeatureMapView& x, const float* weight, float bias, int64_t kernelSize,
-                 float* out) {
+void spatialGate(const KernelTable& kernels, const FeatureMapView& x, const float* weight, float bias,
+                 int64_t kernelSize, float* out) {
   SA_ASSERT(kernelSize >= 1 && kernelSize % 2 == 1, "the kernel size must be odd");
   const VectorOps& vo = *kernels.vectorOps;
   ThreadPool& pool = ThreadPool::instance();

@@ -67,8 +67,8 @@ struct Context {
 
   Scratch scratch() const {
     const int64_t dk = p.dk;
-    const int64_t sizes[6] = {padded(kChunk * dk), padded(dk * kChunk), padded(kChunk * kChunk), padded(kChunk),
-                              padded(dk), padded(stateFloats)};
+    const int64_t sizes[6] = {padded(kChunk * dk), padded(dk * kChunk), padded(kChunk * kChunk),
+                              padded(kChunk),      padded(dk),          padded(stateFloats)};
     int64_t total = 0;
     for (int64_t s : sizes) total += s;
     // A pool worker keeps the largest it needed: ~64 KiB at d = 64, ~0.5 MiB at d = 256.
@@ -142,8 +142,7 @@ void causalRange(const Context& c, const Head& h, int64_t i0, int64_t i1, float*
     // the square is computed at n = 64), and only the diagonal block is masked element by element.
     for (int64_t r0 = 0; r0 < n; r0 += kTriangleRows) {
       const int64_t r1 = std::min(n, r0 + kTriangleRows);
-      matmulInPlace(c.mm, r1 - r0, r1, dk, s.pq + r0 * dk, dk, s.pkT, kChunk, s.scores + r0 * kChunk, kChunk,
-                    false);
+      matmulInPlace(c.mm, r1 - r0, r1, dk, s.pq + r0 * dk, dk, s.pkT, kChunk, s.scores + r0 * kChunk, kChunk, false);
       for (int64_t i = r0; i < r1; ++i) {
         float* row = s.scores + i * kChunk;
         std::fill(row + i + 1, row + r1, 0.0f);
@@ -151,7 +150,7 @@ void causalRange(const Context& c, const Head& h, int64_t i0, int64_t i1, float*
       }
     }
     matmulInPlace(c.mm, n, dv, dk, s.pq, dk, state, dv, out, p.oStrideL, false);  // the tokens before the chunk
-    for (int64_t r0 = 0; r0 < n; r0 += kTriangleRows) {  // the chunk's own tokens, j <= i
+    for (int64_t r0 = 0; r0 < n; r0 += kTriangleRows) {                           // the chunk's own tokens, j <= i
       const int64_t r1 = std::min(n, r0 + kTriangleRows);
       matmulInPlace(c.mm, r1 - r0, dv, r1, s.scores + r0 * kChunk, kChunk, v, p.vStrideL, out + r0 * p.oStrideL,
                     p.oStrideL, true);

@@ -206,8 +206,8 @@ void directProduct(const MatmulKernels& mk, const Product& p, int64_t j0, int64_
     bStride = nr;
     bPanelStride = panelFloats;
   }
-  tilesInPlace(inPlaceA(mk, p), nr, p.M, j1 - j0, p.K, p.A, p.lda, b, bStride, bPanelStride, p.C + j0, p.ldc,
-               false, p.bias != nullptr ? p.bias + j0 : nullptr);
+  tilesInPlace(inPlaceA(mk, p), nr, p.M, j1 - j0, p.K, p.A, p.lda, b, bStride, bPanelStride, p.C + j0, p.ldc, false,
+               p.bias != nullptr ? p.bias + j0 : nullptr);
 }
 
 // ---- Large products -----------------------------------------------------------------------------
@@ -220,8 +220,7 @@ struct Blocking {
 
 Blocking blockingFor(const MatmulKernels& mk, int64_t N, int64_t K, int rowTile) {
   Blocking b;
-  const int64_t kcMax =
-      std::min(kMaxKc, std::max<int64_t>(kMinKc, kB_MicroPanelBytes / (mk.nr * sizeof(float))));
+  const int64_t kcMax = std::min(kMaxKc, std::max<int64_t>(kMinKc, kB_MicroPanelBytes / (mk.nr * sizeof(float))));
   // Equal K blocks rather than full ones and a short remainder: K = 600 runs as 2 x 300, not
   // 512 + 88, so no block pays the C traffic of a short KC.
   b.kc = ceilDiv(K, ceilDiv(K, kcMax));
@@ -256,8 +255,8 @@ struct TaskRange {
   int64_t panel0, panel1;
 };
 
-void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, const PackedB& pb,
-             bool packA, const TaskRange& r) {
+void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, const PackedB& pb, bool packA,
+             const TaskRange& r) {
   const int nr = mk.nr;
   const InPlaceA inPlace = inPlaceA(mk, p);
   const int rows = packA ? mk.mr : inPlace.rows;
@@ -323,13 +322,12 @@ void blockedProduct(const MatmulKernels& mk, const Product& p, int threads) {
       pb.data = packedB;
 
       // Pack B: panels split evenly over the threads, when there is enough of it to repay a dispatch.
-      const int64_t packTasks =
-          pb.depth * nc >= kMinParallelPackFloats ? std::min<int64_t>(threads, panels) : 1;
+      const int64_t packTasks = pb.depth * nc >= kMinParallelPackFloats ? std::min<int64_t>(threads, panels) : 1;
       runTasks(packTasks, [&](int64_t t, int) {
         const int64_t q0 = splitPoint(panels, packTasks, t), q1 = splitPoint(panels, packTasks, t + 1);
         const int64_t j0 = q0 * nr, j1 = std::min(q1 * nr, nc);
-        mk.packB(bAt(p, k0, jc + j0), p.ldb, p.transB, pb.depth, j1 - j0,
-                 packedB + q0 * pb.panelFloats, pb.panelFloats);
+        mk.packB(bAt(p, k0, jc + j0), p.ldb, p.transB, pb.depth, j1 - j0, packedB + q0 * pb.panelFloats,
+                 pb.panelFloats);
       });
 
       // Tasks: row chunks first (each reads or packs only its own rows of A); column groups only
@@ -371,8 +369,8 @@ void product(const MatmulKernels& mk, const Product& p, int threads) {
   // Thin A with a wide B: columns split over the threads.
   const double work = static_cast<double>(p.M) * p.N * p.K;
   const int64_t panels = ceilDiv(p.N, mk.nr);
-  const int64_t tasks = std::min<int64_t>(
-      std::min<int64_t>(threads, panels), std::max<int64_t>(1, static_cast<int64_t>(work / kMinTaskWork)));
+  const int64_t tasks = std::min<int64_t>(std::min<int64_t>(threads, panels),
+                                          std::max<int64_t>(1, static_cast<int64_t>(work / kMinTaskWork)));
   runTasks(tasks, [&](int64_t t, int) {
     const int64_t j0 = splitPoint(panels, tasks, t) * mk.nr;
     const int64_t j1 = std::min(splitPoint(panels, tasks, t + 1) * mk.nr, p.N);
@@ -428,8 +426,8 @@ void unblockedProducts(const MatmulKernels& mk, const MatmulProblem& prob, const
   runTasks(batch.count * chunks, [&](int64_t t, int) {
     const Product p = itemOf(prob, batch, t / chunks);
     const int64_t i0 = (t % chunks) * rowsPerTask, i1 = std::min(p.M, i0 + rowsPerTask);
-    mk.unblocked(i1 - i0, p.N, p.K, aAt(p, i0, 0), p.lda, p.transA, p.B, p.ldb, p.transB,
-                 p.C + i0 * p.ldc, p.ldc, false, p.bias);
+    mk.unblocked(i1 - i0, p.N, p.K, aAt(p, i0, 0), p.lda, p.transA, p.B, p.ldb, p.transB, p.C + i0 * p.ldc, p.ldc,
+                 false, p.bias);
   });
 }
 
@@ -460,9 +458,8 @@ void matmul(const KernelTable& kernels, const MatmulProblem& prob, const MatmulB
   const int threads = pool.numThreads();
   // Whole items per task when there are enough of them to keep every thread equally busy (or they
   // are too small to split); else the items one after the other, each split over the pool.
-  const bool spreadItems =
-      batch.count > 1 && (threads == 1 || itemWork <= kDirectMaxWork || batch.count % threads == 0 ||
-                          batch.count >= 4 * threads);
+  const bool spreadItems = batch.count > 1 && (threads == 1 || itemWork <= kDirectMaxWork ||
+                                               batch.count % threads == 0 || batch.count >= 4 * threads);
   if (spreadItems) {
     pool.parallelFor(batch.count, [&](int64_t i, int) { product(mk, itemOf(prob, batch, i), 1); });
     return;

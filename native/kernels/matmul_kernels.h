@@ -26,36 +26,34 @@ namespace sa {
 // A tile reads only rows i < m of A, columns j < n of B and of the bias, and writes only C[i, j]
 // for i < m, j < n, so edge tiles of operands read in place never touch memory past the matrix.
 // The ISA files write it once, in kernels/common/matmul_tile-inl.h.
-using MatmulTileFn = void (*)(int64_t k, const float* a, int64_t aStride, const float* b,
-                              int64_t bStride, float* c, int64_t ldc, int m, int n, bool accumulate,
-                              const float* bias);
+using MatmulTileFn = void (*)(int64_t k, const float* a, int64_t aStride, const float* b, int64_t bStride, float* c,
+                              int64_t ldc, int m, int n, bool accumulate, const float* bias);
 
 // Packs a block of op(A) (rows [0, m), columns [0, k)) into ceil(m / mr) k-major panels of mr rows:
 // panel r at out + r * k * mr, element (i, p) at [p * mr + i - r * mr]. Rows past m are zero.
 // Source element (i, p) is a[i * lda + p] (transA == false) or a[p * lda + i] (transA == true).
 // Reads only the m x k block; writes only the ceil(m / mr) * k * mr floats of out.
-using MatmulPackAFn = void (*)(const float* a, int64_t lda, bool transA, int64_t m, int64_t k,
-                               float* out);
+using MatmulPackAFn = void (*)(const float* a, int64_t lda, bool transA, int64_t m, int64_t k, float* out);
 
 // Packs a block of op(B) (rows [0, k), columns [0, n)) into ceil(n / nr) panels of nr columns:
 // panel r at out + r * panelStride, element (p, j) at [p * nr + j - r * nr]; columns past n are
 // zero. panelStride (>= k * nr) is the distance between consecutive panels.
 // Source element (p, j) is b[p * ldb + j] (transB == false) or b[j * ldb + p] (transB == true).
 // Reads only the k x n block; writes only the k * nr floats of each panel.
-using MatmulPackBFn = void (*)(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n,
-                               float* out, int64_t panelStride);
+using MatmulPackBFn = void (*)(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n, float* out,
+                               int64_t panelStride);
 
 // The reference path of an ISA without micro-kernels (scalar): the whole product
 // C = (accumulate ? C : 0) + op(A) op(B) (+ bias[j] in column j) for one item, any transposes and
 // strides, K >= 1, on the calling thread.
-using MatmulUnblockedFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                                   bool transA, const float* B, int64_t ldb, bool transB, float* C,
-                                   int64_t ldc, bool accumulate, const float* bias);
+using MatmulUnblockedFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool transA,
+                                   const float* B, int64_t ldb, bool transB, float* C, int64_t ldc, bool accumulate,
+                                   const float* bias);
 
 struct MatmulKernels {
   const char* name;
-  int mr;  // register tile rows (0 when the ISA has no micro-kernel: use `unblocked`)
-  int nr;  // register tile columns
+  int mr;                      // register tile rows (0 when the ISA has no micro-kernel: use `unblocked`)
+  int nr;                      // register tile columns
   MatmulTileFn tileKMajorA;    // A k-major (packed panels, or op(A) with transA in place)
   MatmulTileFn tileRowMajorA;  // A row-major (op(A) without transA in place)
   MatmulPackAFn packA;

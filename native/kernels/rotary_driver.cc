@@ -34,7 +34,8 @@ void rotaryEmbedding(const KernelTable& kernels, const RotaryProblem& p) {
   const RotaryKernels& k = *kernels.rotary;
   const int64_t rd = p.rotaryDim, half = rd / 2;
   std::vector<double> invFreq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) invFreq[i] = std::pow(p.base, -2.0 * static_cast<double>(i) / static_cast<double>(rd));
+  for (int64_t i = 0; i < half; ++i)
+    invFreq[i] = std::pow(p.base, -2.0 * static_cast<double>(i) / static_cast<double>(rd));
   // Positions shared by the batch: one table per position serves every batch item and head.
   const bool shared = p.positions == nullptr || p.positionsStrideB == 0;
   const int64_t blocks = (p.L + kPositionsPerTask - 1) / kPositionsPerTask;

@@ -19,11 +19,11 @@ struct Seq2SeqProblem {
   int64_t kpStrideB = 0, kpStrideT = 0;
   const float* queryProj = nullptr;  // W2 s: [b * qpStrideB + a]
   int64_t qpStrideB = 0;
-  const float* v = nullptr;  // [hidden]
+  const float* v = nullptr;          // [hidden]
   const int32_t* lengths = nullptr;  // [batch] valid positions, or nullptr (all T)
-  float* scores = nullptr;   // [batch, T]: written (additive) for every j, padding included; else read
-  float* weights = nullptr;  // [batch, T]: 0 at padding and for rows with no valid position
-  float* context = nullptr;  // [batch, keyDim]
+  float* scores = nullptr;           // [batch, T]: written (additive) for every j, padding included; else read
+  float* weights = nullptr;          // [batch, T]: 0 at padding and for rows with no valid position
+  float* context = nullptr;          // [batch, keyDim]
 };
 
 void seq2seqAttention(const KernelTable& kernels, const Seq2SeqProblem& problem);

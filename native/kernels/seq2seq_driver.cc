@@ -17,7 +17,8 @@ void seq2seqAttention(const KernelTable& kernels, const Seq2SeqProblem& p) {
     float* context = p.context + b * p.keyDim;
     if (p.keysProj != nullptr) {
       const float* qp = p.queryProj + b * p.qpStrideB;
-      for (int64_t j = 0; j < p.T; ++j) scores[j] = k.tanhDot(p.keysProj + b * p.kpStrideB + j * p.kpStrideT, qp, p.v, p.hidden);
+      for (int64_t j = 0; j < p.T; ++j)
+        scores[j] = k.tanhDot(p.keysProj + b * p.kpStrideB + j * p.kpStrideT, qp, p.v, p.hidden);
     }
     const int64_t valid = p.lengths != nullptr ? p.lengths[b] : p.T;
     for (int64_t j = 0; j < p.T; ++j) weights[j] = 0.0f;
@@ -40,7 +41,8 @@ void seq2seqAttention(const KernelTable& kernels, const Seq2SeqProblem& p) {
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t j = 0; j < valid; ++j) {
       weights[j] *= inv;
-      if (weights[j] != 0.0f || std::isnan(weights[j])) k.axpy(weights[j], p.keys + b * p.keysStrideB + j * p.keysStrideT, context, p.keyDim);
+      if (weights[j] != 0.0f || std::isnan(weights[j]))
+        k.axpy(weights[j], p.keys + b * p.keysStrideB + j * p.keysStrideT, context, p.keyDim);
     }
   });
 }

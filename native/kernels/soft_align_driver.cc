@@ -21,7 +21,8 @@ constexpr int64_t kRowsPerTask = 16;
 
 // Softmax of one row in place: zero if the row's own token is invalid, masked partners at weight 0,
 // zeros when no partner is valid. A NaN score makes its row NaN (max skips it, exp does not).
-void softmaxRow(const VectorOps& vo, float* x, int64_t n, bool rowValid, const uint8_t* partners, int64_t partnerStride) {
+void softmaxRow(const VectorOps& vo, float* x, int64_t n, bool rowValid, const uint8_t* partners,
+                int64_t partnerStride) {
   if (rowValid && partners != nullptr) {
     for (int64_t j = 0; j < n; ++j) {
       if (partners[j * partnerStride] == 0) x[j] = -std::numeric_limits<float>::infinity();
@@ -70,8 +71,8 @@ void softAlignWeights(const KernelTable& kernels, const SoftAlignProblem& p) {
       } else {
         const int64_t b = (r - rowsAB) / Lb, j = (r - rowsAB) % Lb;
         const bool valid = p.maskB == nullptr || p.maskB[b * p.maskBStrideB + j * p.maskBStrideL] != 0;
-        softmaxRow(vo, p.weightsBA + (r - rowsAB) * La, La, valid, p.maskA == nullptr ? nullptr : p.maskA + b * p.maskAStrideB,
-                   p.maskAStrideL);
+        softmaxRow(vo, p.weightsBA + (r - rowsAB) * La, La, valid,
+                   p.maskA == nullptr ? nullptr : p.maskA + b * p.maskAStrideB, p.maskAStrideL);
       }
     }
   });

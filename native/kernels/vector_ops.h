@@ -8,7 +8,7 @@
 namespace sa {
 
 struct VectorOps {
-  float (*max)(const float* x, int64_t n);                 // -inf for n = 0; NaN lanes are skipped
+  float (*max)(const float* x, int64_t n);  // -inf for n = 0; NaN lanes are skipped
   float (*sum)(const float* x, int64_t n);
   float (*dot)(const float* a, const float* b, int64_t n);
   // out[j] = dot(a, b + j * ldb, n) for j in [0, rows): one vector a against rows of b (x W^T for
@@ -17,12 +17,12 @@ struct VectorOps {
   void (*dotRows)(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out);
   // x[i] = exp(x[i] - shift) in place; returns the sum of the new values. x[i] = -inf gives 0.
   float (*expShift)(float* x, int64_t n, float shift);
-  void (*scale)(const float* x, float s, float* y, int64_t n);          // y = s x
-  void (*axpy)(float a, const float* x, float* y, int64_t n);          // y += a x
-  void (*mul)(const float* x, const float* g, float* y, int64_t n);    // y = x g (elementwise)
-  void (*addMax)(const float* x, float* sum, float* max, int64_t n);   // sum += x, max = max(max, x)
-  void (*sigmoid)(const float* x, float* y, int64_t n);                // y = 1 / (1 + exp(-x))
-  void (*relu)(const float* x, float* y, int64_t n);                   // y = max(x, 0)
+  void (*scale)(const float* x, float s, float* y, int64_t n);        // y = s x
+  void (*axpy)(float a, const float* x, float* y, int64_t n);         // y += a x
+  void (*mul)(const float* x, const float* g, float* y, int64_t n);   // y = x g (elementwise)
+  void (*addMax)(const float* x, float* sum, float* max, int64_t n);  // sum += x, max = max(max, x)
+  void (*sigmoid)(const float* x, float* y, int64_t n);               // y = 1 / (1 + exp(-x))
+  void (*relu)(const float* x, float* y, int64_t n);                  // y = max(x, 0)
 };
 
 }  // namespace sa

@@ -48,8 +48,8 @@ CpuFeatures detect() {
   const bool avx = (r[2] >> 28) & 1;
   if (!osxsave || !avx) return f;
   const unsigned long long xcr0 = xgetbv0();
-  const bool ymmState = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
-  const bool zmmState = (xcr0 & 0xE6) == 0xE6;   // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool ymmState = (xcr0 & 0x6) == 0x6;    // SSE + AVX state
+  const bool zmmState = (xcr0 & 0xE6) == 0xE6;  // + opmask, ZMM_Hi256, Hi16_ZMM
   if (maxLeaf < 7) return f;
   cpuid(7, 0, r);
   const unsigned ebx = r[1];
@@ -97,10 +97,14 @@ const CpuFeatures& cpuFeatures() {
 bool cpuSupports(Isa isa) {
   const CpuFeatures& f = cpuFeatures();
   switch (isa) {
-    case Isa::Scalar: return true;
-    case Isa::Avx2: return f.avx2Fma;
-    case Isa::Avx512: return f.avx512;
-    case Isa::Neon: return f.neon;
+    case Isa::Scalar:
+      return true;
+    case Isa::Avx2:
+      return f.avx2Fma;
+    case Isa::Avx512:
+      return f.avx512;
+    case Isa::Neon:
+      return f.neon;
   }
   return false;
 }

@@ -41,10 +41,14 @@ double fmaPeakLoopNeon(int64_t iterations);
 
 const char* isaName(Isa isa) {
   switch (isa) {
-    case Isa::Scalar: return "scalar";
-    case Isa::Avx2: return "avx2";
-    case Isa::Avx512: return "avx512";
-    case Isa::Neon: return "neon";
+    case Isa::Scalar:
+      return "scalar";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
+    case Isa::Neon:
+      return "neon";
   }
   return "unknown";
 }
@@ -102,7 +106,8 @@ DispatchChoice choose() {
     if (!parseIsa(forced, &wanted)) {
       choice.error = std::string("SIMD_ATTENTION_ISA='") + forced +
                      "' is not an instruction set this package knows (scalar, avx2, avx512, neon); "
-                     "this CPU can run: " + names + ". Unset it to pick the best automatically.";
+                     "this CPU can run: " +
+                     names + ". Unset it to pick the best automatically.";
       return choice;
     }
     for (Isa isa : usable) {
@@ -122,9 +127,7 @@ DispatchChoice choose() {
 
 }  // namespace
 
-const KernelTable* kernelTableFor(Isa isa) {
-  return compiledIn(isa) ? &tables()[static_cast<int>(isa)] : nullptr;
-}
+const KernelTable* kernelTableFor(Isa isa) { return compiledIn(isa) ? &tables()[static_cast<int>(isa)] : nullptr; }
 
 std::vector<Isa> availableIsas() {
   std::vector<Isa> out;

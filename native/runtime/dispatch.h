@@ -9,9 +9,9 @@
 
 namespace sa {
 
-struct MatmulKernels;     // kernels/matmul_kernels.h
-struct AttentionKernels;  // kernels/attention_kernels.h
-struct Seq2SeqKernels;    // kernels/seq2seq_kernels.h
+struct MatmulKernels;           // kernels/matmul_kernels.h
+struct AttentionKernels;        // kernels/attention_kernels.h
+struct Seq2SeqKernels;          // kernels/seq2seq_kernels.h
 struct LinearAttentionKernels;  // kernels/linear_attention_kernels.h
 struct RotaryKernels;           // kernels/rotary_kernels.h
 struct VectorOps;               // kernels/vector_ops.h

@@ -9,7 +9,7 @@
 namespace sa {
 
 struct HugePageBlock {
-  void* data = nullptr;  // zero-filled, aligned to 2 MiB; nullptr when not available
+  void* data = nullptr;   // zero-filled, aligned to 2 MiB; nullptr when not available
   std::size_t bytes = 0;  // what was mapped (the request rounded up to 2 MiB)
 };
 

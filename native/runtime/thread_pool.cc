@@ -41,8 +41,7 @@ inline void cpuRelax() {
 // Polls done() until it holds or kSpinMicroseconds pass (the clock read once per 64 polls).
 template <class Done>
 void pollUntil(const Done& done) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicroseconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicroseconds);
   for (int i = 1;; ++i) {
     if (done()) return;
     cpuRelax();
@@ -63,10 +62,8 @@ struct ThreadPool::Shared {
 };
 
 void ThreadPool::pollForJob(uint64_t seen) const {
-  pollUntil([&] {
-    return generation_.load(std::memory_order_acquire) != seen ||
-           stopping_.load(std::memory_order_relaxed);
-  });
+  pollUntil(
+      [&] { return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed); });
 }
 
 void ThreadPool::pollForTasks(int64_t numTasks) const {
@@ -230,7 +227,8 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     // Wait until every task has finished and every worker that joined has left, so `fn`
     // outlives its last use. A worker that wakes after the job ended finds job_ == nullptr.
     std::unique_lock<std::mutex> lock(stateMutex_);
-    done_.wait(lock, [&] { return activeWorkers_ == 0 && shared_->finished.load(std::memory_order_acquire) == numTasks; });
+    done_.wait(lock,
+               [&] { return activeWorkers_ == 0 && shared_->finished.load(std::memory_order_acquire) == numTasks; });
     job_ = nullptr;
   }
   if (shared_->error) {

@@ -85,7 +85,7 @@ class ThreadPool {
   // lock; else it often finds one still leaving and sleeps after all.
   alignas(64) std::atomic<int> activeWorkers_{0};
   alignas(64) int jobWorkers_ = 0;  // workers 1..jobWorkers_ take part in the job in progress
-  bool jobOffloaded_ = false;  // posted from inside an OffloadScope (no caller takes tasks)
+  bool jobOffloaded_ = false;       // posted from inside an OffloadScope (no caller takes tasks)
   struct Shared;
   Shared* shared_;
 };

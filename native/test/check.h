@@ -23,17 +23,17 @@ struct Registrar {
 }  // namespace test
 }  // namespace sa
 
-#define SA_NATIVE_TEST(name)                                            \
-  static void name();                                                   \
-  static ::sa::test::Registrar name##_registrar(#name, name);           \
+#define SA_NATIVE_TEST(name)                                  \
+  static void name();                                         \
+  static ::sa::test::Registrar name##_registrar(#name, name); \
   static void name()
 
-#define SA_CHECK(cond, ...)                                             \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
+#define SA_CHECK(cond, ...)                                                  \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
       std::fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                \
-      std::fprintf(stderr, "\n");                                       \
-      ++::sa::test::currentFailures();                                  \
-    }                                                                   \
+      std::fprintf(stderr, __VA_ARGS__);                                     \
+      std::fprintf(stderr, "\n");                                            \
+      ++::sa::test::currentFailures();                                       \
+    }                                                                        \
   } while (0)

@@ -34,11 +34,11 @@ struct Spec {
   CausalMode causal = CausalMode::None;
   MaskKind maskKind = MaskKind::None;
   bool maskBroadcast[4] = {false, false, false, false};  // over B, H, Lq, Lk
-  double maskedFraction = 0.25;                           // of the mask entries that forbid
-  bool maskForbids = false;                               // boolean polarity: nonzero forbids
-  MaskKind keyPadding = MaskKind::None;                   // [B, Lk] key-padding mask
-  std::vector<int32_t> keyLengths;                        // empty: none
-  float scale = 0.0f;                                     // 0: 1 / sqrt(dk)
+  double maskedFraction = 0.25;                          // of the mask entries that forbid
+  bool maskForbids = false;                              // boolean polarity: nonzero forbids
+  MaskKind keyPadding = MaskKind::None;                  // [B, Lk] key-padding mask
+  std::vector<int32_t> keyLengths;                       // empty: none
+  float scale = 0.0f;                                    // 0: 1 / sqrt(dk)
   // Integer-valued q and k in [-intRange, intRange] (exact float dot products), for big scores.
   int intRange = 0;
 };
@@ -246,14 +246,15 @@ SA_NATIVE_TEST(attention_masks_broadcast) {
   // cross the row kernel's 256-key blocks (Lq = 1, and the 5-row last tile of Lq = 37).
   for (MaskKind pad : {MaskKind::Additive, MaskKind::Boolean}) {
     for (MaskKind kind : {MaskKind::None, MaskKind::Additive, MaskKind::Boolean}) {
-      for (int64_t Lq : {1, 37}) for (int64_t Lk : {75, 600}) {
-        Spec s{2, 2, 0, Lq, Lk, 16, 24};
-        s.maskKind = kind;
-        s.maskForbids = true;
-        s.keyPadding = pad;
-        s.causal = CausalMode::BottomRight;
-        runSpec(s, seed++);
-      }
+      for (int64_t Lq : {1, 37})
+        for (int64_t Lk : {75, 600}) {
+          Spec s{2, 2, 0, Lq, Lk, 16, 24};
+          s.maskKind = kind;
+          s.maskForbids = true;
+          s.keyPadding = pad;
+          s.causal = CausalMode::BottomRight;
+          runSpec(s, seed++);
+        }
     }
   }
   // Mostly forbidden: many rows end up with no key at all (zero rows).
@@ -311,9 +312,9 @@ SA_NATIVE_TEST(attention_threads_and_split_keys) {
     int64_t H, Hkv, Lq, Lk;
     CausalMode c;
   };
-  const Shape shapes[] = {{1, 1, 1, 5000, CausalMode::None},        // decode, row kernel
-                          {4, 1, 1, 3000, CausalMode::BottomRight}, // GQA decode: 4 rows, one kv head
-                          {1, 1, 16, 2100, CausalMode::BottomRight},// tile kernel, split
+  const Shape shapes[] = {{1, 1, 1, 5000, CausalMode::None},          // decode, row kernel
+                          {4, 1, 1, 3000, CausalMode::BottomRight},   // GQA decode: 4 rows, one kv head
+                          {1, 1, 16, 2100, CausalMode::BottomRight},  // tile kernel, split
                           {2, 2, 3, 1500, CausalMode::None}};
   uint32_t seed = 500;
   for (const Shape& sh : shapes) {
@@ -468,7 +469,8 @@ SA_NATIVE_TEST(exp2_is_accurate) {
     SA_CHECK(ys[0] == 1.0f, "[%s] exp2(0) = %g", isaName(isa), ys[0]);
     SA_CHECK(ys[2] == 0.5f, "[%s] exp2(-1) = %g", isaName(isa), ys[2]);
     SA_CHECK(ys[4] > 0.0f && ys[3] > 0.0f, "[%s] exp2 near -126 flushed", isaName(isa));
-    for (int i = 5; i < 9; ++i) SA_CHECK(isa == Isa::Scalar || ys[i] == 0.0f, "[%s] exp2(%g) = %g, want 0", isaName(isa), special[i], ys[i]);
+    for (int i = 5; i < 9; ++i)
+      SA_CHECK(isa == Isa::Scalar || ys[i] == 0.0f, "[%s] exp2(%g) = %g, want 0", isaName(isa), special[i], ys[i]);
     SA_CHECK(ys[8] == 0.0f, "[%s] exp2(-inf) = %g", isaName(isa), ys[8]);
     SA_CHECK(std::isnan(ys[9]), "[%s] exp2(NaN) = %g", isaName(isa), ys[9]);
   });

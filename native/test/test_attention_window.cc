@@ -53,7 +53,8 @@ WindowData makeWindowData(const WindowSpec& s, uint32_t seed) {
   fill(w.k, s.B * s.Hkv * s.Lk * s.d);
   fill(w.v, s.B * s.Hkv * s.Lk * s.d);
   w.out.assign(static_cast<size_t>(s.B * s.H * s.Lq * s.d), -777.0f);
-  for (int64_t h = 0; h < s.H; ++h) w.slopes.push_back(std::exp2(-8.0f * static_cast<float>(h + 1) / static_cast<float>(s.H)));
+  for (int64_t h = 0; h < s.H; ++h)
+    w.slopes.push_back(std::exp2(-8.0f * static_cast<float>(h + 1) / static_cast<float>(s.H)));
   AttentionProblem& p = w.p;
   setTensors(p, s.B, s.H, s.Hkv, s.Lq, s.Lk, s.d, s.d, s.blhd, w.q.data(), w.k.data(), w.v.data(), w.out.data());
   p.scale = 1.0f / std::sqrt(static_cast<float>(s.d));
@@ -101,12 +102,12 @@ std::vector<double> windowReferenceWeights(const WindowSpec& s, const WindowData
 
 std::string label(const WindowSpec& s) {
   char buf[200];
-  std::snprintf(buf, sizeof buf, "B%lld H%lld/%lld Lq%lld Lk%lld d%lld%s causal%d br%d win[%lld,%lld] alibi%d cap%g kl%d",
-                static_cast<long long>(s.B), static_cast<long long>(s.H), static_cast<long long>(s.Hkv),
-                static_cast<long long>(s.Lq), static_cast<long long>(s.Lk), static_cast<long long>(s.d),
-                s.blhd ? " blhd" : "", static_cast<int>(s.causal), s.bottomRight ? 1 : 0,
-                static_cast<long long>(s.left), static_cast<long long>(s.right), s.alibi ? 1 : 0,
-                static_cast<double>(s.softcap), s.keyLengths.empty() ? 0 : 1);
+  std::snprintf(
+      buf, sizeof buf, "B%lld H%lld/%lld Lq%lld Lk%lld d%lld%s causal%d br%d win[%lld,%lld] alibi%d cap%g kl%d",
+      static_cast<long long>(s.B), static_cast<long long>(s.H), static_cast<long long>(s.Hkv),
+      static_cast<long long>(s.Lq), static_cast<long long>(s.Lk), static_cast<long long>(s.d), s.blhd ? " blhd" : "",
+      static_cast<int>(s.causal), s.bottomRight ? 1 : 0, static_cast<long long>(s.left),
+      static_cast<long long>(s.right), s.alibi ? 1 : 0, static_cast<double>(s.softcap), s.keyLengths.empty() ? 0 : 1);
   return buf;
 }
 

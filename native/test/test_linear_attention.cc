@@ -84,7 +84,8 @@ std::vector<double> reference(const LinearAttentionProblem& p, std::vector<doubl
           for (int64_t c = 0; c < p.dv; ++c) S[e * p.dv + c] += fk[e] * v[c];
         }
       };
-      if (!p.causal) for (int64_t j = 0; j < p.Lk; ++j) add(j);
+      if (!p.causal)
+        for (int64_t j = 0; j < p.Lk; ++j) add(j);
       for (int64_t i = 0; i < p.Lq; ++i) {
         if (p.causal) add(i);
         const float* q = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
@@ -106,7 +107,8 @@ std::vector<double> reference(const LinearAttentionProblem& p, std::vector<doubl
 }
 
 // Outputs are averages of values in [-1, 1]: an absolute tolerance fits them all.
-int compare(const std::vector<float>& got, const std::vector<double>& want, double tol, const char* what, const char* isa) {
+int compare(const std::vector<float>& got, const std::vector<double>& want, double tol, const char* what,
+            const char* isa) {
   int bad = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     if (!(std::fabs(got[i] - want[i]) <= tol)) {
@@ -132,13 +134,15 @@ SA_NATIVE_TEST(linear_attention_feature_map_matches_scalar) {
         ref.featureMap(x.data(), want.data(), n, map);
         k.featureMap(x.data(), got.data(), n, map);
         for (int64_t i = 0; i < n; ++i) {
-          SA_CHECK(std::fabs(got[i] - want[i]) <= 2e-6f * std::fabs(want[i]) + 1e-30f, "%s map %d n=%lld x=%g: %g vs %g",
-                   isaName(isa), static_cast<int>(map), static_cast<long long>(n), x[i], got[i], want[i]);
+          SA_CHECK(std::fabs(got[i] - want[i]) <= 2e-6f * std::fabs(want[i]) + 1e-30f,
+                   "%s map %d n=%lld x=%g: %g vs %g", isaName(isa), static_cast<int>(map), static_cast<long long>(n),
+                   x[i], got[i], want[i]);
         }
       }
       float nan = NAN, y = 0;
       k.featureMap(&nan, &y, 1, map);
-      SA_CHECK(map == FeatureMap::Relu ? y == 0.0f : std::isnan(y), "%s map %d of NaN gives %g", isaName(isa), static_cast<int>(map), y);
+      SA_CHECK(map == FeatureMap::Relu ? y == 0.0f : std::isnan(y), "%s map %d of NaN gives %g", isaName(isa),
+               static_cast<int>(map), y);
     }
   }
 }
@@ -169,9 +173,9 @@ SA_NATIVE_TEST(linear_attention_products_match_scalar) {
             matmulInPlace(k, M, N, K, A.data(), lda, B.data(), ldb, got.data(), ldc, acc);
             for (size_t i = 0; i < got.size(); ++i) {
               SA_CHECK(std::fabs(got[i] - Cref[i]) <= 1e-5f * (1 + K),
-                       "%s product M=%lld N=%lld K=%lld acc=%d at %zu: %g vs %g",
-                       isaName(isa), static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), acc, i,
-                       got[i], Cref[i]);
+                       "%s product M=%lld N=%lld K=%lld acc=%d at %zu: %g vs %g", isaName(isa),
+                       static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), acc, i, got[i],
+                       Cref[i]);
             }
           }
         }

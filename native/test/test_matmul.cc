@@ -155,8 +155,8 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
                    "%s M=%lld N=%lld K=%lld tA=%d tB=%d bias=%d pads=%lld,%lld,%lld count=%lld item %lld "
                    "C[%lld,%lld] = %.9g, reference %.9g",
                    isaName(isa), (long long)s.M, (long long)s.N, (long long)s.K, l.transA, l.transB, l.bias,
-                   (long long)l.padA, (long long)l.padB, (long long)l.padC, (long long)l.count,
-                   (long long)item, (long long)i, (long long)j, got, sum);
+                   (long long)l.padA, (long long)l.padB, (long long)l.padC, (long long)l.count, (long long)item,
+                   (long long)i, (long long)j, got, sum);
           return false;
         }
       }
@@ -171,8 +171,8 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
   }
   for (size_t x = 0; x < cBuf.size(); ++x) {
     if (!inView[x] && !isSentinel(cBuf[x])) {
-      SA_CHECK(false, "%s M=%lld N=%lld K=%lld tA=%d tB=%d: wrote C buffer float %zu outside the view",
-               isaName(isa), (long long)s.M, (long long)s.N, (long long)s.K, l.transA, l.transB, x);
+      SA_CHECK(false, "%s M=%lld N=%lld K=%lld tA=%d tB=%d: wrote C buffer float %zu outside the view", isaName(isa),
+               (long long)s.M, (long long)s.N, (long long)s.K, l.transA, l.transB, x);
       return false;
     }
   }
@@ -211,7 +211,7 @@ void forEachIsaAndThreads(const Body& body) {
 
 SA_NATIVE_TEST(matmul_tiny_and_degenerate_shapes) {
   std::mt19937 rng(1);
-  const Shape shapes[] = {{1, 1, 1},  {1, 1, 9},   {1, 37, 5},  {29, 1, 8},  {5, 3, 1},
+  const Shape shapes[] = {{1, 1, 1},   {1, 1, 9},  {1, 37, 5},   {29, 1, 8},   {5, 3, 1},
                           {1, 1, 300}, {2, 70, 1}, {17, 31, 13}, {31, 13, 17}, {3, 5, 7}};
   forEachIsaAndThreads([&](Isa isa, int threads) {
     if (threads != 1) return;
@@ -222,9 +222,9 @@ SA_NATIVE_TEST(matmul_tiny_and_degenerate_shapes) {
 SA_NATIVE_TEST(matmul_tile_edges) {
   // Around every ISA's register tile: mr in {6, 8, 14}, nr in {12, 16, 32}, +-1.
   std::mt19937 rng(2);
-  const Shape shapes[] = {{5, 11, 4},   {6, 12, 5},   {7, 13, 6},   {8, 15, 7},   {9, 16, 8},
-                          {13, 17, 9},  {14, 31, 10}, {15, 32, 11}, {27, 33, 12}, {28, 47, 3},
-                          {29, 48, 2},  {43, 64, 16}, {64, 64, 64}, {65, 63, 64}, {42, 97, 33}};
+  const Shape shapes[] = {{5, 11, 4},  {6, 12, 5},   {7, 13, 6},   {8, 15, 7},   {9, 16, 8},
+                          {13, 17, 9}, {14, 31, 10}, {15, 32, 11}, {27, 33, 12}, {28, 47, 3},
+                          {29, 48, 2}, {43, 64, 16}, {64, 64, 64}, {65, 63, 64}, {42, 97, 33}};
   forEachIsaAndThreads([&](Isa isa, int threads) {
     if (threads != 1) return;
     for (const Shape& s : shapes) checkAllLayouts(isa, s, rng);
@@ -237,11 +237,10 @@ SA_NATIVE_TEST(matmul_block_edges) {
   // 512), thin A (up to 16 rows) read with B in place, row chunks, and MC sub-blocks (460 rows
   // past MC = 216 at KC = 600 read in place; 270 rows past MC = 252 at KC = 520 packed).
   std::mt19937 rng(3);
-  const Shape shapes[] = {{88, 88, 88},   {89, 88, 88},   {100, 70, 127}, {30, 60, 511},
-                          {9, 40, 512},   {21, 33, 513},  {20, 40, 600},  {130, 200, 70},
-                          {150, 64, 260}, {16, 300, 200}, {17, 300, 200}, {5, 900, 300},
-                          {200, 20, 300}, {1025, 40, 33}, {40, 1100, 17}, {3, 700, 129},
-                          {460, 20, 600}, {30, 130, 1023}, {21, 140, 1024}, {9, 129, 1025},
+  const Shape shapes[] = {{88, 88, 88},    {89, 88, 88},   {100, 70, 127},  {30, 60, 511},   {9, 40, 512},
+                          {21, 33, 513},   {20, 40, 600},  {130, 200, 70},  {150, 64, 260},  {16, 300, 200},
+                          {17, 300, 200},  {5, 900, 300},  {200, 20, 300},  {1025, 40, 33},  {40, 1100, 17},
+                          {3, 700, 129},   {460, 20, 600}, {30, 130, 1023}, {21, 140, 1024}, {9, 129, 1025},
                           {15, 130, 1100}, {270, 130, 520}};
   forEachIsaAndThreads([&](Isa isa, int threads) {
     for (const Shape& s : shapes) checkAllLayouts(isa, s, rng, /*padded=*/threads == 2);
@@ -376,9 +375,9 @@ SA_NATIVE_TEST(matmul_zero_k_writes_zeros) {
 // the row-dot path (transB, M <= 4), batches; tile edges in N on every ISA.
 SA_NATIVE_TEST(matmul_bias_is_added_to_every_row) {
   std::mt19937 rng(11);
-  const Shape shapes[] = {{1, 1, 1},   {3, 5, 7},     {1, 37, 5},    {4, 33, 65},   {17, 31, 13}, {29, 47, 3},
-                          {6, 16, 1},  {14, 32, 9},   {15, 33, 17},  {8, 12, 30},   {130, 70, 600},
-                          {100, 97, 2100}, {2, 300, 200}, {64, 200, 64}};
+  const Shape shapes[] = {{1, 1, 1},      {3, 5, 7},       {1, 37, 5},    {4, 33, 65},  {17, 31, 13},
+                          {29, 47, 3},    {6, 16, 1},      {14, 32, 9},   {15, 33, 17}, {8, 12, 30},
+                          {130, 70, 600}, {100, 97, 2100}, {2, 300, 200}, {64, 200, 64}};
   forEachIsaAndThreads([&](Isa isa, int threads) {
     for (const Shape& s : shapes) {
       if (threads == 3 && s.M * s.N * s.K > 1000000) continue;
@@ -450,8 +449,8 @@ SA_NATIVE_TEST(matmul_packing_layouts) {
   for (Isa isa : availableIsas()) {
     const MatmulKernels* mk = kernelTableFor(isa)->matmul;
     if (mk->mr == 0) continue;
-    const int64_t sizes[][2] = {{1, 1}, {5, 3}, {13, 17}, {14, 16}, {15, 33}, {29, 40}, {6, 7},
-                                {8, 5}, {32, 18}, {33, 65}, {47, 1}, {12, 24}};
+    const int64_t sizes[][2] = {{1, 1}, {5, 3}, {13, 17}, {14, 16}, {15, 33}, {29, 40},
+                                {6, 7}, {8, 5}, {32, 18}, {33, 65}, {47, 1},  {12, 24}};
     for (const auto& size : sizes) {
       const int64_t lines = size[0], depth = size[1];
       for (bool trans : {false, true}) {
@@ -468,9 +467,8 @@ SA_NATIVE_TEST(matmul_packing_layouts) {
             const float want = i < lines ? (trans ? a.at(0, p, i) : a.at(0, i, p)) : 0.0f;
             const float got = outA[(i / mr) * depth * mr + p * mr + i % mr];
             ok = got == want;
-            SA_CHECK(ok, "%s packA %lldx%lld trans=%d: row %lld depth %lld = %g, want %g",
-                     isaName(isa), (long long)lines, (long long)depth, trans, (long long)i,
-                     (long long)p, got, want);
+            SA_CHECK(ok, "%s packA %lldx%lld trans=%d: row %lld depth %lld = %g, want %g", isaName(isa),
+                     (long long)lines, (long long)depth, trans, (long long)i, (long long)p, got, want);
           }
         }
         for (size_t x = outA.size() - 16; x < outA.size(); ++x) {
@@ -493,15 +491,14 @@ SA_NATIVE_TEST(matmul_packing_layouts) {
             const size_t at = static_cast<size_t>((j / nr) * panelStride + p * nr + j % nr);
             written[at] = true;
             ok = outB[at] == want;
-            SA_CHECK(ok, "%s packB %lldx%lld trans=%d: column %lld depth %lld = %g, want %g",
-                     isaName(isa), (long long)depth, (long long)lines, trans, (long long)j,
-                     (long long)p, outB[at], want);
+            SA_CHECK(ok, "%s packB %lldx%lld trans=%d: column %lld depth %lld = %g, want %g", isaName(isa),
+                     (long long)depth, (long long)lines, trans, (long long)j, (long long)p, outB[at], want);
           }
         }
         for (size_t x = 0; ok && x < outB.size(); ++x) {
           ok = written[x] || isSentinel(outB[x]);
-          SA_CHECK(ok, "%s packB %lldx%lld trans=%d wrote float %zu outside its panels",
-                   isaName(isa), (long long)depth, (long long)lines, trans, x);
+          SA_CHECK(ok, "%s packB %lldx%lld trans=%d wrote float %zu outside its panels", isaName(isa), (long long)depth,
+                   (long long)lines, trans, x);
         }
       }
     }

@@ -30,11 +30,15 @@ SA_NATIVE_TEST(rotary_kernels_match_scalar) {
       }
       ref.rotateHalf(x.data(), want.data(), c.data(), s.data(), half);
       k.rotateHalf(x.data(), got.data(), c.data(), s.data(), half);
-      for (int64_t i = 0; i < d; ++i) SA_CHECK(std::fabs(got[i] - want[i]) <= 1e-6f, "%s rotateHalf half=%lld at %lld", isaName(isa), static_cast<long long>(half), static_cast<long long>(i));
+      for (int64_t i = 0; i < d; ++i)
+        SA_CHECK(std::fabs(got[i] - want[i]) <= 1e-6f, "%s rotateHalf half=%lld at %lld", isaName(isa),
+                 static_cast<long long>(half), static_cast<long long>(i));
       ref.rotatePairs(x.data(), want.data(), c.data(), s.data(), d);
       std::vector<float> inPlace = x;
       k.rotatePairs(inPlace.data(), inPlace.data(), c.data(), s.data(), d);
-      for (int64_t i = 0; i < d; ++i) SA_CHECK(std::fabs(inPlace[i] - want[i]) <= 1e-6f, "%s rotatePairs d=%lld at %lld", isaName(isa), static_cast<long long>(d), static_cast<long long>(i));
+      for (int64_t i = 0; i < d; ++i)
+        SA_CHECK(std::fabs(inPlace[i] - want[i]) <= 1e-6f, "%s rotatePairs d=%lld at %lld", isaName(isa),
+                 static_cast<long long>(d), static_cast<long long>(i));
     }
   }
 }
@@ -73,10 +77,13 @@ SA_NATIVE_TEST(rotary_driver_matches_definition) {
                 const int64_t i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + rd / 2;
                 const double w0 = xr[i0] * std::cos(a) - xr[i1] * std::sin(a);
                 const double w1 = xr[i1] * std::cos(a) + xr[i0] * std::sin(a);
-                SA_CHECK(std::fabs(yr[i0] - w0) <= 1e-6 && std::fabs(yr[i1] - w1) <= 1e-6, "%s interleaved=%d blhd=%d pair %lld",
-                         isaName(isa), interleaved, blhd, static_cast<long long>(i));
+                SA_CHECK(std::fabs(yr[i0] - w0) <= 1e-6 && std::fabs(yr[i1] - w1) <= 1e-6,
+                         "%s interleaved=%d blhd=%d pair %lld", isaName(isa), interleaved, blhd,
+                         static_cast<long long>(i));
               }
-              for (int64_t e = rd; e < d; ++e) SA_CHECK(yr[e] == xr[e], "%s: feature %lld past rotaryDim copied", isaName(isa), static_cast<long long>(e));
+              for (int64_t e = rd; e < d; ++e)
+                SA_CHECK(yr[e] == xr[e], "%s: feature %lld past rotaryDim copied", isaName(isa),
+                         static_cast<long long>(e));
             }
       }
     }

@@ -62,7 +62,8 @@ SA_NATIVE_TEST(thread_pool_offload_runs_on_workers_only) {
         total++;
       });
     }
-    SA_CHECK(total.load() == 97 && onCaller.load() == 0, "offloaded job: %d tasks, %d on the caller", total.load(), onCaller.load());
+    SA_CHECK(total.load() == 97 && onCaller.load() == 0, "offloaded job: %d tasks, %d on the caller", total.load(),
+             onCaller.load());
   }
   pool.setNumThreads(ThreadPool::hardwareThreads());
 }
@@ -92,7 +93,9 @@ SA_NATIVE_TEST(thread_pool_jobs_inside_and_after_the_polling_window) {
     }
     bool threw = false;
     try {
-      pool.parallelFor(5, [](int64_t t, int) { if (t == 3) throw std::runtime_error("task 3"); });
+      pool.parallelFor(5, [](int64_t t, int) {
+        if (t == 3) throw std::runtime_error("task 3");
+      });
     } catch (const std::runtime_error&) {
       threw = true;
     }
@@ -110,8 +113,8 @@ SA_NATIVE_TEST(huge_page_blocks_are_aligned_zeroed_and_rounded) {
     if (block.data == nullptr) continue;
     const std::size_t huge = std::size_t{2} << 20;
     SA_CHECK(reinterpret_cast<std::uintptr_t>(block.data) % huge == 0, "block not 2 MiB aligned");
-    SA_CHECK(block.bytes >= bytes && block.bytes % huge == 0 && block.bytes - bytes < huge,
-             "%zu bytes mapped for %zu", block.bytes, bytes);
+    SA_CHECK(block.bytes >= bytes && block.bytes % huge == 0 && block.bytes - bytes < huge, "%zu bytes mapped for %zu",
+             block.bytes, bytes);
     const unsigned char* p = static_cast<const unsigned char*>(block.data);
     for (std::size_t i = 0; i < block.bytes; i += 4093) SA_CHECK(p[i] == 0, "byte %zu not zero", i);
     static_cast<unsigned char*>(block.data)[block.bytes - 1] = 1;  // the whole rounded block is writable

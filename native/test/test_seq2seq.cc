@@ -34,8 +34,8 @@ SA_NATIVE_TEST(seq2seq_kernels_match_scalar) {
         ref.axpy(0.37f, x.data(), accRef.data(), n);
         k.axpy(0.37f, x.data(), acc.data(), n);
         for (int64_t i = 0; i < n; ++i) {
-          SA_CHECK(std::fabs(acc[i] - accRef[i]) <= 1e-5f * (1 + std::fabs(accRef[i])), "%s axpy n=%lld at %lld", isaName(isa),
-                   static_cast<long long>(n), static_cast<long long>(i));
+          SA_CHECK(std::fabs(acc[i] - accRef[i]) <= 1e-5f * (1 + std::fabs(accRef[i])), "%s axpy n=%lld at %lld",
+                   isaName(isa), static_cast<long long>(n), static_cast<long long>(i));
         }
       }
     }

@@ -98,7 +98,8 @@ struct Avx2PairVec {
   static F zeroIfNegInf(F m) { return F{H::zeroIfNegInf(m.lo), H::zeroIfNegInf(m.hi)}; }
   static bool anyNaN(F a) { return H::anyNaN(_mm256_add_ps(a.lo, a.hi)); }
   static bool anyGreater(F a, F b) {
-    return _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a.lo, b.lo, _CMP_GT_OQ), _mm256_cmp_ps(a.hi, b.hi, _CMP_GT_OQ))) != 0;
+    return _mm256_movemask_ps(
+               _mm256_or_ps(_mm256_cmp_ps(a.lo, b.lo, _CMP_GT_OQ), _mm256_cmp_ps(a.hi, b.hi, _CMP_GT_OQ))) != 0;
   }
   // 16 x 16 as four 8 x 8 blocks: the off-diagonal blocks swap places.
   static void transpose(F* a) {
@@ -121,8 +122,8 @@ struct Avx2PairVec {
   // Without the next step's key prefetch: with 4 keys per step its share of the loop is four
   // times the AVX-512 kernel's, more than it saves.
   template <int N>
-  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc,
-                     const float* /*kNext*/, int /*nextRows*/) {
+  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc, const float* /*kNext*/,
+                     int /*nextRows*/) {
     scoresByBroadcast<Avx2PairVec, N>(qt, k, ks, dk, init, acc, k, 0);
   }
 };
@@ -131,8 +132,13 @@ struct Avx2PairVec {
 
 const AttentionKernels* attentionKernelsAvx2() {
   // Below 8 rows the 16-row tile would be more than half empty; the row kernel does useful FMAs only.
-  static const AttentionKernels k{"avx2", 16, 8, TileAttention<Avx2PairVec>::run, RowAttention<Avx2Row>::run,
-                                  RowAttention<Avx2Row>::scoreRows, exp2Array<Avx2Row>};
+  static const AttentionKernels k{"avx2",
+                                  16,
+                                  8,
+                                  TileAttention<Avx2PairVec>::run,
+                                  RowAttention<Avx2Row>::run,
+                                  RowAttention<Avx2Row>::scoreRows,
+                                  exp2Array<Avx2Row>};
   return &k;
 }
 

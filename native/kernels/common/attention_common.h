@@ -80,8 +80,7 @@ inline BiasSource keyPaddingSource(const AttentionHeadInput& in, const Attention
 // bias[j * biasStride]: additive masks scaled by log2(e) (-inf stays -inf), boolean masks 0 or
 // -inf. Returns whether any key is forbidden (-inf), so the caller knows the block holds masked
 // keys (see the non-finite V guard in the kernels).
-inline bool writeBias(const BiasSource& src, int64_t k0, int64_t n, float* bias, int64_t biasStride,
-                      bool accumulate) {
+inline bool writeBias(const BiasSource& src, int64_t k0, int64_t n, float* bias, int64_t biasStride, bool accumulate) {
   bool anyMasked = false;
   for (int64_t j = 0; j < n; ++j) {
     float b;
@@ -135,8 +134,8 @@ inline bool writeSharedBias(const TileBias& tb, int64_t k0, int64_t n, float* bi
 // 1 already; x86 min returns its second operand for a NaN, so the score goes second); below -126
 // exp2 gives 0 and the result -c. NaN stays NaN, -inf goes to -c.
 struct SoftcapConstants {
-  float cap2;        // cap * log2(e)
-  float expFactor;   // 2 / cap
+  float cap2;       // cap * log2(e)
+  float expFactor;  // 2 / cap
 };
 
 template <class V>

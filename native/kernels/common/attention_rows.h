@@ -130,19 +130,35 @@ struct RowAttention {
   static void pvDispatch(int nc, const float* p, int n, const float* v, int64_t vs, float* o, float alpha,
                          int tailLanes, const float* pf) {
     switch (nc) {
-      case 1: pvRow<1, Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
-      case 2: pvRow<(NCR >= 2 ? 2 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
-      case 3: pvRow<(NCR >= 3 ? 3 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
-      case 4: pvRow<(NCR >= 4 ? 4 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
-      case 5: pvRow<(NCR >= 5 ? 5 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
-      case 6: pvRow<(NCR >= 6 ? 6 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
-      case 7: pvRow<(NCR >= 7 ? 7 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
-      default: pvRow<(NCR >= 8 ? 8 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf); break;
+      case 1:
+        pvRow<1, Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
+      case 2:
+        pvRow<(NCR >= 2 ? 2 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
+      case 3:
+        pvRow<(NCR >= 3 ? 3 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
+      case 4:
+        pvRow<(NCR >= 4 ? 4 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
+      case 5:
+        pvRow<(NCR >= 5 ? 5 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
+      case 6:
+        pvRow<(NCR >= 6 ? 6 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
+      case 7:
+        pvRow<(NCR >= 7 ? 7 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
+      default:
+        pvRow<(NCR >= 8 ? 8 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        break;
     }
   }
 
-  static void pvUpdate(const AttentionHeadInput& in, const float* p, int n, const float* v, float* o,
-                       int64_t dvPad, float alpha, const float* pf) {
+  static void pvUpdate(const AttentionHeadInput& in, const float* p, int n, const float* v, float* o, int64_t dvPad,
+                       float alpha, const float* pf) {
     const int64_t vectors = dvPad / W;
     const int64_t chunks = (vectors + NCR - 1) / NCR;
     const int tail = static_cast<int>(in.dv - (dvPad - W));
@@ -151,9 +167,11 @@ struct RowAttention {
       const int nc = static_cast<int>((vectors - c0) / (chunks - ch));
       const bool last = c0 + nc == vectors;
       if (last && tail < W) {
-        pvDispatch<true>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, tail, pf == nullptr ? nullptr : pf + c0 * W);
+        pvDispatch<true>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, tail,
+                         pf == nullptr ? nullptr : pf + c0 * W);
       } else {
-        pvDispatch<false>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, W, pf == nullptr ? nullptr : pf + c0 * W);
+        pvDispatch<false>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, W,
+                          pf == nullptr ? nullptr : pf + c0 * W);
       }
       c0 += nc;
     }
@@ -192,8 +210,12 @@ struct RowAttention {
     alignas(64) float iota[W];
     for (int i = 0; i < W; ++i) iota[i] = static_cast<float>(i);
     const TileBias tb = tileBiasOf(in, t);
-    return ScoreSetup{tb, tb.sharedCount > 0, in.softcapLog2 > 0.0f,
-                      SoftcapConstants{in.softcapLog2, 2.0f * kLog2e / in.softcapLog2}, V::load(iota), span.end};
+    return ScoreSetup{tb,
+                      tb.sharedCount > 0,
+                      in.softcapLog2 > 0.0f,
+                      SoftcapConstants{in.softcapLog2, 2.0f * kLog2e / in.softcapLog2},
+                      V::load(iota),
+                      span.end};
   }
 
   // The tile's query rows, scaled by scale * log2(e) and zero-padded to dkPad, into qs.

@@ -48,8 +48,8 @@ namespace {
 // head's K and V pass 1 MiB) in bursts of 16 misses every 16 steps. One step ahead is enough: two,
 // or the block's V rows as well, brought nothing more.
 template <class V, int N>
-inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64_t dk,
-                              typename V::F init, typename V::F* acc, const float* kNext, int nextRows) {
+inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64_t dk, typename V::F init,
+                              typename V::F* acc, const float* kNext, int nextRows) {
   constexpr int W = V::W;
   constexpr int G = (N + 3) / 4;
   for (int j = 0; j < N; ++j) acc[j] = init;
@@ -128,9 +128,9 @@ struct TileAttention {
     bool softcap;                // soft-cap the scores (AttentionHeadInput::softcapLog2 > 0)
     SoftcapConstants cap;
     bool alibi;
-    F alibiSlope, alibiPos;      // per-lane (row) base-2 slope and aligned position
-    float* ot;                   // [dv][W] O^T (P.V from the score registers only)
-    bool guarded;                // this block holds masked keys and a non-finite value
+    F alibiSlope, alibiPos;  // per-lane (row) base-2 slope and aligned position
+    float* ot;               // [dv][W] O^T (P.V from the score registers only)
+    bool guarded;            // this block holds masked keys and a non-finite value
   };
 
   // The online softmax against a reference max that only moves when a group of scores exceeds it
@@ -142,10 +142,10 @@ struct TileAttention {
   // factor 256 of FLT_MAX / Lk overflow sooner (far outside anything attention sees).
   static constexpr float kSlack = 8.0f;
   struct Softmax {
-    F ref;       // per-row reference, -inf while the row has seen no allowed key
-    F refUse;    // ref, or 0 where ref is -inf (so exp2(-inf - refUse) = 0, not NaN)
-    F l;         // sum of the weights, relative to refUse (through L1: of the finished blocks)
-    F blockSum;  // through L1: sum of this block's weights so far
+    F ref;         // per-row reference, -inf while the row has seen no allowed key
+    F refUse;      // ref, or 0 where ref is -inf (so exp2(-inf - refUse) = 0, not NaN)
+    F l;           // sum of the weights, relative to refUse (through L1: of the finished blocks)
+    F blockSum;    // through L1: sum of this block's weights so far
     F blockAlpha;  // through L1: factor for O and l at the end of this block (1 if ref stayed)
   };
 
@@ -224,7 +224,8 @@ struct TileAttention {
       } else {
         V::store(b.st + (j0 + j) * W, p);
       }
-      if (j % 2 == 0) sum0 = V::add(sum0, p); else sum1 = V::add(sum1, p);
+      if (j % 2 == 0) sum0 = V::add(sum0, p);
+      else sum1 = V::add(sum1, p);
     }
     if constexpr (kRegP) {
       sm.l = V::add(sm.l, V::add(sum0, sum1));
@@ -245,8 +246,8 @@ struct TileAttention {
   // 8 chains of FMA latency 4 keep the pipe full). Rows are addressed as four pointers plus 1, 2, 3
   // strides, the next step's V rows prefetched two per pass.
   template <int N>
-  static inline void pvFromRegisters(const F* p, const float* v, int64_t vs, int64_t dv, float* ot,
-                                     const float* vNext, int nextRows) {
+  static inline void pvFromRegisters(const F* p, const float* v, int64_t vs, int64_t dv, float* ot, const float* vNext,
+                                     int nextRows) {
     constexpr int G = (N + 3) / 4;
     constexpr int NC = V::kPvRegColumns;
     const float* vp[G];
@@ -302,8 +303,7 @@ struct TileAttention {
   // The slow form for a step that holds masked keys and a non-finite value: a masked key's weight
   // is exactly 0 and must not turn into 0 * inf = NaN in a row that never attended to it.
   template <int N>
-  static void pvGuardedFromRegisters(const F* p, const float* v, int64_t vs, int64_t dv, float* ot,
-                                     float* buffer) {
+  static void pvGuardedFromRegisters(const F* p, const float* v, int64_t vs, int64_t dv, float* ot, float* buffer) {
     for (int j = 0; j < N; ++j) V::store(buffer + j * W, p[j]);
     for (int j = 0; j < N; ++j) {
       const float* row = v + j * vs;
@@ -317,8 +317,8 @@ struct TileAttention {
 
   // O[MR rows][NC vectors] = O * alpha + P^T[:, rows]^T V[:, cols], over n keys.
   template <int NC, bool Tail>
-  static void pvTile(const float* pt, int n, const float* v, int64_t vs, float* o, int64_t dvPad,
-                     const float* alpha, int tailLanes) {
+  static void pvTile(const float* pt, int n, const float* v, int64_t vs, float* o, int64_t dvPad, const float* alpha,
+                     int tailLanes) {
     F acc[MR][NC];
     for (int r = 0; r < MR; ++r) {
       const F a = V::bcast(alpha + r);
@@ -342,21 +342,33 @@ struct TileAttention {
   }
 
   template <bool Tail>
-  static void pvDispatch(int nc, const float* pt, int n, const float* v, int64_t vs, float* o,
-                         int64_t dvPad, const float* alpha, int tailLanes) {
+  static void pvDispatch(int nc, const float* pt, int n, const float* v, int64_t vs, float* o, int64_t dvPad,
+                         const float* alpha, int tailLanes) {
     switch (nc) {
-      case 1: pvTile<1, Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
-      case 2: pvTile<(NCV >= 2 ? 2 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
-      case 3: pvTile<(NCV >= 3 ? 3 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
-      case 4: pvTile<(NCV >= 4 ? 4 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
-      case 5: pvTile<(NCV >= 5 ? 5 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
-      default: pvTile<(NCV >= 6 ? 6 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes); break;
+      case 1:
+        pvTile<1, Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes);
+        break;
+      case 2:
+        pvTile<(NCV >= 2 ? 2 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes);
+        break;
+      case 3:
+        pvTile<(NCV >= 3 ? 3 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes);
+        break;
+      case 4:
+        pvTile<(NCV >= 4 ? 4 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes);
+        break;
+      case 5:
+        pvTile<(NCV >= 5 ? 5 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes);
+        break;
+      default:
+        pvTile<(NCV >= 6 ? 6 : 1), Tail>(pt, n, v, vs, o, dvPad, alpha, tailLanes);
+        break;
     }
   }
 
   // The P.V update of one block for the valid rows, dv cut in near-equal chunks of <= NCV vectors.
-  static void pvBlock(const AttentionHeadInput& in, int rows, const float* st, int n, int64_t kb,
-                      float* o, int64_t dvPad, const float* alpha) {
+  static void pvBlock(const AttentionHeadInput& in, int rows, const float* st, int n, int64_t kb, float* o,
+                      int64_t dvPad, const float* alpha) {
     const int64_t vectors = dvPad / W;
     const int64_t chunks = (vectors + NCV - 1) / NCV;
     const int tail = static_cast<int>(in.dv - (dvPad - W));  // lanes of the last vector, 1..W
@@ -379,8 +391,8 @@ struct TileAttention {
 
   // The slow P.V for a block that holds masked keys and a non-finite value: a masked key's weight
   // is exactly 0 and must not turn into 0 * inf = NaN in a row that never attended to it.
-  static void pvBlockGuarded(const AttentionHeadInput& in, int rows, const float* st, int n, int64_t kb,
-                             float* o, int64_t dvPad, const float* alpha) {
+  static void pvBlockGuarded(const AttentionHeadInput& in, int rows, const float* st, int n, int64_t kb, float* o,
+                             int64_t dvPad, const float* alpha) {
     const int64_t full = in.dv / W * W;
     for (int r = 0; r < rows; ++r) {
       float* orow = o + r * dvPad;
@@ -400,8 +412,8 @@ struct TileAttention {
     }
   }
 
-  static void writeRows(const AttentionHeadInput& in, const AttentionTile& t, const float* o,
-                        int64_t dvPad, const float* m, const float* l) {
+  static void writeRows(const AttentionHeadInput& in, const AttentionTile& t, const float* o, int64_t dvPad,
+                        const float* m, const float* l) {
     const int64_t full = in.dv / W * W;
     for (int r = 0; r < t.rows; ++r) {
       const F inv = V::set1(inverseSum(l[r]));
@@ -414,8 +426,8 @@ struct TileAttention {
   }
 
   // The same from O^T ([dv][W]): W x W blocks transposed in registers into the output rows.
-  static void writeRowsTransposed(const AttentionHeadInput& in, const AttentionTile& t, const float* ot,
-                                  const float* m, const float* l) {
+  static void writeRowsTransposed(const AttentionHeadInput& in, const AttentionTile& t, const float* ot, const float* m,
+                                  const float* l) {
     alignas(64) float inv[kAttentionMaxTileRows];
     for (int r = 0; r < W; ++r) inv[r] = r < t.rows ? inverseSum(l[r]) : 0.0f;
     const F scale = V::load(inv);
@@ -437,8 +449,8 @@ struct TileAttention {
     }
   }
 
-  static void writeOutput(const AttentionHeadInput& in, const AttentionTile& t, const float* o,
-                          int64_t dvPad, const float* m, const float* l) {
+  static void writeOutput(const AttentionHeadInput& in, const AttentionTile& t, const float* o, int64_t dvPad,
+                          const float* m, const float* l) {
     if constexpr (kRegP) {
       writeRowsTransposed(in, t, o, m, l);
     } else {
@@ -564,9 +576,18 @@ struct TileAttention {
       }
       int j0 = 0;
       for (; j0 + NR <= n; j0 += NR) scoreStep<NR, Extras>(b, j0, sm);
-      if (NR > 8 && j0 + 8 <= n) { scoreStep<(NR > 8 ? 8 : 1), Extras>(b, j0, sm); j0 += (NR > 8 ? 8 : 1); }
-      if (NR > 4 && j0 + 4 <= n) { scoreStep<(NR > 4 ? 4 : 1), Extras>(b, j0, sm); j0 += (NR > 4 ? 4 : 1); }
-      if (NR > 2 && j0 + 2 <= n) { scoreStep<(NR > 2 ? 2 : 1), Extras>(b, j0, sm); j0 += (NR > 2 ? 2 : 1); }
+      if (NR > 8 && j0 + 8 <= n) {
+        scoreStep<(NR > 8 ? 8 : 1), Extras>(b, j0, sm);
+        j0 += (NR > 8 ? 8 : 1);
+      }
+      if (NR > 4 && j0 + 4 <= n) {
+        scoreStep<(NR > 4 ? 4 : 1), Extras>(b, j0, sm);
+        j0 += (NR > 4 ? 4 : 1);
+      }
+      if (NR > 2 && j0 + 2 <= n) {
+        scoreStep<(NR > 2 ? 2 : 1), Extras>(b, j0, sm);
+        j0 += (NR > 2 ? 2 : 1);
+      }
       for (; j0 < n; ++j0) scoreStep<1, Extras>(b, j0, sm);
       if constexpr (!kRegP) {
         sm.l = V::fmadd(sm.l, sm.blockAlpha, sm.blockSum);

@@ -19,8 +19,8 @@ namespace {
 // Line l, depth p at x[l + p * depthStride]: each panel row is a contiguous run of W floats (op(A)
 // with transA, op(B) without transB). The compile-time W makes a full row a few vector moves.
 template <int W>
-void packLinesContiguous(const float* x, int64_t depthStride, int64_t lines, int64_t depth,
-                         float* out, int64_t panelStride) {
+void packLinesContiguous(const float* x, int64_t depthStride, int64_t lines, int64_t depth, float* out,
+                         int64_t panelStride) {
   for (int64_t l0 = 0; l0 < lines; l0 += W, out += panelStride) {
     const int count = lines - l0 < W ? static_cast<int>(lines - l0) : W;
     const float* src = x + l0;
@@ -43,8 +43,8 @@ void packLinesContiguous(const float* x, int64_t depthStride, int64_t lines, int
 // a time through a block of kDepthBlock steps instead (reads sequential, writes into a block of
 // the panel small enough to stay in L1).
 template <int W>
-void packLinesTransposed(const float* x, int64_t lineStride, int64_t lines, int64_t depth,
-                         float* out, int64_t panelStride) {
+void packLinesTransposed(const float* x, int64_t lineStride, int64_t lines, int64_t depth, float* out,
+                         int64_t panelStride) {
   constexpr int64_t kDepthBlock = 64;
   for (int64_t l0 = 0; l0 < lines; l0 += W, out += panelStride) {
     const int count = lines - l0 < W ? static_cast<int>(lines - l0) : W;

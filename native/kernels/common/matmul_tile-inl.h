@@ -36,8 +36,8 @@ namespace {
 // columns (lastCount). kRowMajorA: see matmul_kernels.h (A read in place, one row per broadcast
 // stream) versus k-major (packed panel or transposed A).
 template <class V, int M, int NV, bool kRowMajorA, bool kMaskLast>
-void matmulTile(int64_t k, const float* a, int64_t aStride, const float* b, int64_t bStride, float* c,
-                int64_t ldc, int lastCount, bool accumulate, const float* bias) {
+void matmulTile(int64_t k, const float* a, int64_t aStride, const float* b, int64_t bStride, float* c, int64_t ldc,
+                int lastCount, bool accumulate, const float* bias) {
   using F = typename V::F;
   constexpr int L = V::W;
   const typename V::Mask lastMask = V::lanes(lastCount);
@@ -107,8 +107,8 @@ void matmulTile(int64_t k, const float* a, int64_t aStride, const float* b, int6
 }
 
 template <class V>
-using MatmulTileImpl = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
-                                int, bool, const float*);
+using MatmulTileImpl = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, int, bool,
+                                const float*);
 
 // MatmulTileTable<V, kRowMajorA>::kTiles[vectors - 1][masked][rows - 1]
 template <class V, bool kRowMajorA, int NV, bool kMask, std::size_t... I>
@@ -124,18 +124,17 @@ constexpr auto matmulTilesByVectors(std::index_sequence<NV...>) {
 }
 template <class V, bool kRowMajorA>
 struct MatmulTileTable {
-  static constexpr auto kTiles =
-      matmulTilesByVectors<V, kRowMajorA>(std::make_index_sequence<V::kNr / V::W>{});
+  static constexpr auto kTiles = matmulTilesByVectors<V, kRowMajorA>(std::make_index_sequence<V::kNr / V::W>{});
 };
 
 // The MatmulTileFn: picks the tile for (m, n).
 template <class V, bool kRowMajorA>
-void matmulTileEntry(int64_t k, const float* a, int64_t aStride, const float* b, int64_t bStride, float* c,
-                     int64_t ldc, int m, int n, bool accumulate, const float* bias) {
+void matmulTileEntry(int64_t k, const float* a, int64_t aStride, const float* b, int64_t bStride, float* c, int64_t ldc,
+                     int m, int n, bool accumulate, const float* bias) {
   const int vectors = (n + V::W - 1) / V::W;
   const int tail = n % V::W;
   MatmulTileTable<V, kRowMajorA>::kTiles[vectors - 1][tail != 0][m - 1](k, a, aStride, b, bStride, c, ldc, tail,
-                                                                       accumulate, bias);
+                                                                        accumulate, bias);
 }
 
 // ---- Packing --------------------------------------------------------------------------------
@@ -149,7 +148,7 @@ void packLinesTransposedInRegisters(const float* x, int64_t lineStride, int64_t 
   constexpr int L = V::W;
   for (int64_t l0 = 0; l0 < lines; l0 += W, out += panelStride) {
     const int64_t panelLines = lines - l0 < W ? lines - l0 : W;
-    for (int g0 = 0; g0 < W; g0 += L) {        // groups of kLanes lines within the panel's W
+    for (int g0 = 0; g0 < W; g0 += L) {          // groups of kLanes lines within the panel's W
       const int slot = W - g0 < L ? W - g0 : L;  // floats of each W-row this group fills
       const int valid = panelLines - g0 <= 0 ? 0 : static_cast<int>(std::min<int64_t>(slot, panelLines - g0));
       const typename V::Mask slotMask = V::lanes(slot);
@@ -247,8 +246,9 @@ void matmulPackB(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n,
 // compiler, so dispatch reads it on any CPU without running code compiled for the ISA.
 template <class V>
 constexpr MatmulKernels matmulKernelsOf(const char* name) {
-  return MatmulKernels{name,           V::kMr,         V::kNr, &matmulTileEntry<V, false>, &matmulTileEntry<V, true>,
-                       &matmulPackA<V>, &matmulPackB<V>, nullptr};
+  return MatmulKernels{
+      name,   V::kMr, V::kNr, &matmulTileEntry<V, false>, &matmulTileEntry<V, true>, &matmulPackA<V>, &matmulPackB<V>,
+      nullptr};
 }
 
 }  // namespace

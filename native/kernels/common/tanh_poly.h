@@ -9,7 +9,7 @@
 namespace sa {
 namespace tanhpoly {
 constexpr float kSmall = 0.4f;
-constexpr float kClamp = 10.0f;  // tanh(x) rounds to 1.0f for x > 9.01
+constexpr float kClamp = 10.0f;                   // tanh(x) rounds to 1.0f for x > 9.01
 constexpr float kTwoLog2e = 2.8853900817779268f;  // 2 / ln 2
 // tanh(x) = x (1 + x2 (t3 + x2 (t5 + x2 (t7 + x2 (t9 + x2 (t11 + x2 t13))))))
 constexpr float t3 = -1.0f / 3.0f;

@@ -19,10 +19,11 @@
 // GCC 12's avx512fintrin.h initialises the pass-through operand of unmasked intrinsics with itself
 // (_mm512_undefined_ps), which -W(maybe-)uninitialized reports wherever such an intrinsic is
 // inlined (reductions, shuffles, scalef): no real use, silenced inside the target regions only.
-#define SA_TARGET_BEGIN(features)                                                         \
-  SA_PRAGMA(GCC push_options) SA_PRAGMA(GCC target(features)) SA_PRAGMA(GCC diagnostic push) \
-  SA_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized")                                \
-  SA_PRAGMA(GCC diagnostic ignored "-Wuninitialized")
+#define SA_TARGET_BEGIN(features) \
+  SA_PRAGMA(GCC push_options)     \
+  SA_PRAGMA(GCC target(features)) \
+  SA_PRAGMA(GCC diagnostic push)  \
+  SA_PRAGMA(GCC diagnostic ignored "-Wmaybe-uninitialized") SA_PRAGMA(GCC diagnostic ignored "-Wuninitialized")
 #define SA_TARGET_END SA_PRAGMA(GCC diagnostic pop) SA_PRAGMA(GCC pop_options)
 #else
 #define SA_TARGET_BEGIN(features)
@@ -40,7 +41,8 @@
 #define SA_SCALAR_END
 #elif defined(__GNUC__)
 #define SA_SCALAR_LOOP
-#define SA_SCALAR_BEGIN SA_PRAGMA(GCC push_options) SA_PRAGMA(GCC optimize("no-tree-vectorize", "no-tree-slp-vectorize"))
+#define SA_SCALAR_BEGIN \
+  SA_PRAGMA(GCC push_options) SA_PRAGMA(GCC optimize("no-tree-vectorize", "no-tree-slp-vectorize"))
 #define SA_SCALAR_END SA_PRAGMA(GCC pop_options)
 #else
 #define SA_SCALAR_LOOP

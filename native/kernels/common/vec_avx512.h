@@ -59,9 +59,7 @@ struct VecAvx512 {
     const __mmask16 forbid = _mm512_cmp_ps_mask(b, negInf(), _CMP_EQ_OQ);
     return _mm512_mask_mov_ps(_mm512_add_ps(s, b), forbid, negInf());
   }
-  static F zeroIfNegInf(F m) {
-    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(m, negInf(), _CMP_EQ_OQ), zero());
-  }
+  static F zeroIfNegInf(F m) { return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(m, negInf(), _CMP_EQ_OQ), zero()); }
   static F negInfPastLanes(F s, int n) { return _mm512_mask_mov_ps(negInf(), lanes(n), s); }
   static bool anyNaN(F a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q) != 0; }
   static bool anyGreater(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0; }

@@ -41,9 +41,8 @@ struct VectorOpsOf {
   // A NaN element is skipped (selectGreater keeps the running max), as in the scalar reference.
   static float max(const float* x, int64_t n) {
     F m = V::negInf();
-    forEachVector<V>(n, [&](int64_t i, int k) {
-      m = V::selectGreater(V::negInfPastLanes(loadLanes<V>(x + i, k), k), m);
-    });
+    forEachVector<V>(n,
+                     [&](int64_t i, int k) { m = V::selectGreater(V::negInfPastLanes(loadLanes<V>(x + i, k), k), m); });
     return V::hmax(m);
   }
 
@@ -122,9 +121,8 @@ struct VectorOpsOf {
   }
 
   static void mul(const float* x, const float* g, float* y, int64_t n) {
-    forEachVector<V>(n, [&](int64_t i, int k) {
-      storeLanes<V>(y + i, V::mul(loadLanes<V>(x + i, k), loadLanes<V>(g + i, k)), k);
-    });
+    forEachVector<V>(
+        n, [&](int64_t i, int k) { storeLanes<V>(y + i, V::mul(loadLanes<V>(x + i, k), loadLanes<V>(g + i, k)), k); });
   }
 
   static void addMax(const float* x, float* sum, float* max, int64_t n) {
@@ -147,9 +145,8 @@ struct VectorOpsOf {
 
   static void relu(const float* x, float* y, int64_t n) {  // NaN -> 0, as the scalar reference
     const F zero = V::zero();
-    forEachVector<V>(n, [&](int64_t i, int k) {
-      storeLanes<V>(y + i, V::selectGreater(loadLanes<V>(x + i, k), zero), k);
-    });
+    forEachVector<V>(
+        n, [&](int64_t i, int k) { storeLanes<V>(y + i, V::selectGreater(loadLanes<V>(x + i, k), zero), k); });
   }
 
   static const VectorOps* table() {

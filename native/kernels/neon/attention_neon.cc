@@ -34,8 +34,8 @@ struct NeonAttention : VecNeon {
   // The next step's key rows are not prefetched here (the AVX-512 kernel does; not measured on an
   // ARM core, whose prefetchers may well follow the 16 row streams).
   template <int N>
-  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc,
-                     const float* /*kNext*/, int /*nextRows*/) {
+  static void scores(const float* qt, const float* k, int64_t ks, int64_t dk, F init, F* acc, const float* /*kNext*/,
+                     int /*nextRows*/) {
     for (int j = 0; j < N; ++j) acc[j] = init;
     int64_t d = 0;
     for (; d + 4 <= dk; d += 4) {
@@ -60,8 +60,8 @@ struct NeonAttention : VecNeon {
 
 const AttentionKernels* attentionKernelsNeon() {
   using A = NeonAttention;
-  static const AttentionKernels k{"neon", 4, 2, TileAttention<A>::run, RowAttention<A>::run,
-                                  RowAttention<A>::scoreRows, exp2Array<A>};
+  static const AttentionKernels k{
+      "neon", 4, 2, TileAttention<A>::run, RowAttention<A>::run, RowAttention<A>::scoreRows, exp2Array<A>};
   return &k;
 }
 

@@ -18,9 +18,8 @@ SA_SCALAR_BEGIN
 // Each C element is one float32 chain over k in increasing order, as in the SIMD micro-kernels (bar
 // FMA's single rounding), so the two agree to a few ulps times K; the earlier C and the bias are
 // added after the chain, as the micro-kernels' epilogue adds them.
-void matmulUnblockedScalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                           bool transA, const float* B, int64_t ldb, bool transB, float* C,
-                           int64_t ldc, bool accumulate, const float* bias) {
+void matmulUnblockedScalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, bool transA, const float* B,
+                           int64_t ldb, bool transB, float* C, int64_t ldc, bool accumulate, const float* bias) {
   const int64_t aRow = transA ? 1 : lda, aCol = transA ? lda : 1;
   const int64_t bRow = transB ? 1 : ldb, bCol = transB ? ldb : 1;
   for (int64_t i = 0; i < M; ++i) {
@@ -64,8 +63,7 @@ SA_SCALAR_END
 }  // namespace
 
 const MatmulKernels* matmulKernelsScalar() {
-  static const MatmulKernels kernels{"scalar", 0, 0, nullptr, nullptr, nullptr, nullptr,
-                                     &matmulUnblockedScalar};
+  static const MatmulKernels kernels{"scalar", 0, 0, nullptr, nullptr, nullptr, nullptr, &matmulUnblockedScalar};
   return &kernels;
 }
 

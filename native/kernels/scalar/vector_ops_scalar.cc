@@ -77,8 +77,8 @@ void reluScalar(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const VectorOps* vectorOpsScalar() {
-  static const VectorOps k{maxScalar, sumScalar, dotScalar, dotRowsScalar, expShiftScalar, scaleScalar, axpyScalar,
-                           mulScalar, addMaxScalar, sigmoidScalar, reluScalar};
+  static const VectorOps k{maxScalar,  sumScalar, dotScalar,    dotRowsScalar, expShiftScalar, scaleScalar,
+                           axpyScalar, mulScalar, addMaxScalar, sigmoidScalar, reluScalar};
   return &k;
 }
 
