@@ -8,6 +8,7 @@ import { matmul, matmulSync } from './matmul';
 import { checkKeys, runSeq2Seq, runSeq2SeqSync, Seq2SeqResult } from './seq2seq';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
+import { callFormOf, optionKeys } from './option-keys';
 import { expectOptions, expectTensor, positiveInteger } from './validate';
 
 export interface AdditiveAttentionOptions {
@@ -15,6 +16,12 @@ export interface AdditiveAttentionOptions {
   keyDim: number;
   hiddenDim: number;
 }
+
+const ADDITIVE_ATTENTION_OPTION_KEYS = optionKeys<AdditiveAttentionOptions>({
+  queryDim: true,
+  keyDim: true,
+  hiddenDim: true,
+});
 
 export interface AdditiveWeights {
   /** [hiddenDim, keyDim] */
@@ -40,6 +47,8 @@ export interface Seq2SeqForwardOptions {
   keyLengths?: Int32Array | readonly number[] | Tensor;
 }
 
+export const SEQ2SEQ_FORWARD_OPTION_KEYS = optionKeys<Seq2SeqForwardOptions>({ keyLengths: true });
+
 export class AdditiveAttention {
   readonly queryDim: number;
   readonly keyDim: number;
@@ -48,7 +57,7 @@ export class AdditiveAttention {
 
   constructor(options: AdditiveAttentionOptions) {
     const op = 'AdditiveAttention';
-    const o = expectOptions(options, op) as Partial<AdditiveAttentionOptions>;
+    const o = expectOptions(options, op, ADDITIVE_ATTENTION_OPTION_KEYS) as Partial<AdditiveAttentionOptions>;
     this.queryDim = positiveInteger(o.queryDim, 'queryDim', op);
     this.keyDim = positiveInteger(o.keyDim, 'keyDim', op);
     this.hiddenDim = positiveInteger(o.hiddenDim, 'hiddenDim', op);
@@ -105,7 +114,7 @@ export class AdditiveAttention {
 
   private prepare(query: unknown, keys: unknown, options: unknown, op: string) {
     this.weights(op);
-    const o = expectOptions(options, op);
+    const o = expectOptions(options, op, SEQ2SEQ_FORWARD_OPTION_KEYS, callFormOf(op));
     const pre = keys instanceof PrecomputedKeys ? keys : null;
     if (pre !== null && pre.owner !== this)
       throw rangeError('ERR_INVALID_ARGUMENT', `${op}: these precomputed keys belong to another AdditiveAttention`);

@@ -9,6 +9,7 @@ import { headsOf, HeadLayout } from './head-layout';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { isTensor, Tensor } from './tensor';
+import { callFormOf, optionKeys } from './option-keys';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
 
 export type AttentionLayout = HeadLayout;
@@ -63,6 +64,22 @@ export interface AttentionOptions {
   /** Logit soft-capping (Gemma 2): scores s = scale·q·k become softcap·tanh(s / softcap) before the masks. > 0. */
   softcap?: number;
 }
+
+const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({
+  attnMask: true,
+  isCausal: true,
+  causalAlignment: true,
+  scale: true,
+  keyLengths: true,
+  enableGqa: true,
+  layout: true,
+  maskPolarity: true,
+  keyPaddingMask: true,
+  out: true,
+  windowSize: true,
+  alibiSlopes: true,
+  softcap: true,
+});
 
 /**
  * The standard ALiBi slopes for numHeads heads (Press et al., "Train Short, Test Long"): for a power
@@ -169,7 +186,7 @@ function prepare(
   const q = expectTensor(qIn, 'query', ['float32'], op) as Tensor<Float32Array>;
   const k = expectTensor(kIn, 'key', ['float32'], op) as Tensor<Float32Array>;
   const v = weightsOnly ? null : (expectTensor(vIn, 'value', ['float32'], op) as Tensor<Float32Array>);
-  const options = expectOptions(optionsIn, op);
+  const options = expectOptions(optionsIn, op, ATTENTION_OPTION_KEYS, callFormOf(op));
   const layout = optionalEnum<AttentionLayout>(options, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
   const isCausal = optionalBoolean(options, 'isCausal', op, false);
   const alignment = optionalEnum<CausalAlignment>(

@@ -17,6 +17,7 @@ import { allocFloat32, formatShape } from './shape';
 import { Tensor } from './tensor';
 import { expectOptions, expectTensor, positiveInteger } from './validate';
 import { runNative } from './binding';
+import { optionKeys } from './option-keys';
 import { ACTIVATE, CHANNEL_GATE, CHANNEL_POOL, descriptorFor, SPATIAL_GATE } from './native-layout';
 
 export interface SqueezeExcitationOptions {
@@ -25,10 +26,14 @@ export interface SqueezeExcitationOptions {
   reduction: number;
 }
 
+const SQUEEZE_EXCITATION_OPTION_KEYS = optionKeys<SqueezeExcitationOptions>({ channels: true, reduction: true });
+
 export interface CBAMOptions extends SqueezeExcitationOptions {
   /** Side of the spatial attention's convolution: odd, default 7 (padding kernelSize / 2). */
   kernelSize?: number;
 }
+
+const CBAM_OPTION_KEYS = optionKeys<CBAMOptions>({ channels: true, reduction: true, kernelSize: true });
 
 /** PyTorch names: nn.Linear weights are [out, in]. */
 export interface SqueezeExcitationWeights {
@@ -127,8 +132,9 @@ function checkMap(xIn: unknown, channels: number, op: string): Tensor<Float32Arr
 function checkConfig(
   options: unknown,
   op: string,
+  allowed: readonly string[],
 ): { channels: number; reduction: number; hidden: number; o: Record<string, unknown> } {
-  const o = expectOptions(options, op);
+  const o = expectOptions(options, op, allowed);
   const channels = positiveInteger(o.channels, 'channels', op);
   const reduction = positiveInteger(o.reduction, 'reduction', op);
   if (reduction > channels) {
@@ -203,7 +209,7 @@ export class SqueezeExcitation {
   private w: Mlp | null = null;
 
   constructor(options: SqueezeExcitationOptions) {
-    const c = checkConfig(options, 'SqueezeExcitation');
+    const c = checkConfig(options, 'SqueezeExcitation', SQUEEZE_EXCITATION_OPTION_KEYS);
     this.channels = c.channels;
     this.reduction = c.reduction;
     this.hidden = c.hidden;
@@ -262,7 +268,7 @@ export class CBAM {
 
   constructor(options: CBAMOptions) {
     const op = 'CBAM';
-    const c = checkConfig(options, op);
+    const c = checkConfig(options, op, CBAM_OPTION_KEYS);
     this.channels = c.channels;
     this.reduction = c.reduction;
     this.hidden = c.hidden;

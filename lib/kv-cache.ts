@@ -8,7 +8,8 @@ import { COPY_STRIDED, descriptorFor } from './native-layout';
 import { rangeError } from './errors';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
-import { optionalBoolean, positiveInteger } from './validate';
+import { optionKeys } from './option-keys';
+import { expectOptions, optionalBoolean, positiveInteger } from './validate';
 
 export interface KVCacheOptions {
   batch: number;
@@ -22,6 +23,14 @@ export interface KVCacheOptions {
    */
   hugePages?: boolean;
 }
+
+const KV_CACHE_OPTION_KEYS = optionKeys<KVCacheOptions>({
+  batch: true,
+  numKeyValueHeads: true,
+  headDim: true,
+  capacity: true,
+  hugePages: true,
+});
 
 /** Copies a view of rank <= 4 into another of the same shape (dst's last dimension contiguous). */
 export function copyView(srcView: Tensor<Float32Array>, dst: Tensor<Float32Array>): void {
@@ -60,11 +69,12 @@ export class KVCache {
     const op = 'KVCache';
     if (typeof options !== 'object' || options === null)
       throw rangeError('ERR_INVALID_ARGUMENT', `${op}: Expected an options object`);
-    this.batch = positiveInteger(options.batch, 'batch', op);
-    this.numKeyValueHeads = positiveInteger(options.numKeyValueHeads, 'numKeyValueHeads', op);
-    this.headDim = positiveInteger(options.headDim, 'headDim', op);
-    this.capacity = positiveInteger(options.capacity, 'capacity', op);
-    const hugePages = optionalBoolean(options as unknown as Record<string, unknown>, 'hugePages', op, true);
+    const o = expectOptions(options, op, KV_CACHE_OPTION_KEYS);
+    this.batch = positiveInteger(o.batch, 'batch', op);
+    this.numKeyValueHeads = positiveInteger(o.numKeyValueHeads, 'numKeyValueHeads', op);
+    this.headDim = positiveInteger(o.headDim, 'headDim', op);
+    this.capacity = positiveInteger(o.capacity, 'capacity', op);
+    const hugePages = optionalBoolean(o, 'hugePages', op, true);
     const shape = [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
     const storage = { hugePages };
     this.keyStorage = Tensor.zeros(shape, storage);

@@ -22,6 +22,7 @@ import {
   positiveInteger,
 } from './validate';
 import { runNative } from './binding';
+import { callFormOf, optionKeys } from './option-keys';
 import { descriptorFor, LINEAR_ATTENTION, writeHeadsView } from './native-layout';
 
 export type FeatureMapName = 'elu+1' | 'relu';
@@ -37,6 +38,13 @@ export interface LinearAttentionOptions {
   layout?: HeadLayout;
 }
 
+const LINEAR_ATTENTION_OPTION_KEYS = optionKeys<LinearAttentionOptions>({
+  featureMap: true,
+  isCausal: true,
+  eps: true,
+  layout: true,
+});
+
 export interface LinearAttentionStateOptions {
   batch: number;
   heads: number;
@@ -46,10 +54,21 @@ export interface LinearAttentionStateOptions {
   eps?: number;
 }
 
+const LINEAR_ATTENTION_STATE_OPTION_KEYS = optionKeys<LinearAttentionStateOptions>({
+  batch: true,
+  heads: true,
+  keyDim: true,
+  valueDim: true,
+  featureMap: true,
+  eps: true,
+});
+
 export interface LinearAttentionStepOptions {
   /** Layout of q, k, v and the output: 'BHLD' ([B, H, T, d], the default) or 'BLHD' ([B, T, H, d]). */
   layout?: HeadLayout;
 }
+
+const LINEAR_ATTENTION_STEP_OPTION_KEYS = optionKeys<LinearAttentionStepOptions>({ layout: true });
 
 /** Head dimensions up to this (the per-thread state scratch is then at most 4 MiB). */
 const MAX_HEAD_DIM = 1024;
@@ -151,7 +170,7 @@ function prepare(qIn: unknown, kIn: unknown, vIn: unknown, s: PrepareSettings, o
 }
 
 function settingsFrom(optionsIn: unknown, op: string): PrepareSettings {
-  const o = expectOptions(optionsIn, op);
+  const o = expectOptions(optionsIn, op, LINEAR_ATTENTION_OPTION_KEYS, callFormOf(op));
   return {
     featureMap: optionalEnum<FeatureMapName>(o, 'featureMap', ['elu+1', 'relu'], op, 'elu+1'),
     causal: optionalBoolean(o, 'isCausal', op, false),
@@ -217,7 +236,7 @@ export class LinearAttentionState {
 
   constructor(options: LinearAttentionStateOptions) {
     const op = 'LinearAttentionState';
-    const o = expectOptions(options, op);
+    const o = expectOptions(options, op, LINEAR_ATTENTION_STATE_OPTION_KEYS);
     this.batch = positiveInteger(o.batch, 'batch', op);
     this.heads = positiveInteger(o.heads, 'heads', op);
     this.keyDim = positiveInteger(o.keyDim, 'keyDim', op);
@@ -270,7 +289,7 @@ export class LinearAttentionState {
   }
 
   private prepareStep(q: unknown, k: unknown, v: unknown, optionsIn: unknown, op: string): Prepared {
-    const o = expectOptions(optionsIn, op);
+    const o = expectOptions(optionsIn, op, LINEAR_ATTENTION_STEP_OPTION_KEYS, callFormOf(op));
     const layout = optionalEnum<HeadLayout>(o, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
     const p = prepare(q, k, v, { featureMap: this.featureMap, causal: true, eps: this.eps, layout }, op);
     if (p.batch !== this.batch || p.heads !== this.heads || p.dk !== this.keyDim || p.dv !== this.valueDim) {

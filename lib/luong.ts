@@ -12,8 +12,9 @@ import { matmul, matmulSync } from './matmul';
 import { checkKeys, runSeq2Seq, runSeq2SeqSync, Seq2SeqResult } from './seq2seq';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
+import { callFormOf, optionKeys } from './option-keys';
 import { expectOptions, expectTensor, optionalEnum, positiveInteger } from './validate';
-import type { Seq2SeqForwardOptions } from './additive';
+import { SEQ2SEQ_FORWARD_OPTION_KEYS, type Seq2SeqForwardOptions } from './additive';
 
 export type LuongScore = 'dot' | 'general' | 'concat';
 
@@ -24,6 +25,13 @@ export interface LuongAttentionOptions {
   /** concat only. */
   hiddenDim?: number;
 }
+
+const LUONG_ATTENTION_OPTION_KEYS = optionKeys<LuongAttentionOptions>({
+  score: true,
+  queryDim: true,
+  keyDim: true,
+  hiddenDim: true,
+});
 
 export interface LuongWeights {
   /** general: [queryDim, keyDim]; concat: [hiddenDim, queryDim + keyDim]. */
@@ -44,7 +52,7 @@ export class LuongAttention {
 
   constructor(options: LuongAttentionOptions) {
     const op = 'LuongAttention';
-    const o = expectOptions(options, op);
+    const o = expectOptions(options, op, LUONG_ATTENTION_OPTION_KEYS);
     this.score = optionalEnum<LuongScore>(o, 'score', ['dot', 'general', 'concat'], op, 'dot');
     if (o.score === undefined)
       throw typeError(
@@ -91,7 +99,7 @@ export class LuongAttention {
   private prepare(query: unknown, keys: unknown, options: unknown, op: string) {
     if (this.score !== 'dot' && this.W === null)
       throw rangeError('ERR_INVALID_WEIGHTS', `${op}: no weights loaded (call loadWeights)`);
-    const o = expectOptions(options, op);
+    const o = expectOptions(options, op, SEQ2SEQ_FORWARD_OPTION_KEYS, callFormOf(op));
     const { keys: k, lengths } = checkKeys(keys, this.keyDim, o.keyLengths, op);
     const q = expectTensor(query, 'query', ['float32'], op) as Tensor<Float32Array>;
     if (q.rank !== 2 || q.shape[0] !== k.shape[0] || q.shape[1] !== this.queryDim) {

@@ -4,6 +4,7 @@ import { rangeError } from './errors';
 import { descriptorFor, MATMUL } from './native-layout';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
+import { callFormOf, optionKeys } from './option-keys';
 import { checkOut, expectOptions, expectTensor, optionalBoolean } from './validate';
 
 export interface MatmulOptions {
@@ -16,6 +17,8 @@ export interface MatmulOptions {
   /** Write the result here instead of a new tensor: float32, contiguous, shaped [...batch, M, N]. */
   out?: Tensor;
 }
+
+const MATMUL_OPTION_KEYS = optionKeys<MatmulOptions>({ transposeA: true, transposeB: true, bias: true, out: true });
 
 interface Prepared {
   out: Tensor<Float32Array>;
@@ -44,7 +47,7 @@ function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string):
 function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Prepared {
   const a = expectTensor(aIn, 'a', ['float32'], op) as Tensor<Float32Array>;
   const b = expectTensor(bIn, 'b', ['float32'], op) as Tensor<Float32Array>;
-  const options = expectOptions(optionsIn, op);
+  const options = expectOptions(optionsIn, op, MATMUL_OPTION_KEYS, callFormOf(op));
   const transposeA = optionalBoolean(options, 'transposeA', op, false);
   const transposeB = optionalBoolean(options, 'transposeB', op, false);
   if (a.rank < 2 || b.rank < 2) {

@@ -20,6 +20,7 @@ import { matmul, matmulSync, MatmulOptions } from './matmul';
 import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
+import { callFormOf, optionKeys } from './option-keys';
 import { expectOptions, expectTensor, optionalBoolean, positiveInteger } from './validate';
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
@@ -46,6 +47,15 @@ export interface MultiHeadAttentionOptions {
   numKeyValueHeads?: number;
 }
 
+const MULTI_HEAD_ATTENTION_OPTION_KEYS = optionKeys<MultiHeadAttentionOptions>({
+  embedDim: true,
+  numHeads: true,
+  kdim: true,
+  vdim: true,
+  bias: true,
+  numKeyValueHeads: true,
+});
+
 export interface MultiHeadForwardOptions {
   /** bool [B, Lk], TRUE AT PADDING (masked out); or float32 [B, Lk], added. */
   keyPaddingMask?: Tensor;
@@ -60,6 +70,15 @@ export interface MultiHeadForwardOptions {
   /** Append this call's keys/values to the cache and attend over everything cached. */
   cache?: KVCache;
 }
+
+const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
+  keyPaddingMask: true,
+  attnMask: true,
+  isCausal: true,
+  needWeights: true,
+  averageAttnWeights: true,
+  cache: true,
+});
 
 export interface MultiHeadForwardResult {
   /** [B, Lq, embedDim] */
@@ -115,7 +134,7 @@ export class MultiHeadAttention {
 
   constructor(options: MultiHeadAttentionOptions) {
     const op = 'MultiHeadAttention';
-    const o = expectOptions(options, op) as Partial<MultiHeadAttentionOptions>;
+    const o = expectOptions(options, op, MULTI_HEAD_ATTENTION_OPTION_KEYS) as Partial<MultiHeadAttentionOptions>;
     this.embedDim = positiveInteger(o.embedDim, 'embedDim', op);
     this.numHeads = positiveInteger(o.numHeads, 'numHeads', op);
     this.numKeyValueHeads =
@@ -269,7 +288,7 @@ export class MultiHeadAttention {
     const query = expectTensor(queryIn, 'query', ['float32'], op) as Tensor<Float32Array>;
     const key = expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>;
     const value = expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>;
-    const o = expectOptions(optionsIn, op);
+    const o = expectOptions(optionsIn, op, MULTI_HEAD_FORWARD_OPTION_KEYS, callFormOf(op));
     const shapes = [
       `query ${formatShape(query.shape)}`,
       `key ${formatShape(key.shape)}`,

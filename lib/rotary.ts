@@ -13,6 +13,7 @@ import { allocFloat32, formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
 import { runNative } from './binding';
+import { callFormOf, optionKeys } from './option-keys';
 import { descriptorFor, ROTARY, writeHeadsView } from './native-layout';
 
 export interface RotaryEmbeddingOptions {
@@ -34,6 +35,16 @@ export interface RotaryEmbeddingOptions {
   /** Write here instead of a new tensor: float32, contiguous, x's shape; may be x itself (in place). */
   out?: Tensor;
 }
+
+const ROTARY_EMBEDDING_OPTION_KEYS = optionKeys<RotaryEmbeddingOptions>({
+  positions: true,
+  offset: true,
+  base: true,
+  interleaved: true,
+  rotaryDim: true,
+  layout: true,
+  out: true,
+});
 
 const MAX_OFFSET = 2 ** 53;
 
@@ -111,7 +122,7 @@ function readPositions(
 
 function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
   const x = expectTensor(xIn, 'x', ['float32'], op) as Tensor<Float32Array>;
-  const o = expectOptions(optionsIn, op);
+  const o = expectOptions(optionsIn, op, ROTARY_EMBEDDING_OPTION_KEYS, callFormOf(op));
   const layout = optionalEnum<HeadLayout>(o, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
   const interleaved = optionalBoolean(o, 'interleaved', op, false);
   const base = optionalFiniteNumber(o, 'base', op) ?? 10000;

@@ -14,6 +14,7 @@ import { allocFloat32, formatShape } from './shape';
 import { Tensor } from './tensor';
 import { expectOptions, expectTensor } from './validate';
 import { runNative } from './binding';
+import { callFormOf, optionKeys } from './option-keys';
 import { descriptorFor, SOFT_ALIGN } from './native-layout';
 
 export interface SoftAlignOptions {
@@ -22,6 +23,8 @@ export interface SoftAlignOptions {
   /** bool [B, Lb], true = a real token of b. */
   maskB?: Tensor;
 }
+
+const SOFT_ALIGN_OPTION_KEYS = optionKeys<SoftAlignOptions>({ maskA: true, maskB: true });
 
 export interface SoftAlignResult {
   /** [B, La, d]: for each token of a, the weighted sum of b's tokens (zeros for padding or no valid partner). */
@@ -66,7 +69,7 @@ function checkMask(
 function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Prepared {
   const a = expectTensor(aIn, 'a', ['float32'], op) as Tensor<Float32Array>;
   const b = expectTensor(bIn, 'b', ['float32'], op) as Tensor<Float32Array>;
-  const o = expectOptions(optionsIn, op);
+  const o = expectOptions(optionsIn, op, SOFT_ALIGN_OPTION_KEYS, callFormOf(op));
   const shapes = `a ${formatShape(a.shape)}, b ${formatShape(b.shape)}`;
   if (a.rank !== 3 || b.rank !== 3) {
     throw rangeError('ERR_INVALID_SHAPE', `${op}: Expected a [B, La, d] and b [B, Lb, d] but received ${shapes}`);

@@ -5,6 +5,7 @@
  */
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32HugePages } from './huge-pages';
+import { optionKeys, readOptions } from './option-keys';
 import { allocFloat32, checkShape, contiguousStrides, formatShape, numel } from './shape';
 
 export type DType = 'float32' | 'int32' | 'bool';
@@ -26,12 +27,16 @@ export interface ZerosOptions {
   hugePages?: boolean;
 }
 
+const ZEROS_OPTION_KEYS = optionKeys<ZerosOptions>({ hugePages: true });
+
 export interface ViewOptions {
   /** Element strides, one per dimension (default: row-major contiguous). */
   strides?: readonly number[];
   /** Element offset of the first element in `data` (default 0). */
   offset?: number;
 }
+
+const VIEW_OPTION_KEYS = optionKeys<ViewOptions>({ strides: true, offset: true });
 
 /**
  * Every Tensor this module constructed. Native code is only ever handed tensors from here, so an
@@ -63,7 +68,10 @@ export class Tensor<T extends TensorData = TensorData> {
     }
     const checked = checkShape(shape, 'shape');
     const count = numel(checked);
-    if (options === undefined || (options.strides === undefined && options.offset === undefined)) {
+    const view = isTensor(options)
+      ? notOptions(options, 'Tensor')
+      : (readOptions(options, 'Tensor', VIEW_OPTION_KEYS) as ViewOptions);
+    if (view.strides === undefined && view.offset === undefined) {
       if (count !== data.length) {
         throw rangeError(
           'ERR_SHAPE_MISMATCH',
@@ -73,14 +81,14 @@ export class Tensor<T extends TensorData = TensorData> {
       this.strides = Object.freeze(contiguousStrides(checked));
       this.offset = 0;
     } else {
-      const offset = options.offset ?? 0;
+      const offset = view.offset ?? 0;
       if (!Number.isInteger(offset) || offset < 0) {
         throw rangeError(
           'ERR_INVALID_ARGUMENT',
           `Expected a non-negative integer for offset but received ${describeValue(offset)}`,
         );
       }
-      const strides = options.strides ?? contiguousStrides(checked);
+      const strides = view.strides ?? contiguousStrides(checked);
       if (!Array.isArray(strides) || strides.length !== checked.length) {
         throw rangeError(
           'ERR_INVALID_SHAPE',
@@ -197,14 +205,11 @@ export class Tensor<T extends TensorData = TensorData> {
 
   static zeros(shape: readonly number[], options?: ZerosOptions | null): Tensor<Float32Array> {
     const n = numel(checkShape(shape, 'shape'));
-    // validate.ts's expectOptions / optionalBoolean, written out: validate.ts imports this module.
-    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
-      throw typeError(
-        'ERR_INVALID_OPTION',
-        `Tensor.zeros: Expected an options object but received ${describeValue(options)}`,
-      );
-    }
-    const huge = options?.hugePages;
+    // validate.ts's optionalBoolean, written out: validate.ts imports this module.
+    const o = isTensor(options)
+      ? notOptions(options, 'Tensor.zeros')
+      : readOptions(options, 'Tensor.zeros', ZEROS_OPTION_KEYS);
+    const huge = o.hugePages;
     if (huge !== undefined && typeof huge !== 'boolean') {
       throw typeError(
         'ERR_INVALID_OPTION',
@@ -225,6 +230,14 @@ export class Tensor<T extends TensorData = TensorData> {
   toString(): string {
     return `Tensor(${this.dtype}, ${formatShape(this.shape)})`;
   }
+}
+
+/** A Tensor given where options go (as validate.ts's expectOptions refuses it). */
+function notOptions(t: Tensor, op: string): never {
+  throw typeError(
+    'ERR_INVALID_OPTION',
+    `${op}: Expected an options object but received a Tensor of shape ${formatShape(t.shape)}`,
+  );
 }
 
 /** True for tensors built by this package's constructor (not for look-alikes or forged objects). */

@@ -1,5 +1,6 @@
 /** Argument checks shared by every op: each names the argument and shows what came. */
 import { describeValue, rangeError, typeError } from './errors';
+import { CallForm, readOptions } from './option-keys';
 import { formatShape, numel } from './shape';
 import { DType, isTensor, Tensor, TensorData } from './tensor';
 
@@ -52,12 +53,23 @@ export function expectRank(t: Tensor, name: string, ranks: readonly number[], op
   }
 }
 
-export function expectOptions(value: unknown, op: string): Record<string, unknown> {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw typeError('ERR_INVALID_OPTION', `${op}: Expected an options object but received ${describeValue(value)}`);
+/**
+ * Checks `op`'s options argument against its interface's keys (option-keys.ts): an unknown key is
+ * refused, with the nearest valid one. `form` is given for ops with a Sync and a Promise form.
+ */
+export function expectOptions(
+  value: unknown,
+  op: string,
+  allowed: readonly string[],
+  form?: CallForm,
+): Record<string, unknown> {
+  if (isTensor(value)) {
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an options object but received a Tensor of shape ${formatShape(value.shape)}`,
+    );
   }
-  return value as Record<string, unknown>;
+  return readOptions(value, op, allowed, form);
 }
 
 export function optionalBoolean(options: Record<string, unknown>, key: string, op: string, fallback: boolean): boolean {

@@ -3,7 +3,9 @@
  * query (e.g. the French words produced), one column per key (the English words attended to), the
  * column labels across the top, each cell shaded by its weight and, when there is room, printed.
  */
+import { optionKeys } from '../option-keys';
 import { isTensor, Tensor } from '../tensor';
+import { expectOptions } from '../validate';
 import { el, escapeXml, num, svgDocument, text, textWidth } from './svg';
 
 export interface HeatmapOptions {
@@ -19,6 +21,15 @@ export interface HeatmapOptions {
   /** Decimals of the printed weights; default 2. */
   digits?: number;
 }
+
+const HEATMAP_OPTION_KEYS = optionKeys<HeatmapOptions>({
+  rowLabels: true,
+  colLabels: true,
+  title: true,
+  cellSize: true,
+  showValues: true,
+  digits: true,
+});
 
 /** Weights: rows of numbers ([Lq][Lk]), or a [Lq, Lk] Tensor (leading dimensions of size 1 allowed). */
 export type HeatmapWeights = ArrayLike<ArrayLike<number>> | Tensor;
@@ -52,7 +63,8 @@ function shade(t: number): string {
 }
 
 /** Renders the heatmap as a standalone SVG document (text). */
-export function renderHeatmapSVG(weights: HeatmapWeights, options: HeatmapOptions = {}): string {
+export function renderHeatmapSVG(weights: HeatmapWeights, optionsIn?: HeatmapOptions): string {
+  const options = expectOptions(optionsIn, 'renderHeatmapSVG', HEATMAP_OPTION_KEYS) as HeatmapOptions;
   const rows = toRows(weights);
   const R = rows.length;
   const C = R === 0 ? 0 : rows[0].length;
