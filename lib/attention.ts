@@ -8,9 +8,10 @@ import { ATTENTION, descriptorFor } from './native-layout';
 import { headsOf, HeadLayout } from './head-layout';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
-import { isTensor, Tensor } from './tensor';
+import { isTensor, MaskTensor, Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
+import { plural } from './wording';
 
 export type AttentionLayout = HeadLayout;
 export type CausalAlignment = 'top-left' | 'bottom-right';
@@ -20,7 +21,7 @@ export interface AttentionOptions {
    * bool Tensor: true = MAY attend (PyTorch SDPA polarity); float32 Tensor: added to the scores
    * (-Infinity forbids). Broadcastable to the scores [..., Lq, Lk] (e.g. [Lq, Lk], [B, 1, Lq, Lk]).
    */
-  attnMask?: Tensor;
+  attnMask?: MaskTensor;
   /** Causal masking (the article's masked self-attention). */
   isCausal?: boolean;
   /** 'top-left' (PyTorch is_causal: j <= i, the default) or 'bottom-right' (KV cache: j <= i + Lk - Lq). */
@@ -45,8 +46,11 @@ export interface AttentionOptions {
    * Per-key mask [B, Lk] applied on top of attnMask (nn.MultiheadAttention's key_padding_mask): bool,
    * TRUE AT PADDING (masked out), or float32, added to the scores.
    */
-  keyPaddingMask?: Tensor;
-  /** Write the result here instead of a new tensor: float32, contiguous, the output's shape. */
+  keyPaddingMask?: MaskTensor;
+  /**
+   * Write the result here instead of a new tensor: float32, contiguous, the output's shape, sharing no
+   * bytes with any input: query, key, value, masks, keyLengths, alibiSlopes (ERR_OVERLAPPING_OUTPUT).
+   */
   out?: Tensor;
   /**
    * Sliding window [left, right]: query i attends only to keys j with i' - left <= j <= i' + right,
@@ -150,7 +154,8 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
   if (values.length !== heads) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
-      `${op}: alibiSlopes has ${values.length} entries but there are ${heads} query heads`,
+      `${op}: alibiSlopes has ${plural(values.length, 'entry', 'entries')} ` +
+        `but there ${heads === 1 ? 'is' : 'are'} ${plural(heads, 'query head')}`,
     );
   }
   const slopes = new Float32Array(heads);
@@ -326,7 +331,7 @@ function prepare(
     if (values.length !== B) {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
-        `${op}: keyLengths has ${values.length} entries but the batch is ${B} (${shapes()})`,
+        `${op}: keyLengths has ${plural(values.length, 'entry', 'entries')} but the batch is ${B} (${shapes()})`,
       );
     }
     keyLengths = new Int32Array(B);
@@ -355,7 +360,16 @@ function prepare(
     oStrides = [Lq * H * dv, dv, H * dv];
   }
   let out: Tensor<Float32Array>, outData: Float32Array;
-  if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
+  if (options.out !== undefined)
+    ({ out, data: outData } = checkOut(options.out, outShape, op, {
+      query: q,
+      key: k,
+      value: v,
+      attnMask: options.attnMask,
+      keyPaddingMask: options.keyPaddingMask,
+      keyLengths: options.keyLengths,
+      alibiSlopes: options.alibiSlopes,
+    }));
   // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the driver
   // zeroes the whole output when Lk = 0).
   else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;

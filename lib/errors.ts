@@ -3,6 +3,7 @@
  * a non-Tensor, a wrong dtype, an option of the wrong type) or a RangeError (wrong value: a shape
  * mismatch, an out-of-range size), with a stable `code` to branch on.
  */
+import { article } from './wording';
 
 export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
@@ -13,6 +14,7 @@ export type ErrorCode =
   | 'ERR_SIZE_OVERFLOW'
   | 'ERR_OUT_OF_BOUNDS'
   | 'ERR_NOT_CONTIGUOUS'
+  | 'ERR_OVERLAPPING_OUTPUT'
   | 'ERR_DETACHED_BUFFER'
   | 'ERR_MISALIGNED'
   | 'ERR_CACHE_FULL'
@@ -52,7 +54,7 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (ArrayBuffer.isView(value))
-    return `a ${value.constructor.name} of length ${(value as unknown as { length?: number }).length ?? '?'}`;
+    return `${article(value.constructor.name)} of length ${(value as unknown as { length?: number }).length ?? '?'}`;
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
   if (typeof value === 'string')

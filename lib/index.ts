@@ -1,6 +1,7 @@
 /** simd-attention: public exports only. */
 export { Tensor, isTensor } from './tensor';
-export type { DType, TensorData, ViewOptions, ZerosOptions } from './tensor';
+export type { DType, MaskTensor, TensorData, ViewOptions, ZerosOptions } from './tensor';
+export type { NestedBooleans, NestedNumbers } from './nested-array';
 export { SimdAttentionRangeError, SimdAttentionTypeError } from './errors';
 export type { ErrorCode } from './errors';
 export { matmul, matmulSync } from './matmul';
@@ -16,7 +17,12 @@ export type { AttentionOptions, AttentionLayout, CausalAlignment } from './atten
 export { backendInfo, setNumThreads, getNumThreads, measureFmaPeak } from './backend';
 export type { BackendInfo, Isa } from './backend';
 export { MultiHeadAttention } from './multihead';
-export type { MultiHeadAttentionOptions, MultiHeadForwardOptions, MultiHeadForwardResult } from './multihead';
+export type {
+  MultiHeadAttentionOptions,
+  MultiHeadForwardOptions,
+  MultiHeadForwardResult,
+  MultiHeadForwardResultWithWeights,
+} from './multihead';
 export { KVCache } from './kv-cache';
 export type { KVCacheOptions } from './kv-cache';
 export { readSafetensors, parseSafetensors, encodeSafetensors } from './safetensors';

@@ -3,6 +3,7 @@
  * (BLHD), so the cached prefix is a strided view the fused kernel reads in place, and appending the
  * projected keys/values of new positions is one native strided copy (no reallocation per step).
  */
+import { constants as bufferConstants } from 'buffer';
 import { native } from './binding';
 import { COPY_STRIDED, descriptorFor } from './native-layout';
 import { rangeError } from './errors';
@@ -10,6 +11,10 @@ import { formatShape } from './shape';
 import { Tensor } from './tensor';
 import { optionKeys } from './option-keys';
 import { expectOptions, optionalBoolean, positiveInteger } from './validate';
+import { formatBytes, plural } from './wording';
+
+/** The engine's limit on a typed array's length (Buffer's limit is the same one, in elements). */
+const MAX_TYPED_ARRAY_LENGTH = bufferConstants.MAX_LENGTH;
 
 export interface KVCacheOptions {
   batch: number;
@@ -77,8 +82,23 @@ export class KVCache {
     const hugePages = optionalBoolean(o, 'hugePages', op, true);
     const shape = [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
     const storage = { hugePages };
-    this.keyStorage = Tensor.zeros(shape, storage);
-    this.valueStorage = Tensor.zeros(shape, storage);
+    const elements = shape.reduce((n, d) => n * d, 1);
+    const tooLarge = (reason: string) =>
+      rangeError(
+        'ERR_SIZE_OVERFLOW',
+        `${op}: ${formatBytes(2 * elements * Float32Array.BYTES_PER_ELEMENT)} for keys and values ` +
+          `(2 x ${formatShape(shape)} float32) cannot be allocated: ${reason}`,
+      );
+    if (elements > MAX_TYPED_ARRAY_LENGTH) {
+      throw tooLarge(`each is ${elements} elements, above the ${MAX_TYPED_ARRAY_LENGTH} a typed array may hold`);
+    }
+    try {
+      this.keyStorage = Tensor.zeros(shape, storage);
+      this.valueStorage = Tensor.zeros(shape, storage);
+    } catch (e) {
+      if (e instanceof RangeError) throw tooLarge('out of memory');
+      throw e;
+    }
   }
 
   /** Positions cached so far. */
@@ -122,7 +142,8 @@ export class KVCache {
     if (this.used + n > this.capacity) {
       throw rangeError(
         'ERR_CACHE_FULL',
-        `KVCache.append: ${n} new position(s) do not fit: ${this.used} of ${this.capacity} are used`,
+        `KVCache.append: ${plural(n, 'new position')} ${n === 1 ? 'does' : 'do'} not fit: ` +
+          `${this.used} of ${this.capacity} are used`,
       );
     }
     copyView(keys, this.keyStorage.narrow(1, this.used, n));

@@ -14,7 +14,10 @@ export interface MatmulOptions {
   transposeB?: boolean;
   /** float32 [N], added to every row of the result (a linear layer's y = x W^T + b). */
   bias?: Tensor;
-  /** Write the result here instead of a new tensor: float32, contiguous, shaped [...batch, M, N]. */
+  /**
+   * Write the result here instead of a new tensor: float32, contiguous, shaped [...batch, M, N], sharing
+   * no bytes with a, b or bias (ERR_OVERLAPPING_OUTPUT).
+   */
   out?: Tensor;
 }
 
@@ -81,9 +84,6 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
     );
   }
   const outShape = [...batch, M, N];
-  let out: Tensor<Float32Array>, outData: Float32Array;
-  if (options.out !== undefined) ({ out, data: outData } = checkOut(options.out, outShape, op));
-  else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
   let bias: Float32Array | null = null;
   if (options.bias !== undefined) {
     const bt = expectTensor(options.bias, 'bias', ['float32'], op);
@@ -95,6 +95,10 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
         ? (bt.data.subarray(bt.offset) as Float32Array)
         : (bt.contiguous().data as Float32Array);
   }
+  let out: Tensor<Float32Array>, outData: Float32Array;
+  if (options.out !== undefined)
+    ({ out, data: outData } = checkOut(options.out, outShape, op, { a, b, bias: options.bias }));
+  else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
   const sa = matrixStorage(a, transposeA, 'a', op);
   const sb = matrixStorage(b, transposeB, 'b', op);
   const aStrides = broadcastStrides(aBatch, a.strides.slice(0, ar - 2), batch);

@@ -19,9 +19,10 @@ import { Block, Kernel, runAll, runAsync, runSync, step } from './kernel-steps';
 import { matmul, matmulSync, MatmulOptions } from './matmul';
 import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
-import { isTensor, Tensor } from './tensor';
+import { isTensor, MaskTensor, Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
 import { expectOptions, expectTensor, optionalBoolean, positiveInteger } from './validate';
+import { plural } from './wording';
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
 const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = { sync: matmulSync, async: matmul };
@@ -58,9 +59,9 @@ const MULTI_HEAD_ATTENTION_OPTION_KEYS = optionKeys<MultiHeadAttentionOptions>({
 
 export interface MultiHeadForwardOptions {
   /** bool [B, Lk], TRUE AT PADDING (masked out); or float32 [B, Lk], added. */
-  keyPaddingMask?: Tensor;
+  keyPaddingMask?: MaskTensor;
   /** bool [Lq, Lk] or [B * numHeads, Lq, Lk], TRUE = NOT ALLOWED; or float32, added. */
-  attnMask?: Tensor;
+  attnMask?: MaskTensor;
   /** Causal (top-left) masking. With `cache`, attention is always causal, bottom-right aligned. */
   isCausal?: boolean;
   /** Also return the attention weights (default false). */
@@ -84,6 +85,12 @@ export interface MultiHeadForwardResult {
   /** [B, Lq, embedDim] */
   output: Tensor<Float32Array>;
   weights?: Tensor<Float32Array>;
+}
+
+/** The result of a forward call whose options say `needWeights: true`. */
+export interface MultiHeadForwardResultWithWeights extends MultiHeadForwardResult {
+  /** [B, Lq, Lk] averaged over heads, or [B, numHeads, Lq, Lk] with averageAttnWeights: false. */
+  weights: Tensor<Float32Array>;
 }
 
 type Weights = {
@@ -245,10 +252,29 @@ export class MultiHeadAttention {
     return new MultiHeadAttention(options).loadStateDict(readSafetensors(pathOrBuffer));
   }
 
+  forwardSync(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options: MultiHeadForwardOptions & { needWeights: true },
+  ): MultiHeadForwardResultWithWeights;
+  forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult;
   forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult {
     return runSync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync')));
   }
 
+  forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options: MultiHeadForwardOptions & { needWeights: true },
+  ): Promise<MultiHeadForwardResultWithWeights>;
+  forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options?: MultiHeadForwardOptions,
+  ): Promise<MultiHeadForwardResult>;
   async forward(
     query: Tensor,
     key: Tensor,
@@ -332,7 +358,8 @@ export class MultiHeadAttention {
       if (cache.length + Lk > cache.capacity) {
         throw rangeError(
           'ERR_CACHE_FULL',
-          `${op}: ${Lk} new position(s) do not fit in the cache: ${cache.length} of ${cache.capacity} are used`,
+          `${op}: ${plural(Lk, 'new position')} ${Lk === 1 ? 'does' : 'do'} not fit in the cache: ` +
+            `${cache.length} of ${cache.capacity} are used`,
         );
       }
     }
@@ -369,7 +396,7 @@ export class MultiHeadAttention {
   ): void {
     const H = this.numHeads;
     if (o.attnMask !== undefined && o.attnMask !== null) {
-      const m = expectTensor(o.attnMask, 'attnMask', ['bool', 'float32'], op);
+      const m = expectTensor(o.attnMask, 'attnMask', ['bool', 'float32'], op) as MaskTensor;
       const ok2 = m.rank === 2 && m.shape[0] === s.Lq && m.shape[1] === s.Lk;
       const ok3 = m.rank === 3 && m.shape[0] === s.B * H && m.shape[1] === s.Lq && m.shape[2] === s.Lk;
       if (!ok2 && !ok3) {
@@ -387,7 +414,7 @@ export class MultiHeadAttention {
       if (m.dtype === 'bool') attention.maskPolarity = 'true-masks';
     }
     if (o.keyPaddingMask !== undefined && o.keyPaddingMask !== null) {
-      const m = expectTensor(o.keyPaddingMask, 'keyPaddingMask', ['bool', 'float32'], op);
+      const m = expectTensor(o.keyPaddingMask, 'keyPaddingMask', ['bool', 'float32'], op) as MaskTensor;
       if (m.rank !== 2 || m.shape[0] !== s.B || m.shape[1] !== s.Lk) {
         throw rangeError(
           'ERR_SHAPE_MISMATCH',

@@ -15,6 +15,7 @@ import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, o
 import { runNative } from './binding';
 import { callFormOf, optionKeys } from './option-keys';
 import { descriptorFor, ROTARY, writeHeadsView } from './native-layout';
+import { plural } from './wording';
 
 export interface RotaryEmbeddingOptions {
   /**
@@ -32,7 +33,10 @@ export interface RotaryEmbeddingOptions {
   rotaryDim?: number;
   /** 'BHLD' ([B, H, L, d], also [L, d] and [N, L, d]; the default) or 'BLHD' ([B, L, H, d], also [L, H, d]). */
   layout?: HeadLayout;
-  /** Write here instead of a new tensor: float32, contiguous, x's shape; may be x itself (in place). */
+  /**
+   * Write here instead of a new tensor: float32, contiguous, x's shape; may be x itself (in place) but
+   * may not otherwise share bytes with x or positions (ERR_OVERLAPPING_OUTPUT).
+   */
   out?: Tensor;
 }
 
@@ -112,7 +116,7 @@ function readPositions(
       'ERR_SHAPE_MISMATCH',
       `${op}: positions must hold L = ${L} values (shared by the batch) ` +
         `or B * L = ${B * L} (one row per batch item) but has ` +
-        (shape !== null ? `shape ${formatShape(shape)}` : `${length} values`),
+        (shape !== null ? `shape ${formatShape(shape)}` : plural(length, 'value')),
     );
   }
   // A per-batch Int32Array is passed from its offset as [B, L].
@@ -163,7 +167,7 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
     strideB = p.strideB;
   }
   let out: Tensor<Float32Array>, outData: Float32Array;
-  if (o.out !== undefined) ({ out, data: outData } = checkOut(o.out, x.shape, op));
+  if (o.out !== undefined) ({ out, data: outData } = checkOut(o.out, x.shape, op, { x, positions: o.positions }, 'x'));
   else outData = (out = new Tensor(allocFloat32(x.size, 'the output'), x.shape)).data;
   const os = resultStrides(layout, h, h.rows, h.dim);
   const F = ROTARY.fields;

@@ -9,6 +9,7 @@ import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32, formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
 import { expectTensor } from './validate';
+import { plural } from './wording';
 
 export interface Seq2SeqResult {
   /** [B, keyDim]: sum_j weights[b, j] h_j */
@@ -48,7 +49,8 @@ export function checkKeys(
   if (values.length !== B)
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
-      `${op}: keyLengths has ${values.length} entries but keys ${formatShape(keys.shape)} have B = ${B}`,
+      `${op}: keyLengths has ${plural(values.length, 'entry', 'entries')} ` +
+        `but keys ${formatShape(keys.shape)} have B = ${B}`,
     );
   const lengths = new Int32Array(B);
   for (let i = 0; i < B; ++i) {

@@ -4,6 +4,7 @@ import { rangeError, typeError, describeValue } from './errors';
 
 /** Largest element count or index this package accepts: exact in a double, far beyond any real tensor. */
 export const MAX_ELEMENTS = 2 ** 48;
+export const MAX_RANK = 16;
 
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
@@ -17,8 +18,8 @@ export function checkShape(shape: unknown, what: string): readonly number[] {
       `Expected an array of non-negative integers for ${what} but received ${describeValue(shape)}`,
     );
   }
-  if (shape.length > 16)
-    throw rangeError('ERR_INVALID_SHAPE', `${what} has ${shape.length} dimensions; at most 16 are supported`);
+  if (shape.length > MAX_RANK)
+    throw rangeError('ERR_INVALID_SHAPE', `${what} has ${shape.length} dimensions; at most ${MAX_RANK} are supported`);
   for (let i = 0; i < shape.length; ++i) {
     const d: unknown = shape[i];
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > MAX_ELEMENTS) {

@@ -7,9 +7,13 @@ import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32HugePages } from './huge-pages';
 import { optionKeys, readOptions } from './option-keys';
 import { allocFloat32, checkShape, contiguousStrides, formatShape, numel } from './shape';
+import { flattenNested, NestedBooleans, NestedNumbers } from './nested-array';
+import { plural } from './wording';
 
 export type DType = 'float32' | 'int32' | 'bool';
 export type TensorData = Float32Array | Int32Array | Uint8Array;
+/** An attention mask: bool (a Uint8Array) or float32 (added to the scores). */
+export type MaskTensor = Tensor<Uint8Array> | Tensor<Float32Array>;
 
 export function dtypeOf(data: unknown): DType | null {
   if (data instanceof Float32Array) return 'float32';
@@ -75,7 +79,7 @@ export class Tensor<T extends TensorData = TensorData> {
       if (count !== data.length) {
         throw rangeError(
           'ERR_SHAPE_MISMATCH',
-          `data has ${data.length} elements but shape ${formatShape(checked)} needs ${count}`,
+          `data has ${plural(data.length, 'element')} but shape ${formatShape(checked)} needs ${count}`,
         );
       }
       this.strides = Object.freeze(contiguousStrides(checked));
@@ -222,9 +226,25 @@ export class Tensor<T extends TensorData = TensorData> {
     );
   }
 
-  /** A float32 tensor from nested arrays or a flat array with a shape. */
-  static from(values: ArrayLike<number>, shape: readonly number[]): Tensor<Float32Array> {
-    return new Tensor(Float32Array.from(values), shape);
+  /**
+   * A tensor from nested arrays, with the shape inferred as torch.tensor does ([[1, 2], [3, 4]] is
+   * [2, 2], [] is [0], a number is []): float32 from numbers, bool from booleans. With `shape`, the
+   * values (flat or nested) are laid out row-major in that shape and must hold its element count.
+   */
+  static from(values: NestedNumbers, shape?: readonly number[]): Tensor<Float32Array>;
+  static from(values: NestedBooleans, shape?: readonly number[]): Tensor<Uint8Array>;
+  static from(values: NestedNumbers | NestedBooleans, shape?: readonly number[]): Tensor<Float32Array | Uint8Array> {
+    const flat = flattenNested(values, 'Tensor.from');
+    if (shape === undefined) return new Tensor(flat.data, flat.shape);
+    const checked = checkShape(shape, 'shape');
+    if (numel(checked) !== flat.data.length) {
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `Tensor.from: values of shape ${formatShape(flat.shape)} hold ${plural(flat.data.length, 'element')} ` +
+          `but shape ${formatShape(checked)} needs ${numel(checked)}`,
+      );
+    }
+    return new Tensor(flat.data, checked);
   }
 
   toString(): string {

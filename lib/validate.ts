@@ -3,6 +3,7 @@ import { describeValue, rangeError, typeError } from './errors';
 import { CallForm, readOptions } from './option-keys';
 import { formatShape, numel } from './shape';
 import { DType, isTensor, Tensor, TensorData } from './tensor';
+import { article } from './wording';
 
 /**
  * Checks that `value` is a Tensor of one of `dtypes` whose view still lies inside its data (a
@@ -19,7 +20,7 @@ export function expectTensor(value: unknown, name: string, dtypes: readonly DTyp
     throw typeError(
       'ERR_INVALID_DTYPE',
       `${op}: Expected ${dtypes.join(' or ')} for ${name} ` +
-        `but received a ${value.dtype} tensor of shape ${formatShape(value.shape)}`,
+        `but received ${article(value.dtype)} tensor of shape ${formatShape(value.shape)}`,
     );
   }
   checkViewInBounds(value, name, op);
@@ -121,11 +122,17 @@ export function positiveInteger(value: unknown, name: string, op: string): numbe
   return value;
 }
 
-/** Checks a caller-provided output tensor; returns its data from the first element on. */
+/**
+ * Checks a caller-provided output tensor; returns its data from the first element on. `inputs` are
+ * every tensor or typed array the call reads (by argument name; other values are skipped): `out` may
+ * share no byte with any of them (see refuseOverlap).
+ */
 export function checkOut(
   outIn: unknown,
   shape: readonly number[],
   op: string,
+  inputs: Readonly<Record<string, unknown>>,
+  inPlace?: string,
 ): { out: Tensor<Float32Array>; data: Float32Array } {
   const out = expectTensor(outIn, 'out', ['float32'], op) as Tensor<Float32Array>;
   if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) {
@@ -135,5 +142,60 @@ export function checkOut(
     );
   }
   if (!out.isContiguous()) throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: out must be contiguous`);
+  refuseOverlap(out, inputs, op, inPlace);
   return { out, data: out.offset === 0 ? out.data : out.data.subarray(out.offset) };
+}
+
+/** The bytes [start, end) of its buffer that a tensor's elements or a typed array span; null when empty. */
+function byteSpan(v: Tensor | ArrayBufferView): { buffer: ArrayBufferLike; start: number; end: number } | null {
+  if (!isTensor(v))
+    return v.byteLength === 0 ? null : { buffer: v.buffer, start: v.byteOffset, end: v.byteOffset + v.byteLength };
+  if (v.size === 0) return null;
+  let last = v.offset;
+  for (let i = 0; i < v.rank; ++i) last += (v.shape[i] - 1) * v.strides[i];
+  const bytes = v.data.BYTES_PER_ELEMENT;
+  return {
+    buffer: v.data.buffer,
+    start: v.data.byteOffset + v.offset * bytes,
+    end: v.data.byteOffset + (last + 1) * bytes,
+  };
+}
+
+/**
+ * Refuses an `out` whose bytes overlap those of any input (a kernel would read what it has already
+ * overwritten), whatever the views' types; views of one buffer that share no byte are fine. The
+ * input named `inPlace`, if any, may be `out` itself exactly (same bytes, contiguous): an elementwise
+ * kernel reads each element before writing it.
+ */
+export function refuseOverlap(
+  out: Tensor,
+  inputs: Readonly<Record<string, unknown>>,
+  op: string,
+  inPlace?: string,
+): void {
+  const o = byteSpan(out);
+  if (o === null) return;
+  for (const [name, input] of Object.entries(inputs)) {
+    if (!isTensor(input) && !ArrayBuffer.isView(input)) continue;
+    const s = byteSpan(input);
+    if (s === null || s.buffer !== o.buffer || s.end <= o.start || o.end <= s.start) continue;
+    if (
+      name === inPlace &&
+      isTensor(input) &&
+      input.isContiguous() &&
+      s.start === o.start &&
+      s.end === o.end &&
+      input.data.BYTES_PER_ELEMENT === out.data.BYTES_PER_ELEMENT
+    ) {
+      continue;
+    }
+    const what = isTensor(input) ? `${name} ${formatShape(input.shape)}` : `${name} (${describeValue(input)})`;
+    throw rangeError(
+      'ERR_OVERLAPPING_OUTPUT',
+      `${op}: out ${formatShape(out.shape)} overlaps ${what}: both use bytes [${Math.max(o.start, s.start)}, ` +
+        `${Math.min(o.end, s.end)}) of one ${o.buffer.constructor.name}; ` +
+        `pass an out that shares no memory with the inputs` +
+        (name === inPlace ? ` (or ${name} itself, contiguous, to work in place)` : ''),
+    );
+  }
 }

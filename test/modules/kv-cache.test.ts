@@ -82,4 +82,45 @@ describe(`KVCache (${isa})`, () => {
       /keys must be \[1, 1, 2, 8\]/,
     );
   });
+
+  test('storage too large to allocate is a typed error naming KVCache and the bytes, checked before allocating', () => {
+    const zeros = jest.spyOn(Tensor, 'zeros');
+    try {
+      const options = { batch: 1, numKeyValueHeads: 1024, headDim: 1024, capacity: 1 << 20 };
+      const e = (() => {
+        try {
+          new KVCache(options);
+        } catch (err) {
+          return err as RangeError & { code?: string };
+        }
+        throw new Error('expected a throw');
+      })();
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e.code).toBe('ERR_SIZE_OVERFLOW');
+      // 2 x 2^40 float32 elements: 8.80e12 bytes.
+      expect(e.message).toMatch(
+        /^KVCache: 8\.80 TB for keys and values \(2 x \[1, 1048576, 1024, 1024\] float32\) cannot be allocated: /,
+      );
+      expect(zeros).not.toHaveBeenCalled();
+    } finally {
+      zeros.mockRestore();
+    }
+  });
+
+  test('an allocation the engine refuses is reported as KVCache running out of memory', () => {
+    const zeros = jest.spyOn(Tensor, 'zeros').mockImplementation(() => {
+      throw new RangeError('Array buffer allocation failed');
+    });
+    try {
+      expect(() => new KVCache({ batch: 2, numKeyValueHeads: 4, headDim: 64, capacity: 1000 })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_SIZE_OVERFLOW',
+          message:
+            'KVCache: 4.10 MB for keys and values (2 x [2, 1000, 4, 64] float32) cannot be allocated: out of memory',
+        }),
+      );
+    } finally {
+      zeros.mockRestore();
+    }
+  });
 });
