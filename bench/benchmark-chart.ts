@@ -78,6 +78,23 @@ function tickLabel(v: number): string {
   return Number.isInteger(v) ? String(v) : String(Math.round(v * 100) / 100);
 }
 
+const PEAK_LABEL_FONT = 11;
+
+/**
+ * Baselines for labels that share an x: each keeps its wanted y unless that comes within `gap` of a
+ * label above it, and then moves down to `gap` below that one.
+ */
+export function stackLabels(wanted: readonly number[], gap: number): number[] {
+  const order = wanted.map((_, i) => i).sort((a, b) => wanted[a] - wanted[b]);
+  const placed = new Array<number>(wanted.length);
+  let previous = -Infinity;
+  for (const i of order) {
+    placed[i] = Math.max(wanted[i], previous + gap);
+    previous = placed[i];
+  }
+  return placed;
+}
+
 /** Derived peaks: gflops / fractionOfPeak per thread count (the first result that has one). */
 function derivePeaks(results: readonly BenchResult[]): Map<number, number> {
   const m = new Map<number, number>();
@@ -218,8 +235,12 @@ export function renderBenchmarkSVG(results: readonly BenchResult[], options: Ben
       }),
     );
 
-    // FMA peak lines.
-    for (const p of panelPeaks) {
+    // FMA peak lines; their labels, right-aligned at one x, are stacked so that close peaks never overlap.
+    const labelY = stackLabels(
+      panelPeaks.map((p) => fy(p.gflops) - 5),
+      PEAK_LABEL_FONT * 1.3,
+    );
+    panelPeaks.forEach((p, i) => {
       panel.push(
         el('line', {
           class: 'peak',
@@ -236,14 +257,14 @@ export function renderBenchmarkSVG(results: readonly BenchResult[], options: Ben
       panel.push(
         text(`FP32 FMA peak, ${p.threads} thread${p.threads === 1 ? '' : 's'}: ${Math.round(p.gflops)} GFLOP/s`, {
           x: left + plotW - 4,
-          y: fy(p.gflops) - 5,
+          y: labelY[i],
           'text-anchor': 'end',
-          'font-size': 11,
+          'font-size': PEAK_LABEL_FONT,
           fill: '#555555',
           class: 'peak-label',
         }),
       );
-    }
+    });
 
     // One line per implementation, thread count and mask.
     const names = [...new Set(plotted.map(seriesName))];

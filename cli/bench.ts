@@ -197,7 +197,7 @@ Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
 With --compare, ours and each onnxruntime-node op take turns in --rounds rounds of budget/rounds ms
 (each peer session created and released every round), so a slow phase of the machine lands on both.
-JSON fields are described in README.md, section "Command line".`,
+JSON fields are described in docs/cli.md, section "JSON".`,
     )
     .action(async (suite: SuiteChoice, opts: BenchFlags) => {
       const doc = await runBench(suite, opts);

@@ -53,7 +53,7 @@ packed=("$work"/simd-attention-*.tgz)
 [ ${#packed[@]} -eq 1 ] || { echo "expected one tarball, got: ${packed[*]}" >&2; exit 1; }
 tar tzf "${packed[0]}" | sed 's|^package/||' | sort >"$work/contents.txt"
 for must in package.json dist/lib/index.js dist/lib/index.d.ts dist/lib/index.mjs dist/lib/index.d.mts \
-            dist/cli/main.js dist/bench/index.js \
+            dist/cli/main.js dist/bench/index.js README.md docs/SPEC.md \
             binding.gyp native/sources.gypi CMakeLists.txt native/runtime/dispatch.cc; do
   grep -qx "$must" "$work/contents.txt" || { echo "the tarball lacks $must" >&2; failures=$((failures + 1)); }
 done

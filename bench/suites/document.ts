@@ -1,7 +1,7 @@
 /**
  * The results document of a benchmark run — what `simd-attention bench --json` prints, `--out FILE`
  * and the bench/ scripts write, and `simd-attention plot` reads — and its text report. Fields are
- * listed in README.md ("Command line"); `schema` names the format version.
+ * listed in docs/cli.md ("JSON"); `schema` names the format version.
  */
 import * as fs from 'fs';
 import * as path from 'path';

@@ -69,13 +69,16 @@ describe('npm pack', () => {
     return (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
   })();
 
-  test('the library, the bin and the tools are in it', () => {
+  test('the library, the bin, the tools and the documentation are in it', () => {
     const must = [
       'dist/lib/index.js',
       'dist/lib/index.mjs',
       'dist/lib/index.d.ts',
       'dist/cli/main.js',
       'dist/bench/index.js',
+      'README.md',
+      'LICENSE',
+      'docs/SPEC.md',
     ];
     for (const f of must) expect(files).toContain(f);
   });

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { byClass, findAll, parseSvg, texts } from '../svg';
+import { median } from '../../cli/info';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 const FAST = ['--threads', '1', '--budget', '2', '--peak-seconds', '0.02'];
@@ -87,14 +88,26 @@ describe('info', () => {
     expect(info.nodeNapiVersion).toBeGreaterThanOrEqual(info.build.napiVersion);
     expect(info.fmaPeak.seconds).toBe(0.02);
     expect(info.fmaPeak.gflops['1']).toBeGreaterThan(0);
+    // The peak shown is the median of the runs, each listed.
+    expect(info.fmaPeak.runs).toBe(5);
+    for (const [threads, samples] of Object.entries(info.fmaPeak.samples as Record<string, number[]>)) {
+      expect(samples).toHaveLength(5);
+      expect(info.fmaPeak.gflops[threads]).toBe([...samples].sort((a, b) => a - b)[2]);
+    }
     expect(info.package.name).toBe('simd-attention');
   });
 
   test('text form', async () => {
-    const r = await cli(['info', '--peak-seconds', '0.02']);
+    const r = await cli(['info', '--peak-seconds', '0.02', '--peak-runs', '3']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ISA in use\s+\w+/);
-    expect(r.stdout).toMatch(/FP32 FMA peak\s+\d+ GFLOP\/s on 1 thread/);
+    expect(r.stdout).toMatch(/FP32 FMA peak\s+\d+ GFLOP\/s on 1 thread.*\(median of 3 runs of 0\.02 s each\)/);
+  });
+
+  test('median of an odd and an even number of runs', () => {
+    expect(median([230, 205, 247])).toBe(230);
+    expect(median([247, 205, 230, 210])).toBe(220);
+    expect(median([117])).toBe(117);
   });
 });
 

@@ -3,11 +3,12 @@
  * one line per implementation and thread count, the FMA peak lines, nothing fetched from outside.
  * Pure TypeScript: no native kernels involved.
  */
-import { renderBenchmarkSVG } from '../../bench/benchmark-chart';
+import { renderBenchmarkSVG, stackLabels } from '../../bench/benchmark-chart';
 import { renderHeatmapSVG } from '../../lib/render';
+import { textWidth } from '../../lib/render/svg';
 import type { BenchResult } from '../../bench/harness';
 import { Tensor } from '../../lib/tensor';
-import { byClass, findAll, parseSvg, texts } from '../svg';
+import { byClass, findAll, parseSvg, texts, type XmlNode } from '../svg';
 
 const noExternalReferences = (svg: string) => {
   expect(svg).not.toMatch(/<script|@import|@font-face|xlink:href|href="http|<image/i);
@@ -156,5 +157,40 @@ describe('renderBenchmarkSVG', () => {
     const root = parseSvg(svg);
     expect(findAll(root, byClass('g', 'panel'))).toHaveLength(1);
     expect(texts(root)).toContain('FP32 FMA peak, 1 thread: 300 GFLOP/s');
+  });
+
+  // A text's box from its attributes: baseline y, ascent one font size, descent a quarter; x the anchor.
+  const box = (t: XmlNode) => {
+    const size = Number(t.attrs['font-size']);
+    const width = textWidth(t.text, size);
+    const x = Number(t.attrs.x);
+    const left = t.attrs['text-anchor'] === 'end' ? x - width : x;
+    return { left, right: left + width, top: Number(t.attrs.y) - size, bottom: Number(t.attrs.y) + size / 4 };
+  };
+  const intersect = (a: ReturnType<typeof box>, b: ReturnType<typeof box>) =>
+    a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+
+  test.each([
+    [205, 207],
+    [230, 230],
+    [117, 230],
+  ])('peak labels of %d and %d GFLOP/s do not overlap', (one, two) => {
+    const close = results.filter((r) => r.suite === 'sdpa');
+    const root = parseSvg(renderBenchmarkSVG(close, { peaks: { 1: one, 2: two } }));
+    const labels = findAll(root, byClass('text', 'peak-label'));
+    expect(labels.map((l) => l.text)).toEqual([
+      `FP32 FMA peak, 1 thread: ${one} GFLOP/s`,
+      `FP32 FMA peak, 2 threads: ${two} GFLOP/s`,
+    ]);
+    expect(intersect(box(labels[0]), box(labels[1]))).toBe(false);
+    // Each label stays within a line height of its own dashed line.
+    const lines = findAll(root, byClass('line', 'peak'));
+    labels.forEach((l, i) => expect(Math.abs(Number(l.attrs.y) - Number(lines[i].attrs.y1))).toBeLessThan(20));
+  });
+
+  test('stackLabels keeps labels where they are unless they come too close', () => {
+    expect(stackLabels([100, 50], 14)).toEqual([100, 50]);
+    expect(stackLabels([100, 95], 14)).toEqual([109, 95]);
+    expect(stackLabels([60, 60, 60], 14)).toEqual([60, 74, 88]);
   });
 });
