@@ -1,5 +1,5 @@
 /**
- * scaledDotProductAttention and attentionWeights (shared/SPEC.md sections 1-2), over the fused
+ * scaledDotProductAttention and attentionWeights (docs/SPEC.md sections 1-2), over the fused
  * native kernel. PyTorch's torch.nn.functional.scaled_dot_product_attention semantics: a boolean
  * attnMask is TRUE WHERE ATTENDING IS ALLOWED; a float attnMask is added to the scores.
  */

@@ -1,4 +1,4 @@
-// Scaled dot-product attention (shared/SPEC.md sections 1-2), fused: for each (batch, head, block of
+// Scaled dot-product attention (docs/SPEC.md sections 1-2), fused: for each (batch, head, block of
 // query rows) it streams over key/value blocks with an online softmax, never materialising Lq x Lk.
 #pragma once
 #include <cstdint>

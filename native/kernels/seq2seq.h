@@ -1,4 +1,4 @@
-// Bahdanau / Luong attention (shared/SPEC.md sections 4-5): one decoder state per batch item against
+// Bahdanau / Luong attention (docs/SPEC.md sections 4-5): one decoder state per batch item against
 // T encoder states. Scores are either computed here additively (e_j = v . tanh(W1 h_j + W2 s), with
 // W1 h_j and W2 s already projected by the matmul) or given (Luong dot / general, scored by the
 // matmul); then a softmax over the valid positions and the context sum_j a_j h_j.
