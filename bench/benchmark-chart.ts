@@ -23,11 +23,16 @@ interface XAxis {
   label: string;
 }
 
-/** The x value of a result: sequence length, cached keys, square matrix size, or decode steps. */
+/**
+ * The x value of a result: sequence length, cached keys or positions, square matrix size, or decode
+ * steps. None for mha-overhead: two call forms of one module at one size, read from the table.
+ */
 export function chartX(r: BenchResult): XAxis | undefined {
   const s = r.shape;
+  if (r.suite === 'mha-overhead') return undefined;
   if (typeof s.L === 'number') return { value: s.L, label: 'sequence length L' };
   if (typeof s.Lk === 'number') return { value: s.Lk, label: 'keys in the cache Lk' };
+  if (typeof s.cached === 'number') return { value: s.cached, label: 'cached positions' };
   if (typeof s.M === 'number' && s.M === s.K && s.K === s.N) {
     return { value: s.M, label: 'matrix size n (n×n · n×n)' };
   }

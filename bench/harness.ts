@@ -81,9 +81,11 @@ export function median(sorted: readonly number[]): number {
 
 /**
  * Times `fn`. Awaits it when it returns a Promise (then every call is awaited, warm-up included),
- * calls it plainly otherwise. Resolves to per-call statistics.
+ * calls it plainly otherwise. Resolves to per-call statistics. `setup`, when given, runs untimed
+ * before every call (e.g. to put a cache back where the timed call expects it), and a sample is
+ * then always one call.
  */
-export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Promise<Timing> {
+export async function timeIt(fn: () => unknown, options: TimingOptions = {}, setup?: () => void): Promise<Timing> {
   const warmupMs = options.warmupMs ?? 100;
   const warmupIters = Math.max(1, options.warmupIters ?? 2);
   const budgetMs = options.budgetMs ?? 500;
@@ -93,6 +95,7 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
   const maxCalls = Math.max(1, options.maxCallsPerSample ?? 1000);
 
   // First call decides the mode and counts as warm-up.
+  setup?.();
   let t0 = nowNs();
   const first = fn();
   const awaited = isThenable(first);
@@ -104,6 +107,7 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
   // Warm-up.
   const wStart = nowNs();
   for (let i = 1; i < warmupIters || nsToMs(nowNs() - wStart) < warmupMs; i++) {
+    setup?.();
     t0 = nowNs();
     if (awaited) await fn();
     else fn();
@@ -111,7 +115,9 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
   }
 
   let calls: number;
-  if (options.callsPerSample === undefined || options.callsPerSample === 'auto') {
+  if (setup !== undefined) {
+    calls = 1;
+  } else if (options.callsPerSample === undefined || options.callsPerSample === 'auto') {
     calls =
       fastestCallMs >= minSampleMs ? 1 : Math.min(maxCalls, Math.ceil(minSampleMs / Math.max(fastestCallMs, 1e-6)));
   } else {
@@ -121,6 +127,7 @@ export async function timeIt(fn: () => unknown, options: TimingOptions = {}): Pr
   const perCall: number[] = [];
   const sStart = nowNs();
   while (perCall.length < maxSamples) {
+    setup?.();
     const s = nowNs();
     if (awaited) {
       for (let c = 0; c < calls; c++) await fn();
@@ -156,6 +163,33 @@ export function singleTiming(ms: number): Timing {
     awaited: false,
     totalMs: ms,
     perCallMs: [ms],
+  };
+}
+
+/** A timing of calls that each do `units` units of work (e.g. decode steps), turned into per-unit figures. */
+export function perUnitTiming(t: Timing, units: number): Timing {
+  return {
+    ...t,
+    medianMs: t.medianMs / units,
+    minMs: t.minMs / units,
+    meanMs: t.meanMs / units,
+    perCallMs: t.perCallMs.map((ms) => ms / units),
+  };
+}
+
+/** The timing of the samples (ms per call) taken one call each. */
+export function timingOfSamples(samplesMs: readonly number[], awaited: boolean): Timing {
+  const perCall = [...samplesMs].sort((a, b) => a - b);
+  const total = perCall.reduce((a, b) => a + b, 0);
+  return {
+    medianMs: median(perCall),
+    minMs: perCall[0],
+    meanMs: total / perCall.length,
+    samples: perCall.length,
+    callsPerSample: 1,
+    awaited,
+    totalMs: total,
+    perCallMs: perCall,
   };
 }
 

@@ -40,6 +40,7 @@ export interface BenchFlags {
   threads?: number[];
   causal?: boolean;
   steps?: number;
+  cached?: number[];
   budget?: number;
   rounds?: number;
   hugePages?: boolean;
@@ -76,7 +77,16 @@ const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
     }),
   decode: (c, f) =>
     runDecodeSuite({ ...c, kvLens: f.seq, heads: f.heads, headDim: f.dim, batch: f.batch, hugePages: f.hugePages }),
-  mha: (c, f) => runMhaSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, decodeSteps: f.steps }),
+  mha: (c, f) =>
+    runMhaSuite({
+      ...c,
+      seqLens: f.seq,
+      heads: f.heads,
+      headDim: f.dim,
+      decodeSteps: f.steps,
+      cachedLens: f.cached,
+      overheadCached: f.cached?.[0],
+    }),
   memory: (c, f) => runMemorySuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
   linear: (c, f) => runLinearSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
   window: (c, f) => runWindowSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim }),
@@ -143,7 +153,7 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
     compare: f.compare === true,
     peakSeconds: f.peakSeconds,
   };
-  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'rounds'] as const)
+  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'cached', 'rounds'] as const)
     if (f[k] !== undefined) options[k] = f[k];
   // commander gives --no-huge-pages a default of true, so the flag is always set: recorded only
   // where a suite reads it.
@@ -175,7 +185,16 @@ export function benchCommand(): Command {
     .option('--causal', 'causal masking only (sdpa, quick; memory and linear are causal by default)')
     .option('--no-causal', 'no causal masking')
     .option('--no-huge-pages', 'decode: our cached keys and values in ordinary arrays, not 2 MiB pages')
-    .option('--steps <n>', 'tokens of the mha KV-cache decode (default 256, 0 skips it)', parseCount)
+    .option(
+      '--steps <n>',
+      'mha: tokens of the KV-cache decode from an empty cache (default 256, 0 skips it)',
+      parseCount,
+    )
+    .option(
+      '--cached <list>',
+      'mha: cached positions the per-token decode starts from (default 1024,4096); forward vs forwardSync at the first',
+      parseIntList,
+    )
     .option(
       '--budget <ms>',
       `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`,
@@ -194,6 +213,9 @@ export function benchCommand(): Command {
       'after',
       `
 Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, window, all.
+mha: the block's prefill (L = 512, 1024); per-token decode from 1024 and 4096 cached positions and
+from an empty cache (mha-decode; 2-thread speed-up over 1 thread in the note); forward against
+forwardSync for a decode step, at E=768 and for a tiny module (mha-overhead: difference in us).
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
 With --compare, ours and each onnxruntime-node op take turns in --rounds rounds of budget/rounds ms
 (each peer session created and released every round), so a slow phase of the machine lands on both.

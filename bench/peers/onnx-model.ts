@@ -14,9 +14,16 @@ import {
   ModelSpec,
   NodeSpec,
   OnnxElemType,
-  OpsetSpec,
   ValueSpec,
 } from './onnx-proto';
+import {
+  BLOCK_ATTENTION_OPS,
+  BlockAttentionOp,
+  blockAttentionNodes,
+  blockWeightInitializers,
+  blockWeightShapes,
+  transposeBlock,
+} from './block-attention';
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Built models                                                                                      */
@@ -422,32 +429,24 @@ export interface MhaBlockModelOptions {
   /** Default 12. */
   heads?: number;
   causal?: boolean;
-  /** Attention node: com.microsoft MultiHeadAttention (default) or ai.onnx Attention opset 23 (3-D form). */
-  attentionOp?: 'mha' | 'attention';
+  /** How ORT computes attention (./block-attention); default 'mha'. */
+  attentionOp?: BlockAttentionOp;
   /**
    * Where the projection weights live. 'initializers' (default, the deployment case: ORT may
-   * pre-pack constant MatMul weights) needs `weights`; 'inputs' makes them graph inputs
-   * 'Wq_t', 'Wk_t', 'Wv_t', 'Wo_t' ([E, E], already transposed to [in, out]) and 'bq', 'bk', 'bv', 'bo' [E].
+   * pre-pack constant MatMul weights) needs `weights`; 'inputs' makes them graph inputs, already
+   * transposed to [in, out] (names and shapes: blockWeightShapes).
    */
   weightsAs?: 'initializers' | 'inputs';
   /** Required for 'initializers'. PyTorch layout; transposed here to MatMul's [in, out]. */
   weights?: MhaBlockWeights;
 }
 
-/** Transposes a row-major [rows, cols] block of `src` starting at `offset` into a new [cols, rows] array. */
-export function transposeBlock(src: Float32Array, rows: number, cols: number, offset = 0): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const base = offset + r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = src[base + c];
-  }
-  return out;
-}
+export { transposeBlock };
 
 /**
- * Self-attention block y = MHA(x, x, x) as one graph: Q/K/V = x W^T + b (MatMul + Add each),
- * attention over heads, output projection (MatMul + Add). Input 'x' [B, L, E], output 'y' [B, L, E].
- * ORT's optimiser (level 'all') may fuse parts of it; that is the peer's right.
+ * Self-attention block y = MHA(x, x, x) as one graph: Q/K/V projections, attention over heads,
+ * output projection (MatMul + Add), the attention part as `attentionOp` says. Input 'x' [B, L, E],
+ * output 'y' [B, L, E]. ORT's optimiser (level 'all') may fuse parts of it; that is the peer's right.
  */
 export function buildMhaBlockModel(o: MhaBlockModelOptions = {}): BuiltModel {
   const B = o.batch ?? 1,
@@ -458,63 +457,19 @@ export function buildMhaBlockModel(o: MhaBlockModelOptions = {}): BuiltModel {
   if (E % H !== 0) throw new RangeError(`buildMhaBlockModel: embedDim ${E} not divisible by heads ${H}`);
   const weightsAs = o.weightsAs ?? 'initializers';
   const op = o.attentionOp ?? 'mha';
+  if (!BLOCK_ATTENTION_OPS.includes(op)) throw new RangeError(`buildMhaBlockModel: unknown attentionOp '${op}'`);
   const x = info('x', [B, L, E]);
   const y = info('y', [B, L, E]);
   const inputs: TensorInfo[] = [x];
-  const initializers: InitializerSpec[] = [];
-  const names = ['q', 'k', 'v', 'o'] as const;
+  let initializers: InitializerSpec[] = [];
   if (weightsAs === 'inputs') {
-    for (const n of names) inputs.push(info(`W${n}_t`, [E, E]));
-    for (const n of names) inputs.push(info(`b${n}`, [E]));
+    for (const t of blockWeightShapes(op, E)) inputs.push(info(t.name, t.dims));
   } else {
     const w = o.weights;
     if (w === undefined) throw new Error("buildMhaBlockModel: weightsAs 'initializers' needs `weights`");
-    if (
-      w.inProjWeight.length !== 3 * E * E ||
-      w.inProjBias.length !== 3 * E ||
-      w.outProjWeight.length !== E * E ||
-      w.outProjBias.length !== E
-    ) {
-      throw new RangeError('buildMhaBlockModel: weight sizes do not match embedDim');
-    }
-    for (let i = 0; i < 3; i++) {
-      initializers.push({
-        name: `W${names[i]}_t`,
-        dims: [E, E],
-        data: transposeBlock(w.inProjWeight, E, E, i * E * E),
-      });
-      initializers.push({ name: `b${names[i]}`, dims: [E], data: w.inProjBias.slice(i * E, (i + 1) * E) });
-    }
-    initializers.push({ name: 'Wo_t', dims: [E, E], data: transposeBlock(w.outProjWeight, E, E) });
-    initializers.push({ name: 'bo', dims: [E], data: w.outProjBias.slice() });
+    initializers = blockWeightInitializers(op, w, E);
   }
-  const nodes: NodeSpec[] = [];
-  for (const n of ['q', 'k', 'v'] as const) {
-    nodes.push({ opType: 'MatMul', inputs: ['x', `W${n}_t`], outputs: [`${n}_mm`] });
-    nodes.push({ opType: 'Add', inputs: [`${n}_mm`, `b${n}`], outputs: [`${n}_proj`] });
-  }
-  const opsets: OpsetSpec[] = [{ domain: AI_ONNX, version: 23 }];
-  if (op === 'mha') {
-    const attributes: Record<string, AttrValue> = { num_heads: attrInt(H) };
-    if (o.causal) attributes.unidirectional = attrInt(1);
-    nodes.push({
-      opType: 'MultiHeadAttention',
-      domain: MS_DOMAIN,
-      inputs: ['q_proj', 'k_proj', 'v_proj'],
-      outputs: ['attn'],
-      attributes,
-    });
-    opsets.push({ domain: MS_DOMAIN, version: 1 });
-  } else {
-    nodes.push({
-      opType: 'Attention',
-      inputs: ['q_proj', 'k_proj', 'v_proj'],
-      outputs: ['attn'],
-      attributes: { is_causal: attrInt(o.causal ? 1 : 0), q_num_heads: attrInt(H), kv_num_heads: attrInt(H) },
-    });
-  }
-  nodes.push({ opType: 'MatMul', inputs: ['attn', 'Wo_t'], outputs: ['o_mm'] });
-  nodes.push({ opType: 'Add', inputs: ['o_mm', 'bo'], outputs: ['y'] });
+  const { nodes, opsets } = blockAttentionNodes({ op, heads: H, causal: o.causal === true, past: false });
   return build(
     `MHA block B=${B} L=${L} E=${E} H=${H} (${op}${o.causal ? ', causal' : ''}, weights as ${weightsAs})`,
     { nodes, inputs: inputs.map(toValueSpec), outputs: [toValueSpec(y)], initializers, opsets },

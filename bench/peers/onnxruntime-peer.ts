@@ -132,13 +132,13 @@ function getHostRealm(): HostRealm {
 }
 
 /** A view of `a` typed with the host realm's Float32Array (identity outside a sandbox). */
-function toHostArray(a: Float32Array): Float32Array {
+export function toHostArray(a: Float32Array): Float32Array {
   const realm = getHostRealm();
   return realm.sandboxed ? new realm.Float32Array(a.buffer, a.byteOffset, a.length) : a;
 }
 
 /** A view of an output array typed with this realm's Float32Array (identity outside a sandbox). */
-function fromHostArray(a: unknown): Float32Array {
+export function fromHostArray(a: unknown): Float32Array {
   if (a instanceof Float32Array) return a;
   const h = a as Float32Array;
   return new Float32Array(h.buffer, h.byteOffset, h.length);

@@ -47,6 +47,10 @@ export interface SuiteResult extends BenchResult {
   roundMs?: number[];
   /** Memory bandwidth at the median time, GB/s (decode: bytes of K and V read / time). */
   gbPerSec?: number;
+  /** mha-decode, ours at more than one thread: our 1-thread median / this row's median. */
+  threadSpeedup?: number;
+  /** mha-overhead, the forward row: median over alternating pairs of forward − forwardSync, µs per step. */
+  asyncOverheadUs?: number;
   /** Peak-memory probe figures (suite 'memory'). */
   memory?: MemoryFigures;
 }

@@ -4,7 +4,7 @@
  * (measureInterleaved), each peer checked against our output, timed and released within its turn
  * (see ./common for why releasing is what keeps the cores free).
  */
-import { benchmark, BenchmarkSpec, makeResult, poolTimings, timeIt, Timing } from '../harness';
+import { benchmark, BenchmarkSpec, makeResult, perUnitTiming, poolTimings, timeIt, Timing } from '../harness';
 import { compareClose } from '../data';
 import { OrtPeer } from '../peers/onnxruntime-peer';
 import { ResolvedOptions, ResultRole, SuiteResult, toSuiteResult, useThreads } from './common';
@@ -44,6 +44,10 @@ export interface OursContender {
   kind: 'ours';
   spec: MeasureSpec;
   fn: () => unknown;
+  /** Runs untimed before every call of fn (e.g. puts a key/value cache back to its starting length). */
+  setup?: () => void;
+  /** Units of work per call (e.g. decode steps): the timing is reported per unit. Default 1. */
+  units?: number;
   extra?: Partial<SuiteResult>;
 }
 
@@ -57,6 +61,8 @@ export interface PeerContender {
   create: () => Promise<TimedPeer>;
   check: (firstOutput: Float32Array) => void;
   role?: ResultRole;
+  /** Units of work per run (e.g. decode steps): the timing is reported per unit. Default 1. */
+  units?: number;
   extra?: Partial<SuiteResult>;
 }
 
@@ -64,15 +70,16 @@ export type Contender = OursContender | PeerContender;
 
 async function timeContender(ctx: ResolvedOptions, c: Contender, round: number): Promise<Timing> {
   const timing = ctx.roundTiming(round);
+  const units = c.units ?? 1;
   if (c.kind === 'ours') {
     ctx.peaks.get(c.spec.threads); // measured before the pool is sized (once per thread count)
     useThreads(c.spec.threads);
-    return timeIt(c.fn, timing);
+    return perUnitTiming(await timeIt(c.fn, timing, c.setup), units);
   }
   const peer = await c.create();
   try {
     c.check(await peer.run());
-    return await timeIt(() => peer.run(), timing);
+    return perUnitTiming(await timeIt(() => peer.run(), timing), units);
   } finally {
     await peer.release();
   }

@@ -13,6 +13,8 @@ import {
   transposeBlock,
 } from '../../bench/peers/onnx-model';
 import { attrFloat, attrInt, decodeModel, encodeModel } from '../../bench/peers/onnx-proto';
+import { BLOCK_ATTENTION_OPS, fusedQkv } from '../../bench/peers/block-attention';
+import { OrtDecodeBlockLoop } from '../../bench/peers/decode-block-model';
 import {
   OrtPeer,
   createAttentionPeer,
@@ -576,14 +578,24 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
       ['mha', true, 'initializers'],
       ['attention', false, 'initializers'],
       ['attention', true, 'initializers'],
+      ['mha-split', false, 'initializers'],
+      ['mha-split', true, 'initializers'],
+      ['ms-attention', false, 'initializers'],
+      ['ms-attention', true, 'initializers'],
       ['mha', false, 'inputs'],
+      ['ms-attention', false, 'inputs'],
     ] as const)('%s causal=%s weights as %s', async (attentionOp, causal, weightsAs) => {
       const inputs: Record<string, Float32Array> = { x };
       if (weightsAs === 'inputs') {
-        ['q', 'k', 'v'].forEach((n, i) => {
-          inputs[`W${n}_t`] = transposeBlock(weights.inProjWeight, E, E, i * E * E);
-          inputs[`b${n}`] = weights.inProjBias.slice(i * E, (i + 1) * E);
-        });
+        if (fusedQkv(attentionOp)) {
+          inputs.Wqkv_t = transposeBlock(weights.inProjWeight, 3 * E, E);
+          inputs.bqkv = weights.inProjBias;
+        } else {
+          ['q', 'k', 'v'].forEach((n, i) => {
+            inputs[`W${n}_t`] = transposeBlock(weights.inProjWeight, E, E, i * E * E);
+            inputs[`b${n}`] = weights.inProjBias.slice(i * E, (i + 1) * E);
+          });
+        }
         inputs.Wo_t = transposeBlock(weights.outProjWeight, E, E);
         inputs.bo = weights.outProjBias;
       }
@@ -604,6 +616,63 @@ describeOrt(`onnxruntime-node peer (ORT ${onnxRuntimeVersion() ?? 'missing'})`, 
         ),
       );
       expectClose(await peer.run(), blockRef(causal), 'mha block');
+    });
+  });
+
+  describe('multi-head attention block decoding with past (present fed back)', () => {
+    const E = 16,
+      H = 4,
+      d = E / H,
+      steps = 3;
+    const w = 1 / Math.sqrt(E);
+    const weights = {
+      inProjWeight: randomFloat32(3 * E * E, 71, -w, w),
+      inProjBias: randomFloat32(3 * E, 72, -0.1, 0.1),
+      outProjWeight: randomFloat32(E * E, 73, -w, w),
+      outProjBias: randomFloat32(E, 74, -0.1, 0.1),
+    };
+    const xs = Array.from({ length: steps }, (_, t) => rand(E, 75 + t));
+
+    /** Each step: project x, append k and v to the cache [1, H, P, d], attend, project out. */
+    const decodeRef = (pastKey: Float32Array, pastValue: Float32Array, P: number): Float64Array[] => {
+      let keys: ArrayLike<number> = pastKey,
+        values: ArrayLike<number> = pastValue;
+      return xs.map((x, t) => {
+        const proj = (i: number) => linearRef(x, weights.inProjWeight, weights.inProjBias, 1, E, E, i * E * E, i * E);
+        // One position: [1, 1, H, d] is [1, H, 1, d].
+        keys = concatSeq(keys, proj(1), 1, H, P + t, 1, d);
+        values = concatSeq(values, proj(2), 1, H, P + t, 1, d);
+        const opts = { B: 1, H, Lq: 1, Lk: P + t + 1, d, qLayout: 'BLHD', kvLayout: 'BHLD' } as const;
+        const a = attentionRef(proj(0), keys, values, opts);
+        return linearRef(a, weights.outProjWeight, weights.outProjBias, 1, E, E);
+      });
+    };
+
+    test.each(BLOCK_ATTENTION_OPS.flatMap((op) => [0, 5].map((P) => [op, P] as const)))(
+      '%s from %i cached positions, twice from the same start',
+      async (op, P) => {
+        const past = { length: P, keys: rand(H * P * d, 76), values: rand(H * P * d, 77) };
+        const loop = await OrtDecodeBlockLoop.create({ batch: 1, embedDim: E, heads: H, op, weights }, 1, past);
+        try {
+          const ref = decodeRef(past.keys, past.values, P);
+          for (let run = 0; run < 2; run++) {
+            const ys = await loop.run(xs, true);
+            expect(ys).toHaveLength(steps);
+            ys.forEach((y, t) => expectClose(y, ref[t], `${op} step ${t} run ${run}`));
+          }
+          expect(await loop.run(xs)).toEqual([]);
+        } finally {
+          await loop.release();
+        }
+        await expect(loop.run(xs)).rejects.toThrow(/released/);
+      },
+    );
+
+    test('a past of the wrong size is refused', async () => {
+      const past = { length: 2, keys: rand(3, 1), values: rand(3, 2) };
+      await expect(
+        OrtDecodeBlockLoop.create({ batch: 1, embedDim: E, heads: H, op: 'mha', weights }, 1, past),
+      ).rejects.toThrow(/past of 2 positions needs 32/);
     });
   });
 

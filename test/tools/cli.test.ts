@@ -281,7 +281,22 @@ describe('bench', () => {
     const [decode, decodePlain, mha, memory] = await Promise.all([
       json(['bench', 'decode', '--seq', '64', '--heads', '2', '--dim', '8', ...FAST, '--json']),
       json(['bench', 'decode', '--seq', '64', '--heads', '2', '--dim', '8', '--no-huge-pages', ...FAST, '--json']),
-      json(['bench', 'mha', '--seq', '8', '--heads', '2', '--dim', '8', '--steps', '3', ...FAST, '--json']),
+      json([
+        'bench',
+        'mha',
+        '--seq',
+        '8',
+        '--heads',
+        '2',
+        '--dim',
+        '8',
+        '--steps',
+        '3',
+        '--cached',
+        '16',
+        ...FAST,
+        '--json',
+      ]),
       json(['bench', 'memory', '--seq', '128', '--dim', '16', ...FAST, '--json']),
     ]);
     expect(decode.options.hugePages).toBe(true);
@@ -294,9 +309,30 @@ describe('bench', () => {
     if (mha.notes.some((n: string) => /not exported/.test(n))) {
       expect(mha.results.filter((r: { impl: string }) => r.impl === 'simd-attention')).toHaveLength(0);
     } else {
-      expect(mha.results.map((r: { suite: string }) => r.suite)).toEqual(['mha', 'mha-decode']);
+      expect(mha.options.cached).toEqual([16]);
+      expect(mha.results.map((r: { suite: string }) => r.suite)).toEqual([
+        'mha',
+        'mha-decode',
+        'mha-decode',
+        ...Array(4).fill('mha-overhead'),
+      ]);
       expect(mha.results[0].shape).toEqual({ B: 1, L: 8, E: 16, H: 2 });
-      expect(mha.results[1].shape).toEqual({ B: 1, E: 16, H: 2, steps: 3 });
+      expect(mha.results[1].shape).toEqual({ B: 1, E: 16, H: 2, cached: 16, steps: 16 });
+      expect(mha.results[2].shape).toEqual({ B: 1, E: 16, H: 2, cached: 0, steps: 3 });
+      // forwardSync then forward, at the suite's E and H and for the tiny module, from the first --cached.
+      const overhead = mha.results.slice(3);
+      expect(overhead.map((r: { shape: { E: number; cached: number } }) => [r.shape.E, r.shape.cached])).toEqual([
+        [16, 16],
+        [16, 16],
+        [8, 16],
+        [8, 16],
+      ]);
+      expect(overhead.map((r: { asyncOverheadUs?: number }) => typeof r.asyncOverheadUs)).toEqual([
+        'undefined',
+        'number',
+        'undefined',
+        'number',
+      ]);
     }
     const m = memory.results[0];
     expect(m.suite).toBe('memory');
