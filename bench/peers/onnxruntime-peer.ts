@@ -14,9 +14,8 @@
  * decode timings with it in mind.
  *
  * The session runs on ORT's own intra-op thread pool (threads = intraOpNumThreads, the calling
- * thread being one of them). By default those threads spin for a while after each run; time ORT and
- * another implementation one after the other (release the peer before timing the other side) or
- * create the peer with allowSpinning: false.
+ * thread being one of them). ORT's threads would spin for a while after each run; the peer turns
+ * that off (allow_spinning "0") unless created with allowSpinning: true.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -217,9 +216,10 @@ export interface OrtPeerOptions {
   /** Default 'all'. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
-   * Whether ORT's intra-op worker threads spin-wait between runs (ORT's default: true). Spinning
-   * helps ORT's own latency but burns the cores afterwards; set false when ORT and another
-   * implementation are timed alternately in one process.
+   * Whether ORT's intra-op worker threads spin-wait between runs (session.intra_op.allow_spinning).
+   * Default false here (ORT's own default is true): spinning helps ORT's latency but keeps the
+   * cores busy afterwards, taking the core the other implementation timed next in the same process
+   * needs.
    */
   allowSpinning?: boolean;
   /** Seed for the random inputs that are not given explicitly; default 1. */
@@ -282,9 +282,7 @@ export class OrtPeer {
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       executionProviders: ['cpu'],
     };
-    if (options.allowSpinning !== undefined) {
-      sessionOptions.extra = { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } };
-    }
+    sessionOptions.extra = { session: { intra_op: { allow_spinning: options.allowSpinning ? '1' : '0' } } };
     const session = await ort.InferenceSession.create(model.bytes, sessionOptions);
     const peer = new OrtPeer(ort, session, model, options.threads);
     const seed = options.seed ?? 1;

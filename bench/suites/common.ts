@@ -6,9 +6,9 @@
  * Order of timing (all suites): for one shape and one thread count, this package's kernel and each
  * onnxruntime-node peer are timed in turn, in `rounds` interleaved rounds (./measure,
  * measureInterleaved): in every round each peer is created afresh, checked against our output,
- * timed and RELEASED before anything else runs. ORT keeps its default spinning (its intra-op
- * threads busy-wait a while after each run, which is part of its best latency), so releasing the
- * session — which joins those threads — is what keeps them off the cores while our kernel is timed.
+ * timed and RELEASED before anything else runs. Its intra-op threads are told not to spin
+ * (session.intra_op.allow_spinning = "0": by default they busy-wait after each run and take the core
+ * our pool needs next), and releasing the session joins them.
  * Both run in the same process. The rounds are for the machine, not for either side: a shared VM
  * runs 10-20% slower for seconds at a time, and with one measurement after the other such a phase
  * lands on one side only and decides the ratio; spread over rounds (the order rotating each round)
@@ -19,6 +19,10 @@
 import { BenchResult, median, TimingOptions } from '../harness';
 import { isOnnxRuntimeAvailable } from '../peers/onnxruntime-peer';
 import { measureFmaPeak, setNumThreads } from '../../lib/backend';
+
+/** Said once per suite that compares: how the peer's threads are kept off our cores. */
+export const ORT_SPINNING_NOTE =
+  'onnxruntime-node sessions run with session.intra_op.allow_spinning = "0" (their threads do not spin after a run)';
 
 /** Name of this package's implementation in every result. */
 export const OURS = 'simd-attention';
@@ -191,6 +195,7 @@ export function resolveOptions(suite: string, o: SuiteOptions): ResolvedOptions 
     );
     compare = false;
   }
+  if (compare) note(ORT_SPINNING_NOTE);
   const rounds = o.rounds ?? (compare ? DEFAULT_COMPARE_ROUNDS : 1);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 100)
     throw new RangeError(`rounds must be an integer in [1, 100], got ${rounds}`);

@@ -130,6 +130,7 @@ describe("suite 'mha'", () => {
   const withOrt = isOnnxRuntimeAvailable() ? test : test.skip;
   withOrt('with --compare: both ORT graphs beside ours, checked, the faster the baseline', async () => {
     const events: ProgressEvent[] = [];
+    const notes: string[] = [];
     const rs = await runMhaSuite({
       ...TINY,
       cachedLens: [16],
@@ -138,7 +139,10 @@ describe("suite 'mha'", () => {
       compare: true,
       rounds: 2,
       onProgress: (e) => events.push(e),
+      onNote: (m) => notes.push(m),
     });
+    // The output says that the peer's threads do not spin between its runs and ours.
+    expect(notes.some((m) => m.includes('session.intra_op.allow_spinning = "0"'))).toBe(true);
     // Every contender once per round (prefill and decode), one turn per overhead case.
     expect(events[0].total).toBe(2 * 3 * 2 + 2);
     expect(events[events.length - 1]).toMatchObject({ done: events[0].total, total: events[0].total });
