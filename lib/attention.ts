@@ -3,13 +3,22 @@
  * native kernel. PyTorch's torch.nn.functional.scaled_dot_product_attention semantics: a boolean
  * attnMask is TRUE WHERE ATTENDING IS ALLOWED; a float attnMask is added to the scores.
  */
+import { abortable } from './abort';
 import { AttentionArrays, native } from './binding';
 import { ATTENTION, descriptorFor } from './native-layout';
 import { headsOf, HeadLayout } from './head-layout';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { isTensor, Tensor } from './tensor';
-import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
+import {
+  checkOut,
+  expectOptions,
+  expectTensor,
+  optionalBoolean,
+  optionalEnum,
+  optionalFiniteNumber,
+  optionalSignal,
+} from './validate';
 
 export type AttentionLayout = HeadLayout;
 export type CausalAlignment = 'top-left' | 'bottom-right';
@@ -62,6 +71,8 @@ export interface AttentionOptions {
   alibiSlopes?: Tensor | Float32Array | readonly number[];
   /** Logit soft-capping (Gemma 2): scores s = scale·q·k become softcap·tanh(s / softcap) before the masks. > 0. */
   softcap?: number;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -429,8 +440,10 @@ export async function scaledDotProductAttention(
   value: Tensor,
   options?: AttentionOptions,
 ): Promise<Tensor<Float32Array>> {
-  const p = prepare(query, key, value, options, 'scaledDotProductAttention', false);
-  await native().attentionAsync(p.arrays, p.descriptor);
+  const op = 'scaledDotProductAttention';
+  const p = prepare(query, key, value, options, op, false);
+  const signal = optionalSignal(expectOptions(options, op), op);
+  await abortable(signal, (cancel) => native().attentionAsync(p.arrays, p.descriptor, cancel));
   return p.out;
 }
 
@@ -449,7 +462,9 @@ export async function attentionWeights(
   key: Tensor,
   options?: AttentionOptions,
 ): Promise<Tensor<Float32Array>> {
-  const p = prepare(query, key, undefined, options, 'attentionWeights', true);
-  await native().attentionWeightsAsync(p.arrays, p.descriptor);
+  const op = 'attentionWeights';
+  const p = prepare(query, key, undefined, options, op, true);
+  const signal = optionalSignal(expectOptions(options, op), op);
+  await abortable(signal, (cancel) => native().attentionWeightsAsync(p.arrays, p.descriptor, cancel));
   return p.out;
 }

@@ -2,6 +2,7 @@
 export { Tensor, isTensor } from './tensor';
 export type { DType, TensorData, ViewOptions, ZerosOptions } from './tensor';
 export { SimdAttentionRangeError, SimdAttentionTypeError } from './errors';
+export type { SignalOptions } from './abort';
 export type { ErrorCode } from './errors';
 export { matmul, matmulSync } from './matmul';
 export type { MatmulOptions } from './matmul';

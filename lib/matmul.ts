@@ -1,10 +1,11 @@
 /** matmul: C = op(A) op(B) over float32, batched with broadcasting, zero-copy on the way in. */
+import { abortable } from './abort';
 import { MatmulArrays, native } from './binding';
 import { rangeError } from './errors';
 import { descriptorFor, MATMUL } from './native-layout';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
-import { checkOut, expectOptions, expectTensor, optionalBoolean } from './validate';
+import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalSignal } from './validate';
 
 export interface MatmulOptions {
   /** Use A^T: a is [..., K, M]. Default false. */
@@ -15,6 +16,8 @@ export interface MatmulOptions {
   bias?: Tensor;
   /** Write the result here instead of a new tensor: float32, contiguous, shaped [...batch, M, N]. */
   out?: Tensor;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
+  signal?: AbortSignal;
 }
 
 interface Prepared {
@@ -134,6 +137,7 @@ export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tenso
  */
 export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor<Float32Array>> {
   const p = prepare(a, b, options, 'matmul');
-  await native().matmulAsync(p.arrays, p.descriptor);
+  const signal = optionalSignal(expectOptions(options, 'matmul'), 'matmul');
+  await abortable(signal, (cancel) => native().matmulAsync(p.arrays, p.descriptor, cancel));
   return p.out;
 }

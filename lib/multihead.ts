@@ -20,17 +20,23 @@ import { matmul, matmulSync, MatmulOptions } from './matmul';
 import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
-import { expectOptions, expectTensor, optionalBoolean, positiveInteger } from './validate';
+import { expectOptions, expectTensor, optionalBoolean, optionalSignal, positiveInteger } from './validate';
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
-const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = { sync: matmulSync, async: matmul };
+const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
+  sync: matmulSync,
+  async: matmul,
+  abortable: (signal, a, b, o) => matmul(a, b, { ...o, signal }),
+};
 const ATTENTION: Kernel<[Tensor, Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
   sync: scaledDotProductAttentionSync,
   async: scaledDotProductAttention,
+  abortable: (signal, q, k, v, o) => scaledDotProductAttention(q, k, v, { ...o, signal }),
 };
 const WEIGHTS: Kernel<[Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
   sync: attentionWeightsSync,
   async: attentionWeights,
+  abortable: (signal, q, k, o) => attentionWeights(q, k, { ...o, signal }),
 };
 
 export interface MultiHeadAttentionOptions {
@@ -59,6 +65,11 @@ export interface MultiHeadForwardOptions {
   averageAttnWeights?: boolean;
   /** Append this call's keys/values to the cache and attend over everything cached. */
   cache?: KVCache;
+  /**
+   * forward() only: aborting it rejects the call with an AbortError and stops its kernels (a `cache`
+   * may then already hold this call's keys and values).
+   */
+  signal?: AbortSignal;
 }
 
 export interface MultiHeadForwardResult {
@@ -236,7 +247,9 @@ export class MultiHeadAttention {
     value: Tensor,
     options?: MultiHeadForwardOptions,
   ): Promise<MultiHeadForwardResult> {
-    return runAsync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forward')));
+    const op = 'MultiHeadAttention.forward';
+    const plan = this.plan(query, key, value, options, op);
+    return runAsync(this.forwardBlock(plan), optionalSignal(expectOptions(options, op), op));
   }
 
   /** The block, written once: projections, cache append, attention, output projection, weights. */

@@ -11,7 +11,15 @@ import { describeValue, rangeError, typeError } from './errors';
 import { headsOf, HeadLayout, resultStrides } from './head-layout';
 import { allocFloat32, formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
-import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
+import {
+  checkOut,
+  expectOptions,
+  expectTensor,
+  optionalBoolean,
+  optionalEnum,
+  optionalFiniteNumber,
+  optionalSignal,
+} from './validate';
 import { runNative } from './binding';
 import { descriptorFor, ROTARY, writeHeadsView } from './native-layout';
 
@@ -33,6 +41,8 @@ export interface RotaryEmbeddingOptions {
   layout?: HeadLayout;
   /** Write here instead of a new tensor: float32, contiguous, x's shape; may be x itself (in place). */
   out?: Tensor;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
+  signal?: AbortSignal;
 }
 
 const MAX_OFFSET = 2 ** 53;
@@ -171,8 +181,8 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
   return { x, out, outData, positions, descriptor: d };
 }
 
-function run(p: Prepared, async: boolean): void | Promise<void> {
-  return runNative('rotary', { x: p.x.data, out: p.outData, positions: p.positions }, p.descriptor, async);
+function run(p: Prepared, async: boolean, signal?: AbortSignal): void | Promise<void> {
+  return runNative('rotary', { x: p.x.data, out: p.outData, positions: p.positions }, p.descriptor, async, signal);
 }
 
 /**
@@ -187,7 +197,8 @@ export function applyRotaryEmbeddingSync(x: Tensor, options?: RotaryEmbeddingOpt
 
 /** As applyRotaryEmbeddingSync, off the event loop. */
 export async function applyRotaryEmbedding(x: Tensor, options?: RotaryEmbeddingOptions): Promise<Tensor<Float32Array>> {
-  const p = prepare(x, options, 'applyRotaryEmbedding');
-  await run(p, true);
+  const op = 'applyRotaryEmbedding';
+  const p = prepare(x, options, op);
+  await run(p, true, optionalSignal(expectOptions(options, op), op));
   return p.out;
 }
