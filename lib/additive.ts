@@ -3,13 +3,14 @@
  * over the valid j,  c = sum_j a_j h_j.  W1 h_j does not depend on the decoder step: precompute(keys)
  * computes it once per source sequence and forward() accepts the handle at every step.
  */
+import { SignalOptions } from './abort';
 import { describeValue, rangeError, typeError } from './errors';
 import { matmul, matmulSync } from './matmul';
 import { checkKeys, runSeq2Seq, runSeq2SeqSync, Seq2SeqResult } from './seq2seq';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { expectOptions, expectTensor, positiveInteger } from './validate';
+import { expectOptions, expectTensor, optionalSignal, signalOf, positiveInteger } from './validate';
 
 export interface AdditiveAttentionOptions {
   queryDim: number;
@@ -45,6 +46,8 @@ export class PrecomputedKeys {
 export interface Seq2SeqForwardOptions {
   /** Per batch item, only the first n encoder positions are valid (source padding). */
   keyLengths?: Int32Array | readonly number[] | Tensor;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernels. */
+  signal?: AbortSignal;
 }
 
 export const SEQ2SEQ_FORWARD_OPTION_KEYS = optionKeys<Seq2SeqForwardOptions>({ keyLengths: true });
@@ -105,11 +108,12 @@ export class AdditiveAttention {
     return new PrecomputedKeys(k, matmulSync(k, w.W1, { transposeB: true }), this);
   }
 
-  async precompute(keys: Tensor): Promise<PrecomputedKeys> {
+  async precompute(keys: Tensor, options?: SignalOptions): Promise<PrecomputedKeys> {
     const op = 'AdditiveAttention.precompute';
     const w = this.weights(op);
     const k = checkKeys(keys, this.keyDim, undefined, op).keys;
-    return new PrecomputedKeys(k, await matmul(k, w.W1, { transposeB: true }), this);
+    const signal = optionalSignal(expectOptions(options, op, [], 'promise'), op);
+    return new PrecomputedKeys(k, await matmul(k, w.W1, { transposeB: true, signal }), this);
   }
 
   private prepare(query: unknown, keys: unknown, options: unknown, op: string) {
@@ -151,8 +155,9 @@ export class AdditiveAttention {
     const op = 'AdditiveAttention.forward';
     const { q, k, lengths, pre } = this.prepare(query, keys, options, op);
     const w = this.weights(op);
-    const keysProj = pre ? pre.keysProj : await matmul(k, w.W1, { transposeB: true });
-    const queryProj = await matmul(q, w.W2, { transposeB: true });
-    return runSeq2Seq({ keys: k, lengths, additive: { keysProj, queryProj, v: w.v } });
+    const signal = signalOf(options, op);
+    const keysProj = pre ? pre.keysProj : await matmul(k, w.W1, { transposeB: true, signal });
+    const queryProj = await matmul(q, w.W2, { transposeB: true, signal });
+    return runSeq2Seq({ keys: k, lengths, additive: { keysProj, queryProj, v: w.v } }, signal);
   }
 }

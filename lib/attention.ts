@@ -3,6 +3,7 @@
  * native kernel. PyTorch's torch.nn.functional.scaled_dot_product_attention semantics: a boolean
  * attnMask is TRUE WHERE ATTENDING IS ALLOWED; a float attnMask is added to the scores.
  */
+import { abortable } from './abort';
 import { AttentionArrays, native } from './binding';
 import { ATTENTION, descriptorFor } from './native-layout';
 import { headsOf, HeadLayout } from './head-layout';
@@ -10,7 +11,15 @@ import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { isTensor, MaskTensor, Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
+import {
+  checkOut,
+  expectOptions,
+  expectTensor,
+  optionalBoolean,
+  optionalEnum,
+  optionalFiniteNumber,
+  signalOf,
+} from './validate';
 import { plural } from './wording';
 
 export type AttentionLayout = HeadLayout;
@@ -67,6 +76,8 @@ export interface AttentionOptions {
   alibiSlopes?: Tensor | Float32Array | readonly number[];
   /** Logit soft-capping (Gemma 2): scores s = scale·q·k become softcap·tanh(s / softcap) before the masks. > 0. */
   softcap?: number;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
+  signal?: AbortSignal;
 }
 
 const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({
@@ -460,8 +471,10 @@ export async function scaledDotProductAttention(
   value: Tensor,
   options?: AttentionOptions,
 ): Promise<Tensor<Float32Array>> {
-  const p = prepare(query, key, value, options, 'scaledDotProductAttention', false);
-  await native().attentionAsync(p.arrays, p.descriptor);
+  const op = 'scaledDotProductAttention';
+  const p = prepare(query, key, value, options, op, false);
+  const signal = signalOf(options, op);
+  await abortable(signal, (cancel) => native().attentionAsync(p.arrays, p.descriptor, cancel));
   return p.out;
 }
 
@@ -480,7 +493,9 @@ export async function attentionWeights(
   key: Tensor,
   options?: AttentionOptions,
 ): Promise<Tensor<Float32Array>> {
-  const p = prepare(query, key, undefined, options, 'attentionWeights', true);
-  await native().attentionWeightsAsync(p.arrays, p.descriptor);
+  const op = 'attentionWeights';
+  const p = prepare(query, key, undefined, options, op, true);
+  const signal = signalOf(options, op);
+  await abortable(signal, (cancel) => native().attentionWeightsAsync(p.arrays, p.descriptor, cancel));
   return p.out;
 }

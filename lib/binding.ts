@@ -7,6 +7,7 @@
 import * as path from 'path';
 import { markAsUntransferable } from 'worker_threads';
 
+import { abortable, CancelFlag } from './abort';
 import { rangeError, typeError } from './errors';
 import { packageRoot } from './package-root';
 import { DescriptorLayout, OP_LAYOUTS } from './native-layout';
@@ -89,11 +90,14 @@ export interface ActivateArrays {
   data: Float32Array;
 }
 
-/** An op in both modes: `name` on the calling thread, `nameAsync` on the kernel pool. */
+/**
+ * An op in both modes: `name` on the calling thread, `nameAsync` on the kernel pool (with an
+ * optional cancel flag, lib/abort.ts).
+ */
 type BothModes<Name extends string, Arrays, Result> = {
   [K in Name]: (arrays: Arrays, descriptor: Float64Array) => Result;
 } & {
-  [K in `${Name}Async`]: (arrays: Arrays, descriptor: Float64Array) => Promise<Result>;
+  [K in `${Name}Async`]: (arrays: Arrays, descriptor: Float64Array, cancel?: CancelFlag) => Promise<Result>;
 };
 
 /**
@@ -168,6 +172,7 @@ function pinForAsync(value: unknown): void {
 
 type RawOp = (descriptor: Float64Array, ...arrays: unknown[]) => unknown;
 type NamedOp = (arrays: Record<string, unknown>, descriptor: Float64Array) => unknown;
+type NamedAsyncOp = (arrays: Record<string, unknown>, descriptor: Float64Array, cancel?: CancelFlag) => unknown;
 
 /**
  * The addon takes op(descriptor, ...arrays), the arrays in the order its layout declares: reading a
@@ -177,6 +182,12 @@ type NamedOp = (arrays: Record<string, unknown>, descriptor: Float64Array) => un
 function fromNamedArrays(raw: RawOp, layout: DescriptorLayout<string>): NamedOp {
   const names = layout.arrays;
   return (arrays, descriptor) => raw(descriptor, ...names.map((name) => arrays[name]));
+}
+
+/** The async form: the cancel flag (or undefined) follows the arrays. */
+function fromNamedArraysAsync(raw: RawOp, layout: DescriptorLayout<string>): NamedAsyncOp {
+  const names = layout.arrays;
+  return (arrays, descriptor, cancel) => raw(descriptor, ...names.map((name) => arrays[name]), cancel);
 }
 
 /** The layout of each op the addon exports (attentionWeights reads attention's). */
@@ -190,21 +201,23 @@ function wrap(raw: Record<string, unknown>): NativeAddon {
     const op = async ? name.slice(0, -'Async'.length) : name;
     const layout = LAYOUT_OF[op];
     if (layout === undefined || typeof fn !== 'function') continue;
-    const named = fromNamedArrays(fn as RawOp, layout);
-    wrapped[name] = !async
-      ? named
-      : (arrays: Record<string, unknown>, descriptor: Float64Array) => {
-          const values = typeof arrays === 'object' && arrays !== null ? Object.values(arrays) : [];
-          if (values.some(isResizable)) {
-            throw typeError(
-              'ERR_INVALID_ARGUMENT',
-              `${op}: an input lies in a resizable ArrayBuffer, which an asynchronous call cannot hold safely ` +
-                '(it could shrink mid-call); use the Sync form or a fixed-length copy',
-            );
-          }
-          values.forEach(pinForAsync);
-          return named(arrays, descriptor);
-        };
+    if (!async) {
+      wrapped[name] = fromNamedArrays(fn as RawOp, layout);
+      continue;
+    }
+    const named = fromNamedArraysAsync(fn as RawOp, layout);
+    wrapped[name] = (arrays: Record<string, unknown>, descriptor: Float64Array, cancel?: CancelFlag) => {
+      const values = typeof arrays === 'object' && arrays !== null ? Object.values(arrays) : [];
+      if (values.some(isResizable)) {
+        throw typeError(
+          'ERR_INVALID_ARGUMENT',
+          `${op}: an input lies in a resizable ArrayBuffer, which an asynchronous call cannot hold safely ` +
+            '(it could shrink mid-call); use the Sync form or a fixed-length copy',
+        );
+      }
+      values.forEach(pinForAsync);
+      return named(arrays, descriptor, cancel);
+    };
   }
   return wrapped as unknown as NativeAddon;
 }
@@ -233,18 +246,24 @@ export type NativeOp =
 
 /**
  * Runs `op` on the calling thread, or as `opAsync` on the kernel pool (the promise settles when it
- * is done): for the wrappers whose sync and async forms share every other line.
+ * is done, or rejects with an AbortError when `signal` aborts): for the wrappers whose sync and
+ * async forms share every other line.
  */
 export function runNative<Op extends NativeOp>(
   op: Op,
   arrays: Parameters<NativeAddon[Op]>[0],
   descriptor: Float64Array,
   async: boolean,
+  signal?: AbortSignal,
 ): void | Promise<void> {
-  const addon = native() as unknown as Record<string, (arrays: unknown, descriptor: Float64Array) => unknown>;
+  const addon = native() as unknown as Record<
+    string,
+    (arrays: unknown, descriptor: Float64Array, cancel?: CancelFlag) => unknown
+  >;
   if (!async) {
     addon[op](arrays, descriptor);
     return;
   }
-  return (addon[`${op}Async`](arrays, descriptor) as Promise<unknown>).then(() => undefined);
+  const start = (cancel?: CancelFlag) => addon[`${op}Async`](arrays, descriptor, cancel) as Promise<unknown>;
+  return abortable(signal, start).then(() => undefined);
 }

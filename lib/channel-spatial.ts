@@ -11,11 +11,12 @@
  * stacked into one [2B, C] product); pooling, ReLU, the gates and the convolution are native loops.
  * Weights load from PyTorch-style names (see loadWeights).
  */
+import { SignalOptions } from './abort';
 import { describeValue, rangeError, typeError } from './errors';
 import { matmul, matmulSync } from './matmul';
 import { allocFloat32, formatShape } from './shape';
 import { Tensor } from './tensor';
-import { expectOptions, expectTensor, positiveInteger } from './validate';
+import { expectOptions, expectTensor, optionalSignal, positiveInteger } from './validate';
 import { runNative } from './binding';
 import { optionKeys } from './option-keys';
 import { ACTIVATE, CHANNEL_GATE, CHANNEL_POOL, descriptorFor, SPATIAL_GATE } from './native-layout';
@@ -151,13 +152,16 @@ function checkConfig(
  * forwardSync share every line.
  */
 class Steps {
-  constructor(private readonly async: boolean) {}
+  constructor(
+    private readonly async: boolean,
+    private readonly signal?: AbortSignal,
+  ) {}
 
   /** avg (and max) pooled over each plane, into pooled[0, BC) (and pooled[BC, 2BC)). */
   pool(x: Tensor<Float32Array>, pooled: Float32Array, withMax: boolean): void | Promise<void> {
     const BC = x.shape[0] * x.shape[1];
     const arrays = { x: x.data, avg: pooled.subarray(0, BC), max: withMax ? pooled.subarray(BC) : null };
-    return runNative('channelPool', arrays, mapDescriptor(x, CHANNEL_POOL), this.async);
+    return runNative('channelPool', arrays, mapDescriptor(x, CHANNEL_POOL), this.async, this.signal);
   }
 
   relu(t: Tensor<Float32Array>): void | Promise<void> {
@@ -166,7 +170,7 @@ class Steps {
     d[F.offset] = 0;
     d[F.n] = t.size;
     d[F.kind] = 0; // relu
-    return runNative('activate', { data: t.data }, d, this.async);
+    return runNative('activate', { data: t.data }, d, this.async, this.signal);
   }
 
   mlp(input: Tensor<Float32Array>, w: Mlp): Tensor<Float32Array> | Promise<Tensor<Float32Array>> {
@@ -176,9 +180,10 @@ class Steps {
       return matmulSync(h, w.fc2, { transposeB: true, bias: w.b2 });
     }
     return (async () => {
-      const h = await matmul(input, w.fc1, { transposeB: true, bias: w.b1 });
+      const signal = this.signal;
+      const h = await matmul(input, w.fc1, { transposeB: true, bias: w.b1, signal });
       await this.relu(h);
-      return matmul(h, w.fc2, { transposeB: true, bias: w.b2 });
+      return matmul(h, w.fc2, { transposeB: true, bias: w.b2, signal });
     })();
   }
 
@@ -188,7 +193,8 @@ class Steps {
     const d = mapDescriptor(x, CHANNEL_GATE);
     d[F.logitsOffset] = 0;
     d[F.logits2Offset] = twoPaths ? x.shape[0] * x.shape[1] : 0;
-    return runNative('channelGate', { x: x.data, logits, logits2: twoPaths ? logits : null, out }, d, this.async);
+    const arrays = { x: x.data, logits, logits2: twoPaths ? logits : null, out };
+    return runNative('channelGate', arrays, d, this.async, this.signal);
   }
 
   spatial(y: Tensor<Float32Array>, weight: Tensor<Float32Array>, bias: number, k: number): void | Promise<void> {
@@ -197,7 +203,7 @@ class Steps {
     d[F.kernelSize] = k;
     d[F.weightOffset] = weight.offset;
     d[F.bias] = bias;
-    return runNative('spatialGate', { x: y.data, weight: weight.data, out: y.data }, d, this.async);
+    return runNative('spatialGate', { x: y.data, weight: weight.data, out: y.data }, d, this.async, this.signal);
   }
 }
 
@@ -244,11 +250,11 @@ export class SqueezeExcitation {
     return out;
   }
 
-  async forward(x: Tensor): Promise<Tensor<Float32Array>> {
+  async forward(x: Tensor, options?: SignalOptions): Promise<Tensor<Float32Array>> {
     const op = 'SqueezeExcitation.forward';
     const w = this.weights(op);
     const xm = checkMap(x, this.channels, op);
-    const steps = new Steps(true);
+    const steps = new Steps(true, optionalSignal(expectOptions(options, op, [], 'promise'), op));
     const [B, C] = xm.shape;
     const pooled = new Tensor(allocFloat32(B * C, 'pooled'), [B, C]);
     await steps.pool(xm, pooled.data, false);
@@ -325,11 +331,11 @@ export class CBAM {
     return y;
   }
 
-  async forward(x: Tensor): Promise<Tensor<Float32Array>> {
+  async forward(x: Tensor, options?: SignalOptions): Promise<Tensor<Float32Array>> {
     const op = 'CBAM.forward';
     const w = this.weights(op);
     const xm = checkMap(x, this.channels, op);
-    const steps = new Steps(true);
+    const steps = new Steps(true, optionalSignal(expectOptions(options, op, [], 'promise'), op));
     const [B, C] = xm.shape;
     const pooled = new Tensor(allocFloat32(2 * B * C, 'pooled'), [2 * B, C]);
     await steps.pool(xm, pooled.data, true);

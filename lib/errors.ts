@@ -49,6 +49,19 @@ export function rangeError(code: ErrorCode, message: string): SimdAttentionRange
   return new SimdAttentionRangeError(code, message);
 }
 
+/**
+ * The rejection of a Promise form whose `signal` aborted: what Node's own APIs reject with (check
+ * `err.name === 'AbortError'`), the signal's reason as its cause.
+ */
+export function abortError(signal: AbortSignal): DOMException {
+  // Node >= 17 takes (message, { name, cause }); @types/node declares only (message, name).
+  const WithCause = DOMException as unknown as new (
+    message: string,
+    o: { name: string; cause: unknown },
+  ) => DOMException;
+  return new WithCause('This operation was aborted', { name: 'AbortError', cause: signal.reason });
+}
+
 /** Describes a value for an error message: `-2 of type number`, `a Float64Array`, `null`. */
 export function describeValue(value: unknown): string {
   if (value === null) return 'null';

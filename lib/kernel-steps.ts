@@ -6,11 +6,17 @@
  *   function* block(): Block<Tensor, Tensor> { const c = yield step(MATMUL, a, b); return c; }
  *   runSync(block());  await runAsync(block());
  */
+import { jobsFinished, raceAbort } from './abort';
+import { abortError } from './errors';
 
-/** The two modes of one kernel: same arguments, same result. */
+/**
+ * The two modes of one kernel: same arguments, same result; `abortable`, when given, is the async
+ * mode under an AbortSignal (it stops the native work; without it an abort only stops waiting).
+ */
 export interface Kernel<A extends unknown[], R> {
   sync(...args: A): R;
   async(...args: A): Promise<R>;
+  abortable?(signal: AbortSignal, ...args: A): Promise<R>;
 }
 
 /** One yielded kernel call; the runner sends its result (an `R`) back into the generator. */
@@ -63,21 +69,43 @@ export function runSync<R>(block: AnyBlock<R>): R {
   return next.value;
 }
 
-/** Runs a block with the async kernels, awaiting each yielded call (a list of calls together). */
-export async function runAsync<R>(block: AnyBlock<R>): Promise<R> {
+/**
+ * Runs a block with the async kernels, awaiting each yielded call (a list of calls together). When
+ * `signal` aborts, the promise rejects at once with an AbortError and no further call starts; the
+ * error is thrown into the block (like a kernel's) once the cancelled kernels have stopped, so that
+ * its `finally` may recycle the buffers they wrote.
+ */
+export function runAsync<R>(block: AnyBlock<R>, signal?: AbortSignal): Promise<R> {
+  if (signal === undefined) return drive(block, callAsync);
+  return raceAbort(
+    signal,
+    drive(block, (s) => callUnder(s, signal), signal),
+    () => undefined,
+  );
+}
+
+async function drive<R>(block: AnyBlock<R>, call: (s: Step) => Promise<unknown>, signal?: AbortSignal): Promise<R> {
   let next = block.next();
   while (!next.done) {
     const y = next.value;
     let result: unknown;
     try {
-      result = await (isStep(y) ? callAsync(y) : Promise.all(y.map(callAsync)));
+      if (signal?.aborted) throw abortError(signal);
+      result = await (isStep(y) ? call(y) : Promise.all(y.map(call)));
     } catch (e) {
+      if (signal?.aborted) await jobsFinished(signal);
       next = block.throw(e);
       continue;
     }
     next = block.next(result as never);
   }
   return next.value;
+}
+
+function callUnder(s: Step, signal: AbortSignal): Promise<unknown> {
+  const k = s.kernel as unknown as Kernel<unknown[], unknown>;
+  if (k.abortable !== undefined) return k.abortable(signal, ...s.args);
+  return raceAbort(signal, callAsync(s), () => undefined);
 }
 
 function isStep(y: Step | readonly Step[]): y is Step {

@@ -9,7 +9,8 @@
  * Native SIMD kernel: causal by chunks of 64 tokens (a masked intra-chunk product plus the carried
  * state), parallel over batch x heads (and over token ranges when there are fewer heads than threads).
  */
-import { rangeError } from './errors';
+import { raceAbort } from './abort';
+import { abortError, rangeError } from './errors';
 import { headsOf, HeadLayout, resultShape, resultStrides } from './head-layout';
 import { allocFloat32, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
@@ -19,9 +20,10 @@ import {
   optionalBoolean,
   optionalEnum,
   optionalFiniteNumber,
+  signalOf,
   positiveInteger,
 } from './validate';
-import { runNative } from './binding';
+import { native, runNative } from './binding';
 import { callFormOf, optionKeys } from './option-keys';
 import { descriptorFor, LINEAR_ATTENTION, writeHeadsView } from './native-layout';
 
@@ -36,6 +38,8 @@ export interface LinearAttentionOptions {
   eps?: number;
   /** 'BHLD' ([B, H, L, d]; also [L, d], [N, L, d]; the default) or 'BLHD' ([B, L, H, d]; also [L, H, d]). */
   layout?: HeadLayout;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
+  signal?: AbortSignal;
 }
 
 const LINEAR_ATTENTION_OPTION_KEYS = optionKeys<LinearAttentionOptions>({
@@ -66,6 +70,11 @@ const LINEAR_ATTENTION_STATE_OPTION_KEYS = optionKeys<LinearAttentionStateOption
 export interface LinearAttentionStepOptions {
   /** Layout of q, k, v and the output: 'BHLD' ([B, H, T, d], the default) or 'BLHD' ([B, T, H, d]). */
   layout?: HeadLayout;
+  /**
+   * step() only: aborting it rejects the step with an AbortError; a step aborted once its kernel was
+   * issued may leave the state partly updated, so the state then refuses steps until reset().
+   */
+  signal?: AbortSignal;
 }
 
 const LINEAR_ATTENTION_STEP_OPTION_KEYS = optionKeys<LinearAttentionStepOptions>({ layout: true });
@@ -179,9 +188,12 @@ function settingsFrom(optionsIn: unknown, op: string): PrepareSettings {
   };
 }
 
-function run(p: Prepared, state: Float32Array | null, async: boolean): void | Promise<void> {
-  const arrays = { query: p.q.data, key: p.k.data, value: p.v.data, out: p.out.data, state };
-  return runNative('linearAttention', arrays, p.descriptor, async);
+function arraysOf(p: Prepared, state: Float32Array | null) {
+  return { query: p.q.data, key: p.k.data, value: p.v.data, out: p.out.data, state };
+}
+
+function run(p: Prepared, state: Float32Array | null, async: boolean, signal?: AbortSignal): void | Promise<void> {
+  return runNative('linearAttention', arraysOf(p, state), p.descriptor, async, signal);
 }
 
 /**
@@ -210,7 +222,7 @@ export async function linearAttention(
 ): Promise<Tensor<Float32Array>> {
   const op = 'linearAttention';
   const p = prepare(query, key, value, settingsFrom(options, op), op);
-  await run(p, null, true);
+  await run(p, null, true, signalOf(options, op));
   return p.out;
 }
 
@@ -231,7 +243,10 @@ export class LinearAttentionState {
   /** [batch * heads] blocks of dk * dv (S, row-major) + dk (z) floats. */
   private readonly storage: Float32Array;
   private tokens = 0;
+  /** Steps called and not yet finished natively (an aborted one counts until its kernel has stopped). */
   private running = 0;
+  /** A step was aborted after its kernel was issued: S and z may be partly updated. */
+  private interrupted = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: LinearAttentionStateOptions) {
@@ -280,11 +295,25 @@ export class LinearAttentionState {
     this.checkIdle('LinearAttentionState.reset');
     this.storage.fill(0);
     this.tokens = 0;
+    this.interrupted = false;
   }
 
   private checkIdle(op: string): void {
     if (this.running > 0) {
-      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: an async step() of this state is still running; await it first`);
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: an async step() of this state is still running (or stopping after an abort); await it first`,
+      );
+    }
+  }
+
+  private checkIntact(op: string): void {
+    if (this.interrupted) {
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: a step() of this state was aborted while its kernel ran, which may have left it partly ` +
+          'updated; call reset() first',
+      );
     }
   }
 
@@ -308,6 +337,7 @@ export class LinearAttentionState {
   stepSync(query: Tensor, key: Tensor, value: Tensor, options?: LinearAttentionStepOptions): Tensor<Float32Array> {
     const op = 'LinearAttentionState.stepSync';
     this.checkIdle(op);
+    this.checkIntact(op);
     const p = this.prepareStep(query, key, value, options, op);
     run(p, this.storage, false);
     this.tokens += p.tokens;
@@ -316,27 +346,44 @@ export class LinearAttentionState {
 
   /**
    * As stepSync, off the event loop. Steps of one state run in the order they were called (each
-   * waits for the one before); the inputs are checked at the call.
+   * waits for the one before, until its kernel has finished); the inputs are checked at the call.
    */
   step(query: Tensor, key: Tensor, value: Tensor, options?: LinearAttentionStepOptions): Promise<Tensor<Float32Array>> {
     const op = 'LinearAttentionState.step';
     let p: Prepared;
+    let signal: AbortSignal | undefined;
     try {
       p = this.prepareStep(query, key, value, options, op);
+      signal = signalOf(options, op);
     } catch (e) {
       return Promise.reject(e);
     }
+    const cancel = signal === undefined ? undefined : new Int32Array(1);
+    let issued = false;
     this.running++;
-    const step = this.queue
-      .then(() => run(p, this.storage, true))
+    // Settles when the kernel has finished (or was never issued), whenever the returned promise does.
+    const work = this.queue
       .then(() => {
-        this.tokens += p.tokens;
-        return p.out;
+        if (signal !== undefined && signal.aborted) throw abortError(signal); // aborted while queued here
+        this.checkIntact(op);
+        issued = true;
+        return native().linearAttentionAsync(arraysOf(p, this.storage), p.descriptor, cancel);
       })
-      .finally(() => {
-        this.running--;
-      });
-    this.queue = step.catch(() => undefined);
-    return step;
+      .then(
+        () => {
+          this.running--;
+          this.tokens += p.tokens;
+          return p.out;
+        },
+        (e: unknown) => {
+          this.running--;
+          if (issued && cancel !== undefined && cancel[0] !== 0) this.interrupted = true;
+          throw e;
+        },
+      );
+    this.queue = work.catch(() => undefined);
+    return raceAbort(signal, work, () => {
+      if (cancel !== undefined) Atomics.store(cancel, 0, 1);
+    });
   }
 }

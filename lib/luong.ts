@@ -13,7 +13,7 @@ import { checkKeys, runSeq2Seq, runSeq2SeqSync, Seq2SeqResult } from './seq2seq'
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { expectOptions, expectTensor, optionalEnum, positiveInteger } from './validate';
+import { expectOptions, expectTensor, optionalEnum, signalOf, positiveInteger } from './validate';
 import { SEQ2SEQ_FORWARD_OPTION_KEYS, type Seq2SeqForwardOptions } from './additive';
 
 export type LuongScore = 'dot' | 'general' | 'concat';
@@ -127,17 +127,20 @@ export class LuongAttention {
   }
 
   async forward(query: Tensor, keys: Tensor, options?: Seq2SeqForwardOptions): Promise<Seq2SeqResult> {
-    const { q, k, lengths } = this.prepare(query, keys, options, 'LuongAttention.forward');
+    const op = 'LuongAttention.forward';
+    const { q, k, lengths } = this.prepare(query, keys, options, op);
+    const signal = signalOf(options, op);
     const [B, T] = k.shape;
     if (this.score === 'concat') {
       const [keysProj, queryProj] = await Promise.all([
-        matmul(k, this.Wh as Tensor, { transposeB: true }),
-        matmul(q, this.Ws as Tensor, { transposeB: true }),
+        matmul(k, this.Wh as Tensor, { transposeB: true, signal }),
+        matmul(q, this.Ws as Tensor, { transposeB: true, signal }),
       ]);
-      return runSeq2Seq({ keys: k, lengths, additive: { keysProj, queryProj, v: this.v as Tensor<Float32Array> } });
+      const v = this.v as Tensor<Float32Array>;
+      return runSeq2Seq({ keys: k, lengths, additive: { keysProj, queryProj, v } }, signal);
     }
-    const u = this.score === 'general' ? await matmul(q, this.W as Tensor) : q.contiguous();
-    const scores = (await matmul(k, u.reshape([B, this.keyDim, 1]))).reshape([B, T]);
-    return runSeq2Seq({ keys: k, lengths, scores });
+    const u = this.score === 'general' ? await matmul(q, this.W as Tensor, { signal }) : q.contiguous();
+    const scores = (await matmul(k, u.reshape([B, this.keyDim, 1]), { signal })).reshape([B, T]);
+    return runSeq2Seq({ keys: k, lengths, scores }, signal);
   }
 }

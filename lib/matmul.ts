@@ -1,11 +1,12 @@
 /** matmul: C = op(A) op(B) over float32, batched with broadcasting, zero-copy on the way in. */
+import { abortable } from './abort';
 import { MatmulArrays, native } from './binding';
 import { rangeError } from './errors';
 import { descriptorFor, MATMUL } from './native-layout';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { checkOut, expectOptions, expectTensor, optionalBoolean } from './validate';
+import { checkOut, expectOptions, expectTensor, optionalBoolean, signalOf } from './validate';
 
 export interface MatmulOptions {
   /** Use A^T: a is [..., K, M]. Default false. */
@@ -19,6 +20,8 @@ export interface MatmulOptions {
    * no bytes with a, b or bias (ERR_OVERLAPPING_OUTPUT).
    */
   out?: Tensor;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
+  signal?: AbortSignal;
 }
 
 const MATMUL_OPTION_KEYS = optionKeys<MatmulOptions>({ transposeA: true, transposeB: true, bias: true, out: true });
@@ -141,6 +144,7 @@ export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tenso
  */
 export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor<Float32Array>> {
   const p = prepare(a, b, options, 'matmul');
-  await native().matmulAsync(p.arrays, p.descriptor);
+  const signal = signalOf(options, 'matmul');
+  await abortable(signal, (cancel) => native().matmulAsync(p.arrays, p.descriptor, cancel));
   return p.out;
 }

@@ -21,18 +21,24 @@ import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, MaskTensor, Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { expectOptions, expectTensor, optionalBoolean, positiveInteger } from './validate';
+import { expectOptions, expectTensor, optionalBoolean, signalOf, positiveInteger } from './validate';
 import { plural } from './wording';
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
-const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = { sync: matmulSync, async: matmul };
+const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
+  sync: matmulSync,
+  async: matmul,
+  abortable: (signal, a, b, o) => matmul(a, b, { ...o, signal }),
+};
 const ATTENTION: Kernel<[Tensor, Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
   sync: scaledDotProductAttentionSync,
   async: scaledDotProductAttention,
+  abortable: (signal, q, k, v, o) => scaledDotProductAttention(q, k, v, { ...o, signal }),
 };
 const WEIGHTS: Kernel<[Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
   sync: attentionWeightsSync,
   async: attentionWeights,
+  abortable: (signal, q, k, o) => attentionWeights(q, k, { ...o, signal }),
 };
 
 export interface MultiHeadAttentionOptions {
@@ -70,6 +76,11 @@ export interface MultiHeadForwardOptions {
   averageAttnWeights?: boolean;
   /** Append this call's keys/values to the cache and attend over everything cached. */
   cache?: KVCache;
+  /**
+   * forward() only: aborting it rejects the call with an AbortError and stops its kernels (a `cache`
+   * may then already hold this call's keys and values).
+   */
+  signal?: AbortSignal;
 }
 
 const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
@@ -281,7 +292,9 @@ export class MultiHeadAttention {
     value: Tensor,
     options?: MultiHeadForwardOptions,
   ): Promise<MultiHeadForwardResult> {
-    return runAsync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forward')));
+    const op = 'MultiHeadAttention.forward';
+    const plan = this.plan(query, key, value, options, op);
+    return runAsync(this.forwardBlock(plan), signalOf(options, op));
   }
 
   /** The block, written once: projections, cache append, attention, output projection, weights. */

@@ -11,7 +11,15 @@ import { describeValue, rangeError, typeError } from './errors';
 import { headsOf, HeadLayout, resultStrides } from './head-layout';
 import { allocFloat32, formatShape } from './shape';
 import { isTensor, Tensor } from './tensor';
-import { checkOut, expectOptions, expectTensor, optionalBoolean, optionalEnum, optionalFiniteNumber } from './validate';
+import {
+  checkOut,
+  expectOptions,
+  expectTensor,
+  optionalBoolean,
+  optionalEnum,
+  optionalFiniteNumber,
+  signalOf,
+} from './validate';
 import { runNative } from './binding';
 import { callFormOf, optionKeys } from './option-keys';
 import { descriptorFor, ROTARY, writeHeadsView } from './native-layout';
@@ -38,6 +46,8 @@ export interface RotaryEmbeddingOptions {
    * may not otherwise share bytes with x or positions (ERR_OVERLAPPING_OUTPUT).
    */
   out?: Tensor;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
+  signal?: AbortSignal;
 }
 
 const ROTARY_EMBEDDING_OPTION_KEYS = optionKeys<RotaryEmbeddingOptions>({
@@ -186,8 +196,8 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
   return { x, out, outData, positions, descriptor: d };
 }
 
-function run(p: Prepared, async: boolean): void | Promise<void> {
-  return runNative('rotary', { x: p.x.data, out: p.outData, positions: p.positions }, p.descriptor, async);
+function run(p: Prepared, async: boolean, signal?: AbortSignal): void | Promise<void> {
+  return runNative('rotary', { x: p.x.data, out: p.outData, positions: p.positions }, p.descriptor, async, signal);
 }
 
 /**
@@ -202,7 +212,8 @@ export function applyRotaryEmbeddingSync(x: Tensor, options?: RotaryEmbeddingOpt
 
 /** As applyRotaryEmbeddingSync, off the event loop. */
 export async function applyRotaryEmbedding(x: Tensor, options?: RotaryEmbeddingOptions): Promise<Tensor<Float32Array>> {
-  const p = prepare(x, options, 'applyRotaryEmbedding');
-  await run(p, true);
+  const op = 'applyRotaryEmbedding';
+  const p = prepare(x, options, op);
+  await run(p, true, signalOf(options, op));
   return p.out;
 }

@@ -12,7 +12,7 @@ import { rangeError } from './errors';
 import { matmul, matmulSync } from './matmul';
 import { allocFloat32, formatShape } from './shape';
 import { Tensor } from './tensor';
-import { expectOptions, expectTensor } from './validate';
+import { expectOptions, expectTensor, signalOf } from './validate';
 import { runNative } from './binding';
 import { callFormOf, optionKeys } from './option-keys';
 import { descriptorFor, SOFT_ALIGN } from './native-layout';
@@ -22,6 +22,8 @@ export interface SoftAlignOptions {
   maskA?: Tensor;
   /** bool [B, Lb], true = a real token of b. */
   maskB?: Tensor;
+  /** Promise form only: aborting it rejects the call with an AbortError and stops its kernels. */
+  signal?: AbortSignal;
 }
 
 const SOFT_ALIGN_OPTION_KEYS = optionKeys<SoftAlignOptions>({ maskA: true, maskB: true });
@@ -106,7 +108,7 @@ function softmaxes(p: Prepared, e: Tensor<Float32Array>) {
     d[F.maskBStrideL] = p.maskB.strides[1];
   }
   const arrays = { weightsAB: e.data, weightsBA: weightsBA.data, maskA: p.maskA?.data, maskB: p.maskB?.data };
-  const call = (async: boolean) => runNative('softAlign', arrays, d, async);
+  const call = (async: boolean, signal?: AbortSignal) => runNative('softAlign', arrays, d, async, signal);
   return { weightsBA, call };
 }
 
@@ -121,11 +123,13 @@ export function softAlignSync(a: Tensor, b: Tensor, options?: SoftAlignOptions):
 
 /** As softAlignSync, off the event loop. */
 export async function softAlign(a: Tensor, b: Tensor, options?: SoftAlignOptions): Promise<SoftAlignResult> {
-  const p = prepare(a, b, options, 'softAlign');
-  const weightsAB = await matmul(p.a, p.b, { transposeB: true });
+  const op = 'softAlign';
+  const p = prepare(a, b, options, op);
+  const signal = signalOf(options, op);
+  const weightsAB = await matmul(p.a, p.b, { transposeB: true, signal });
   const { weightsBA, call } = softmaxes(p, weightsAB);
-  await call(true);
-  const beta = await matmul(weightsAB, p.b);
-  const alpha = await matmul(weightsBA, p.a);
+  await call(true, signal);
+  const beta = await matmul(weightsAB, p.b, { signal });
+  const alpha = await matmul(weightsBA, p.a, { signal });
   return { beta, alpha, weightsAB, weightsBA };
 }

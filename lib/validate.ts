@@ -82,6 +82,29 @@ export function optionalBoolean(options: Record<string, unknown>, key: string, o
   return v;
 }
 
+/** The `signal` option of a Promise form: an AbortSignal or undefined. */
+/** The signal of an options argument that expectOptions has already checked (null or undefined: none). */
+export function signalOf(options: unknown, op: string): AbortSignal | undefined {
+  return options === undefined || options === null ? undefined : optionalSignal(options as Record<string, unknown>, op);
+}
+
+export function optionalSignal(options: Record<string, unknown>, op: string): AbortSignal | undefined {
+  const v = options.signal;
+  if (v === undefined) return undefined;
+  // Duck-typed, as Node does: an AbortSignal from another realm (a vm context) is one too.
+  const s = v as Partial<AbortSignal> | null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function' ||
+    typeof s.removeEventListener !== 'function'
+  ) {
+    throw typeError('ERR_INVALID_OPTION', `${op}: Expected an AbortSignal for signal but received ${describeValue(v)}`);
+  }
+  return v as AbortSignal;
+}
+
 export function optionalFiniteNumber(options: Record<string, unknown>, key: string, op: string): number | undefined {
   const v = options[key];
   if (v === undefined) return undefined;

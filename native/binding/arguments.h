@@ -183,9 +183,21 @@ class Arrays {
 
   const std::vector<Napi::Value>& held() const { return held_; }
 
+  // An async call's cancel flag: an Int32Array after the arrays whose element 0 the JavaScript side
+  // sets on abort (held like the arrays). nullptr when absent.
+  const int32_t* cancelFlag() const { return cancel_; }
+
  private:
   Arrays(const Napi::CallbackInfo& info, const char* op, bool async, const char* const* names, int count)
-      : info_(info), op_(op), names_(names), count_(count), async_(async) {}
+      : info_(info), op_(op), names_(names), count_(count), async_(async) {
+    if (!async) return;
+    Napi::Value flag = info[static_cast<size_t>(count) + 1];
+    if (flag.IsUndefined()) return;
+    ArrayArg<int32_t> a = typedArrayArg<int32_t>(flag, "cancel");
+    if (a.length < 1)
+      throwTypeError(info.Env(), "ERR_INVALID_ARGUMENT", std::string("native ") + op + ": cancel is empty");
+    cancel_ = hold(a).data;
+  }
 
   Napi::Value argument(const char* name) const {
     for (int i = 0; i < count_; ++i) {
@@ -206,6 +218,7 @@ class Arrays {
   int count_;
   bool async_;
   std::vector<Napi::Value> held_;
+  const int32_t* cancel_ = nullptr;
 };
 
 // Checks that a strided block lies inside an array of `length` elements: the furthest element is

@@ -150,7 +150,7 @@ Napi::Value run(const Napi::CallbackInfo& info, bool async, bool weightsOnly) {
       attention(activeKernels(), call->problem);
     }
   };
-  return runOrQueue(info.Env(), async, work, out, arrays.held());
+  return runOrQueue(info.Env(), async, work, out, arrays);
 }
 
 }  // namespace

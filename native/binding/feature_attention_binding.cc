@@ -114,7 +114,7 @@ Napi::Value ChannelPool(const Napi::CallbackInfo& info, bool async) {
   float* avg = c.span("avg", 0, planes(x), &result);
   float* max = c.optionalSpan("max", c.kAtStart, planes(x));
   auto run = [x, avg, max] { channelPool(activeKernels(), x, avg, max); };
-  return runOrQueue(c.env, async, run, result, c.arrays.held());
+  return runOrQueue(c.env, async, run, result, c.arrays);
 }
 
 Napi::Value ChannelGate(const Napi::CallbackInfo& info, bool async) {
@@ -126,7 +126,7 @@ Napi::Value ChannelGate(const Napi::CallbackInfo& info, bool async) {
   Napi::Value result;
   float* out = c.span("out", 0, elements(x), &result);
   auto run = [x, logits, logits2, out] { channelGate(activeKernels(), x, logits, logits2, out); };
-  return runOrQueue(c.env, async, run, result, c.arrays.held());
+  return runOrQueue(c.env, async, run, result, c.arrays);
 }
 
 Napi::Value SpatialGate(const Napi::CallbackInfo& info, bool async) {
@@ -154,7 +154,7 @@ Napi::Value SpatialGate(const Napi::CallbackInfo& info, bool async) {
   }
   const float b = static_cast<float>(bias);
   auto run = [x, weight, b, k, out] { spatialGate(activeKernels(), x, weight, b, k, out); };
-  return runOrQueue(env, async, run, result, c.arrays.held());
+  return runOrQueue(env, async, run, result, c.arrays);
 }
 
 Napi::Value Activate(const Napi::CallbackInfo& info, bool async) {
@@ -167,7 +167,7 @@ Napi::Value Activate(const Napi::CallbackInfo& info, bool async) {
   ArrayArg<float> dataArray = arrays.required<float>("data");
   float* data = checkedSpan(env, dataArray, offset, n, "activate", "data");
   auto run = [data, n, f] { activateInPlace(activeKernels(), data, n, f); };
-  return runOrQueue(env, async, run, dataArray.value, arrays.held());
+  return runOrQueue(env, async, run, dataArray.value, arrays);
 }
 
 }  // namespace binding

@@ -77,7 +77,7 @@ Napi::Value LinearAttention(const Napi::CallbackInfo& info, bool async) {
     p->state = state.data + offset;
   }
   auto run = [p] { linearAttention(activeKernels(), *p); };
-  return runOrQueue(env, async, run, out.value, arrays.held());
+  return runOrQueue(env, async, run, out.value, arrays);
 }
 
 }  // namespace binding

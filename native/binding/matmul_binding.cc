@@ -137,7 +137,7 @@ Napi::Value Matmul(const Napi::CallbackInfo& info, bool async) {
   Napi::Value out;
   std::shared_ptr<MatmulCall> call = prepareMatmul(info, arrays, &out);
   return runOrQueue(
-      info.Env(), async, [call] { runMatmul(*call); }, out, arrays.held());
+      info.Env(), async, [call] { runMatmul(*call); }, out, arrays);
 }
 
 }  // namespace binding

@@ -53,7 +53,7 @@ Napi::Value Rotary(const Napi::CallbackInfo& info, bool async) {
     p->positions = positions.data;
   }
   auto run = [p] { rotaryEmbedding(activeKernels(), *p); };
-  return runOrQueue(env, async, run, out.value, args.arrays.held());
+  return runOrQueue(env, async, run, out.value, args.arrays);
 }
 
 }  // namespace binding

@@ -78,7 +78,7 @@ Napi::Value Seq2Seq(const Napi::CallbackInfo& info, bool async) {
   auto run = [call] {
     if (call->problem.batch > 0) seq2seqAttention(activeKernels(), call->problem);
   };
-  return runOrQueue(info.Env(), async, run, context, arrays.held());
+  return runOrQueue(info.Env(), async, run, context, arrays);
 }
 
 }  // namespace binding

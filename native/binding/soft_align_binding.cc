@@ -61,7 +61,7 @@ Napi::Value SoftAlign(const Napi::CallbackInfo& info, bool async) {
   p->maskA = mask(args, F::maskAOffset, "maskA", p->batch, p->La, p->maskAStrideB, p->maskAStrideL);
   p->maskB = mask(args, F::maskBOffset, "maskB", p->batch, p->Lb, p->maskBStrideB, p->maskBStrideL);
   auto run = [p] { softAlignWeights(activeKernels(), *p); };
-  return runOrQueue(args.env, async, run, ab.value, args.arrays.held());
+  return runOrQueue(args.env, async, run, ab.value, args.arrays);
 }
 
 }  // namespace binding

@@ -105,7 +105,7 @@ template <class Fn>
 void runTasks(int64_t n, const Fn& fn) {
   if (n > 1) {
     ThreadPool::instance().parallelFor(n, fn);
-  } else if (n == 1) {
+  } else if (n == 1 && !ThreadPool::cancelRequested()) {
     fn(0, 0);
   }
 }
@@ -272,6 +272,7 @@ void runTask(const MatmulKernels& mk, const Product& p, const Blocking& blk, con
     const int64_t tiles = ceilDiv(r.i1 - r.i0, rows);
     const int64_t blocks = ceilDiv(tiles, blk.mc / rows);
     for (int64_t blockIndex = 0; blockIndex < blocks; ++blockIndex) {
+      if (ThreadPool::cancelRequested()) return;  // C is abandoned: no need to finish it
       const int64_t ic = r.i0 + splitPoint(tiles, blocks, blockIndex) * rows;
       const int64_t mcCur = std::min(r.i0 + splitPoint(tiles, blocks, blockIndex + 1) * rows, r.i1) - ic;
       const float* aBlock = aAt(p, ic, k);

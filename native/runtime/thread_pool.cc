@@ -20,6 +20,7 @@ namespace sa {
 namespace {
 thread_local bool tInsideTask = false;
 thread_local bool tOffload = false;
+thread_local const int32_t* tCancel = nullptr;
 
 // Lower this worker's priority (Linux: per-thread nice). Best effort: failure changes nothing else.
 void lowerWorkerPriority() {
@@ -52,6 +53,9 @@ void pollUntil(const Done& done) {
 
 ThreadPool::OffloadScope::OffloadScope() : previous_(tOffload) { tOffload = true; }
 ThreadPool::OffloadScope::~OffloadScope() { tOffload = previous_; }
+ThreadPool::CancelScope::CancelScope(const int32_t* flag) : previous_(tCancel) { tCancel = flag; }
+ThreadPool::CancelScope::~CancelScope() { tCancel = previous_; }
+bool ThreadPool::cancelRequested() { return isCancelled(tCancel); }
 
 struct ThreadPool::Shared {
   // On separate cache lines: a waiter polls `finished` while the others take tasks from `next`.
@@ -137,6 +141,7 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
   bool poll = false;
   for (;;) {
     const Task* job;
+    const int32_t* cancel;
     int64_t tasks;
     if (poll) pollForJob(seen);
     poll = false;
@@ -149,15 +154,17 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
       if (job_ == nullptr || index > jobWorkers_) continue;
       poll = !jobOffloaded_;
       job = job_;
+      cancel = jobCancel_;
       tasks = jobTasks_;
       ++activeWorkers_;
     }
     tInsideTask = true;
+    tCancel = cancel;  // what cancelRequested() reads inside the tasks
     for (;;) {
       const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
       if (t >= tasks) break;
       try {
-        (*job)(t, index - 1);  // thread indices are 0-based whoever runs the task
+        if (!isCancelled(cancel)) (*job)(t, index - 1);  // thread indices are 0-based whoever runs the task
       } catch (...) {
         std::lock_guard<std::mutex> el(shared_->errorMutex);
         if (!shared_->error) shared_->error = std::current_exception();
@@ -165,6 +172,7 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
       shared_->finished.fetch_add(1, std::memory_order_release);
     }
     tInsideTask = false;
+    tCancel = nullptr;
     {
       std::lock_guard<std::mutex> lock(stateMutex_);
       --activeWorkers_;
@@ -180,12 +188,14 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     return;
   }
   const bool offload = tOffload;
+  const int32_t* cancel = tCancel;
   std::lock_guard<std::mutex> job(jobMutex_);
+  if (isCancelled(cancel)) return;  // cancelled while it waited for the job before it
   const int threads = static_cast<int>(numTasks < numThreads_ ? numTasks : numThreads_);
   if (threads <= 1 && !offload) {
     tInsideTask = true;
     try {
-      for (int64_t t = 0; t < numTasks; ++t) fn(t, 0);
+      for (int64_t t = 0; t < numTasks && !isCancelled(cancel); ++t) fn(t, 0);
     } catch (...) {
       tInsideTask = false;
       throw;
@@ -202,6 +212,7 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     jobTasks_ = numTasks;
     jobWorkers_ = offload ? threads : threads - 1;
     jobOffloaded_ = offload;
+    jobCancel_ = cancel;
     ++generation_;
   }
   wake_.notify_all();
@@ -211,7 +222,8 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
       const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
       if (t >= numTasks) break;
       try {
-        fn(t, threads - 1);  // the caller takes the last index; workers 1..threads-1 take 0..threads-2
+        if (!isCancelled(cancel))
+          fn(t, threads - 1);  // the caller takes the last index; workers 1..threads-1 take 0..threads-2
       } catch (...) {
         std::lock_guard<std::mutex> el(shared_->errorMutex);
         if (!shared_->error) shared_->error = std::current_exception();

@@ -31,7 +31,8 @@ class ThreadPool {
   // Runs fn(task, thread) for every task in [0, numTasks), spread over the pool's threads
   // (thread in [0, numThreads)). Returns when all tasks are done. An exception thrown by a task is
   // rethrown here (the first one; the other tasks still run). Called from inside a task, it runs
-  // the inner tasks inline on the calling thread (thread index 0 of the inner loop).
+  // the inner tasks inline on the calling thread (thread index 0 of the inner loop). Inside a
+  // CancelScope whose flag is set, it returns without running the tasks not yet started.
   void parallelFor(int64_t numTasks, const Task& fn);
 
   static constexpr int kMaxThreads = 256;
@@ -57,6 +58,32 @@ class ThreadPool {
    private:
     bool previous_;
   };
+
+  // While alive on a thread, parallelFor calls from that thread skip their remaining tasks once
+  // *flag is nonzero (a flag another thread sets: an async job's cancellation). nullptr: never.
+  class CancelScope {
+   public:
+    explicit CancelScope(const int32_t* flag);
+    ~CancelScope();
+    CancelScope(const CancelScope&) = delete;
+    CancelScope& operator=(const CancelScope&) = delete;
+
+   private:
+    const int32_t* previous_;
+  };
+
+  // Whether the job this thread works for is cancelled (its CancelScope flag, also seen by the
+  // workers inside its tasks): lets a long task stop between its blocks.
+  static bool cancelRequested();
+
+  static bool isCancelled(const int32_t* flag) {
+    if (flag == nullptr) return false;
+#if defined(_MSC_VER)
+    return *static_cast<const volatile int32_t*>(flag) != 0;
+#else
+    return __atomic_load_n(flag, __ATOMIC_RELAXED) != 0;
+#endif
+  }
 
  private:
   ThreadPool();
@@ -84,8 +111,9 @@ class ThreadPool {
   // can also wait for the last worker to leave (not only for the last task) before it takes the
   // lock; else it often finds one still leaving and sleeps after all.
   alignas(64) std::atomic<int> activeWorkers_{0};
-  alignas(64) int jobWorkers_ = 0;  // workers 1..jobWorkers_ take part in the job in progress
-  bool jobOffloaded_ = false;       // posted from inside an OffloadScope (no caller takes tasks)
+  alignas(64) int jobWorkers_ = 0;      // workers 1..jobWorkers_ take part in the job in progress
+  bool jobOffloaded_ = false;           // posted from inside an OffloadScope (no caller takes tasks)
+  const int32_t* jobCancel_ = nullptr;  // the job's cancel flag (CancelScope), or nullptr
   struct Shared;
   Shared* shared_;
 };

@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -30,6 +31,37 @@ SA_NATIVE_TEST(thread_pool_runs_every_task_once) {
       hits[t].fetch_add(1);
     });
     for (auto& h : hits) SA_CHECK(h.load() == 1, "task ran %d times", h.load());
+  }
+  pool.setNumThreads(ThreadPool::hardwareThreads());
+}
+
+SA_NATIVE_TEST(thread_pool_cancelled_job_skips_its_remaining_tasks) {
+  ThreadPool& pool = ThreadPool::instance();
+  for (int threads : {1, 2, 3}) {
+    pool.setNumThreads(threads);
+    for (bool offloaded : {false, true}) {
+      int32_t flag = 1;
+      std::atomic<int> ran{0};
+      {
+        ThreadPool::CancelScope cancel(&flag);
+        std::optional<ThreadPool::OffloadScope> offload;
+        if (offloaded) offload.emplace();
+        pool.parallelFor(50, [&](int64_t, int) { ran++; });
+        SA_CHECK(ran.load() == 0, "cancelled before it started: %d tasks ran", ran.load());
+        flag = 0;
+        // Cancelled by its first task: the others already running finish, no new one starts.
+        pool.parallelFor(1000, [&](int64_t, int) {
+          if (ran++ == 0) *static_cast<volatile int32_t*>(&flag) = 1;
+        });
+        SA_CHECK(ran.load() <= threads + 1, "%d threads%s: %d tasks ran after the cancel", threads,
+                 offloaded ? " (offloaded)" : "", ran.load());
+        SA_CHECK(ThreadPool::cancelRequested(), "the scope's flag is set");
+      }
+      SA_CHECK(!ThreadPool::cancelRequested(), "no cancel outside the scope");
+      ran = 0;
+      pool.parallelFor(100, [&](int64_t, int) { ran++; });
+      SA_CHECK(ran.load() == 100, "the next job ran %d of 100 tasks", ran.load());
+    }
   }
   pool.setNumThreads(ThreadPool::hardwareThreads());
 }
