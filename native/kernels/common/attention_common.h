@@ -150,7 +150,7 @@ inline typename V::F softcapScores(typename V::F s, const SoftcapConstants& c) {
   return V::sub(cap, V::div(V::mul(two, cap), V::add(e, V::set1(1.0f))));
 }
 
-// ALiBi bias of base-2 slope `slope` (<= 0) for distance |pos - key|: s + slope * |pos - key|.
+// ALiBi bias of slope `slope` (score units, <= 0) for distance |pos - key|: s + slope * |pos - key|.
 template <class V>
 inline typename V::F addAlibi(typename V::F s, typename V::F slope, typename V::F pos, typename V::F key) {
   const typename V::F dist = V::max(V::sub(pos, key), V::sub(key, pos));

@@ -221,9 +221,10 @@ struct TileAttention {
     const F groupMax = maxTree<N>(acc);
     if (V::anyGreater(groupMax, V::add(sm.seen, b.slack))) rescaleTo<N>(groupMax, b, j0, acc, sm);
     F sum0 = V::zero(), sum1 = V::zero();
+    const F unit = b.unit;
     SA_ATTENTION_UNROLL
     for (int j = 0; j < N; ++j) {
-      const F p = V::exp2(V::mul(acc[j], b.unit));
+      const F p = V::exp2(V::mul(acc[j], unit));
       if constexpr (kRegP) {
         acc[j] = p;
       } else {
