@@ -30,6 +30,8 @@ export interface ReferenceAttentionOptions {
   allowed?: (b: number, h: number, i: number, j: number) => boolean;
   /** added to the score (float masks). */
   bias?: (b: number, h: number, i: number, j: number) => number;
+  /** Soft-capping: the scaled score s becomes softcap * tanh(s / softcap) before the bias. */
+  softcap?: number;
 }
 
 /**
@@ -65,6 +67,7 @@ export function referenceAttention(
             s = 0;
             for (let d = 0; d < dk; ++d) s += q(b, h, i, d) * k(b, hk, j, d);
             s *= scale;
+            if (options.softcap) s = options.softcap * Math.tanh(s / options.softcap);
             if (options.bias) s += options.bias(b, h, i, j);
           }
           scores[j] = s;

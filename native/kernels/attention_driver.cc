@@ -72,10 +72,30 @@ KeyRange rowKeyRange(const AttentionProblem& p, int64_t b, int64_t i) {
   return KeyRange{std::min(begin, end), end};
 }
 
+constexpr float kLog2e = 1.4426950408889634f;
+
+// The kernels' score units (AttentionHeadInput): scale * log2(e) = qScale * unitLog2 with qScale a
+// signed power of two and unitLog2 in [1, 2); soft-capping, a zero or an overflowing factor keep
+// base-2 units (qScale = the whole factor, unitLog2 = 1).
+struct ScoreUnits {
+  float qScale, unitLog2, naturalToUnits;
+};
+
+ScoreUnits scoreUnitsOf(const AttentionProblem& p) {
+  const float factor = p.scale * kLog2e;
+  if (p.softcap > 0.0f || factor == 0.0f || !std::isfinite(factor)) return ScoreUnits{factor, 1.0f, kLog2e};
+  int e = 0;
+  std::frexp(factor, &e);  // |factor| = m * 2^e, m in [0.5, 1)
+  const float power = std::ldexp(1.0f, e - 1);
+  const float unit = std::ldexp(std::fabs(factor), 1 - e);
+  return ScoreUnits{std::copysign(power, factor), unit, static_cast<float>(1.4426950408889634 / unit)};
+}
+
 // Fills tile rows [r0, r0 + rows) of unit (b, hk), keys clipped to [k0, k1).
 void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, int64_t k0, int64_t k1,
                AttentionTile& t) {
   const AttentionProblem& p = *lay.p;
+  const float naturalToUnits = scoreUnitsOf(p).naturalToUnits;
   t.rows = rows;
   t.maskRowShared = p.maskKind != MaskKind::None;
   for (int r = 0; r < rows; ++r) {
@@ -89,7 +109,7 @@ void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, i
     t.keyBegin[r] = static_cast<int32_t>(begin);
     t.keyEnd[r] = static_cast<int32_t>(end);
     if (p.alibiSlopes != nullptr) {
-      t.alibiSlope[r] = -p.alibiSlopes[h] * 1.4426950408889634f;
+      t.alibiSlope[r] = -p.alibiSlopes[h] * naturalToUnits;
       t.alibiPos[r] = static_cast<float>(alignedPosition(p, i));
     }
     const int64_t maskOffset = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ;
@@ -152,38 +172,47 @@ AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   in.vStride = p.vStrideL;
   in.dk = p.dk;
   in.dv = p.dv;
-  in.scaleLog2 = p.scale * 1.4426950408889634f;
+  const ScoreUnits units = scoreUnitsOf(p);
+  in.qScale = units.qScale;
+  in.unitLog2 = units.unitLog2;
+  in.naturalToUnits = units.naturalToUnits;
   in.maskKind = p.maskKind;
   in.maskStrideK = p.maskStrideK;
   in.maskBooleanForbids = p.maskBooleanForbids;
   in.keyPaddingKind = p.keyPaddingKind;
   in.keyPaddingStrideK = p.keyPaddingStrideK;
-  in.softcapLog2 = p.softcap * 1.4426950408889634f;
+  in.softcapLog2 = p.softcap * kLog2e;
   in.alibi = p.alibiSlopes != nullptr;
   return in;
 }
 
 // Combines the normalised partial rows of `splits` key ranges (row s at part + s * partStride,
-// its log2-sum-exp at lse[s * lseStride]) into out: weights 2^(lse_s - max lse). A split without
-// keys (lse -inf) has weight 0; no split with keys gives a zero row; a NaN lse (a NaN reached
-// that split's scores) makes the row NaN, as it would without the split.
-void mergeSplits(const float* part, int64_t partStride, const float* lse, int64_t lseStride, int64_t splits, int64_t dv,
-                 float* out) {
-  float top = -INFINITY;
+// its log2-sum-exp unitLog2 * ref[s * lseStride] + log2Sum[s * lseStride]) into out: split s
+// weighs 2^(lse_s - max lse), its reference's difference from the largest one scaled last (scores
+// of 1e4 keep their precision). A split without keys (log2Sum -inf) has weight 0; no split with
+// keys gives a zero row; a NaN (a NaN reached that split's scores) makes the row NaN, as it would
+// without the split.
+void mergeSplits(const float* part, int64_t partStride, const float* ref, const float* log2Sum, int64_t lseStride,
+                 int64_t splits, int64_t dv, float unitLog2, float* out) {
+  float topRef = -INFINITY;
   bool nan = false;
   for (int64_t s = 0; s < splits; ++s) {
-    const float e = lse[s * lseStride];
-    nan |= std::isnan(e);
-    if (e > top) top = e;
+    const float e = log2Sum[s * lseStride];
+    nan |= std::isnan(e) || std::isnan(ref[s * lseStride]);
+    if (e != -INFINITY && ref[s * lseStride] > topRef) topRef = ref[s * lseStride];
   }
   const float fill = nan ? NAN : 0.0f;
   for (int64_t c = 0; c < dv; ++c) out[c] = fill;
-  if (nan || top == -INFINITY) return;
+  if (nan || topRef == -INFINITY) return;
+  const auto lseOf = [&](int64_t s) { return unitLog2 * (ref[s * lseStride] - topRef) + log2Sum[s * lseStride]; };
+  float top = -INFINITY;
+  for (int64_t s = 0; s < splits; ++s) {
+    if (log2Sum[s * lseStride] != -INFINITY) top = std::max(top, lseOf(s));
+  }
   float total = 0.0f;
   for (int64_t s = 0; s < splits; ++s) {
-    const float e = lse[s * lseStride];
-    if (e == -INFINITY) continue;
-    const float w = std::exp2(e - top);
+    if (log2Sum[s * lseStride] == -INFINITY) continue;
+    const float w = std::exp2(lseOf(s) - top);
     total += w;
     const float* row = part + s * partStride;
     for (int64_t c = 0; c < dv; ++c) out[c] += w * row[c];
@@ -282,13 +311,15 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
     return;
   }
 
-  // Key splits: each task writes its tile's normalised partial rows and their log2-sum-exp; the
-  // merge weighs split s by 2^(lse_s - max lse). Partials are O(tasks x tile x dv), small since
-  // splitting only happens when there are few tiles.
+  // Key splits: each task writes its tile's normalised partial rows and their log2-sum-exp (two
+  // parts, see mergeSplits); the merge weighs split s by 2^(lse_s - max lse). Partials are O(tasks x tile x dv), small
+  // since splitting only happens when there are few tiles.
   const int64_t T = lay.tileRows;
   // Every element is written by its task before the merge reads it: no need to zero them.
   std::unique_ptr<float[]> partOut(new float[static_cast<size_t>(lay.units * splits * T * p.dv)]);
-  std::unique_ptr<float[]> partLse(new float[static_cast<size_t>(lay.units * splits * T)]);
+  std::unique_ptr<float[]> partRef(new float[static_cast<size_t>(lay.units * splits * T)]);
+  std::unique_ptr<float[]> partLog2Sum(new float[static_cast<size_t>(lay.units * splits * T)]);
+  const float unitLog2 = scoreUnitsOf(p).unitLog2;
   const int64_t splitKeys = (p.Lk + splits - 1) / splits;
   pool.parallelFor(lay.units * splits, [&](int64_t task, int) {
     const int64_t unit = task / splits, s = task % splits;
@@ -299,7 +330,8 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
     AttentionTile t;
     buildTile(lay, b, hk, r0, rows, s * splitKeys, std::min(p.Lk, (s + 1) * splitKeys), t);
     for (int r = 0; r < rows; ++r) t.out[r] = &partOut[static_cast<size_t>(((task * T) + r) * p.dv)];
-    t.lse2 = &partLse[static_cast<size_t>(task * T)];
+    t.lseRef = &partRef[static_cast<size_t>(task * T)];
+    t.lseLog2Sum = &partLog2Sum[static_cast<size_t>(task * T)];
     runTile(k, headInput(p, b, hk), t);
   });
   pool.parallelFor(lay.units, [&](int64_t unit, int) {
@@ -311,8 +343,9 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
       const int64_t row = r0 + r;
       const int64_t i = row / lay.group, h = hk * lay.group + row % lay.group;
       float* out = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
-      mergeSplits(&partOut[static_cast<size_t>((unit * splits * T + r) * p.dv)], T * p.dv,
-                  &partLse[static_cast<size_t>(unit * splits * T + r)], T, splits, p.dv, out);
+      const size_t lse = static_cast<size_t>(unit * splits * T + r);
+      mergeSplits(&partOut[static_cast<size_t>((unit * splits * T + r) * p.dv)], T * p.dv, &partRef[lse],
+                  &partLog2Sum[lse], T, splits, p.dv, unitLog2, out);
     }
   });
 }

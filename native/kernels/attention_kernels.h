@@ -26,16 +26,21 @@ struct AttentionHeadInput {
   const float* v = nullptr;  // value 0; value j at v + j * vStride
   int64_t vStride = 0;
   int64_t dk = 0, dv = 0;
-  // scale * log2(e): the kernels keep scores in base-2 exponent units, so the softmax needs exp2
-  // only (one multiply per score saved, folded into the packed queries).
-  float scaleLog2 = 0;
+  // Score units: the kernels take dot products on the packed queries q * qScale and exponentiate
+  // unitLog2 * x, with qScale * unitLog2 = scale * log2(e). qScale is a signed power of two (exact)
+  // and unitLog2 in [1, 2), so a score is never rounded at its full magnitude before the row's
+  // reference is subtracted; the factor applies to the difference. With soft-capping (nonlinear in
+  // the score) qScale = scale * log2(e) and unitLog2 = 1: scores are then base-2 exponents.
+  float qScale = 0;
+  float unitLog2 = 1;
+  float naturalToUnits = 1.4426950408889634f;  // log2(e) / unitLog2: additive masks (natural units) into score units
   MaskKind maskKind = MaskKind::None;
   int64_t maskStrideK = 0;                   // between keys of a mask row (0 when the mask broadcasts over keys)
   bool maskBooleanForbids = false;           // boolean mask polarity: false = nonzero may attend (SDPA)
   MaskKind keyPaddingKind = MaskKind::None;  // boolean: nonzero = padding = forbidden
   int64_t keyPaddingStrideK = 0;
   // Soft-capping in base-2 units: s2 -> softcapLog2 * tanh(s2 / softcapLog2), softcapLog2 = cap *
-  // log2(e) (0 = off); applied to q.k * scaleLog2 before any bias.
+  // log2(e) (0 = off); applied to q.k * qScale (base-2 units then) before any bias.
   float softcapLog2 = 0.0f;
   bool alibi = false;  // add AttentionTile::alibiSlope[r] * |alibiPos[r] - j| to each score
 };
@@ -57,11 +62,14 @@ struct AttentionTile {
   // The batch item's key-padding row (element j at [j * keyPaddingStrideK]), shared by all rows.
   const float* keyPaddingAdditive = nullptr;
   const uint8_t* keyPaddingBoolean = nullptr;
-  // When non-null, lse2[r] receives log2(sum_j 2^(score_rj)) of the row's keys (-inf when the row
-  // had none), so the driver can merge partial results of key ranges split across threads.
-  float* lse2 = nullptr;
-  // ALiBi (when AttentionHeadInput::alibi): the row's base-2 slope (-slope * log2(e), <= 0 for the
-  // standard slopes) and its aligned query position as a float (exact: positions < 2^24).
+  // When non-null, row r's log2-sum-exp of its scores (base 2) is unitLog2 * lseRef[r] +
+  // lseLog2Sum[r] (lseLog2Sum -inf when the row had no key), so the driver can merge partial results
+  // of key ranges split across threads. Two parts: the reference in score units keeps its full
+  // precision, and the merge subtracts references before it scales.
+  float* lseRef = nullptr;
+  float* lseLog2Sum = nullptr;
+  // ALiBi (when AttentionHeadInput::alibi): the row's slope in score units (-slope * naturalToUnits,
+  // <= 0 for the standard slopes) and its aligned query position as a float (exact: positions < 2^24).
   float alibiSlope[kAttentionMaxTileRows] = {};
   float alibiPos[kAttentionMaxTileRows] = {};
 };
@@ -75,8 +83,8 @@ struct AttentionKernels {
   void (*tile)(const AttentionHeadInput& head, const AttentionTile& tile);
   void (*rows)(const AttentionHeadInput& head, const AttentionTile& tile);
   // Row r's final base-2 scores (scale, soft-capping, ALiBi, masks, key padding, key range) of keys
-  // [0, keys) into tile.out[r] (keys floats; -inf where the row may not attend): the scoring code of
-  // the row kernel, for the materialised weights (attentionWeights).
+  // [0, keys), less the row's maximum, into tile.out[r] (keys floats; -inf where the row may not
+  // attend): the scoring code of the row kernel, for the materialised weights (attentionWeights).
   void (*scores)(const AttentionHeadInput& head, const AttentionTile& tile, int64_t keys);
   // The vector exp2 the softmax uses, over n floats (exposed so the tests can measure its error).
   void (*exp2)(const float* x, float* y, int64_t n);

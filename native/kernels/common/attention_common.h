@@ -66,18 +66,21 @@ struct BiasSource {
   const uint8_t* boolean = nullptr;
   int64_t stride = 0;
   bool booleanForbids = false;  // nonzero = forbidden (key padding, nn.MultiheadAttention)
+  float toUnits = kLog2e;       // additive masks: natural units into score units
 };
 
 inline BiasSource rowMaskSource(const AttentionHeadInput& in, const AttentionTile& t, int r) {
-  return BiasSource{in.maskKind, t.maskAdditive[r], t.maskBoolean[r], in.maskStrideK, in.maskBooleanForbids};
+  return BiasSource{in.maskKind,    t.maskAdditive[r],     t.maskBoolean[r],
+                    in.maskStrideK, in.maskBooleanForbids, in.naturalToUnits};
 }
 
 inline BiasSource keyPaddingSource(const AttentionHeadInput& in, const AttentionTile& t) {
-  return BiasSource{in.keyPaddingKind, t.keyPaddingAdditive, t.keyPaddingBoolean, in.keyPaddingStrideK, true};
+  return BiasSource{in.keyPaddingKind, t.keyPaddingAdditive, t.keyPaddingBoolean, in.keyPaddingStrideK, true,
+                    in.naturalToUnits};
 }
 
-// The base-2 bias of keys [k0, k0 + n) from one source, written to (or, with accumulate, added to)
-// bias[j * biasStride]: additive masks scaled by log2(e) (-inf stays -inf), boolean masks 0 or
+// The bias of keys [k0, k0 + n) in score units from one source, written to (or, with accumulate,
+// added to) bias[j * biasStride]: additive masks scaled by toUnits (-inf stays -inf), boolean masks 0 or
 // -inf. Returns whether any key is forbidden (-inf), so the caller knows the block holds masked
 // keys (see the non-finite V guard in the kernels).
 inline bool writeBias(const BiasSource& src, int64_t k0, int64_t n, float* bias, int64_t biasStride, bool accumulate) {
@@ -86,7 +89,7 @@ inline bool writeBias(const BiasSource& src, int64_t k0, int64_t n, float* bias,
     float b;
     if (src.kind == MaskKind::Additive) {
       const float m = src.additive[(k0 + j) * src.stride];
-      b = m == -INFINITY ? -INFINITY : m * kLog2e;
+      b = m == -INFINITY ? -INFINITY : m * src.toUnits;
     } else {
       const bool allowed = (src.boolean[(k0 + j) * src.stride] != 0) != src.booleanForbids;
       b = allowed ? 0.0f : -INFINITY;
@@ -147,7 +150,7 @@ inline typename V::F softcapScores(typename V::F s, const SoftcapConstants& c) {
   return V::sub(cap, V::div(V::mul(two, cap), V::add(e, V::set1(1.0f))));
 }
 
-// ALiBi bias of base-2 slope `slope` (<= 0) for distance |pos - key|: s + slope * |pos - key|.
+// ALiBi bias of slope `slope` (score units, <= 0) for distance |pos - key|: s + slope * |pos - key|.
 template <class V>
 inline typename V::F addAlibi(typename V::F s, typename V::F slope, typename V::F pos, typename V::F key) {
   const typename V::F dist = V::max(V::sub(pos, key), V::sub(key, pos));
@@ -155,8 +158,20 @@ inline typename V::F addAlibi(typename V::F s, typename V::F slope, typename V::
 }
 
 // What a finished row writes: out = acc / l, or zeros when no key contributed (l == 0); a NaN l
-// (a NaN input reached this row) keeps the NaN. lse2 = m + log2(l), -inf for an empty row.
+// (a NaN input reached this row) keeps the NaN. Its log2-sum-exp: the reference the weights were
+// taken against (score units) and log2(l), -inf for an empty row (AttentionTile::lseRef).
 inline float inverseSum(float l) { return l == 0.0f ? 0.0f : 1.0f / l; }
+
+inline void writeRowLse(const AttentionTile& t, int r, float ref, float l) {
+  if (t.lseRef == nullptr) return;
+  t.lseRef[r] = ref;
+  t.lseLog2Sum[r] = l == 0.0f ? -INFINITY : std::log2(l);
+}
+
+// The reference a row's scores start from when something (a mask, ALiBi) is added to them before
+// their maximum is known: a dot product of the row's own, or 0 when that one is not finite. Any
+// score of the row is near enough that the biased scores stay small beside it.
+inline float startingReference(float dot) { return std::isfinite(dot) ? dot : 0.0f; }
 
 // Whether n value rows hold a non-finite element: inf * 0 and NaN * 0 are NaN, finite * 0 is 0,
 // so one FMA per vector accumulates the answer.

@@ -218,21 +218,35 @@ struct RowAttention {
                       span.end};
   }
 
-  // The tile's query rows, scaled by scale * log2(e) and zero-padded to dkPad, into qs.
+  // The tile's query rows, scaled by qScale (score units) and zero-padded to dkPad, into qs.
   static void packQueries(const AttentionHeadInput& in, const AttentionTile& t, int64_t dkPad, float* qs) {
     for (int r = 0; r < t.rows; ++r) {
-      for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + d] = d < in.dk ? t.q[r][d] * in.scaleLog2 : 0.0f;
+      for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + d] = d < in.dk ? t.q[r][d] * in.qScale : 0.0f;
     }
   }
 
-  // The final base-2 scores of row r (packed query q) against keys [rb, rb + cnt) into p[0, cnt),
-  // -inf up to the next multiple of W: dot products, soft-capping, ALiBi, then the biases written
-  // ahead (shared: the shared bias from key rb on; rowBias: the row's). Returns their lane-wise
-  // max. The one implementation of a score that both the fused row kernel and scoreRows use.
+  // Where row r's scores start from: 0, or with biases added before the maximum is known (masks,
+  // ALiBi; not with soft-capping, which takes whole scores) its first key's dot product, so that
+  // the biased scores stay small beside it (see TileAttention::run).
+  static float startingBase(const AttentionHeadInput& in, const AttentionTile& t, const ScoreSetup& c, int r,
+                            const float* q) {
+    if (c.softcap || !(c.haveShared || c.tb.haveRow || in.alibi) || t.keyBegin[r] >= t.keyEnd[r]) return 0.0f;
+    const float* k = in.k + t.keyBegin[r] * in.kStride;
+    float dot = 0.0f;
+    for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
+    return startingReference(dot);
+  }
+
+  // The final scores of row r (packed query q) against keys [rb, rb + cnt), in score units less
+  // `base`, into p[0, cnt), -inf up to the next multiple of W: dot products, soft-capping, the base,
+  // ALiBi, then the biases written ahead (shared: the shared bias from key rb on; rowBias: the
+  // row's). Returns their lane-wise max. The one implementation of a score that both the fused row
+  // kernel and scoreRows use.
   static inline F rowScores(const AttentionHeadInput& in, const AttentionTile& t, const ScoreSetup& c, int r,
-                            const float* q, int64_t rb, int cnt, const float* shared, const float* rowBias,
+                            const float* q, float base, int64_t rb, int cnt, const float* shared, const float* rowBias,
                             bool prefetch, float* p) {
     F vmax = V::negInf();
+    const F baseV = V::set1(base);
     for (int g = 0; g < cnt; g += W) {
       const int nk = cnt - g < W ? cnt - g : W;
       // The first row fetches the next block's keys (and in run, values) into L2 while this
@@ -243,6 +257,7 @@ struct RowAttention {
                        pfK ? in.k + (rb + g + NB) * in.kStride : nullptr);
       // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
       if (c.softcap) s = V::negInfPastLanes(softcapScores<V>(s, c.cap), nk);
+      s = V::sub(s, baseV);
       if (in.alibi) {
         const F key = V::add(V::set1(static_cast<float>(rb + g)), c.iota);
         s = addAlibi<V>(s, V::set1(t.alibiSlope[r]), V::set1(t.alibiPos[r]), key);
@@ -256,33 +271,46 @@ struct RowAttention {
     return vmax;
   }
 
-  // Row r's final base-2 scores of keys [0, keys) into t.out[r] (keys floats; -inf outside
-  // [keyBegin[r], keyEnd[r]) and where a mask forbids the key): the materialised weights' input.
+  // Row r's final base-2 scores of keys [0, keys), less the row's maximum, into t.out[r] (keys
+  // floats; -inf outside [keyBegin[r], keyEnd[r]) and where a mask forbids the key): the
+  // materialised weights' input. Two passes: the first finds each row's maximum, the second takes
+  // the scores against it, so none is rounded at its full magnitude.
   static void scoreRows(const AttentionHeadInput& in, const AttentionTile& t, int64_t keys) {
     const int rows = t.rows;
     const int64_t dkPad = roundUpTo(in.dk, W);
     const int64_t nQ = rows * dkPad, nP = NB + W, nBias = NB + W;
-    float* qs = attentionScratch(0, static_cast<size_t>(nQ + nP + 2 * nBias));
+    float* qs = attentionScratch(0, static_cast<size_t>(nQ + nP + 2 * nBias + rows));
     float* p = qs + nQ;
     float* sharedBias = p + nP;
     float* rowBias = sharedBias + nBias;
+    float* base = rowBias + nBias;
     packQueries(in, t, dkPad, qs);
     for (int r = 0; r < rows; ++r) {
+      base[r] = -INFINITY;
       for (int64_t j = 0; j < keys; ++j) t.out[r][j] = -INFINITY;
     }
     const KeySpan span = keySpanOf(t);
     const ScoreSetup sc = scoreSetupOf(in, t, span);
-    for (int64_t kb = span.begin; kb < span.end; kb += NB) {
-      const int n = static_cast<int>(minOf(NB, span.end - kb));
-      if (sc.haveShared) writeSharedBias(sc.tb, kb, n, sharedBias);
-      for (int r = 0; r < rows; ++r) {
-        const int64_t rb = maxOf(t.keyBegin[r], kb), re = minOf(t.keyEnd[r], kb + n);
-        if (rb >= re) continue;
-        const int cnt = static_cast<int>(re - rb);
-        if (sc.tb.haveRow) writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
-        rowScores(in, t, sc, r, qs + r * dkPad, rb, cnt, sharedBias + (rb - kb), rowBias, false, p);
-        for (int j = 0; j < cnt; ++j) t.out[r][rb + j] = p[j];
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int64_t kb = span.begin; kb < span.end; kb += NB) {
+        const int n = static_cast<int>(minOf(NB, span.end - kb));
+        if (sc.haveShared) writeSharedBias(sc.tb, kb, n, sharedBias);
+        for (int r = 0; r < rows; ++r) {
+          const int64_t rb = maxOf(t.keyBegin[r], kb), re = minOf(t.keyEnd[r], kb + n);
+          if (rb >= re) continue;
+          const int cnt = static_cast<int>(re - rb);
+          if (sc.tb.haveRow) writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
+          const float rowBase = pass == 0 ? 0.0f : base[r];
+          const F vmax =
+              rowScores(in, t, sc, r, qs + r * dkPad, rowBase, rb, cnt, sharedBias + (rb - kb), rowBias, false, p);
+          if (pass == 0) {
+            base[r] = std::fmax(base[r], V::hmax(vmax));
+          } else {
+            for (int j = 0; j < cnt; ++j) t.out[r][rb + j] = in.unitLog2 * p[j];
+          }
+        }
       }
+      for (int r = 0; r < rows && pass == 0; ++r) base[r] = startingReference(base[r]);
     }
   }
 
@@ -291,22 +319,25 @@ struct RowAttention {
     const int64_t dk = in.dk, dv = in.dv;
     const int64_t dkPad = roundUpTo(dk, W), dvPad = roundUpTo(dv, W);
     const int64_t nQ = rows * dkPad, nO = rows * dvPad, nP = NB + W, nBias = NB + W;
-    float* qs = attentionScratch(0, static_cast<size_t>(nQ + nO + nP + 2 * nBias + 2 * roundUpTo(rows, W)));
+    float* qs = attentionScratch(0, static_cast<size_t>(nQ + nO + nP + 2 * nBias + 3 * roundUpTo(rows, W)));
     float* o = qs + nQ;
     float* p = o + nO;
     float* sharedBias = p + nP;
     float* rowBias = sharedBias + nBias;
-    float* mRow = rowBias + nBias;
-    float* lRow = mRow + roundUpTo(rows, W);
+    float* baseRow = rowBias + nBias;
+    float* seenRow = baseRow + roundUpTo(rows, W);
+    float* lRow = seenRow + roundUpTo(rows, W);
 
     for (int64_t i = 0; i < nO; ++i) o[i] = 0.0f;
     packQueries(in, t, dkPad, qs);
-    for (int r = 0; r < rows; ++r) {
-      mRow[r] = -INFINITY;
-      lRow[r] = 0.0f;
-    }
     const KeySpan span = keySpanOf(t);
     const ScoreSetup sc = scoreSetupOf(in, t, span);
+    const F unit = V::set1(in.unitLog2);
+    for (int r = 0; r < rows; ++r) {
+      baseRow[r] = startingBase(in, t, sc, r, qs + r * dkPad);
+      seenRow[r] = -INFINITY;
+      lRow[r] = 0.0f;
+    }
 
     for (int64_t kb = span.begin; kb < span.end; kb += NB) {
       const int n = static_cast<int>(minOf(NB, span.end - kb));
@@ -317,23 +348,29 @@ struct RowAttention {
         const int cnt = static_cast<int>(re - rb);
         bool masked = sharedMasked;
         if (sc.tb.haveRow) masked |= writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
-        const F vmax = rowScores(in, t, sc, r, qs + r * dkPad, rb, cnt, sharedBias + (rb - kb), rowBias, r == 0, p);
-        // Online softmax for the row (see TileAttention::run for the -inf handling).
+        const F vmax =
+            rowScores(in, t, sc, r, qs + r * dkPad, baseRow[r], rb, cnt, sharedBias + (rb - kb), rowBias, r == 0, p);
+        // Online softmax for the row, relative to its base (see TileAttention::rescaleTo): the base
+        // moves to the running max, and both the old sum and this block's scores move by the
+        // difference it really moved by.
         const float blockMax = V::hmax(vmax);
-        const float mOld = mRow[r];
-        const float mNew = blockMax > mOld ? blockMax : mOld;
-        const float mUse = mNew == -INFINITY ? 0.0f : mNew;
+        const float seen = seenRow[r];  // 0 once the row has a key, -inf before
+        const float top = blockMax > seen ? blockMax : seen;
+        const float move = top == -INFINITY ? 0.0f : top;
+        const float base = baseRow[r] + move;
+        const float delta = base - baseRow[r];
         alignas(64) float alphaLanes[W];
-        V::store(alphaLanes, V::exp2(V::set1(mOld - mUse)));
-        const F mv = V::set1(mUse);
+        V::store(alphaLanes, V::exp2(V::set1(in.unitLog2 * (seen - delta))));
+        const F deltaV = V::set1(delta);
         F sum = V::zero();
         for (int g = 0; g < cnt; g += W) {
-          const F e = V::exp2(V::sub(V::loadu(p + g), mv));  // lanes past cnt: exp2(-inf) = 0
+          const F e = V::exp2(V::mul(V::sub(V::loadu(p + g), deltaV), unit));  // lanes past cnt: exp2(-inf) = 0
           V::storeu(p + g, e);
           sum = V::add(sum, e);
         }
         lRow[r] = lRow[r] * alphaLanes[0] + V::hsum(sum);
-        mRow[r] = mNew;
+        baseRow[r] = base;
+        seenRow[r] = top - move;
         const float* vBlock = in.v + rb * in.vStride;
         if (masked && valuesNonFinite<V>(vBlock, in.vStride, cnt, dv)) {
           pvUpdateGuarded(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0]);
@@ -351,7 +388,7 @@ struct RowAttention {
       float* out = t.out[r];
       for (int64_t c = 0; c < full; c += W) V::storeu(out + c, V::mul(V::load(orow + c), inv));
       if (full < dv) V::storeTail(out + full, V::mul(V::load(orow + full), inv), static_cast<int>(dv - full));
-      if (t.lse2 != nullptr) t.lse2[r] = lRow[r] == 0.0f ? -INFINITY : mRow[r] + std::log2(lRow[r]);
+      writeRowLse(t, r, baseRow[r], lRow[r]);
     }
   }
 };

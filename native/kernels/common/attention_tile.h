@@ -5,7 +5,7 @@
 // One tile = V::W query rows that share a key/value head; the rows sit in the lanes of a vector:
 //
 //   S^T micro-kernel  scores of NR keys x W rows: NR accumulators, one per key, each W rows wide.
-//                     Per step of the head dimension: one load of the packed, pre-scaled Q^T column
+//                     Per step of the head dimension: one load of the packed Q^T column
 //                     and NR FMAs with the key element broadcast straight from K (no K packing at
 //                     all: K is read in place through its row stride).
 //   softmax           fused into the S^T step, lane-wise: the reference max, the rescale factor
@@ -31,7 +31,9 @@
 // non-finite value check; through L1 also of P^T, whose V block (NB x dv) is read MR times per
 // tile from L1, so NB is sized for it and the P^T block, the packed Q^T, and the O tile to fit a
 // 32 KiB L1 together. O (or O^T) lives in per-thread L1 scratch.
-// Scores are in base-2 units (scale * log2(e) folded into the packed Q), so exp is exp2.
+// Scores are in score units (AttentionHeadInput: Q packed times a power of two, the rest of
+// scale * log2(e) applied to score - reference as the exp2 argument), so a score of 1e4 is never
+// rounded at that magnitude before its row's reference is subtracted.
 #pragma once
 #include "kernels/common/attention_common.h"
 #include "kernels/common/prefetch.h"
@@ -115,7 +117,7 @@ struct TileAttention {
   // Everything one key block needs, so the step functions take one argument.
   struct Block {
     const AttentionHeadInput* in;
-    const float* qt;          // [dk][W] packed Q^T, pre-scaled by scale * log2(e)
+    const float* qt;          // [dk][W] packed Q^T, times AttentionHeadInput::qScale
     float* st;                // [NB][W] P of this block (from the score registers: a guarded step's)
     const float* rowBias;     // [NB][W] per-row mask bias
     const float* sharedBias;  // [NB] bias common to the rows (shared mask row, key padding)
@@ -128,23 +130,26 @@ struct TileAttention {
     bool softcap;                // soft-cap the scores (AttentionHeadInput::softcapLog2 > 0)
     SoftcapConstants cap;
     bool alibi;
-    F alibiSlope, alibiPos;  // per-lane (row) base-2 slope and aligned position
+    F alibiSlope, alibiPos;  // per-lane (row) slope in score units and aligned position
     float* ot;               // [dv][W] O^T (P.V from the score registers only)
     bool guarded;            // this block holds masked keys and a non-finite value
+    F unit;                  // AttentionHeadInput::unitLog2: weight = exp2(unit * (score - reference))
+    F slack;                 // kSlack in score units
   };
 
   // The online softmax against a reference max that only moves when a group of scores exceeds it
-  // by more than kSlack (log2 units): until then the weights are exp2(s - ref) <= 2^kSlack straight
-  // from the score registers, the accumulator's factor stays exactly 1, and the subtraction of the
-  // reference is free (the score accumulators start at -ref). With real data the reference settles
-  // within the first key group; every move is exact (rescaleTo). The price: the unnormalised
+  // by more than kSlack (log2 units): until then the weights are exp2(unit * (s - ref)) <= 2^kSlack
+  // straight from the score registers, the accumulator's factor stays exactly 1, and the
+  // subtraction of the reference is free (the score accumulators start at -ref, in score units, so
+  // that near-equal large scores cancel exactly). With real data the reference settles within the
+  // first key group; every move is exact (rescaleTo). The price: the unnormalised
   // accumulator may reach 2^kSlack times what an exact running max allows, so values within a
   // factor 256 of FLT_MAX / Lk overflow sooner (far outside anything attention sees).
   static constexpr float kSlack = 8.0f;
   struct Softmax {
-    F ref;         // per-row reference, -inf while the row has seen no allowed key
-    F refUse;      // ref, or 0 where ref is -inf (so exp2(-inf - refUse) = 0, not NaN)
-    F l;           // sum of the weights, relative to refUse (through L1: of the finished blocks)
+    F base;        // per-row reference (score units, finite): the scores are taken relative to it
+    F seen;        // 0 where the row has had an allowed key (base is then its reference), else -inf
+    F l;           // sum of the weights, relative to base (through L1: of the finished blocks)
     F blockSum;    // through L1: sum of this block's weights so far
     F blockAlpha;  // through L1: factor for O and l at the end of this block (1 if ref stayed)
   };
@@ -160,16 +165,18 @@ struct TileAttention {
     }
   }
 
-  // Raises the reference to cover `groupMax`: what was accumulated against the old one scales by
-  // 2^(old - new) (P.V from the score registers: O^T and l; through L1: the weights of this block
-  // already written, the first j0 keys of the P^T block, its running sum and the factor for O and
-  // l); the current group's scores, taken against the old reference, move by the difference.
+  // Raises the reference to cover `groupMax` (relative to base): what was accumulated against the
+  // old one scales by 2^(unit * (old - new)) (P.V from the score registers: O^T and l; through L1:
+  // the weights of this block already written, the first j0 keys of the P^T block, its running sum
+  // and the factor for O and l); the current group's scores move by the same difference, the one
+  // base really moved by, so old and new weights stay relative to the same reference.
   template <int N>
   static void rescaleTo(F groupMax, const Block& b, int j0, F* acc, Softmax& sm) {
-    const F ref = V::max(groupMax, sm.ref);  // the old ref where groupMax is NaN
-    const F refUse = V::zeroIfNegInf(ref);
-    const F a = V::exp2(V::sub(sm.ref, refUse));  // 0 where the row had no key yet
-    const F delta = V::sub(refUse, sm.refUse);
+    const F top = V::max(groupMax, sm.seen);  // x86: the old reference where groupMax is NaN
+    const F move = V::zeroIfNegInf(top);      // 0 while the row has no key
+    const F base = V::add(sm.base, move);
+    const F delta = V::sub(base, sm.base);
+    const F a = V::exp2(V::mul(V::sub(sm.seen, delta), b.unit));  // 0 where the row had no key yet
     if constexpr (kRegP) {
       for (int64_t c = 0; c < b.in->dv; ++c) V::store(b.ot + c * W, V::mul(V::load(b.ot + c * W), a));
       sm.l = V::mul(sm.l, a);
@@ -179,46 +186,45 @@ struct TileAttention {
       sm.blockAlpha = V::mul(sm.blockAlpha, a);
     }
     for (int j = 0; j < N; ++j) acc[j] = V::sub(acc[j], delta);
-    sm.ref = ref;
-    sm.refUse = refUse;
+    sm.base = base;
+    sm.seen = V::sub(top, move);  // 0, or -inf where the row still has no key
   }
 
   // Scores of N keys (from key j0 of the block) minus the reference, masked, then their weights
   // into the P^T block. Extras: soft-capping or ALiBi may be on (a compile-time switch, so the
   // plain path keeps its register allocation and instruction stream exactly as without them);
-  // soft-capping is not linear, so with extras the reference is subtracted after it.
+  // soft-capping is not linear, so with it the reference is subtracted after it.
   template <int N, bool Extras>
   static inline void scoreStep(const Block& b, int j0, Softmax& sm) {
     F acc[N];
     const AttentionHeadInput& in = *b.in;
-    const F negRef = V::sub(V::zero(), sm.refUse);
+    const F negRef = V::sub(V::zero(), sm.base);
+    const bool absolute = Extras && b.softcap;  // soft-capping takes the whole score
     const int64_t key0 = b.kb + j0;
     const int nextRows = static_cast<int>(minOf(NR, maxOf(0, b.spanEnd - (key0 + N))));
     const float* k = in.k + key0 * in.kStride;
-    V::template scores<N>(b.qt, k, in.kStride, in.dk, Extras ? V::zero() : negRef, acc,
+    V::template scores<N>(b.qt, k, in.kStride, in.dk, absolute ? V::zero() : negRef, acc,
                           nextRows > 0 ? k + N * in.kStride : k, nextRows);
     const bool rangeTest = key0 < b.fullBegin || key0 + N > b.fullEnd;
     SA_ATTENTION_UNROLL  // the N accumulators stay in registers
     for (int j = 0; j < N; ++j) {
       F s = acc[j];
-      if (Extras && b.softcap) s = softcapScores<V>(s, b.cap);
+      if (absolute) s = V::add(softcapScores<V>(s, b.cap), negRef);
       if (Extras && b.alibi) s = addAlibi<V>(s, b.alibiSlope, b.alibiPos, V::set1(static_cast<float>(key0 + j)));
-      if (Extras) s = V::add(s, negRef);
       if (b.haveSharedBias) s = V::addBias(s, V::bcast(b.sharedBias + j0 + j));
       if (b.haveRowBias) s = V::addBias(s, V::load(b.rowBias + (j0 + j) * W));
       if (rangeTest) s = V::keepKeyRange(s, b.keyBegin, b.keyEnd, static_cast<int32_t>(key0 + j));
       acc[j] = s;
     }
-    // acc holds s - refUse; the test is s - refUse > ref - refUse + slack (-inf + slack for a
-    // row without a key yet, so its first finite score always moves the ref).
+    // acc holds s - base; the test is s - base > slack (-inf for a row without a key yet, so its
+    // first finite score always moves the reference).
     const F groupMax = maxTree<N>(acc);
-    if (V::anyGreater(groupMax, V::add(V::sub(sm.ref, sm.refUse), V::set1(kSlack)))) {
-      rescaleTo<N>(V::add(groupMax, sm.refUse), b, j0, acc, sm);
-    }
+    if (V::anyGreater(groupMax, V::add(sm.seen, b.slack))) rescaleTo<N>(groupMax, b, j0, acc, sm);
     F sum0 = V::zero(), sum1 = V::zero();
+    const F unit = b.unit;
     SA_ATTENTION_UNROLL
     for (int j = 0; j < N; ++j) {
-      const F p = V::exp2(acc[j]);
+      const F p = V::exp2(V::mul(acc[j], unit));
       if constexpr (kRegP) {
         acc[j] = p;
       } else {
@@ -421,7 +427,7 @@ struct TileAttention {
       float* out = t.out[r];
       for (int64_t c = 0; c < full; c += W) V::storeu(out + c, V::mul(V::load(orow + c), inv));
       if (full < in.dv) V::storeTail(out + full, V::mul(V::load(orow + full), inv), static_cast<int>(in.dv - full));
-      if (t.lse2 != nullptr) t.lse2[r] = l[r] == 0.0f ? -INFINITY : m[r] + std::log2(l[r]);
+      writeRowLse(t, r, m[r], l[r]);
     }
   }
 
@@ -444,9 +450,7 @@ struct TileAttention {
         }
       }
     }
-    if (t.lse2 != nullptr) {
-      for (int r = 0; r < t.rows; ++r) t.lse2[r] = l[r] == 0.0f ? -INFINITY : m[r] + std::log2(l[r]);
-    }
+    for (int r = 0; r < t.rows; ++r) writeRowLse(t, r, m[r], l[r]);
   }
 
   static void writeOutput(const AttentionHeadInput& in, const AttentionTile& t, const float* o, int64_t dvPad,
@@ -458,7 +462,7 @@ struct TileAttention {
     }
   }
 
-  // Q^T packed and pre-scaled: qt[d * W + r] = q_r[d] * scale; lanes past the valid rows are 0
+  // Q^T packed and scaled: qt[d * W + r] = q_r[d] * qScale; lanes past the valid rows are 0
   // (finite scores, never written). W x W blocks transposed in registers (V::transpose), a few
   // shuffles per element instead of a strided scalar store each: this runs once per tile, which
   // matters for short causal rows.
@@ -511,7 +515,7 @@ struct TileAttention {
       return;
     }
 
-    packQueries(t, dk, in.scaleLog2, qt);
+    packQueries(t, dk, in.qScale, qt);
     // Lanes past the valid rows get an empty key range, so they are masked wherever we test.
     alignas(64) int32_t beginLanes[kAttentionMaxTileRows];
     alignas(64) int32_t endLanes[kAttentionMaxTileRows];
@@ -539,6 +543,8 @@ struct TileAttention {
     b.alibi = in.alibi;
     b.ot = o;  // O^T when P.V is from the score registers, O otherwise: both W x dvPad floats
     b.guarded = false;
+    b.unit = V::set1(in.unitLog2);
+    b.slack = V::set1(kSlack / in.unitLog2);
     {
       // Lanes past the valid rows: slope 0 (their scores are never written).
       alignas(64) float slopeLanes[kAttentionMaxTileRows];
@@ -555,9 +561,19 @@ struct TileAttention {
     }
 
     Softmax sm;
-    sm.ref = V::negInf();
-    sm.refUse = V::zero();
+    sm.base = V::zero();
+    sm.seen = V::negInf();
     sm.l = V::zero();
+    // Biases added to the scores before their maximum is known would round at the scores'
+    // magnitude: start from a score of each row instead (the span's first key, a dot product).
+    if ((b.haveRowBias || b.haveSharedBias || b.alibi) && !b.softcap) {
+      F dot;
+      V::template scores<1>(qt, in.k + span.begin * in.kStride, in.kStride, dk, V::zero(), &dot, qt, 0);
+      alignas(64) float lanes[kAttentionMaxTileRows];
+      V::store(lanes, dot);
+      for (int r = 0; r < W; ++r) lanes[r] = startingReference(lanes[r]);
+      sm.base = V::load(lanes);
+    }
     for (int64_t kb = span.begin; kb < span.end; kb += NB) {
       const int n = static_cast<int>(minOf(NB, span.end - kb));
       b.kb = kb;
@@ -568,7 +584,7 @@ struct TileAttention {
       }
 
       if constexpr (kRegP) b.guarded = masked && valuesNonFinite<V>(in.v + kb * in.vStride, in.vStride, n, in.dv);
-      // P^T = exp2(Q K^T - ref) for the block, masked, with the online softmax (see Softmax); from
+      // P^T = exp2(unit * (Q K^T - ref)) for the block, masked, with the online softmax (see Softmax); from
       // the score registers, each step's P.V follows it at once.
       if constexpr (!kRegP) {
         sm.blockSum = V::zero();
@@ -599,8 +615,8 @@ struct TileAttention {
         }
       }
     }
-    // The weights are relative to refUse: lse2 = refUse + log2(l) for rows with a key.
-    const F m = sm.refUse;
+    // The weights are relative to base: the row's log2-sum-exp is unit * base + log2(l).
+    const F m = sm.base;
     const F l = sm.l;
     V::store(mOut, m);
     V::store(lOut, l);

@@ -8,8 +8,8 @@
 // exactly (a row's maximum gets weight 1 and alpha == 1 when the running max does not move).
 // Measured against double exp2: max error 0.95 ulp on AVX-512 over every float in [-126, 0], 0.93
 // ulp on AVX2 over 1 in 64 of them; the tests re-check 200000 samples (test_attention.cc,
-// exp2_is_accurate). Scores enter in base 2 (scale * log2(e) folded into Q), so this is the exp
-// of the softmax; below -126 (natural -87.3) the result is 0.
+// exp2_is_accurate). The softmax takes exp2(unitLog2 * (score - reference)) (score units, see
+// AttentionHeadInput), so this is its exp; below -126 (natural -87.3) the result is 0.
 #pragma once
 
 namespace sa {

@@ -1,6 +1,7 @@
 // Scalar attention: the plain reference the SIMD kernels are tested against, and the fallback on
-// CPUs without them. One row at a time, one key at a time, online softmax in base 2 (the
-// driver's scale includes log2(e)), std::exp2; kept from auto-vectorisation (SA_SCALAR_BEGIN).
+// CPUs without them. One row at a time, one key at a time, online softmax in base 2 over scores in
+// the driver's score units (AttentionHeadInput), std::exp2; kept from auto-vectorisation
+// (SA_SCALAR_BEGIN).
 #include <cmath>
 #include <cstdint>
 
@@ -11,10 +12,20 @@ SA_SCALAR_BEGIN
 namespace sa {
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
+// q_r . k_j in score units (the query times qScale).
+float dotOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64_t j) {
+  const float* q = t.q[r];
+  const float* k = in.k + j * in.kStride;
+  float dot = 0.0f;
+  SA_SCALAR_LOOP
+  for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
+  return dot * in.qScale;
+}
 
-// The base-2 score of row r against key j, or -inf when a mask forbids the pair.
-float scoreOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64_t j) {
+// The score of row r against key j with dot product `dot`, in score units less `base`, or -inf
+// when a mask forbids the pair. The base comes off before anything is added to the dot product,
+// so a large score common to the row cancels exactly instead of rounding every key differently.
+float scoreOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64_t j, float dot, float base) {
   if (in.maskKind == MaskKind::Boolean && (t.maskBoolean[r][j * in.maskStrideK] != 0) == in.maskBooleanForbids) {
     return -INFINITY;
   }
@@ -23,34 +34,36 @@ float scoreOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64
   if (in.maskKind == MaskKind::Additive) bias += t.maskAdditive[r][j * in.maskStrideK];
   if (in.keyPaddingKind == MaskKind::Additive) bias += t.keyPaddingAdditive[j * in.keyPaddingStrideK];
   if (bias == -INFINITY) return -INFINITY;
-  const float* q = t.q[r];
-  const float* k = in.k + j * in.kStride;
-  float dot = 0.0f;
-  SA_SCALAR_LOOP
-  for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
-  float s = dot * in.scaleLog2;
-  if (in.softcapLog2 > 0.0f) s = in.softcapLog2 * std::tanh(s / in.softcapLog2);
+  float s = dot;
+  if (in.softcapLog2 > 0.0f) s = in.softcapLog2 * std::tanh(s / in.softcapLog2);  // base-2 units then
+  s -= base;
   if (in.alibi) s += t.alibiSlope[r] * std::fabs(t.alibiPos[r] - static_cast<float>(j));
-  return s + bias * kLog2e;
+  return s + bias * in.naturalToUnits;
 }
 
 void rowsScalar(const AttentionHeadInput& in, const AttentionTile& t) {
   float* acc = attentionScratch(0, static_cast<size_t>(in.dv));
   for (int r = 0; r < t.rows; ++r) {
-    float m = -INFINITY, l = 0.0f;
+    // m: the running max in score units (0 until the first allowed key); weights relative to it.
+    float m = 0.0f, l = 0.0f;
+    bool seen = false;
     SA_SCALAR_LOOP
     for (int64_t c = 0; c < in.dv; ++c) acc[c] = 0.0f;
     for (int64_t j = t.keyBegin[r]; j < t.keyEnd[r]; ++j) {
-      const float s = scoreOf(in, t, r, j);
+      const float dot = dotOf(in, t, r, j);
+      float s = scoreOf(in, t, r, j, dot, m);
       if (s == -INFINITY) continue;  // masked: contributes nothing (not even 0 * a NaN value)
-      if (s > m) {                   // new running max: rescale what is accumulated so far
-        const float alpha = std::exp2(m - s);
+      if (s > 0.0f || !seen) {       // new running max: rescale what is accumulated so far
+        const float mNew = m + s;
+        const float alpha = seen ? std::exp2(in.unitLog2 * (m - mNew)) : 0.0f;
         l *= alpha;
         SA_SCALAR_LOOP
         for (int64_t c = 0; c < in.dv; ++c) acc[c] *= alpha;
-        m = s;
+        m = mNew;
+        seen = true;
+        s = scoreOf(in, t, r, j, dot, m);
       }
-      const float p = std::exp2(s - m);  // NaN score: NaN weight, the row turns NaN
+      const float p = std::exp2(in.unitLog2 * s);  // NaN score: NaN weight, the row turns NaN
       l += p;
       const float* v = in.v + j * in.vStride;
       SA_SCALAR_LOOP
@@ -59,14 +72,23 @@ void rowsScalar(const AttentionHeadInput& in, const AttentionTile& t) {
     const float inv = l == 0.0f ? 0.0f : 1.0f / l;
     SA_SCALAR_LOOP
     for (int64_t c = 0; c < in.dv; ++c) t.out[r][c] = acc[c] * inv;
-    if (t.lse2 != nullptr) t.lse2[r] = l == 0.0f ? -INFINITY : m + std::log2(l);
+    if (t.lseRef != nullptr) {
+      t.lseRef[r] = m;
+      t.lseLog2Sum[r] = l == 0.0f ? -INFINITY : std::log2(l);
+    }
   }
 }
 
+// Two passes per row: the maximum, then the scores less it.
 void scoreRowsScalar(const AttentionHeadInput& in, const AttentionTile& t, int64_t keys) {
   for (int r = 0; r < t.rows; ++r) {
+    float top = -INFINITY;
+    for (int64_t j = t.keyBegin[r]; j < t.keyEnd[r]; ++j)
+      top = std::fmax(top, scoreOf(in, t, r, j, dotOf(in, t, r, j), 0.0f));
+    const float base = std::isfinite(top) ? top : 0.0f;
     for (int64_t j = 0; j < keys; ++j) {
-      t.out[r][j] = j >= t.keyBegin[r] && j < t.keyEnd[r] ? scoreOf(in, t, r, j) : -INFINITY;
+      const bool inRange = j >= t.keyBegin[r] && j < t.keyEnd[r];
+      t.out[r][j] = inRange ? in.unitLog2 * scoreOf(in, t, r, j, dotOf(in, t, r, j), base) : -INFINITY;
     }
   }
 }
