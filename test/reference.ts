@@ -1,5 +1,5 @@
 /**
- * Float64 references in plain JavaScript, written from the definitions in shared/SPEC.md, that the
+ * Float64 references in plain JavaScript, written from the definitions in docs/SPEC.md, that the
  * native kernels are checked against. Slow and obvious on purpose.
  */
 import { Tensor } from '../lib';
