@@ -427,6 +427,7 @@ export class MultiHeadAttention {
     const oneStep =
       cache !== undefined &&
       self &&
+      Lq > 0 &&
       this.stepWeights !== null &&
       !needWeights &&
       attention.attnMask === undefined &&

@@ -169,7 +169,7 @@ describe(`MultiHeadAttention over a KV cache, one native call per step (${isa})`
     expect(cache.length).toBe(2); // refused calls leave the cache as it was
   });
 
-  test('concurrent steps on one cache run in order; a sync step while one is in flight is refused', async () => {
+  test('concurrent steps: in order on one cache, apart on two; a sync step while one is in flight is refused', async () => {
     const E = 16;
     const mha = randomMha(E, 2, 2, true, 51);
     const x = randomTensor([1, 3, E], rng(52));
@@ -190,6 +190,23 @@ describe(`MultiHeadAttention over a KV cache, one native call per step (${isa})`
     expect(cache.busy).toBe(false);
     expect(cache.length).toBe(3);
     got.forEach((g, i) => expectClose(g.output.data, want[i].data, 1e-6, 1e-6, `token ${i}`));
+    // Two caches on one module at once: each step has its own stage buffers.
+    const other = new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 });
+    const [a, b] = await Promise.all([
+      mha.forward(tokens[0], tokens[0], tokens[0], { cache: other }),
+      mha.forward(tokens[1], tokens[1], tokens[1], {
+        cache: new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 }),
+      }),
+    ]);
+    expectClose(a.output.data, want[0].data, 1e-6, 1e-6, 'first cache');
+    const alone = mha.forwardSync(tokens[1], tokens[1], tokens[1], {
+      cache: new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 }),
+    }).output;
+    expectClose(b.output.data, alone.data, 1e-6, 1e-6, 'second cache');
+    // No new position: nothing to run, nothing appended.
+    const empty = x.narrow(1, 0, 0);
+    expect(mha.forwardSync(empty, empty, empty, { cache: other }).output.shape).toEqual([1, 0, E]);
+    expect(other.length).toBe(1);
     await mha.forward(tokens[0], tokens[0], tokens[0], { cache });
     await expect(mha.forward(tokens[0], tokens[0], tokens[0], { cache })).rejects.toMatchObject({
       code: 'ERR_CACHE_FULL',
