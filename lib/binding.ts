@@ -89,6 +89,19 @@ export interface SpatialGateArrays {
 export interface ActivateArrays {
   data: Float32Array;
 }
+export interface AttentionBlockStepArrays {
+  x: Float32Array | null;
+  inWeight: Float32Array | null;
+  inBias: Maybe<Float32Array>;
+  outWeight: Float32Array | null;
+  outBias: Maybe<Float32Array>;
+  keyCache: Float32Array | null;
+  valueCache: Float32Array | null;
+  /** Scratch [B * Lq, E + 2 Ekv] and [B * Lq, E]. */
+  qkv: Float32Array | null;
+  attn: Float32Array | null;
+  out: Float32Array | null;
+}
 
 /**
  * An op in both modes: `name` on the calling thread, `nameAsync` on the kernel pool (with an
@@ -124,7 +137,8 @@ export type NativeAddon = {
   BothModes<'channelPool', ChannelPoolArrays, Float32Array> &
   BothModes<'channelGate', ChannelGateArrays, Float32Array> &
   BothModes<'spatialGate', SpatialGateArrays, Float32Array> &
-  BothModes<'activate', ActivateArrays, Float32Array>;
+  BothModes<'activate', ActivateArrays, Float32Array> &
+  BothModes<'attentionBlockStep', AttentionBlockStepArrays, Float32Array>;
 
 function load(): NativeAddon {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -242,7 +256,8 @@ export type NativeOp =
   | 'channelPool'
   | 'channelGate'
   | 'spatialGate'
-  | 'activate';
+  | 'activate'
+  | 'attentionBlockStep';
 
 /**
  * Runs `op` on the calling thread, or as `opAsync` on the kernel pool (the promise settles when it

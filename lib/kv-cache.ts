@@ -69,6 +69,8 @@ export class KVCache {
   readonly keyStorage: Tensor<Float32Array>;
   readonly valueStorage: Tensor<Float32Array>;
   private used = 0;
+  /** The asynchronous step writing this cache (MultiHeadAttention.forward), while it runs. */
+  private inFlight: Promise<unknown> | null = null;
 
   constructor(options: KVCacheOptions) {
     const op = 'KVCache';
@@ -108,7 +110,51 @@ export class KVCache {
 
   /** Forgets every cached position (the storage is kept). */
   reset(): void {
+    this.refuseWhileBusy('KVCache.reset');
     this.used = 0;
+  }
+
+  /** Whether an asynchronous forward step is writing this cache now. */
+  get busy(): boolean {
+    return this.inFlight !== null;
+  }
+
+  /** @internal Resolves once the asynchronous step writing this cache now has settled (succeeded or not). */
+  idle(): Promise<unknown> {
+    return this.inFlight === null ? Promise.resolve() : this.inFlight.then(undefined, () => undefined);
+  }
+
+  /** @internal Refuses (ERR_CACHE_BUSY) what would race with the asynchronous step writing this cache. */
+  refuseWhileBusy(op: string): void {
+    if (this.inFlight !== null) {
+      throw rangeError(
+        'ERR_CACHE_BUSY',
+        `${op}: an asynchronous forward step is still writing this cache; await it first`,
+      );
+    }
+  }
+
+  /** @internal Counts `n` positions written at `length` by a MultiHeadAttention step, which checked they fit. */
+  advance(n: number): void {
+    this.used += n;
+  }
+
+  /**
+   * @internal Marks the cache busy until `step` (an asynchronous MultiHeadAttention step) settles: later steps
+   * wait for it, synchronous ones are refused. A step that fails gives back `reserved` positions.
+   */
+  hold(step: Promise<unknown>, reserved = 0): void {
+    this.inFlight = step;
+    step.then(
+      () => this.settle(step, 0),
+      () => this.settle(step, reserved),
+    );
+  }
+
+  private settle(step: Promise<unknown>, giveBack: number): void {
+    if (this.inFlight !== step) return;
+    this.inFlight = null;
+    this.used -= giveBack;
   }
 
   /** The cached keys as a [B, length, Hkv, d] view (no copy). */
@@ -125,6 +171,12 @@ export class KVCache {
    * before writing anything, so a refused append leaves the cache as it was.
    */
   append(keys: Tensor<Float32Array>, values: Tensor<Float32Array>): void {
+    this.refuseWhileBusy('KVCache.append');
+    this.store(keys, values);
+  }
+
+  /** @internal append without the busy check: for the MultiHeadAttention step that holds the cache. */
+  store(keys: Tensor<Float32Array>, values: Tensor<Float32Array>): void {
     const want = (n: number) => [this.batch, n, this.numKeyValueHeads, this.headDim];
     const n = keys.shape[1];
     for (const [t, name] of [

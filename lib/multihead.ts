@@ -21,7 +21,8 @@ import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, MaskTensor, Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { expectOptions, expectTensor, optionalBoolean, signalOf, positiveInteger } from './validate';
+import { checkOut, expectOptions, expectTensor, optionalBoolean, positiveInteger, signalOf } from './validate';
+import { AttentionBlockStep, stepWeightsOf, StepWeights } from './attention-block-step';
 import { plural } from './wording';
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
@@ -81,6 +82,11 @@ export interface MultiHeadForwardOptions {
    * may then already hold this call's keys and values).
    */
   signal?: AbortSignal;
+  /**
+   * Write the output here instead of a new tensor: float32, contiguous, [B, Lq, embedDim], sharing no
+   * bytes with the inputs, the weights or the cache (ERR_OVERLAPPING_OUTPUT).
+   */
+  out?: Tensor;
 }
 
 const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
@@ -90,6 +96,7 @@ const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
   needWeights: true,
   averageAttnWeights: true,
   cache: true,
+  out: true,
 });
 
 export interface MultiHeadForwardResult {
@@ -149,6 +156,9 @@ export class MultiHeadAttention {
   readonly bias: boolean;
   private weights: Weights | null = null;
   private readonly scratch = new ScratchPool();
+  /** The packed weights as the one-crossing cache step reads them; null when they do not suit it. */
+  private stepWeights: StepWeights | null = null;
+  private readonly blockStep = new AttentionBlockStep();
 
   constructor(options: MultiHeadAttentionOptions) {
     const op = 'MultiHeadAttention';
@@ -255,6 +265,7 @@ export class MultiHeadAttention {
       w.outBias = get('out_proj.bias');
     }
     this.weights = w as Weights;
+    this.stepWeights = stepWeightsOf(w.inProj ?? null, w.inBias, this.weights.outWeight, w.outBias);
     return this;
   }
 
@@ -271,7 +282,10 @@ export class MultiHeadAttention {
   ): MultiHeadForwardResultWithWeights;
   forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult;
   forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult {
-    return runSync(this.forwardBlock(this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync')));
+    const plan = this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync');
+    plan.cache?.refuseWhileBusy('MultiHeadAttention.forwardSync');
+    if (plan.oneStep) return { output: this.blockStep.runSync(this.stepCall(plan)) };
+    return runSync(this.forwardBlock(plan));
   }
 
   forward(
@@ -293,15 +307,36 @@ export class MultiHeadAttention {
     options?: MultiHeadForwardOptions,
   ): Promise<MultiHeadForwardResult> {
     const op = 'MultiHeadAttention.forward';
-    const plan = this.plan(query, key, value, options, op);
-    return runAsync(this.forwardBlock(plan), signalOf(options, op));
+    let plan = this.plan(query, key, value, options, op);
+    while (plan.cache?.busy) {
+      // Steps on one cache run in order: this one is planned again once the one in flight is done.
+      await plan.cache.idle();
+      plan = this.plan(query, key, value, options, op);
+    }
+    const signal = signalOf(options, op);
+    if (plan.oneStep) return { output: await this.blockStep.runAsync(this.stepCall(plan), signal) };
+    const result = runAsync(this.forwardBlock(plan), signal);
+    plan.cache?.hold(result);
+    return result;
+  }
+
+  /** The one-crossing cache step of a checked plan (plan.oneStep). */
+  private stepCall(plan: ForwardPlan) {
+    return {
+      query: plan.query,
+      out: plan.out,
+      cache: plan.cache as KVCache,
+      weights: this.stepWeights as StepWeights,
+      heads: this.numHeads,
+      headDim: this.headDim,
+    };
   }
 
   /** The block, written once: projections, cache append, attention, output projection, weights. */
   private *forwardBlock(plan: ForwardPlan): TensorBlock<MultiHeadForwardResult> {
     const w = this.weights as Weights;
     const { q, k, v } = yield* this.project(plan);
-    if (plan.cache) plan.cache.append(k, v);
+    if (plan.cache) plan.cache.store(k, v);
     const kAll = plan.cache ? plan.cache.keys() : k;
     const vAll = plan.cache ? plan.cache.values() : v;
     const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
@@ -309,7 +344,7 @@ export class MultiHeadAttention {
       const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
       yield step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn });
       const attnRows = attn.reshape([plan.B, plan.Lq, this.embedDim]);
-      const output = yield step(MATMUL, attnRows, w.outWeight, { transposeB: true, bias: w.outBias });
+      const output = yield step(MATMUL, attnRows, w.outWeight, { transposeB: true, bias: w.outBias, out: plan.out });
       const result: MultiHeadForwardResult = { output };
       if (plan.needWeights) {
         const weights = yield step(WEIGHTS, q, kAll, plan.attention);
@@ -328,16 +363,15 @@ export class MultiHeadAttention {
     const key = expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>;
     const value = expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>;
     const o = expectOptions(optionsIn, op, MULTI_HEAD_FORWARD_OPTION_KEYS, callFormOf(op));
-    const shapes = [
-      `query ${formatShape(query.shape)}`,
-      `key ${formatShape(key.shape)}`,
-      `value ${formatShape(value.shape)}`,
-    ].join(', ');
+    const shapes = () =>
+      [`query ${formatShape(query.shape)}`, `key ${formatShape(key.shape)}`, `value ${formatShape(value.shape)}`].join(
+        ', ',
+      );
     if (query.rank !== 3 || key.rank !== 3 || value.rank !== 3) {
       throw rangeError(
         'ERR_INVALID_SHAPE',
         `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] ` +
-          `(batch_first) but received ${shapes}`,
+          `(batch_first) but received ${shapes()}`,
       );
     }
     const [B, Lq, E] = query.shape;
@@ -347,7 +381,7 @@ export class MultiHeadAttention {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
         `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] ` +
-          `but received ${shapes}`,
+          `but received ${shapes()}`,
       );
     }
     const needWeights = optionalBoolean(o, 'needWeights', op, false);
@@ -368,13 +402,7 @@ export class MultiHeadAttention {
             `but this call needs [${B}, *, ${this.numKeyValueHeads}, ${this.headDim}]`,
         );
       }
-      if (cache.length + Lk > cache.capacity) {
-        throw rangeError(
-          'ERR_CACHE_FULL',
-          `${op}: ${plural(Lk, 'new position')} ${Lk === 1 ? 'does' : 'do'} not fit in the cache: ` +
-            `${cache.length} of ${cache.capacity} are used`,
-        );
-      }
+      this.checkRoom(cache, Lk, op);
     }
     const LkAll = (cache?.length ?? 0) + Lk;
     const attention: AttentionOptions = { layout: 'BLHD', enableGqa: this.numKeyValueHeads !== this.numHeads };
@@ -385,6 +413,38 @@ export class MultiHeadAttention {
       attention.isCausal = true;
     }
     this.mapMasks(o, attention, { B, Lq, Lk: LkAll, cached: cache !== undefined }, op);
+    const w = this.weights;
+    let out: Tensor<Float32Array> | undefined;
+    if (o.out !== undefined) {
+      const inputs = {
+        query,
+        key,
+        value,
+        in_proj_weight: w.inProj,
+        q_proj_weight: w.inProj === null ? w.qWeight : undefined,
+        k_proj_weight: w.inProj === null ? w.kWeight : undefined,
+        v_proj_weight: w.inProj === null ? w.vWeight : undefined,
+        in_proj_bias: w.inBias,
+        'out_proj.weight': w.outWeight,
+        'out_proj.bias': w.outBias,
+        attnMask: attention.attnMask,
+        keyPaddingMask: attention.keyPaddingMask,
+        'cache keys': cache?.keyStorage,
+        'cache values': cache?.valueStorage,
+      };
+      out = checkOut(o.out, [B, Lq, this.embedDim], op, inputs).out;
+    }
+    const self = query === key && key === value;
+    // Self-attention over a cache with the packed weights and nothing else asked: one native call.
+    const oneStep =
+      cache !== undefined &&
+      self &&
+      Lq > 0 &&
+      this.stepWeights !== null &&
+      !needWeights &&
+      attention.attnMask === undefined &&
+      attention.keyPaddingMask === undefined &&
+      (query.strides[2] === 1 || E === 1);
     return {
       query,
       key,
@@ -396,8 +456,21 @@ export class MultiHeadAttention {
       needWeights,
       average,
       attention,
-      self: query === key && key === value,
+      self,
+      out,
+      oneStep,
     };
+  }
+
+  /** Refuses (ERR_CACHE_FULL) Lk new positions that do not fit in the cache. */
+  private checkRoom(cache: KVCache, Lk: number, op: string): void {
+    if (cache.length + Lk > cache.capacity) {
+      throw rangeError(
+        'ERR_CACHE_FULL',
+        `${op}: ${plural(Lk, 'new position')} ${Lk === 1 ? 'does' : 'do'} not fit in the cache: ` +
+          `${cache.length} of ${cache.capacity} are used`,
+      );
+    }
   }
 
   /** Translates nn.MultiheadAttention's masks into the fused kernel's options. */

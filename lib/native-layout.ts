@@ -160,6 +160,31 @@ export const CHANNEL_GATE = layout(
 export const SPATIAL_GATE = layout(['x', 'weight', 'out'], [...FEATURE_MAP, 'kernelSize', 'weightOffset', 'bias']);
 export const ACTIVATE = layout(['data'], ['offset', 'n', 'kind']);
 
+/** A self-attention block step over a KV cache; the weights are [rows, cols] views with a row stride (Ld). */
+export const ATTENTION_BLOCK_STEP = layout(
+  ['x', 'inWeight', 'inBias', 'outWeight', 'outBias', 'keyCache', 'valueCache', 'qkv', 'attn', 'out'],
+  [
+    'batch',
+    'Lq',
+    'heads',
+    'kvHeads',
+    'headDim',
+    'xOffset',
+    'xStrideB',
+    'xStrideL',
+    'inWeightOffset',
+    'inWeightLd',
+    'inBiasOffset',
+    'outWeightOffset',
+    'outWeightLd',
+    'outBiasOffset',
+    'capacity',
+    'cacheLength',
+    'outOffset',
+    'scale',
+  ],
+);
+
 /** Every layout by the name of its op, as the addon exports them (opLayouts). */
 export const OP_LAYOUTS = {
   attention: ATTENTION,
@@ -173,6 +198,7 @@ export const OP_LAYOUTS = {
   channelGate: CHANNEL_GATE,
   spatialGate: SPATIAL_GATE,
   activate: ACTIVATE,
+  attentionBlockStep: ATTENTION_BLOCK_STEP,
 } as const;
 
 /** A zeroed descriptor for `layout`, with room for `tail` numbers after its fields. */

@@ -49,7 +49,9 @@
     "kernels/avx512/vector_ops_avx512.cc",
     "kernels/neon/linear_attention_neon.cc",
     "kernels/neon/rotary_neon.cc",
-    "kernels/neon/vector_ops_neon.cc"
+    "kernels/neon/vector_ops_neon.cc",
+    "binding/attention_block_binding.cc",
+    "kernels/attention_block_driver.cc"
   ],
   "defines": [
     "NAPI_VERSION=9",

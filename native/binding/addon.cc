@@ -180,6 +180,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exportBothModes<ChannelGate>(env, exports, "channelGate");
   exportBothModes<SpatialGate>(env, exports, "spatialGate");
   exportBothModes<Activate>(env, exports, "activate");
+  exportBothModes<AttentionBlockStepOp>(env, exports, "attentionBlockStep");
   exports.Set("opLayouts", opLayouts(env));
   return exports;
 }

@@ -56,6 +56,12 @@ namespace binding {
 #define SA_SPATIAL_GATE_FIELDS(X) SA_FEATURE_MAP_FIELDS(X) X(kernelSize) X(weightOffset) X(bias)
 #define SA_ACTIVATE_FIELDS(X) X(offset) X(n) X(kind)
 
+// A self-attention block step over a KV cache: the weights as [rows, cols] views with a row stride.
+#define SA_ATTENTION_BLOCK_STEP_FIELDS(X)                                                          \
+  X(batch) X(Lq) X(heads) X(kvHeads) X(headDim) X(xOffset) X(xStrideB) X(xStrideL)               \
+  X(inWeightOffset) X(inWeightLd) X(inBiasOffset) X(outWeightOffset) X(outWeightLd) X(outBiasOffset) \
+  X(capacity) X(cacheLength) X(outOffset) X(scale)
+
 // The typed arrays of each op, in the order they follow the descriptor.
 #define SA_ATTENTION_ARRAYS(X) \
   X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes)
@@ -69,6 +75,8 @@ namespace binding {
 #define SA_CHANNEL_GATE_ARRAYS(X) X(x) X(logits) X(logits2) X(out)
 #define SA_SPATIAL_GATE_ARRAYS(X) X(x) X(weight) X(out)
 #define SA_ACTIVATE_ARRAYS(X) X(data)
+#define SA_ATTENTION_BLOCK_STEP_ARRAYS(X) \
+  X(x) X(inWeight) X(inBias) X(outWeight) X(outBias) X(keyCache) X(valueCache) X(qkv) X(attn) X(out)
 
 // Every layout: (the op's exported name, its arrays, its descriptor fields, the C++ struct naming them).
 #define SA_OP_LAYOUTS(L)                                                                              \
@@ -82,7 +90,8 @@ namespace binding {
   L(channelPool, SA_CHANNEL_POOL_ARRAYS, SA_CHANNEL_POOL_FIELDS, ChannelPoolLayout)                   \
   L(channelGate, SA_CHANNEL_GATE_ARRAYS, SA_CHANNEL_GATE_FIELDS, ChannelGateLayout)                   \
   L(spatialGate, SA_SPATIAL_GATE_ARRAYS, SA_SPATIAL_GATE_FIELDS, SpatialGateLayout)                   \
-  L(activate, SA_ACTIVATE_ARRAYS, SA_ACTIVATE_FIELDS, ActivateLayout)
+  L(activate, SA_ACTIVATE_ARRAYS, SA_ACTIVATE_FIELDS, ActivateLayout)                               \
+  L(attentionBlockStep, SA_ATTENTION_BLOCK_STEP_ARRAYS, SA_ATTENTION_BLOCK_STEP_FIELDS, AttentionBlockStepLayout)
 
 #define SA_LAYOUT_ENTRY(name) name,
 #define SA_LAYOUT_NAME(name) #name,

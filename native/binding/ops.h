@@ -19,6 +19,7 @@ Napi::Value ChannelPool(const Napi::CallbackInfo& info, bool async);
 Napi::Value ChannelGate(const Napi::CallbackInfo& info, bool async);
 Napi::Value SpatialGate(const Napi::CallbackInfo& info, bool async);
 Napi::Value Activate(const Napi::CallbackInfo& info, bool async);
+Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async);
 
 Napi::Value CopyStrided(const Napi::CallbackInfo& info);
 Napi::Value AllocateHugePages(const Napi::CallbackInfo& info);

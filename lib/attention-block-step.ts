@@ -1,0 +1,197 @@
+/**
+ * The one-crossing step of MultiHeadAttention over a KV cache: the packed projection, the cache
+ * append, the attention over the cache and the output projection in one native call
+ * (attentionBlockStep). The buffers it needs between stages are kept from step to step, and the
+ * descriptor and the arrays object are written in place: a step allocates only its output.
+ */
+import { abortable } from './abort';
+import { AttentionBlockStepArrays, native } from './binding';
+import { KVCache } from './kv-cache';
+import { ATTENTION_BLOCK_STEP, descriptorFor } from './native-layout';
+import { allocFloat32Unfilled } from './shape';
+import { Tensor } from './tensor';
+
+/** A weight as the step reads it: rows `ld` apart, each contiguous, from `offset` in `data`. */
+interface WeightView {
+  data: Float32Array;
+  offset: number;
+  ld: number;
+}
+
+/** in_proj [E + 2 Ekv, E] and out_proj [E, E], each with its bias (or null). */
+export interface StepWeights {
+  inWeight: WeightView;
+  inBias: WeightView | null;
+  outWeight: WeightView;
+  outBias: WeightView | null;
+}
+
+/** A matrix with contiguous rows, or a vector of stride 1, as a WeightView; null when it is neither. */
+function weightView(t: Tensor<Float32Array>): WeightView | null {
+  const last = t.rank - 1;
+  if (t.strides[last] !== 1 && t.shape[last] > 1) return null;
+  const ld = t.rank === 2 ? (t.shape[0] > 1 ? t.strides[0] : t.shape[1]) : 0;
+  if (t.rank === 2 && ld < t.shape[1]) return null;
+  return { data: t.data, offset: t.offset, ld };
+}
+
+/** The step's view of the packed weights; null without in_proj_weight or with weights it cannot read. */
+export function stepWeightsOf(
+  inProj: Tensor<Float32Array> | null,
+  inBias: Tensor<Float32Array> | undefined,
+  outWeight: Tensor<Float32Array>,
+  outBias: Tensor<Float32Array> | undefined,
+): StepWeights | null {
+  if (inProj === null) return null;
+  const views = {
+    inWeight: weightView(inProj),
+    inBias: inBias === undefined ? null : weightView(inBias),
+    outWeight: weightView(outWeight),
+    outBias: outBias === undefined ? null : weightView(outBias),
+  };
+  if (views.inWeight === null || views.outWeight === null) return null;
+  if ((inBias !== undefined && views.inBias === null) || (outBias !== undefined && views.outBias === null)) return null;
+  return views as StepWeights;
+}
+
+/** What one step reads: checked by MultiHeadAttention's plan. */
+export interface StepCall {
+  /** [B, Lq, E], last dimension contiguous. */
+  query: Tensor<Float32Array>;
+  /** [B, Lq, E], contiguous; a new tensor when undefined. */
+  out: Tensor<Float32Array> | undefined;
+  cache: KVCache;
+  weights: StepWeights;
+  heads: number;
+  headDim: number;
+}
+
+/** The stage buffers of one step in flight: projections [rows, E + 2 Ekv], attention [rows, E]. */
+interface StageBuffers {
+  rows: number;
+  qkv: Float32Array;
+  attn: Float32Array;
+}
+
+export class AttentionBlockStep {
+  private readonly descriptor = descriptorFor(ATTENTION_BLOCK_STEP);
+  private readonly arrays: AttentionBlockStepArrays = {
+    x: null,
+    inWeight: null,
+    inBias: null,
+    outWeight: null,
+    outBias: null,
+    keyCache: null,
+    valueCache: null,
+    qkv: null,
+    attn: null,
+    out: null,
+  };
+  /** Free stage buffers; concurrent async steps each take their own. */
+  private readonly free: StageBuffers[] = [];
+
+  runSync(call: StepCall): Tensor<Float32Array> {
+    const buffers = this.take(call);
+    try {
+      const output = this.prepare(call, buffers);
+      native().attentionBlockStep(this.arrays, this.descriptor);
+      call.cache.advance(call.query.shape[1]);
+      return output;
+    } finally {
+      this.release();
+      this.give(buffers);
+    }
+  }
+
+  /**
+   * The step on the kernel pool. An abort (signal) rejects at once; the stage buffers and the cache
+   * stay taken until the native job has really finished, and an aborted step gives back its positions.
+   */
+  async runAsync(call: StepCall, signal?: AbortSignal): Promise<Tensor<Float32Array>> {
+    const buffers = this.take(call);
+    let job: Promise<unknown> | undefined;
+    try {
+      const output = this.prepare(call, buffers);
+      const settled = abortable(signal, (cancel) => {
+        job = native().attentionBlockStepAsync(this.arrays, this.descriptor, cancel);
+        return job;
+      });
+      this.release();
+      if (job !== undefined) {
+        const rows = call.query.shape[1];
+        call.cache.advance(rows);
+        call.cache.hold(job, rows);
+      }
+      await settled;
+      return output;
+    } finally {
+      this.release();
+      const give = () => this.give(buffers);
+      if (job === undefined) give();
+      else job.then(give, give);
+    }
+  }
+
+  /** Writes the descriptor and the arrays of `call`; returns its output tensor. */
+  private prepare(call: StepCall, buffers: StageBuffers): Tensor<Float32Array> {
+    const { query, cache, weights: w } = call;
+    const [B, Lq, E] = query.shape;
+    const rows = B * Lq;
+    const output = call.out ?? new Tensor(allocFloat32Unfilled(rows * E, 'the output'), [B, Lq, E]);
+    const F = ATTENTION_BLOCK_STEP.fields;
+    const d = this.descriptor;
+    d[F.batch] = B;
+    d[F.Lq] = Lq;
+    d[F.heads] = call.heads;
+    d[F.kvHeads] = cache.numKeyValueHeads;
+    d[F.headDim] = call.headDim;
+    d[F.xOffset] = query.offset;
+    d[F.xStrideB] = query.strides[0];
+    d[F.xStrideL] = query.strides[1];
+    d[F.inWeightOffset] = w.inWeight.offset;
+    d[F.inWeightLd] = w.inWeight.ld;
+    d[F.inBiasOffset] = w.inBias === null ? 0 : w.inBias.offset;
+    d[F.outWeightOffset] = w.outWeight.offset;
+    d[F.outWeightLd] = w.outWeight.ld;
+    d[F.outBiasOffset] = w.outBias === null ? 0 : w.outBias.offset;
+    d[F.capacity] = cache.capacity;
+    d[F.cacheLength] = cache.length;
+    d[F.outOffset] = output.offset;
+    d[F.scale] = 1 / Math.sqrt(call.headDim);
+    const a = this.arrays;
+    a.x = query.data;
+    a.inWeight = w.inWeight.data;
+    a.inBias = w.inBias === null ? null : w.inBias.data;
+    a.outWeight = w.outWeight.data;
+    a.outBias = w.outBias === null ? null : w.outBias.data;
+    a.keyCache = cache.keyStorage.data;
+    a.valueCache = cache.valueStorage.data;
+    a.qkv = buffers.qkv;
+    a.attn = buffers.attn;
+    a.out = output.data;
+    return output;
+  }
+
+  /** Drops the arrays of the last call, so that the module does not keep a cache or an input alive. */
+  private release(): void {
+    const a = this.arrays;
+    a.x = a.inWeight = a.inBias = a.outWeight = a.outBias = null;
+    a.keyCache = a.valueCache = a.qkv = a.attn = a.out = null;
+  }
+
+  /** Stage buffers for the call's B * Lq rows: reused, grown to the largest step seen. */
+  private take(call: StepCall): StageBuffers {
+    const rows = call.query.shape[0] * call.query.shape[1];
+    const E = call.heads * call.headDim;
+    const W = E + 2 * call.cache.numKeyValueHeads * call.headDim;
+    const reused = this.free.pop();
+    if (reused !== undefined && reused.rows >= rows && reused.attn.length >= rows * E && reused.qkv.length >= rows * W)
+      return reused;
+    const grown = Math.max(rows, reused?.rows ?? 0);
+    return { rows: grown, qkv: new Float32Array(grown * W), attn: new Float32Array(grown * E) };
+  }
+
+  private give(buffers: StageBuffers): void {
+    if (this.free.length < 4) this.free.push(buffers);
+  }
+}

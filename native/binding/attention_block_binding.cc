@@ -1,0 +1,129 @@
+// attentionBlockStep / attentionBlockStepAsync(arrays, descriptor): one self-attention block step
+// over a KV cache (kernels/attention_block.h) in one crossing. arrays { x, inWeight, inBias,
+// outWeight, outBias, keyCache, valueCache, qkv, attn, out } (the biases may be absent);
+// descriptor: SA_ATTENTION_BLOCK_STEP_FIELDS (binding/layouts.h). TypeScript checked the shapes;
+// every bound is re-checked here, and the promise resolves to `out`.
+#include <napi.h>
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+
+#include "binding/arguments.h"
+#include "binding/async_job.h"
+#include "binding/layouts.h"
+#include "binding/ops.h"
+#include "kernels/attention_block.h"
+#include "runtime/dispatch.h"
+
+namespace sa {
+namespace binding {
+
+namespace {
+
+constexpr const char* kOp = "attentionBlockStep";
+
+// Whether the product of `factors` is at most `limit` (divisions: no product can overflow).
+bool productAtMost(std::initializer_list<int64_t> factors, int64_t limit) {
+  int64_t product = 1;
+  for (int64_t f : factors) {
+    if (f == 0) return true;
+    if (product > limit / f) return false;
+    product *= f;
+  }
+  return true;
+}
+
+void requireRoom(Napi::Env env, const char* name, std::initializer_list<int64_t> factors, int64_t length) {
+  if (!productAtMost(factors, length)) {
+    throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                    std::string("native ") + kOp + ": " + name + " is smaller than the step needs (" +
+                        std::to_string(length) + " elements)");
+  }
+}
+
+// A [rows, cols] weight with row stride ld from `offset`, as y = x W^T reads it.
+const float* weightView(Napi::Env env, const ArrayArg<float>& a, const char* name, int64_t offset, int64_t ld,
+                        int64_t rows, int64_t cols) {
+  if (rows > 1 && ld < cols) {
+    throwRangeError(env, "ERR_OUT_OF_BOUNDS", std::string("native ") + kOp + ": " + name + "'s row stride is short");
+  }
+  requireFits(env, kOp, name, offset, {rows, cols}, {ld, 1}, a.length);
+  return a.data + offset;
+}
+
+// An optional bias of n floats from `offset`: nullptr when absent.
+const float* biasView(Napi::Env env, const ArrayArg<float>& a, const char* name, int64_t offset, int64_t n) {
+  if (a.data == nullptr) return nullptr;
+  requireFits(env, kOp, name, offset, {n}, {1}, a.length);
+  return a.data + offset;
+}
+
+}  // namespace
+
+Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
+  using F = AttentionBlockStepLayout::F;
+  OpArgs<AttentionBlockStepLayout> args(info, kOp, async);
+  const Napi::Env env = args.env;
+  const Descriptor& d = args.d;
+  auto s = std::make_shared<AttentionBlockStep>();
+  s->batch = d.integer(F::batch, 1, 1 << 30);
+  s->Lq = d.integer(F::Lq, 1, 1 << 30);
+  s->heads = d.integer(F::heads, 1, 1 << 16);
+  s->kvHeads = d.integer(F::kvHeads, 1, s->heads);
+  s->headDim = d.integer(F::headDim, 1, 1 << 16);
+  // Query head h reads kv head h / (heads / kvHeads).
+  if (s->heads % s->kvHeads != 0) {
+    throwRangeError(env, "ERR_SHAPE_MISMATCH", std::string("native ") + kOp + ": heads must be a multiple of kvHeads");
+  }
+  const int64_t B = s->batch, Lq = s->Lq;
+  const int64_t E = s->heads * s->headDim, Ekv = s->kvHeads * s->headDim, W = E + 2 * Ekv;
+
+  ArrayArg<float> x = args.arrays.required<float>("x");
+  const int64_t xOffset = d.integer(F::xOffset);
+  s->xStrideB = d.integer(F::xStrideB);
+  s->xStrideL = d.integer(F::xStrideL);
+  requireFits(env, kOp, "x", xOffset, {B, Lq, E}, {s->xStrideB, s->xStrideL, 1}, x.length);
+  s->x = x.data + xOffset;
+
+  s->inWeightLd = d.integer(F::inWeightLd);
+  s->inWeight = weightView(env, args.arrays.required<float>("inWeight"), "inWeight", d.integer(F::inWeightOffset),
+                           s->inWeightLd, W, E);
+  s->inBias = biasView(env, args.arrays.optional<float>("inBias"), "inBias", d.integer(F::inBiasOffset), W);
+  s->outWeightLd = d.integer(F::outWeightLd);
+  s->outWeight = weightView(env, args.arrays.required<float>("outWeight"), "outWeight", d.integer(F::outWeightOffset),
+                            s->outWeightLd, E, E);
+  s->outBias = biasView(env, args.arrays.optional<float>("outBias"), "outBias", d.integer(F::outBiasOffset), E);
+
+  s->capacity = d.integer(F::capacity);
+  s->cacheLength = d.integer(F::cacheLength);
+  if (s->cacheLength > s->capacity || Lq > s->capacity - s->cacheLength) {
+    throwRangeError(env, "ERR_CACHE_FULL",
+                    std::string("native ") + kOp + ": " + std::to_string(Lq) + " new positions do not fit: " +
+                        std::to_string(s->cacheLength) + " of " + std::to_string(s->capacity) + " are used");
+  }
+  ArrayArg<float> keyCache = args.arrays.required<float>("keyCache");
+  ArrayArg<float> valueCache = args.arrays.required<float>("valueCache");
+  requireRoom(env, "keyCache", {B, s->capacity, Ekv}, keyCache.length);
+  requireRoom(env, "valueCache", {B, s->capacity, Ekv}, valueCache.length);
+  s->keyCache = keyCache.data;
+  s->valueCache = valueCache.data;
+
+  ArrayArg<float> qkv = args.arrays.required<float>("qkv");
+  ArrayArg<float> attn = args.arrays.required<float>("attn");
+  ArrayArg<float> out = args.arrays.required<float>("out");
+  requireRoom(env, "qkv", {B, Lq, W}, qkv.length);
+  requireRoom(env, "attn", {B, Lq, E}, attn.length);
+  const int64_t outOffset = d.integer(F::outOffset);
+  requireFits(env, kOp, "out", outOffset, {B * Lq, E}, {E, 1}, out.length);
+  s->qkv = qkv.data;
+  s->attn = attn.data;
+  s->out = out.data + outOffset;
+  s->scale = static_cast<float>(d.number(F::scale));
+
+  auto run = [s] { attentionBlockStep(activeKernels(), *s); };
+  return runOrQueue(env, async, run, out.value, args.arrays);
+}
+
+}  // namespace binding
+}  // namespace sa

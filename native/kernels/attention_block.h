@@ -1,0 +1,38 @@
+// One decode (or prefill) step of a self-attention block over a KV cache, in one call:
+//   qkv = x W_in^T + b_in;  append qkv's K and V rows to the cache at `cacheLength`;
+//   attn = attention of qkv's Q over cache positions [0, cacheLength + Lq), BLHD, causal
+//   bottom-right aligned, GQA when kvHeads < heads;  out = attn W_out^T + b_out.
+// Each stage is one dispatch on the thread pool; nothing is allocated per call.
+#pragma once
+#include <cstdint>
+
+#include "runtime/dispatch.h"
+
+namespace sa {
+
+struct AttentionBlockStep {
+  int64_t batch = 0, Lq = 0, heads = 0, kvHeads = 0, headDim = 0;
+  // x [batch, Lq, heads * headDim]: row (b, i) at x + b * xStrideB + i * xStrideL, contiguous.
+  const float* x = nullptr;
+  int64_t xStrideB = 0, xStrideL = 0;
+  // Linear layers y = x W^T + b: W [outFeatures, inFeatures] with row stride ld*, bias or nullptr.
+  const float* inWeight = nullptr;  // [E + 2 Ekv, E]: Wq; Wk; Wv
+  int64_t inWeightLd = 0;
+  const float* inBias = nullptr;
+  const float* outWeight = nullptr;  // [E, E]
+  int64_t outWeightLd = 0;
+  const float* outBias = nullptr;
+  // The cache storage, [batch, capacity, kvHeads, headDim] each; positions >= cacheLength unused.
+  float* keyCache = nullptr;
+  float* valueCache = nullptr;
+  int64_t capacity = 0, cacheLength = 0;
+  float* qkv = nullptr;   // scratch [batch * Lq, E + 2 Ekv]
+  float* attn = nullptr;  // scratch [batch * Lq, E]
+  float* out = nullptr;   // [batch * Lq, E], contiguous
+  float scale = 1.0f;
+};
+
+// The caller has checked every bound, and that cacheLength + Lq <= capacity.
+void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& step);
+
+}  // namespace sa

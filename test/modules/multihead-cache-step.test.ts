@@ -1,0 +1,337 @@
+/**
+ * Self-attention over a KV cache runs as one native call per step (attentionBlockStep): the same
+ * results as the general path (projection, cache append, attention, output projection as separate
+ * calls), the same cache semantics, an `out` option, no allocation but the output, and steps on
+ * one cache kept in order.
+ */
+import * as path from 'path';
+
+import { backendInfo, getNumThreads, KVCache, MultiHeadAttention, setNumThreads, Tensor } from '../../lib';
+import { native } from '../../lib/binding';
+import { ATTENTION_BLOCK_STEP, descriptorFor } from '../../lib/native-layout';
+import { expectClose, randomTensor, rng } from '../helpers';
+
+const isa = backendInfo().isa;
+
+function randomMha(E: number, H: number, Hkv: number, bias: boolean, seed: number): MultiHeadAttention {
+  const r = rng(seed);
+  const Ekv = (E / H) * Hkv;
+  const dict: Record<string, Tensor> = {
+    in_proj_weight: randomTensor([E + 2 * Ekv, E], r, 0.3),
+    'out_proj.weight': randomTensor([E, E], r, 0.3),
+  };
+  if (bias) {
+    dict.in_proj_bias = randomTensor([E + 2 * Ekv], r, 0.3);
+    dict['out_proj.bias'] = randomTensor([E], r, 0.3);
+  }
+  return new MultiHeadAttention({ embedDim: E, numHeads: H, numKeyValueHeads: Hkv, bias }).loadStateDict(dict);
+}
+
+/** A key padding mask that pads nothing: the general path, with the same arithmetic. */
+function noPadding(B: number, Lk: number): Tensor<Uint8Array> {
+  return new Tensor(new Uint8Array(B * Lk), [B, Lk]);
+}
+
+/** A 7-token prefill then 5 one-token steps, each checked against the general path. */
+async function compareSteps(o: { B: number; H: number; Hkv: number; bias: boolean; async: boolean }) {
+  const E = 64;
+  const mha = randomMha(E, o.H, o.Hkv, o.bias, 11);
+  const make = () => new KVCache({ batch: o.B, numKeyValueHeads: o.Hkv, headDim: E / o.H, capacity: 16 });
+  const fused = make(),
+    general = make();
+  const x = randomTensor([o.B, 12, E], rng(12));
+  const spy = jest.spyOn(native(), o.async ? 'attentionBlockStepAsync' : 'attentionBlockStep');
+  try {
+    for (const [start, Lq] of [
+      [0, 7],
+      [7, 1],
+      [8, 1],
+      [9, 1],
+      [10, 1],
+      [11, 1],
+    ]) {
+      const xt = x.narrow(1, start, Lq).contiguous();
+      const run = (options: object) =>
+        o.async ? mha.forward(xt, xt, xt, options) : Promise.resolve(mha.forwardSync(xt, xt, xt, options));
+      const got = (await run({ cache: fused })).output;
+      const want = (await run({ cache: general, keyPaddingMask: noPadding(o.B, start + Lq) })).output;
+      expect(got.shape).toEqual([o.B, Lq, E]);
+      expectClose(got.data, want.data, 1e-6, 1e-6, `step at ${start}`);
+      expect(fused.length).toBe(start + Lq);
+    }
+    expect(spy).toHaveBeenCalledTimes(6);
+    expectClose(fused.keyStorage.data, general.keyStorage.data, 1e-6, 1e-6, 'cached keys');
+    expectClose(fused.valueStorage.data, general.valueStorage.data, 1e-6, 1e-6, 'cached values');
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe(`MultiHeadAttention over a KV cache, one native call per step (${isa})`, () => {
+  const threadsBefore = getNumThreads();
+  afterAll(() => setNumThreads(threadsBefore));
+
+  const cases: [number, number, number, number, boolean][] = [];
+  for (const threads of [1, 2])
+    for (const B of [1, 2])
+      for (const [H, Hkv] of [
+        [4, 4],
+        [4, 2],
+      ])
+        for (const bias of [true, false]) cases.push([threads, B, H, Hkv, bias]);
+  test.each(cases)(
+    '%d thread(s), B = %d, H = %d, Hkv = %d, bias %s: equals the general path, sync and async',
+    async (threads, B, H, Hkv, bias) => {
+      setNumThreads(threads);
+      await compareSteps({ B, H, Hkv, bias, async: false });
+      await compareSteps({ B, H, Hkv, bias, async: true });
+    },
+  );
+
+  test('decode steps at 1024 cached positions (keys and projection columns split over threads) equal the general path', () => {
+    const E = 512,
+      H = 4,
+      L = 1024;
+    const mha = randomMha(E, H, H, true, 21);
+    const fused = new KVCache({ batch: 1, numKeyValueHeads: H, headDim: E / H, capacity: L + 2 });
+    const general = new KVCache({ batch: 1, numKeyValueHeads: H, headDim: E / H, capacity: L + 2 });
+    const prefill = randomTensor([1, L, E], rng(22), 0.5);
+    mha.forwardSync(prefill, prefill, prefill, { cache: fused });
+    mha.forwardSync(prefill, prefill, prefill, { cache: general, keyPaddingMask: noPadding(1, L) });
+    for (const threads of [1, 2]) {
+      setNumThreads(threads);
+      const x = randomTensor([1, 1, E], rng(23 + threads));
+      const got = mha.forwardSync(x, x, x, { cache: fused }).output;
+      const Lk = general.length + 1;
+      const want = mha.forwardSync(x, x, x, { cache: general, keyPaddingMask: noPadding(1, Lk) }).output;
+      expectClose(got.data, want.data, 1e-5, 1e-5, `${threads} threads`);
+    }
+  });
+
+  test('a step makes no other native call, and allocates only its output (none with out)', () => {
+    const E = 32,
+      B = 2;
+    const mha = randomMha(E, 4, 2, true, 31);
+    const cache = new KVCache({ batch: B, numKeyValueHeads: 2, headDim: 8, capacity: 8 });
+    const x = randomTensor([B, 1, E], rng(32));
+    const out = Tensor.zeros([B, 1, E]);
+    mha.forwardSync(x, x, x, { cache }); // warm-up: the stage buffers are made here
+    const addon = native();
+    const others = (['matmul', 'attention', 'copyStrided'] as const).map((op) => jest.spyOn(addon, op));
+    const Original = globalThis.Float32Array;
+    const sizes: number[] = [];
+    globalThis.Float32Array = new Proxy(Original, {
+      construct(target, args, newTarget) {
+        if (typeof args[0] === 'number') sizes.push(args[0]);
+        return Reflect.construct(target, args, newTarget);
+      },
+    });
+    let result: Tensor;
+    try {
+      mha.forwardSync(x, x, x, { cache });
+      result = mha.forwardSync(x, x, x, { cache, out }).output;
+    } finally {
+      globalThis.Float32Array = Original;
+      for (const s of others) s.mockRestore();
+    }
+    expect(sizes).toEqual([B * E]);
+    expect(result!).toBe(out);
+    expect(out.data.some((v) => v !== 0)).toBe(true);
+    for (const s of others) expect(s).not.toHaveBeenCalled();
+    expect(cache.length).toBe(3);
+  });
+
+  test('out: written in place on both paths; a wrong shape or an overlap is refused', async () => {
+    const E = 16;
+    const mha = randomMha(E, 2, 2, true, 41);
+    const cache = new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 8 });
+    const x = randomTensor([1, 2, E], rng(42));
+    const out = Tensor.zeros([1, 2, E]);
+    const general = mha.forwardSync(x, x, x).output;
+    expect(mha.forwardSync(x, x, x, { out }).output).toBe(out);
+    expectClose(out.data, general.data, 0, 0, 'general path into out');
+    const stepped = (await mha.forward(x, x, x, { cache, out })).output;
+    expect(stepped).toBe(out);
+    expect(cache.length).toBe(2);
+    expect(() => mha.forwardSync(x, x, x, { cache, out: Tensor.zeros([1, 1, E]) })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_SHAPE_MISMATCH',
+        message: expect.stringMatching(/out has shape \[1, 1, 16\]/),
+      }),
+    );
+    const inCache = cache.keyStorage.narrow(1, 4, 2).reshape([1, 2, E]);
+    expect(() => mha.forwardSync(x, x, x, { cache, out: inCache })).toThrow(
+      expect.objectContaining({ code: 'ERR_OVERLAPPING_OUTPUT', message: expect.stringMatching(/cache keys/) }),
+    );
+    expect(() => mha.forwardSync(x, x, x, { cache, out: x })).toThrow(
+      expect.objectContaining({ code: 'ERR_OVERLAPPING_OUTPUT' }),
+    );
+    expect(cache.length).toBe(2); // refused calls leave the cache as it was
+  });
+
+  test('concurrent steps: in order on one cache, apart on two; a sync step while one is in flight is refused', async () => {
+    const E = 16;
+    const mha = randomMha(E, 2, 2, true, 51);
+    const x = randomTensor([1, 3, E], rng(52));
+    const tokens = [0, 1, 2].map((t) => x.narrow(1, t, 1).contiguous());
+    const sequential = new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 });
+    const want = tokens.map((t) => mha.forwardSync(t, t, t, { cache: sequential }).output);
+    const cache = new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 });
+    // The middle step takes the general path (a key padding mask): ordered against the others too.
+    const pending = tokens.map((t, i) =>
+      mha.forward(t, t, t, i === 1 ? { cache, keyPaddingMask: noPadding(1, 2) } : { cache }),
+    );
+    expect(cache.busy).toBe(true);
+    expect(() => mha.forwardSync(tokens[0], tokens[0], tokens[0], { cache })).toThrow(
+      expect.objectContaining({ code: 'ERR_CACHE_BUSY' }),
+    );
+    expect(() => cache.reset()).toThrow(expect.objectContaining({ code: 'ERR_CACHE_BUSY' }));
+    const got = await Promise.all(pending);
+    expect(cache.busy).toBe(false);
+    expect(cache.length).toBe(3);
+    got.forEach((g, i) => expectClose(g.output.data, want[i].data, 1e-6, 1e-6, `token ${i}`));
+    // Two caches on one module at once: each step has its own stage buffers.
+    const other = new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 });
+    const [a, b] = await Promise.all([
+      mha.forward(tokens[0], tokens[0], tokens[0], { cache: other }),
+      mha.forward(tokens[1], tokens[1], tokens[1], {
+        cache: new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 }),
+      }),
+    ]);
+    expectClose(a.output.data, want[0].data, 1e-6, 1e-6, 'first cache');
+    const alone = mha.forwardSync(tokens[1], tokens[1], tokens[1], {
+      cache: new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 8, capacity: 4 }),
+    }).output;
+    expectClose(b.output.data, alone.data, 1e-6, 1e-6, 'second cache');
+    // No new position: nothing to run, nothing appended.
+    const empty = x.narrow(1, 0, 0);
+    expect(mha.forwardSync(empty, empty, empty, { cache: other }).output.shape).toEqual([1, 0, E]);
+    expect(other.length).toBe(1);
+    await mha.forward(tokens[0], tokens[0], tokens[0], { cache });
+    await expect(mha.forward(tokens[0], tokens[0], tokens[0], { cache })).rejects.toMatchObject({
+      code: 'ERR_CACHE_FULL',
+    });
+    expect(cache.length).toBe(4);
+  });
+});
+
+describe('the attentionBlockStep binding re-checks every bound', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const raw = require('node-gyp-build')(path.resolve(__dirname, '..', '..')) as Record<string, unknown>;
+
+  function stepCall() {
+    const F = ATTENTION_BLOCK_STEP.fields;
+    const d = descriptorFor(ATTENTION_BLOCK_STEP);
+    const [B, Lq, H, dh, cap] = [1, 1, 2, 4, 3];
+    const E = H * dh;
+    Object.assign(d, { [F.batch]: B, [F.Lq]: Lq, [F.heads]: H, [F.kvHeads]: H, [F.headDim]: dh });
+    d[F.xStrideB] = E;
+    d[F.xStrideL] = E;
+    d[F.inWeightLd] = E;
+    d[F.outWeightLd] = E;
+    d[F.capacity] = cap;
+    d[F.scale] = 0.5;
+    const arrays: Record<string, Float32Array | null> = {
+      x: new Float32Array(E).fill(0.1),
+      inWeight: new Float32Array(3 * E * E).fill(0.01),
+      inBias: null,
+      outWeight: new Float32Array(E * E).fill(0.01),
+      outBias: null,
+      keyCache: new Float32Array(B * cap * E),
+      valueCache: new Float32Array(B * cap * E),
+      qkv: new Float32Array(3 * E),
+      attn: new Float32Array(E),
+      out: new Float32Array(E),
+    };
+    const run = () =>
+      (raw.attentionBlockStep as (...a: unknown[]) => unknown)(d, ...ATTENTION_BLOCK_STEP.arrays.map((n) => arrays[n]));
+    return { d, F, arrays, run };
+  }
+  const codeOf = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+    return 'no error';
+  };
+
+  test('a well-formed call computes', () => {
+    const c = stepCall();
+    c.run();
+    // x . 0.01-weights: every qkv entry 8 * 0.1 * 0.01; attention of equal values gives them back.
+    expect(c.arrays.keyCache![0]).toBeCloseTo(0.008, 6);
+    expect(c.arrays.out![0]).toBeCloseTo(8 * 0.008 * 0.01, 7);
+  });
+
+  test.each([
+    ['cache full', (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheLength] = 3), 'ERR_CACHE_FULL'],
+    ['length past capacity', (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheLength] = 9), 'ERR_CACHE_FULL'],
+    [
+      'short key cache',
+      (c: ReturnType<typeof stepCall>) => (c.arrays.keyCache = new Float32Array(23)),
+      'ERR_OUT_OF_BOUNDS',
+    ],
+    ['short qkv', (c: ReturnType<typeof stepCall>) => (c.arrays.qkv = new Float32Array(23)), 'ERR_OUT_OF_BOUNDS'],
+    ['out offset', (c: ReturnType<typeof stepCall>) => (c.d[c.F.outOffset] = 1), 'ERR_OUT_OF_BOUNDS'],
+    ['x offset', (c: ReturnType<typeof stepCall>) => (c.d[c.F.xOffset] = 1), 'ERR_OUT_OF_BOUNDS'],
+    ['short weight stride', (c: ReturnType<typeof stepCall>) => (c.d[c.F.inWeightLd] = 7), 'ERR_OUT_OF_BOUNDS'],
+    ['bias short', (c: ReturnType<typeof stepCall>) => (c.arrays.inBias = new Float32Array(23)), 'ERR_OUT_OF_BOUNDS'],
+    ['heads vs kvHeads', (c: ReturnType<typeof stepCall>) => (c.d[c.F.kvHeads] = 3), 'ERR_INVALID_ARGUMENT'],
+    ['a fraction', (c: ReturnType<typeof stepCall>) => (c.d[c.F.capacity] = 2.5), 'ERR_INVALID_ARGUMENT'],
+  ])('%s: refused', (_name, breakIt, code) => {
+    const c = stepCall();
+    breakIt(c);
+    expect(codeOf(c.run)).toBe(code);
+    expect(c.arrays.keyCache!.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('an aborted cached step', () => {
+  test('a pre-aborted signal rejects with AbortError, runs nothing and leaves the cache as it was', async () => {
+    const mha = randomMha(64, 4, 4, true, 21);
+    const cache = new KVCache({ batch: 1, numKeyValueHeads: 4, headDim: 16, capacity: 8 });
+    const reference = new KVCache({ batch: 1, numKeyValueHeads: 4, headDim: 16, capacity: 8 });
+    const x = randomTensor([1, 3, 64], rng(22));
+    mha.forwardSync(x, x, x, { cache });
+    mha.forwardSync(x, x, x, { cache: reference });
+    const controller = new AbortController();
+    controller.abort();
+    const step = x.narrow(1, 0, 1).contiguous();
+    const spy = jest.spyOn(native(), 'attentionBlockStepAsync');
+    try {
+      await expect(mha.forward(step, step, step, { cache, signal: controller.signal })).rejects.toMatchObject({
+        name: 'AbortError',
+      });
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(cache.length).toBe(3);
+    expect(cache.busy).toBe(false);
+    // The cache goes on as if the aborted step had never been asked for.
+    const got = (await mha.forward(step, step, step, { cache })).output;
+    const want = mha.forwardSync(step, step, step, { cache: reference }).output;
+    expectClose(got.data, want.data, 0, 0, 'the step after the abort');
+  });
+
+  test('a step aborted while in flight rejects, gives back its positions once its job has stopped', async () => {
+    const mha = randomMha(64, 4, 4, false, 23);
+    const cache = new KVCache({ batch: 1, numKeyValueHeads: 4, headDim: 16, capacity: 8 });
+    const x = randomTensor([1, 2, 64], rng(24));
+    mha.forwardSync(x, x, x, { cache });
+    const controller = new AbortController();
+    const step = x.narrow(1, 0, 1).contiguous();
+    const pending = mha.forward(step, step, step, { cache, signal: controller.signal });
+    controller.abort();
+    const outcome = await pending.then(
+      () => 'resolved',
+      (e: Error) => e.name,
+    );
+    // Either the abort landed (AbortError) or the step had already finished; never anything else.
+    expect(['AbortError', 'resolved']).toContain(outcome);
+    await cache.idle();
+    expect(cache.busy).toBe(false);
+    expect(cache.length).toBe(outcome === 'resolved' ? 3 : 2);
+  });
+});
