@@ -123,6 +123,10 @@ export type NativeAddon = {
   getNumThreads(): number;
   measureFmaPeak(threads: number, seconds: number): number;
   copyStrided(arrays: { src: Float32Array; dst: Float32Array }, descriptor: Float64Array): void;
+  /** Packs a weight into out in the matmul micro-kernel's panels (lib/packed-weight.ts); returns out. */
+  packWeight(arrays: { weight: Float32Array; out: Float32Array }, descriptor: Float64Array): Float32Array;
+  /** The width of the panels packWeight writes with the active ISA. */
+  matmulPanelWidth(): number;
   /** A zeroed Float32Array in transparent huge pages, or null where the OS has none. */
   allocateHugePages(length: number): Float32Array | null;
   /** Every op's layout as the addon declares it (native/binding/layouts.h). */

@@ -7,6 +7,7 @@ import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, n
 import { Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, signalOf } from './validate';
+import { PackedWeight } from './packed-weight';
 
 export interface MatmulOptions {
   /** Use A^T: a is [..., K, M]. Default false. */
@@ -50,6 +51,18 @@ function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string):
   );
 }
 
+/** The bias option as the contiguous N floats the binding reads, or null. */
+function biasArray(biasIn: unknown, N: number, op: string): Float32Array | null {
+  if (biasIn === undefined) return null;
+  const bt = expectTensor(biasIn, 'bias', ['float32'], op);
+  if (bt.rank !== 1 || bt.shape[0] !== N) {
+    throw rangeError('ERR_SHAPE_MISMATCH', `${op}: bias must be [${N}] (N) but has shape ${formatShape(bt.shape)}`);
+  }
+  return bt.strides[0] === 1 || N <= 1
+    ? (bt.data.subarray(bt.offset) as Float32Array)
+    : (bt.contiguous().data as Float32Array);
+}
+
 function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Prepared {
   const a = expectTensor(aIn, 'a', ['float32'], op) as Tensor<Float32Array>;
   const b = expectTensor(bIn, 'b', ['float32'], op) as Tensor<Float32Array>;
@@ -87,17 +100,7 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
     );
   }
   const outShape = [...batch, M, N];
-  let bias: Float32Array | null = null;
-  if (options.bias !== undefined) {
-    const bt = expectTensor(options.bias, 'bias', ['float32'], op);
-    if (bt.rank !== 1 || bt.shape[0] !== N) {
-      throw rangeError('ERR_SHAPE_MISMATCH', `${op}: bias must be [${N}] (N) but has shape ${formatShape(bt.shape)}`);
-    }
-    bias =
-      bt.strides[0] === 1 || N <= 1
-        ? (bt.data.subarray(bt.offset) as Float32Array)
-        : (bt.contiguous().data as Float32Array);
-  }
+  const bias = biasArray(options.bias, N, op);
   let out: Tensor<Float32Array>, outData: Float32Array;
   if (options.out !== undefined)
     ({ out, data: outData } = checkOut(options.out, outShape, op, { a, b, bias: options.bias }));
@@ -146,5 +149,95 @@ export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Pro
   const p = prepare(a, b, options, 'matmul');
   const signal = signalOf(options, 'matmul');
   await abortable(signal, (cancel) => native().matmulAsync(p.arrays, p.descriptor, cancel));
+  return p.out;
+}
+
+/** Options of the linear layer with a packed weight (internal). */
+export interface LinearOptions {
+  /** float32 [N], added to every row of the result. */
+  bias?: Tensor;
+  /** Write the result here: float32, contiguous, [...x.shape[:-1], N], sharing no bytes with the inputs. */
+  out?: Tensor;
+  /** linear() only: aborting it rejects the call with an AbortError and stops its kernels. */
+  signal?: AbortSignal;
+}
+
+const LINEAR_OPTION_KEYS = optionKeys<LinearOptions>({ bias: true, out: true });
+
+/**
+ * The row stride of x [..., rows, K] read as one matrix of all its leading rows, or null when its
+ * leading dimensions do not step through memory evenly (then each batch item is its own product).
+ */
+function foldedRowStride(x: Tensor): number | null {
+  const r = x.rank;
+  if (x.strides[r - 1] !== 1 && x.shape[r - 1] > 1) return null;
+  let rowStride: number | null = null;
+  let inner = 1; // rows spanned by the dimensions inside the current one
+  for (let i = r - 2; i >= 0; --i) {
+    if (x.shape[i] > 1) {
+      if (rowStride === null) rowStride = x.strides[i] / inner;
+      else if (x.strides[i] !== rowStride * inner) return null;
+    }
+    inner *= x.shape[i];
+  }
+  if (rowStride !== null && (!Number.isInteger(rowStride) || rowStride < x.shape[r - 1])) return null;
+  return rowStride ?? Math.max(x.shape[r - 1], 1);
+}
+
+function prepareLinear(xIn: unknown, w: PackedWeight, optionsIn: unknown, op: string): Prepared {
+  const x = expectTensor(xIn, 'x', ['float32'], op) as Tensor<Float32Array>;
+  const options = expectOptions(optionsIn, op, LINEAR_OPTION_KEYS, callFormOf(op));
+  w.check(op);
+  const r = x.rank;
+  if (r < 2 || x.shape[r - 1] !== w.K) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: x must be [..., M, ${w.K}] for the weight [${w.N}, ${w.K}] but has shape ${formatShape(x.shape)}`,
+    );
+  }
+  const N = w.N,
+    K = w.K;
+  const outShape = [...x.shape.slice(0, r - 1), N];
+  const bias = biasArray(options.bias, N, op);
+  let out: Tensor<Float32Array>, outData: Float32Array;
+  if (options.out !== undefined)
+    ({ out, data: outData } = checkOut(options.out, outShape, op, { x, weight: w.data, bias: options.bias }));
+  else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
+  const rowStride = foldedRowStride(x);
+  // All leading rows as one product when they are evenly spaced (a decode batch becomes M = B rows,
+  // reading the weight once), else a batch of products over x's leading dimensions.
+  const batch = rowStride === null ? x.shape.slice(0, r - 2) : [];
+  const nb = batch.length;
+  const sa = rowStride === null ? matrixStorage(x, false, 'x', op) : { ld: rowStride, trans: false };
+  const F = MATMUL.fields;
+  const d = descriptorFor(MATMUL, 3 * nb);
+  d[F.M] = rowStride === null ? x.shape[r - 2] : numel(x.shape.slice(0, r - 1), 'x');
+  d[F.N] = N;
+  d[F.K] = K;
+  d[F.aOffset] = x.offset;
+  d[F.lda] = sa.ld;
+  d[F.transA] = sa.trans ? 1 : 0;
+  d[F.bOffset] = 0;
+  d[F.ldb] = Math.max(K, 1);
+  d[F.transB] = 1;
+  d[F.batchRank] = nb;
+  d[F.packedB] = w.panelWidth;
+  d.set(batch, MATMUL.length);
+  d.set(x.strides.slice(0, nb), MATMUL.length + nb);
+  // b's batch strides stay 0: every item shares the packed weight.
+  return { out, arrays: { a: x.data, b: w.data, out: outData, bias }, descriptor: d };
+}
+
+/** y = x W^T (+ bias) with a weight packed by packWeight, on the calling thread. x: [..., K]. */
+export function linearSync(x: Tensor, w: PackedWeight, options?: LinearOptions): Tensor<Float32Array> {
+  const p = prepareLinear(x, w, options, 'linearSync');
+  native().matmul(p.arrays, p.descriptor);
+  return p.out;
+}
+
+/** As linearSync, on the kernel pool. */
+export async function linear(x: Tensor, w: PackedWeight, options?: LinearOptions): Promise<Tensor<Float32Array>> {
+  const p = prepareLinear(x, w, options, 'linear');
+  await abortable(signalOf(options, 'linear'), (cancel) => native().matmulAsync(p.arrays, p.descriptor, cancel));
   return p.out;
 }

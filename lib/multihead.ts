@@ -16,7 +16,8 @@ import {
 import { describeValue, rangeError, typeError } from './errors';
 import { KVCache } from './kv-cache';
 import { Block, Kernel, runAll, runAsync, runSync, step } from './kernel-steps';
-import { matmul, matmulSync, MatmulOptions } from './matmul';
+import { linear, linearSync, LinearOptions, matmul, matmulSync, MatmulOptions } from './matmul';
+import { PackedWeight, packWeight } from './packed-weight';
 import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, MaskTensor, Tensor } from './tensor';
@@ -30,6 +31,11 @@ const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
   sync: matmulSync,
   async: matmul,
   abortable: (signal, a, b, o) => matmul(a, b, { ...o, signal }),
+};
+const LINEAR: Kernel<[Tensor, PackedWeight, LinearOptions?], Tensor<Float32Array>> = {
+  sync: linearSync,
+  async: linear,
+  abortable: (signal, x, w, o) => linear(x, w, { ...o, signal }),
 };
 const ATTENTION: Kernel<[Tensor, Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
   sync: scaledDotProductAttentionSync,
@@ -122,6 +128,13 @@ type Weights = {
   inBias?: Tensor<Float32Array>;
   outWeight: Tensor<Float32Array>; // [E, E]
   outBias?: Tensor<Float32Array>;
+  // The same weights packed once for the matmul kernel (packed-weight.ts). A q/k/v part of a packed
+  // inProj shares its panels when it starts on a panel boundary, and is null (the tensor is used) if not.
+  inProjPacked: PackedWeight | null;
+  qPacked: PackedWeight | null;
+  kPacked: PackedWeight | null;
+  vPacked: PackedWeight | null;
+  outPacked: PackedWeight;
 };
 
 /** A checked forward call: its tensors, sizes, cache and the fused kernel's options. */
@@ -214,7 +227,9 @@ export class MultiHeadAttention {
   /**
    * Loads weights under nn.MultiheadAttention's names (y = x W^T + b, W [out, in]): in_proj_weight
    * [3E, E] (Wq; Wk; Wv) — or q_proj_weight, k_proj_weight, v_proj_weight when kdim/vdim differ —,
-   * in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]. The tensors are used, not copied.
+   * in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]. The biases are used, not copied; the
+   * weights are packed once here into the matmul kernel's layout (one extra copy of each), so writes
+   * into the weight tensors after loading are not seen: load them again.
    */
   loadStateDict(dict: Record<string, Tensor>): this {
     const op = 'MultiHeadAttention.loadStateDict';
@@ -244,17 +259,26 @@ export class MultiHeadAttention {
     const get = (n: string) => dict[n] as Tensor<Float32Array>;
     const E = this.embedDim,
       Ekv = this.kvEmbedDim;
-    const w: Partial<Weights> = { outWeight: get('out_proj.weight'), inProj: null };
+    const w: Partial<Weights> = { outWeight: get('out_proj.weight'), inProj: null, inProjPacked: null };
+    w.outPacked = packWeight(w.outWeight as Tensor, op, 'out_proj.weight');
     if (this.packed) {
       const inProj = get('in_proj_weight');
       w.inProj = inProj;
       w.qWeight = inProj.narrow(0, 0, E);
       w.kWeight = inProj.narrow(0, E, Ekv);
       w.vWeight = inProj.narrow(0, E + Ekv, Ekv);
+      const packed = packWeight(inProj, op, 'in_proj_weight');
+      w.inProjPacked = packed;
+      w.qPacked = packed.rows(0, E);
+      w.kPacked = packed.rows(E, Ekv);
+      w.vPacked = packed.rows(E + Ekv, Ekv);
     } else {
       w.qWeight = get('q_proj_weight');
       w.kWeight = get('k_proj_weight');
       w.vWeight = get('v_proj_weight');
+      w.qPacked = packWeight(w.qWeight, op, 'q_proj_weight');
+      w.kPacked = packWeight(w.kWeight, op, 'k_proj_weight');
+      w.vPacked = packWeight(w.vWeight, op, 'v_proj_weight');
     }
     if (this.bias) {
       const inBias = get('in_proj_bias');
@@ -344,7 +368,7 @@ export class MultiHeadAttention {
       const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
       yield step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn });
       const attnRows = attn.reshape([plan.B, plan.Lq, this.embedDim]);
-      const output = yield step(MATMUL, attnRows, w.outWeight, { transposeB: true, bias: w.outBias, out: plan.out });
+      const output = yield step(LINEAR, attnRows, w.outPacked, { bias: w.outBias, out: plan.out });
       const result: MultiHeadForwardResult = { output };
       if (plan.needWeights) {
         const weights = yield step(WEIGHTS, q, kAll, plan.attention);
@@ -530,14 +554,16 @@ export class MultiHeadAttention {
 
   private *project(plan: ForwardPlan): TensorBlock<Projected> {
     const w = this.weights as Weights;
-    if (plan.self && w.inProj !== null) {
+    if (plan.self && w.inProjPacked !== null) {
       // Self-attention: one matmul into [B, L, E + 2 Ekv], Q K V read from it as strided views.
-      return this.projectionViews(plan, yield step(MATMUL, plan.query, w.inProj, { transposeB: true, bias: w.inBias }));
+      return this.projectionViews(plan, yield step(LINEAR, plan.query, w.inProjPacked, { bias: w.inBias }));
     }
+    const projection = (x: Tensor, packed: PackedWeight | null, weight: Tensor, bias?: Tensor) =>
+      packed !== null ? step(LINEAR, x, packed, { bias }) : step(MATMUL, x, weight, { transposeB: true, bias });
     const [q, k, v] = yield* runAll([
-      step(MATMUL, plan.query, w.qWeight, { transposeB: true, bias: w.qBias }),
-      step(MATMUL, plan.key, w.kWeight, { transposeB: true, bias: w.kBias }),
-      step(MATMUL, plan.value, w.vWeight, { transposeB: true, bias: w.vBias }),
+      projection(plan.query, w.qPacked, w.qWeight, w.qBias),
+      projection(plan.key, w.kPacked, w.kWeight, w.kBias),
+      projection(plan.value, w.vPacked, w.vWeight, w.vBias),
     ]);
     return {
       q: this.headsView(q, this.numHeads),

@@ -65,11 +65,17 @@ export const ATTENTION = layout(
   ],
 );
 
-/** Followed by the batch tail: batchShape[batchRank], then a's and b's batch strides. */
+/**
+ * Followed by the batch tail: batchShape[batchRank], then a's and b's batch strides. packedB: 0, or
+ * the panel width of b when b holds packWeight's panels (lib/packed-weight.ts).
+ */
 export const MATMUL = layout(
   ['a', 'b', 'out', 'bias'],
-  ['M', 'N', 'K', 'aOffset', 'lda', 'transA', 'bOffset', 'ldb', 'transB', 'batchRank'],
+  ['M', 'N', 'K', 'aOffset', 'lda', 'transA', 'bOffset', 'ldb', 'transB', 'batchRank', 'packedB'],
 );
+
+/** A weight W [N, K] (rows ld apart from offset) packed into out in the active ISA's panels. */
+export const PACK_WEIGHT = layout(['weight', 'out'], ['N', 'K', 'offset', 'ld']);
 
 /** Both views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous. */
 export const COPY_STRIDED = layout(
@@ -189,6 +195,7 @@ export const ATTENTION_BLOCK_STEP = layout(
 export const OP_LAYOUTS = {
   attention: ATTENTION,
   matmul: MATMUL,
+  packWeight: PACK_WEIGHT,
   copyStrided: COPY_STRIDED,
   seq2seq: SEQ2SEQ,
   linearAttention: LINEAR_ATTENTION,

@@ -2,6 +2,7 @@
   "sources": [
     "binding/addon.cc",
     "binding/matmul_binding.cc",
+    "binding/packed_weight_binding.cc",
     "binding/attention_binding.cc",
     "binding/copy_binding.cc",
     "binding/memory_binding.cc",

@@ -169,6 +169,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("measureFmaPeak", Napi::Function::New(env, MeasureFmaPeak, "measureFmaPeak"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
   exports.Set("allocateHugePages", Napi::Function::New(env, AllocateHugePages, "allocateHugePages"));
+  exports.Set("packWeight", Napi::Function::New(env, PackWeight, "packWeight"));
+  exports.Set("matmulPanelWidth", Napi::Function::New(env, MatmulPanelWidth, "matmulPanelWidth"));
   exportBothModes<Matmul>(env, exports, "matmul");
   exportBothModes<Attention>(env, exports, "attention");
   exportBothModes<AttentionWeights>(env, exports, "attentionWeights");

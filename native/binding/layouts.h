@@ -24,8 +24,13 @@ namespace binding {
   X(windowLeft) X(windowRight) X(softcap)
 
 // The batch tail follows the fixed fields: batchShape[batchRank], aBatchStrides[...], bBatchStrides[...].
+// packedB: 0, or the panel width of b when b holds packWeight's panels (then transB is 1 and b's
+// offset, ldb and batch strides are not read).
 #define SA_MATMUL_FIELDS(X) \
-  X(M) X(N) X(K) X(aOffset) X(lda) X(transA) X(bOffset) X(ldb) X(transB) X(batchRank)
+  X(M) X(N) X(K) X(aOffset) X(lda) X(transA) X(bOffset) X(ldb) X(transB) X(batchRank) X(packedB)
+
+// A weight W [N, K] (rows ld apart from offset) packed into `out` (matmulPanelWidth()-wide panels).
+#define SA_PACK_WEIGHT_FIELDS(X) X(N) X(K) X(offset) X(ld)
 
 // Views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous in both.
 #define SA_COPY_STRIDED_FIELDS(X)                                                              \
@@ -66,6 +71,7 @@ namespace binding {
 #define SA_ATTENTION_ARRAYS(X) \
   X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes)
 #define SA_MATMUL_ARRAYS(X) X(a) X(b) X(out) X(bias)
+#define SA_PACK_WEIGHT_ARRAYS(X) X(weight) X(out)
 #define SA_COPY_STRIDED_ARRAYS(X) X(src) X(dst)
 #define SA_SEQ2SEQ_ARRAYS(X) X(keys) X(keysProj) X(queryProj) X(v) X(keyLengths) X(scores) X(weights) X(context)
 #define SA_LINEAR_ATTENTION_ARRAYS(X) X(query) X(key) X(value) X(out) X(state)
@@ -82,6 +88,7 @@ namespace binding {
 #define SA_OP_LAYOUTS(L)                                                                              \
   L(attention, SA_ATTENTION_ARRAYS, SA_ATTENTION_FIELDS, AttentionLayout)                             \
   L(matmul, SA_MATMUL_ARRAYS, SA_MATMUL_FIELDS, MatmulLayout)                                         \
+  L(packWeight, SA_PACK_WEIGHT_ARRAYS, SA_PACK_WEIGHT_FIELDS, PackWeightLayout)                       \
   L(copyStrided, SA_COPY_STRIDED_ARRAYS, SA_COPY_STRIDED_FIELDS, CopyStridedLayout)                   \
   L(seq2seq, SA_SEQ2SEQ_ARRAYS, SA_SEQ2SEQ_FIELDS, Seq2SeqLayout)                                     \
   L(linearAttention, SA_LINEAR_ATTENTION_ARRAYS, SA_LINEAR_ATTENTION_FIELDS, LinearAttentionLayout)   \

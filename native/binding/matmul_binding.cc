@@ -2,8 +2,9 @@
 // broadcasting. arrays { a, b, out, bias }: bias is absent or a Float32Array of at least N elements,
 // added to every row of C after the product (y = x W^T + b of a linear layer).
 // descriptor: SA_MATMUL_FIELDS (binding/layouts.h), then batchShape[batchRank], aBatchStrides[...],
-// bBatchStrides[...]. C (`out`) is contiguous [batch..., M, N]. Bounds are re-checked here whatever
-// TypeScript did.
+// bBatchStrides[...]. C (`out`) is contiguous [batch..., M, N]. With packedB set, b holds a weight
+// packed by packWeight (packed_weight_binding.cc), shared by every item. Bounds are re-checked here
+// whatever TypeScript did.
 #include <napi.h>
 
 #include <memory>
@@ -47,6 +48,7 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   p.ldb = d.integer(F::ldb);
   p.transB = d.flag(F::transB);
   const int nb = static_cast<int>(d.integer(F::batchRank, 0, 16));
+  const int64_t packedNr = d.integer(F::packedB, 0, 1024);
   d.requireTail(3 * nb);
   std::vector<int64_t> shape(nb), sa(nb), sb(nb);
   int64_t count = 1;
@@ -62,7 +64,7 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   // Rows and columns of A and B as stored (transposes swap them).
   const int64_t aRows = p.transA ? p.K : p.M, aCols = p.transA ? p.M : p.K;
   const int64_t bRows = p.transB ? p.N : p.K, bCols = p.transB ? p.K : p.N;
-  if ((aRows > 1 && p.lda < aCols) || (bRows > 1 && p.ldb < bCols)) {
+  if ((aRows > 1 && p.lda < aCols) || (packedNr == 0 && bRows > 1 && p.ldb < bCols)) {
     throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native matmul: a row stride is smaller than the row");
   }
   p.ldc = p.N;
@@ -77,15 +79,29 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
       throwRangeError(env, "ERR_OUT_OF_BOUNDS",
                       "native matmul: a's view reaches past its data (" + std::to_string(a.length) + " elements)");
     }
-    dims = shape;
-    strides = sb;
-    dims.push_back(bRows);
-    strides.push_back(p.ldb);
-    dims.push_back(bCols);
-    strides.push_back(1);
-    if (!stridedBlockFits(bOffset, dims.data(), strides.data(), nb + 2, b.length)) {
-      throwRangeError(env, "ERR_OUT_OF_BOUNDS",
-                      "native matmul: b's view reaches past its data (" + std::to_string(b.length) + " elements)");
+    if (packedNr != 0) {
+      // Prepacked panels, shared by every batch item: this ISA's width, and long enough for N x K.
+      const KernelTable& kernels = activeKernels();
+      if (packedNr != matmulPanelWidth(kernels) || !p.transB) {
+        throwRangeError(env, "ERR_SHAPE_MISMATCH",
+                        "native matmul: b was packed in panels of " + std::to_string(packedNr) +
+                            " but this ISA packs " + std::to_string(matmulPanelWidth(kernels)));
+      }
+      if (p.K != 0 && (p.N > Descriptor::kMaxIndex / p.K || packedPanelsFloats(kernels, p.N, p.K) > b.length)) {
+        throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                        "native matmul: packed b (" + std::to_string(b.length) + " elements) is shorter than N x K");
+      }
+    } else {
+      dims = shape;
+      strides = sb;
+      dims.push_back(bRows);
+      strides.push_back(p.ldb);
+      dims.push_back(bCols);
+      strides.push_back(1);
+      if (!stridedBlockFits(bOffset, dims.data(), strides.data(), nb + 2, b.length)) {
+        throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                        "native matmul: b's view reaches past its data (" + std::to_string(b.length) + " elements)");
+      }
     }
     if (p.M != 0 && p.N != 0 && (count > Descriptor::kMaxIndex / p.M / p.N || count * p.M * p.N > c.length)) {
       throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native matmul: output is smaller than batch x M x N");
@@ -94,6 +110,7 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   p.A = a.data;
   p.B = b.data;
   p.C = c.data;
+  if (packedNr != 0) p.packedB = PackedPanels{b.data, p.N, p.K, static_cast<int>(packedNr)};
   ArrayArg<float> bias = arrays.optional<float>("bias");
   if (bias.data != nullptr) {
     if (bias.length < p.N) throwRangeError(env, "ERR_SHAPE_MISMATCH", "native matmul: bias is shorter than N");

@@ -23,6 +23,8 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async);
 
 Napi::Value CopyStrided(const Napi::CallbackInfo& info);
 Napi::Value AllocateHugePages(const Napi::CallbackInfo& info);
+Napi::Value PackWeight(const Napi::CallbackInfo& info);
+Napi::Value MatmulPanelWidth(const Napi::CallbackInfo& info);
 
 }  // namespace binding
 }  // namespace sa

@@ -7,6 +7,16 @@
 
 namespace sa {
 
+// op(B) of a weight used as y = x W^T, packed once by packMatmulWeights into the panels the
+// micro-kernel reads: ceil(N / nr) panels of K x nr floats, panel r at data + r * K * nr holding
+// W[r * nr + j, p] at [p * nr + j], columns past N zero. nr is matmulPanelWidth() of the kernels
+// that packed it (1 for an ISA without micro-kernels: the panels are then W's rows as they are).
+struct PackedPanels {
+  const float* data = nullptr;
+  int64_t N = 0, K = 0;
+  int nr = 0;
+};
+
 // One product. op(A) is M x K, op(B) is K x N, C is M x N; all row-major with row strides
 // (in elements) lda, ldb, ldc, so a view into a larger buffer needs no copy.
 //   transA == false: A[m * lda + k];  transA == true: A[k * lda + m]
@@ -24,6 +34,9 @@ struct MatmulProblem {
   float* C = nullptr;
   int64_t ldc = 0;
   const float* bias = nullptr;
+  // When packedB.data is set (N, K and nr matching), B is read from its panels on every path and
+  // B, ldb, transB and batch.offsetB are not used: every item shares the one packed weight.
+  PackedPanels packedB;
 };
 
 // `count` products; item i uses A + offsetA[i], B + offsetB[i], C + offsetC[i] (element offsets;
@@ -34,6 +47,15 @@ struct MatmulBatch {
   const int64_t* offsetB = nullptr;
   const int64_t* offsetC = nullptr;
 };
+
+// The panel width packMatmulWeights uses with these kernels, and the floats its output takes.
+int matmulPanelWidth(const KernelTable& kernels);
+int64_t packedPanelsFloats(const KernelTable& kernels, int64_t N, int64_t K);
+
+// Packs W [N x K] (row p of op(B) is column p of W: element (n, k) at w[n * ldw + k]) into `out`
+// (packedPanelsFloats(kernels, N, K) floats), on ThreadPool::instance(). Returns the panels' geometry.
+PackedPanels packMatmulWeights(const KernelTable& kernels, const float* w, int64_t ldw, int64_t N, int64_t K,
+                               float* out);
 
 // Runs on ThreadPool::instance(). The caller has checked that every index is in bounds.
 void matmul(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);

@@ -18,11 +18,16 @@
 //
 // Small products (directProduct) run on the calling thread, allocate nothing once warm, and read
 // A (and B, unless transposed) in place: packing would cost as much as the product.
+//
+// A weight packed once (MatmulProblem::packedB) is never packed again: the blocked and direct
+// paths read windows of its full-depth panels, and a few rows of A (decoding) go through the ISA's
+// panelRows, which streams the same panels as a GEMV.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/contract.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/vector_ops.h"
@@ -122,6 +127,7 @@ struct Product {
   float* C;
   int64_t ldc;
   const float* bias;
+  const float* packed;  // op(B) as prepacked panels of K x nr (PackedPanels), or nullptr
 };
 
 Product itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
@@ -136,7 +142,8 @@ Product itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
                  p.transB,
                  p.C + (batch.offsetC != nullptr ? batch.offsetC[i] : 0),
                  p.ldc,
-                 p.bias};
+                 p.bias,
+                 p.packedB.data};
 }
 
 // Addresses of op(A)[i, k] and op(B)[k, j].
@@ -198,7 +205,11 @@ void directProduct(const MatmulKernels& mk, const Product& p, int64_t j0, int64_
   const float* b = bAt(p, 0, j0);
   int64_t bStride = p.ldb;    // distance between consecutive k rows of a B panel
   int64_t bPanelStride = nr;  // distance between consecutive B panels
-  if (p.transB) {
+  if (p.packed != nullptr) {
+    b = p.packed + j0 / nr * p.K * nr;  // j0 is a whole number of panels
+    bStride = nr;
+    bPanelStride = p.K * nr;
+  } else if (p.transB) {
     const int64_t panelFloats = p.K * nr;
     float* packed = packedBScratch(ceilDiv(j1 - j0, nr) * panelFloats);
     mk.packB(b, p.ldb, true, p.K, j1 - j0, packed, panelFloats);
@@ -318,18 +329,23 @@ void blockedProduct(const MatmulKernels& mk, const Product& p, int threads) {
       pb.nc = nc;
       pb.k0 = k0;
       pb.depth = std::min(blk.ks, p.K - k0);
-      pb.panelFloats = pb.depth * nr;
-      float* packedB = packedBScratch(panels * pb.panelFloats);
-      pb.data = packedB;
-
-      // Pack B: panels split evenly over the threads, when there is enough of it to repay a dispatch.
-      const int64_t packTasks = pb.depth * nc >= kMinParallelPackFloats ? std::min<int64_t>(threads, panels) : 1;
-      runTasks(packTasks, [&](int64_t t, int) {
-        const int64_t q0 = splitPoint(panels, packTasks, t), q1 = splitPoint(panels, packTasks, t + 1);
-        const int64_t j0 = q0 * nr, j1 = std::min(q1 * nr, nc);
-        mk.packB(bAt(p, k0, jc + j0), p.ldb, p.transB, pb.depth, j1 - j0, packedB + q0 * pb.panelFloats,
-                 pb.panelFloats);
-      });
+      if (p.packed != nullptr) {
+        // Prepacked: the block is a window of the full-depth panels (jc is a whole number of panels).
+        pb.panelFloats = p.K * nr;
+        pb.data = p.packed + jc / nr * pb.panelFloats + k0 * nr;
+      } else {
+        pb.panelFloats = pb.depth * nr;
+        float* packedB = packedBScratch(panels * pb.panelFloats);
+        pb.data = packedB;
+        // Pack B: panels split evenly over the threads, when there is enough of it to repay a dispatch.
+        const int64_t packTasks = pb.depth * nc >= kMinParallelPackFloats ? std::min<int64_t>(threads, panels) : 1;
+        runTasks(packTasks, [&](int64_t t, int) {
+          const int64_t q0 = splitPoint(panels, packTasks, t), q1 = splitPoint(panels, packTasks, t + 1);
+          const int64_t j0 = q0 * nr, j1 = std::min(q1 * nr, nc);
+          mk.packB(bAt(p, k0, jc + j0), p.ldb, p.transB, pb.depth, j1 - j0, packedB + q0 * pb.panelFloats,
+                   pb.panelFloats);
+        });
+      }
 
       // Tasks: row chunks first (each reads or packs only its own rows of A); column groups only
       // when there are too few row tiles to give every thread its share.
@@ -356,7 +372,7 @@ void blockedProduct(const MatmulKernels& mk, const Product& p, int threads) {
 // Whether directProduct suits an item: small, or so few rows that packing B would not pay.
 bool directSuits(const Product& p, int64_t nr) {
   const bool small = static_cast<double>(p.M) * p.N * p.K <= kDirectMaxWork;
-  if (!p.transB) return small || p.M <= kThinAMaxRows;
+  if (!p.transB || p.packed != nullptr) return small || p.M <= kThinAMaxRows;
   // With transB the direct path packs all of B: only while that stays small.
   return small && roundUp(p.N, nr) * p.K <= kDirectPackedBMaxFloats;
 }
@@ -417,6 +433,35 @@ void rowDotProducts(const KernelTable& k, const MatmulProblem& prob, const Matmu
   });
 }
 
+// ---- A few rows times prepacked panels (decoding with packed weights) ----------------------------
+// The panels serve a GEMV as well as the tile: each k step broadcasts x[k] and multiplies a
+// contiguous row of nr weights, so B streams once, front to back per panel. mk.panelRows keeps
+// several panels in flight for one row of A; a partial last panel goes through the tile.
+void panelRowProducts(const MatmulKernels& mk, const MatmulProblem& prob, const MatmulBatch& batch) {
+  const int nr = mk.nr;
+  const int64_t panels = ceilDiv(prob.N, nr);
+  const double work = static_cast<double>(prob.M) * prob.N * prob.K * batch.count;
+  const int threads = work <= kDirectMaxWork ? 1 : ThreadPool::instance().numThreads();
+  const int64_t chunks = std::min<int64_t>(panels, threads == 1 ? 1 : 4 * threads);
+  runTasks(batch.count * chunks, [&](int64_t t, int) {
+    const Product p = itemOf(prob, batch, t / chunks);
+    const int64_t c = t % chunks;
+    const int64_t q0 = splitPoint(panels, chunks, c), q1 = splitPoint(panels, chunks, c + 1);
+    const int64_t panelFloats = p.K * nr;
+    const int64_t full = std::min(q1, p.N / nr) - q0;  // whole panels in this chunk
+    const int m = static_cast<int>(p.M);
+    if (full > 0) {
+      mk.panelRows(p.K, p.A, p.lda, m, p.packed + q0 * panelFloats, panelFloats, full, p.C + q0 * nr, p.ldc,
+                   p.bias != nullptr ? p.bias + q0 * nr : nullptr);
+    }
+    for (int64_t q = q0 + std::max<int64_t>(full, 0); q < q1; ++q) {  // the partial last panel
+      const int64_t j = q * nr;
+      mk.tileRowMajorA(p.K, p.A, p.lda, p.packed + q * panelFloats, nr, p.C + j, p.ldc, m, static_cast<int>(p.N - j),
+                       false, p.bias != nullptr ? p.bias + j : nullptr);
+    }
+  });
+}
+
 // ---- ISAs without micro-kernels (the scalar reference) ------------------------------------------
 void unblockedProducts(const MatmulKernels& mk, const MatmulProblem& prob, const MatmulBatch& batch) {
   // Row chunks of about kMinTaskWork multiply-adds each, over all items.
@@ -427,8 +472,10 @@ void unblockedProducts(const MatmulKernels& mk, const MatmulProblem& prob, const
   runTasks(batch.count * chunks, [&](int64_t t, int) {
     const Product p = itemOf(prob, batch, t / chunks);
     const int64_t i0 = (t % chunks) * rowsPerTask, i1 = std::min(p.M, i0 + rowsPerTask);
-    mk.unblocked(i1 - i0, p.N, p.K, aAt(p, i0, 0), p.lda, p.transA, p.B, p.ldb, p.transB, p.C + i0 * p.ldc, p.ldc,
-                 false, p.bias);
+    // Panels one column wide are W's rows as they are: op(B) with transB, row stride K.
+    const bool packed = p.packed != nullptr;
+    mk.unblocked(i1 - i0, p.N, p.K, aAt(p, i0, 0), p.lda, p.transA, packed ? p.packed : p.B, packed ? p.K : p.ldb,
+                 packed || p.transB, p.C + i0 * p.ldc, p.ldc, false, p.bias);
   });
 }
 
@@ -441,11 +488,18 @@ void matmul(const KernelTable& kernels, const MatmulProblem& prob, const MatmulB
     return;
   }
   const MatmulKernels& mk = *kernels.matmul;
+  SA_ASSERT(prob.packedB.data == nullptr ||
+                (prob.packedB.N == prob.N && prob.packedB.K == prob.K && prob.packedB.nr == matmulPanelWidth(kernels)),
+            "packed B of another geometry");
   if (mk.mr == 0) {
     unblockedProducts(mk, prob, batch);
     return;
   }
-  if (dotPathSuits(prob, kernels)) {
+  if (prob.packedB.data != nullptr && !prob.transA && prob.M <= kPanelRowsMaxRows) {
+    panelRowProducts(mk, prob, batch);
+    return;
+  }
+  if (prob.packedB.data == nullptr && dotPathSuits(prob, kernels)) {
     rowDotProducts(kernels, prob, batch);
     return;
   }
@@ -472,15 +526,47 @@ void matmulInPlace(const MatmulKernels& mk, int64_t M, int64_t N, int64_t K, con
                    const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
-    if (!accumulate) emptySum(Product{M, N, 0, A, lda, false, B, ldb, false, C, ldc, nullptr});
+    if (!accumulate) emptySum(Product{M, N, 0, A, lda, false, B, ldb, false, C, ldc, nullptr, nullptr});
     return;
   }
   if (mk.mr == 0) {
     mk.unblocked(M, N, K, A, lda, false, B, ldb, false, C, ldc, accumulate, nullptr);
     return;
   }
-  const Product p{M, N, K, A, lda, false, B, ldb, false, C, ldc, nullptr};
+  const Product p{M, N, K, A, lda, false, B, ldb, false, C, ldc, nullptr, nullptr};
   tilesInPlace(inPlaceA(mk, p), mk.nr, M, N, K, A, lda, B, ldb, mk.nr, C, ldc, accumulate, nullptr);
+}
+
+int matmulPanelWidth(const KernelTable& kernels) {
+  const MatmulKernels& mk = *kernels.matmul;
+  return mk.mr == 0 ? 1 : mk.nr;
+}
+
+int64_t packedPanelsFloats(const KernelTable& kernels, int64_t N, int64_t K) {
+  const int nr = matmulPanelWidth(kernels);
+  return roundUp(N, nr) * K;
+}
+
+PackedPanels packMatmulWeights(const KernelTable& kernels, const float* w, int64_t ldw, int64_t N, int64_t K,
+                               float* out) {
+  const MatmulKernels& mk = *kernels.matmul;
+  const int nr = matmulPanelWidth(kernels);
+  const int64_t panels = ceilDiv(N, nr), panelFloats = K * nr;
+  if (N > 0 && K > 0) {
+    const int64_t tasks = std::min<int64_t>(ThreadPool::instance().numThreads(),
+                                            std::max<int64_t>(1, panels * panelFloats / kMinParallelPackFloats));
+    runTasks(std::min(tasks, panels), [&](int64_t t, int) {
+      const int64_t q0 = splitPoint(panels, std::min(tasks, panels), t);
+      const int64_t q1 = splitPoint(panels, std::min(tasks, panels), t + 1);
+      if (mk.mr == 0) {
+        for (int64_t n = q0; n < q1; ++n) std::memcpy(out + n * K, w + n * ldw, sizeof(float) * K);
+      } else {
+        const int64_t j0 = q0 * nr, j1 = std::min(q1 * nr, N);
+        mk.packB(w + j0 * ldw, ldw, true, K, j1 - j0, out + q0 * panelFloats, panelFloats);
+      }
+    });
+  }
+  return PackedPanels{out, N, K, nr};
 }
 
 }  // namespace sa

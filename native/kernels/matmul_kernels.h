@@ -50,6 +50,16 @@ using MatmulUnblockedFn = void (*)(int64_t M, int64_t N, int64_t K, const float*
                                    const float* B, int64_t ldb, bool transB, float* C, int64_t ldc, bool accumulate,
                                    const float* bias);
 
+// Rows [0, m) of A (row-major, read in place: element (i, p) at a[i * lda + p]), 1 <= m <=
+// kPanelRowsMaxRows, times `panels` full packed B panels (panel q at b + q * panelStride, element
+// (p, j) at [p * nr + j]): C[m x panels * nr] = A.B (+ bias[j] in column j). Several panels at once,
+// so that even one row of A keeps enough FMA chains in flight to stream B at the cache's bandwidth;
+// each column is still one chain over k in increasing order, as in the tile, so the two agree bit
+// for bit. k >= 1.
+using MatmulPanelRowsFn = void (*)(int64_t k, const float* a, int64_t lda, int m, const float* b, int64_t panelStride,
+                                   int64_t panels, float* c, int64_t ldc, const float* bias);
+constexpr int kPanelRowsMaxRows = 4;
+
 struct MatmulKernels {
   const char* name;
   int mr;                      // register tile rows (0 when the ISA has no micro-kernel: use `unblocked`)
@@ -59,6 +69,7 @@ struct MatmulKernels {
   MatmulPackAFn packA;
   MatmulPackBFn packB;
   MatmulUnblockedFn unblocked;  // set when mr == 0
+  MatmulPanelRowsFn panelRows;  // a few rows of A against prepacked panels (decoding)
 };
 
 }  // namespace sa

@@ -33,6 +33,7 @@ struct Layout {
   int64_t count = 1;                     // batch items
   bool shareB = false;                   // every item reads the same B (offset broadcast)
   bool bias = false;                     // a bias of N floats added to every row of C
+  bool packB = false;                    // B (transB, shared) prepacked once: p.packedB
 };
 
 // The float pattern written around C's view; any change to it is an out-of-view write.
@@ -102,6 +103,15 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
   p.C = cBuf.data() + ldc;
   p.ldc = ldc;
   p.bias = l.bias ? bias.data() : nullptr;
+  // Exactly the packed floats, so a read past the last panel is an ASan error; B itself poisoned
+  // with NaN afterwards, so a path that still reads it shows.
+  std::vector<float> panels(l.packB ? static_cast<size_t>(packedPanelsFloats(*kt, s.N, s.K)) : 0);
+  std::vector<float> bKept;
+  if (l.packB) {
+    p.packedB = packMatmulWeights(*kt, b.data.data(), b.ld, s.N, s.K, panels.data());
+    bKept = b.data;
+    for (float& x : b.data) x = std::nanf("");
+  }
   MatmulBatch batch;
   batch.count = l.count;
   if (l.count > 1) {
@@ -110,6 +120,7 @@ bool checkCase(Isa isa, const Shape& s, const Layout& l, std::mt19937& rng) {
     batch.offsetC = offC.data();
   }
   matmul(*kt, p, batch);
+  if (l.packB) b.data = bKept;
 
   // Float32 accumulation of K products: error within ~K ulps of sum |a_ik b_kj| (recursive
   // summation bound, with room for the blocked path's partial sums).
@@ -501,6 +512,85 @@ SA_NATIVE_TEST(matmul_packing_layouts) {
                    (long long)lines, trans, x);
         }
       }
+    }
+  }
+}
+
+// B prepacked once (packMatmulWeights) on every path: panel rows (M <= 4), direct with thin A or a
+// small product, blocked (one or several depth blocks), the scalar reference; N off the panel
+// width, odd K, bias on and off, padded rows, transposed A, batches sharing the packed weight.
+SA_NATIVE_TEST(matmul_prepacked_b_on_every_path) {
+  std::mt19937 rng(12);
+  const Shape shapes[] = {{1, 1, 1},      {1, 37, 5},     {2, 70, 33},    {3, 129, 768},  {4, 2304, 97},
+                          {1, 2309, 768}, {5, 17, 9},     {13, 100, 31},  {16, 300, 200}, {17, 47, 65},
+                          {200, 130, 77}, {64, 96, 1100}, {130, 70, 600}, {2, 33, 3}};
+  forEachIsaAndThreads([&](Isa isa, int threads) {
+    for (const Shape& s : shapes) {
+      if (threads == 3 && s.M * s.N * s.K > 2000000) continue;
+      for (int variant = 0; variant < 4; ++variant) {
+        Layout l;
+        l.transB = true;
+        l.packB = true;
+        l.bias = (variant & 1) != 0;
+        l.padA = variant == 2 ? 3 : 0;
+        l.padB = variant == 2 ? 5 : 0;
+        l.padC = variant == 3 ? 7 : 0;
+        l.transA = variant == 3;
+        if (!checkCase(isa, s, l, rng)) return;
+      }
+    }
+    Layout batched;
+    batched.transB = true;
+    batched.packB = true;
+    batched.shareB = true;
+    batched.bias = true;
+    batched.count = 3;
+    checkCase(isa, Shape{1, 50, 40}, batched, rng);
+    checkCase(isa, Shape{7, 50, 40}, batched, rng);
+    checkCase(isa, Shape{120, 90, 70}, batched, rng);
+  });
+}
+
+// With the same kernels, the panels give the same floats as the unpacked product where both run
+// the same tile over all of K (direct and blocked paths), and a row does not depend on how many
+// rows go with it: M = 1 (panel rows) equals row 0 of M = 13 (direct) and of M = 200 (blocked).
+SA_NATIVE_TEST(matmul_prepacked_b_matches_the_unpacked_path) {
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  const int64_t N = 83, K = 301;
+  std::vector<float> w(N * K), a(200 * K), bias(N);
+  for (float& x : w) x = dist(rng);
+  for (float& x : a) x = dist(rng);
+  for (float& x : bias) x = dist(rng);
+  for (Isa isa : availableIsas()) {
+    const KernelTable& kt = *kernelTableFor(isa);
+    std::vector<float> panels(packedPanelsFloats(kt, N, K));
+    const PackedPanels packed = packMatmulWeights(kt, w.data(), K, N, K, panels.data());
+    auto run = [&](int64_t M, bool usePacked) {
+      std::vector<float> c(M * N, NAN);
+      MatmulProblem p;
+      p.M = M;
+      p.N = N;
+      p.K = K;
+      p.A = a.data();
+      p.lda = K;
+      p.B = w.data();
+      p.ldb = K;
+      p.transB = true;
+      p.C = c.data();
+      p.ldc = N;
+      p.bias = bias.data();
+      if (usePacked) p.packedB = packed;
+      matmul(kt, p, MatmulBatch{});
+      return c;
+    };
+    const std::vector<float> one = run(1, true);
+    for (int64_t M : {13, 200}) {
+      const std::vector<float> plain = run(M, false), viaPanels = run(M, true);
+      SA_CHECK(std::memcmp(plain.data(), viaPanels.data(), plain.size() * sizeof(float)) == 0,
+               "%s M=%lld: packed and unpacked B differ", isaName(isa), (long long)M);
+      SA_CHECK(std::memcmp(one.data(), viaPanels.data(), N * sizeof(float)) == 0,
+               "%s: row 0 of M=%lld differs from M=1", isaName(isa), (long long)M);
     }
   }
 }

@@ -10,7 +10,13 @@ import { randomTensor, rng } from '../helpers';
 
 jest.mock('../../lib/matmul', () => {
   const actual = jest.requireActual('../../lib/matmul');
-  return { ...actual, matmul: jest.fn(actual.matmul), matmulSync: jest.fn(actual.matmulSync) };
+  return {
+    ...actual,
+    matmul: jest.fn(actual.matmul),
+    matmulSync: jest.fn(actual.matmulSync),
+    linear: jest.fn(actual.linear),
+    linearSync: jest.fn(actual.linearSync),
+  };
 });
 jest.mock('../../lib/attention', () => {
   const actual = jest.requireActual('../../lib/attention');
@@ -25,16 +31,21 @@ jest.mock('../../lib/attention', () => {
 
 const asyncKernels = {
   matmul: matmulModule.matmul as jest.Mock,
+  linear: matmulModule.linear as jest.Mock,
   scaledDotProductAttention: attention.scaledDotProductAttention as jest.Mock,
   attentionWeights: attention.attentionWeights as jest.Mock,
 };
 const syncKernels = {
   matmulSync: matmulModule.matmulSync as jest.Mock,
+  linearSync: matmulModule.linearSync as jest.Mock,
   scaledDotProductAttentionSync: attention.scaledDotProductAttentionSync as jest.Mock,
   attentionWeightsSync: attention.attentionWeightsSync as jest.Mock,
 };
 
-/** How often each kernel of one mode ran: [matmul, attention, attention weights]. */
+/**
+ * How often each kernel of one mode ran: [matmul, linear (the projections, packed weights),
+ * attention, attention weights].
+ */
 function callCounts(kernels: Record<string, jest.Mock>): number[] {
   return Object.values(kernels).map((fn) => fn.mock.calls.length);
 }
@@ -51,15 +62,25 @@ beforeEach(() => jest.clearAllMocks());
 
 const selfAttention = { kdim: undefined, vdim: undefined };
 describe.each([
-  ['self-attention, averaged weights', selfAttention, { needWeights: true, isCausal: true }, { matmul: 3, weights: 1 }],
+  [
+    'self-attention, averaged weights',
+    selfAttention,
+    { needWeights: true, isCausal: true },
+    { matmul: 1, linear: 2, weights: 1 },
+  ],
   [
     'self-attention, per-head weights',
     selfAttention,
     { needWeights: true, averageAttnWeights: false },
-    { matmul: 2, weights: 1 },
+    { matmul: 0, linear: 2, weights: 1 },
   ],
-  ['cross-attention, averaged weights', { kdim: 5, vdim: 3 }, { needWeights: true }, { matmul: 5, weights: 1 }],
-  ['self-attention, no weights', selfAttention, {}, { matmul: 2, weights: 0 }],
+  [
+    'cross-attention, averaged weights',
+    { kdim: 5, vdim: 3 },
+    { needWeights: true },
+    { matmul: 1, linear: 4, weights: 1 },
+  ],
+  ['self-attention, no weights', selfAttention, {}, { matmul: 0, linear: 2, weights: 0 }],
 ] as const)('%s', (_name, dims, options, calls) => {
   const E = 16,
     H = 4,
@@ -72,16 +93,16 @@ describe.each([
   const k = dims.kdim === undefined ? q : randomTensor([B, Lk, dims.kdim], r);
   const v = dims.vdim === undefined ? q : randomTensor([B, Lk, dims.vdim], r);
   const opts = options as MultiHeadForwardOptions;
-  const used = [calls.matmul, 1, calls.weights];
+  const used = [calls.matmul, calls.linear, 1, calls.weights];
 
   test('forward calls only the async kernels, forwardSync only the sync ones, with equal results', async () => {
     const sync = mha.forwardSync(q, k, v, opts);
-    expect(callCounts(asyncKernels)).toEqual([0, 0, 0]);
+    expect(callCounts(asyncKernels)).toEqual([0, 0, 0, 0]);
     expect(callCounts(syncKernels)).toEqual(used);
 
     jest.clearAllMocks();
     const result = await mha.forward(q, k, v, opts);
-    expect(callCounts(syncKernels)).toEqual([0, 0, 0]);
+    expect(callCounts(syncKernels)).toEqual([0, 0, 0, 0]);
     expect(callCounts(asyncKernels)).toEqual(used);
 
     expect(Array.from(result.output.data)).toEqual(Array.from(sync.output.data));
@@ -95,10 +116,10 @@ test('the three projections of cross-attention are started together in forward',
   const r = rng(4);
   const pending: number[] = [];
   let running = 0;
-  asyncKernels.matmul.mockImplementation(async (...args: Parameters<typeof matmulModule.matmul>) => {
+  asyncKernels.linear.mockImplementation(async (...args: Parameters<typeof matmulModule.linear>) => {
     pending.push(++running);
     try {
-      return await jest.requireActual('../../lib/matmul').matmul(...args);
+      return await jest.requireActual('../../lib/matmul').linear(...args);
     } finally {
       --running;
     }
@@ -106,7 +127,7 @@ test('the three projections of cross-attention are started together in forward',
   try {
     await mha.forward(randomTensor([1, 2, 16], r), randomTensor([1, 3, 5], r), randomTensor([1, 3, 3], r));
   } finally {
-    asyncKernels.matmul.mockImplementation(jest.requireActual('../../lib/matmul').matmul);
+    asyncKernels.linear.mockImplementation(jest.requireActual('../../lib/matmul').linear);
   }
   // q, k and v in flight at once, then the output projection alone
   expect(pending).toEqual([1, 2, 3, 1]);

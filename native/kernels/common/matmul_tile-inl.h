@@ -242,13 +242,102 @@ void matmulPackB(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n,
   }
 }
 
+// ---- A few rows against prepacked panels -------------------------------------------------------
+// R rows of A times P full panels: R * P * kNr / kLanes accumulators, P panel streams read once.
+template <class V, int R, int P>
+void matmulPanelGroup(int64_t k, const float* a, int64_t lda, const float* b, int64_t panelStride, float* c,
+                      int64_t ldc, const float* bias) {
+  using F = typename V::F;
+  constexpr int L = V::W, NV = V::kNr / V::W;
+  F acc[R][P][NV];
+  SA_UNROLL_FULL
+  for (int i = 0; i < R; ++i) {
+    SA_UNROLL_FULL
+    for (int q = 0; q < P; ++q) {
+      SA_UNROLL_FULL
+      for (int v = 0; v < NV; ++v) acc[i][q][v] = V::zero();
+    }
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    F ai[R];
+    SA_UNROLL_FULL
+    for (int i = 0; i < R; ++i) ai[i] = V::bcast(a + i * lda + p);
+    SA_UNROLL_FULL
+    for (int q = 0; q < P; ++q) {
+      SA_UNROLL_FULL
+      for (int v = 0; v < NV; ++v) {
+        const F bv = V::loadu(b + q * panelStride + p * V::kNr + v * L);
+        SA_UNROLL_FULL
+        for (int i = 0; i < R; ++i) acc[i][q][v] = V::fmadd(ai[i], bv, acc[i][q][v]);
+      }
+    }
+  }
+  SA_UNROLL_FULL
+  for (int i = 0; i < R; ++i) {
+    SA_UNROLL_FULL
+    for (int q = 0; q < P; ++q) {
+      SA_UNROLL_FULL
+      for (int v = 0; v < NV; ++v) {
+        const int64_t j = q * V::kNr + v * L;
+        F r = acc[i][q][v];
+        if (bias != nullptr) r = V::add(r, V::loadu(bias + j));
+        V::storeu(c + i * ldc + j, r);
+      }
+    }
+  }
+}
+
+// Groups of P panels with eight or more accumulator chains where the registers allow, then single
+// panels for the rest.
+template <class V, int R, int P>
+void matmulPanelRowsOf(int64_t k, const float* a, int64_t lda, const float* b, int64_t panelStride, int64_t panels,
+                       float* c, int64_t ldc, const float* bias) {
+  int64_t q = 0;
+  for (; q + P <= panels; q += P) {
+    matmulPanelGroup<V, R, P>(k, a, lda, b + q * panelStride, panelStride, c + q * V::kNr, ldc,
+                              bias != nullptr ? bias + q * V::kNr : nullptr);
+  }
+  for (; q < panels; ++q) {
+    matmulPanelGroup<V, R, 1>(k, a, lda, b + q * panelStride, panelStride, c + q * V::kNr, ldc,
+                              bias != nullptr ? bias + q * V::kNr : nullptr);
+  }
+}
+
+template <class V>
+void matmulPanelRows(int64_t k, const float* a, int64_t lda, int m, const float* b, int64_t panelStride, int64_t panels,
+                     float* c, int64_t ldc, const float* bias) {
+  static_assert(kPanelRowsMaxRows == 4, "matmulPanelRows handles 1 to 4 rows");
+  constexpr int kPanelsPerRow = 8 / (V::kNr / V::W) > 1 ? 8 / (V::kNr / V::W) : 1;  // 8 chains for one row
+  switch (m) {
+    case 1:
+      matmulPanelRowsOf<V, 1, kPanelsPerRow>(k, a, lda, b, panelStride, panels, c, ldc, bias);
+      break;
+    case 2:
+      matmulPanelRowsOf<V, 2, (kPanelsPerRow > 1 ? kPanelsPerRow / 2 : 1)>(k, a, lda, b, panelStride, panels, c, ldc,
+                                                                           bias);
+      break;
+    case 3:
+      matmulPanelRowsOf<V, 3, 1>(k, a, lda, b, panelStride, panels, c, ldc, bias);
+      break;
+    default:
+      matmulPanelRowsOf<V, 4, 1>(k, a, lda, b, panelStride, panels, c, ldc, bias);
+      break;
+  }
+}
+
 // The table of an ISA, for a constexpr variable outside the target region: evaluated by the
 // compiler, so dispatch reads it on any CPU without running code compiled for the ISA.
 template <class V>
 constexpr MatmulKernels matmulKernelsOf(const char* name) {
-  return MatmulKernels{
-      name,   V::kMr, V::kNr, &matmulTileEntry<V, false>, &matmulTileEntry<V, true>, &matmulPackA<V>, &matmulPackB<V>,
-      nullptr};
+  return MatmulKernels{name,
+                       V::kMr,
+                       V::kNr,
+                       &matmulTileEntry<V, false>,
+                       &matmulTileEntry<V, true>,
+                       &matmulPackA<V>,
+                       &matmulPackB<V>,
+                       nullptr,
+                       &matmulPanelRows<V>};
 }
 
 }  // namespace

@@ -63,7 +63,8 @@ SA_SCALAR_END
 }  // namespace
 
 const MatmulKernels* matmulKernelsScalar() {
-  static const MatmulKernels kernels{"scalar", 0, 0, nullptr, nullptr, nullptr, nullptr, &matmulUnblockedScalar};
+  static const MatmulKernels kernels{"scalar", 0, 0, nullptr, nullptr, nullptr, nullptr, &matmulUnblockedScalar,
+                                     nullptr};
   return &kernels;
 }
 
