@@ -10,6 +10,7 @@
 
 #include "binding/async_job.h"
 #include "binding/errors.h"
+#include "binding/keep_loaded.h"
 #include "binding/layouts.h"
 #include "binding/ops.h"
 #include "runtime/cpu_features.h"
@@ -164,6 +165,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (choice.table == nullptr) {
     throwRangeError(env, "ERR_UNSUPPORTED_ISA", "simd-attention: " + choice.error);
   }
+  keepAddonLoaded();
   EnvJobs::install(env);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));

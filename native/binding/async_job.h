@@ -158,7 +158,7 @@ inline void EnvJobs::complete(AsyncJob* job) {
 inline void EnvJobs::settleOnJsThread(napi_env env, napi_value, void*, void* data) {
   AsyncJob* job = static_cast<AsyncJob*>(data);
   if (env == nullptr) {  // the function is being torn down with the environment: nothing to settle
-    delete job;          // its references went with the environment
+    delete job;          // Node-API refuses calls now: its references are left to the dying heap
     return;
   }
   EnvJobs* jobs = job->owner();

@@ -287,8 +287,8 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     }
     tInsideTask = false;
   }
-  // An offloaded job's waiter is a libuv thread that ran no task: it blocks at once rather than
-  // take a core from the workers.
+  // An offloaded job's waiter ran no task: it blocks at once rather than take a core from the
+  // workers.
   if (!offload) pollForTasks(numTasks);
   {
     // Wait until every task has finished and every worker that joined has left, so `fn`

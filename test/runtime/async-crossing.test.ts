@@ -1,12 +1,14 @@
 /**
  * The Promise forms' crossing: jobs go straight to the kernel pool's job thread, one at a time in
  * the order called, and settle through one thread-safe function per environment. Checked here:
- * equal jobs started together settle in call order with the synchronous results; a pending call
+ * equal jobs started together settle in call order with the synchronous results; callers keep
+ * their async context (AsyncLocalStorage) across the await; a pending call
  * keeps the process alive until it settles, and an idle addon does not; a worker_thread terminated
  * with jobs queued and one running crashes nothing, and the addon keeps working in the main thread
  * and in new workers. The last two run in a fresh Node process, so that a crash or a hang shows as
  * its exit status.
  */
+import { AsyncLocalStorage } from 'async_hooks';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 
@@ -39,6 +41,21 @@ describe('the asynchronous crossing', () => {
     );
     expect(settled).toEqual(calls.map((_, i) => i));
     results.forEach((c, i) => expect(Array.from(c.data)).toEqual(Array.from(calls[i].want)));
+  });
+
+  test('each awaiting caller resumes in its own async context, though all jobs settle through one function', async () => {
+    const store = new AsyncLocalStorage<{ id: number }>();
+    const a = randomTensor([8, 8], rng(3));
+    const ids = await Promise.all(
+      [1, 2, 3, 4].map((id) =>
+        store.run({ id }, async () => {
+          await matmul(a, a);
+          await matmul(a, a);
+          return store.getStore()?.id;
+        }),
+      ),
+    );
+    expect(ids).toEqual([1, 2, 3, 4]);
   });
 
   test('a pending call keeps the process alive until it settles; an idle addon lets it exit', () => {
