@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "binding/async_job.h"
 #include "binding/errors.h"
+#include "binding/keep_loaded.h"
 #include "binding/layouts.h"
 #include "binding/ops.h"
 #include "runtime/cpu_features.h"
@@ -163,6 +165,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (choice.table == nullptr) {
     throwRangeError(env, "ERR_UNSUPPORTED_ISA", "simd-attention: " + choice.error);
   }
+  keepAddonLoaded();
+  EnvJobs::install(env);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));

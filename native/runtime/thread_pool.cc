@@ -181,6 +181,61 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
   }
 }
 
+void ThreadPool::post(Job* job, const void* owner) {
+  {
+    std::lock_guard<std::mutex> lock(queueMutex_);
+    if (!jobThreadStarted_) {
+      std::thread(&ThreadPool::jobThreadLoop, this).detach();  // lives as long as the (leaked) pool
+      jobThreadStarted_ = true;
+    }
+    queue_.emplace_back(job, owner);
+    queued_.store(queue_.size(), std::memory_order_release);
+  }
+  queueWake_.notify_one();
+}
+
+std::vector<ThreadPool::Job*> ThreadPool::withdraw(const void* owner) {
+  std::vector<Job*> removed;
+  std::unique_lock<std::mutex> lock(queueMutex_);
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (it->second == owner) {
+      removed.push_back(it->first);
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  queued_.store(queue_.size(), std::memory_order_release);
+  queueIdle_.wait(lock, [&] { return runningOwner_ != owner; });
+  return removed;
+}
+
+void ThreadPool::jobThreadLoop() {
+  lowerWorkerPriority();
+  // After a job it polls for the next one (kSpinMicroseconds): an awaited chain of calls posts its
+  // next job within that window and skips the futex wake.
+  bool poll = false;
+  for (;;) {
+    if (poll) pollUntil([&] { return queued_.load(std::memory_order_acquire) != 0; });
+    Job* job;
+    {
+      std::unique_lock<std::mutex> lock(queueMutex_);
+      queueWake_.wait(lock, [&] { return !queue_.empty(); });
+      job = queue_.front().first;
+      runningOwner_ = queue_.front().second;
+      queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_release);
+    }
+    job->run();
+    {
+      std::lock_guard<std::mutex> lock(queueMutex_);
+      runningOwner_ = nullptr;
+    }
+    queueIdle_.notify_all();
+    poll = true;
+  }
+}
+
 void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
   if (numTasks <= 0) return;
   if (tInsideTask) {  // nested: run inline, never wait on the pool from inside it
@@ -232,8 +287,8 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     }
     tInsideTask = false;
   }
-  // An offloaded job's waiter is a libuv thread that ran no task: it blocks at once rather than
-  // take a core from the workers.
+  // An offloaded job's waiter ran no task: it blocks at once rather than take a core from the
+  // workers.
   if (!offload) pollForTasks(numTasks);
   {
     // Wait until every task has finished and every worker that joined has left, so `fn`

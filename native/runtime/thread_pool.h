@@ -2,15 +2,17 @@
 // addon). Jobs from several callers queue: one job runs at a time, on at most numThreads threads,
 // so concurrent calls never multiply threads beyond setNumThreads().
 //
-// A synchronous call runs on the caller plus numThreads-1 workers. An asynchronous call (from a
-// libuv thread, inside an OffloadScope) runs on numThreads workers while the libuv thread only
-// waits: no kernel pool is nested inside libuv's. Workers run at a lower priority (nice +5 on
-// Linux) so that a process's event loop wins the CPU whenever it wakes, even when every core is
+// A synchronous call runs on the caller plus numThreads-1 workers. An asynchronous call is posted
+// (post) to the pool's job thread, which runs posted jobs one at a time in order and calls
+// parallelFor like a synchronous caller: the job thread plus numThreads-1 workers compute, and no
+// other thread pool is involved. The job thread and the workers run at a lower priority (nice +5
+// on Linux) so that a process's event loop wins the CPU whenever it wakes, even when every core is
 // computing.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -35,10 +37,25 @@ class ThreadPool {
   // CancelScope whose flag is set, it returns without running the tasks not yet started.
   void parallelFor(int64_t numTasks, const Task& fn);
 
+  // An asynchronous job: run() is called on the pool's job thread, after the jobs posted before it
+  // (FIFO). Once run() returns the pool no longer touches the job, so run() may hand it on.
+  class Job {
+   public:
+    virtual ~Job() = default;
+    virtual void run() = 0;
+  };
+
+  // Queues `job` for the job thread (started on first use). `owner` names the poster for withdraw.
+  void post(Job* job, const void* owner);
+  // Removes the jobs of `owner` not started yet and returns them (for the owner to free), after
+  // waiting until its job in progress, if any, has returned from run().
+  std::vector<Job*> withdraw(const void* owner);
+
   static constexpr int kMaxThreads = 256;
   static constexpr int kWorkerNice = 5;
-  // How long a worker keeps polling for the next job after finishing a synchronous one, and a
-  // synchronous caller for the workers' last tasks, before blocking on a condition variable. A
+  // How long a worker keeps polling for the next job after finishing a synchronous one, the job
+  // thread for the next posted job, and a synchronous caller for the workers' last tasks, before
+  // blocking on a condition variable. A
   // futex wake of a parked thread costs tens of microseconds on a VM (the idle vCPU halts and must
   // be rescheduled by the host); back-to-back calls (a decode step's projections and attention, a
   // loop of small products) land inside this window and skip it. Long enough to bridge the
@@ -47,7 +64,7 @@ class ThreadPool {
   static constexpr int kSpinMicroseconds = 100;
 
   // While alive on a thread, parallelFor calls from that thread hand all the work to the workers
-  // and wait (used by the async jobs, so compute never runs on libuv's threads).
+  // and wait (the caller takes no task).
   class OffloadScope {
    public:
     OffloadScope();
@@ -91,6 +108,7 @@ class ThreadPool {
   void workerLoop(int index, uint64_t startGeneration);
   void pollForJob(uint64_t seen) const;       // returns early when a new job is posted
   void pollForTasks(int64_t numTasks) const;  // returns early when the job is done, its workers gone
+  void jobThreadLoop();
 
   std::mutex jobMutex_;  // one job at a time
   std::mutex stateMutex_;
@@ -116,6 +134,15 @@ class ThreadPool {
   const int32_t* jobCancel_ = nullptr;  // the job's cancel flag (CancelScope), or nullptr
   struct Shared;
   Shared* shared_;
+
+  // The posted jobs (guarded by queueMutex_; queued_ is their count, also polled without it).
+  std::mutex queueMutex_;
+  std::condition_variable queueWake_;  // the job thread waits for a job
+  std::condition_variable queueIdle_;  // withdraw waits for the job in progress
+  std::deque<std::pair<Job*, const void*>> queue_;
+  alignas(64) std::atomic<size_t> queued_{0};
+  const void* runningOwner_ = nullptr;  // the owner of the job in run(), or nullptr
+  bool jobThreadStarted_ = false;
 };
 
 }  // namespace sa

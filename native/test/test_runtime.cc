@@ -2,6 +2,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <mutex>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -134,6 +137,105 @@ SA_NATIVE_TEST(thread_pool_jobs_inside_and_after_the_polling_window) {
     SA_CHECK(threw, "a task's exception must reach the caller (%d threads)", threads);
   }
   pool.setNumThreads(ThreadPool::hardwareThreads());
+}
+
+namespace {
+// A posted job that runs `body` and then counts itself done.
+class TestJob : public ThreadPool::Job {
+ public:
+  TestJob(std::function<void()> body, std::atomic<int>* done) : body_(std::move(body)), done_(done) {}
+  void run() override {
+    body_();
+    done_->fetch_add(1);
+  }
+
+ private:
+  std::function<void()> body_;
+  std::atomic<int>* done_;
+};
+
+void waitFor(const std::atomic<int>& n, int value) {
+  while (n.load() < value) std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
+}  // namespace
+
+// Posted jobs run one at a time in the order posted, on a thread that is not the poster, and their
+// parallelFor calls spread over the pool like a synchronous caller's.
+SA_NATIVE_TEST(thread_pool_posted_jobs_run_in_order_with_the_workers) {
+  ThreadPool& pool = ThreadPool::instance();
+  const std::thread::id poster = std::this_thread::get_id();
+  for (int threads : {1, 2, 3}) {
+    pool.setNumThreads(threads);
+    std::mutex m;
+    std::vector<int> order;
+    std::vector<std::unique_ptr<TestJob>> jobs;
+    std::atomic<int> done{0}, onPoster{0}, badIndex{0};
+    std::vector<std::atomic<int>> hits(64 * 100);
+    for (int j = 0; j < 64; ++j) {
+      jobs.emplace_back(new TestJob(
+          [&, j] {
+            if (std::this_thread::get_id() == poster) onPoster++;
+            pool.parallelFor(100, [&](int64_t t, int thread) {
+              if (thread < 0 || thread >= threads) badIndex++;
+              hits[j * 100 + t].fetch_add(1);
+            });
+            std::lock_guard<std::mutex> lock(m);
+            order.push_back(j);
+          },
+          &done));
+      pool.post(jobs.back().get(), &order);
+    }
+    waitFor(done, 64);
+    SA_CHECK(onPoster.load() == 0 && badIndex.load() == 0, "%d threads: %d jobs on the poster, %d bad indices", threads,
+             onPoster.load(), badIndex.load());
+    for (int j = 0; j < 64; ++j) SA_CHECK(order[j] == j, "%d threads: job %d ran in place %d", threads, order[j], j);
+    for (auto& h : hits) SA_CHECK(h.load() == 1, "a task ran %d times", h.load());
+  }
+  pool.setNumThreads(ThreadPool::hardwareThreads());
+}
+
+// withdraw takes back an owner's jobs not started (another owner's job blocking the queue) and
+// returns only after the owner's job in progress has finished.
+SA_NATIVE_TEST(thread_pool_withdraw_removes_queued_jobs_and_waits_for_the_running_one) {
+  ThreadPool& pool = ThreadPool::instance();
+  int ownerA = 0, ownerB = 0;
+  std::atomic<int> release{0}, started{0}, done{0};
+  TestJob blocker(
+      [&] {
+        started++;
+        waitFor(release, 1);
+      },
+      &done);
+  std::vector<std::unique_ptr<TestJob>> queued;
+  pool.post(&blocker, &ownerA);
+  for (int j = 0; j < 5; ++j) {
+    queued.emplace_back(new TestJob([] {}, &done));
+    pool.post(queued.back().get(), j % 2 == 0 ? &ownerB : &ownerA);
+  }
+  waitFor(started, 1);
+  const std::vector<ThreadPool::Job*> removed = pool.withdraw(&ownerB);
+  SA_CHECK(removed.size() == 3 && removed[0] == queued[0].get() && removed[1] == queued[2].get() &&
+               removed[2] == queued[4].get(),
+           "withdrew %zu jobs", removed.size());
+  release = 1;
+  waitFor(done, 3);  // the blocker and owner A's two queued jobs
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  SA_CHECK(done.load() == 3, "%d jobs ran; the withdrawn ones must not", done.load());
+
+  std::atomic<int> finished{0};
+  started = 0;
+  TestJob slow(
+      [&] {
+        started++;
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        finished = 1;
+      },
+      &done);
+  pool.post(&slow, &ownerB);
+  waitFor(started, 1);
+  SA_CHECK(pool.withdraw(&ownerB).empty(), "nothing of B is queued");
+  SA_CHECK(finished.load() == 1, "withdraw returned before B's running job finished");
+  waitFor(done, 4);
 }
 
 SA_NATIVE_TEST(huge_page_blocks_are_aligned_zeroed_and_rounded) {
