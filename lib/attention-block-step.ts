@@ -120,7 +120,12 @@ export class AttentionBlockStep {
       if (job !== undefined) {
         const rows = call.query.shape[1];
         call.cache.advance(rows);
-        call.cache.hold(job, rows);
+        // An aborted step never counts, even when its kernels had already finished: the caller got
+        // an AbortError, so the cache gives its positions back once the job has stopped.
+        const counted = job.then(() => {
+          if (signal?.aborted) throw new Error('aborted');
+        });
+        call.cache.hold(counted, rows);
       }
       await settled;
       return output;
