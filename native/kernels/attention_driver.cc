@@ -132,6 +132,11 @@ void prefetchBytesToL2(const void* p, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i += 64) prefetchToL2(c + i);
 }
 
+void prefetchBytesToL1(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t i = 0; i < bytes; i += 64) prefetchToL1(c + i);
+}
+
 // The tile of one task when the keys are not split: rows [r0, r0 + rows) of (batch b, kv head
 // hk). Heads in order, and inside a head the last tiles first: under a causal mask they have the
 // most keys, so the long tasks start early and the short ones fill the end.
@@ -223,10 +228,17 @@ struct PanelContents {
 
 thread_local PanelContents tPanel;
 
+// Each source row may sit on its own page, where the hardware prefetcher stops: the rows a few
+// ahead are requested while this one is copied.
+constexpr int64_t kCopyPrefetchRows = 8;
+
 void copyRows(const float* src, int64_t srcStride, float* dst, int64_t dstStride, int64_t width, int64_t from,
               int64_t to) {
+  const int64_t bytes = width * static_cast<int64_t>(sizeof(float));
+  for (int64_t j = from; j < std::min(to, from + kCopyPrefetchRows); ++j) prefetchBytesToL1(src + j * srcStride, bytes);
   for (int64_t j = from; j < to; ++j) {
-    std::memcpy(dst + j * dstStride, src + j * srcStride, static_cast<size_t>(width) * sizeof(float));
+    if (j + kCopyPrefetchRows < to) prefetchBytesToL1(src + (j + kCopyPrefetchRows) * srcStride, bytes);
+    std::memcpy(dst + j * dstStride, src + j * srcStride, static_cast<size_t>(bytes));
   }
 }
 
