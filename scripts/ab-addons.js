@@ -19,7 +19,8 @@
 //
 // AB_ROUNDS=N sets the number of alternating rounds (default 15). AB_ASYNC=1 times the asynchronous
 // form of the call (the job offloaded to the pool's workers, each call awaited before the next).
-// AB_HEAD_DIM=d sets the attention head dimension (default 64).
+// AB_HEAD_DIM=d sets the attention head dimension (default 64). AB_LAYOUT=BLHD|qkv lays the sdpa
+// inputs out as [1, L, H, d] or as BLHD views into one [1, L, 3 H d] (default BHLD [1, H, L, d]).
 //
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
 // the rounds), and B's speed relative to A: the ratio of the medians and the median of the
@@ -93,10 +94,28 @@ function workload() {
       return real(...args);
     };
     const sa = require(path.join(root, 'dist', 'lib', 'index.js'));
-    const t = (n, L) => new sa.Tensor(randomArray(n), [1, H, L, d]);
+    // AB_LAYOUT: BHLD [1, H, L, d] (default), BLHD [1, L, H, d], or qkv: BLHD views into one [1, L, 3 H d]
+    // (a self-attention projection's output, as MultiHeadAttention reads it).
+    const layout = process.env.AB_LAYOUT || 'BHLD';
+    let t;
+    if (layout === 'BHLD') {
+      t = (n, L) => new sa.Tensor(randomArray(n), [1, H, L, d]);
+    } else if (layout === 'BLHD') {
+      t = (n, L) => new sa.Tensor(randomArray(n), [1, L, H, d]);
+    } else if (layout === 'qkv') {
+      let part = 0;
+      t = (n, L) => {
+        const W = 3 * H * d;
+        return new sa.Tensor(randomArray(L * W), [1, L, H, d], { strides: [L * W, W, d, 1], offset: H * d * part++ });
+      };
+    } else {
+      console.error(`AB_LAYOUT must be BHLD, BLHD or qkv, got ${layout}`);
+      process.exit(2);
+    }
     sa.scaledDotProductAttentionSync(t(H * Lq * d, Lq), t(H * Lk * d, Lk), t(H * Lk * d, Lk), {
       isCausal: causal,
       causalAlignment: 'bottom-right',
+      layout: layout === 'BHLD' ? 'BHLD' : 'BLHD',
     });
     addon.attention = real;
     const flops = (4 * H * Lq * Lk * d) / (causal && Lq === Lk ? 2 : 1);

@@ -4,8 +4,10 @@
 // (decode), and merging those partial results with their log-sum-exp. The per-tile work is the
 // ISA's (kernels/<isa>/attention_<isa>.cc via AttentionKernels).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -130,6 +132,11 @@ void prefetchBytesToL2(const void* p, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i += 64) prefetchToL2(c + i);
 }
 
+void prefetchBytesToL1(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t i = 0; i < bytes; i += 64) prefetchToL1(c + i);
+}
+
 // The tile of one task when the keys are not split: rows [r0, r0 + rows) of (batch b, kv head
 // hk). Heads in order, and inside a head the last tiles first: under a causal mask they have the
 // most keys, so the long tasks start early and the short ones fill the end.
@@ -184,6 +191,88 @@ AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   in.softcapLog2 = p.softcap * kLog2e;
   in.alibi = p.alibiSlopes != nullptr;
   return in;
+}
+
+// Strided keys and values (BLHD views, rows far apart) are copied once per thread and (batch, kv
+// head) into a contiguous panel that every later tile of that head reads instead: in place, each
+// key row of each tile would sit on its own page. The copy changes no arithmetic.
+constexpr int64_t kPanelMinRowsPerHead = 64;              // query rows sharing one copy
+constexpr int64_t kPanelMaxFloats = 8 * 1024 * 1024 / 4;  // 8 MiB of K and V per thread
+
+struct PanelPlan {
+  bool use = false;
+  uint64_t call = 0;  // tells this call's panels from a previous call's
+  int64_t kStride = 0, vStride = 0;
+};
+
+std::atomic<uint64_t> gPanelCalls{0};
+
+PanelPlan panelPlanOf(const AttentionProblem& p, const Layout& lay) {
+  PanelPlan plan;
+  const bool strided = p.kStrideL != p.dk || p.vStrideL != p.dv;
+  plan.kStride = (p.dk + 15) / 16 * 16;
+  plan.vStride = (p.dv + 15) / 16 * 16;
+  const bool fits = p.Lk * (plan.kStride + plan.vStride) <= kPanelMaxFloats;
+  plan.use = strided && fits && p.dk > 0 && lay.rowsPerHead >= kPanelMinRowsPerHead;
+  if (plan.use) plan.call = gPanelCalls.fetch_add(1, std::memory_order_relaxed) + 1;
+  return plan;
+}
+
+// What this thread's panel holds: keys [begin, end) of (call, b, hk), key j at base + j * stride.
+struct PanelContents {
+  uint64_t call = 0;
+  int64_t b = -1, hk = -1;
+  const float* base = nullptr;
+  int64_t begin = 0, end = 0;
+};
+
+thread_local PanelContents tPanel;
+
+// Each source row may sit on its own page, where the hardware prefetcher stops: the rows a few
+// ahead are requested while this one is copied.
+constexpr int64_t kCopyPrefetchRows = 8;
+
+void copyRows(const float* src, int64_t srcStride, float* dst, int64_t dstStride, int64_t width, int64_t from,
+              int64_t to) {
+  const int64_t bytes = width * static_cast<int64_t>(sizeof(float));
+  for (int64_t j = from; j < std::min(to, from + kCopyPrefetchRows); ++j) prefetchBytesToL1(src + j * srcStride, bytes);
+  for (int64_t j = from; j < to; ++j) {
+    if (j + kCopyPrefetchRows < to) prefetchBytesToL1(src + (j + kCopyPrefetchRows) * srcStride, bytes);
+    std::memcpy(dst + j * dstStride, src + j * srcStride, static_cast<size_t>(bytes));
+  }
+}
+
+// The tile's keys [span of its rows' ranges) read from this thread's panel of (b, hk), copying
+// the rows the panel does not hold yet; `in` is left reading in place when the tile has no key.
+void usePanel(const AttentionProblem& p, const PanelPlan& plan, int64_t b, int64_t hk, const AttentionTile& t,
+              AttentionHeadInput& in) {
+  int64_t begin = p.Lk, end = 0;
+  for (int r = 0; r < t.rows; ++r) {
+    if (t.keyBegin[r] < t.keyEnd[r]) {
+      begin = std::min<int64_t>(begin, t.keyBegin[r]);
+      end = std::max<int64_t>(end, t.keyEnd[r]);
+    }
+  }
+  if (begin >= end) return;
+  float* base = threadScratch(ScratchSlot::AttentionPanels, static_cast<size_t>(p.Lk * (plan.kStride + plan.vStride)));
+  PanelContents& c = tPanel;
+  if (c.call != plan.call || c.b != b || c.hk != hk || c.base != base || c.begin >= c.end) {
+    c = PanelContents{plan.call, b, hk, base, begin, begin};
+  }
+  float* kPanel = base;
+  float* vPanel = base + p.Lk * plan.kStride;
+  const auto fill = [&](int64_t from, int64_t to) {
+    copyRows(in.k, in.kStride, kPanel, plan.kStride, p.dk, from, to);
+    copyRows(in.v, in.vStride, vPanel, plan.vStride, p.dv, from, to);
+  };
+  if (begin < c.begin) fill(begin, c.begin);
+  if (end > c.end) fill(c.end, end);  // with the gap, if any: the panel holds one range
+  c.begin = std::min(c.begin, begin);
+  c.end = std::max(c.end, end);
+  in.k = kPanel;
+  in.kStride = plan.kStride;
+  in.v = vPanel;
+  in.vStride = plan.vStride;
 }
 
 // Combines the normalised partial rows of `splits` key ranges (row s at part + s * partStride,
@@ -290,6 +379,8 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
     splits = std::max<int64_t>(1, std::min(wanted, p.Lk / kMinKeysPerSplit));
   }
 
+  const PanelPlan panels = panelPlanOf(p, lay);
+
   if (splits == 1) {
     const auto runUnit = [&](int64_t task) {
       // The next task's query and output rows are fetched while this one runs: on one thread it
@@ -298,7 +389,9 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
       const UnitRows u = unitRows(lay, kvHeads, task);
       AttentionTile t;
       buildTile(lay, u.b, u.hk, u.r0, u.rows, 0, p.Lk, t);
-      runTile(k, headInput(p, u.b, u.hk), t);
+      AttentionHeadInput in = headInput(p, u.b, u.hk);
+      if (panels.use) usePanel(p, panels, u.b, u.hk, t, in);
+      runTile(k, in, t);
     };
     if (oneTask) {
       // One pool task for all of it (inline on a synchronous caller, one worker for an async one).
@@ -332,7 +425,9 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
     for (int r = 0; r < rows; ++r) t.out[r] = &partOut[static_cast<size_t>(((task * T) + r) * p.dv)];
     t.lseRef = &partRef[static_cast<size_t>(task * T)];
     t.lseLog2Sum = &partLog2Sum[static_cast<size_t>(task * T)];
-    runTile(k, headInput(p, b, hk), t);
+    AttentionHeadInput in = headInput(p, b, hk);
+    if (panels.use) usePanel(p, panels, b, hk, t, in);
+    runTile(k, in, t);
   });
   pool.parallelFor(lay.units, [&](int64_t unit, int) {
     const int64_t head = unit / lay.tilesPerHead, tile = unit % lay.tilesPerHead;

@@ -8,8 +8,17 @@
 namespace sa {
 
 // Who holds a buffer. Separate slots for what is alive at the same time on one thread: the thread
-// that packed a matmul's B block also runs tasks that pack A; attention keeps two blocks at once.
-enum class ScratchSlot : int { MatmulPackedA = 0, MatmulPackedB, Attention0, Attention1, LinearAttention, Count };
+// that packed a matmul's B block also runs tasks that pack A; attention keeps two blocks at once,
+// and its driver a packed copy of one head's strided keys and values (AttentionPanels).
+enum class ScratchSlot : int {
+  MatmulPackedA = 0,
+  MatmulPackedB,
+  Attention0,
+  Attention1,
+  AttentionPanels,
+  LinearAttention,
+  Count
+};
 
 // At least `floats` floats of this thread's buffer for `slot`; their contents are unspecified.
 // Valid until the next call for the same slot on this thread. Throws std::bad_alloc.
