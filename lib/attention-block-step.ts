@@ -7,6 +7,7 @@
 import { abortable } from './abort';
 import { AttentionBlockStepArrays, native } from './binding';
 import { KVCache } from './kv-cache';
+import { PackedWeight } from './packed-weight';
 import { ATTENTION_BLOCK_STEP, descriptorFor } from './native-layout';
 import { allocFloat32Unfilled } from './shape';
 import { Tensor } from './tensor';
@@ -18,12 +19,17 @@ interface WeightView {
   ld: number;
 }
 
-/** in_proj [E + 2 Ekv, E] and out_proj [E, E], each with its bias (or null). */
+/**
+ * in_proj [E + 2 Ekv, E] and out_proj [E, E], each with its bias (or null), and the two weights'
+ * prepacked panels (null: the step reads the rows), which it reads instead when both are there.
+ */
 export interface StepWeights {
   inWeight: WeightView;
   inBias: WeightView | null;
   outWeight: WeightView;
   outBias: WeightView | null;
+  inPacked: PackedWeight | null;
+  outPacked: PackedWeight | null;
 }
 
 /** A matrix with contiguous rows, or a vector of stride 1, as a WeightView; null when it is neither. */
@@ -41,13 +47,17 @@ export function stepWeightsOf(
   inBias: Tensor<Float32Array> | undefined,
   outWeight: Tensor<Float32Array>,
   outBias: Tensor<Float32Array> | undefined,
+  packed: { inProj: PackedWeight | null; out: PackedWeight } | null = null,
 ): StepWeights | null {
   if (inProj === null) return null;
+  const bothPacked = packed !== null && packed.inProj !== null;
   const views = {
     inWeight: weightView(inProj),
     inBias: inBias === undefined ? null : weightView(inBias),
     outWeight: weightView(outWeight),
     outBias: outBias === undefined ? null : weightView(outBias),
+    inPacked: bothPacked ? packed.inProj : null,
+    outPacked: bothPacked ? packed.out : null,
   };
   if (views.inWeight === null || views.outWeight === null) return null;
   if ((inBias !== undefined && views.inBias === null) || (outBias !== undefined && views.outBias === null)) return null;
@@ -86,6 +96,8 @@ export class AttentionBlockStep {
     qkv: null,
     attn: null,
     out: null,
+    inPacked: null,
+    outPacked: null,
   };
   /** Free stage buffers; concurrent async steps each take their own. */
   private readonly free: StageBuffers[] = [];
@@ -163,6 +175,7 @@ export class AttentionBlockStep {
     d[F.cacheLength] = cache.length;
     d[F.outOffset] = output.offset;
     d[F.scale] = 1 / Math.sqrt(call.headDim);
+    d[F.packedWidth] = w.inPacked === null ? 0 : w.inPacked.panelWidth;
     const a = this.arrays;
     a.x = query.data;
     a.inWeight = w.inWeight.data;
@@ -174,6 +187,8 @@ export class AttentionBlockStep {
     a.qkv = buffers.qkv;
     a.attn = buffers.attn;
     a.out = output.data;
+    a.inPacked = w.inPacked === null ? null : w.inPacked.data;
+    a.outPacked = w.outPacked === null ? null : w.outPacked.data;
     return output;
   }
 
@@ -181,7 +196,7 @@ export class AttentionBlockStep {
   private release(): void {
     const a = this.arrays;
     a.x = a.inWeight = a.inBias = a.outWeight = a.outBias = null;
-    a.keyCache = a.valueCache = a.qkv = a.attn = a.out = null;
+    a.keyCache = a.valueCache = a.qkv = a.attn = a.out = a.inPacked = a.outPacked = null;
   }
 
   /** Stage buffers for the call's B * Lq rows: reused, grown to the largest step seen. */

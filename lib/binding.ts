@@ -101,6 +101,9 @@ export interface AttentionBlockStepArrays {
   qkv: Float32Array | null;
   attn: Float32Array | null;
   out: Float32Array | null;
+  /** The weights' prepacked panels (PackedWeight.data), when the descriptor's packedWidth is set. */
+  inPacked: Maybe<Float32Array>;
+  outPacked: Maybe<Float32Array>;
 }
 
 /**

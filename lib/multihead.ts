@@ -289,7 +289,10 @@ export class MultiHeadAttention {
       w.outBias = get('out_proj.bias');
     }
     this.weights = w as Weights;
-    this.stepWeights = stepWeightsOf(w.inProj ?? null, w.inBias, this.weights.outWeight, w.outBias);
+    this.stepWeights = stepWeightsOf(w.inProj ?? null, w.inBias, this.weights.outWeight, w.outBias, {
+      inProj: w.inProjPacked ?? null,
+      out: w.outPacked,
+    });
     return this;
   }
 

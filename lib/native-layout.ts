@@ -166,9 +166,25 @@ export const CHANNEL_GATE = layout(
 export const SPATIAL_GATE = layout(['x', 'weight', 'out'], [...FEATURE_MAP, 'kernelSize', 'weightOffset', 'bias']);
 export const ACTIVATE = layout(['data'], ['offset', 'n', 'kind']);
 
-/** A self-attention block step over a KV cache; the weights are [rows, cols] views with a row stride (Ld). */
+/**
+ * A self-attention block step over a KV cache; the weights are [rows, cols] views with a row stride
+ * (Ld), read through their prepacked panels (inPacked, outPacked) when packedWidth is not 0.
+ */
 export const ATTENTION_BLOCK_STEP = layout(
-  ['x', 'inWeight', 'inBias', 'outWeight', 'outBias', 'keyCache', 'valueCache', 'qkv', 'attn', 'out'],
+  [
+    'x',
+    'inWeight',
+    'inBias',
+    'outWeight',
+    'outBias',
+    'keyCache',
+    'valueCache',
+    'qkv',
+    'attn',
+    'out',
+    'inPacked',
+    'outPacked',
+  ],
   [
     'batch',
     'Lq',
@@ -188,6 +204,7 @@ export const ATTENTION_BLOCK_STEP = layout(
     'cacheLength',
     'outOffset',
     'scale',
+    'packedWidth',
   ],
 );
 

@@ -14,6 +14,7 @@
 #include "binding/layouts.h"
 #include "binding/ops.h"
 #include "kernels/attention_block.h"
+#include "kernels/matmul.h"
 #include "runtime/dispatch.h"
 
 namespace sa {
@@ -50,6 +51,19 @@ const float* weightView(Napi::Env env, const ArrayArg<float>& a, const char* nam
   }
   requireFits(env, kOp, name, offset, {rows, cols}, {ld, 1}, a.length);
   return a.data + offset;
+}
+
+// A weight's panels (kernels/matmul.h) when the descriptor's packedWidth is set: that width must be
+// this build's, and the array must hold all of a [rows, cols] weight's panels.
+PackedPanels panelsView(Napi::Env env, const ArrayArg<float>& a, const char* name, int64_t width, int64_t rows,
+                        int64_t cols) {
+  if (width == 0) return PackedPanels{};
+  if (a.data == nullptr || width != matmulPanelWidth(activeKernels()) ||
+      packedPanelsFloats(activeKernels(), rows, cols) > a.length) {
+    throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                    std::string("native ") + kOp + ": " + name + " does not hold this build's panels of the weight");
+  }
+  return PackedPanels{a.data, rows, cols, static_cast<int>(width)};
 }
 
 // An optional bias of n floats from `offset`: nullptr when absent.
@@ -94,6 +108,9 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
   s->outWeight = weightView(env, args.arrays.required<float>("outWeight"), "outWeight", d.integer(F::outWeightOffset),
                             s->outWeightLd, E, E);
   s->outBias = biasView(env, args.arrays.optional<float>("outBias"), "outBias", d.integer(F::outBiasOffset), E);
+  const int64_t packedWidth = d.integer(F::packedWidth, 0, 1 << 10);
+  s->inPacked = panelsView(env, args.arrays.optional<float>("inPacked"), "inPacked", packedWidth, W, E);
+  s->outPacked = panelsView(env, args.arrays.optional<float>("outPacked"), "outPacked", packedWidth, E, E);
 
   s->capacity = d.integer(F::capacity);
   s->cacheLength = d.integer(F::cacheLength);

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/matmul.h"
 #include "runtime/dispatch.h"
 
 namespace sa {
@@ -22,6 +23,8 @@ struct AttentionBlockStep {
   const float* outWeight = nullptr;  // [E, E]
   int64_t outWeightLd = 0;
   const float* outBias = nullptr;
+  // The same weights packed into the matmul's panels (PackedPanels), read instead when data is set.
+  PackedPanels inPacked, outPacked;
   // The cache storage, [batch, capacity, kvHeads, headDim] each; positions >= cacheLength unused.
   float* keyCache = nullptr;
   float* valueCache = nullptr;

@@ -20,22 +20,30 @@ constexpr int64_t kMaxSplitRows = 4;
 constexpr double kMinColumnTaskWork = 64.0 * 64 * 64;
 constexpr int64_t kColumnAlign = 32;
 
-// y[rows, N] (row stride ldy) = a[rows, K] W^T + bias, W [N, K] with row stride ldw. The one place
-// this op builds a MatmulProblem, so a prepacked weight is a change here only.
-void linearColumns(const KernelTable& kernels, int64_t rows, int64_t N, int64_t K, const float* a, int64_t lda,
-                   const float* w, int64_t ldw, const float* bias, float* y, int64_t ldy) {
+// A weight W [N, K] (y = x W^T): its rows with row stride ld, and its panels when prepacked.
+struct Weight {
+  const float* w;
+  int64_t ld;
+  const PackedPanels& packed;
+};
+
+// Columns [j0, j0 + n) of y[rows, N] (row stride ldy) = a[rows, K] W^T + bias. The one place this
+// op builds a MatmulProblem: the prepacked panels when there are some (j0 a multiple of their width).
+void linearColumns(const KernelTable& kernels, int64_t rows, int64_t j0, int64_t n, int64_t K, const float* a,
+                   int64_t lda, const Weight& w, const float* bias, float* y, int64_t ldy) {
   MatmulProblem p;
-  p.M = rows, p.N = N, p.K = K;
+  p.M = rows, p.N = n, p.K = K;
   p.A = a, p.lda = lda;
-  p.B = w, p.ldb = ldw, p.transB = true;
-  p.C = y, p.ldc = ldy;
-  p.bias = bias;
+  p.B = w.w + j0 * w.ld, p.ldb = w.ld, p.transB = true;
+  if (w.packed.data != nullptr) p.packedB = PackedPanels{w.packed.data + j0 * K, n, K, w.packed.nr};
+  p.C = y + j0, p.ldc = ldy;
+  p.bias = bias != nullptr ? bias + j0 : nullptr;
   matmul(kernels, p, MatmulBatch{});
 }
 
 // y[rows, N] = a W^T + bias, columns split over the pool for a few rows (see kMinColumnTaskWork).
-void linear(const KernelTable& kernels, int64_t rows, int64_t N, int64_t K, const float* a, int64_t lda, const float* w,
-            int64_t ldw, const float* bias, float* y) {
+void linear(const KernelTable& kernels, int64_t rows, int64_t N, int64_t K, const float* a, int64_t lda,
+            const Weight& w, const float* bias, float* y) {
   ThreadPool& pool = ThreadPool::instance();
   const double work = static_cast<double>(rows) * N * K;
   const int64_t tasks =
@@ -43,16 +51,17 @@ void linear(const KernelTable& kernels, int64_t rows, int64_t N, int64_t K, cons
           ? 1
           : std::min<int64_t>({4 * int64_t{pool.numThreads()}, N, static_cast<int64_t>(work / kMinColumnTaskWork)});
   if (tasks <= 1 || pool.numThreads() == 1) {
-    linearColumns(kernels, rows, N, K, a, lda, w, ldw, bias, y, N);
+    linearColumns(kernels, rows, 0, N, K, a, lda, w, bias, y, N);
     return;
   }
-  // Split points on multiples of kColumnAlign columns: whole register tiles (and packed panels).
-  const auto split = [&](int64_t t) { return t == tasks ? N : N * t / tasks / kColumnAlign * kColumnAlign; };
+  // Split points on whole register tiles, and on whole panels of a packed weight (NEON's are 12 wide).
+  const int64_t nr = w.packed.data != nullptr ? w.packed.nr : 1;
+  const int64_t align = (kColumnAlign + nr - 1) / nr * nr;
+  const auto split = [&](int64_t t) { return t == tasks ? N : N * t / tasks / align * align; };
   pool.parallelFor(tasks, [&](int64_t t, int) {
     const int64_t j0 = split(t), j1 = split(t + 1);
     if (j1 <= j0) return;
-    linearColumns(kernels, rows, j1 - j0, K, a, lda, w + j0 * ldw, ldw, bias != nullptr ? bias + j0 : nullptr, y + j0,
-                  N);
+    linearColumns(kernels, rows, j0, j1 - j0, K, a, lda, w, bias, y, N);
   });
 }
 
@@ -64,13 +73,12 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   if (B == 0 || Lq == 0 || E == 0) return;
 
   // 1. The packed projection: all B x Lq rows in one product when x's rows are evenly spaced.
+  const Weight in{s.inWeight, s.inWeightLd, s.inPacked};
   if (B == 1 || s.xStrideB == Lq * s.xStrideL) {
-    linear(kernels, B * Lq, W, E, s.x, s.xStrideL, s.inWeight, s.inWeightLd, s.inBias, s.qkv);
+    linear(kernels, B * Lq, W, E, s.x, s.xStrideL, in, s.inBias, s.qkv);
   } else {
-    for (int64_t b = 0; b < B; ++b) {
-      linear(kernels, Lq, W, E, s.x + b * s.xStrideB, s.xStrideL, s.inWeight, s.inWeightLd, s.inBias,
-             s.qkv + b * Lq * W);
-    }
+    for (int64_t b = 0; b < B; ++b)
+      linear(kernels, Lq, W, E, s.x + b * s.xStrideB, s.xStrideL, in, s.inBias, s.qkv + b * Lq * W);
   }
 
   // 2. The new keys and values into the cache: one contiguous Ekv run per (batch, position).
@@ -96,7 +104,7 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   attention(kernels, a);
 
   // 4. The output projection.
-  linear(kernels, B * Lq, E, E, s.attn, E, s.outWeight, s.outWeightLd, s.outBias, s.out);
+  linear(kernels, B * Lq, E, E, s.attn, E, Weight{s.outWeight, s.outWeightLd, s.outPacked}, s.outBias, s.out);
 }
 
 }  // namespace sa

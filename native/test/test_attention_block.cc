@@ -33,7 +33,8 @@ std::vector<double> linearRef(const std::vector<double>& x, int64_t rows, int64_
   return y;
 }
 
-void checkCase(Isa isa, int threads, const BlockCase& c, std::mt19937& gen) {
+// packed: the weights read through their prepacked panels (kernels/matmul.h), as the module does.
+void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt19937& gen) {
   std::uniform_real_distribution<float> dist(-0.5f, 0.5f);
   const int64_t E = c.H * c.d, Ekv = c.Hkv * c.d, W = E + 2 * Ekv, rows = c.B * c.Lq;
   auto fill = [&](int64_t n) {
@@ -55,7 +56,15 @@ void checkCase(Isa isa, int threads, const BlockCase& c, std::mt19937& gen) {
   s.qkv = qkv.data(), s.attn = attn.data(), s.out = out.data();
   s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.d)));
   ThreadPool::instance().setNumThreads(threads);
-  attentionBlockStep(*kernelTableFor(isa), s);
+  const KernelTable& kernels = *kernelTableFor(isa);
+  std::vector<float> inPanels, outPanels;
+  if (packed) {
+    inPanels.resize(packedPanelsFloats(kernels, W, E));
+    outPanels.resize(packedPanelsFloats(kernels, E, E));
+    s.inPacked = packMatmulWeights(kernels, inW.data(), E, W, E, inPanels.data());
+    s.outPacked = packMatmulWeights(kernels, outW.data(), E, E, E, outPanels.data());
+  }
+  attentionBlockStep(kernels, s);
 
   // The reference: the cache as it was, plus the new rows.
   const std::vector<double> xd(x.begin(), x.end());
@@ -93,8 +102,9 @@ void checkCase(Isa isa, int threads, const BlockCase& c, std::mt19937& gen) {
 
   const char* name = isaName(isa);
   for (int64_t i = 0; i < rows * E; ++i)
-    SA_CHECK(std::fabs(out[i] - want[i]) <= 1e-4 + 1e-4 * std::fabs(want[i]), "%s %d threads B=%lld Lq=%lld at %lld",
-             name, threads, static_cast<long long>(c.B), static_cast<long long>(c.Lq), static_cast<long long>(i));
+    SA_CHECK(std::fabs(out[i] - want[i]) <= 1e-4 + 1e-4 * std::fabs(want[i]), "%s %d threads B=%lld Lq=%lld%s at %lld",
+             name, threads, static_cast<long long>(c.B), static_cast<long long>(c.Lq), packed ? " packed" : "",
+             static_cast<long long>(i));
   for (size_t i = 0; i < keys.size(); ++i) {
     SA_CHECK(std::fabs(keys[i] - kAll[i]) <= 1e-5, "%s keys at %zu", name, i);
     SA_CHECK(std::fabs(values[i] - vAll[i]) <= 1e-5, "%s values at %zu", name, i);
@@ -115,6 +125,7 @@ SA_NATIVE_TEST(attention_block_step_matches_reference) {
   };
   for (Isa isa : availableIsas())
     for (int threads : {1, 2})
-      for (const BlockCase& c : cases) checkCase(isa, threads, c, gen);
+      for (const BlockCase& c : cases)
+        for (bool packed : {false, true}) checkCase(isa, threads, c, packed, gen);
   ThreadPool::instance().setNumThreads(saved);
 }

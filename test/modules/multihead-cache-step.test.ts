@@ -277,6 +277,25 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     ['x offset', (c: ReturnType<typeof stepCall>) => (c.d[c.F.xOffset] = 1), 'ERR_OUT_OF_BOUNDS'],
     ['short weight stride', (c: ReturnType<typeof stepCall>) => (c.d[c.F.inWeightLd] = 7), 'ERR_OUT_OF_BOUNDS'],
     ['bias short', (c: ReturnType<typeof stepCall>) => (c.arrays.inBias = new Float32Array(23)), 'ERR_OUT_OF_BOUNDS'],
+    [
+      'panels of another width',
+      (c: ReturnType<typeof stepCall>) => {
+        c.d[c.F.packedWidth] = 5;
+        c.arrays.inPacked = new Float32Array(4096);
+        c.arrays.outPacked = new Float32Array(4096);
+      },
+      'ERR_OUT_OF_BOUNDS',
+    ],
+    [
+      'panels too short',
+      (c: ReturnType<typeof stepCall>) => {
+        c.d[c.F.packedWidth] = isa === 'scalar' ? 1 : isa === 'avx2' ? 16 : isa === 'neon' ? 12 : 32;
+        c.arrays.inPacked = new Float32Array(3);
+        c.arrays.outPacked = new Float32Array(3);
+      },
+      'ERR_OUT_OF_BOUNDS',
+    ],
+    ['panels missing', (c: ReturnType<typeof stepCall>) => (c.d[c.F.packedWidth] = 32), 'ERR_OUT_OF_BOUNDS'],
     ['heads vs kvHeads', (c: ReturnType<typeof stepCall>) => (c.d[c.F.kvHeads] = 3), 'ERR_INVALID_ARGUMENT'],
     ['a fraction', (c: ReturnType<typeof stepCall>) => (c.d[c.F.capacity] = 2.5), 'ERR_INVALID_ARGUMENT'],
   ])('%s: refused', (_name, breakIt, code) => {
@@ -334,4 +353,36 @@ describe('an aborted cached step', () => {
     expect(cache.busy).toBe(false);
     expect(cache.length).toBe(outcome === 'resolved' ? 3 : 2);
   });
+});
+
+test('the one-call step reads the weights packed at load, like every other projection', () => {
+  const E = 64,
+    H = 4;
+  const r = rng(31);
+  const dict: Record<string, Tensor<Float32Array>> = {
+    in_proj_weight: randomTensor([3 * E, E], r, 0.3),
+    in_proj_bias: randomTensor([3 * E], r, 0.3),
+    'out_proj.weight': randomTensor([E, E], r, 0.3),
+    'out_proj.bias': randomTensor([E], r, 0.3),
+  };
+  const mha = new MultiHeadAttention({ embedDim: E, numHeads: H }).loadStateDict(dict);
+  // Writes into the state dict after loading reach no path (the README says to load it again).
+  dict.in_proj_weight.data.fill(7);
+  dict['out_proj.weight'].data.fill(-3);
+  const make = () => new KVCache({ batch: 1, numKeyValueHeads: H, headDim: E / H, capacity: 8 });
+  const fused = make(),
+    general = make();
+  const x = randomTensor([1, 4, E], rng(32));
+  const spy = jest.spyOn(native(), 'attentionBlockStep');
+  try {
+    for (let i = 0; i < 4; ++i) {
+      const xt = x.narrow(1, i, 1).contiguous();
+      const got = mha.forwardSync(xt, xt, xt, { cache: fused }).output;
+      const want = mha.forwardSync(xt, xt, xt, { cache: general, keyPaddingMask: noPadding(1, i + 1) }).output;
+      expectClose(got.data, want.data, 1e-6, 1e-6, `step ${i}`);
+    }
+    expect(spy).toHaveBeenCalledTimes(4);
+  } finally {
+    spy.mockRestore();
+  }
 });
