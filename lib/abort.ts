@@ -6,20 +6,31 @@
  */
 import { abortError } from './errors';
 
+/**
+ * What the package reads of an AbortSignal (Node's and the DOM's both fit it), declared here so that
+ * its types need neither @types/node nor the DOM library in the consumer's compilation.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** The options of a Promise form that has no others. */
 export interface SignalOptions {
   /** Aborting it rejects the call with an AbortError and stops its kernels. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 /** A flag for a native job: element 0 set to 1 asks it to stop. */
 export type CancelFlag = Int32Array;
 
 /** The calls pending on each signal, and the one listener they share on it. */
-const pending = new WeakMap<AbortSignal, { calls: Set<() => void>; listener: () => void }>();
+const pending = new WeakMap<AbortSignalLike, { calls: Set<() => void>; listener: () => void }>();
 
 /** Calls `fn` when `signal` aborts; returns the unsubscribe (the listener goes with the last call). */
-function subscribe(signal: AbortSignal, fn: () => void): () => void {
+function subscribe(signal: AbortSignalLike, fn: () => void): () => void {
   let entry = pending.get(signal);
   if (entry === undefined) {
     const calls = new Set<() => void>();
@@ -47,7 +58,7 @@ function subscribe(signal: AbortSignal, fn: () => void): () => void {
  * already has), calling `onAbort` first. The calls pending on a signal share one listener, removed
  * when the last of them settles.
  */
-export function raceAbort<T>(signal: AbortSignal | undefined, work: Promise<T>, onAbort: () => void): Promise<T> {
+export function raceAbort<T>(signal: AbortSignalLike | undefined, work: Promise<T>, onAbort: () => void): Promise<T> {
   if (signal === undefined) return work;
   if (signal.aborted) {
     onAbort();
@@ -73,9 +84,9 @@ export function raceAbort<T>(signal: AbortSignal | undefined, work: Promise<T>, 
 }
 
 /** The native jobs started under each signal and not finished yet (settling, never rejecting). */
-const unfinished = new WeakMap<AbortSignal, Set<Promise<void>>>();
+const unfinished = new WeakMap<AbortSignalLike, Set<Promise<void>>>();
 
-function track(signal: AbortSignal, job: Promise<unknown>): void {
+function track(signal: AbortSignalLike, job: Promise<unknown>): void {
   let jobs = unfinished.get(signal);
   if (jobs === undefined) unfinished.set(signal, (jobs = new Set()));
   const done = job.then(
@@ -90,7 +101,7 @@ function track(signal: AbortSignal, job: Promise<unknown>): void {
  * Resolves when every native job started under `signal` has finished: what must come before
  * reusing a buffer an aborted job may still write (its promise settled at the abort).
  */
-export function jobsFinished(signal: AbortSignal): Promise<void> {
+export function jobsFinished(signal: AbortSignalLike): Promise<void> {
   const jobs = unfinished.get(signal);
   return jobs === undefined || jobs.size === 0 ? Promise.resolve() : Promise.all(jobs).then(() => undefined);
 }
@@ -99,7 +110,10 @@ export function jobsFinished(signal: AbortSignal): Promise<void> {
  * Runs `start(cancel)` (an async native call) under `signal`: an already-aborted signal rejects
  * without starting it; an abort while it is pending sets its cancel flag and rejects at once.
  */
-export function abortable<T>(signal: AbortSignal | undefined, start: (cancel?: CancelFlag) => Promise<T>): Promise<T> {
+export function abortable<T>(
+  signal: AbortSignalLike | undefined,
+  start: (cancel?: CancelFlag) => Promise<T>,
+): Promise<T> {
   if (signal === undefined) return start();
   if (signal.aborted) return Promise.reject(abortError(signal));
   const cancel: CancelFlag = new Int32Array(1);

@@ -3,6 +3,7 @@
  * over the valid j,  c = sum_j a_j h_j.  W1 h_j does not depend on the decoder step: precompute(keys)
  * computes it once per source sequence and forward() accepts the handle at every step.
  */
+import type { AbortSignalLike } from './abort';
 import { SignalOptions } from './abort';
 import { describeValue, rangeError, typeError } from './errors';
 import { matmul, matmulSync } from './matmul';
@@ -47,7 +48,7 @@ export interface Seq2SeqForwardOptions {
   /** Per batch item, only the first n encoder positions are valid (source padding). */
   keyLengths?: Int32Array | readonly number[] | Tensor;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernels. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 export const SEQ2SEQ_FORWARD_OPTION_KEYS = optionKeys<Seq2SeqForwardOptions>({ keyLengths: true });

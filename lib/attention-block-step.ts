@@ -4,6 +4,7 @@
  * (attentionBlockStep). The buffers it needs between stages are kept from step to step, and the
  * descriptor and the arrays object are written in place: a step allocates only its output.
  */
+import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { AttentionBlockStepArrays, native } from './binding';
 import { KVCache } from './kv-cache';
@@ -119,7 +120,7 @@ export class AttentionBlockStep {
    * The step on the kernel pool. An abort (signal) rejects at once; the stage buffers and the cache
    * stay taken until the native job has really finished, and an aborted step gives back its positions.
    */
-  async runAsync(call: StepCall, signal?: AbortSignal): Promise<Tensor<Float32Array>> {
+  async runAsync(call: StepCall, signal?: AbortSignalLike): Promise<Tensor<Float32Array>> {
     const buffers = this.take(call);
     let job: Promise<unknown> | undefined;
     try {

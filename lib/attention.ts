@@ -3,6 +3,7 @@
  * native kernel. PyTorch's torch.nn.functional.scaled_dot_product_attention semantics: a boolean
  * attnMask is TRUE WHERE ATTENDING IS ALLOWED; a float attnMask is added to the scores.
  */
+import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { AttentionArrays, native } from './binding';
 import { ATTENTION, descriptorFor } from './native-layout';
@@ -77,7 +78,7 @@ export interface AttentionOptions {
   /** Logit soft-capping (Gemma 2): scores s = scale·q·k become softcap·tanh(s / softcap) before the masks. > 0. */
   softcap?: number;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({

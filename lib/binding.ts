@@ -4,6 +4,7 @@
  * side passes an object of the typed arrays where they lie plus a Float64Array descriptor of sizes,
  * strides and flags written by field name (lib/native-layout.ts).
  */
+import type { AbortSignalLike } from './abort';
 import * as path from 'path';
 import { markAsUntransferable } from 'worker_threads';
 
@@ -276,7 +277,7 @@ export function runNative<Op extends NativeOp>(
   arrays: Parameters<NativeAddon[Op]>[0],
   descriptor: Float64Array,
   async: boolean,
-  signal?: AbortSignal,
+  signal?: AbortSignalLike,
 ): void | Promise<void> {
   const addon = native() as unknown as Record<
     string,

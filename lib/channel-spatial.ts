@@ -11,6 +11,7 @@
  * stacked into one [2B, C] product); pooling, ReLU, the gates and the convolution are native loops.
  * Weights load from PyTorch-style names (see loadWeights).
  */
+import type { AbortSignalLike } from './abort';
 import { SignalOptions } from './abort';
 import { describeValue, rangeError, typeError } from './errors';
 import { matmul, matmulSync } from './matmul';
@@ -154,7 +155,7 @@ function checkConfig(
 class Steps {
   constructor(
     private readonly async: boolean,
-    private readonly signal?: AbortSignal,
+    private readonly signal?: AbortSignalLike,
   ) {}
 
   /** avg (and max) pooled over each plane, into pooled[0, BC) (and pooled[BC, 2BC)). */

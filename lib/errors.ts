@@ -3,6 +3,7 @@
  * a non-Tensor, a wrong dtype, an option of the wrong type) or a RangeError (wrong value: a shape
  * mismatch, an out-of-range size), with a stable `code` to branch on.
  */
+import type { AbortSignalLike } from './abort';
 import { article } from './wording';
 
 export type ErrorCode =
@@ -54,12 +55,10 @@ export function rangeError(code: ErrorCode, message: string): SimdAttentionRange
  * The rejection of a Promise form whose `signal` aborted: what Node's own APIs reject with (check
  * `err.name === 'AbortError'`), the signal's reason as its cause.
  */
-export function abortError(signal: AbortSignal): DOMException {
-  // Node >= 17 takes (message, { name, cause }); @types/node declares only (message, name).
-  const WithCause = DOMException as unknown as new (
-    message: string,
-    o: { name: string; cause: unknown },
-  ) => DOMException;
+export function abortError(signal: AbortSignalLike): Error {
+  // Node >= 17 takes (message, { name, cause }); @types/node declares only (message, name). Typed as
+  // Error so that the declarations need no DOM library.
+  const WithCause = DOMException as unknown as new (message: string, o: { name: string; cause: unknown }) => Error;
   return new WithCause('This operation was aborted', { name: 'AbortError', cause: signal.reason });
 }
 

@@ -3,7 +3,7 @@ export { Tensor, isTensor } from './tensor';
 export type { DType, MaskTensor, TensorData, ViewOptions, ZerosOptions } from './tensor';
 export type { NestedBooleans, NestedNumbers } from './nested-array';
 export { SimdAttentionRangeError, SimdAttentionTypeError } from './errors';
-export type { SignalOptions } from './abort';
+export type { AbortSignalLike, SignalOptions } from './abort';
 export type { ErrorCode } from './errors';
 export { matmul, matmulSync } from './matmul';
 export type { MatmulOptions } from './matmul';

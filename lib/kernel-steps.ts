@@ -6,6 +6,7 @@
  *   function* block(): Block<Tensor, Tensor> { const c = yield step(MATMUL, a, b); return c; }
  *   runSync(block());  await runAsync(block());
  */
+import type { AbortSignalLike } from './abort';
 import { jobsFinished, raceAbort } from './abort';
 import { abortError } from './errors';
 
@@ -16,7 +17,7 @@ import { abortError } from './errors';
 export interface Kernel<A extends unknown[], R> {
   sync(...args: A): R;
   async(...args: A): Promise<R>;
-  abortable?(signal: AbortSignal, ...args: A): Promise<R>;
+  abortable?(signal: AbortSignalLike, ...args: A): Promise<R>;
 }
 
 /** One yielded kernel call; the runner sends its result (an `R`) back into the generator. */
@@ -75,7 +76,7 @@ export function runSync<R>(block: AnyBlock<R>): R {
  * error is thrown into the block (like a kernel's) once the cancelled kernels have stopped, so that
  * its `finally` may recycle the buffers they wrote.
  */
-export function runAsync<R>(block: AnyBlock<R>, signal?: AbortSignal): Promise<R> {
+export function runAsync<R>(block: AnyBlock<R>, signal?: AbortSignalLike): Promise<R> {
   if (signal === undefined) return drive(block, callAsync);
   return raceAbort(
     signal,
@@ -84,7 +85,7 @@ export function runAsync<R>(block: AnyBlock<R>, signal?: AbortSignal): Promise<R
   );
 }
 
-async function drive<R>(block: AnyBlock<R>, call: (s: Step) => Promise<unknown>, signal?: AbortSignal): Promise<R> {
+async function drive<R>(block: AnyBlock<R>, call: (s: Step) => Promise<unknown>, signal?: AbortSignalLike): Promise<R> {
   let next = block.next();
   while (!next.done) {
     const y = next.value;
@@ -102,7 +103,7 @@ async function drive<R>(block: AnyBlock<R>, call: (s: Step) => Promise<unknown>,
   return next.value;
 }
 
-function callUnder(s: Step, signal: AbortSignal): Promise<unknown> {
+function callUnder(s: Step, signal: AbortSignalLike): Promise<unknown> {
   const k = s.kernel as unknown as Kernel<unknown[], unknown>;
   if (k.abortable !== undefined) return k.abortable(signal, ...s.args);
   return raceAbort(signal, callAsync(s), () => undefined);

@@ -9,6 +9,7 @@
  * Native SIMD kernel: causal by chunks of 64 tokens (a masked intra-chunk product plus the carried
  * state), parallel over batch x heads (and over token ranges when there are fewer heads than threads).
  */
+import type { AbortSignalLike } from './abort';
 import { raceAbort } from './abort';
 import { abortError, rangeError } from './errors';
 import { headsOf, HeadLayout, resultShape, resultStrides } from './head-layout';
@@ -39,7 +40,7 @@ export interface LinearAttentionOptions {
   /** 'BHLD' ([B, H, L, d]; also [L, d], [N, L, d]; the default) or 'BLHD' ([B, L, H, d]; also [L, H, d]). */
   layout?: HeadLayout;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 const LINEAR_ATTENTION_OPTION_KEYS = optionKeys<LinearAttentionOptions>({
@@ -74,7 +75,7 @@ export interface LinearAttentionStepOptions {
    * step() only: aborting it rejects the step with an AbortError; a step aborted once its kernel was
    * issued may leave the state partly updated, so the state then refuses steps until reset().
    */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 const LINEAR_ATTENTION_STEP_OPTION_KEYS = optionKeys<LinearAttentionStepOptions>({ layout: true });
@@ -192,7 +193,7 @@ function arraysOf(p: Prepared, state: Float32Array | null) {
   return { query: p.q.data, key: p.k.data, value: p.v.data, out: p.out.data, state };
 }
 
-function run(p: Prepared, state: Float32Array | null, async: boolean, signal?: AbortSignal): void | Promise<void> {
+function run(p: Prepared, state: Float32Array | null, async: boolean, signal?: AbortSignalLike): void | Promise<void> {
   return runNative('linearAttention', arraysOf(p, state), p.descriptor, async, signal);
 }
 
@@ -351,7 +352,7 @@ export class LinearAttentionState {
   step(query: Tensor, key: Tensor, value: Tensor, options?: LinearAttentionStepOptions): Promise<Tensor<Float32Array>> {
     const op = 'LinearAttentionState.step';
     let p: Prepared;
-    let signal: AbortSignal | undefined;
+    let signal: AbortSignalLike | undefined;
     try {
       p = this.prepareStep(query, key, value, options, op);
       signal = signalOf(options, op);

@@ -1,4 +1,5 @@
 /** matmul: C = op(A) op(B) over float32, batched with broadcasting, zero-copy on the way in. */
+import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { MatmulArrays, native } from './binding';
 import { rangeError } from './errors';
@@ -22,7 +23,7 @@ export interface MatmulOptions {
    */
   out?: Tensor;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 const MATMUL_OPTION_KEYS = optionKeys<MatmulOptions>({ transposeA: true, transposeB: true, bias: true, out: true });
@@ -159,7 +160,7 @@ export interface LinearOptions {
   /** Write the result here: float32, contiguous, [...x.shape[:-1], N], sharing no bytes with the inputs. */
   out?: Tensor;
   /** linear() only: aborting it rejects the call with an AbortError and stops its kernels. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 const LINEAR_OPTION_KEYS = optionKeys<LinearOptions>({ bias: true, out: true });

@@ -6,6 +6,7 @@
  * Mask polarity follows nn.MultiheadAttention, NOT scaled_dot_product_attention: a bool attnMask is
  * TRUE WHERE ATTENDING IS NOT ALLOWED; keyPaddingMask is TRUE AT PADDING. A float mask is added.
  */
+import type { AbortSignalLike } from './abort';
 import {
   attentionWeightsSync,
   attentionWeights,
@@ -87,7 +88,7 @@ export interface MultiHeadForwardOptions {
    * forward() only: aborting it rejects the call with an AbortError and stops its kernels (a `cache`
    * may then already hold this call's keys and values).
    */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   /**
    * Write the output here instead of a new tensor: float32, contiguous, [B, Lq, embedDim], sharing no
    * bytes with the inputs, the weights or the cache (ERR_OVERLAPPING_OUTPUT).

@@ -7,6 +7,7 @@
  * (x_{2i}, x_{2i+1}) — GPT-J — with `interleaved: true`. Native SIMD kernel; cos and sin are
  * computed in double per position and shared by the heads.
  */
+import type { AbortSignalLike } from './abort';
 import { describeValue, rangeError, typeError } from './errors';
 import { headsOf, HeadLayout, resultStrides } from './head-layout';
 import { allocFloat32, formatShape } from './shape';
@@ -47,7 +48,7 @@ export interface RotaryEmbeddingOptions {
    */
   out?: Tensor;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 const ROTARY_EMBEDDING_OPTION_KEYS = optionKeys<RotaryEmbeddingOptions>({
@@ -196,7 +197,7 @@ function prepare(xIn: unknown, optionsIn: unknown, op: string): Prepared {
   return { x, out, outData, positions, descriptor: d };
 }
 
-function run(p: Prepared, async: boolean, signal?: AbortSignal): void | Promise<void> {
+function run(p: Prepared, async: boolean, signal?: AbortSignalLike): void | Promise<void> {
   return runNative('rotary', { x: p.x.data, out: p.outData, positions: p.positions }, p.descriptor, async, signal);
 }
 

@@ -3,6 +3,7 @@
  * one decoder state per batch item against T encoder states, a softmax over the valid positions,
  * and the context vector. The scoring and the softmax/context run in native SIMD code.
  */
+import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { native, Seq2SeqArrays } from './binding';
 import { descriptorFor, SEQ2SEQ } from './native-layout';
@@ -128,7 +129,7 @@ export function runSeq2SeqSync(c: Seq2SeqCall): Seq2SeqResult {
   return out;
 }
 
-export async function runSeq2Seq(c: Seq2SeqCall, signal?: AbortSignal): Promise<Seq2SeqResult> {
+export async function runSeq2Seq(c: Seq2SeqCall, signal?: AbortSignalLike): Promise<Seq2SeqResult> {
   const out = buffers(c);
   await abortable(signal, (cancel) => native().seq2seqAsync(arrays(c, out), descriptor(c), cancel));
   return out;

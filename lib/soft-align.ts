@@ -8,6 +8,7 @@
  * (the column softmax as a row softmax of e^T, written straight into weightsBA); the two weighted
  * sums are matmuls again.
  */
+import type { AbortSignalLike } from './abort';
 import { rangeError } from './errors';
 import { matmul, matmulSync } from './matmul';
 import { allocFloat32, formatShape } from './shape';
@@ -23,7 +24,7 @@ export interface SoftAlignOptions {
   /** bool [B, Lb], true = a real token of b. */
   maskB?: Tensor;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernels. */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
 }
 
 const SOFT_ALIGN_OPTION_KEYS = optionKeys<SoftAlignOptions>({ maskA: true, maskB: true });
@@ -108,7 +109,7 @@ function softmaxes(p: Prepared, e: Tensor<Float32Array>) {
     d[F.maskBStrideL] = p.maskB.strides[1];
   }
   const arrays = { weightsAB: e.data, weightsBA: weightsBA.data, maskA: p.maskA?.data, maskB: p.maskB?.data };
-  const call = (async: boolean, signal?: AbortSignal) => runNative('softAlign', arrays, d, async, signal);
+  const call = (async: boolean, signal?: AbortSignalLike) => runNative('softAlign', arrays, d, async, signal);
   return { weightsBA, call };
 }
 

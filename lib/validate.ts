@@ -1,4 +1,5 @@
 /** Argument checks shared by every op: each names the argument and shows what came. */
+import type { AbortSignalLike } from './abort';
 import { describeValue, rangeError, typeError } from './errors';
 import { CallForm, readOptions } from './option-keys';
 import { formatShape, numel } from './shape';
@@ -84,15 +85,15 @@ export function optionalBoolean(options: Record<string, unknown>, key: string, o
 
 /** The `signal` option of a Promise form: an AbortSignal or undefined. */
 /** The signal of an options argument that expectOptions has already checked (null or undefined: none). */
-export function signalOf(options: unknown, op: string): AbortSignal | undefined {
+export function signalOf(options: unknown, op: string): AbortSignalLike | undefined {
   return options === undefined || options === null ? undefined : optionalSignal(options as Record<string, unknown>, op);
 }
 
-export function optionalSignal(options: Record<string, unknown>, op: string): AbortSignal | undefined {
+export function optionalSignal(options: Record<string, unknown>, op: string): AbortSignalLike | undefined {
   const v = options.signal;
   if (v === undefined) return undefined;
   // Duck-typed, as Node does: an AbortSignal from another realm (a vm context) is one too.
-  const s = v as Partial<AbortSignal> | null;
+  const s = v as Partial<AbortSignalLike> | null;
   if (
     typeof s !== 'object' ||
     s === null ||
@@ -102,7 +103,7 @@ export function optionalSignal(options: Record<string, unknown>, op: string): Ab
   ) {
     throw typeError('ERR_INVALID_OPTION', `${op}: Expected an AbortSignal for signal but received ${describeValue(v)}`);
   }
-  return v as AbortSignal;
+  return v as AbortSignalLike;
 }
 
 export function optionalFiniteNumber(options: Record<string, unknown>, key: string, op: string): number | undefined {
