@@ -39,14 +39,19 @@ inline void cpuRelax() {
 #endif
 }
 
-// Polls done() until it holds or kSpinMicroseconds pass (the clock read once per 64 polls).
+// Polls done() until it holds or kSpinMicroseconds pass (the clock read once per 64 polls). Every
+// 64 polls it also yields the core: a pool thread polling at nice +5 must not keep a thread that
+// just woke (the event loop settling a promise, with every core polling) waiting for a time slice.
 template <class Done>
 void pollUntil(const Done& done) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicroseconds);
   for (int i = 1;; ++i) {
     if (done()) return;
     cpuRelax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return;
+    if (i % 64 == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) return;
+      std::this_thread::yield();
+    }
   }
 }
 }  // namespace
