@@ -186,22 +186,29 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
 
 const MAX_HEAD_DIM = 256;
 
-interface Prepared {
+/** What the messages call the query and key operands (positional attention passes its factors). */
+export interface InputNames {
+  query: string;
+  key: string;
+}
+
+export interface Prepared {
   out: Tensor<Float32Array>;
   arrays: AttentionArrays;
   descriptor: Float64Array;
 }
 
-function prepare(
+export function prepareAttention(
   qIn: unknown,
   kIn: unknown,
   vIn: unknown,
   optionsIn: unknown,
   op: string,
   weightsOnly: boolean,
+  names: InputNames = { query: 'query', key: 'key' },
 ): Prepared {
-  const q = expectTensor(qIn, 'query', ['float32'], op) as Tensor<Float32Array>;
-  const k = expectTensor(kIn, 'key', ['float32'], op) as Tensor<Float32Array>;
+  const q = expectTensor(qIn, names.query, ['float32'], op) as Tensor<Float32Array>;
+  const k = expectTensor(kIn, names.key, ['float32'], op) as Tensor<Float32Array>;
   const v = weightsOnly ? null : (expectTensor(vIn, 'value', ['float32'], op) as Tensor<Float32Array>);
   const options = expectOptions(optionsIn, op, ATTENTION_OPTION_KEYS, callFormOf(op));
   const layout = optionalEnum<AttentionLayout>(options, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
@@ -215,13 +222,13 @@ function prepare(
   );
   const enableGqa = optionalBoolean(options, 'enableGqa', op, false);
   const shapes = () =>
-    `query ${formatShape(q.shape)}, key ${formatShape(k.shape)}${v ? `, value ${formatShape(v.shape)}` : ''}`;
+    `${names.query} ${formatShape(q.shape)}, ${names.key} ${formatShape(k.shape)}${v ? `, value ${formatShape(v.shape)}` : ''}`;
 
   if (q.rank !== k.rank || (v !== null && v.rank !== q.rank)) {
     throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query, key and value must have the same rank; received ${shapes()}`);
   }
-  const qv = headsOf(q, 'query', layout, op);
-  const kv = headsOf(k, 'key', layout, op);
+  const qv = headsOf(q, names.query, layout, op);
+  const kv = headsOf(k, names.key, layout, op);
   const vv = v === null ? null : headsOf(v, 'value', layout, op);
   if (qv.dim !== kv.dim) {
     throw rangeError(
@@ -374,8 +381,8 @@ function prepare(
   let out: Tensor<Float32Array>, outData: Float32Array;
   if (options.out !== undefined)
     ({ out, data: outData } = checkOut(options.out, outShape, op, {
-      query: q,
-      key: k,
+      [names.query]: q,
+      [names.key]: k,
       value: v,
       attnMask: options.attnMask,
       keyPaddingMask: options.keyPaddingMask,
@@ -457,7 +464,7 @@ export function scaledDotProductAttentionSync(
   value: Tensor,
   options?: AttentionOptions,
 ): Tensor<Float32Array> {
-  const p = prepare(query, key, value, options, 'scaledDotProductAttentionSync', false);
+  const p = prepareAttention(query, key, value, options, 'scaledDotProductAttentionSync', false);
   native().attention(p.arrays, p.descriptor);
   return p.out;
 }
@@ -473,7 +480,7 @@ export async function scaledDotProductAttention(
   options?: AttentionOptions,
 ): Promise<Tensor<Float32Array>> {
   const op = 'scaledDotProductAttention';
-  const p = prepare(query, key, value, options, op, false);
+  const p = prepareAttention(query, key, value, options, op, false);
   const signal = signalOf(options, op);
   await abortable(signal, (cancel) => native().attentionAsync(p.arrays, p.descriptor, cancel));
   return p.out;
@@ -484,7 +491,7 @@ export async function scaledDotProductAttention(
  * [..., Lq, Lk] (rows sum to 1; 0 for a fully masked row). For inspection, not for speed.
  */
 export function attentionWeightsSync(query: Tensor, key: Tensor, options?: AttentionOptions): Tensor<Float32Array> {
-  const p = prepare(query, key, undefined, options, 'attentionWeightsSync', true);
+  const p = prepareAttention(query, key, undefined, options, 'attentionWeightsSync', true);
   native().attentionWeights(p.arrays, p.descriptor);
   return p.out;
 }
@@ -495,7 +502,7 @@ export async function attentionWeights(
   options?: AttentionOptions,
 ): Promise<Tensor<Float32Array>> {
   const op = 'attentionWeights';
-  const p = prepare(query, key, undefined, options, op, true);
+  const p = prepareAttention(query, key, undefined, options, op, true);
   const signal = signalOf(options, op);
   await abortable(signal, (cancel) => native().attentionWeightsAsync(p.arrays, p.descriptor, cancel));
   return p.out;
