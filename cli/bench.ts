@@ -20,6 +20,7 @@ import {
   runMatmulSuite,
   runMemorySuite,
   runMhaSuite,
+  runPositionalSuite,
   runQuickSuite,
   runSdpaSuite,
   runWindowSuite,
@@ -28,7 +29,18 @@ import { parseCount, parseIntList, parsePositiveInt, parsePositiveNumber, parseT
 import { createProgress } from './progress';
 import { writeFileOrFail } from './results-file';
 
-export const SUITE_CHOICES = ['quick', 'matmul', 'sdpa', 'decode', 'mha', 'memory', 'linear', 'window', 'all'] as const;
+export const SUITE_CHOICES = [
+  'quick',
+  'matmul',
+  'sdpa',
+  'decode',
+  'mha',
+  'memory',
+  'linear',
+  'window',
+  'positional',
+  'all',
+] as const;
 export type SuiteChoice = (typeof SUITE_CHOICES)[number];
 
 export interface BenchFlags {
@@ -41,6 +53,7 @@ export interface BenchFlags {
   causal?: boolean;
   steps?: number;
   cached?: number[];
+  ranks?: number[];
   budget?: number;
   rounds?: number;
   hugePages?: boolean;
@@ -90,6 +103,16 @@ const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
   memory: (c, f) => runMemorySuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
   linear: (c, f) => runLinearSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim, causal: f.causal }),
   window: (c, f) => runWindowSuite({ ...c, seqLens: f.seq, heads: f.heads, headDim: f.dim }),
+  positional: (c, f) =>
+    runPositionalSuite({
+      ...c,
+      seqLens: f.seq,
+      ranks: f.ranks,
+      batch: f.batch,
+      heads: f.heads,
+      headDim: f.dim,
+      causal: causalList(f, [false]),
+    }),
 };
 
 /** The suites `all` runs, in order. */
@@ -101,6 +124,7 @@ export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = [
   'memory',
   'linear',
   'window',
+  'positional',
 ];
 
 /** Default thread counts: 1 and every hardware thread. */
@@ -153,7 +177,7 @@ export async function runBench(suite: SuiteChoice, f: BenchFlags): Promise<Bench
     compare: f.compare === true,
     peakSeconds: f.peakSeconds,
   };
-  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'cached', 'rounds'] as const)
+  for (const k of ['seq', 'sizes', 'heads', 'dim', 'batch', 'causal', 'steps', 'cached', 'ranks', 'rounds'] as const)
     if (f[k] !== undefined) options[k] = f[k];
   // commander gives --no-huge-pages a default of true, so the flag is always set: recorded only
   // where a suite reads it.
@@ -196,6 +220,11 @@ export function benchCommand(): Command {
       parseIntList,
     )
     .option(
+      '--ranks <list>',
+      'positional: ranks r of the factors, also dk of the SDPA beside them (default 16,64)',
+      parseIntList,
+    )
+    .option(
       '--budget <ms>',
       `sampling time per measurement in ms (default 500; quick ${QUICK_BUDGET_MS})`,
       parsePositiveNumber,
@@ -212,10 +241,13 @@ export function benchCommand(): Command {
     .addHelpText(
       'after',
       `
-Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, window, all.
+Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, window,
+positional, all.
 mha: the block's prefill (L = 512, 1024); per-token decode from 1024 and 4096 cached positions and
 from an empty cache (mha-decode; 2-thread speed-up over 1 thread in the note); forward against
 forwardSync for a decode step, at E=768 and for a tiny module (mha-overhead: difference in us).
+positional: factorized positional attention of rank r against SDPA with dk = r at the same L (L = 1024, 4096),
+timed alternately; the speed-up column is the paired ratio.
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
 With --compare, ours and each onnxruntime-node op take turns in --rounds rounds of budget/rounds ms
 (each peer session created and released every round), so a slow phase of the machine lands on both.

@@ -12,6 +12,7 @@ export * from './mha';
 export * from './memory';
 export * from './linear';
 export * from './window';
+export * from './positional';
 export * from './quick';
 export * from './report';
 export { buildDecodeBlockModel, OrtDecodeBlockLoop } from '../peers/decode-block-model';

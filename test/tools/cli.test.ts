@@ -422,7 +422,7 @@ describe('help and errors', () => {
     ]);
     expectOneLineError(
       suite,
-      /'nonsense'.*Allowed choices are quick, matmul, sdpa, decode, mha, memory, linear, window, all/,
+      /'nonsense'.*Allowed choices are quick, matmul, sdpa, decode, mha, memory, linear, window, positional, all/,
       2,
     );
     expectOneLineError(threads, /--threads.*'two'/, 2);
