@@ -8,7 +8,6 @@
  * for the state update phi(K)^T V, and the masked intra-chunk products phi(Q) phi(K)^T and A V,
  * counted as their useful (lower-triangle) half: C·(dk + dv). Non-causal: 4·dk·dv.
  */
-import { execFile } from 'child_process';
 import * as path from 'path';
 import { Tensor } from '../../lib/tensor';
 import { linearAttentionSync } from '../../lib/linear-attention';
@@ -16,7 +15,7 @@ import { makeResult, singleTiming } from '../harness';
 import { randomFloat32 } from '../data';
 import { resolveOptions, SuiteOptions, SuiteResult, toSuiteResult, OURS } from './common';
 import { measureOurs } from './measure';
-import { memoryFigures } from './memory';
+import { memoryFigures, probeMemory } from './memory';
 import type { MemoryProbeReport, MemoryProbeRequest } from './memory-probe';
 
 export interface LinearSuiteOptions extends SuiteOptions {
@@ -51,29 +50,7 @@ export function linearMemoryChildPath(): string {
 
 /** Runs one linear-attention call in a fresh Node process and parses its memory report. */
 export function probeLinearMemory(req: MemoryProbeRequest): Promise<MemoryProbeReport> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--expose-gc', linearMemoryChildPath(), JSON.stringify(req)],
-      { maxBuffer: 1 << 20 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const why =
-            String(stderr)
-              .split('\n')
-              .map((l) => l.trim())
-              .find((l) => /^[A-Za-z]*Error( \[\w+\])?: /.test(l)) ?? err.message.split('\n')[0];
-          reject(new Error(`linear memory probe (L=${req.L}) failed: ${why}`));
-          return;
-        }
-        try {
-          resolve(JSON.parse(String(stdout).trim().split('\n').pop() ?? '') as MemoryProbeReport);
-        } catch {
-          reject(new Error(`linear memory probe (L=${req.L}) printed no report`));
-        }
-      },
-    );
-  });
+  return probeMemory(req, linearMemoryChildPath(), 'linear memory probe');
 }
 
 const size = (b: number) => (b < MiB ? `${(b / 1024).toFixed(0)} KiB` : `${(b / MiB).toFixed(1)} MiB`);

@@ -20,6 +20,9 @@ export interface MemoryProbeRequest {
   d: number;
   causal: boolean;
   threads: number;
+  /** ./positional-memory-child: which form, and the factors' rank r for 'factorized'. */
+  form?: 'factorized' | 'logits';
+  rank?: number;
 }
 
 export interface MemoryProbeReport {

@@ -29,12 +29,19 @@ export function memoryChildPath(): string {
   return path.join(__dirname, 'memory-child.js');
 }
 
-/** Runs the probe in a fresh Node process (same ISA environment) and parses its report. */
-export function probeMemory(req: MemoryProbeRequest): Promise<MemoryProbeReport> {
+/**
+ * Runs a probe child (default ./memory-child; also ./linear-memory-child, ./positional-memory-child)
+ * in a fresh Node process (same ISA environment) and parses its report.
+ */
+export function probeMemory(
+  req: MemoryProbeRequest,
+  childPath = memoryChildPath(),
+  what = 'memory probe',
+): Promise<MemoryProbeReport> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--expose-gc', memoryChildPath(), JSON.stringify(req)],
+      ['--expose-gc', childPath, JSON.stringify(req)],
       { maxBuffer: 1 << 20 },
       (err, stdout, stderr) => {
         if (err) {
@@ -44,13 +51,13 @@ export function probeMemory(req: MemoryProbeRequest): Promise<MemoryProbeReport>
               .split('\n')
               .map((l) => l.trim())
               .find((l) => /^[A-Za-z]*Error( \[\w+\])?: /.test(l)) ?? err.message.split('\n')[0];
-          reject(new Error(`memory probe (L=${req.L}) failed: ${why}`));
+          reject(new Error(`${what} (L=${req.L}) failed: ${why}`));
           return;
         }
         try {
           resolve(JSON.parse(String(stdout).trim().split('\n').pop() ?? '') as MemoryProbeReport);
         } catch {
-          reject(new Error(`memory probe (L=${req.L}) printed no report`));
+          reject(new Error(`${what} (L=${req.L}) printed no report`));
         }
       },
     );

@@ -5,13 +5,27 @@
  * Both run the fused kernel; the factors [H, L, r] are shared by the batch (stride 0), where SDPA
  * reads [B, H, L, r] queries and keys. No ONNX Runtime peer: it has no positional attention.
  * FLOPs as SDPA's with the score width r and the value width dv: 2·B·H·L²·(r + dv), halved for causal.
+ * Suite 'positional-memory': one causal call at L = 16384 (H = 1) in a fresh process, its peak RSS beyond
+ * inputs and output beside the size of one [L, L] matrix.
  */
+import * as path from 'path';
 import { Tensor } from '../../lib/tensor';
 import { scaledDotProductAttentionSync } from '../../lib/attention';
 import { factorizedPositionalAttentionSync } from '../../lib/positional';
+import { makeResult, singleTiming } from '../harness';
 import { randomFloat32 } from '../data';
-import { DEFAULT_COMPARE_ROUNDS, markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
+import {
+  DEFAULT_COMPARE_ROUNDS,
+  markBaselines,
+  resolveOptions,
+  ResolvedOptions,
+  SuiteOptions,
+  SuiteResult,
+  toSuiteResult,
+  OURS,
+} from './common';
 import { measureInterleaved } from './measure';
+import { memoryFigures, probeMemory } from './memory';
 
 export interface PositionalSuiteOptions extends SuiteOptions {
   /** Sequence lengths L (Lq = Lk); default 1024 and 4096. */
@@ -24,13 +38,53 @@ export interface PositionalSuiteOptions extends SuiteOptions {
   heads?: number;
   /** Value head width dv; default 64. */
   headDim?: number;
-  /** Default [false]: positional attention for sequential recommendation is usually causal too. */
+  /** Default [false]. */
   causal?: boolean[];
+  /** Lengths of the peak-memory probe (one call in a fresh process, H = 1); default [16384], [] skips it. */
+  memorySeqLens?: number[];
 }
 
 export const DEFAULT_POSITIONAL_SEQ_LENS = [1024, 4096];
 export const DEFAULT_POSITIONAL_RANKS = [16, 64];
 export const SDPA_SAME_RANK = `${OURS} SDPA (dk = r)`;
+export const DEFAULT_POSITIONAL_MEMORY_SEQ_LENS = [16384];
+const MiB = 1024 * 1024;
+
+function positionalMemoryChildPath(): string {
+  return path.join(__dirname, 'positional-memory-child.js');
+}
+
+/** Peak RSS of one call beyond its inputs and output, in a fresh process: O(L) extra, not L². */
+async function probeRows(ctx: ResolvedOptions, seqLens: number[], r: number, dv: number): Promise<SuiteResult[]> {
+  const rows: SuiteResult[] = [];
+  for (const L of seqLens) {
+    for (const threads of ctx.threads) {
+      ctx.progress(`${OURS} factorized positional memory L=${L} ${threads}T`);
+      const req = { B: 1, H: 1, L, d: dv, rank: r, causal: true, threads, form: 'factorized' as const };
+      const report = await probeMemory(req, positionalMemoryChildPath(), 'positional memory probe');
+      const memory = memoryFigures(report);
+      const size = (b: number) => (b < MiB ? `${(b / 1024).toFixed(0)} KiB` : `${(b / MiB).toFixed(1)} MiB`);
+      const scores = size(L * L * 4);
+      const result = makeResult(
+        {
+          suite: 'positional-memory',
+          impl: `${OURS} factorized positional`,
+          threads,
+          shape: { B: 1, H: 1, L, r, dv, causal: true },
+          flops: L * L * (r + dv),
+          peakGflops: ctx.peaks.get(threads),
+          note:
+            `peak RSS ${size(memory.extraBytes)} beyond inputs (${size(memory.inputBytes)}) and output ` +
+            `(${size(memory.outputBytes)})${memory.exact ? '' : ' (upper bound)'}, against ${scores} for one ` +
+            `[L, L] float32 matrix; one call in a fresh process`,
+        },
+        singleTiming(report.ms),
+      );
+      rows.push(toSuiteResult(result, 'ours', { memory }));
+    }
+  }
+  return rows;
+}
 
 export async function runPositionalSuite(options: PositionalSuiteOptions = {}): Promise<SuiteResult[]> {
   // Always two contenders timed alternately, so rounds as a comparison has them.
@@ -41,8 +95,12 @@ export async function runPositionalSuite(options: PositionalSuiteOptions = {}): 
   const seqLens = options.seqLens ?? DEFAULT_POSITIONAL_SEQ_LENS;
   const ranks = options.ranks ?? DEFAULT_POSITIONAL_RANKS;
   const causals = options.causal ?? [false];
-  ctx.setTotal(seqLens.length * ranks.length * causals.length * ctx.threads.length * 2 * ctx.rounds);
-  const results: SuiteResult[] = [];
+  const memorySeqLens = options.memorySeqLens ?? DEFAULT_POSITIONAL_MEMORY_SEQ_LENS;
+  ctx.setTotal(
+    (seqLens.length * ranks.length * causals.length * 2 * ctx.rounds + memorySeqLens.length) * ctx.threads.length,
+  );
+  // The memory probes first, while this process holds no large inputs of its own.
+  const results: SuiteResult[] = await probeRows(ctx, memorySeqLens, ranks[0] ?? 16, dv);
   for (const L of seqLens) {
     const value = new Tensor(randomFloat32(B * H * L * dv, 11 * L + 3), [B, H, L, dv]);
     for (const r of ranks) {

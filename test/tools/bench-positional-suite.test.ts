@@ -18,6 +18,7 @@ describe("suite 'positional'", () => {
       rounds: 2,
       budgetMs: 1,
       peaks: new PeakCache(0.01),
+      memorySeqLens: [],
       onProgress: (e) => events.push(e),
     });
     expect(rs).toHaveLength(2 * 2 * 2 * 2);
