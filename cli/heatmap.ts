@@ -1,13 +1,17 @@
 /**
  * `simd-attention heatmap`: attention weights as an SVG heatmap with row and column labels, from a
- * JSON file { rows, cols, weights } or, with --demo, from the built-in English→French example
- * computed by the package's own attentionWeightsSync.
+ * JSON file { rows, cols, weights } or, with --demo [name], from a built-in example computed by the
+ * package itself: the English→French alignment (the default) or learned-looking positional weights.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { renderHeatmapSVG } from '../lib/render';
 import { CliError, usageError } from './errors';
 import { demoAlignment } from './demo-alignment';
+import { demoPositional } from './demo-positional';
 import { readJsonFile, writeFileOrFail } from './results-file';
+
+const DEMOS = { alignment: demoAlignment, positional: demoPositional } as const;
+type DemoName = keyof typeof DEMOS;
 
 export interface HeatmapInput {
   /** Row (query) labels. */
@@ -49,14 +53,21 @@ export function heatmapCommand(): Command {
   return new Command('heatmap')
     .description('draw attention weights as an SVG heatmap with row and column labels')
     .argument('[file]', 'JSON file { "rows": [...], "cols": [...], "weights": [[...], ...] }')
-    .option('--demo', 'the built-in English→French example, computed with attentionWeightsSync')
+    .addOption(
+      new Option(
+        '--demo [name]',
+        'a built-in example: alignment (English→French, the default) or positional (recency band and anchors)',
+      )
+        .choices(Object.keys(DEMOS))
+        .preset('alignment'),
+    )
     .option('-o, --output <file>', 'write the SVG to FILE (default: stdout)')
     .option('--title <text>', 'title above the matrix')
-    .action((file: string | undefined, opts: { demo?: boolean; output?: string; title?: string }) => {
-      if ((file === undefined) === (opts.demo !== true))
+    .action((file: string | undefined, opts: { demo?: DemoName; output?: string; title?: string }) => {
+      if ((file === undefined) === (opts.demo === undefined))
         throw usageError('heatmap needs either a JSON file or --demo (not both)');
       const input: HeatmapInput = opts.demo
-        ? demoAlignment()
+        ? DEMOS[opts.demo]()
         : parseHeatmapInput(readJsonFile(file as string, 'weights file'), file as string);
       const svg = renderHeatmapSVG(input.weights, {
         rowLabels: input.rows,

@@ -376,6 +376,35 @@ describe('heatmap', () => {
     expect(w(4, 3)).toBeGreaterThan(0.5); // international -> international
   });
 
+  test('--demo positional: causal position-only weights, a band along the diagonal and two anchor columns', async () => {
+    const r = await cli(['heatmap', '--demo', 'positional']);
+    expect(r.code).toBe(0);
+    const root = parseSvg(r.stdout);
+    const cells = findAll(root, byClass('rect', 'cell'));
+    expect(cells).toHaveLength(144);
+    const labels = Array.from({ length: 12 }, (_, p) => String(p));
+    expect(findAll(root, byClass('text', 'row-label')).map((n) => n.text)).toEqual(labels);
+    expect(findAll(root, byClass('text', 'col-label')).map((n) => n.text)).toEqual(labels);
+    expect(texts(root).some((t) => /Positional attention/.test(t))).toBe(true);
+    const w = (i: number, j: number) => Number(cells[i * 12 + j].attrs['data-value']);
+    for (let i = 0; i < 12; i++) {
+      expect(labels.reduce((s, _, j) => s + w(i, j), 0)).toBeCloseTo(1, 1);
+      for (let j = i + 1; j < 12; j++) expect(w(i, j)).toBe(0); // causal
+    }
+    for (let i = 6; i < 12; i++) {
+      expect(w(i, i)).toBeGreaterThan(w(i, i - 3)); // the band: recent positions weigh more
+      expect(w(i, 0)).toBeGreaterThan(0.1); // anchors keep their weight far from the diagonal
+      expect(w(i, 4)).toBeGreaterThan(0.1);
+      expect(w(i, 1)).toBeLessThan(0.05);
+    }
+  });
+
+  test('--demo alignment is the default demo', async () => {
+    const [named, plain] = await Promise.all([cli(['heatmap', '--demo', 'alignment']), cli(['heatmap', '--demo'])]);
+    expect(named.code).toBe(0);
+    expect(named.stdout).toBe(plain.stdout);
+  });
+
   test('from a JSON file, to stdout', async () => {
     const file = path.join(tmp, 'weights.json');
     fs.writeFileSync(
@@ -411,7 +440,7 @@ describe('help and errors', () => {
   });
 
   test('wrong command lines: one line on stderr, exit code 2', async () => {
-    const [suite, threads, flag, seq, command, extra, neither] = await Promise.all([
+    const [suite, threads, flag, seq, command, extra, neither, demo] = await Promise.all([
       cli(['bench', 'nonsense']),
       cli(['bench', '--threads', 'two']),
       cli(['bench', '--frobnicate']),
@@ -419,6 +448,7 @@ describe('help and errors', () => {
       cli(['bogus']),
       cli(['info', 'extra']),
       cli(['heatmap']),
+      cli(['heatmap', '--demo', 'sinusoid']),
     ]);
     expectOneLineError(
       suite,
@@ -431,6 +461,7 @@ describe('help and errors', () => {
     expectOneLineError(command, /unknown command 'bogus'/, 2);
     expectOneLineError(extra, /too many arguments/, 2);
     expectOneLineError(neither, /either a JSON file or --demo/, 2);
+    expectOneLineError(demo, /--demo.*'sinusoid' is invalid.*Allowed choices are alignment, positional/, 2);
   });
 
   test('unreadable or malformed files: one line on stderr, exit code 1', async () => {

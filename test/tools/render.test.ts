@@ -4,6 +4,8 @@
  * Pure TypeScript: no native kernels involved.
  */
 import { renderBenchmarkSVG, stackLabels } from '../../bench/benchmark-chart';
+import { demoAlignment } from '../../cli/demo-alignment';
+import { demoPositional } from '../../cli/demo-positional';
 import { renderHeatmapSVG } from '../../lib/render';
 import { textWidth } from '../../lib/render/svg';
 import type { BenchResult } from '../../bench/harness';
@@ -66,6 +68,35 @@ describe('renderHeatmapSVG', () => {
     expect(() => renderHeatmapSVG([[1, 0], [1]])).toThrow(/row 1 has 1/);
     expect(() => renderHeatmapSVG(weights, { rowLabels: ['a'] })).toThrow(/1 row labels for 3 rows/);
     expect(() => renderHeatmapSVG([])).toThrow(/empty/);
+  });
+});
+
+describe('the heatmap demos', () => {
+  test.each([
+    ['alignment', demoAlignment, 6, 6],
+    ['positional', demoPositional, 12, 12],
+  ] as const)('%s: rows of weights summing to 1, drawn with every label', (_name, demo, R, C) => {
+    const d = demo();
+    expect(d.weights).toHaveLength(R);
+    for (const row of d.weights) {
+      expect(row).toHaveLength(C);
+      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    }
+    const svg = renderHeatmapSVG(d.weights, { rowLabels: d.rows, colLabels: d.cols, title: d.title });
+    const root = parseSvg(svg);
+    expect(findAll(root, byClass('rect', 'cell'))).toHaveLength(R * C);
+    expect(findAll(root, byClass('text', 'row-label')).map((n) => n.text)).toEqual(d.rows);
+    expect(texts(root)).toContain(d.title);
+    noExternalReferences(svg);
+  });
+
+  test('positional: the weights depend on positions only, causal, heaviest on the diagonal or an anchor', () => {
+    const { weights } = demoPositional();
+    weights.forEach((row, i) => {
+      expect(row.slice(i + 1).every((x) => x === 0)).toBe(true);
+      const heaviest = row.indexOf(Math.max(...row));
+      expect([i, 0, 4]).toContain(heaviest);
+    });
   });
 });
 
