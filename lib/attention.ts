@@ -7,7 +7,7 @@ import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { AttentionArrays, native } from './binding';
 import { ATTENTION, descriptorFor } from './native-layout';
-import { headsOf, HeadLayout } from './head-layout';
+import { headsOf, HeadLayout, type Heads } from './head-layout';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { isTensor, MaskTensor, Tensor } from './tensor';
@@ -198,6 +198,10 @@ export interface Prepared {
   descriptor: Float64Array;
 }
 
+/**
+ * Checks an attention call and lays it out for the native kernel. kIn null: qIn holds the scores
+ * themselves before the scale, [..., Lq, Lk] (positional attention's logits; Lk is value's length).
+ */
 export function prepareAttention(
   qIn: unknown,
   kIn: unknown,
@@ -208,7 +212,8 @@ export function prepareAttention(
   names: InputNames = { query: 'query', key: 'key' },
 ): Prepared {
   const q = expectTensor(qIn, names.query, ['float32'], op) as Tensor<Float32Array>;
-  const k = expectTensor(kIn, names.key, ['float32'], op) as Tensor<Float32Array>;
+  const fromLogits = kIn === null;
+  const k = fromLogits ? null : (expectTensor(kIn, names.key, ['float32'], op) as Tensor<Float32Array>);
   const v = weightsOnly ? null : (expectTensor(vIn, 'value', ['float32'], op) as Tensor<Float32Array>);
   const options = expectOptions(optionsIn, op, ATTENTION_OPTION_KEYS, callFormOf(op));
   const layout = optionalEnum<AttentionLayout>(options, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
@@ -222,14 +227,25 @@ export function prepareAttention(
   );
   const enableGqa = optionalBoolean(options, 'enableGqa', op, false);
   const shapes = () =>
-    `${names.query} ${formatShape(q.shape)}, ${names.key} ${formatShape(k.shape)}${v ? `, value ${formatShape(v.shape)}` : ''}`;
+    `${names.query} ${formatShape(q.shape)}${k ? `, ${names.key} ${formatShape(k.shape)}` : ''}` +
+    (v ? `, value ${formatShape(v.shape)}` : '');
 
-  if (q.rank !== k.rank || (v !== null && v.rank !== q.rank)) {
+  if ((k !== null && q.rank !== k.rank) || (v !== null && v.rank !== q.rank)) {
     throw rangeError('ERR_SHAPE_MISMATCH', `${op}: query, key and value must have the same rank; received ${shapes()}`);
   }
   const qv = headsOf(q, names.query, layout, op);
-  const kv = headsOf(k, names.key, layout, op);
   const vv = v === null ? null : headsOf(v, 'value', layout, op);
+  // Scores from logits: no key; the value stands for it in the batch, head and length checks.
+  let kv: Heads;
+  if (k !== null) kv = headsOf(k, names.key, layout, op);
+  else if (vv !== null) kv = { ...vv, dim: qv.dim };
+  else throw typeError('ERR_INVALID_ARGUMENT', `${op}: scores from logits need a value`);
+  if (fromLogits && qv.dim !== kv.rows) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: ${names.query} has ${qv.dim} keys (last dimension) but value has ${kv.rows}; received ${shapes()}`,
+    );
+  }
   if (qv.dim !== kv.dim) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
@@ -260,7 +276,8 @@ export function prepareAttention(
   }
   const dk = qv.dim,
     dv = vv === null ? 0 : vv.dim;
-  if (dk < 1 || dk > MAX_HEAD_DIM || (vv !== null && (dv < 1 || dv > MAX_HEAD_DIM))) {
+  const dkInRange = fromLogits || (dk >= 1 && dk <= MAX_HEAD_DIM);
+  if (!dkInRange || (vv !== null && (dv < 1 || dv > MAX_HEAD_DIM))) {
     throw rangeError(
       'ERR_INVALID_SHAPE',
       `${op}: head dimensions must lie in [1, ${MAX_HEAD_DIM}]; received ${shapes()}`,
@@ -409,10 +426,12 @@ export function prepareAttention(
   d[F.qStrideB] = qv.strides[0];
   d[F.qStrideH] = qv.strides[1];
   d[F.qStrideL] = qv.strides[2];
-  d[F.kOffset] = kv.offset;
-  d[F.kStrideB] = batchStride(kv);
-  d[F.kStrideH] = kv.strides[1];
-  d[F.kStrideL] = kv.strides[2];
+  if (k !== null) {
+    d[F.kOffset] = kv.offset;
+    d[F.kStrideB] = batchStride(kv);
+    d[F.kStrideH] = kv.strides[1];
+    d[F.kStrideL] = kv.strides[2];
+  }
   if (vv !== null) {
     d[F.vOffset] = vv.offset;
     d[F.vStrideB] = batchStride(vv);
@@ -440,9 +459,10 @@ export function prepareAttention(
   d[F.windowLeft] = windowSides[0];
   d[F.windowRight] = windowSides[1];
   d[F.softcap] = softcap ?? 0;
+  d[F.scoresFromLogits] = fromLogits ? 1 : 0;
   const arrays: AttentionArrays = {
     query: q.data,
-    key: k.data,
+    key: k === null ? null : k.data,
     value: v === null ? null : v.data,
     out: outData,
     attnMask: mask,

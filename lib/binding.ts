@@ -35,7 +35,7 @@ export interface MatmulArrays {
 }
 export interface AttentionArrays {
   query: Float32Array;
-  key: Float32Array;
+  key: Maybe<Float32Array>;
   value?: Maybe<Float32Array>;
   out: Float32Array;
   attnMask?: Maybe<Mask>;

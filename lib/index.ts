@@ -46,5 +46,10 @@ export { softAlign, softAlignSync } from './soft-align';
 export type { SoftAlignOptions, SoftAlignResult } from './soft-align';
 export { SqueezeExcitation, CBAM } from './channel-spatial';
 export type { SqueezeExcitationOptions, SqueezeExcitationWeights, CBAMOptions, CBAMWeights } from './channel-spatial';
-export { factorizedPositionalAttention, factorizedPositionalAttentionSync } from './positional';
+export {
+  factorizedPositionalAttention,
+  factorizedPositionalAttentionSync,
+  positionalAttention,
+  positionalAttentionSync,
+} from './positional';
 export type { PositionalAttentionOptions } from './positional';

@@ -62,6 +62,7 @@ export const ATTENTION = layout(
     'windowLeft',
     'windowRight',
     'softcap',
+    'scoresFromLogits',
   ],
 );
 

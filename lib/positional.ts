@@ -1,6 +1,7 @@
 /**
  * Positional and factorized positional attention (docs/SPEC.md section 7; PARec / FPARec): the
  * weights depend on positions only, through learned per-head logits shared by every batch item.
+ *   positional: softmax(scale · P_h + masks) V[b, h]         — the fused kernel reading P_h as its scores.
  *   factorized: softmax(scale · U_h W_h^T + masks) V[b, h]  — the fused kernel with U, W as Q, K.
  */
 import type { AbortSignalLike } from './abort';
@@ -149,6 +150,59 @@ export async function factorizedPositionalAttention(
 ): Promise<Tensor<Float32Array>> {
   const op = 'factorizedPositionalAttention';
   const p = prepareFactorized(left, right, value, options, op);
+  const signal = signalOf(options, op);
+  await abortable(signal, (cancel) => native().attentionAsync(p.arrays, p.descriptor, cancel));
+  return p.out;
+}
+
+function preparePositional(logitsIn: unknown, valueIn: unknown, optionsIn: unknown, op: string) {
+  const logits = expectTensor(logitsIn, 'logits', ['float32'], op) as Tensor<Float32Array>;
+  const { value, B, H, Lk, dv } = valueHeads(valueIn, op);
+  const options = expectOptions(optionsIn, op, POSITIONAL_OPTION_KEYS, callFormOf(op));
+  const shapes = `logits ${formatShape(logits.shape)}, value ${formatShape(value.shape)}`;
+  const p = broadcastPerHead(logits, 'logits', H, B, '[H, Lq, Lk]', op);
+  if (p.shape[3] !== Lk) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: logits has ${p.shape[3]} keys (last dimension) but value has ${Lk}; received ${shapes}`,
+    );
+  }
+  if (Lk > 1 && logits.strides[logits.rank - 1] !== 1) {
+    throw rangeError(
+      'ERR_NOT_CONTIGUOUS',
+      `${op}: logits' last dimension must be contiguous (stride 1) but its strides are ${formatShape(logits.strides)}`,
+    );
+  }
+  const scale = options.scale ?? 1 / Math.sqrt(dv);
+  return prepareAttention(p, null, value, { ...options, scale }, op, false, { query: 'logits', key: 'key' });
+}
+
+/**
+ * Positional attention (PARec): softmax(scale · P_h + masks) V[b, h], on the calling thread. The
+ * logits stream through the fused kernel's online softmax: never copied, no score buffer.
+ * @param logits [H, Lq, Lk] (or [Lq, Lk], shared by every head): learned, shared by the batch; any
+ *   strides with the last dimension contiguous.
+ * @param value  [B, H, Lk, dv].
+ * @returns [B, H, Lq, dv].
+ */
+export function positionalAttentionSync(
+  logits: Tensor,
+  value: Tensor,
+  options?: PositionalAttentionOptions,
+): Tensor<Float32Array> {
+  const p = preparePositional(logits, value, options, 'positionalAttentionSync');
+  native().attention(p.arrays, p.descriptor);
+  return p.out;
+}
+
+/** As positionalAttentionSync, off the event loop; the inputs are kept alive until it settles. */
+export async function positionalAttention(
+  logits: Tensor,
+  value: Tensor,
+  options?: PositionalAttentionOptions,
+): Promise<Tensor<Float32Array>> {
+  const op = 'positionalAttention';
+  const p = preparePositional(logits, value, options, op);
   const signal = signalOf(options, op);
   await abortable(signal, (cancel) => native().attentionAsync(p.arrays, p.descriptor, cancel));
   return p.out;

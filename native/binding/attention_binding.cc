@@ -3,6 +3,7 @@
 // not read by attentionWeights, whose `out` receives the contiguous [batch, heads, Lq, Lk] weights);
 // the descriptor's fields are SA_ATTENTION_FIELDS (binding/layouts.h). maskKind and keyPaddingKind:
 // 0 none, 1 additive (float32), 2 boolean (uint8); windowLeft/Right -1 = unbounded side.
+// scoresFromLogits: query holds the [batch, heads, Lq, Lk] logits (dk = Lk) and key may be absent.
 #include <napi.h>
 
 #include <memory>
@@ -80,7 +81,10 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   p.kvHeads = d.integer(F::kvHeads, 1);
   p.Lq = d.integer(F::Lq);
   p.Lk = d.integer(F::Lk);
-  p.dk = d.integer(F::dk, 1, 1 << 16);
+  p.scoresFromLogits = d.flag(F::scoresFromLogits);
+  p.dk = p.scoresFromLogits ? d.integer(F::dk) : d.integer(F::dk, 1, 1 << 16);
+  if (p.scoresFromLogits && p.dk != p.Lk)
+    throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: logits rows must hold Lk scores (dk = Lk)");
   p.dv = d.integer(F::dv, 1, 1 << 16);
   // Query head h reads kv head h / (heads / kvHeads): the kv views are only checked for kvHeads heads.
   if (p.heads % p.kvHeads != 0)
@@ -89,8 +93,10 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   int64_t s[3];
   p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
   p.qStrideB = s[0], p.qStrideH = s[1], p.qStrideL = s[2];
-  p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", p.batch, p.kvHeads, p.Lk, p.dk, s);
-  p.kStrideB = s[0], p.kStrideH = s[1], p.kStrideL = s[2];
+  if (!p.scoresFromLogits) {
+    p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", p.batch, p.kvHeads, p.Lk, p.dk, s);
+    p.kStrideB = s[0], p.kStrideH = s[1], p.kStrideL = s[2];
+  }
   ArrayArg<float> out = arrays.required<float>("out");
   *result = out.value;
   if (weightsOnly) {

@@ -21,7 +21,7 @@ namespace binding {
   X(scale) X(causal) X(bottomRightAligned)                                                                \
   X(maskKind) X(maskOffset) X(maskStrideB) X(maskStrideH) X(maskStrideQ) X(maskStrideK) X(maskBooleanForbids) \
   X(keyPaddingKind) X(keyPaddingOffset) X(keyPaddingStrideB) X(keyPaddingStrideK)                         \
-  X(windowLeft) X(windowRight) X(softcap)
+  X(windowLeft) X(windowRight) X(softcap) X(scoresFromLogits)
 
 // The batch tail follows the fixed fields: batchShape[batchRank], aBatchStrides[...], bBatchStrides[...].
 // packedB: 0, or the panel width of b when b holds packWeight's panels (then transB is 1 and b's

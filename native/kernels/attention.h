@@ -51,6 +51,9 @@ struct AttentionProblem {
   // Gemma-2 logit soft-capping: s = softcap * tanh(s / softcap) on scale * q.k, before the masks
   // and ALiBi (0 = off).
   float softcap = 0.0f;
+  // Positional attention (PARec): q holds the scores themselves, before the scale (row i of (b, h)
+  // is Lk floats, key j at [j]; dk == Lk), and k is not read (may be null).
+  bool scoresFromLogits = false;
 };
 
 // out = softmax(scale q k^T + mask) v, rows with no allowed key give zeros. Runs on the thread pool.

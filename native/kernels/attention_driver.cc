@@ -158,13 +158,14 @@ void prefetchTileRows(const Layout& lay, const UnitRows& u) {
   for (int r = 0; r < u.rows; ++r) {
     const int64_t row = u.r0 + r;
     const int64_t i = row / lay.group, h = u.hk * lay.group + row % lay.group;
-    prefetchBytesToL2(p.q + u.b * p.qStrideB + h * p.qStrideH + i * p.qStrideL, p.dk * 4);
+    // A logits row is Lk floats, read a block at a time: not worth fetching whole.
+    if (!p.scoresFromLogits) prefetchBytesToL2(p.q + u.b * p.qStrideB + h * p.qStrideH + i * p.qStrideL, p.dk * 4);
     prefetchBytesToL2(p.out + u.b * p.oStrideB + h * p.oStrideH + i * p.oStrideL, p.dv * 4);
   }
 }
 
 void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const AttentionTile& t) {
-  if (t.rows >= k.minTileRows) {
+  if (t.rows >= k.minTileRows && !head.logits) {
     k.tile(head, t);
   } else {
     k.rows(head, t);
@@ -173,7 +174,7 @@ void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const At
 
 AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   AttentionHeadInput in;
-  in.k = p.k + b * p.kStrideB + hk * p.kStrideH;
+  in.k = p.scoresFromLogits ? nullptr : p.k + b * p.kStrideB + hk * p.kStrideH;
   in.kStride = p.kStrideL;
   in.v = p.v + b * p.vStrideB + hk * p.vStrideH;
   in.vStride = p.vStrideL;
@@ -190,6 +191,7 @@ AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   in.keyPaddingStrideK = p.keyPaddingStrideK;
   in.softcapLog2 = p.softcap * kLog2e;
   in.alibi = p.alibiSlopes != nullptr;
+  in.logits = p.scoresFromLogits;
   return in;
 }
 
@@ -213,7 +215,7 @@ PanelPlan panelPlanOf(const AttentionProblem& p, const Layout& lay) {
   plan.kStride = (p.dk + 15) / 16 * 16;
   plan.vStride = (p.dv + 15) / 16 * 16;
   const bool fits = p.Lk * (plan.kStride + plan.vStride) <= kPanelMaxFloats;
-  plan.use = strided && fits && p.dk > 0 && lay.rowsPerHead >= kPanelMinRowsPerHead;
+  plan.use = strided && fits && p.dk > 0 && lay.rowsPerHead >= kPanelMinRowsPerHead && !p.scoresFromLogits;
   if (plan.use) plan.call = gPanelCalls.fetch_add(1, std::memory_order_relaxed) + 1;
   return plan;
 }
@@ -338,6 +340,7 @@ void validate(const AttentionProblem& p) {
             "key padding kind set without a key padding mask");
   SA_ASSERT(p.windowLeft >= -1 && p.windowRight >= -1, "window sides must be >= -1");
   SA_ASSERT(p.softcap >= 0.0f && !std::isinf(p.softcap), "softcap must be finite and >= 0");
+  SA_ASSERT(!p.scoresFromLogits || p.dk == p.Lk, "logits rows must hold Lk scores (dk == Lk)");
   static_cast<void>(p);
 }
 
@@ -369,7 +372,8 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
   ThreadPool& pool = ThreadPool::instance();
   const int threads = pool.numThreads();
   // Small calls are one pool task (kOneTaskMaxWork), never split.
-  const double work = static_cast<double>(p.batch) * p.heads * p.Lq * p.Lk * static_cast<double>(p.dk + p.dv);
+  const int64_t scoreCost = p.scoresFromLogits ? 1 : p.dk;  // per key: a logit read, or a dot product
+  const double work = static_cast<double>(p.batch) * p.heads * p.Lq * p.Lk * static_cast<double>(scoreCost + p.dv);
   const bool oneTask = work <= kOneTaskMaxWork;
   // Split the keys when the tiles alone cannot keep every thread busy with some slack for the
   // uneven ends (4 tasks per thread), as long as every split keeps kMinKeysPerSplit keys.

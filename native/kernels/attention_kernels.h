@@ -43,12 +43,15 @@ struct AttentionHeadInput {
   // log2(e) (0 = off); applied to q.k * qScale (base-2 units then) before any bias.
   float softcapLog2 = 0.0f;
   bool alibi = false;  // add AttentionTile::alibiSlope[r] * |alibiPos[r] - j| to each score
+  // AttentionProblem::scoresFromLogits: AttentionTile::q[r] is row r's logits (key j at [j]), whose
+  // score is logit * qScale; k is null. Such tiles go to the row kernel.
+  bool logits = false;
 };
 
 // Up to kAttentionMaxTileRows query rows, each with its own pointers and key range.
 struct AttentionTile {
   int rows = 0;
-  const float* q[kAttentionMaxTileRows] = {};  // dk contiguous floats
+  const float* q[kAttentionMaxTileRows] = {};  // dk contiguous floats (the logits row with logits)
   float* out[kAttentionMaxTileRows] = {};      // dv contiguous floats, written
   // Allowed keys: keyBegin[r] <= j < keyEnd[r] (an empty range gives a zero row). int32: Lk < 2^31.
   int32_t keyBegin[kAttentionMaxTileRows] = {};

@@ -147,6 +147,29 @@ describe('the binding refuses what would reach outside memory, on its own', () =
     expect(errorOf(() => mask.run()).message).toMatch(/attnMask's view reaches past its data/);
   });
 
+  test('scores from logits: no key read, the logits checked as [B, H, Lq, Lk], dk must be Lk', () => {
+    const logitsCall = (length: number) => {
+      const c = attentionCall();
+      c.d[c.F.scoresFromLogits] = 1;
+      c.d[c.F.dk] = 4;
+      c.d[c.F.qStrideB] = 0;
+      c.d[c.F.qStrideH] = 16;
+      c.d[c.F.qStrideL] = 4;
+      c.arrays.query = new Float32Array(length).fill(1);
+      (c.arrays as Record<string, unknown>).key = null;
+      return c;
+    };
+    const ok = logitsCall(16);
+    ok.run();
+    expect(Array.from(ok.arrays.out).every((x) => Math.abs(x - 0.3) < 1e-6)).toBe(true);
+    const short = errorOf(() => logitsCall(15).run());
+    expect(short.code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(short.message).toMatch(/query's view \[1, 1, 4, 4\] reaches past its data \(15 elements\)/);
+    const wide = logitsCall(16);
+    wide.d[wide.F.dk] = 8;
+    expect(errorOf(() => wide.run()).code).toBe('ERR_SHAPE_MISMATCH');
+  });
+
   test('a detached buffer: ERR_DETACHED_BUFFER', () => {
     const c = attentionCall();
     const buffer = c.arrays.value.buffer;

@@ -9,6 +9,7 @@
 //            accumulators into one vector of W scores;
 //   softmax  per row, scalar running max / sum, a vector exp2 over W scores at a time;
 //   P.V      the output row in registers (vectorised over dv), each value row read once.
+// With logits (positional attention) the scores are the given rows, read W at a time in place.
 // The rows of a tile take turns over one block of NB keys, so that block of K and V comes from
 // memory once and from L2 for the other rows. Memory-bound for long caches: every key and value
 // is read once per tile, which is the least any kernel can do.
@@ -218,11 +219,23 @@ struct RowAttention {
                       span.end};
   }
 
-  // The tile's query rows, scaled by qScale (score units) and zero-padded to dkPad, into qs.
+  // The tile's query rows, scaled by qScale (score units) and zero-padded to dkPad, into qs; logits
+  // rows are read where they lie (queryRow).
   static void packQueries(const AttentionHeadInput& in, const AttentionTile& t, int64_t dkPad, float* qs) {
+    if (in.logits) return;
     for (int r = 0; r < t.rows; ++r) {
       for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + d] = d < in.dk ? t.q[r][d] * in.qScale : 0.0f;
     }
+  }
+
+  static const float* queryRow(const AttentionHeadInput& in, const AttentionTile& t, const float* qs, int64_t dkPad,
+                               int r) {
+    return in.logits ? t.q[r] : qs + r * dkPad;
+  }
+
+  // Queries packed by packQueries: none with logits.
+  static int64_t packedQueryFloats(const AttentionHeadInput& in, int rows, int64_t dkPad) {
+    return in.logits ? 0 : rows * dkPad;
   }
 
   // Where row r's scores start from: 0, or with biases added before the maximum is known (masks,
@@ -231,6 +244,7 @@ struct RowAttention {
   static float startingBase(const AttentionHeadInput& in, const AttentionTile& t, const ScoreSetup& c, int r,
                             const float* q) {
     if (c.softcap || !(c.haveShared || c.tb.haveRow || in.alibi) || t.keyBegin[r] >= t.keyEnd[r]) return 0.0f;
+    if (in.logits) return startingReference(q[t.keyBegin[r]] * in.qScale);
     const float* k = in.k + t.keyBegin[r] * in.kStride;
     float dot = 0.0f;
     for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
@@ -252,9 +266,16 @@ struct RowAttention {
       // The first row fetches the next block's keys (and in run, values) into L2 while this
       // block's are used: a long cache streams from DRAM, and the hardware prefetcher alone
       // lets each 64 KiB burst of K, then of V, start cold (decode on two threads gains most).
-      const bool pfK = prefetch && rb + g + NB + W <= c.spanEnd;
-      F s = scoreGroup(q, in.k + (rb + g) * in.kStride, in.kStride, in.dk, nk,
+      F s;
+      if (in.logits) {
+        // The given logit in score units (qScale is a power of two: exact).
+        const float* logit = q + rb + g;
+        s = V::negInfPastLanes(V::mul(nk == W ? V::loadu(logit) : V::loadTail(logit, nk), V::set1(in.qScale)), nk);
+      } else {
+        const bool pfK = prefetch && rb + g + NB + W <= c.spanEnd;
+        s = scoreGroup(q, in.k + (rb + g) * in.kStride, in.kStride, in.dk, nk,
                        pfK ? in.k + (rb + g + NB) * in.kStride : nullptr);
+      }
       // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
       if (c.softcap) s = V::negInfPastLanes(softcapScores<V>(s, c.cap), nk);
       s = V::sub(s, baseV);
@@ -278,7 +299,7 @@ struct RowAttention {
   static void scoreRows(const AttentionHeadInput& in, const AttentionTile& t, int64_t keys) {
     const int rows = t.rows;
     const int64_t dkPad = roundUpTo(in.dk, W);
-    const int64_t nQ = rows * dkPad, nP = NB + W, nBias = NB + W;
+    const int64_t nQ = packedQueryFloats(in, rows, dkPad), nP = NB + W, nBias = NB + W;
     float* qs = attentionScratch(0, static_cast<size_t>(nQ + nP + 2 * nBias + rows));
     float* p = qs + nQ;
     float* sharedBias = p + nP;
@@ -301,8 +322,8 @@ struct RowAttention {
           const int cnt = static_cast<int>(re - rb);
           if (sc.tb.haveRow) writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
           const float rowBase = pass == 0 ? 0.0f : base[r];
-          const F vmax =
-              rowScores(in, t, sc, r, qs + r * dkPad, rowBase, rb, cnt, sharedBias + (rb - kb), rowBias, false, p);
+          const F vmax = rowScores(in, t, sc, r, queryRow(in, t, qs, dkPad, r), rowBase, rb, cnt,
+                                   sharedBias + (rb - kb), rowBias, false, p);
           if (pass == 0) {
             base[r] = std::fmax(base[r], V::hmax(vmax));
           } else {
@@ -318,7 +339,7 @@ struct RowAttention {
     const int rows = t.rows;
     const int64_t dk = in.dk, dv = in.dv;
     const int64_t dkPad = roundUpTo(dk, W), dvPad = roundUpTo(dv, W);
-    const int64_t nQ = rows * dkPad, nO = rows * dvPad, nP = NB + W, nBias = NB + W;
+    const int64_t nQ = packedQueryFloats(in, rows, dkPad), nO = rows * dvPad, nP = NB + W, nBias = NB + W;
     float* qs = attentionScratch(0, static_cast<size_t>(nQ + nO + nP + 2 * nBias + 3 * roundUpTo(rows, W)));
     float* o = qs + nQ;
     float* p = o + nO;
@@ -334,7 +355,7 @@ struct RowAttention {
     const ScoreSetup sc = scoreSetupOf(in, t, span);
     const F unit = V::set1(in.unitLog2);
     for (int r = 0; r < rows; ++r) {
-      baseRow[r] = startingBase(in, t, sc, r, qs + r * dkPad);
+      baseRow[r] = startingBase(in, t, sc, r, queryRow(in, t, qs, dkPad, r));
       seenRow[r] = -INFINITY;
       lRow[r] = 0.0f;
     }
@@ -348,8 +369,8 @@ struct RowAttention {
         const int cnt = static_cast<int>(re - rb);
         bool masked = sharedMasked;
         if (sc.tb.haveRow) masked |= writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
-        const F vmax =
-            rowScores(in, t, sc, r, qs + r * dkPad, baseRow[r], rb, cnt, sharedBias + (rb - kb), rowBias, r == 0, p);
+        const F vmax = rowScores(in, t, sc, r, queryRow(in, t, qs, dkPad, r), baseRow[r], rb, cnt,
+                                 sharedBias + (rb - kb), rowBias, r == 0, p);
         // Online softmax for the row, relative to its base (see TileAttention::rescaleTo): the base
         // moves to the running max, and both the old sum and this block's scores move by the
         // difference it really moved by.

@@ -12,9 +12,10 @@ SA_SCALAR_BEGIN
 namespace sa {
 namespace {
 
-// q_r . k_j in score units (the query times qScale).
+// q_r . k_j in score units (the query times qScale), or row r's logit of key j with logits.
 float dotOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64_t j) {
   const float* q = t.q[r];
+  if (in.logits) return q[j] * in.qScale;
   const float* k = in.k + j * in.kStride;
   float dot = 0.0f;
   SA_SCALAR_LOOP
