@@ -10,6 +10,8 @@ import { optionKeys } from './option-keys';
 import {
   factorizedPositionalAttention,
   factorizedPositionalAttentionSync,
+  positionalAttention,
+  positionalAttentionSync,
   PositionalAttentionOptions,
 } from './positional';
 import { MaskTensor, Tensor } from './tensor';
@@ -32,6 +34,12 @@ const FACTORIZED: Kernel<[Tensor, Tensor, Tensor, PositionalAttentionOptions?], 
   sync: factorizedPositionalAttentionSync,
   async: factorizedPositionalAttention,
   abortable: (signal, l, r, v, o) => factorizedPositionalAttention(l, r, v, { ...o, signal }),
+};
+
+const FULL: Kernel<[Tensor, Tensor, PositionalAttentionOptions?], Tensor<Float32Array>> = {
+  sync: positionalAttentionSync,
+  async: positionalAttention,
+  abortable: (signal, p, v, o) => positionalAttention(p, v, { ...o, signal }),
 };
 
 /** The loaded parameters, contiguous, by state-dict name. */
@@ -59,10 +67,7 @@ export class PositionalHead {
   static fromOption(value: unknown, heads: number, op: string): PositionalHead {
     const o = expectOptions(value, `${op} (positional)`, POSITIONAL_HEAD_OPTION_KEYS);
     const maxLength = positiveInteger(o.maxLength, 'positional.maxLength', op);
-    if (o.rank === undefined) {
-      throw rangeError('ERR_INVALID_OPTION', `${op}: positional.rank is required (full logits are not available yet)`);
-    }
-    const rank = positiveInteger(o.rank, 'positional.rank', op);
+    const rank = o.rank === undefined ? undefined : positiveInteger(o.rank, 'positional.rank', op);
     return new PositionalHead(heads, maxLength, rank);
   }
 
@@ -126,6 +131,9 @@ export class PositionalHead {
         const left = headsOf(params.positional_left, member, group, call.queryStart, call.Lq);
         const right = headsOf(params.positional_right, member, group, 0, call.Lk);
         steps.push(step(FACTORIZED, left, right, v, options));
+      } else {
+        const logits = headsOf(params.positional_logits, member, group, call.queryStart, call.Lq).narrow(2, 0, call.Lk);
+        steps.push(step(FULL, logits, v, options));
       }
     }
     return steps;

@@ -14,6 +14,7 @@ import {
   scaledDotProductAttentionSync,
   Tensor,
 } from '../../lib';
+import { positionalAttentionSync } from '../../lib/positional';
 import { at, expectClose, randomTensor, rng } from '../helpers';
 import { referenceAttention, ReferenceAttentionOptions } from '../reference';
 
@@ -149,8 +150,8 @@ function referenceBlock(
   return out;
 }
 
-/** The factorized block from the package's public ops (no GQA): matmuls, SDPA, the positional op. */
-function composedFactorized(
+/** The block from the package's public ops (no GQA): matmuls, SDPA, the positional op. */
+function composed(
   mha: MultiHeadAttention,
   dict: Record<string, Tensor>,
   query: Tensor,
@@ -182,9 +183,14 @@ function composedFactorized(
     },
   );
   const vHeads = new Tensor(v.data, [B, H, Lk, d], { strides: [Lk * E, d, E, 1] });
-  const left = dict.positional_left.narrow(1, 0, Lq);
-  const right = dict.positional_right.narrow(1, 0, Lk);
-  const pos = factorizedPositionalAttentionSync(left, right, vHeads, maskOptions);
+  const pos = mha.positional!.factorized
+    ? factorizedPositionalAttentionSync(
+        dict.positional_left.narrow(1, 0, Lq),
+        dict.positional_right.narrow(1, 0, Lk),
+        vHeads,
+        maskOptions,
+      )
+    : positionalAttentionSync(dict.positional_logits.narrow(1, 0, Lq).narrow(2, 0, Lk), vHeads, maskOptions);
   const sum = new Float32Array(B * Lq * E);
   for (let b = 0; b < B; ++b)
     for (let i = 0; i < Lq; ++i)
@@ -214,7 +220,7 @@ describe('MultiHeadAttention positional head: factorized (FPARec)', () => {
     const { mha, dict } = moduleWith(options, 1);
     const x = randomTensor([2, 5, 8], rng(2));
     const got = mha.forwardSync(x, x, x).output;
-    expectClose(got.data, composedFactorized(mha, dict, x, x, x), TOL, TOL, 'composed');
+    expectClose(got.data, composed(mha, dict, x, x, x), TOL, TOL, 'composed');
     expectClose(got.data, referenceBlock(mha, dict, x, x, x), TOL, TOL, 'float64');
     expect(Array.from((await mha.forward(x, x, x)).output.data)).toEqual(Array.from(got.data));
   });
@@ -239,7 +245,7 @@ describe('MultiHeadAttention positional head: factorized (FPARec)', () => {
       k = randomTensor([2, 6, 5], rand),
       v = randomTensor([2, 6, 6], rand);
     const got = mha.forwardSync(q, k, v).output;
-    expectClose(got.data, composedFactorized(mha, dict, q, k, v), TOL, TOL, 'composed');
+    expectClose(got.data, composed(mha, dict, q, k, v), TOL, TOL, 'composed');
     expectClose(got.data, referenceBlock(mha, dict, q, k, v), TOL, TOL, 'float64');
   });
 
@@ -263,7 +269,7 @@ describe('MultiHeadAttention positional head: factorized (FPARec)', () => {
     const x = randomTensor([2, 6, 8], rng(13));
     const masks = makeMasks(2, 2, 6);
     const got = mha.forwardSync(x, x, x, masks).output;
-    expectClose(got.data, composedFactorized(mha, dict, x, x, x, masks), TOL, TOL, 'composed');
+    expectClose(got.data, composed(mha, dict, x, x, x, masks), TOL, TOL, 'composed');
     expectClose(got.data, referenceBlock(mha, dict, x, x, x, masks), TOL, TOL, 'float64');
     expect(Array.from((await mha.forward(x, x, x, masks)).output.data)).toEqual(Array.from(got.data));
   });
@@ -381,5 +387,71 @@ describe('MultiHeadAttention positional head: factorized (FPARec)', () => {
     expect(make({ maxLength: 4, rank: 1.5 })).toThrow(/positional.rank/);
     expect(make({ maxLength: 4, rnak: 2 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
     expect(make(5)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+  });
+});
+
+describe('MultiHeadAttention positional head: full logits (PARec)', () => {
+  const options = { embedDim: 8, numHeads: 2, positional: { maxLength: 7 } };
+
+  test('self- and cross-attention equal the composed public ops and the float64 block', async () => {
+    const { mha, dict } = moduleWith(options, 30);
+    expect(mha.expectedStateDict()).toMatchObject({ positional_logits: [2, 7, 7] });
+    expect(mha.expectedStateDict()).not.toHaveProperty('positional_left');
+    const rand = rng(31);
+    const x = randomTensor([2, 5, 8], rand);
+    const got = mha.forwardSync(x, x, x).output;
+    expectClose(got.data, composed(mha, dict, x, x, x), TOL, TOL, 'composed');
+    expectClose(got.data, referenceBlock(mha, dict, x, x, x), TOL, TOL, 'float64');
+    expect(Array.from((await mha.forward(x, x, x)).output.data)).toEqual(Array.from(got.data));
+    const q = randomTensor([2, 3, 8], rand),
+      kv = randomTensor([2, 6, 8], rand);
+    const cross = mha.forwardSync(q, kv, kv).output;
+    expectClose(cross.data, composed(mha, dict, q, kv, kv), TOL, TOL, 'composed cross');
+    expectClose(cross.data, referenceBlock(mha, dict, q, kv, kv), TOL, TOL, 'float64 cross');
+  });
+
+  test.each([
+    ['isCausal + bool keyPaddingMask', { isCausal: true, keyPaddingMask: boolMask([2, 6], 32) }],
+    ['bool attnMask [B*H, Lq, Lk]', { attnMask: boolMask([4, 6, 6], 33) }],
+    [
+      'float attnMask [Lq, Lk] + float padding',
+      { attnMask: randomTensor([6, 6], rng(34)), keyPaddingMask: randomTensor([2, 6], rng(35)) },
+    ],
+  ] as [string, ForwardMasks][])('masks apply to both parts: %s', async (_name, masks) => {
+    const { mha, dict } = moduleWith(options, 36);
+    const x = randomTensor([2, 6, 8], rng(37));
+    const got = mha.forwardSync(x, x, x, masks).output;
+    expectClose(got.data, composed(mha, dict, x, x, x, masks), TOL, TOL, 'composed');
+    expectClose(got.data, referenceBlock(mha, dict, x, x, x, masks), TOL, TOL, 'float64');
+    expect(Array.from((await mha.forward(x, x, x, masks)).output.data)).toEqual(Array.from(got.data));
+  });
+
+  test('grouped-query attention with a KVCache: steps equal one causal call and the float64 block', async () => {
+    const { mha, dict } = moduleWith(
+      { embedDim: 8, numHeads: 4, numKeyValueHeads: 2, positional: { maxLength: 6 } },
+      38,
+    );
+    const x = randomTensor([1, 6, 8], rng(39));
+    const whole = mha.forwardSync(x, x, x, { isCausal: true }).output;
+    expectClose(whole.data, referenceBlock(mha, dict, x, x, x, { isCausal: true }), TOL, TOL, 'float64');
+    const cache = new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 2, capacity: 6 });
+    const first = x.narrow(1, 0, 4),
+      rest = x.narrow(1, 4, 2);
+    const a = mha.forwardSync(first, first, first, { cache }).output.data;
+    const b = (await mha.forward(rest, rest, rest, { cache })).output.data;
+    expectClose([...a, ...b], whole.data, TOL, TOL, 'cached steps');
+  });
+
+  test('state dict errors and maxLength', () => {
+    const { mha, dict } = moduleWith(options, 40);
+    const load = (d: Record<string, Tensor>) => () => new MultiHeadAttention(options).loadStateDict(d);
+    expect(load({ ...dict, positional_logits: Tensor.zeros([2, 7, 6]) })).toThrow(
+      /positional_logits must be \[2, 7, 7\], received \[2, 7, 6\]/,
+    );
+    const { positional_logits: _p, ...missing } = dict;
+    expect(load(missing)).toThrow(/missing positional_logits \[2, 7, 7\]/);
+    const x = randomTensor([1, 8, 8], rng(41));
+    expect(() => mha.forwardSync(x, x, x)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_SHAPE' }));
+    expect(() => mha.forwardSync(x, x, x)).toThrow(/maxLength 7/);
   });
 });
