@@ -18,6 +18,7 @@ export type { AttentionOptions, AttentionLayout, CausalAlignment } from './atten
 export { backendInfo, setNumThreads, getNumThreads, measureFmaPeak } from './backend';
 export type { BackendInfo, Isa } from './backend';
 export { MultiHeadAttention } from './multihead';
+export type { PositionalHeadOptions } from './positional-head';
 export type {
   MultiHeadAttentionOptions,
   MultiHeadForwardOptions,

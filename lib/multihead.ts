@@ -26,6 +26,7 @@ import { callFormOf, optionKeys } from './option-keys';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, positiveInteger, signalOf } from './validate';
 import { AttentionBlockStep, stepWeightsOf, StepWeights } from './attention-block-step';
 import { plural } from './wording';
+import { PositionalHead, PositionalHeadOptions, PositionalParameters } from './positional-head';
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
 const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
@@ -60,6 +61,14 @@ export interface MultiHeadAttentionOptions {
   bias?: boolean;
   /** Grouped-query attention: key/value heads shared by numHeads / numKeyValueHeads query heads. */
   numKeyValueHeads?: number;
+  /**
+   * A positional head (PARec; FPARec with `rank`): per head, softmax(P_h / sqrt(headDim) + masks)
+   * times the same projected values, added to the dot-product attention's output before out_proj.
+   * P_h is positional_logits[h] [maxLength, maxLength], or positional_left[h] positional_right[h]^T
+   * with the factors [numHeads, maxLength, rank]; both are loaded with the other weights. Query i
+   * is position i (cached length + i with a KVCache), key j position j.
+   */
+  positional?: PositionalHeadOptions;
 }
 
 const MULTI_HEAD_ATTENTION_OPTION_KEYS = optionKeys<MultiHeadAttentionOptions>({
@@ -69,6 +78,7 @@ const MULTI_HEAD_ATTENTION_OPTION_KEYS = optionKeys<MultiHeadAttentionOptions>({
   vdim: true,
   bias: true,
   numKeyValueHeads: true,
+  positional: true,
 });
 
 export interface MultiHeadForwardOptions {
@@ -78,7 +88,10 @@ export interface MultiHeadForwardOptions {
   attnMask?: MaskTensor;
   /** Causal (top-left) masking. With `cache`, attention is always causal, bottom-right aligned. */
   isCausal?: boolean;
-  /** Also return the attention weights (default false). */
+  /**
+   * Also return the attention weights (default false): the dot-product attention's only (a
+   * positional head's weights are not part of them).
+   */
   needWeights?: boolean;
   /** Weights averaged over heads [B, Lq, Lk] (default true) or per head [B, numHeads, Lq, Lk]. */
   averageAttnWeights?: boolean;
@@ -136,6 +149,8 @@ type Weights = {
   kPacked: PackedWeight | null;
   vPacked: PackedWeight | null;
   outPacked: PackedWeight;
+  /** The positional head's parameters by state-dict name (empty without one). */
+  positional: PositionalParameters;
 };
 
 /** A checked forward call: its tensors, sizes, cache and the fused kernel's options. */
@@ -168,6 +183,8 @@ export class MultiHeadAttention {
   readonly kdim: number;
   readonly vdim: number;
   readonly bias: boolean;
+  /** The positional head (the `positional` option), or null. */
+  readonly positional: PositionalHead | null;
   private weights: Weights | null = null;
   private readonly scratch = new ScratchPool();
   /** The packed weights as the one-crossing cache step reads them; null when they do not suit it. */
@@ -197,6 +214,7 @@ export class MultiHeadAttention {
       );
     }
     this.headDim = this.embedDim / this.numHeads;
+    this.positional = o.positional === undefined ? null : PositionalHead.fromOption(o.positional, this.numHeads, op);
   }
 
   /** Width of the key and value projections: numKeyValueHeads * headDim (embedDim without GQA). */
@@ -208,7 +226,10 @@ export class MultiHeadAttention {
     return this.kdim === this.embedDim && this.vdim === this.embedDim;
   }
 
-  /** The names and shapes loadStateDict expects. */
+  /**
+   * The names and shapes loadStateDict expects; with the `positional` option also positional_logits
+   * [numHeads, maxLength, maxLength], or positional_left and positional_right [numHeads, maxLength, rank].
+   */
   expectedStateDict(): Record<string, number[]> {
     const E = this.embedDim,
       Ekv = this.kvEmbedDim;
@@ -222,15 +243,18 @@ export class MultiHeadAttention {
     if (this.bias) out.in_proj_bias = [E + 2 * Ekv];
     out['out_proj.weight'] = [E, E];
     if (this.bias) out['out_proj.bias'] = [E];
+    if (this.positional) Object.assign(out, this.positional.expectedStateDict());
     return out;
   }
 
   /**
    * Loads weights under nn.MultiheadAttention's names (y = x W^T + b, W [out, in]): in_proj_weight
    * [3E, E] (Wq; Wk; Wv) — or q_proj_weight, k_proj_weight, v_proj_weight when kdim/vdim differ —,
-   * in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]. The biases are used, not copied; the
-   * weights are packed once here into the matmul kernel's layout (one extra copy of each), so writes
-   * into the weight tensors after loading are not seen: load them again.
+   * in_proj_bias [3E], out_proj.weight [E, E], out_proj.bias [E]; with the `positional` option also
+   * positional_logits, or positional_left and positional_right (used, not copied, when contiguous).
+   * The biases are used, not copied; the weights are packed once here into the matmul kernel's
+   * layout (one extra copy of each), so writes into the weight tensors after loading are not seen:
+   * load them again.
    */
   loadStateDict(dict: Record<string, Tensor>): this {
     const op = 'MultiHeadAttention.loadStateDict';
@@ -260,7 +284,12 @@ export class MultiHeadAttention {
     const get = (n: string) => dict[n] as Tensor<Float32Array>;
     const E = this.embedDim,
       Ekv = this.kvEmbedDim;
-    const w: Partial<Weights> = { outWeight: get('out_proj.weight'), inProj: null, inProjPacked: null };
+    const w: Partial<Weights> = {
+      outWeight: get('out_proj.weight'),
+      inProj: null,
+      inProjPacked: null,
+      positional: this.positional ? this.positional.load(dict) : {},
+    };
     w.outPacked = packWeight(w.outWeight as Tensor, op, 'out_proj.weight');
     if (this.packed) {
       const inProj = get('in_proj_weight');
@@ -370,7 +399,16 @@ export class MultiHeadAttention {
     const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
     try {
       const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
-      yield step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn });
+      if (this.positional) {
+        const call = { queryStart: plan.queryStart, Lq: plan.Lq, Lk: plan.LkAll, attention: plan.attention };
+        const [, ...heads] = yield* runAll([
+          step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn }),
+          ...this.positional.steps(w.positional, vAll, call),
+        ]);
+        this.positional.addInto(attn, heads);
+      } else {
+        yield step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn });
+      }
       const attnRows = attn.reshape([plan.B, plan.Lq, this.embedDim]);
       const output = yield step(LINEAR, attnRows, w.outPacked, { bias: w.outBias, out: plan.out });
       const result: MultiHeadForwardResult = { output };
@@ -432,7 +470,9 @@ export class MultiHeadAttention {
       }
       this.checkRoom(cache, Lk, op);
     }
-    const LkAll = (cache?.length ?? 0) + Lk;
+    const queryStart = cache?.length ?? 0;
+    const LkAll = queryStart + Lk;
+    this.positional?.checkLengths({ queryStart, Lq, Lk: LkAll }, op);
     const attention: AttentionOptions = { layout: 'BLHD', enableGqa: this.numKeyValueHeads !== this.numHeads };
     if (cache) {
       attention.isCausal = true;
@@ -455,6 +495,7 @@ export class MultiHeadAttention {
         in_proj_bias: w.inBias,
         'out_proj.weight': w.outWeight,
         'out_proj.bias': w.outBias,
+        ...w.positional,
         attnMask: attention.attnMask,
         keyPaddingMask: attention.keyPaddingMask,
         'cache keys': cache?.keyStorage,
@@ -467,6 +508,7 @@ export class MultiHeadAttention {
     const oneStep =
       cache !== undefined &&
       self &&
+      this.positional === null &&
       Lq > 0 &&
       this.stepWeights !== null &&
       !needWeights &&
@@ -480,6 +522,8 @@ export class MultiHeadAttention {
       B,
       Lq,
       Lk,
+      queryStart,
+      LkAll,
       cache,
       needWeights,
       average,
