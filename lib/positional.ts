@@ -93,6 +93,12 @@ function broadcastPerHead(
     );
   }
   const [L, n] = t.shape.slice(-2);
+  if (n > 1 && t.strides[t.rank - 1] !== 1) {
+    throw rangeError(
+      'ERR_NOT_CONTIGUOUS',
+      `${op}: ${name}'s last dimension must be contiguous (stride 1) but its strides are ${formatShape(t.strides)}`,
+    );
+  }
   const headStride = t.rank === 3 && heads === H ? t.strides[0] : 0;
   return new Tensor(t.data, [B, H, L, n], { strides: [0, headStride, t.strides[t.rank - 2], 1], offset: t.offset });
 }

@@ -2,10 +2,12 @@
  * Positional attention (PARec, docs/SPEC.md section 7) against a float64 reference written here:
  * softmax(scale · P_h + masks) V[b, h] with the logits shared by the batch (and by the heads when
  * they are [Lq, Lk]), every mask kind, causal alignments, key lengths, fully masked rows, strided
- * logits views, the Sync and Promise forms, `out`, and typed errors.
+ * logits views, the Sync and Promise forms, `out`, and typed errors; and against the PyTorch float64
+ * fixtures of test/fixtures/make_positional_fixtures.py (P = U W^T rounded to float32).
  */
 import { positionalAttention, positionalAttentionSync, Tensor } from '../../lib';
 import { at, expectClose, randomTensor, rng } from '../helpers';
+import { loadPositionalCases } from './positional-fixtures';
 
 const TOL = 2e-5;
 
@@ -227,5 +229,16 @@ describe('positionalAttention: errors', () => {
     await expect(positionalAttention(randomTensor([H, Lq, 2], rand), value)).rejects.toMatchObject({
       code: 'ERR_SHAPE_MISMATCH',
     });
+  });
+});
+
+describe('positionalAttention vs PyTorch float64 fixtures', () => {
+  const cases = loadPositionalCases();
+  test.each(cases.map((c) => [c.name, c] as const))('%s: Sync and Promise match within 2e-5', async (_n, c) => {
+    const sync = positionalAttentionSync(c.logits, c.value, c.options);
+    expect(sync.shape).toEqual([c.B, c.H, c.Lq, c.dv]);
+    expectClose(sync.data, c.expectedPlain.data, TOL, 0, c.name);
+    const promised = await positionalAttention(c.logits, c.value, c.options);
+    expect(Array.from(promised.data)).toEqual(Array.from(sync.data));
   });
 });

@@ -227,6 +227,15 @@ describe('factorizedPositionalAttention errors', () => {
     expect(e2.message).toMatch(/left to be \[H, Lq, r\].*\[1, 2, 4, 3\]/);
   });
 
+  test('a factor whose last dimension is strided (a transposed view): ERR_NOT_CONTIGUOUS, never a wrong answer', () => {
+    // [2, 3, 4] stored, seen as [2, 4, 3] with the last two dimensions swapped.
+    const t = randomTensor([2, 3, 4], r);
+    const transposed = new Tensor(t.data, [2, 4, 3], { strides: [12, 1, 4] });
+    const e = errorOf(() => factorizedPositionalAttentionSync(transposed, right, value));
+    expect(e.code).toBe('ERR_NOT_CONTIGUOUS');
+    expect(e.message).toMatch(/left's last dimension must be contiguous.*\[12, 1, 4\]/);
+  });
+
   test('masks that do not broadcast: a RangeError naming the mask and its shape', () => {
     const badAttn = errorOf(() =>
       factorizedPositionalAttentionSync(left, right, value, { attnMask: new Tensor(new Uint8Array(20), [4, 5]) }),
