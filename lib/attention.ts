@@ -24,7 +24,7 @@ import {
 import { plural } from './wording';
 
 export type AttentionLayout = HeadLayout;
-export type CausalAlignment = 'top-left' | 'bottom-right';
+export type CausalAlignment = 'top-left' | 'bottom-right' | 'bottom-right-key-lengths';
 
 export interface AttentionOptions {
   /**
@@ -34,12 +34,20 @@ export interface AttentionOptions {
   attnMask?: MaskTensor;
   /** Causal masking (the article's masked self-attention). */
   isCausal?: boolean;
-  /** 'top-left' (PyTorch is_causal: j <= i, the default) or 'bottom-right' (KV cache: j <= i + Lk - Lq). */
+  /**
+   * 'top-left' (PyTorch is_causal: j <= i, the default), 'bottom-right' (KV cache: j <= i + Lk - Lq) or
+   * 'bottom-right-key-lengths' (KV-cache rows of different lengths: j <= i + keyLengths[b] - Lq).
+   */
   causalAlignment?: CausalAlignment;
   /** Score scale; default 1 / sqrt(dk). */
   scale?: number;
   /** Per batch item, only the first keyLengths[b] keys count (key padding). */
   keyLengths?: Int32Array | readonly number[] | Tensor;
+  /**
+   * Batch item b reads key/value batch item keyRows[b] (default b), in any order: rows of a KV cache
+   * read where they lie. key and value may then have any batch. One entry per query batch item.
+   */
+  keyRows?: Int32Array | readonly number[];
   /** Grouped-query attention: query head h reads key/value head floor(h / (H / Hkv)). */
   enableGqa?: boolean;
   /**
@@ -87,6 +95,7 @@ const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({
   causalAlignment: true,
   scale: true,
   keyLengths: true,
+  keyRows: true,
   enableGqa: true,
   layout: true,
   maskPolarity: true,
@@ -184,6 +193,37 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
   return slopes;
 }
 
+/** keyRows: one key/value batch item per query batch item, each in [0, kvBatch); null when absent. */
+function keyRowsOption(options: Record<string, unknown>, B: number, kvBatch: number, op: string): Int32Array | null {
+  const rows = options.keyRows;
+  if (rows === undefined || rows === null) return null;
+  if (!(rows instanceof Int32Array) && !Array.isArray(rows)) {
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an Int32Array or number[] for keyRows but received ${describeValue(rows)}`,
+    );
+  }
+  const values = rows as ArrayLike<unknown>;
+  if (values.length !== B) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: keyRows has ${plural(values.length, 'entry', 'entries')} but the query batch is ${B}`,
+    );
+  }
+  const out = new Int32Array(B);
+  for (let i = 0; i < B; ++i) {
+    const r = values[i];
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= kvBatch) {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: keyRows[${i}] must be an integer in [0, ${kvBatch}) (the key batch) but is ${describeValue(r)}`,
+      );
+    }
+    out[i] = r;
+  }
+  return out;
+}
+
 const MAX_HEAD_DIM = 256;
 
 /** What the messages call the query and key operands (positional attention passes its factors). */
@@ -216,7 +256,7 @@ export function prepareAttention(
   const alignment = optionalEnum<CausalAlignment>(
     options,
     'causalAlignment',
-    ['top-left', 'bottom-right'],
+    ['top-left', 'bottom-right', 'bottom-right-key-lengths'],
     op,
     'top-left',
   );
@@ -242,7 +282,8 @@ export function prepareAttention(
       `${op}: key and value must agree on batch, heads and length; received ${shapes()}`,
     );
   }
-  if (kv.batch !== qv.batch && kv.batch !== 1) {
+  const keyRows = keyRowsOption(options, qv.batch, kv.batch, op);
+  if (keyRows === null && kv.batch !== qv.batch && kv.batch !== 1) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
       `${op}: key's batch (${kv.batch}) must equal query's (${qv.batch}) or be 1; received ${shapes()}`,
@@ -387,6 +428,7 @@ export function prepareAttention(
       attnMask: options.attnMask,
       keyPaddingMask: options.keyPaddingMask,
       keyLengths: options.keyLengths,
+      keyRows: options.keyRows,
       alibiSlopes: options.alibiSlopes,
     }));
   // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the driver
@@ -404,7 +446,7 @@ export function prepareAttention(
   d[F.dv] = Math.max(dv, 1);
   // A key/value batch of 1 is shared by every query batch item: stride 0.
   const batchStride = (view: { batch: number; strides: readonly number[] }) =>
-    view.batch === 1 && B > 1 ? 0 : view.strides[0];
+    view.batch === 1 && B > 1 && keyRows === null ? 0 : view.strides[0];
   d[F.qOffset] = qv.offset;
   d[F.qStrideB] = qv.strides[0];
   d[F.qStrideH] = qv.strides[1];
@@ -425,7 +467,9 @@ export function prepareAttention(
   d[F.outStrideL] = oStrides[2];
   d[F.scale] = scale;
   d[F.causal] = isCausal ? 1 : 0;
-  d[F.bottomRightAligned] = alignment === 'bottom-right' ? 1 : 0;
+  d[F.bottomRightAligned] = alignment === 'top-left' ? 0 : 1;
+  d[F.alignToKeyLengths] = alignment === 'bottom-right-key-lengths' ? 1 : 0;
+  d[F.kvBatch] = kv.batch;
   d[F.maskKind] = maskKind;
   d[F.maskOffset] = maskOffset;
   d[F.maskStrideB] = maskStrides[0];
@@ -449,6 +493,7 @@ export function prepareAttention(
     keyLengths,
     keyPaddingMask: keyPadding,
     alibiSlopes: alibi,
+    keyRows,
   };
   return { out, arrays, descriptor: d };
 }
