@@ -358,7 +358,8 @@ export class KVCache {
       if (this.used[r] + n > this.capacity) {
         throw rangeError(
           'ERR_CACHE_FULL',
-          `${op}: ${plural(n, 'new position')} ${n === 1 ? 'does' : 'do'} not fit in cache row ${r}: ` +
+          `${op}: ${plural(n, 'new position')} ${n === 1 ? 'does' : 'do'} not fit` +
+            `${this.batch === 1 ? '' : ` in cache row ${r}`}: ` +
             `${this.used[r]} of ${this.capacity} are used`,
         );
       }

@@ -550,7 +550,6 @@ export class MultiHeadAttention {
       cache !== undefined &&
       rows === undefined &&
       cached?.keyLengths === undefined &&
-      B === cache.batch &&
       self &&
       Lq > 0 &&
       this.stepWeights !== null &&
