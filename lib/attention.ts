@@ -48,6 +48,11 @@ export interface AttentionOptions {
    * read where they lie. key and value may then have any batch. One entry per query batch item.
    */
   keyRows?: Int32Array | readonly number[];
+  /**
+   * Per batch item, only the first queryLengths[b] query rows attend; the other output rows are zeros
+   * (a batch of prompts of different lengths). With 'bottom-right-key-lengths', j <= i + keyLengths[b] - queryLengths[b].
+   */
+  queryLengths?: Int32Array | readonly number[];
   /** Grouped-query attention: query head h reads key/value head floor(h / (H / Hkv)). */
   enableGqa?: boolean;
   /**
@@ -96,6 +101,7 @@ const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({
   scale: true,
   keyLengths: true,
   keyRows: true,
+  queryLengths: true,
   enableGqa: true,
   layout: true,
   maskPolarity: true,
@@ -193,30 +199,37 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
   return slopes;
 }
 
-/** keyRows: one key/value batch item per query batch item, each in [0, kvBatch); null when absent. */
-function keyRowsOption(options: Record<string, unknown>, B: number, kvBatch: number, op: string): Int32Array | null {
-  const rows = options.keyRows;
-  if (rows === undefined || rows === null) return null;
-  if (!(rows instanceof Int32Array) && !Array.isArray(rows)) {
+/** keyRows or queryLengths: one integer in [0, limit] per query batch item; null when absent. */
+function perItemOption(
+  options: Record<string, unknown>,
+  name: 'keyRows' | 'queryLengths',
+  B: number,
+  limit: number,
+  limitName: string,
+  op: string,
+): Int32Array | null {
+  const given = options[name];
+  if (given === undefined || given === null) return null;
+  if (!(given instanceof Int32Array) && !Array.isArray(given)) {
     throw typeError(
       'ERR_INVALID_OPTION',
-      `${op}: Expected an Int32Array or number[] for keyRows but received ${describeValue(rows)}`,
+      `${op}: Expected an Int32Array or number[] for ${name} but received ${describeValue(given)}`,
     );
   }
-  const values = rows as ArrayLike<unknown>;
+  const values = given as ArrayLike<unknown>;
   if (values.length !== B) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
-      `${op}: keyRows has ${plural(values.length, 'entry', 'entries')} but the query batch is ${B}`,
+      `${op}: ${name} has ${plural(values.length, 'entry', 'entries')} but the query batch is ${B}`,
     );
   }
   const out = new Int32Array(B);
   for (let i = 0; i < B; ++i) {
     const r = values[i];
-    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= kvBatch) {
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r > limit) {
       throw rangeError(
         'ERR_INVALID_OPTION',
-        `${op}: keyRows[${i}] must be an integer in [0, ${kvBatch}) (the key batch) but is ${describeValue(r)}`,
+        `${op}: ${name}[${i}] must be an integer in [0, ${limit}] (${limitName}) but is ${describeValue(r)}`,
       );
     }
     out[i] = r;
@@ -282,7 +295,7 @@ export function prepareAttention(
       `${op}: key and value must agree on batch, heads and length; received ${shapes()}`,
     );
   }
-  const keyRows = keyRowsOption(options, qv.batch, kv.batch, op);
+  const keyRows = perItemOption(options, 'keyRows', qv.batch, kv.batch - 1, "the key batch's last item", op);
   if (keyRows === null && kv.batch !== qv.batch && kv.batch !== 1) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
@@ -371,6 +384,7 @@ export function prepareAttention(
     kpStrideK = m.strides[1];
   }
 
+  const queryLengths = perItemOption(options, 'queryLengths', B, Lq, 'Lq', op);
   let keyLengths: Int32Array | null = null;
   const klIn = options.keyLengths;
   if (klIn !== undefined && klIn !== null) {
@@ -429,6 +443,7 @@ export function prepareAttention(
       keyPaddingMask: options.keyPaddingMask,
       keyLengths: options.keyLengths,
       keyRows: options.keyRows,
+      queryLengths: options.queryLengths,
       alibiSlopes: options.alibiSlopes,
     }));
   // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the driver
@@ -494,6 +509,7 @@ export function prepareAttention(
     keyPaddingMask: keyPadding,
     alibiSlopes: alibi,
     keyRows,
+    queryLengths,
   };
   return { out, arrays, descriptor: d };
 }

@@ -43,6 +43,7 @@ export interface AttentionArrays {
   keyPaddingMask?: Maybe<Mask>;
   alibiSlopes?: Maybe<Float32Array>;
   keyRows?: Maybe<Int32Array>;
+  queryLengths?: Maybe<Int32Array>;
 }
 export interface Seq2SeqArrays {
   keys: Float32Array;

@@ -316,9 +316,10 @@ export class KVCache {
 
   /**
    * @internal append without the busy check, for the MultiHeadAttention step that holds the cache;
-   * `rows` names the cache row of each batch item of keys and values (default all rows in order).
+   * `rows` names the cache row of each batch item of keys and values (default all rows in order), and
+   * `counts` how many of its first positions each appends (default all).
    */
-  store(keys: Tensor<Float32Array>, values: Tensor<Float32Array>, rows?: Int32Array): void {
+  store(keys: Tensor<Float32Array>, values: Tensor<Float32Array>, rows?: Int32Array, counts?: Int32Array): void {
     const B = rows === undefined ? this.batch : rows.length;
     const want = (n: number) => [B, n, this.numKeyValueHeads, this.headDim];
     const n = keys.shape[1];
@@ -334,9 +335,9 @@ export class KVCache {
         );
       }
     }
-    this.checkRoom(n, rows, 'KVCache.append');
+    this.checkRoom(counts ?? n, rows, 'KVCache.append');
     const first = this.used[0];
-    if (rows === undefined && this.used.every((m) => m === first)) {
+    if (rows === undefined && counts === undefined && this.used.every((m) => m === first)) {
       copyView(keys, this.keyStorage.narrow(1, first, n));
       copyView(values, this.valueStorage.narrow(1, first, n));
       this.used.fill(first + n);
@@ -344,17 +345,23 @@ export class KVCache {
     }
     for (let b = 0; b < B; ++b) {
       const r = rows === undefined ? b : rows[b];
-      copyView(keys.narrow(0, b, 1), this.keyStorage.narrow(0, r, 1).narrow(1, this.used[r], n));
-      copyView(values.narrow(0, b, 1), this.valueStorage.narrow(0, r, 1).narrow(1, this.used[r], n));
-      this.used[r] += n;
+      const m = counts === undefined ? n : counts[b];
+      if (m === 0) continue;
+      copyView(keys.narrow(0, b, 1).narrow(1, 0, m), this.keyStorage.narrow(0, r, 1).narrow(1, this.used[r], m));
+      copyView(values.narrow(0, b, 1).narrow(1, 0, m), this.valueStorage.narrow(0, r, 1).narrow(1, this.used[r], m));
+      this.used[r] += m;
     }
   }
 
-  /** @internal Refuses (ERR_CACHE_FULL) n new positions in any of `rows` (default every row) that they do not fit. */
-  checkRoom(n: number, rows: Int32Array | undefined, op: string): void {
+  /**
+   * @internal Refuses (ERR_CACHE_FULL) new positions that do not fit in `rows` (default every row):
+   * `counts` of them, the same number for every row or one per row.
+   */
+  checkRoom(counts: number | Int32Array, rows: Int32Array | undefined, op: string): void {
     const count = rows === undefined ? this.batch : rows.length;
     for (let b = 0; b < count; ++b) {
       const r = rows === undefined ? b : rows[b];
+      const n = typeof counts === 'number' ? counts : counts[b];
       if (this.used[r] + n > this.capacity) {
         throw rangeError(
           'ERR_CACHE_FULL',

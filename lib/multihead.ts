@@ -93,6 +93,11 @@ export interface MultiHeadForwardOptions {
    */
   cacheRows?: Int32Array | readonly number[];
   /**
+   * With `cache`, self-attention: per batch item, only its first inputLengths[i] positions are appended
+   * and attend (a batch of prompts of different lengths); its other output rows are zeros.
+   */
+  inputLengths?: Int32Array | readonly number[];
+  /**
    * forward() only: aborting it rejects the call with an AbortError and stops its kernels (a `cache`
    * may then already hold this call's keys and values).
    */
@@ -112,6 +117,7 @@ const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
   averageAttnWeights: true,
   cache: true,
   cacheRows: true,
+  inputLengths: true,
   out: true,
 });
 
@@ -208,19 +214,55 @@ function cacheRowsOf(rowsIn: unknown, B: number, cache: KVCache, op: string): In
   return identity && B === cache.batch ? undefined : rows;
 }
 
+/** inputLengths, checked: one count in [0, L] per batch item of a call whose queries and keys have L positions. */
+function inputLengthsOf(given: unknown, B: number, Lq: number, Lk: number, op: string): Int32Array | undefined {
+  if (given === undefined) return undefined;
+  if (Lq !== Lk) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: inputLengths needs as many query positions as key positions (${Lq} vs ${Lk})`,
+    );
+  }
+  if (!(given instanceof Int32Array) && !Array.isArray(given)) {
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an Int32Array or number[] for inputLengths but received ${describeValue(given)}`,
+    );
+  }
+  const values = given as ArrayLike<unknown>;
+  if (values.length !== B) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: inputLengths has ${plural(values.length, 'entry', 'entries')} but the batch is ${B}`,
+    );
+  }
+  const lengths = new Int32Array(B);
+  for (let i = 0; i < B; ++i) {
+    const n = values[i];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > Lq) {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: inputLengths[${i}] must be an integer in [0, ${Lq}] but is ${describeValue(n)}`,
+      );
+    }
+    lengths[i] = n;
+  }
+  return lengths;
+}
+
 /**
  * What a call attends over in the cache once its Lk positions are appended: the storage as
  * [cache.batch, Lk', Hkv, d] (Lk' the longest row), and each batch item's key count when the rows differ.
  */
-function cachedView(cache: KVCache, B: number, Lk: number, rows: Int32Array | undefined) {
+function cachedView(cache: KVCache, B: number, Lk: number, rows?: Int32Array, inputLengths?: Int32Array) {
   const lengths = cache.lengths;
   const keyLengths = new Int32Array(B);
   let longest = 0;
   for (let b = 0; b < B; ++b) {
-    keyLengths[b] = lengths[rows === undefined ? b : rows[b]] + Lk;
+    keyLengths[b] = lengths[rows === undefined ? b : rows[b]] + (inputLengths === undefined ? Lk : inputLengths[b]);
     longest = Math.max(longest, keyLengths[b]);
   }
-  const ragged = rows !== undefined || keyLengths.some((n) => n !== longest);
+  const ragged = rows !== undefined || inputLengths !== undefined || keyLengths.some((n) => n !== longest);
   const view = (t: Tensor<Float32Array>) => t.narrow(1, 0, longest);
   return {
     keys: view(cache.keyStorage),
@@ -438,7 +480,7 @@ export class MultiHeadAttention {
   private *forwardBlock(plan: ForwardPlan): TensorBlock<MultiHeadForwardResult> {
     const w = this.weights as Weights;
     const { q, k, v } = yield* this.project(plan);
-    if (plan.cache) plan.cache.store(k, v, plan.cacheRows);
+    if (plan.cache) plan.cache.store(k, v, plan.cacheRows, plan.inputLengths);
     const kAll = plan.cached ? plan.cached.keys : k;
     const vAll = plan.cached ? plan.cached.values : v;
     const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
@@ -447,6 +489,10 @@ export class MultiHeadAttention {
       yield step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn });
       const attnRows = attn.reshape([plan.B, plan.Lq, this.embedDim]);
       const output = yield step(LINEAR, attnRows, w.outPacked, { bias: w.outBias, out: plan.out });
+      const E = this.embedDim;
+      plan.inputLengths?.forEach((n, b) =>
+        output.data.fill(0, output.offset + (b * plan.Lq + n) * E, output.offset + (b + 1) * plan.Lq * E),
+      );
       const result: MultiHeadForwardResult = { output };
       if (plan.needWeights) {
         const weights = yield step(WEIGHTS, q, kAll, plan.attention);
@@ -506,19 +552,22 @@ export class MultiHeadAttention {
       }
     }
     const rows = cache ? cacheRowsOf(o.cacheRows, B, cache, op) : undefined;
-    if (!cache && o.cacheRows !== undefined)
-      throw typeError('ERR_INVALID_OPTION', `${op}: cacheRows needs a cache (pass cache too)`);
+    for (const name of ['cacheRows', 'inputLengths'])
+      if (!cache && o[name] !== undefined)
+        throw typeError('ERR_INVALID_OPTION', `${op}: ${name} needs a cache (pass cache too)`);
+    const inputLengths = cache ? inputLengthsOf(o.inputLengths, B, Lq, Lk, op) : undefined;
     const attention: AttentionOptions = { layout: 'BLHD', enableGqa: this.numKeyValueHeads !== this.numHeads };
     let LkAll = Lk;
     let cached: ReturnType<typeof cachedView> | undefined;
     if (cache) {
-      cache.checkRoom(Lk, rows, op);
-      cached = cachedView(cache, B, Lk, rows);
+      cache.checkRoom(inputLengths ?? Lk, rows, op);
+      cached = cachedView(cache, B, Lk, rows, inputLengths);
       LkAll = cached.keys.shape[1];
       attention.isCausal = true;
       attention.causalAlignment = cached.keyLengths ? 'bottom-right-key-lengths' : 'bottom-right';
       if (cached.keyLengths) attention.keyLengths = cached.keyLengths;
       if (rows) attention.keyRows = rows;
+      if (inputLengths) attention.queryLengths = inputLengths;
     } else if (isCausal) {
       attention.isCausal = true;
     }
@@ -550,6 +599,7 @@ export class MultiHeadAttention {
       cache !== undefined &&
       rows === undefined &&
       cached?.keyLengths === undefined &&
+      inputLengths === undefined &&
       self &&
       Lq > 0 &&
       this.stepWeights !== null &&
@@ -566,6 +616,7 @@ export class MultiHeadAttention {
       Lk,
       cache,
       cacheRows: rows,
+      inputLengths,
       cached,
       needWeights,
       average,

@@ -32,7 +32,18 @@ function headsView<const V extends string>(v: V) {
 const FEATURE_MAP = ['batch', 'channels', 'height', 'width', 'xOffset', 'xStrideB', 'xStrideC', 'xStrideH'] as const;
 
 export const ATTENTION = layout(
-  ['query', 'key', 'value', 'out', 'attnMask', 'keyLengths', 'keyPaddingMask', 'alibiSlopes', 'keyRows'],
+  [
+    'query',
+    'key',
+    'value',
+    'out',
+    'attnMask',
+    'keyLengths',
+    'keyPaddingMask',
+    'alibiSlopes',
+    'keyRows',
+    'queryLengths',
+  ],
   [
     'batch',
     'heads',

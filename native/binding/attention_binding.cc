@@ -1,5 +1,5 @@
 // attention / attentionAsync(arrays, descriptor) and attentionWeights / attentionWeightsAsync:
-// arrays { query, key, value, out, attnMask, keyLengths, keyPaddingMask, alibiSlopes, keyRows } (value is
+// arrays { query, key, value, out, attnMask, keyLengths, keyPaddingMask, alibiSlopes, keyRows, queryLengths } (value is
 // not read by attentionWeights, whose `out` receives the contiguous [batch, heads, Lq, Lk] weights);
 // the descriptor's fields are SA_ATTENTION_FIELDS (binding/layouts.h). maskKind and keyPaddingKind:
 // 0 none, 1 additive (float32), 2 boolean (uint8); windowLeft/Right -1 = unbounded side.
@@ -25,10 +25,11 @@ using F = AttentionLayout::F;
 
 struct AttentionCall {
   AttentionProblem problem;
-  std::vector<int32_t> keyLengths;  // copied (Arrays::keyLengths)
-  std::vector<float> alibiSlopes;   // copied too (small: one per head)
-  std::vector<int32_t> keyRows;     // copied and checked against kvBatch (keyRowsOf)
-  float* weights = nullptr;         // attentionWeights' output
+  std::vector<int32_t> keyLengths;    // copied (Arrays::keyLengths)
+  std::vector<float> alibiSlopes;     // copied too (small: one per head)
+  std::vector<int32_t> keyRows;       // copied and checked against kvBatch (batchIndices)
+  std::vector<int32_t> queryLengths;  // copied and checked against Lq (batchIndices)
+  float* weights = nullptr;           // attentionWeights' output
 };
 
 // A [batch, heads, rows, dim] view whose four fields start at `offsetField`; returns its first element.
@@ -70,16 +71,17 @@ void maskView(Napi::Env env, Arrays& arrays, const Descriptor& d, const char* na
   }
 }
 
-// The key/value batch item of each query batch item, each in [0, kvBatch), copied; nullptr when absent.
-const int32_t* keyRowsOf(Napi::Env env, Arrays& arrays, int64_t batch, int64_t kvBatch, std::vector<int32_t>& copy) {
-  ArrayArg<int32_t> a = arrays.optional<int32_t>("keyRows");
+// One int32 per batch item (array `name`), each in [0, limit], copied: the kernel indexes with them.
+// nullptr when absent.
+const int32_t* batchIndices(Napi::Env env, const ArrayArg<int32_t>& a, const char* name, int64_t batch, int64_t limit,
+                            std::vector<int32_t>& copy) {
   if (a.data == nullptr) return nullptr;
-  if (a.length < batch)
-    throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: keyRows is shorter than the batch");
+  const std::string op = std::string("native attention: ") + name;
+  if (a.length < batch) throwRangeError(env, "ERR_SHAPE_MISMATCH", op + " is shorter than the batch");
   copy.assign(a.data, a.data + batch);
   for (int32_t r : copy) {
-    if (r < 0 || r >= kvBatch)
-      throwRangeError(env, "ERR_INVALID_ARGUMENT", "native attention: keyRows must lie in [0, kvBatch)");
+    if (r < 0 || r > limit)
+      throwRangeError(env, "ERR_INVALID_ARGUMENT", op + " must lie in [0, " + std::to_string(limit) + "]");
   }
   return copy.data();
 }
@@ -102,8 +104,11 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
     throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: heads must be a multiple of kvHeads");
 
   // With keyRows the key and value views hold kvBatch items, read in the order keyRows gives.
-  p.keyRows = keyRowsOf(env, arrays, p.batch, d.integer(F::kvBatch, 0), call->keyRows);
-  const int64_t kvBatch = p.keyRows != nullptr ? d.integer(F::kvBatch, 1) : p.batch;
+  const ArrayArg<int32_t> keyRows = arrays.optional<int32_t>("keyRows");
+  const int64_t kvBatch = keyRows.data != nullptr ? d.integer(F::kvBatch, 1) : p.batch;
+  p.keyRows = batchIndices(env, keyRows, "keyRows", p.batch, kvBatch - 1, call->keyRows);
+  p.queryLengths =
+      batchIndices(env, arrays.optional<int32_t>("queryLengths"), "queryLengths", p.batch, p.Lq, call->queryLengths);
 
   int64_t s[3];
   p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);

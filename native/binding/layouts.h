@@ -69,7 +69,8 @@ namespace binding {
 
 // The typed arrays of each op, in the order they follow the descriptor.
 #define SA_ATTENTION_ARRAYS(X) \
-  X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes) X(keyRows)
+  X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes) X(keyRows) \
+  X(queryLengths)
 #define SA_MATMUL_ARRAYS(X) X(a) X(b) X(out) X(bias)
 #define SA_PACK_WEIGHT_ARRAYS(X) X(weight) X(out)
 #define SA_COPY_STRIDED_ARRAYS(X) X(src) X(dst)

@@ -55,11 +55,12 @@ Layout layoutOf(const AttentionProblem& p, int64_t kvHeads, int64_t tileRows) {
 }
 
 // Query i's aligned position (sliding window, ALiBi) in batch item b: i, or i + Lk - Lq when
-// bottom-right aligned (Lk = keyLengths[b] when aligned to the key lengths).
+// bottom-right aligned (Lk = keyLengths[b] and Lq = queryLengths[b] when aligned to the key lengths).
 int64_t alignedPosition(const AttentionProblem& p, int64_t b, int64_t i) {
   if (!p.bottomRightAligned) return i;
   const int64_t keys = p.alignToKeyLengths && p.keyLengths != nullptr ? p.keyLengths[b] : p.Lk;
-  return i + keys - p.Lq;
+  const int64_t queries = p.alignToKeyLengths && p.queryLengths != nullptr ? p.queryLengths[b] : p.Lq;
+  return i + keys - queries;
 }
 
 // The keys row i of batch item b may attend to, before masks: [begin, end) (begin <= end).
@@ -68,6 +69,7 @@ struct KeyRange {
 };
 
 KeyRange rowKeyRange(const AttentionProblem& p, int64_t b, int64_t i) {
+  if (p.queryLengths != nullptr && i >= p.queryLengths[b]) return KeyRange{0, 0};
   int64_t end = p.Lk;
   if (p.keyLengths != nullptr) end = std::min<int64_t>(end, std::max<int64_t>(0, p.keyLengths[b]));
   const int64_t pos = alignedPosition(p, b, i);

@@ -1,7 +1,8 @@
 // KV-cache rows of different lengths in one call: each batch item reads the key/value batch item
 // keyRows[b] and is aligned bottom-right to its own keyLengths[b] (alignToKeyLengths), on every
 // ISA and thread count, against a float64 reference: decode rows (the row kernel and the
-// split-keys path), a prompt of several rows (tiles), grouped heads, ALiBi distances.
+// split-keys path), a prompt of several rows (tiles), prompts of different lengths in one call
+// (queryLengths), grouped heads, ALiBi distances.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -21,9 +22,10 @@ namespace {
 
 struct RowsSpec {
   int64_t H = 4, Hkv = 2, Lq = 1, capacity = 64, d = 32;
-  int64_t cacheRows = 4;         // key/value batch items held
-  std::vector<int32_t> keyRows;  // one per query batch item
-  std::vector<int32_t> lengths;  // keyLengths, one per query batch item
+  int64_t cacheRows = 4;              // key/value batch items held
+  std::vector<int32_t> keyRows;       // one per query batch item
+  std::vector<int32_t> lengths;       // keyLengths, one per query batch item
+  std::vector<int32_t> queryLengths;  // empty: every query row
   bool alibi = false;
 };
 
@@ -58,6 +60,7 @@ void checkRows(const RowsSpec& s, uint32_t seed) {
   p.alignToKeyLengths = true;
   p.keyLengths = s.lengths.data();
   p.keyRows = s.keyRows.data();
+  p.queryLengths = s.queryLengths.empty() ? nullptr : s.queryLengths.data();
   p.alibiSlopes = s.alibi ? slopes.data() : nullptr;
 
   char name[160];
@@ -75,7 +78,8 @@ void checkRows(const RowsSpec& s, uint32_t seed) {
         for (int64_t h = 0; h < s.H; ++h) {
           const int64_t hk = h / (s.H / s.Hkv);
           for (int64_t i = 0; i < s.Lq; ++i) {
-            const int64_t pos = i + n - s.Lq;
+            const int64_t queries = s.queryLengths.empty() ? s.Lq : s.queryLengths[static_cast<size_t>(b)];
+            const int64_t pos = i < queries ? i + n - queries : -1;  // rows past queryLengths see no key
             std::vector<double> w(static_cast<size_t>(n), 0.0);
             double top = -INFINITY, sum = 0;
             for (int64_t j = 0; j <= pos && j < n; ++j) {
@@ -92,7 +96,7 @@ void checkRows(const RowsSpec& s, uint32_t seed) {
             }
             for (int64_t j = 0; j <= pos && j < n; ++j) sum += (w[static_cast<size_t>(j)] = std::exp(w[j] - top));
             for (int64_t c = 0; c < s.d; ++c) {
-              double want = 0;
+              double want = 0;  // a row without keys gives 0
               for (int64_t j = 0; j <= pos && j < n; ++j) {
                 want += w[static_cast<size_t>(j)] / sum *
                         v[static_cast<size_t>(row * p.vStrideB + hk * p.vStrideH + j * p.vStrideL + c)];
@@ -124,6 +128,10 @@ SA_NATIVE_TEST(attentionKeyRowsPrompt) {
   s.keyRows = {1, 3};
   s.lengths = {20, 45};
   checkRows(s, 13);
+  // Prompts of 7 and 20 rows in one call over caches that held 3 and 25 positions.
+  s.queryLengths = {7, 20};
+  s.lengths = {10, 45};
+  checkRows(s, 15);
 }
 
 SA_NATIVE_TEST(attentionKeyRowsSplitKeys) {

@@ -103,6 +103,44 @@ describe(`KVCache rows of their own lengths (${isa})`, () => {
     expect(Array.from(s.cache.lengths)).toEqual(s.singles.map((c) => c.length));
   });
 
+  test.each([false, true])(
+    'inputLengths: prompts of different lengths prefilled in one call (async %s)',
+    async (async) => {
+      const s = setup({ rows: 3, capacity: 12, seed: 31, Hkv: 2 });
+      prefillRows(s, [2, 0, 1], 32);
+      const x = randomTensor([3, 5, s.E], rng(33));
+      const lengths = [5, 3, 0];
+      const options = { cache: s.cache, cacheRows: [1, 0, 2], inputLengths: lengths, needWeights: true };
+      const got = async ? await s.mha.forward(x, x, x, options) : s.mha.forwardSync(x, x, x, options);
+      [1, 0, 2].forEach((row, b) => {
+        const n = lengths[b];
+        const item = s.E * 5;
+        const rowsOut = got.output.data.subarray(b * item, (b + 1) * item);
+        if (n > 0) {
+          const prompt = x.narrow(0, b, 1).narrow(1, 0, n).contiguous();
+          expectClose(
+            rowsOut.subarray(0, n * s.E),
+            onSingle(s.mha, prompt, s.singles[row]).data,
+            TOL,
+            TOL,
+            `item ${b}`,
+          );
+        }
+        expect(rowsOut.subarray(n * s.E).every((v) => v === 0)).toBe(true);
+      });
+      expect(Array.from(s.cache.lengths)).toEqual(s.singles.map((c) => c.length));
+      const step = randomTensor([3, 1, s.E], rng(34));
+      const next = s.mha.forwardSync(step, step, step, { cache: s.cache }).output;
+      for (let b = 0; b < 3; ++b) expectItem(next, b, onSingle(s.mha, itemOf(step, b), s.singles[b]), `step ${b}`);
+      expect(() => s.mha.forwardSync(x, x, x, { cache: s.cache, inputLengths: [6, 1, 1] })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+      );
+      expect(() => s.mha.forwardSync(x, x, x, { inputLengths: [1, 1, 1] })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+      );
+    },
+  );
+
   test('the one-call fused step runs for equal full-batch rows; other calls take the general path', () => {
     const s = setup({ rows: 2, capacity: 8, seed: 7 });
     const spy = jest.spyOn(native(), 'attentionBlockStep');
