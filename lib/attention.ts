@@ -24,7 +24,7 @@ import {
 import { plural } from './wording';
 
 export type AttentionLayout = HeadLayout;
-export type CausalAlignment = 'top-left' | 'bottom-right';
+export type CausalAlignment = 'top-left' | 'bottom-right' | 'bottom-right-key-lengths';
 
 export interface AttentionOptions {
   /**
@@ -34,12 +34,25 @@ export interface AttentionOptions {
   attnMask?: MaskTensor;
   /** Causal masking (the article's masked self-attention). */
   isCausal?: boolean;
-  /** 'top-left' (PyTorch is_causal: j <= i, the default) or 'bottom-right' (KV cache: j <= i + Lk - Lq). */
+  /**
+   * 'top-left' (PyTorch is_causal: j <= i, the default), 'bottom-right' (KV cache: j <= i + Lk - Lq) or
+   * 'bottom-right-key-lengths' (KV-cache rows of different lengths: j <= i + keyLengths[b] - Lq).
+   */
   causalAlignment?: CausalAlignment;
   /** Score scale; default 1 / sqrt(dk). */
   scale?: number;
   /** Per batch item, only the first keyLengths[b] keys count (key padding). */
   keyLengths?: Int32Array | readonly number[] | Tensor;
+  /**
+   * Batch item b reads key/value batch item keyRows[b] (default b), in any order: rows of a KV cache
+   * read where they lie. key and value may then have any batch. One entry per query batch item.
+   */
+  keyRows?: Int32Array | readonly number[];
+  /**
+   * Per batch item, only the first queryLengths[b] query rows attend; the other output rows are zeros
+   * (a batch of prompts of different lengths). With 'bottom-right-key-lengths', j <= i + keyLengths[b] - queryLengths[b].
+   */
+  queryLengths?: Int32Array | readonly number[];
   /** Grouped-query attention: query head h reads key/value head floor(h / (H / Hkv)). */
   enableGqa?: boolean;
   /**
@@ -87,6 +100,8 @@ const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({
   causalAlignment: true,
   scale: true,
   keyLengths: true,
+  keyRows: true,
+  queryLengths: true,
   enableGqa: true,
   layout: true,
   maskPolarity: true,
@@ -184,6 +199,44 @@ function alibiOption(options: Record<string, unknown>, heads: number, op: string
   return slopes;
 }
 
+/** keyRows or queryLengths: one integer in [0, limit] per query batch item; null when absent. */
+function perItemOption(
+  options: Record<string, unknown>,
+  name: 'keyRows' | 'queryLengths',
+  B: number,
+  limit: number,
+  limitName: string,
+  op: string,
+): Int32Array | null {
+  const given = options[name];
+  if (given === undefined || given === null) return null;
+  if (!(given instanceof Int32Array) && !Array.isArray(given)) {
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an Int32Array or number[] for ${name} but received ${describeValue(given)}`,
+    );
+  }
+  const values = given as ArrayLike<unknown>;
+  if (values.length !== B) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: ${name} has ${plural(values.length, 'entry', 'entries')} but the query batch is ${B}`,
+    );
+  }
+  const out = new Int32Array(B);
+  for (let i = 0; i < B; ++i) {
+    const r = values[i];
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r > limit) {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: ${name}[${i}] must be an integer in [0, ${limit}] (${limitName}) but is ${describeValue(r)}`,
+      );
+    }
+    out[i] = r;
+  }
+  return out;
+}
+
 const MAX_HEAD_DIM = 256;
 
 /** What the messages call the query and key operands (positional attention passes its factors). */
@@ -221,7 +274,7 @@ export function prepareAttention(
   const alignment = optionalEnum<CausalAlignment>(
     options,
     'causalAlignment',
-    ['top-left', 'bottom-right'],
+    ['top-left', 'bottom-right', 'bottom-right-key-lengths'],
     op,
     'top-left',
   );
@@ -258,7 +311,8 @@ export function prepareAttention(
       `${op}: key and value must agree on batch, heads and length; received ${shapes()}`,
     );
   }
-  if (kv.batch !== qv.batch && kv.batch !== 1) {
+  const keyRows = perItemOption(options, 'keyRows', qv.batch, kv.batch - 1, "the key batch's last item", op);
+  if (keyRows === null && kv.batch !== qv.batch && kv.batch !== 1) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
       `${op}: key's batch (${kv.batch}) must equal query's (${qv.batch}) or be 1; received ${shapes()}`,
@@ -347,6 +401,7 @@ export function prepareAttention(
     kpStrideK = m.strides[1];
   }
 
+  const queryLengths = perItemOption(options, 'queryLengths', B, Lq, 'Lq', op);
   let keyLengths: Int32Array | null = null;
   const klIn = options.keyLengths;
   if (klIn !== undefined && klIn !== null) {
@@ -404,6 +459,8 @@ export function prepareAttention(
       attnMask: options.attnMask,
       keyPaddingMask: options.keyPaddingMask,
       keyLengths: options.keyLengths,
+      keyRows: options.keyRows,
+      queryLengths: options.queryLengths,
       alibiSlopes: options.alibiSlopes,
     }));
   // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the driver
@@ -421,7 +478,7 @@ export function prepareAttention(
   d[F.dv] = Math.max(dv, 1);
   // A key/value batch of 1 is shared by every query batch item: stride 0.
   const batchStride = (view: { batch: number; strides: readonly number[] }) =>
-    view.batch === 1 && B > 1 ? 0 : view.strides[0];
+    view.batch === 1 && B > 1 && keyRows === null ? 0 : view.strides[0];
   d[F.qOffset] = qv.offset;
   d[F.qStrideB] = qv.strides[0];
   d[F.qStrideH] = qv.strides[1];
@@ -444,7 +501,9 @@ export function prepareAttention(
   d[F.outStrideL] = oStrides[2];
   d[F.scale] = scale;
   d[F.causal] = isCausal ? 1 : 0;
-  d[F.bottomRightAligned] = alignment === 'bottom-right' ? 1 : 0;
+  d[F.bottomRightAligned] = alignment === 'top-left' ? 0 : 1;
+  d[F.alignToKeyLengths] = alignment === 'bottom-right-key-lengths' ? 1 : 0;
+  d[F.kvBatch] = kv.batch;
   d[F.maskKind] = maskKind;
   d[F.maskOffset] = maskOffset;
   d[F.maskStrideB] = maskStrides[0];
@@ -469,6 +528,8 @@ export function prepareAttention(
     keyLengths,
     keyPaddingMask: keyPadding,
     alibiSlopes: alibi,
+    keyRows,
+    queryLengths,
   };
   return { out, arrays, descriptor: d };
 }

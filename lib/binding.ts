@@ -42,6 +42,8 @@ export interface AttentionArrays {
   keyLengths?: Maybe<Int32Array>;
   keyPaddingMask?: Maybe<Mask>;
   alibiSlopes?: Maybe<Float32Array>;
+  keyRows?: Maybe<Int32Array>;
+  queryLengths?: Maybe<Int32Array>;
 }
 export interface Seq2SeqArrays {
   keys: Float32Array;

@@ -2,11 +2,12 @@
  * KVCache: preallocated key/value storage for incremental decoding. Stored as [B, capacity, Hkv, d]
  * (BLHD), so the cached prefix is a strided view the fused kernel reads in place, and appending the
  * projected keys/values of new positions is one native strided copy (no reallocation per step).
+ * Each row (sequence) has its own length; asynchronous steps on one cache run in call order (enqueue).
  */
 import { constants as bufferConstants } from 'buffer';
 import { native } from './binding';
 import { COPY_STRIDED, descriptorFor } from './native-layout';
-import { rangeError } from './errors';
+import { describeValue, rangeError, typeError } from './errors';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
 import { optionKeys } from './option-keys';
@@ -65,12 +66,22 @@ export class KVCache {
   readonly numKeyValueHeads: number;
   readonly headDim: number;
   readonly capacity: number;
-  /** [batch, capacity, numKeyValueHeads, headDim]; positions >= length are unused. */
+  /** [batch, capacity, numKeyValueHeads, headDim]; positions >= a row's length are unused. */
   readonly keyStorage: Tensor<Float32Array>;
   readonly valueStorage: Tensor<Float32Array>;
-  private used = 0;
-  /** The asynchronous step writing this cache (MultiHeadAttention.forward), while it runs. */
-  private inFlight: Promise<unknown> | null = null;
+  private readonly hugePages: boolean;
+  /** Positions cached so far, per row. */
+  private readonly used: Int32Array;
+  /** Asynchronous steps queued or running; each starts once the one before it has settled. */
+  private pending = 0;
+  private tail: Promise<void> = Promise.resolve();
+  /** Native jobs of the running step: the cache stays busy until they settle too. */
+  private holds: Promise<unknown>[] = [];
+  /** reorder's bookkeeping, kept so that a reorder per decode step allocates nothing. */
+  private readonly moveSource: Int32Array;
+  private readonly moveReaders: Int32Array;
+  private readonly nextLengths: Int32Array;
+  private scratchRow: { keys: Tensor<Float32Array>; values: Tensor<Float32Array> } | null = null;
 
   constructor(options: KVCacheOptions) {
     const op = 'KVCache';
@@ -82,6 +93,7 @@ export class KVCache {
     this.headDim = positiveInteger(o.headDim, 'headDim', op);
     this.capacity = positiveInteger(o.capacity, 'capacity', op);
     const hugePages = optionalBoolean(o, 'hugePages', op, true);
+    this.hugePages = hugePages;
     const shape = [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
     const storage = { hugePages };
     const elements = shape.reduce((n, d) => n * d, 1);
@@ -101,83 +113,215 @@ export class KVCache {
       if (e instanceof RangeError) throw tooLarge('out of memory');
       throw e;
     }
+    this.used = new Int32Array(this.batch);
+    this.moveSource = new Int32Array(this.batch);
+    this.moveReaders = new Int32Array(this.batch);
+    this.nextLengths = new Int32Array(this.batch);
   }
 
-  /** Positions cached so far. */
+  /**
+   * Positions cached so far, when every row holds the same number; rows of different lengths throw
+   * ERR_CACHE_RAGGED (no one number would be right for every row: read `lengths`).
+   */
   get length(): number {
-    return this.used;
+    const n = this.used[0];
+    for (let r = 1; r < this.batch; ++r) {
+      if (this.used[r] !== n) {
+        throw rangeError(
+          'ERR_CACHE_RAGGED',
+          `KVCache.length: the rows hold different numbers of positions (${this.used.join(', ')}); read lengths`,
+        );
+      }
+    }
+    return n;
   }
 
-  /** Forgets every cached position (the storage is kept). */
-  reset(): void {
-    this.refuseWhileBusy('KVCache.reset');
-    this.used = 0;
+  /** Positions cached so far in each row (a copy). */
+  get lengths(): Int32Array {
+    return this.used.slice();
   }
 
-  /** Whether an asynchronous forward step is writing this cache now. */
+  /** Forgets every cached position of `row`, or of every row (the storage is kept). */
+  reset(row?: number): void {
+    const op = 'KVCache.reset';
+    this.refuseWhileBusy(op);
+    if (row === undefined) this.used.fill(0);
+    else this.used[this.rowIndex(row, op)] = 0;
+  }
+
+  /** Keeps the first `length` positions of `row`, or of every row; a row holding fewer is an error. */
+  crop(length: number, row?: number): void {
+    const op = 'KVCache.crop';
+    this.refuseWhileBusy(op);
+    const r = row === undefined ? -1 : this.rowIndex(row, op);
+    const longest = r < 0 ? Math.min(...this.used) : this.used[r];
+    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > longest) {
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: length must be an integer in [0, ${longest}] (${r < 0 ? 'the shortest row' : `row ${r}`} holds ` +
+          `${longest}) but is ${describeValue(length)}`,
+      );
+    }
+    if (r < 0) this.used.fill(length);
+    else this.used[r] = length;
+  }
+
+  /**
+   * Row i takes what row indices[i] held (beam search: indices may repeat). Moves only the cached
+   * positions of the rows that change, through one scratch row when the moves form a cycle.
+   */
+  reorder(indices: Int32Array | readonly number[]): void {
+    const op = 'KVCache.reorder';
+    this.refuseWhileBusy(op);
+    if (!(indices instanceof Int32Array) && !Array.isArray(indices)) {
+      throw typeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: Expected an Int32Array or number[] of ${this.batch} row indices but received ${describeValue(indices)}`,
+      );
+    }
+    if (indices.length !== this.batch) {
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: indices has ${plural(indices.length, 'entry', 'entries')} but the cache has ${plural(this.batch, 'row')}`,
+      );
+    }
+    for (let i = 0; i < this.batch; ++i) this.rowIndex(indices[i], op, `indices[${i}]`);
+    const source = this.moveSource,
+      readers = this.moveReaders;
+    readers.fill(0);
+    for (let i = 0; i < this.batch; ++i) {
+      source[i] = indices[i];
+      this.nextLengths[i] = this.used[indices[i]];
+      if (source[i] !== i) readers[source[i]] += 1;
+    }
+    // A row is written once no pending move still reads it; a cycle is broken by parking one row
+    // in the scratch row (source -1).
+    let scratchLength = 0;
+    for (;;) {
+      let progressed = false;
+      for (let i = 0; i < this.batch; ++i) {
+        const from = source[i];
+        if (from === i || readers[i] !== 0) continue;
+        this.moveRow(from, i, from < 0 ? scratchLength : this.used[from]);
+        source[i] = i;
+        if (from >= 0) readers[from] -= 1;
+        progressed = true;
+      }
+      if (progressed) continue;
+      const parked = source.findIndex((from, i) => from !== i);
+      if (parked < 0) break;
+      scratchLength = this.used[parked];
+      this.moveRow(parked, -1, scratchLength);
+      for (let i = 0; i < this.batch; ++i) {
+        if (source[i] === parked && i !== parked) {
+          source[i] = -1;
+          readers[parked] -= 1;
+        }
+      }
+    }
+    this.used.set(this.nextLengths);
+  }
+
+  /** A new cache with the same shape and options holding a copy of the cached positions. */
+  clone(): KVCache {
+    this.refuseWhileBusy('KVCache.clone');
+    const copy = new KVCache({
+      batch: this.batch,
+      numKeyValueHeads: this.numKeyValueHeads,
+      headDim: this.headDim,
+      capacity: this.capacity,
+      hugePages: this.hugePages,
+    });
+    const n = Math.max(...this.used);
+    if (n > 0) {
+      copyView(this.keyStorage.narrow(1, 0, n), copy.keyStorage.narrow(1, 0, n));
+      copyView(this.valueStorage.narrow(1, 0, n), copy.valueStorage.narrow(1, 0, n));
+    }
+    copy.used.set(this.used);
+    return copy;
+  }
+
+  /** Whether an asynchronous forward step is queued on or writing this cache now. */
   get busy(): boolean {
-    return this.inFlight !== null;
+    return this.pending > 0;
   }
 
-  /** @internal Resolves once the asynchronous step writing this cache now has settled (succeeded or not). */
+  /** @internal Resolves once every asynchronous step queued so far has settled (succeeded or not). */
   idle(): Promise<unknown> {
-    return this.inFlight === null ? Promise.resolve() : this.inFlight.then(undefined, () => undefined);
+    return this.tail;
   }
 
-  /** @internal Refuses (ERR_CACHE_BUSY) what would race with the asynchronous step writing this cache. */
+  /** @internal Refuses (ERR_CACHE_BUSY) what would race with the asynchronous steps queued on this cache. */
   refuseWhileBusy(op: string): void {
-    if (this.inFlight !== null) {
+    if (this.pending > 0) {
       throw rangeError(
         'ERR_CACHE_BUSY',
-        `${op}: an asynchronous forward step is still writing this cache; await it first`,
+        `${op}: an asynchronous forward step is still queued on or writing this cache; await it first`,
       );
     }
   }
 
-  /** @internal Counts `n` positions written at `length` by a MultiHeadAttention step, which checked they fit. */
-  advance(n: number): void {
-    this.used += n;
-  }
-
   /**
-   * @internal Marks the cache busy until `step` (an asynchronous MultiHeadAttention step) settles: later steps
-   * wait for it, synchronous ones are refused. A step that fails gives back `reserved` positions.
+   * @internal Runs `step` once every step enqueued before it has settled, and counts the cache busy
+   * until it and the native jobs it holds (hold) have settled: steps take effect in call order.
    */
-  hold(step: Promise<unknown>, reserved = 0): void {
-    this.inFlight = step;
-    step.then(
-      () => this.settle(step, 0),
-      () => this.settle(step, reserved),
-    );
+  enqueue<T>(step: () => Promise<T>): Promise<T> {
+    // An idle cache starts the step now, so that it is under way before this call returns.
+    const idle = this.pending === 0;
+    const start = this.tail;
+    let release: () => void = () => undefined;
+    this.tail = new Promise<void>((resolve) => (release = resolve));
+    this.pending += 1;
+    const done = () => {
+      const holds = this.holds;
+      this.holds = [];
+      void Promise.allSettled(holds).then(() => {
+        this.pending -= 1;
+        release();
+      });
+    };
+    return (idle ? step() : start.then(step)).finally(done);
   }
 
-  private settle(step: Promise<unknown>, giveBack: number): void {
-    if (this.inFlight !== step) return;
-    this.inFlight = null;
-    this.used -= giveBack;
-  }
-
-  /** The cached keys as a [B, length, Hkv, d] view (no copy). */
-  keys(): Tensor<Float32Array> {
-    return this.keyStorage.narrow(1, 0, this.used);
-  }
-
-  values(): Tensor<Float32Array> {
-    return this.valueStorage.narrow(1, 0, this.used);
+  /** @internal Counts `n` positions written at the end of every row by a step that checked they fit. */
+  advance(n: number): void {
+    for (let r = 0; r < this.batch; ++r) this.used[r] += n;
   }
 
   /**
-   * Appends new positions: keys and values [B, Lnew, Hkv, d] (views welcome). Checks everything
-   * before writing anything, so a refused append leaves the cache as it was.
+   * @internal Keeps the cache busy until `job` (a native job of the running step) settles; if it fails,
+   * every row gives back `giveBack` positions (the step's advance).
+   */
+  hold(job: Promise<unknown>, giveBack = 0): void {
+    this.holds.push(job.then(undefined, () => this.advance(-giveBack)));
+  }
+
+  /** The cached keys as a [B, length, Hkv, d] view (no copy), or row `row`'s as [1, lengths[row], Hkv, d]. */
+  keys(row?: number): Tensor<Float32Array> {
+    return this.cached(this.keyStorage, row, 'KVCache.keys');
+  }
+
+  values(row?: number): Tensor<Float32Array> {
+    return this.cached(this.valueStorage, row, 'KVCache.values');
+  }
+
+  /**
+   * Appends new positions to every row: keys and values [B, Lnew, Hkv, d] (views welcome), each row
+   * at its own length. Checks everything before writing anything, so a refused append leaves the cache as it was.
    */
   append(keys: Tensor<Float32Array>, values: Tensor<Float32Array>): void {
     this.refuseWhileBusy('KVCache.append');
     this.store(keys, values);
   }
 
-  /** @internal append without the busy check: for the MultiHeadAttention step that holds the cache. */
-  store(keys: Tensor<Float32Array>, values: Tensor<Float32Array>): void {
-    const want = (n: number) => [this.batch, n, this.numKeyValueHeads, this.headDim];
+  /**
+   * @internal append without the busy check, for the MultiHeadAttention step that holds the cache;
+   * `rows` names the cache row of each batch item of keys and values (default all rows in order), and
+   * `counts` how many of its first positions each appends (default all).
+   */
+  store(keys: Tensor<Float32Array>, values: Tensor<Float32Array>, rows?: Int32Array, counts?: Int32Array): void {
+    const B = rows === undefined ? this.batch : rows.length;
+    const want = (n: number) => [B, n, this.numKeyValueHeads, this.headDim];
     const n = keys.shape[1];
     for (const [t, name] of [
       [keys, 'keys'],
@@ -191,15 +335,72 @@ export class KVCache {
         );
       }
     }
-    if (this.used + n > this.capacity) {
+    this.checkRoom(counts ?? n, rows, 'KVCache.append');
+    const first = this.used[0];
+    if (rows === undefined && counts === undefined && this.used.every((m) => m === first)) {
+      copyView(keys, this.keyStorage.narrow(1, first, n));
+      copyView(values, this.valueStorage.narrow(1, first, n));
+      this.used.fill(first + n);
+      return;
+    }
+    for (let b = 0; b < B; ++b) {
+      const r = rows === undefined ? b : rows[b];
+      const m = counts === undefined ? n : counts[b];
+      if (m === 0) continue;
+      copyView(keys.narrow(0, b, 1).narrow(1, 0, m), this.keyStorage.narrow(0, r, 1).narrow(1, this.used[r], m));
+      copyView(values.narrow(0, b, 1).narrow(1, 0, m), this.valueStorage.narrow(0, r, 1).narrow(1, this.used[r], m));
+      this.used[r] += m;
+    }
+  }
+
+  /**
+   * @internal Refuses (ERR_CACHE_FULL) new positions that do not fit in `rows` (default every row):
+   * `counts` of them, the same number for every row or one per row.
+   */
+  checkRoom(counts: number | Int32Array, rows: Int32Array | undefined, op: string): void {
+    const count = rows === undefined ? this.batch : rows.length;
+    for (let b = 0; b < count; ++b) {
+      const r = rows === undefined ? b : rows[b];
+      const n = typeof counts === 'number' ? counts : counts[b];
+      if (this.used[r] + n > this.capacity) {
+        throw rangeError(
+          'ERR_CACHE_FULL',
+          `${op}: ${plural(n, 'new position')} ${n === 1 ? 'does' : 'do'} not fit` +
+            `${this.batch === 1 ? '' : ` in cache row ${r}`}: ` +
+            `${this.used[r]} of ${this.capacity} are used`,
+        );
+      }
+    }
+  }
+
+  /** Checks a row number against the batch. */
+  private rowIndex(row: unknown, op: string, name = 'row'): number {
+    if (typeof row !== 'number' || !Number.isInteger(row) || row < 0 || row >= this.batch) {
       throw rangeError(
-        'ERR_CACHE_FULL',
-        `KVCache.append: ${plural(n, 'new position')} ${n === 1 ? 'does' : 'do'} not fit: ` +
-          `${this.used} of ${this.capacity} are used`,
+        'ERR_INVALID_ARGUMENT',
+        `${op}: ${name} must be an integer in [0, ${this.batch}) but is ${describeValue(row)}`,
       );
     }
-    copyView(keys, this.keyStorage.narrow(1, this.used, n));
-    copyView(values, this.valueStorage.narrow(1, this.used, n));
-    this.used += n;
+    return row;
+  }
+
+  private cached(storage: Tensor<Float32Array>, row: number | undefined, op: string): Tensor<Float32Array> {
+    if (row === undefined) return storage.narrow(1, 0, this.length);
+    const r = this.rowIndex(row, op);
+    return storage.narrow(0, r, 1).narrow(1, 0, this.used[r]);
+  }
+
+  /** Copies the first n positions of row `from` to row `to`; -1 is the scratch row. */
+  private moveRow(from: number, to: number, n: number): void {
+    if (n === 0) return;
+    if (this.scratchRow === null) {
+      const shape = [1, this.capacity, this.numKeyValueHeads, this.headDim];
+      this.scratchRow = { keys: Tensor.zeros(shape), values: Tensor.zeros(shape) };
+    }
+    const scratch = this.scratchRow;
+    const rowOf = (t: Tensor<Float32Array>, r: number, s: Tensor<Float32Array>) =>
+      (r < 0 ? s : t.narrow(0, r, 1)).narrow(1, 0, n);
+    copyView(rowOf(this.keyStorage, from, scratch.keys), rowOf(this.keyStorage, to, scratch.keys));
+    copyView(rowOf(this.valueStorage, from, scratch.values), rowOf(this.valueStorage, to, scratch.values));
   }
 }

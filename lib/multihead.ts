@@ -95,8 +95,21 @@ export interface MultiHeadForwardOptions {
   needWeights?: boolean;
   /** Weights averaged over heads [B, Lq, Lk] (default true) or per head [B, numHeads, Lq, Lk]. */
   averageAttnWeights?: boolean;
-  /** Append this call's keys/values to the cache and attend over everything cached. */
+  /**
+   * Append this call's keys/values to the cache and attend over everything cached. Asynchronous calls
+   * on one cache take effect in call order; synchronous ones are refused (ERR_CACHE_BUSY) while any is queued.
+   */
   cache?: KVCache;
+  /**
+   * With `cache`: batch item i uses cache row cacheRows[i] (default 0..B-1; B may be below cache.batch),
+   * distinct rows in any order. Each row appends at its own length and attends over its own positions.
+   */
+  cacheRows?: Int32Array | readonly number[];
+  /**
+   * With `cache`, self-attention: per batch item, only its first inputLengths[i] positions are appended
+   * and attend (a batch of prompts of different lengths); its other output rows are zeros.
+   */
+  inputLengths?: Int32Array | readonly number[];
   /**
    * forward() only: aborting it rejects the call with an AbortError and stops its kernels (a `cache`
    * may then already hold this call's keys and values).
@@ -116,6 +129,8 @@ const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
   needWeights: true,
   averageAttnWeights: true,
   cache: true,
+  cacheRows: true,
+  inputLengths: true,
   out: true,
 });
 
@@ -173,6 +188,102 @@ class ScratchPool {
   give(buffer: Float32Array): void {
     if (this.free.length < 4) this.free.push(buffer);
   }
+}
+
+/**
+ * The cache rows of a call's batch items, checked: undefined for every row in order (the default
+ * when B is the cache's batch), otherwise B distinct rows of the cache.
+ */
+function cacheRowsOf(rowsIn: unknown, B: number, cache: KVCache, op: string): Int32Array | undefined {
+  if (rowsIn === undefined && B === cache.batch) return undefined;
+  if (rowsIn === undefined) return Int32Array.from({ length: B }, (_, i) => i);
+  if (!(rowsIn instanceof Int32Array) && !Array.isArray(rowsIn)) {
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an Int32Array or number[] for cacheRows but received ${describeValue(rowsIn)}`,
+    );
+  }
+  const values = rowsIn as ArrayLike<unknown>;
+  if (values.length !== B) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: cacheRows has ${plural(values.length, 'entry', 'entries')} but the query batch is ${B}`,
+    );
+  }
+  const rows = new Int32Array(B);
+  let identity = true;
+  for (let i = 0; i < B; ++i) {
+    const r = values[i];
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= cache.batch) {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: cacheRows[${i}] must be an integer in [0, ${cache.batch}) (the cache's batch) but is ${describeValue(r)}`,
+      );
+    }
+    if (rows.subarray(0, i).includes(r)) {
+      throw rangeError('ERR_INVALID_OPTION', `${op}: cacheRows names row ${r} twice; each row may be written once`);
+    }
+    rows[i] = r;
+    identity &&= r === i;
+  }
+  return identity && B === cache.batch ? undefined : rows;
+}
+
+/** inputLengths, checked: one count in [0, L] per batch item of a call whose queries and keys have L positions. */
+function inputLengthsOf(given: unknown, B: number, Lq: number, Lk: number, op: string): Int32Array | undefined {
+  if (given === undefined) return undefined;
+  if (Lq !== Lk) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: inputLengths needs as many query positions as key positions (${Lq} vs ${Lk})`,
+    );
+  }
+  if (!(given instanceof Int32Array) && !Array.isArray(given)) {
+    throw typeError(
+      'ERR_INVALID_OPTION',
+      `${op}: Expected an Int32Array or number[] for inputLengths but received ${describeValue(given)}`,
+    );
+  }
+  const values = given as ArrayLike<unknown>;
+  if (values.length !== B) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: inputLengths has ${plural(values.length, 'entry', 'entries')} but the batch is ${B}`,
+    );
+  }
+  const lengths = new Int32Array(B);
+  for (let i = 0; i < B; ++i) {
+    const n = values[i];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > Lq) {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: inputLengths[${i}] must be an integer in [0, ${Lq}] but is ${describeValue(n)}`,
+      );
+    }
+    lengths[i] = n;
+  }
+  return lengths;
+}
+
+/**
+ * What a call attends over in the cache once its Lk positions are appended: the storage as
+ * [cache.batch, Lk', Hkv, d] (Lk' the longest row), and each batch item's key count when the rows differ.
+ */
+function cachedView(cache: KVCache, B: number, Lk: number, rows?: Int32Array, inputLengths?: Int32Array) {
+  const lengths = cache.lengths;
+  const keyLengths = new Int32Array(B);
+  let longest = 0;
+  for (let b = 0; b < B; ++b) {
+    keyLengths[b] = lengths[rows === undefined ? b : rows[b]] + (inputLengths === undefined ? Lk : inputLengths[b]);
+    longest = Math.max(longest, keyLengths[b]);
+  }
+  const ragged = rows !== undefined || inputLengths !== undefined || keyLengths.some((n) => n !== longest);
+  const view = (t: Tensor<Float32Array>) => t.narrow(1, 0, longest);
+  return {
+    keys: view(cache.keyStorage),
+    values: view(cache.valueStorage),
+    keyLengths: ragged ? keyLengths : undefined,
+  };
 }
 
 export class MultiHeadAttention {
@@ -364,13 +475,18 @@ export class MultiHeadAttention {
     options?: MultiHeadForwardOptions,
   ): Promise<MultiHeadForwardResult> {
     const op = 'MultiHeadAttention.forward';
-    let plan = this.plan(query, key, value, options, op);
-    while (plan.cache?.busy) {
-      // Steps on one cache run in order: this one is planned again once the one in flight is done.
-      await plan.cache.idle();
-      plan = this.plan(query, key, value, options, op);
-    }
     const signal = signalOf(options, op);
+    const queuedOn = (options as { cache?: unknown } | undefined)?.cache;
+    if (queuedOn instanceof KVCache && queuedOn.busy) {
+      // Planned at its turn in the cache's queue: the cache's lengths are only known then.
+      return queuedOn.enqueue(() => this.run(this.plan(query, key, value, options, op), signal));
+    }
+    const plan = this.plan(query, key, value, options, op);
+    return plan.cache ? plan.cache.enqueue(() => this.run(plan, signal)) : this.run(plan, signal);
+  }
+
+  /** Runs a checked plan off the event loop (in its turn on the cache, if any). */
+  private async run(plan: ForwardPlan, signal: AbortSignalLike | undefined): Promise<MultiHeadForwardResult> {
     if (plan.oneStep) return { output: await this.blockStep.runAsync(this.stepCall(plan), signal) };
     const result = runAsync(this.forwardBlock(plan), signal);
     plan.cache?.hold(result);
@@ -393,9 +509,9 @@ export class MultiHeadAttention {
   private *forwardBlock(plan: ForwardPlan): TensorBlock<MultiHeadForwardResult> {
     const w = this.weights as Weights;
     const { q, k, v } = yield* this.project(plan);
-    if (plan.cache) plan.cache.store(k, v);
-    const kAll = plan.cache ? plan.cache.keys() : k;
-    const vAll = plan.cache ? plan.cache.values() : v;
+    if (plan.cache) plan.cache.store(k, v, plan.cacheRows, plan.inputLengths);
+    const kAll = plan.cached ? plan.cached.keys : k;
+    const vAll = plan.cached ? plan.cached.values : v;
     const buffer = this.scratch.take(plan.B * plan.Lq * this.embedDim);
     try {
       const attn = new Tensor(buffer, [plan.B, plan.Lq, this.numHeads, this.headDim]);
@@ -411,6 +527,10 @@ export class MultiHeadAttention {
       }
       const attnRows = attn.reshape([plan.B, plan.Lq, this.embedDim]);
       const output = yield step(LINEAR, attnRows, w.outPacked, { bias: w.outBias, out: plan.out });
+      const E = this.embedDim;
+      plan.inputLengths?.forEach((n, b) =>
+        output.data.fill(0, output.offset + (b * plan.Lq + n) * E, output.offset + (b + 1) * plan.Lq * E),
+      );
       const result: MultiHeadForwardResult = { output };
       if (plan.needWeights) {
         const weights = yield step(WEIGHTS, q, kAll, plan.attention);
@@ -461,24 +581,44 @@ export class MultiHeadAttention {
           `${op}: Expected a KVCache for cache but received ${describeValue(o.cache)}`,
         );
       cache = o.cache;
-      if (cache.batch !== B || cache.numKeyValueHeads !== this.numKeyValueHeads || cache.headDim !== this.headDim) {
+      if (cache.batch < B || cache.numKeyValueHeads !== this.numKeyValueHeads || cache.headDim !== this.headDim) {
         throw rangeError(
           'ERR_SHAPE_MISMATCH',
           `${op}: the cache holds [${cache.batch}, *, ${cache.numKeyValueHeads}, ${cache.headDim}] ` +
-            `but this call needs [${B}, *, ${this.numKeyValueHeads}, ${this.headDim}]`,
+            `but this call needs [${B} or more, *, ${this.numKeyValueHeads}, ${this.headDim}]`,
         );
       }
-      this.checkRoom(cache, Lk, op);
     }
-    const queryStart = cache?.length ?? 0;
-    const LkAll = queryStart + Lk;
-    this.positional?.checkLengths({ queryStart, Lq, Lk: LkAll }, op);
+    const rows = cache ? cacheRowsOf(o.cacheRows, B, cache, op) : undefined;
+    for (const name of ['cacheRows', 'inputLengths'])
+      if (!cache && o[name] !== undefined)
+        throw typeError('ERR_INVALID_OPTION', `${op}: ${name} needs a cache (pass cache too)`);
+    const inputLengths = cache ? inputLengthsOf(o.inputLengths, B, Lq, Lk, op) : undefined;
     const attention: AttentionOptions = { layout: 'BLHD', enableGqa: this.numKeyValueHeads !== this.numHeads };
+    let LkAll = Lk;
+    let cached: ReturnType<typeof cachedView> | undefined;
     if (cache) {
+      cache.checkRoom(inputLengths ?? Lk, rows, op);
+      cached = cachedView(cache, B, Lk, rows, inputLengths);
+      LkAll = cached.keys.shape[1];
       attention.isCausal = true;
-      attention.causalAlignment = 'bottom-right';
+      attention.causalAlignment = cached.keyLengths ? 'bottom-right-key-lengths' : 'bottom-right';
+      if (cached.keyLengths) attention.keyLengths = cached.keyLengths;
+      if (rows) attention.keyRows = rows;
+      if (inputLengths) attention.queryLengths = inputLengths;
     } else if (isCausal) {
       attention.isCausal = true;
+    }
+    const queryStart = LkAll - Lk;
+    if (this.positional) {
+      if (rows !== undefined || cached?.keyLengths !== undefined || inputLengths !== undefined) {
+        throw rangeError(
+          'ERR_INVALID_OPTION',
+          `${op}: a module with a positional head decodes cache rows of one length, all of them in order: ` +
+            'cacheRows, inputLengths and rows of different lengths are not supported with it',
+        );
+      }
+      this.positional.checkLengths({ queryStart, Lq, Lk: LkAll }, op);
     }
     this.mapMasks(o, attention, { B, Lq, Lk: LkAll, cached: cache !== undefined }, op);
     const w = this.weights;
@@ -507,6 +647,9 @@ export class MultiHeadAttention {
     // Self-attention over a cache with the packed weights and nothing else asked: one native call.
     const oneStep =
       cache !== undefined &&
+      rows === undefined &&
+      cached?.keyLengths === undefined &&
+      inputLengths === undefined &&
       self &&
       this.positional === null &&
       Lq > 0 &&
@@ -525,6 +668,9 @@ export class MultiHeadAttention {
       queryStart,
       LkAll,
       cache,
+      cacheRows: rows,
+      inputLengths,
+      cached,
       needWeights,
       average,
       attention,
@@ -532,17 +678,6 @@ export class MultiHeadAttention {
       out,
       oneStep,
     };
-  }
-
-  /** Refuses (ERR_CACHE_FULL) Lk new positions that do not fit in the cache. */
-  private checkRoom(cache: KVCache, Lk: number, op: string): void {
-    if (cache.length + Lk > cache.capacity) {
-      throw rangeError(
-        'ERR_CACHE_FULL',
-        `${op}: ${plural(Lk, 'new position')} ${Lk === 1 ? 'does' : 'do'} not fit in the cache: ` +
-          `${cache.length} of ${cache.capacity} are used`,
-      );
-    }
   }
 
   /** Translates nn.MultiheadAttention's masks into the fused kernel's options. */

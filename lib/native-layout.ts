@@ -32,7 +32,18 @@ function headsView<const V extends string>(v: V) {
 const FEATURE_MAP = ['batch', 'channels', 'height', 'width', 'xOffset', 'xStrideB', 'xStrideC', 'xStrideH'] as const;
 
 export const ATTENTION = layout(
-  ['query', 'key', 'value', 'out', 'attnMask', 'keyLengths', 'keyPaddingMask', 'alibiSlopes'],
+  [
+    'query',
+    'key',
+    'value',
+    'out',
+    'attnMask',
+    'keyLengths',
+    'keyPaddingMask',
+    'alibiSlopes',
+    'keyRows',
+    'queryLengths',
+  ],
   [
     'batch',
     'heads',
@@ -48,6 +59,8 @@ export const ATTENTION = layout(
     'scale',
     'causal',
     'bottomRightAligned',
+    'alignToKeyLengths',
+    'kvBatch',
     'maskKind',
     'maskOffset',
     'maskStrideB',

@@ -1,5 +1,5 @@
 // attention / attentionAsync(arrays, descriptor) and attentionWeights / attentionWeightsAsync:
-// arrays { query, key, value, out, attnMask, keyLengths, keyPaddingMask, alibiSlopes } (value is
+// arrays { query, key, value, out, attnMask, keyLengths, keyPaddingMask, alibiSlopes, keyRows, queryLengths } (value is
 // not read by attentionWeights, whose `out` receives the contiguous [batch, heads, Lq, Lk] weights);
 // the descriptor's fields are SA_ATTENTION_FIELDS (binding/layouts.h). maskKind and keyPaddingKind:
 // 0 none, 1 additive (float32), 2 boolean (uint8); windowLeft/Right -1 = unbounded side.
@@ -26,9 +26,11 @@ using F = AttentionLayout::F;
 
 struct AttentionCall {
   AttentionProblem problem;
-  std::vector<int32_t> keyLengths;  // copied (Arrays::keyLengths)
-  std::vector<float> alibiSlopes;   // copied too (small: one per head)
-  float* weights = nullptr;         // attentionWeights' output
+  std::vector<int32_t> keyLengths;    // copied (Arrays::keyLengths)
+  std::vector<float> alibiSlopes;     // copied too (small: one per head)
+  std::vector<int32_t> keyRows;       // copied and checked against kvBatch (batchIndices)
+  std::vector<int32_t> queryLengths;  // copied and checked against Lq (batchIndices)
+  float* weights = nullptr;           // attentionWeights' output
 };
 
 // A [batch, heads, rows, dim] view whose four fields start at `offsetField`; returns its first element.
@@ -70,6 +72,21 @@ void maskView(Napi::Env env, Arrays& arrays, const Descriptor& d, const char* na
   }
 }
 
+// One int32 per batch item (array `name`), each in [0, limit], copied: the kernel indexes with them.
+// nullptr when absent.
+const int32_t* batchIndices(Napi::Env env, const ArrayArg<int32_t>& a, const char* name, int64_t batch, int64_t limit,
+                            std::vector<int32_t>& copy) {
+  if (a.data == nullptr) return nullptr;
+  const std::string op = std::string("native attention: ") + name;
+  if (a.length < batch) throwRangeError(env, "ERR_SHAPE_MISMATCH", op + " is shorter than the batch");
+  copy.assign(a.data, a.data + batch);
+  for (int32_t r : copy) {
+    if (r < 0 || r > limit)
+      throwRangeError(env, "ERR_INVALID_ARGUMENT", op + " must lie in [0, " + std::to_string(limit) + "]");
+  }
+  return copy.data();
+}
+
 std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, bool weightsOnly, Arrays& arrays,
                                                 Napi::Value* result) {
   Napi::Env env = info.Env();
@@ -90,11 +107,18 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   if (p.heads % p.kvHeads != 0)
     throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: heads must be a multiple of kvHeads");
 
+  // With keyRows the key and value views hold kvBatch items, read in the order keyRows gives.
+  const ArrayArg<int32_t> keyRows = arrays.optional<int32_t>("keyRows");
+  const int64_t kvBatch = keyRows.data != nullptr ? d.integer(F::kvBatch, 1) : p.batch;
+  p.keyRows = batchIndices(env, keyRows, "keyRows", p.batch, kvBatch - 1, call->keyRows);
+  p.queryLengths =
+      batchIndices(env, arrays.optional<int32_t>("queryLengths"), "queryLengths", p.batch, p.Lq, call->queryLengths);
+
   int64_t s[3];
   p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
   p.qStrideB = s[0], p.qStrideH = s[1], p.qStrideL = s[2];
   if (!p.scoresFromLogits) {
-    p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", p.batch, p.kvHeads, p.Lk, p.dk, s);
+    p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", kvBatch, p.kvHeads, p.Lk, p.dk, s);
     p.kStrideB = s[0], p.kStrideH = s[1], p.kStrideL = s[2];
   }
   ArrayArg<float> out = arrays.required<float>("out");
@@ -108,7 +132,7 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
     }
     call->weights = out.data;
   } else {
-    p.v = headsView(d, F::vOffset, arrays.required<float>("value"), "value", p.batch, p.kvHeads, p.Lk, p.dv, s);
+    p.v = headsView(d, F::vOffset, arrays.required<float>("value"), "value", kvBatch, p.kvHeads, p.Lk, p.dv, s);
     p.vStrideB = s[0], p.vStrideH = s[1], p.vStrideL = s[2];
     p.out = headsView(d, F::outOffset, out, "out", p.batch, p.heads, p.Lq, p.dv, s);
     p.oStrideB = s[0], p.oStrideH = s[1], p.oStrideL = s[2];
@@ -117,6 +141,7 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   p.scale = static_cast<float>(d.number(F::scale));
   p.causal = d.flag(F::causal);
   p.bottomRightAligned = d.flag(F::bottomRightAligned);
+  p.alignToKeyLengths = d.flag(F::alignToKeyLengths);
   const int64_t scoreDims[4] = {p.batch, p.heads, p.Lq, p.Lk};
   int64_t ms[4] = {0, 0, 0, 0};
   p.maskKind = static_cast<MaskKind>(d.integer(F::maskKind, 0, 2));

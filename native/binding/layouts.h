@@ -18,7 +18,7 @@ namespace binding {
 #define SA_ATTENTION_FIELDS(X)                                                                            \
   X(batch) X(heads) X(kvHeads) X(Lq) X(Lk) X(dk) X(dv)                                                   \
   SA_HEADS_VIEW_FIELDS(X, q) SA_HEADS_VIEW_FIELDS(X, k) SA_HEADS_VIEW_FIELDS(X, v) SA_HEADS_VIEW_FIELDS(X, out) \
-  X(scale) X(causal) X(bottomRightAligned)                                                                \
+  X(scale) X(causal) X(bottomRightAligned) X(alignToKeyLengths) X(kvBatch)                                \
   X(maskKind) X(maskOffset) X(maskStrideB) X(maskStrideH) X(maskStrideQ) X(maskStrideK) X(maskBooleanForbids) \
   X(keyPaddingKind) X(keyPaddingOffset) X(keyPaddingStrideB) X(keyPaddingStrideK)                         \
   X(windowLeft) X(windowRight) X(softcap) X(scoresFromLogits)
@@ -69,7 +69,8 @@ namespace binding {
 
 // The typed arrays of each op, in the order they follow the descriptor.
 #define SA_ATTENTION_ARRAYS(X) \
-  X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes)
+  X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes) X(keyRows) \
+  X(queryLengths)
 #define SA_MATMUL_ARRAYS(X) X(a) X(b) X(out) X(bias)
 #define SA_PACK_WEIGHT_ARRAYS(X) X(weight) X(out)
 #define SA_COPY_STRIDED_ARRAYS(X) X(src) X(dst)

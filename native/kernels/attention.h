@@ -43,6 +43,14 @@ struct AttentionProblem {
   // Query i's aligned position i' (causal limit, sliding window and ALiBi distances): i for
   // top-left, i + Lk - Lq for bottom-right. The one place the alignment is stored.
   bool bottomRightAligned = false;
+  // Bottom-right to each batch item's own keys: i' = i + keyLengths[b] - Lq (a batch of KV-cache rows
+  // of different lengths). Needs bottomRightAligned and keyLengths.
+  bool alignToKeyLengths = false;
+  // [batch]: batch item b reads key/value batch item keyRows[b] (cache rows in any order); or nullptr (b).
+  const int32_t* keyRows = nullptr;
+  // [batch]: only query rows i < queryLengths[b] attend, the others give zeros (a ragged prompt); the
+  // alignment to the key lengths then puts the last of them at the last key. Or nullptr (Lq).
+  const int32_t* queryLengths = nullptr;
   // Sliding window: only keys i' - windowLeft <= j <= i' + windowRight count (-1 = unbounded side).
   // Folded into each row's key range, so key blocks outside every row's window are never read.
   int64_t windowLeft = -1, windowRight = -1;

@@ -54,8 +54,14 @@ Layout layoutOf(const AttentionProblem& p, int64_t kvHeads, int64_t tileRows) {
   return lay;
 }
 
-// Query i's aligned position (sliding window, ALiBi): i, or i + Lk - Lq when bottom-right aligned.
-int64_t alignedPosition(const AttentionProblem& p, int64_t i) { return p.bottomRightAligned ? i + p.Lk - p.Lq : i; }
+// Query i's aligned position (sliding window, ALiBi) in batch item b: i, or i + Lk - Lq when
+// bottom-right aligned (Lk = keyLengths[b] and Lq = queryLengths[b] when aligned to the key lengths).
+int64_t alignedPosition(const AttentionProblem& p, int64_t b, int64_t i) {
+  if (!p.bottomRightAligned) return i;
+  const int64_t keys = p.alignToKeyLengths && p.keyLengths != nullptr ? p.keyLengths[b] : p.Lk;
+  const int64_t queries = p.alignToKeyLengths && p.queryLengths != nullptr ? p.queryLengths[b] : p.Lq;
+  return i + keys - queries;
+}
 
 // The keys row i of batch item b may attend to, before masks: [begin, end) (begin <= end).
 struct KeyRange {
@@ -63,9 +69,10 @@ struct KeyRange {
 };
 
 KeyRange rowKeyRange(const AttentionProblem& p, int64_t b, int64_t i) {
+  if (p.queryLengths != nullptr && i >= p.queryLengths[b]) return KeyRange{0, 0};
   int64_t end = p.Lk;
   if (p.keyLengths != nullptr) end = std::min<int64_t>(end, std::max<int64_t>(0, p.keyLengths[b]));
-  const int64_t pos = alignedPosition(p, i);
+  const int64_t pos = alignedPosition(p, b, i);
   if (p.causal) end = std::min(end, pos + 1);
   int64_t begin = 0;
   if (p.windowLeft >= 0) begin = std::max<int64_t>(begin, pos - p.windowLeft);
@@ -112,7 +119,7 @@ void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, i
     t.keyEnd[r] = static_cast<int32_t>(end);
     if (p.alibiSlopes != nullptr) {
       t.alibiSlope[r] = -p.alibiSlopes[h] * naturalToUnits;
-      t.alibiPos[r] = static_cast<float>(alignedPosition(p, i));
+      t.alibiPos[r] = static_cast<float>(alignedPosition(p, b, i));
     }
     const int64_t maskOffset = b * p.maskStrideB + h * p.maskStrideH + i * p.maskStrideQ;
     t.maskAdditive[r] = p.maskKind == MaskKind::Additive ? p.maskAdditive + maskOffset : nullptr;
@@ -174,9 +181,10 @@ void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const At
 
 AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   AttentionHeadInput in;
-  in.k = p.scoresFromLogits ? nullptr : p.k + b * p.kStrideB + hk * p.kStrideH;
+  const int64_t kb = p.keyRows != nullptr ? p.keyRows[b] : b;
+  in.k = p.scoresFromLogits ? nullptr : p.k + kb * p.kStrideB + hk * p.kStrideH;
   in.kStride = p.kStrideL;
-  in.v = p.v + b * p.vStrideB + hk * p.vStrideH;
+  in.v = p.v + kb * p.vStrideB + hk * p.vStrideH;
   in.vStride = p.vStrideL;
   in.dk = p.dk;
   in.dv = p.dv;

@@ -72,8 +72,12 @@ describe(`KVCache (${isa})`, () => {
   test('a cache of the wrong geometry and bad options are refused', () => {
     const mha = randomMha(16, 2, 2, 7);
     const x = randomTensor([1, 1, 16], rng(8));
+    const x3 = randomTensor([3, 1, 16], rng(8));
     expect(() =>
-      mha.forwardSync(x, x, x, { cache: new KVCache({ batch: 2, numKeyValueHeads: 2, headDim: 8, capacity: 4 }) }),
+      mha.forwardSync(x3, x3, x3, { cache: new KVCache({ batch: 2, numKeyValueHeads: 2, headDim: 8, capacity: 4 }) }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH', message: expect.stringMatching(/cache holds/) }));
+    expect(() =>
+      mha.forwardSync(x, x, x, { cache: new KVCache({ batch: 1, numKeyValueHeads: 1, headDim: 8, capacity: 4 }) }),
     ).toThrow(/cache holds/);
     expect(() => new KVCache({ batch: 1, numKeyValueHeads: 0, headDim: 8, capacity: 4 })).toThrow(/numKeyValueHeads/);
     expect(() => mha.forwardSync(x, x, x, { cache: {} as never })).toThrow(/Expected a KVCache/);

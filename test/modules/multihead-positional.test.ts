@@ -315,6 +315,25 @@ describe('MultiHeadAttention positional head: factorized (FPARec)', () => {
     }
   });
 
+  test('cacheRows, inputLengths and rows of different lengths are refused with a positional head, the cache unchanged', () => {
+    const { mha } = moduleWith({ ...options, numKeyValueHeads: 1 }, 20);
+    const cache = new KVCache({ batch: 2, numKeyValueHeads: 1, headDim: 4, capacity: 8 });
+    const x = randomTensor([2, 2, 8], rng(21));
+    const refused = (f: () => unknown) =>
+      expect(f).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/positional head/) }),
+      );
+    refused(() => mha.forwardSync(x, x, x, { cache, cacheRows: [1, 0] }));
+    refused(() => mha.forwardSync(x, x, x, { cache, inputLengths: [2, 1] }));
+    const one = x.narrow(0, 0, 1);
+    refused(() => mha.forwardSync(one, one, one, { cache }));
+    expect(Array.from(cache.lengths)).toEqual([0, 0]);
+    mha.forwardSync(x, x, x, { cache });
+    cache.crop(1, 0);
+    refused(() => mha.forwardSync(x, x, x, { cache }));
+    expect(Array.from(cache.lengths)).toEqual([1, 2]);
+  });
+
   test('needWeights gives the dot-product weights only', () => {
     const { mha, dict } = moduleWith(options, 20);
     const { positional_left: _l, positional_right: _r, ...rest } = dict;
