@@ -17,6 +17,7 @@
 #include "kernels/common/unroll.h"
 
 SA_TARGET_AVX512BF16_BEGIN
+#include "kernels/common/vec_avx512.h"
 
 namespace sa {
 namespace {
@@ -26,23 +27,32 @@ constexpr int kMr = 14, kNr = 32;
 __mmask16 lanes(int64_t n) { return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u); }
 
 // Lines contiguous along K (rows of op(A) without transA, columns of op(B) with transB): line l
-// becomes column l of the panel. 32 floats of a line round to 16 pairs in one vcvtne2ps2bf16.
+// becomes column l of the panel. 32 floats of a line round to 16 pairs in one vcvtne2ps2bf16;
+// 16 lines x 16 pairs go through one 16 x 16 transpose. Lines from `lines` to `width` are zero.
 void packLinesAlongK(const float* src, int64_t ld, int64_t lines, int width, int64_t k, uint32_t* out) {
   const int64_t pairs = (k + 1) / 2;
-  alignas(64) uint32_t chunk[16];
-  for (int l = 0; l < width; ++l) {
-    if (l >= lines) {
-      for (int64_t q = 0; q < pairs; ++q) out[q * width + l] = 0;
-      continue;
-    }
-    const float* line = src + l * ld;
+  for (int l0 = 0; l0 < width; l0 += 16) {
+    const int64_t rows = std::clamp<int64_t>(lines - l0, 0, 16);
+    const __mmask16 store = lanes(width - l0);
     for (int64_t q = 0; q < pairs; q += 16) {
       const int64_t k0 = 2 * q;
-      const __m512 lo = _mm512_maskz_loadu_ps(lanes(k - k0), line + k0);
-      const __m512 hi = _mm512_maskz_loadu_ps(lanes(k - k0 - 16), line + k0 + 16);
-      _mm512_store_si512(chunk, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      const __mmask16 first = lanes(k - k0), second = lanes(k - k0 - 16);
+      __m512 block[16];
+      for (int l = 0; l < 16; ++l) {
+        if (l < rows) {
+          const float* line = src + (l0 + l) * ld + k0;
+          const __m512bh rounded =
+              _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(second, line + 16), _mm512_maskz_loadu_ps(first, line));
+          block[l] = (__m512)rounded;
+        } else {
+          block[l] = _mm512_setzero_ps();
+        }
+      }
+      VecAvx512::transpose(block);
       const int64_t count = std::min<int64_t>(16, pairs - q);
-      for (int64_t t = 0; t < count; ++t) out[(q + t) * width + l] = chunk[t];
+      for (int64_t t = 0; t < count; ++t) {
+        _mm512_mask_storeu_epi32(out + (q + t) * width + l0, store, _mm512_castps_si512(block[t]));
+      }
     }
   }
 }
@@ -94,7 +104,12 @@ void tile(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_
           const float* bias) {
   __m512 acc[M][2];
   SA_UNROLL_FULL
-  for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < M; ++i) {
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    // The C tile is touched only at the end: fetch it now so the epilogue does not wait on it.
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 31), _MM_HINT_T0);
+  }
   for (int64_t q = 0; q < kPairs; ++q, a += kMr, b += kNr) {
     const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
     const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 16);
