@@ -9,6 +9,7 @@ import {
   backendInfo,
   getFloat32MatmulPrecision,
   matmul,
+  MultiHeadAttention,
   matmulSync,
   setFloat32MatmulPrecision,
   SimdAttentionRangeError,
@@ -87,11 +88,13 @@ describe(`float32 matmul precision (${isa})`, () => {
     expect(() => setFloat32MatmulPrecision('low' as never)).toThrow(SimdAttentionRangeError);
     expect(() => setFloat32MatmulPrecision('Medium ' as never)).toThrow(/did you mean 'medium'/);
     expect(() => setFloat32MatmulPrecision(1 as never)).toThrow(SimdAttentionTypeError);
+    let thrown: unknown;
     try {
       setFloat32MatmulPrecision('hihg' as never);
     } catch (e) {
-      expect((e as { code: string }).code).toBe('ERR_INVALID_OPTION');
+      thrown = e;
     }
+    expect(thrown).toMatchObject({ code: 'ERR_INVALID_OPTION' });
     expect(getFloat32MatmulPrecision()).toBe('medium');
   });
 
@@ -138,6 +141,26 @@ describe(`float32 matmul precision (${isa})`, () => {
         });
       }
     }
+  });
+
+  test(`MultiHeadAttention's projections ${bf16Tier ? 'follow' : 'ignore'} 'medium'`, () => {
+    const E = 64,
+      r2 = rng(11);
+    const mha = new MultiHeadAttention({ embedDim: E, numHeads: 4 }).loadStateDict({
+      in_proj_weight: randomTensor([3 * E, E], r2, 0.3),
+      in_proj_bias: randomTensor([3 * E], r2, 0.3),
+      'out_proj.weight': randomTensor([E, E], r2, 0.3),
+      'out_proj.bias': randomTensor([E], r2, 0.3),
+    });
+    const x = randomTensor([2, 24, E], r2);
+    const highest = mha.forwardSync(x, x, x).output.data;
+    setFloat32MatmulPrecision('medium');
+    const medium = mha.forwardSync(x, x, x).output.data;
+    expect(bitsEqual(medium, highest)).toBe(!bf16Tier);
+    // bfloat16 inputs to two projections of 64 unit-scale terms: well within 2^-4 of the float32 output.
+    let worst = 0;
+    for (let i = 0; i < medium.length; ++i) worst = Math.max(worst, Math.abs(medium[i] - highest[i]));
+    expect(worst).toBeLessThan(2 ** -4);
   });
 
   test("'medium' leaves products of 4 rows or fewer in float32", () => {
