@@ -2,7 +2,8 @@
 import { native, NativeBackendInfo } from './binding';
 import { describeValue, rangeError } from './errors';
 
-export type Isa = 'scalar' | 'avx2' | 'avx512' | 'neon';
+/** avx512bf16: avx512 plus bfloat16 dot products; amx: that plus AMX tiles (it runs the avx512bf16 kernels for now). */
+export type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx' | 'neon';
 
 export interface BackendInfo {
   /** The ISA whose kernels run (chosen once at load; SIMD_ATTENTION_ISA forces a lower one). */

@@ -133,6 +133,9 @@ export type NativeAddon = {
   packWeight(arrays: { weight: Float32Array; out: Float32Array }, descriptor: Float64Array): Float32Array;
   /** The width of the panels packWeight writes with the active ISA. */
   matmulPanelWidth(): number;
+  /** lib/matmul-precision.ts: 'highest', 'high' or 'medium', process-wide. */
+  setFloat32MatmulPrecision(precision: string): void;
+  getFloat32MatmulPrecision(): string;
   /** A zeroed Float32Array in transparent huge pages, or null where the OS has none. */
   allocateHugePages(length: number): Float32Array | null;
   /** Every op's layout as the addon declares it (native/binding/layouts.h). */

@@ -17,6 +17,8 @@ export {
 export type { AttentionOptions, AttentionLayout, CausalAlignment } from './attention';
 export { backendInfo, setNumThreads, getNumThreads, measureFmaPeak } from './backend';
 export type { BackendInfo, Isa } from './backend';
+export { setFloat32MatmulPrecision, getFloat32MatmulPrecision } from './matmul-precision';
+export type { Float32MatmulPrecision } from './matmul-precision';
 export { MultiHeadAttention } from './multihead';
 export type { PositionalHeadOptions } from './positional-head';
 export type {

@@ -175,6 +175,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allocateHugePages", Napi::Function::New(env, AllocateHugePages, "allocateHugePages"));
   exports.Set("packWeight", Napi::Function::New(env, PackWeight, "packWeight"));
   exports.Set("matmulPanelWidth", Napi::Function::New(env, MatmulPanelWidth, "matmulPanelWidth"));
+  exports.Set("setFloat32MatmulPrecision",
+              Napi::Function::New(env, SetFloat32MatmulPrecision, "setFloat32MatmulPrecision"));
+  exports.Set("getFloat32MatmulPrecision",
+              Napi::Function::New(env, GetFloat32MatmulPrecision, "getFloat32MatmulPrecision"));
   exportBothModes<Matmul>(env, exports, "matmul");
   exportBothModes<Attention>(env, exports, "attention");
   exportBothModes<AttentionWeights>(env, exports, "attentionWeights");

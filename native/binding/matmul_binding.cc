@@ -7,11 +7,14 @@
 // whatever TypeScript did.
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "binding/arguments.h"
 #include "binding/async_job.h"
+#include "binding/errors.h"
 #include "binding/layouts.h"
 #include "binding/ops.h"
 #include "kernels/matmul.h"
@@ -23,6 +26,12 @@ namespace binding {
 namespace {
 
 using F = MatmulLayout::F;
+
+// setFloat32MatmulPrecision: process-wide, like the pool size; read when a call is prepared.
+// 'high' multiplies in float32 as 'highest' does (lib/matmul-precision.ts says why).
+const char* const kPrecisionNames[] = {"highest", "high", "medium"};
+constexpr int kPrecisionMedium = 2;
+std::atomic<int> float32MatmulPrecision{0};
 
 struct MatmulCall {
   MatmulProblem problem;
@@ -110,6 +119,7 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   p.A = a.data;
   p.B = b.data;
   p.C = c.data;
+  p.bf16Products = float32MatmulPrecision.load(std::memory_order_relaxed) == kPrecisionMedium;
   if (packedNr != 0) p.packedB = PackedPanels{b.data, p.N, p.K, static_cast<int>(packedNr)};
   ArrayArg<float> bias = arrays.optional<float>("bias");
   if (bias.data != nullptr) {
@@ -155,6 +165,21 @@ Napi::Value Matmul(const Napi::CallbackInfo& info, bool async) {
   std::shared_ptr<MatmulCall> call = prepareMatmul(info, arrays, &out);
   return runOrQueue(
       info.Env(), async, [call] { runMatmul(*call); }, out, arrays);
+}
+
+Napi::Value SetFloat32MatmulPrecision(const Napi::CallbackInfo& info) {
+  const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  for (int i = 0; i < 3; ++i) {
+    if (name == kPrecisionNames[i]) {
+      float32MatmulPrecision.store(i, std::memory_order_relaxed);
+      return info.Env().Undefined();
+    }
+  }
+  throwRangeError(info.Env(), "ERR_INVALID_OPTION", "native setFloat32MatmulPrecision: unknown precision");
+}
+
+Napi::Value GetFloat32MatmulPrecision(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), kPrecisionNames[float32MatmulPrecision.load(std::memory_order_relaxed)]);
 }
 
 }  // namespace binding

@@ -25,6 +25,8 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info);
 Napi::Value AllocateHugePages(const Napi::CallbackInfo& info);
 Napi::Value PackWeight(const Napi::CallbackInfo& info);
 Napi::Value MatmulPanelWidth(const Napi::CallbackInfo& info);
+Napi::Value SetFloat32MatmulPrecision(const Napi::CallbackInfo& info);
+Napi::Value GetFloat32MatmulPrecision(const Napi::CallbackInfo& info);
 
 }  // namespace binding
 }  // namespace sa

@@ -37,6 +37,10 @@ struct MatmulProblem {
   // When packedB.data is set (N, K and nr matching), B is read from its panels on every path and
   // B, ldb, transB and batch.offsetB are not used: every item shares the one packed weight.
   PackedPanels packedB;
+  // Float32 matmul precision 'medium' (lib/matmul-precision.ts): multiply in bfloat16, accumulate in
+  // float32, where the table has a bf16 GEMM (matmulBf16). Products of a few rows (decoding GEMVs,
+  // bound by memory, not multiplies) stay float32.
+  bool bf16Products = false;
 };
 
 // `count` products; item i uses A + offsetA[i], B + offsetB[i], C + offsetC[i] (element offsets;
@@ -58,12 +62,21 @@ PackedPanels packMatmulWeights(const KernelTable& kernels, const float* w, int64
                                float* out);
 
 // Runs on ThreadPool::instance(). The caller has checked that every index is in bounds.
+// With problem.bf16Products, a product that bf16ProductsApply() accepts runs as matmulBf16.
 void matmul(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);
 
 // C[M x N] = (accumulate ? C : 0) + A[M x K] B[K x N], every operand row-major with contiguous rows
 // (A[m * lda + k], B[k * ldb + n], C[m * ldc + n]), on the calling thread: the micro-kernel reads A
 // and B in place, nothing is packed or allocated. For the small products inside another kernel's
 // pool task (linear attention's chunks), where B's panel stays in L1/L2 across A's rows.
+// Whether matmul() multiplies this problem in bfloat16 (problem.bf16Products set).
+bool bf16ProductsApply(const KernelTable& kernels, const MatmulProblem& problem);
+
+// The bfloat16 GEMM (matmul_bf16_driver.cc): op(A) and op(B) rounded to bfloat16 (nearest even)
+// as they are packed, products accumulated in float32; a packed B (float32 panels of the table's
+// width) is rounded as its blocks are packed. Needs kernels.matmulBf16; M, N, K >= 1.
+void matmulBf16(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);
+
 void matmulInPlace(const MatmulKernels& kernels, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 

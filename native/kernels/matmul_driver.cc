@@ -29,6 +29,7 @@
 
 #include "kernels/contract.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_bf16_kernels.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/vector_ops.h"
 #include "runtime/scratch.h"
@@ -491,6 +492,10 @@ void matmul(const KernelTable& kernels, const MatmulProblem& prob, const MatmulB
   SA_ASSERT(prob.packedB.data == nullptr ||
                 (prob.packedB.N == prob.N && prob.packedB.K == prob.K && prob.packedB.nr == matmulPanelWidth(kernels)),
             "packed B of another geometry");
+  if (prob.bf16Products && bf16ProductsApply(kernels, prob)) {
+    matmulBf16(kernels, prob, batch);
+    return;
+  }
   if (mk.mr == 0) {
     unblockedProducts(mk, prob, batch);
     return;
@@ -535,6 +540,11 @@ void matmulInPlace(const MatmulKernels& mk, int64_t M, int64_t N, int64_t K, con
   }
   const Product p{M, N, K, A, lda, false, B, ldb, false, C, ldc, nullptr, nullptr};
   tilesInPlace(inPlaceA(mk, p), mk.nr, M, N, K, A, lda, B, ldb, mk.nr, C, ldc, accumulate, nullptr);
+}
+
+bool bf16ProductsApply(const KernelTable& kernels, const MatmulProblem& prob) {
+  const MatmulBf16Kernels* bk = kernels.matmulBf16;
+  return bk != nullptr && prob.M > kPanelRowsMaxRows && (prob.packedB.data == nullptr || prob.packedB.nr == bk->nr);
 }
 
 int matmulPanelWidth(const KernelTable& kernels) {

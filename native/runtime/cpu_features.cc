@@ -9,6 +9,10 @@
 #else
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 namespace sa {
@@ -36,6 +40,18 @@ unsigned long long xgetbv0() {
 #endif
 }
 
+// Linux hands out the AMX tile data state only to processes that ask for it (arch_prctl
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); elsewhere XCR0 alone decides.
+bool amxPermitted() {
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return true;
+#endif
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
   unsigned r[4];
@@ -52,6 +68,7 @@ CpuFeatures detect() {
   const bool zmmState = (xcr0 & 0xE6) == 0xE6;  // + opmask, ZMM_Hi256, Hi16_ZMM
   if (maxLeaf < 7) return f;
   cpuid(7, 0, r);
+  const unsigned maxSubleaf7 = r[0];
   const unsigned ebx = r[1];
   const bool avx2 = (ebx >> 5) & 1;
   const bool avx512f = (ebx >> 16) & 1;
@@ -60,6 +77,12 @@ CpuFeatures detect() {
   const bool avx512vl = (ebx >> 31) & 1;
   f.avx2Fma = ymmState && avx2 && fma;
   f.avx512 = f.avx2Fma && zmmState && avx512f && avx512dq && avx512bw && avx512vl;
+  const bool amxTile = (r[3] >> 24) & 1;
+  const bool amxBf16 = (r[3] >> 22) & 1;
+  if (maxSubleaf7 >= 1) cpuid(7, 1, r);
+  f.avx512Bf16 = f.avx512 && maxSubleaf7 >= 1 && ((r[0] >> 5) & 1);
+  const bool tileState = (xcr0 & 0x60000) == 0x60000;  // XTILECFG (bit 17) + XTILEDATA (bit 18)
+  f.amx = f.avx512Bf16 && amxTile && amxBf16 && tileState && amxPermitted();
   return f;
 }
 
@@ -103,6 +126,10 @@ bool cpuSupports(Isa isa) {
       return f.avx2Fma;
     case Isa::Avx512:
       return f.avx512;
+    case Isa::Avx512Bf16:
+      return f.avx512Bf16;
+    case Isa::Amx:
+      return f.amx;
     case Isa::Neon:
       return f.neon;
   }

@@ -10,6 +10,7 @@
 namespace sa {
 
 struct MatmulKernels;           // kernels/matmul_kernels.h
+struct MatmulBf16Kernels;       // kernels/matmul_bf16_kernels.h
 struct AttentionKernels;        // kernels/attention_kernels.h
 struct Seq2SeqKernels;          // kernels/seq2seq_kernels.h
 struct LinearAttentionKernels;  // kernels/linear_attention_kernels.h
@@ -19,6 +20,7 @@ struct VectorOps;               // kernels/vector_ops.h
 struct KernelTable {
   Isa isa;
   const MatmulKernels* matmul;
+  const MatmulBf16Kernels* matmulBf16;  // the bf16 GEMM of float32 precision 'medium'; nullptr without bf16
   const AttentionKernels* attention;
   const Seq2SeqKernels* seq2seq;
   const LinearAttentionKernels* linearAttention;

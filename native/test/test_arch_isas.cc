@@ -17,13 +17,19 @@ SA_NATIVE_TEST(simd_isas_of_this_architecture_are_available) {
   SA_CHECK(kernelTableFor(Isa::Neon) != nullptr, "the NEON kernels are not compiled into an arm64 build");
   SA_CHECK(cpuSupports(Isa::Neon), "an arm64 CPU must report NEON");
   SA_CHECK(!isas.empty() && isas.front() == Isa::Neon, "NEON must be the preferred ISA on arm64");
-  SA_CHECK(!listed(Isa::Avx2) && !listed(Isa::Avx512), "x86 ISAs listed on arm64");
+  SA_CHECK(!listed(Isa::Avx2) && !listed(Isa::Avx512) && !listed(Isa::Avx512Bf16) && !listed(Isa::Amx),
+           "x86 ISAs listed on arm64");
 #elif SA_ARCH_X86_64
   SA_CHECK(!listed(Isa::Neon), "NEON listed on x86-64");
-  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx}) {
     SA_CHECK(listed(isa) == cpuSupports(isa), "%s: listed %d, CPU supports %d", isaName(isa), listed(isa),
              cpuSupports(isa));
   }
+  // Each tier includes the one below it.
+  SA_CHECK(!cpuSupports(Isa::Amx) || cpuSupports(Isa::Avx512Bf16), "amx without avx512bf16");
+  SA_CHECK(!cpuSupports(Isa::Avx512Bf16) || cpuSupports(Isa::Avx512), "avx512bf16 without avx512");
+  SA_CHECK(kernelTableFor(Isa::Avx512Bf16) != nullptr && kernelTableFor(Isa::Avx512Bf16)->matmulBf16 != nullptr,
+           "the avx512bf16 table has no bf16 GEMM");
 #endif
   std::printf("     (available here:");
   for (Isa isa : isas) std::printf(" %s", isaName(isa));

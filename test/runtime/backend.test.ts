@@ -2,7 +2,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 
-import { backendInfo, getNumThreads, measureFmaPeak, setNumThreads } from '../../lib';
+import { backendInfo, getNumThreads, Isa, measureFmaPeak, setNumThreads } from '../../lib';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -55,6 +55,7 @@ describe('backend', () => {
 // The dist/ build is what a user loads; these run it in child processes with the override set.
 describe('SIMD_ATTENTION_ISA', () => {
   const available = backendInfo().availableIsas;
+  const known: Isa[] = ['amx', 'avx512bf16', 'avx512', 'avx2', 'neon', 'scalar'];
 
   test.each(available)('forcing %s loads and reports it', (isa) => {
     const r = loadWithIsa(isa);
@@ -63,16 +64,22 @@ describe('SIMD_ATTENTION_ISA', () => {
     expect(out.forced).toBe(true);
   });
 
-  test('an ISA this CPU lacks is a clear error at load, not a crash', () => {
-    const missing = ['neon', 'avx512', 'avx2'].find((i) => !available.includes(i as never));
-    if (missing === undefined) return; // this CPU has them all (cannot happen: x86 lacks NEON, arm64 lacks AVX)
-    const r = loadWithIsa(missing);
-    expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.code).toBe('ERR_UNSUPPORTED_ISA');
-    expect(out.error).toContain(missing);
-    expect(out.error).toMatch(/available here/);
+  test('the available tiers are listed best first', () => {
+    expect(known.filter((i) => available.includes(i))).toEqual(available);
   });
+
+  // Every tier the CPU lacks (at least one: x86 lacks NEON, arm64 lacks AVX; AMX is on few CPUs).
+  test.each(known.filter((i) => !available.includes(i)))(
+    'forcing %s, which this CPU lacks, is a clear error at load, not a crash',
+    (missing) => {
+      const r = loadWithIsa(missing);
+      expect(r.status).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.code).toBe('ERR_UNSUPPORTED_ISA');
+      expect(out.error).toContain(missing);
+      expect(out.error).toMatch(/available here/);
+    },
+  );
 
   test('an unknown ISA name is a clear error', () => {
     const out = JSON.parse(loadWithIsa('sse9').stdout);

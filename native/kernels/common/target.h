@@ -32,6 +32,7 @@
 
 #define SA_TARGET_AVX2_BEGIN SA_TARGET_BEGIN("avx2,fma,bmi2,f16c")
 #define SA_TARGET_AVX512_BEGIN SA_TARGET_BEGIN("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi2,f16c")
+#define SA_TARGET_AVX512BF16_BEGIN SA_TARGET_BEGIN("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,bmi2,f16c")
 
 // The scalar kernels are the reference: plain loops the compiler must not vectorise, so that they
 // stay an independent check on the SIMD paths.

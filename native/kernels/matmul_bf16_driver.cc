@@ -1,0 +1,164 @@
+// The ISA-neutral half of the bfloat16 GEMM (float32 matmul precision 'medium'): the loop nest of
+// matmul_driver.cc, with both operands always packed, since packing is where float32 becomes
+// bfloat16 pairs (kernels/matmul_bf16_kernels.h).
+//   jc  over N in NC columns   pack op(B)[k block, jc:jc+NC] into NR-column pair panels  (shared)
+//   pc  over K in KC pairs     one pool dispatch per block of depth
+//   ic  over M in row chunks   one task per (row chunk, column group); A block packed (L2)
+//   jr  over NR panels, ir over MR row tiles: the micro-kernel
+// K is cut at pair boundaries, so only the last block can end on half a pair.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/contract.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_bf16_kernels.h"
+#include "runtime/scratch.h"
+#include "runtime/thread_pool.h"
+
+namespace sa {
+namespace {
+
+// A B micro-panel of 512 pairs x 32 columns is 64 KiB (L2); the A block takes half of a 1 MiB L2;
+// the B block a share of L3. Work thresholds as in matmul_driver.cc.
+constexpr int64_t kMaxKcPairs = 512;
+constexpr int64_t kA_BlockBytes = 512 * 1024;
+constexpr int64_t kB_BlockBytes = 8 * 1024 * 1024;
+constexpr double kDirectMaxWork = 88.0 * 88 * 88;
+constexpr double kMinTaskWork = 64.0 * 64 * 64;
+constexpr int64_t kTasksPerThread = 2;
+constexpr int64_t kMinParallelPackPairs = 64 * 1024;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+int64_t splitPoint(int64_t count, int64_t parts, int64_t i) { return count * i / parts; }
+
+// Pairs are 4 bytes, as floats: the float32 driver's scratch slots serve them.
+uint32_t* scratchPairs(ScratchSlot slot, int64_t pairs) {
+  return reinterpret_cast<uint32_t*>(threadScratch(slot, static_cast<size_t>(pairs)));
+}
+
+template <class Fn>
+void runTasks(int64_t n, const Fn& fn) {
+  if (n > 1) {
+    ThreadPool::instance().parallelFor(n, fn);
+  } else if (n == 1 && !ThreadPool::cancelRequested()) {
+    fn(0, 0);
+  }
+}
+
+struct Item {
+  const float* A;
+  const float* B;
+  float* C;
+};
+
+Item itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
+  return Item{p.A + (batch.offsetA != nullptr ? batch.offsetA[i] : 0),
+              p.B + (batch.offsetB != nullptr ? batch.offsetB[i] : 0),
+              p.C + (batch.offsetC != nullptr ? batch.offsetC[i] : 0)};
+}
+
+// Packs columns [jc, jc + nc) of op(B), depth [k0, k0 + kc), into `panels` pair panels from panel
+// q0 on (panelStride pairs apart).
+void packBBlock(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& item, int64_t jc, int64_t nc,
+                int64_t k0, int64_t kc, int64_t q0, int64_t q1, uint32_t* out, int64_t panelStride) {
+  const int nr = bk.nr;
+  if (p.packedB.data != nullptr) {
+    // Float32 panels of the same width: panel g holds (k, j) at [k * nr + j], rows contiguous.
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t g = jc / nr + q;
+      const float* src = p.packedB.data + g * p.K * nr + k0 * nr;
+      bk.packB(src, nr, false, kc, std::min<int64_t>(nr, p.N - g * nr), out + q * panelStride, panelStride);
+    }
+    return;
+  }
+  const int64_t j0 = jc + q0 * nr, j1 = std::min(jc + q1 * nr, jc + nc);
+  const float* src = p.transB ? item.B + j0 * p.ldb + k0 : item.B + k0 * p.ldb + j0;
+  bk.packB(src, p.ldb, p.transB, kc, j1 - j0, out + q0 * panelStride, panelStride);
+}
+
+// One product on `threads` pool threads (1: on the calling thread).
+void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& item, int threads) {
+  const int mr = bk.mr, nr = bk.nr;
+  const int64_t pairs = ceilDiv(p.K, 2);
+  const int64_t depthBlocks = ceilDiv(pairs, kMaxKcPairs);
+  const int64_t kcPairsMax = ceilDiv(pairs, depthBlocks);
+  const int64_t mc = std::max<int64_t>(mr, kA_BlockBytes / (kcPairsMax * 4) / mr * mr);
+  const int64_t ncMax = std::min(roundUp(p.N, nr), std::max<int64_t>(nr, kB_BlockBytes / (kcPairsMax * 4) / nr * nr));
+  const int64_t rowTiles = ceilDiv(p.M, mr);
+  for (int64_t jc = 0; jc < p.N; jc += ncMax) {
+    const int64_t nc = std::min(ncMax, p.N - jc);
+    const int64_t panels = ceilDiv(nc, nr);
+    for (int64_t d = 0; d < depthBlocks; ++d) {
+      const int64_t pair0 = splitPoint(pairs, depthBlocks, d), pair1 = splitPoint(pairs, depthBlocks, d + 1);
+      const int64_t kcPairs = pair1 - pair0, k0 = 2 * pair0, kc = std::min(2 * pair1, p.K) - k0;
+      const bool accumulate = d > 0;
+      const float* bias = d + 1 == depthBlocks && p.bias != nullptr ? p.bias + jc : nullptr;
+      const int64_t panelStride = kcPairs * nr;
+      uint32_t* packedB = scratchPairs(ScratchSlot::MatmulPackedB, panels * panelStride);
+      const int64_t packTasks = kcPairs * nc >= kMinParallelPackPairs ? std::min<int64_t>(threads, panels) : 1;
+      runTasks(packTasks, [&](int64_t t, int) {
+        packBBlock(bk, p, item, jc, nc, k0, kc, splitPoint(panels, packTasks, t), splitPoint(panels, packTasks, t + 1),
+                   packedB, panelStride);
+      });
+
+      const double work = static_cast<double>(p.M) * nc * kc;
+      int64_t wantTasks = std::min<int64_t>(threads == 1 ? 1 : int64_t{threads} * kTasksPerThread,
+                                            static_cast<int64_t>(work / kMinTaskWork));
+      wantTasks = wantTasks >= threads ? wantTasks / threads * threads : std::max<int64_t>(1, wantTasks);
+      const int64_t rowChunks = std::min(rowTiles, wantTasks);
+      const int64_t colGroups = std::min(panels, ceilDiv(wantTasks, rowChunks));
+      runTasks(rowChunks * colGroups, [&](int64_t t, int) {
+        const int64_t rc = t / colGroups, cg = t % colGroups;
+        const int64_t i0 = splitPoint(rowTiles, rowChunks, rc) * mr;
+        const int64_t i1 = std::min(splitPoint(rowTiles, rowChunks, rc + 1) * mr, p.M);
+        const int64_t panel0 = splitPoint(panels, colGroups, cg), panel1 = splitPoint(panels, colGroups, cg + 1);
+        // The rows in equal A blocks of whole row tiles, at most mc rows each.
+        const int64_t tiles = ceilDiv(i1 - i0, mr);
+        const int64_t blocks = ceilDiv(tiles, mc / mr);
+        for (int64_t blockIndex = 0; blockIndex < blocks; ++blockIndex) {
+          if (ThreadPool::cancelRequested()) return;
+          const int64_t ic = i0 + splitPoint(tiles, blocks, blockIndex) * mr;
+          const int64_t mcCur = std::min(i0 + splitPoint(tiles, blocks, blockIndex + 1) * mr, i1) - ic;
+          uint32_t* packedA = scratchPairs(ScratchSlot::MatmulPackedA, roundUp(mcCur, mr) * kcPairs);
+          const float* a = p.transA ? item.A + k0 * p.lda + ic : item.A + ic * p.lda + k0;
+          bk.packA(a, p.lda, p.transA, mcCur, kc, packedA);
+          for (int64_t panel = panel0; panel < panel1; ++panel) {
+            const int64_t j = panel * nr;
+            const int n = static_cast<int>(std::min<int64_t>(nr, nc - j));
+            for (int64_t i = 0; i < mcCur; i += mr) {
+              const int m = static_cast<int>(std::min<int64_t>(mr, mcCur - i));
+              bk.tile(kcPairs, packedA + i * kcPairs, packedB + panel * panelStride, item.C + (ic + i) * p.ldc + jc + j,
+                      p.ldc, m, n, accumulate, bias != nullptr ? bias + j : nullptr);
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+}  // namespace
+
+void matmulBf16(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
+  SA_ASSERT(kernels.matmulBf16 != nullptr && prob.M > 0 && prob.N > 0 && prob.K > 0, "bf16 GEMM preconditions");
+  SA_ASSERT(prob.packedB.data == nullptr || prob.packedB.nr == kernels.matmulBf16->nr, "packed B of another width");
+  const MatmulBf16Kernels& bk = *kernels.matmulBf16;
+  const double itemWork = static_cast<double>(prob.M) * prob.N * prob.K;
+  if (itemWork * static_cast<double>(batch.count) <= kDirectMaxWork) {
+    for (int64_t i = 0; i < batch.count; ++i) product(bk, prob, itemOf(prob, batch, i), 1);
+    return;
+  }
+  ThreadPool& pool = ThreadPool::instance();
+  const int threads = pool.numThreads();
+  const bool spreadItems = batch.count > 1 && (threads == 1 || itemWork <= kDirectMaxWork ||
+                                               batch.count % threads == 0 || batch.count >= 4 * threads);
+  if (spreadItems) {
+    pool.parallelFor(batch.count, [&](int64_t i, int) { product(bk, prob, itemOf(prob, batch, i), 1); });
+    return;
+  }
+  for (int64_t i = 0; i < batch.count; ++i) product(bk, prob, itemOf(prob, batch, i), threads);
+}
+
+}  // namespace sa

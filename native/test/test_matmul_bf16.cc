@@ -1,0 +1,195 @@
+// The bfloat16 GEMM (float32 matmul precision 'medium') on the avx512bf16 tier, when this CPU has
+// it, against a float64 reference over the inputs rounded to bfloat16 (nearest even): edge sizes
+// (M, N, K odd, 1..67), the four transposes, bias, prepacked B, depth split into several blocks,
+// batches, 1-2 threads. C's buffer carries a sentinel around its view.
+//
+// Bounds, with S = sum over k of |a_k b_k| (+ |bias|), in float64:
+//   against the rounded inputs:  |c - ref| <= (K + 4) 2^-24 S  (float32 accumulation only; a
+//     kernel that truncated instead of rounding, or skipped a product, fails it)
+//   against the float32 inputs:  |c - ref| <= (2^-7 + (K + 4) 2^-24) S: SPEC section 8's budget of
+//     2^-8 (bfloat16's unit roundoff) for each of the two rounded factors of a product
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/matmul_bf16_kernels.h"
+#include "runtime/cpu_features.h"
+#include "runtime/dispatch.h"
+#include "runtime/thread_pool.h"
+#include "test/check.h"
+
+using namespace sa;
+
+namespace {
+
+float roundToBf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+  float r;
+  std::memcpy(&r, &bits, sizeof r);
+  return r;
+}
+
+struct Case {
+  int64_t M, N, K;
+  bool transA = false, transB = false, bias = false, packB = false;
+  int64_t count = 1;
+};
+
+constexpr float kSentinel = -12345.0f;
+
+// Runs one case through matmul() with bf16Products on the avx512bf16 table (matmulBf16 directly
+// when M is too small for matmul() to pick it); returns the number of failures.
+int runCase(const KernelTable& kt, const Case& c, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  const int64_t lda = (c.transA ? c.M : c.K) + 3, ldb = (c.transB ? c.K : c.N) + 1, ldc = c.N + 2;
+  const int64_t aRows = c.transA ? c.K : c.M, bRows = c.transB ? c.N : c.K;
+  std::vector<float> a(static_cast<size_t>(c.count * aRows * lda)), b(static_cast<size_t>(c.count * bRows * ldb));
+  std::vector<float> bias(static_cast<size_t>(c.N)), out(static_cast<size_t>(c.count * c.M * ldc), kSentinel);
+  for (float& x : a) x = dist(rng);
+  for (float& x : b) x = dist(rng);
+  for (float& x : bias) x = dist(rng);
+  std::vector<int64_t> offA(c.count), offB(c.count), offC(c.count);
+  for (int64_t i = 0; i < c.count; ++i) {
+    offA[i] = i * aRows * lda;
+    offB[i] = c.packB ? 0 : i * bRows * ldb;
+    offC[i] = i * c.M * ldc;
+  }
+  MatmulProblem p;
+  p.M = c.M, p.N = c.N, p.K = c.K;
+  p.A = a.data(), p.lda = lda, p.transA = c.transA;
+  p.B = b.data(), p.ldb = ldb, p.transB = c.transB;
+  p.C = out.data(), p.ldc = ldc;
+  p.bias = c.bias ? bias.data() : nullptr;
+  p.bf16Products = true;
+  std::vector<float> panels;
+  if (c.packB) {
+    panels.resize(static_cast<size_t>(packedPanelsFloats(kt, c.N, c.K)));
+    p.packedB = packMatmulWeights(kt, b.data(), ldb, c.N, c.K, panels.data());
+  }
+  MatmulBatch batch;
+  batch.count = c.count;
+  batch.offsetA = offA.data(), batch.offsetB = offB.data(), batch.offsetC = offC.data();
+  if (bf16ProductsApply(kt, p)) {
+    matmul(kt, p, batch);
+  } else {
+    matmulBf16(kt, p, batch);
+  }
+
+  int failures = 0;
+  for (int64_t item = 0; item < c.count && failures == 0; ++item) {
+    const float* A = a.data() + offA[item];
+    const float* B = b.data() + offB[item];
+    for (int64_t i = 0; i < c.M; ++i) {
+      for (int64_t j = 0; j < ldc; ++j) {
+        const float got = out[offC[item] + i * ldc + j];
+        if (j >= c.N) {
+          if (got != kSentinel) ++failures;
+          continue;
+        }
+        double ref = 0, exact = 0, scale = 0;
+        for (int64_t k = 0; k < c.K; ++k) {
+          const float x = c.transA ? A[k * lda + i] : A[i * lda + k];
+          const float y = c.transB ? B[j * ldb + k] : B[k * ldb + j];
+          ref += static_cast<double>(roundToBf16(x)) * roundToBf16(y);
+          exact += static_cast<double>(x) * y;
+          scale += std::fabs(static_cast<double>(x) * y);
+        }
+        if (c.bias) {
+          ref += bias[j];
+          exact += bias[j];
+          scale += std::fabs(bias[j]);
+        }
+        const double tight = (static_cast<double>(c.K) + 4) * std::ldexp(scale, -24) + 1e-30;
+        const double spec = std::ldexp(scale, -7) + tight;
+        if (!(std::fabs(got - ref) <= tight) || !(std::fabs(got - exact) <= spec)) {
+          if (failures == 0) {
+            std::fprintf(stderr,
+                         "  M=%lld N=%lld K=%lld tA=%d tB=%d bias=%d packed=%d item %lld C[%lld,%lld]=%g ref %g\n",
+                         static_cast<long long>(c.M), static_cast<long long>(c.N), static_cast<long long>(c.K),
+                         c.transA, c.transB, c.bias, c.packB, static_cast<long long>(item), static_cast<long long>(i),
+                         static_cast<long long>(j), got, ref);
+          }
+          ++failures;
+        }
+      }
+    }
+  }
+  return failures;
+}
+
+}  // namespace
+
+SA_NATIVE_TEST(bf16_gemm_edge_sizes_against_rounded_reference) {
+  if (!cpuSupports(Isa::Avx512Bf16)) {
+    std::printf("     (skipped: no AVX512_BF16 here)\n");
+    return;
+  }
+  const KernelTable& kt = *kernelTableFor(Isa::Avx512Bf16);
+  std::mt19937 rng(23);
+  const int64_t sizes[] = {1, 3, 13, 15, 17, 31, 33, 47, 67};
+  int cases = 0;
+  for (int64_t M : sizes) {
+    for (int64_t N : sizes) {
+      for (int64_t K : sizes) {
+        Case c{M, N, K};
+        c.transA = (M + K) % 2 == 0;
+        c.transB = (N + K + M) % 3 == 0;
+        c.bias = (M * N) % 5 < 2;
+        c.packB = c.transB && N % 4 == 1;
+        const int failures = runCase(kt, c, rng);
+        SA_CHECK(failures == 0, "%d mismatches at M=%lld N=%lld K=%lld", failures, static_cast<long long>(M),
+                 static_cast<long long>(N), static_cast<long long>(K));
+        ++cases;
+      }
+    }
+  }
+  for (int t = 0; t < 4; ++t) {  // every transpose pair on one shape, with bias and without
+    Case c{29, 37, 41};
+    c.transA = t & 1, c.transB = (t >> 1) & 1, c.bias = t != 0;
+    SA_CHECK(runCase(kt, c, rng) == 0, "transA=%d transB=%d", c.transA, c.transB);
+  }
+  std::printf("     (%d shapes)\n", cases);
+}
+
+SA_NATIVE_TEST(bf16_gemm_blocked_batched_and_threaded) {
+  if (!cpuSupports(Isa::Avx512Bf16)) return;
+  const KernelTable& kt = *kernelTableFor(Isa::Avx512Bf16);
+  std::mt19937 rng(24);
+  ThreadPool& pool = ThreadPool::instance();
+  const int saved = pool.numThreads();
+  for (int threads : {1, 2}) {
+    pool.setNumThreads(threads);
+    // K = 1101: three depth blocks, the last ending on half a pair; N > one column block is not
+    // needed for coverage of the panel loop, but M spans several A blocks of row tiles.
+    Case deep{150, 70, 1101};
+    deep.bias = true;
+    SA_CHECK(runCase(kt, deep, rng) == 0, "deep K, %d threads", threads);
+    Case packed{97, 130, 257};
+    packed.transB = packed.packB = packed.bias = true;
+    SA_CHECK(runCase(kt, packed, rng) == 0, "packed B, %d threads", threads);
+    Case batched{40, 33, 65};
+    batched.transA = true;
+    batched.count = 3;
+    SA_CHECK(runCase(kt, batched, rng) == 0, "batch of 3, %d threads", threads);
+    Case sharedPacked{20, 45, 99};
+    sharedPacked.transB = sharedPacked.packB = true;
+    sharedPacked.count = 4;
+    SA_CHECK(runCase(kt, sharedPacked, rng) == 0, "batch over one packed B, %d threads", threads);
+  }
+  pool.setNumThreads(saved);
+}
+
+SA_NATIVE_TEST(bf16_products_leave_thin_products_and_other_tiers_in_float32) {
+  MatmulProblem p;
+  p.M = 4, p.N = 64, p.K = 64;
+  p.bf16Products = true;
+  SA_CHECK(!bf16ProductsApply(*kernelTableFor(Isa::Avx512Bf16), p), "a 4-row product went to bf16");
+  p.M = 5;
+  SA_CHECK(bf16ProductsApply(*kernelTableFor(Isa::Avx512Bf16), p), "a 5-row product stayed float32");
+  SA_CHECK(!bf16ProductsApply(*kernelTableFor(Isa::Avx512), p), "the avx512 tier has no bf16 GEMM");
+}
