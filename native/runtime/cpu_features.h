@@ -6,7 +6,7 @@
 namespace sa {
 
 struct CpuFeatures {
-  bool avx2Fma = false;  // AVX2 + FMA3, with YMM state enabled by the OS
+  bool avx2Fma = false;  // AVX2 + FMA3 + F16C, with YMM state enabled by the OS
   bool avx512 = false;   // AVX-512 F, BW, DQ, VL, with ZMM/opmask state enabled by the OS
   bool neon = false;     // always true on arm64
 };
