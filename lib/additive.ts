@@ -11,7 +11,7 @@ import { checkKeys, runSeq2Seq, runSeq2SeqSync, Seq2SeqResult } from './seq2seq'
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { expectOptions, expectTensor, optionalSignal, signalOf, positiveInteger } from './validate';
+import { expectOptions, expectTensor, expectWeight, optionalSignal, signalOf, positiveInteger } from './validate';
 
 export interface AdditiveAttentionOptions {
   queryDim: number;
@@ -78,12 +78,7 @@ export class AdditiveAttention {
     };
     const got: Record<string, Tensor<Float32Array>> = {};
     for (const [name, shape] of Object.entries(want)) {
-      const t = expectTensor(
-        (weights as unknown as Record<string, unknown>)[name],
-        name,
-        ['float32'],
-        op,
-      ) as Tensor<Float32Array>;
+      const t = expectWeight((weights as unknown as Record<string, unknown>)[name], name, op);
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw rangeError(
           'ERR_INVALID_WEIGHTS',

@@ -129,6 +129,8 @@ export type NativeAddon = {
   getNumThreads(): number;
   measureFmaPeak(threads: number, seconds: number): number;
   copyStrided(arrays: { src: Float32Array; dst: Float32Array }, descriptor: Float64Array): void;
+  /** Tensor.to between float32 and the 16-bit floats (lib/convert.ts); dst is contiguous. */
+  convert(arrays: { src: Float32Array | Uint16Array; dst: Float32Array | Uint16Array }, descriptor: Float64Array): void;
   /** Packs a weight into out in the matmul micro-kernel's panels (lib/packed-weight.ts); returns out. */
   packWeight(arrays: { weight: Float32Array; out: Float32Array }, descriptor: Float64Array): Float32Array;
   /** The width of the panels packWeight writes with the active ISA. */

@@ -17,7 +17,7 @@ import { describeValue, rangeError, typeError } from './errors';
 import { matmul, matmulSync } from './matmul';
 import { allocFloat32, formatShape } from './shape';
 import { Tensor } from './tensor';
-import { expectOptions, expectTensor, optionalSignal, positiveInteger } from './validate';
+import { expectOptions, expectTensor, expectWeight, optionalSignal, positiveInteger } from './validate';
 import { runNative } from './binding';
 import { optionKeys } from './option-keys';
 import { ACTIVATE, CHANNEL_GATE, CHANNEL_POOL, descriptorFor, SPATIAL_GATE } from './native-layout';
@@ -76,7 +76,7 @@ function weightReader(weights: unknown, op: string): Fetch {
     const value = (weights as Record<string, unknown>)[name];
     if (value === undefined)
       throw rangeError('ERR_INVALID_WEIGHTS', `${op}: missing weight '${name}' ${formatShape(shape)}`);
-    const t = expectTensor(value, name, ['float32'], op) as Tensor<Float32Array>;
+    const t = expectWeight(value, name, op);
     if (t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw rangeError(
         'ERR_INVALID_WEIGHTS',

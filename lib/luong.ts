@@ -13,7 +13,7 @@ import { checkKeys, runSeq2Seq, runSeq2SeqSync, Seq2SeqResult } from './seq2seq'
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { expectOptions, expectTensor, optionalEnum, signalOf, positiveInteger } from './validate';
+import { expectOptions, expectTensor, expectWeight, optionalEnum, signalOf, positiveInteger } from './validate';
 import { SEQ2SEQ_FORWARD_OPTION_KEYS, type Seq2SeqForwardOptions } from './additive';
 
 export type LuongScore = 'dot' | 'general' | 'concat';
@@ -75,7 +75,7 @@ export class LuongAttention {
     if (typeof weights !== 'object' || weights === null)
       throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected { W, v } but received ${describeValue(weights)}`);
     const check = (name: 'W' | 'v', shape: number[]) => {
-      const t = expectTensor(weights[name], name, ['float32'], op) as Tensor<Float32Array>;
+      const t = expectWeight(weights[name], name, op);
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         throw rangeError(
           'ERR_INVALID_WEIGHTS',

@@ -367,10 +367,18 @@ export class MultiHeadAttention {
    * layout (one extra copy of each), so writes into the weight tensors after loading are not seen:
    * load them again.
    */
-  loadStateDict(dict: Record<string, Tensor>): this {
+  loadStateDict(stateDict: Record<string, Tensor>): this {
     const op = 'MultiHeadAttention.loadStateDict';
-    if (typeof dict !== 'object' || dict === null) {
-      throw typeError('ERR_INVALID_WEIGHTS', `${op}: Expected a record of Tensors but received ${describeValue(dict)}`);
+    if (typeof stateDict !== 'object' || stateDict === null) {
+      throw typeError(
+        'ERR_INVALID_WEIGHTS',
+        `${op}: Expected a record of Tensors but received ${describeValue(stateDict)}`,
+      );
+    }
+    // bfloat16 and float16 weights (an F16 or BF16 safetensors file) are widened to float32 once, here.
+    const dict: Record<string, unknown> = {};
+    for (const [name, t] of Object.entries(stateDict)) {
+      dict[name] = isTensor(t) && (t.dtype === 'bfloat16' || t.dtype === 'float16') ? t.to('float32') : t;
     }
     const expected = this.expectedStateDict();
     const problems: string[] = [];

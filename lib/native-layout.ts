@@ -110,6 +110,12 @@ export const COPY_STRIDED = layout(
   ],
 );
 
+/**
+ * Tensor.to: from and to are 0 (float32), 1 (bfloat16) or 2 (float16); followed by the source's
+ * shape[rank] then strides[rank]. dst is contiguous.
+ */
+export const CONVERT = layout(['src', 'dst'], ['from', 'to', 'rank', 'srcOffset']);
+
 export const SEQ2SEQ = layout(
   ['keys', 'keysProj', 'queryProj', 'v', 'keyLengths', 'scores', 'weights', 'context'],
   [
@@ -228,6 +234,7 @@ export const OP_LAYOUTS = {
   matmul: MATMUL,
   packWeight: PACK_WEIGHT,
   copyStrided: COPY_STRIDED,
+  convert: CONVERT,
   seq2seq: SEQ2SEQ,
   linearAttention: LINEAR_ATTENTION,
   rotary: ROTARY,

@@ -1,8 +1,8 @@
 /**
  * A reader for .safetensors files (8-byte little-endian header length, a JSON header, raw
- * little-endian data). F32 is used in place when aligned (else copied once); F16 and BF16 are
- * converted to float32. Every offset is checked against the buffer before it is read: a hostile
- * file gets an ERR_INVALID_FILE error, never a read past the end.
+ * little-endian data). F32, F16 and BF16 become float32, float16 and bfloat16 tensors, used in
+ * place when aligned (else copied once), never widened. Every offset is checked against the buffer
+ * before it is read: a hostile file gets an ERR_INVALID_FILE error, never a read past the end.
  */
 import * as fs from 'fs';
 
@@ -11,6 +11,12 @@ import { MAX_ELEMENTS, formatShape } from './shape';
 import { Tensor } from './tensor';
 
 const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+const DTYPE_OF: Readonly<Record<string, 'float32' | 'float16' | 'bfloat16'>> = {
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+};
+const FILE_DTYPE_OF: Readonly<Record<string, string>> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
 /** A header larger than this is refused before it is parsed (the format's own reference limit). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
@@ -18,21 +24,13 @@ function bad(message: string): Error {
   return rangeError('ERR_INVALID_FILE', `safetensors: ${message}`);
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
 /**
- * Parses a safetensors buffer into float32 Tensors by name. `__metadata__` is ignored.
+ * Parses a safetensors buffer into Tensors by name: F32 as float32, F16 as float16, BF16 as
+ * bfloat16 (tensor.to('float32') widens one). `__metadata__` is ignored.
  * @throws RangeError ERR_INVALID_FILE for a bad header, an offset outside the data, overlapping
  *   tensors, a size that does not match the shape, or an unsupported dtype.
  */
-export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float32Array>> {
+export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float32Array | Uint16Array>> {
   if (!(input instanceof Uint8Array)) {
     throw typeError(
       'ERR_INVALID_ARGUMENT',
@@ -57,7 +55,7 @@ export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float
     throw bad('the header is not a JSON object');
   const dataStart = 8 + n;
   const dataLength = input.length - dataStart;
-  const out: Record<string, Tensor<Float32Array>> = Object.create(null);
+  const out: Record<string, Tensor<Float32Array | Uint16Array>> = Object.create(null);
   const spans: Array<[number, number, string]> = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
@@ -104,28 +102,13 @@ export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float
     }
     spans.push([begin, end, name]);
     const bytes = input.subarray(dataStart + begin, dataStart + end);
-    let data: Float32Array;
-    if (dtype === 'F32') {
-      // Little-endian hosts only (every platform Node runs on); aligned data is used in place.
-      data =
-        bytes.byteOffset % 4 === 0
-          ? new Float32Array(bytes.buffer, bytes.byteOffset, count)
-          : new Float32Array(bytes.slice().buffer);
-    } else {
-      data = new Float32Array(count);
-      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      if (dtype === 'F16') {
-        for (let i = 0; i < count; ++i) data[i] = halfToFloat(dv.getUint16(2 * i, true));
-      } else {
-        const u = new Uint32Array(1);
-        const f = new Float32Array(u.buffer);
-        for (let i = 0; i < count; ++i) {
-          u[0] = dv.getUint16(2 * i, true) << 16;
-          data[i] = f[0];
-        }
-      }
-    }
-    out[name] = new Tensor(data, shape as number[]);
+    // Little-endian hosts only (every platform Node runs on); aligned data is used in place.
+    const source = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+    const data =
+      dtype === 'F32'
+        ? new Float32Array(source.buffer, source.byteOffset, count)
+        : new Uint16Array(source.buffer, source.byteOffset, count);
+    out[name] = new Tensor(data, shape as number[], { dtype: DTYPE_OF[dtype] });
   }
   spans.sort((a, b) => a[0] - b[0]);
   for (let i = 1; i < spans.length; ++i) {
@@ -135,8 +118,8 @@ export function parseSafetensors(input: Uint8Array): Record<string, Tensor<Float
   return out;
 }
 
-/** Reads a .safetensors file (a path) or buffer into float32 Tensors by name. */
-export function readSafetensors(pathOrBuffer: string | Uint8Array): Record<string, Tensor<Float32Array>> {
+/** Reads a .safetensors file (a path) or buffer into Tensors by name (as parseSafetensors). */
+export function readSafetensors(pathOrBuffer: string | Uint8Array): Record<string, Tensor<Float32Array | Uint16Array>> {
   if (typeof pathOrBuffer === 'string') {
     let bytes: Buffer;
     try {
@@ -149,16 +132,24 @@ export function readSafetensors(pathOrBuffer: string | Uint8Array): Record<strin
   return parseSafetensors(pathOrBuffer);
 }
 
-/** Writes float32 tensors as a safetensors buffer (F32, little-endian), e.g. for tests and exports. */
+/**
+ * Writes float32, float16 and bfloat16 tensors as a safetensors buffer (F32, F16, BF16,
+ * little-endian), e.g. for tests and exports.
+ */
 export function encodeSafetensors(tensors: Record<string, Tensor>): Uint8Array {
   const header: Record<string, unknown> = {};
   let offset = 0;
-  const parts: Float32Array[] = [];
+  const parts: Array<Float32Array | Uint16Array> = [];
   for (const [name, t] of Object.entries(tensors)) {
-    if (t.dtype !== 'float32')
-      throw typeError('ERR_INVALID_DTYPE', `encodeSafetensors: ${name} is ${t.dtype}; only float32 is written`);
-    const data = t.contiguous().data as Float32Array;
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
+    const fileDtype = FILE_DTYPE_OF[t.dtype];
+    if (fileDtype === undefined) {
+      throw typeError(
+        'ERR_INVALID_DTYPE',
+        `encodeSafetensors: ${name} is ${t.dtype}; only float32, float16 and bfloat16 are written`,
+      );
+    }
+    const data = t.contiguous().data as Float32Array | Uint16Array;
+    header[name] = { dtype: fileDtype, shape: t.shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
     parts.push(data);
   }

@@ -1,25 +1,68 @@
 /**
  * Tensor: a typed array seen through a shape (and, for views, strides and an offset). The array
  * given is used where it lies, never copied: Float32Array is `float32`, Int32Array `int32`,
- * Uint8Array `bool` (0 = false, anything else = true).
+ * Uint8Array `bool` (0 = false, anything else = true), and a Uint16Array holds the bits of
+ * `bfloat16` or `float16` values, named by the `dtype` option.
  */
+import { convertElements, FloatDType } from './convert';
 import { describeValue, rangeError, typeError } from './errors';
 import { allocFloat32HugePages } from './huge-pages';
 import { optionKeys, readOptions } from './option-keys';
 import { allocFloat32, checkShape, contiguousStrides, formatShape, numel } from './shape';
 import { flattenNested, NestedBooleans, NestedNumbers } from './nested-array';
-import { plural } from './wording';
+import { article, plural } from './wording';
 
-export type DType = 'float32' | 'int32' | 'bool';
-export type TensorData = Float32Array | Int32Array | Uint8Array;
+export type DType = 'float32' | 'int32' | 'bool' | 'bfloat16' | 'float16';
+export type TensorData = Float32Array | Int32Array | Uint8Array | Uint16Array;
 /** An attention mask: bool (a Uint8Array) or float32 (added to the scores). */
 export type MaskTensor = Tensor<Uint8Array> | Tensor<Float32Array>;
 
+/** The dtype an array holds; null for a Uint16Array (bfloat16 or float16: it cannot tell) and others. */
 export function dtypeOf(data: unknown): DType | null {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof Uint8Array) return 'bool';
   return null;
+}
+
+/** The typed array each dtype is stored in. */
+const ARRAY_OF_DTYPE: Readonly<Record<DType, string>> = {
+  float32: 'Float32Array',
+  int32: 'Int32Array',
+  bool: 'Uint8Array',
+  bfloat16: 'Uint16Array',
+  float16: 'Uint16Array',
+};
+
+const FLOAT_DTYPES: readonly string[] = ['float32', 'bfloat16', 'float16'];
+
+/** The dtype of `data` given the `dtype` option (required for a Uint16Array, checked otherwise). */
+function resolveDtype(data: TensorData, requested: unknown): DType {
+  if (requested === undefined) {
+    const dtype = dtypeOf(data);
+    if (dtype !== null) return dtype;
+    throw typeError(
+      'ERR_INVALID_DTYPE',
+      `Tensor: a Uint16Array may hold bfloat16 or float16 values; ` +
+        `say which with { dtype: 'bfloat16' } or { dtype: 'float16' }`,
+    );
+  }
+  if (typeof requested !== 'string' || !Object.hasOwn(ARRAY_OF_DTYPE, requested)) {
+    throw typeError(
+      'ERR_INVALID_DTYPE',
+      `Tensor: Expected one of ${Object.keys(ARRAY_OF_DTYPE).join(', ')} for dtype ` +
+        `but received ${describeValue(requested)}`,
+    );
+  }
+  const dtype = requested as DType;
+  const held = dtypeOf(data);
+  if (held === null ? dtype !== 'bfloat16' && dtype !== 'float16' : dtype !== held) {
+    throw typeError(
+      'ERR_INVALID_DTYPE',
+      `Tensor: dtype '${dtype}' is stored in ${article(ARRAY_OF_DTYPE[dtype])} but data is ${describeValue(data)}`,
+    );
+  }
+  return dtype;
 }
 
 export interface ZerosOptions {
@@ -38,9 +81,14 @@ export interface ViewOptions {
   strides?: readonly number[];
   /** Element offset of the first element in `data` (default 0). */
   offset?: number;
+  /**
+   * What `data` holds: required for a Uint16Array ('bfloat16' or 'float16'); for the other arrays it
+   * may be given and must match (Float32Array 'float32', Int32Array 'int32', Uint8Array 'bool').
+   */
+  dtype?: DType;
 }
 
-const VIEW_OPTION_KEYS = optionKeys<ViewOptions>({ strides: true, offset: true });
+const VIEW_OPTION_KEYS = optionKeys<ViewOptions>({ strides: true, offset: true, dtype: true });
 
 /**
  * Every Tensor this module constructed. Native code is only ever handed tensors from here, so an
@@ -59,15 +107,18 @@ export class Tensor<T extends TensorData = TensorData> {
   readonly offset: number;
 
   /**
-   * @param data  Float32Array, Int32Array or Uint8Array (bool); used, not copied.
+   * @param data  Float32Array, Int32Array, Uint8Array (bool) or Uint16Array (bfloat16 or float16,
+   *   with `options.dtype`); used, not copied.
    * @param shape dimensions; their product must equal data.length unless `options` makes a view.
    */
   constructor(data: T, shape: readonly number[], options?: ViewOptions) {
-    const dtype = dtypeOf(data);
-    if (dtype === null) {
+    if (
+      !(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint8Array) &&
+      !(data instanceof Uint16Array)
+    ) {
       throw typeError(
         'ERR_INVALID_DTYPE',
-        `Expected a Float32Array, Int32Array or Uint8Array for data but received ${describeValue(data)}`,
+        `Expected a Float32Array, Int32Array, Uint8Array or Uint16Array for data but received ${describeValue(data)}`,
       );
     }
     const checked = checkShape(shape, 'shape');
@@ -75,6 +126,7 @@ export class Tensor<T extends TensorData = TensorData> {
     const view = isTensor(options)
       ? notOptions(options, 'Tensor')
       : (readOptions(options, 'Tensor', VIEW_OPTION_KEYS) as ViewOptions);
+    const dtype = resolveDtype(data, view.dtype);
     if (view.strides === undefined && view.offset === undefined) {
       if (count !== data.length) {
         throw rangeError(
@@ -168,7 +220,11 @@ export class Tensor<T extends TensorData = TensorData> {
     }
     const shape = this.shape.slice();
     shape[d] = length;
-    return new Tensor(this.data, shape, { strides: this.strides, offset: this.offset + start * this.strides[d] });
+    return new Tensor(this.data, shape, {
+      strides: this.strides,
+      offset: this.offset + start * this.strides[d],
+      dtype: this.dtype,
+    });
   }
 
   /** The same elements under another shape; contiguous tensors only (no copy). */
@@ -186,7 +242,7 @@ export class Tensor<T extends TensorData = TensorData> {
         `reshape: the tensor of shape ${formatShape(this.shape)} is a strided view; call contiguous() first`,
       );
     }
-    return new Tensor(this.data, checked, { offset: this.offset });
+    return new Tensor(this.data, checked, { offset: this.offset, dtype: this.dtype });
   }
 
   /** This tensor if it is contiguous from offset 0 over its whole data, else a contiguous copy. */
@@ -204,7 +260,54 @@ export class Tensor<T extends TensorData = TensorData> {
         idx[k] = 0;
       }
     }
-    return new Tensor(out, this.shape);
+    return new Tensor(out, this.shape, { dtype: this.dtype });
+  }
+
+  /**
+   * This tensor's values as `dtype`, as PyTorch's Tensor.to: the tensor itself when it already has
+   * that dtype, else a new contiguous tensor. Converts between float32, bfloat16 and float16 (in
+   * SIMD, one pass over memory), rounding to nearest even; NaN stays NaN, and values beyond
+   * float16's range become +-Infinity.
+   */
+  to(dtype: 'float32'): Tensor<Float32Array>;
+  to(dtype: 'bfloat16' | 'float16'): Tensor<Uint16Array>;
+  to(dtype: DType): Tensor;
+  to(dtype: DType): Tensor {
+    const op = 'Tensor.to';
+    if (typeof dtype !== 'string' || !Object.hasOwn(ARRAY_OF_DTYPE, dtype)) {
+      throw typeError(
+        'ERR_INVALID_DTYPE',
+        `${op}: Expected one of ${FLOAT_DTYPES.join(', ')} for dtype but received ${describeValue(dtype)}`,
+      );
+    }
+    if (dtype === this.dtype) return this;
+    if (!FLOAT_DTYPES.includes(dtype) || !FLOAT_DTYPES.includes(this.dtype)) {
+      throw typeError(
+        'ERR_INVALID_DTYPE',
+        `${op}: converts between ${FLOAT_DTYPES.join(', ')}; cannot convert ${article(this.dtype)} tensor ` +
+          `of shape ${formatShape(this.shape)} to ${dtype}`,
+      );
+    }
+    // validate.ts's checkViewInBounds, written out: validate.ts imports this module.
+    let last = this.offset;
+    for (let i = 0; i < this.rank; ++i) last += (this.shape[i] - 1) * this.strides[i];
+    if (this.size > 0 && last >= this.data.length) {
+      throw rangeError(
+        'ERR_OUT_OF_BOUNDS',
+        `${op}: the tensor of shape ${formatShape(this.shape)} needs element ${last} but its data now has ` +
+          `${this.data.length} (a detached or shrunk buffer)`,
+      );
+    }
+    const data = convertElements(
+      this.data as Float32Array | Uint16Array,
+      this.dtype as FloatDType,
+      dtype as FloatDType,
+      this.shape,
+      this.strides,
+      this.offset,
+      op,
+    );
+    return new Tensor(data, this.shape, { dtype });
   }
 
   static zeros(shape: readonly number[], options?: ZerosOptions | null): Tensor<Float32Array> {

@@ -28,6 +28,14 @@ export function expectTensor(value: unknown, name: string, dtypes: readonly DTyp
   return value;
 }
 
+/**
+ * A weight: a float32 tensor as it is, a bfloat16 or float16 one (an F16 or BF16 safetensors file)
+ * widened to float32 once, at load.
+ */
+export function expectWeight(value: unknown, name: string, op: string): Tensor<Float32Array> {
+  return expectTensor(value, name, ['float32', 'bfloat16', 'float16'], op).to('float32');
+}
+
 export function checkViewInBounds(t: Tensor, name: string, op: string): void {
   const count = numel(t.shape, name);
   if (count === 0) return;

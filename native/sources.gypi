@@ -54,7 +54,13 @@
     "kernels/neon/rotary_neon.cc",
     "kernels/neon/vector_ops_neon.cc",
     "binding/attention_block_binding.cc",
-    "kernels/attention_block_driver.cc"
+    "kernels/attention_block_driver.cc",
+    "binding/convert_binding.cc",
+    "kernels/convert_driver.cc",
+    "kernels/scalar/convert_scalar.cc",
+    "kernels/avx2/convert_avx2.cc",
+    "kernels/avx512/convert_avx512.cc",
+    "kernels/neon/convert_neon.cc"
   ],
   "defines": [
     "NAPI_VERSION=9",

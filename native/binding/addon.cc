@@ -172,6 +172,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("measureFmaPeak", Napi::Function::New(env, MeasureFmaPeak, "measureFmaPeak"));
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
+  exports.Set("convert", Napi::Function::New(env, Convert, "convert"));
   exports.Set("allocateHugePages", Napi::Function::New(env, AllocateHugePages, "allocateHugePages"));
   exports.Set("packWeight", Napi::Function::New(env, PackWeight, "packWeight"));
   exports.Set("matmulPanelWidth", Napi::Function::New(env, MatmulPanelWidth, "matmulPanelWidth"));

@@ -37,6 +37,10 @@ template <>
 inline napi_typedarray_type expectedTypedArray<uint8_t>() {
   return napi_uint8_array;
 }
+template <>
+inline napi_typedarray_type expectedTypedArray<uint16_t>() {
+  return napi_uint16_array;
+}
 
 template <typename T>
 ArrayArg<T> typedArrayArg(const Napi::Value& value, const char* name) {

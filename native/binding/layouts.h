@@ -37,6 +37,9 @@ namespace binding {
   X(dim0) X(dim1) X(dim2) X(dim3) X(srcOffset) X(srcStride0) X(srcStride1) X(srcStride2) \
   X(dstOffset) X(dstStride0) X(dstStride1) X(dstStride2)
 
+// from and to: 0 float32, 1 bfloat16, 2 float16. Followed by the source's shape[rank], strides[rank].
+#define SA_CONVERT_FIELDS(X) X(from) X(to) X(rank) X(srcOffset)
+
 #define SA_SEQ2SEQ_FIELDS(X)                                                                      \
   X(batch) X(T) X(keyDim) X(keysOffset) X(keysStrideB) X(keysStrideT) X(additive) X(hidden) \
   X(keysProjOffset) X(keysProjStrideB) X(keysProjStrideT) X(queryProjOffset) X(queryProjStrideB) X(vOffset)
@@ -74,6 +77,7 @@ namespace binding {
 #define SA_MATMUL_ARRAYS(X) X(a) X(b) X(out) X(bias)
 #define SA_PACK_WEIGHT_ARRAYS(X) X(weight) X(out)
 #define SA_COPY_STRIDED_ARRAYS(X) X(src) X(dst)
+#define SA_CONVERT_ARRAYS(X) X(src) X(dst)
 #define SA_SEQ2SEQ_ARRAYS(X) X(keys) X(keysProj) X(queryProj) X(v) X(keyLengths) X(scores) X(weights) X(context)
 #define SA_LINEAR_ATTENTION_ARRAYS(X) X(query) X(key) X(value) X(out) X(state)
 #define SA_ROTARY_ARRAYS(X) X(x) X(out) X(positions)
@@ -92,6 +96,7 @@ namespace binding {
   L(matmul, SA_MATMUL_ARRAYS, SA_MATMUL_FIELDS, MatmulLayout)                                         \
   L(packWeight, SA_PACK_WEIGHT_ARRAYS, SA_PACK_WEIGHT_FIELDS, PackWeightLayout)                       \
   L(copyStrided, SA_COPY_STRIDED_ARRAYS, SA_COPY_STRIDED_FIELDS, CopyStridedLayout)                   \
+  L(convert, SA_CONVERT_ARRAYS, SA_CONVERT_FIELDS, ConvertLayout)                                     \
   L(seq2seq, SA_SEQ2SEQ_ARRAYS, SA_SEQ2SEQ_FIELDS, Seq2SeqLayout)                                     \
   L(linearAttention, SA_LINEAR_ATTENTION_ARRAYS, SA_LINEAR_ATTENTION_FIELDS, LinearAttentionLayout)   \
   L(rotary, SA_ROTARY_ARRAYS, SA_ROTARY_FIELDS, RotaryLayout)                                         \

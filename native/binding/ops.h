@@ -22,6 +22,7 @@ Napi::Value Activate(const Napi::CallbackInfo& info, bool async);
 Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async);
 
 Napi::Value CopyStrided(const Napi::CallbackInfo& info);
+Napi::Value Convert(const Napi::CallbackInfo& info);
 Napi::Value AllocateHugePages(const Napi::CallbackInfo& info);
 Napi::Value PackWeight(const Napi::CallbackInfo& info);
 Napi::Value MatmulPanelWidth(const Napi::CallbackInfo& info);

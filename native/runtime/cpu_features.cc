@@ -62,6 +62,7 @@ CpuFeatures detect() {
   const bool osxsave = (r[2] >> 27) & 1;
   const bool fma = (r[2] >> 12) & 1;
   const bool avx = (r[2] >> 28) & 1;
+  const bool f16c = (r[2] >> 29) & 1;
   if (!osxsave || !avx) return f;
   const unsigned long long xcr0 = xgetbv0();
   const bool ymmState = (xcr0 & 0x6) == 0x6;    // SSE + AVX state
@@ -75,7 +76,7 @@ CpuFeatures detect() {
   const bool avx512dq = (ebx >> 17) & 1;
   const bool avx512bw = (ebx >> 30) & 1;
   const bool avx512vl = (ebx >> 31) & 1;
-  f.avx2Fma = ymmState && avx2 && fma;
+  f.avx2Fma = ymmState && avx2 && fma && f16c;
   f.avx512 = f.avx2Fma && zmmState && avx512f && avx512dq && avx512bw && avx512vl;
   const bool amxTile = (r[3] >> 24) & 1;
   const bool amxBf16 = (r[3] >> 22) & 1;

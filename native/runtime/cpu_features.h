@@ -6,7 +6,7 @@
 namespace sa {
 
 struct CpuFeatures {
-  bool avx2Fma = false;     // AVX2 + FMA3, with YMM state enabled by the OS
+  bool avx2Fma = false;     // AVX2 + FMA3 + F16C, with YMM state enabled by the OS
   bool avx512 = false;      // AVX-512 F, BW, DQ, VL, with ZMM/opmask state enabled by the OS
   bool avx512Bf16 = false;  // avx512 + AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16)
   bool amx = false;         // avx512Bf16 + AMX-TILE and AMX-BF16, tile state enabled and granted by the OS

@@ -35,7 +35,7 @@ function toBool(t: Tensor): Tensor<Uint8Array> {
 describe(`MultiHeadAttention vs PyTorch nn.MultiheadAttention (${isa})`, () => {
   test.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const file = path.join(fixtures, `mha_${c.name}.safetensors`);
-    const all = readSafetensors(file);
+    const all = readSafetensors(file) as Record<string, Tensor<Float32Array>>; // the fixtures are F32
     const state: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(all)) if (!k.includes('.') || k.startsWith('out_proj.')) state[k] = v;
     const mha = new MultiHeadAttention(c.module).loadStateDict(state);

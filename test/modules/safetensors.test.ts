@@ -1,4 +1,4 @@
-/** The safetensors reader: round trips, F16/BF16 conversion, and a hostile set. */
+/** The safetensors reader: round trips (F32, F16, BF16), half tensors loaded as they are, and a hostile set. */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -58,24 +58,68 @@ describe('safetensors', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
-  test('F16 and BF16 are converted to float32', () => {
+  test('F16 and BF16 load as float16 and bfloat16 tensors, in place when aligned', () => {
     // 1.0, -2.0, 0.5, 65504 (max half), a subnormal, +inf in F16; 1.0, -3.0 in BF16
     const f16 = new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x7c00]).buffer);
     const bf16 = new Uint8Array(new Uint16Array([0x3f80, 0xc040]).buffer);
     const data = new Uint8Array(16);
     data.set(f16, 0);
     data.set(bf16, 12);
-    const t = parseSafetensors(
-      file(
-        {
-          h: { dtype: 'F16', shape: [6], data_offsets: [0, 12] },
-          b: { dtype: 'BF16', shape: [2], data_offsets: [12, 16] },
-        },
-        data,
-      ),
+    const header = {
+      h: { dtype: 'F16', shape: [6], data_offsets: [0, 12] },
+      b: { dtype: 'BF16', shape: [2], data_offsets: [12, 16] },
+    };
+    const bytes = file(header, data);
+    const t = parseSafetensors(bytes);
+    expect([t.h.dtype, t.b.dtype]).toEqual(['float16', 'bfloat16']);
+    expect(Array.from(t.h.data)).toEqual([0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x7c00]);
+    expect(Array.from(t.h.to('float32').data)).toEqual([1, -2, 0.5, 65504, 2 ** -24, Infinity]);
+    expect(Array.from(t.b.to('float32').data)).toEqual([1, -3]);
+    // The same file once with its data 2-byte aligned (used where it lies), once not (copied once).
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    const evenStart = (8 + new TextEncoder().encode(JSON.stringify(header)).length) % 2 === 0;
+    const [aligned, misaligned] = evenStart ? [bytes, shifted.subarray(1)] : [shifted.subarray(1), bytes];
+    expect(parseSafetensors(aligned).h.data.buffer).toBe(aligned.buffer);
+    const copied = parseSafetensors(misaligned);
+    expect(copied.h.data.buffer).not.toBe(misaligned.buffer);
+    expect(Array.from(copied.h.data)).toEqual(Array.from(t.h.data));
+  });
+
+  test('F16 and BF16 round trip through encodeSafetensors; MultiHeadAttention loads them widened', () => {
+    const r = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) / 2);
+    const dict = {
+      in_proj_weight: Tensor.from(r(48, 0.7), [12, 4]),
+      in_proj_bias: Tensor.from(r(12, 1.3), [12]),
+      'out_proj.weight': Tensor.from(r(16, 2.1), [4, 4]),
+      'out_proj.bias': Tensor.from(r(4, 0.3), [4]),
+    };
+    for (const dtype of ['float16', 'bfloat16'] as const) {
+      const halves = Object.fromEntries(Object.entries(dict).map(([k, v]) => [k, v.to(dtype)]));
+      // a strided view is written contiguously
+      halves.extra = dict.in_proj_weight.narrow(1, 1, 2).to(dtype);
+      const bytes = encodeSafetensors(halves);
+      const header = JSON.parse(
+        new TextDecoder().decode(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true)))),
+      );
+      expect(header.in_proj_weight.dtype).toBe(dtype === 'float16' ? 'F16' : 'BF16');
+      const back = parseSafetensors(bytes);
+      for (const [k, v] of Object.entries(halves)) {
+        expect({ k, dtype: back[k].dtype, shape: back[k].shape }).toEqual({ k, dtype, shape: v.shape });
+        expect(Array.from(back[k].data)).toEqual(Array.from(v.data));
+      }
+      delete halves.extra;
+      const x = Tensor.from(r(12, 0.9), [1, 3, 4]);
+      const fromHalves = MultiHeadAttention.fromSafetensors(encodeSafetensors(halves), { embedDim: 4, numHeads: 2 });
+      const widened = Object.fromEntries(Object.entries(halves).map(([k, v]) => [k, v.to('float32')]));
+      const fromFloats = new MultiHeadAttention({ embedDim: 4, numHeads: 2 }).loadStateDict(widened);
+      expect(Array.from(fromHalves.forwardSync(x, x, x).output.data)).toEqual(
+        Array.from(fromFloats.forwardSync(x, x, x).output.data),
+      );
+    }
+    expect(() => encodeSafetensors({ i: new Tensor(new Int32Array(1), [1]) })).toThrow(
+      /only float32, float16 and bfloat16 are written/,
     );
-    expect(Array.from(t.h.data)).toEqual([1, -2, 0.5, 65504, 2 ** -24, Infinity]);
-    expect(Array.from(t.b.data)).toEqual([1, -3]);
   });
 
   test('hostile files give ERR_INVALID_FILE, never a crash or a read past the buffer', () => {

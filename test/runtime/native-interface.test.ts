@@ -50,8 +50,9 @@ describe('op layouts: declared once, the same on both sides', () => {
   test('each op is exported once per mode, and lib/ writes no descriptor at a literal offset', () => {
     for (const op of Object.keys(OP_LAYOUTS)) {
       expect(typeof raw[op]).toBe('function');
-      // copyStrided and packWeight run on the calling thread only.
-      if (op !== 'copyStrided' && op !== 'packWeight') expect(typeof raw[`${op}Async`]).toBe('function');
+      // copyStrided, convert and packWeight run on the calling thread only.
+      if (op !== 'copyStrided' && op !== 'convert' && op !== 'packWeight')
+        expect(typeof raw[`${op}Async`]).toBe('function');
     }
     expect(typeof raw.attentionWeights).toBe('function');
     expect(typeof raw.attentionWeightsAsync).toBe('function');
