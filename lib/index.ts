@@ -18,6 +18,9 @@ export type { AttentionOptions, AttentionLayout, CausalAlignment } from './atten
 export { backendInfo, setNumThreads, getNumThreads, measureFmaPeak } from './backend';
 export type { BackendInfo, Isa } from './backend';
 export { MultiHeadAttention } from './multihead';
+export { PrecomputedMemory } from './precomputed-memory';
+export type { MultiHeadRotaryOptions } from './multihead-decoder-options';
+export type { LoadStateDictOptions } from './state-dict-options';
 export type { PositionalHeadOptions } from './positional-head';
 export type {
   MultiHeadAttentionOptions,
