@@ -149,7 +149,8 @@ function windowSide(v: unknown, side: string, op: string): number {
   return v;
 }
 
-function windowOption(options: Record<string, unknown>, op: string): [number, number] {
+/** @internal windowSize, checked: [-1, -1] when absent. */
+export function windowOption(options: Record<string, unknown>, op: string): [number, number] {
   const w = options.windowSize;
   if (w === undefined || w === null) return [-1, -1];
   if (!Array.isArray(w) || w.length !== 2) {
@@ -161,7 +162,8 @@ function windowOption(options: Record<string, unknown>, op: string): [number, nu
   return [windowSide(w[0], 'left', op), windowSide(w[1], 'right', op)];
 }
 
-function alibiOption(options: Record<string, unknown>, heads: number, op: string): Float32Array | null {
+/** @internal alibiSlopes, checked: one finite slope per query head, or null when absent. */
+export function alibiOption(options: Record<string, unknown>, heads: number, op: string): Float32Array | null {
   const a = options.alibiSlopes;
   if (a === undefined || a === null) return null;
   let values: ArrayLike<unknown>;

@@ -20,6 +20,9 @@ export type { BackendInfo, Isa } from './backend';
 export { setFloat32MatmulPrecision, getFloat32MatmulPrecision } from './matmul-precision';
 export type { Float32MatmulPrecision } from './matmul-precision';
 export { MultiHeadAttention } from './multihead';
+export { PrecomputedMemory } from './precomputed-memory';
+export type { MultiHeadRotaryOptions } from './multihead-decoder-options';
+export type { LoadStateDictOptions } from './state-dict-options';
 export type { PositionalHeadOptions } from './positional-head';
 export type {
   MultiHeadAttentionOptions,

@@ -6,7 +6,7 @@
  * Mask polarity follows nn.MultiheadAttention, NOT scaled_dot_product_attention: a bool attnMask is
  * TRUE WHERE ATTENDING IS NOT ALLOWED; keyPaddingMask is TRUE AT PADDING. A float mask is added.
  */
-import type { AbortSignalLike } from './abort';
+import type { AbortSignalLike, SignalOptions } from './abort';
 import {
   attentionWeightsSync,
   attentionWeights,
@@ -23,10 +23,22 @@ import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, MaskTensor, Tensor } from './tensor';
 import { callFormOf, optionKeys } from './option-keys';
-import { checkOut, expectOptions, expectTensor, optionalBoolean, positiveInteger, signalOf } from './validate';
+import {
+  checkOut,
+  expectOptions,
+  expectTensor,
+  optionalBoolean,
+  optionalSignal,
+  positiveInteger,
+  signalOf,
+} from './validate';
 import { AttentionBlockStep, stepWeightsOf, StepWeights } from './attention-block-step';
 import { plural } from './wording';
 import { PositionalHead, PositionalHeadOptions, PositionalParameters } from './positional-head';
+import { applyRotaryEmbedding, applyRotaryEmbeddingSync, RotaryEmbeddingOptions } from './rotary';
+import { MultiHeadRotaryOptions, rotaryCalls, rotaryOption, scoreOptions } from './multihead-decoder-options';
+import { PrecomputedMemory } from './precomputed-memory';
+import { LOAD_STATE_DICT_OPTION_KEYS, LoadStateDictOptions, selectStateDict } from './state-dict-options';
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
 const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
@@ -43,6 +55,11 @@ const ATTENTION: Kernel<[Tensor, Tensor, Tensor, AttentionOptions?], Tensor<Floa
   sync: scaledDotProductAttentionSync,
   async: scaledDotProductAttention,
   abortable: (signal, q, k, v, o) => scaledDotProductAttention(q, k, v, { ...o, signal }),
+};
+const ROTARY: Kernel<[Tensor, RotaryEmbeddingOptions?], Tensor<Float32Array>> = {
+  sync: applyRotaryEmbeddingSync,
+  async: applyRotaryEmbedding,
+  abortable: (signal, x, o) => applyRotaryEmbedding(x, { ...o, signal }),
 };
 const WEIGHTS: Kernel<[Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
   sync: attentionWeightsSync,
@@ -111,6 +128,22 @@ export interface MultiHeadForwardOptions {
    */
   inputLengths?: Int32Array | readonly number[];
   /**
+   * Rotary position embedding (RoPE) of the projected query and key heads, before attention and
+   * before the keys are cached; `true` for the defaults. Batch item b's new positions start at its
+   * cache row's length (queries bottom-right aligned to the keys), at 0 without a cache.
+   */
+  rotary?: MultiHeadRotaryOptions | true;
+  /**
+   * ALiBi, as scaledDotProductAttention's: one slope per query head (float32 Tensor [numHeads],
+   * Float32Array or number[]), or `true` for alibiSlopes(numHeads). Distances are to the query's
+   * aligned position (its cache position with a cache).
+   */
+  alibiSlopes?: Tensor | Float32Array | readonly number[] | true;
+  /** Sliding window [left, right] around the query's aligned position, as scaledDotProductAttention's. */
+  windowSize?: readonly [number, number];
+  /** Logit soft-capping: scores s become softcap * tanh(s / softcap) (> 0). */
+  softcap?: number;
+  /**
    * forward() only: aborting it rejects the call with an AbortError and stops its kernels (a `cache`
    * may then already hold this call's keys and values).
    */
@@ -131,6 +164,10 @@ const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
   cache: true,
   cacheRows: true,
   inputLengths: true,
+  rotary: true,
+  alibiSlopes: true,
+  windowSize: true,
+  softcap: true,
   out: true,
 });
 
@@ -366,37 +403,48 @@ export class MultiHeadAttention {
    * The biases are used, not copied; the weights are packed once here into the matmul kernel's
    * layout (one extra copy of each), so writes into the weight tensors after loading are not seen:
    * load them again.
+   *
+   * `prefix` reads one module's weights from a whole model's state dict ('decoder.layers.3.self_attn.'):
+   * only the keys starting with it, without it. `strict: false` ignores the keys the module does not
+   * expect (PyTorch's unexpected_keys); a missing or misshapen weight is refused either way, so unlike
+   * PyTorch there are no missing keys to report and the module itself is returned.
    */
-  loadStateDict(stateDict: Record<string, Tensor>): this {
-    const op = 'MultiHeadAttention.loadStateDict';
-    if (typeof stateDict !== 'object' || stateDict === null) {
+  loadStateDict(dict: Record<string, Tensor>, options?: LoadStateDictOptions): this {
+    return this.loadSelected(dict, options, 'MultiHeadAttention.loadStateDict');
+  }
+
+  private loadSelected(dictIn: Record<string, Tensor>, options: unknown, op: string): this {
+    if (typeof dictIn !== 'object' || dictIn === null) {
       throw typeError(
         'ERR_INVALID_WEIGHTS',
-        `${op}: Expected a record of Tensors but received ${describeValue(stateDict)}`,
+        `${op}: Expected a record of Tensors but received ${describeValue(dictIn)}`,
       );
     }
+    const { entries: selected, strict, prefix } = selectStateDict(dictIn, options, op);
     // bfloat16 and float16 weights (an F16 or BF16 safetensors file) are widened to float32 once, here.
     const dict: Record<string, unknown> = {};
-    for (const [name, t] of Object.entries(stateDict)) {
+    for (const [name, t] of Object.entries(selected)) {
       dict[name] = isTensor(t) && (t.dtype === 'bfloat16' || t.dtype === 'float16') ? t.to('float32') : t;
     }
     const expected = this.expectedStateDict();
     const problems: string[] = [];
     for (const [name, shape] of Object.entries(expected)) {
       const t = dict[name];
-      if (t === undefined) problems.push(`missing ${name} ${formatShape(shape)}`);
+      if (t === undefined) problems.push(`missing ${prefix}${name} ${formatShape(shape)}`);
       else if (!isTensor(t) || t.dtype !== 'float32')
         problems.push(`${name} must be a float32 Tensor, received ${describeValue(t)}`);
       else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         problems.push(`${name} must be ${formatShape(shape)}, received ${formatShape(t.shape)}`);
       }
     }
-    for (const name of Object.keys(dict)) {
-      if (!(name in expected)) problems.push(`unexpected ${name}`);
+    if (strict) {
+      for (const name of Object.keys(dict)) {
+        if (!(name in expected)) problems.push(`unexpected ${prefix}${name}`);
+      }
     }
     if (problems.length > 0) {
       const want = Object.entries(expected)
-        .map(([n, s]) => `${n} ${formatShape(s)}`)
+        .map(([n, s]) => `${prefix}${n} ${formatShape(s)}`)
         .join(', ');
       throw rangeError('ERR_INVALID_WEIGHTS', `${op}: ${problems.join('; ')}. Expected exactly: ${want}`);
     }
@@ -407,7 +455,7 @@ export class MultiHeadAttention {
       outWeight: get('out_proj.weight'),
       inProj: null,
       inProjPacked: null,
-      positional: this.positional ? this.positional.load(dict) : {},
+      positional: this.positional ? this.positional.load(dict as Record<string, Tensor>) : {},
     };
     w.outPacked = packWeight(w.outWeight as Tensor, op, 'out_proj.weight');
     if (this.packed) {
@@ -445,11 +493,76 @@ export class MultiHeadAttention {
     return this;
   }
 
-  /** Builds a module from a .safetensors file or buffer holding nn.MultiheadAttention's state dict. */
-  static fromSafetensors(pathOrBuffer: string | Uint8Array, options: MultiHeadAttentionOptions): MultiHeadAttention {
-    return new MultiHeadAttention(options).loadStateDict(readSafetensors(pathOrBuffer));
+  /**
+   * Builds a module from a .safetensors file or buffer holding nn.MultiheadAttention's state dict
+   * (or a model's, with `prefix`): the constructor's options and loadStateDict's.
+   */
+  static fromSafetensors(
+    pathOrBuffer: string | Uint8Array,
+    options: MultiHeadAttentionOptions & LoadStateDictOptions,
+  ): MultiHeadAttention {
+    const op = 'MultiHeadAttention';
+    const o = expectOptions(options, op, [...MULTI_HEAD_ATTENTION_OPTION_KEYS, ...LOAD_STATE_DICT_OPTION_KEYS]);
+    const { prefix, strict, ...moduleOptions } = o;
+    const mha = new MultiHeadAttention(moduleOptions as unknown as MultiHeadAttentionOptions);
+    return mha.loadSelected(readSafetensors(pathOrBuffer), { prefix, strict }, 'MultiHeadAttention.fromSafetensors');
   }
 
+  /** loadStateDict from a .safetensors file or buffer. */
+  loadSafetensors(pathOrBuffer: string | Uint8Array, options?: LoadStateDictOptions): this {
+    const op = 'MultiHeadAttention.loadSafetensors';
+    expectOptions(options, op, LOAD_STATE_DICT_OPTION_KEYS);
+    return this.loadSelected(readSafetensors(pathOrBuffer), options, op);
+  }
+
+  /**
+   * Projects a fixed memory (an encoder's output) once: key [B, Lk, kdim] and value [B, Lk, vdim] ->
+   * a handle that forward() takes in place of key and value at every step (cross-attention).
+   */
+  precomputeSync(key: Tensor, value: Tensor): PrecomputedMemory {
+    return runSync(this.precomputeBlock(key, value, 'MultiHeadAttention.precomputeSync'));
+  }
+
+  /** As precomputeSync, off the event loop. */
+  async precompute(key: Tensor, value: Tensor, options?: SignalOptions): Promise<PrecomputedMemory> {
+    const op = 'MultiHeadAttention.precompute';
+    const signal = optionalSignal(expectOptions(options, op, [], 'promise'), op);
+    return runAsync(this.precomputeBlock(key, value, op), signal);
+  }
+
+  private *precomputeBlock(keyIn: unknown, valueIn: unknown, op: string): TensorBlock<PrecomputedMemory> {
+    const w = this.loadedWeights(op);
+    const key = expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>;
+    const value = expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>;
+    const [B, Lk] = key.shape;
+    if (
+      key.rank !== 3 ||
+      value.rank !== 3 ||
+      key.shape[2] !== this.kdim ||
+      value.shape[2] !== this.vdim ||
+      value.shape[0] !== B ||
+      value.shape[1] !== Lk
+    ) {
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: Expected key [B, Lk, ${this.kdim}] and value [B, Lk, ${this.vdim}] but received ` +
+          `key ${formatShape(key.shape)}, value ${formatShape(value.shape)}`,
+      );
+    }
+    const [k, v] = yield* runAll([
+      this.projection(key, w.kPacked, w.kWeight, w.kBias),
+      this.projection(value, w.vPacked, w.vWeight, w.vBias),
+    ]);
+    const Hkv = this.numKeyValueHeads;
+    return new PrecomputedMemory(this.headsView(k, Hkv), this.headsView(v, Hkv), this, w);
+  }
+
+  forwardSync(
+    query: Tensor,
+    memory: PrecomputedMemory,
+    options: MultiHeadForwardOptions & { needWeights: true },
+  ): MultiHeadForwardResultWithWeights;
+  forwardSync(query: Tensor, memory: PrecomputedMemory, options?: MultiHeadForwardOptions): MultiHeadForwardResult;
   forwardSync(
     query: Tensor,
     key: Tensor,
@@ -457,13 +570,26 @@ export class MultiHeadAttention {
     options: MultiHeadForwardOptions & { needWeights: true },
   ): MultiHeadForwardResultWithWeights;
   forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult;
-  forwardSync(query: Tensor, key: Tensor, value: Tensor, options?: MultiHeadForwardOptions): MultiHeadForwardResult {
-    const plan = this.plan(query, key, value, options, 'MultiHeadAttention.forwardSync');
-    plan.cache?.refuseWhileBusy('MultiHeadAttention.forwardSync');
+  forwardSync(
+    query: Tensor,
+    keyOrMemory: Tensor | PrecomputedMemory,
+    valueOrOptions?: Tensor | MultiHeadForwardOptions,
+    options?: MultiHeadForwardOptions,
+  ): MultiHeadForwardResult {
+    const op = 'MultiHeadAttention.forwardSync';
+    const a = this.callArguments(keyOrMemory, valueOrOptions, options, op);
+    const plan = this.plan(query, a.key, a.value, a.options, op);
+    plan.cache?.refuseWhileBusy(op);
     if (plan.oneStep) return { output: this.blockStep.runSync(this.stepCall(plan)) };
     return runSync(this.forwardBlock(plan));
   }
 
+  forward(
+    query: Tensor,
+    memory: PrecomputedMemory,
+    options: MultiHeadForwardOptions & { needWeights: true },
+  ): Promise<MultiHeadForwardResultWithWeights>;
+  forward(query: Tensor, memory: PrecomputedMemory, options?: MultiHeadForwardOptions): Promise<MultiHeadForwardResult>;
   forward(
     query: Tensor,
     key: Tensor,
@@ -478,11 +604,12 @@ export class MultiHeadAttention {
   ): Promise<MultiHeadForwardResult>;
   async forward(
     query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    options?: MultiHeadForwardOptions,
+    keyOrMemory: Tensor | PrecomputedMemory,
+    valueOrOptions?: Tensor | MultiHeadForwardOptions,
+    optionsIn?: MultiHeadForwardOptions,
   ): Promise<MultiHeadForwardResult> {
     const op = 'MultiHeadAttention.forward';
+    const { key, value, options } = this.callArguments(keyOrMemory, valueOrOptions, optionsIn, op);
     const signal = signalOf(options, op);
     const queuedOn = (options as { cache?: unknown } | undefined)?.cache;
     if (queuedOn instanceof KVCache && queuedOn.busy) {
@@ -491,6 +618,18 @@ export class MultiHeadAttention {
     }
     const plan = this.plan(query, key, value, options, op);
     return plan.cache ? plan.cache.enqueue(() => this.run(plan, signal)) : this.run(plan, signal);
+  }
+
+  /** forward's arguments: (query, key, value, options?) or (query, memory, options?). */
+  private callArguments(keyOrMemory: unknown, valueOrOptions: unknown, options: unknown, op: string) {
+    if (!(keyOrMemory instanceof PrecomputedMemory)) return { key: keyOrMemory, value: valueOrOptions, options };
+    if (isTensor(valueOrOptions) || options !== undefined) {
+      throw typeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: a PrecomputedMemory stands for both key and value: call ${op.split('.')[1]}(query, memory, options?)`,
+      );
+    }
+    return { key: keyOrMemory, value: undefined, options: valueOrOptions };
   }
 
   /** Runs a checked plan off the event loop (in its turn on the cache, if any). */
@@ -516,7 +655,15 @@ export class MultiHeadAttention {
   /** The block, written once: projections, cache append, attention, output projection, weights. */
   private *forwardBlock(plan: ForwardPlan): TensorBlock<MultiHeadForwardResult> {
     const w = this.weights as Weights;
-    const { q, k, v } = yield* this.project(plan);
+    const projected = yield* this.project(plan);
+    const v = projected.v;
+    let { q, k } = projected;
+    if (plan.rotary) {
+      // In place where the projection is contiguous (its own buffer); a view of the packed one is rotated into a new tensor.
+      const rotate = (t: Tensor<Float32Array>, o: RotaryEmbeddingOptions) =>
+        step(ROTARY, t, t.isContiguous() ? { ...o, out: t } : o);
+      [q, k] = yield* runAll([rotate(q, plan.rotary.q), rotate(k, plan.rotary.k)]);
+    }
     if (plan.cache) plan.cache.store(k, v, plan.cacheRows, plan.inputLengths);
     const kAll = plan.cached ? plan.cached.keys : k;
     const vAll = plan.cached ? plan.cached.values : v;
@@ -550,18 +697,45 @@ export class MultiHeadAttention {
     }
   }
 
-  private plan(queryIn: unknown, keyIn: unknown, valueIn: unknown, optionsIn: unknown, op: string) {
+  private loadedWeights(op: string): Weights {
     if (this.weights === null)
       throw rangeError('ERR_INVALID_WEIGHTS', `${op}: no weights loaded (call loadStateDict or fromSafetensors)`);
+    return this.weights;
+  }
+
+  /** A precomputed memory passed for key and value, checked against this module and the query. */
+  private memoryOf(keyIn: unknown, B: number, op: string): PrecomputedMemory | null {
+    if (!(keyIn instanceof PrecomputedMemory)) return null;
+    if (keyIn.owner !== this) {
+      throw rangeError('ERR_INVALID_ARGUMENT', `${op}: this PrecomputedMemory belongs to another MultiHeadAttention`);
+    }
+    if (keyIn.weights !== this.weights) {
+      throw rangeError(
+        'ERR_INVALID_ARGUMENT',
+        `${op}: this PrecomputedMemory was projected with weights since replaced by loadStateDict; precompute it again`,
+      );
+    }
+    if (keyIn.batch !== B) {
+      throw rangeError(
+        'ERR_SHAPE_MISMATCH',
+        `${op}: the PrecomputedMemory has batch ${keyIn.batch} but the query has ${B}`,
+      );
+    }
+    return keyIn;
+  }
+
+  private plan(queryIn: unknown, keyIn: unknown, valueIn: unknown, optionsIn: unknown, op: string) {
+    const w = this.loadedWeights(op);
     const query = expectTensor(queryIn, 'query', ['float32'], op) as Tensor<Float32Array>;
-    const key = expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>;
-    const value = expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>;
+    const memory = this.memoryOf(keyIn, query.shape[0], op);
+    const key = memory ? memory.keys : (expectTensor(keyIn, 'key', ['float32'], op) as Tensor<Float32Array>);
+    const value = memory ? memory.values : (expectTensor(valueIn, 'value', ['float32'], op) as Tensor<Float32Array>);
     const o = expectOptions(optionsIn, op, MULTI_HEAD_FORWARD_OPTION_KEYS, callFormOf(op));
     const shapes = () =>
       [`query ${formatShape(query.shape)}`, `key ${formatShape(key.shape)}`, `value ${formatShape(value.shape)}`].join(
         ', ',
       );
-    if (query.rank !== 3 || key.rank !== 3 || value.rank !== 3) {
+    if (query.rank !== 3 || (memory === null && (key.rank !== 3 || value.rank !== 3))) {
       throw rangeError(
         'ERR_INVALID_SHAPE',
         `${op}: Expected query [B, Lq, ${this.embedDim}], key [B, Lk, ${this.kdim}], value [B, Lk, ${this.vdim}] ` +
@@ -569,8 +743,10 @@ export class MultiHeadAttention {
       );
     }
     const [B, Lq, E] = query.shape;
-    const [Bk, Lk, kd] = key.shape;
-    const [Bv, Lv, vd] = value.shape;
+    const [Bk, Lk] = key.shape;
+    const [Bv, Lv] = value.shape;
+    const kd = memory ? this.kdim : key.shape[2];
+    const vd = memory ? this.vdim : value.shape[2];
     if (E !== this.embedDim || kd !== this.kdim || vd !== this.vdim || Bk !== B || Bv !== B || Lv !== Lk) {
       throw rangeError(
         'ERR_SHAPE_MISMATCH',
@@ -588,6 +764,12 @@ export class MultiHeadAttention {
           'ERR_INVALID_OPTION',
           `${op}: Expected a KVCache for cache but received ${describeValue(o.cache)}`,
         );
+      if (memory) {
+        throw typeError(
+          'ERR_INVALID_OPTION',
+          `${op}: a PrecomputedMemory is fixed keys and values; it cannot be appended to a cache (pass one or the other)`,
+        );
+      }
       cache = o.cache;
       if (cache.batch < B || cache.numKeyValueHeads !== this.numKeyValueHeads || cache.headDim !== this.headDim) {
         throw rangeError(
@@ -618,6 +800,30 @@ export class MultiHeadAttention {
       attention.isCausal = true;
     }
     const queryStart = LkAll - Lk;
+    const rotarySettings = rotaryOption(o.rotary, this.headDim, op);
+    if (rotarySettings && memory) {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: rotary with a PrecomputedMemory: its keys are projected once, without positions; ` +
+          'rotary is for self-attention',
+      );
+    }
+    let rotary: ReturnType<typeof rotaryCalls> | null = null;
+    if (rotarySettings) {
+      const lengths = cache?.lengths ?? null;
+      const starts = lengths && rows ? Int32Array.from(rows, (r) => lengths[r]) : lengths;
+      rotary = rotaryCalls(rotarySettings, starts, Lq, Lk);
+    }
+    const scores = scoreOptions(o, this.numHeads, op);
+    const plainScores = Object.keys(scores).length === 0;
+    Object.assign(attention, scores);
+    if (this.positional && !plainScores) {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: alibiSlopes, windowSize and softcap are not supported with a positional head ` +
+          '(its attention would not be windowed, biased or capped like the dot-product one)',
+      );
+    }
     if (this.positional) {
       if (rows !== undefined || cached?.keyLengths !== undefined || inputLengths !== undefined) {
         throw rangeError(
@@ -629,7 +835,6 @@ export class MultiHeadAttention {
       this.positional.checkLengths({ queryStart, Lq, Lk: LkAll }, op);
     }
     this.mapMasks(o, attention, { B, Lq, Lk: LkAll, cached: cache !== undefined }, op);
-    const w = this.weights;
     let out: Tensor<Float32Array> | undefined;
     if (o.out !== undefined) {
       const inputs = {
@@ -660,6 +865,8 @@ export class MultiHeadAttention {
       inputLengths === undefined &&
       self &&
       this.positional === null &&
+      rotary === null &&
+      plainScores &&
       Lq > 0 &&
       this.stepWeights !== null &&
       !needWeights &&
@@ -679,6 +886,8 @@ export class MultiHeadAttention {
       cacheRows: rows,
       inputLengths,
       cached,
+      memory,
+      rotary,
       needWeights,
       average,
       attention,
@@ -743,18 +952,25 @@ export class MultiHeadAttention {
     return t.reshape([B, L, heads, this.headDim]);
   }
 
+  /** One input projection [B, L, in] -> [B, L, out]. */
+  private projection(x: Tensor, packed: PackedWeight | null, weight: Tensor, bias?: Tensor) {
+    return packed !== null ? step(LINEAR, x, packed, { bias }) : step(MATMUL, x, weight, { transposeB: true, bias });
+  }
+
   private *project(plan: ForwardPlan): TensorBlock<Projected> {
     const w = this.weights as Weights;
     if (plan.self && w.inProjPacked !== null) {
       // Self-attention: one matmul into [B, L, E + 2 Ekv], Q K V read from it as strided views.
       return this.projectionViews(plan, yield step(LINEAR, plan.query, w.inProjPacked, { bias: w.inBias }));
     }
-    const projection = (x: Tensor, packed: PackedWeight | null, weight: Tensor, bias?: Tensor) =>
-      packed !== null ? step(LINEAR, x, packed, { bias }) : step(MATMUL, x, weight, { transposeB: true, bias });
+    if (plan.memory) {
+      const q = yield this.projection(plan.query, w.qPacked, w.qWeight, w.qBias);
+      return { q: this.headsView(q, this.numHeads), k: plan.memory.keys, v: plan.memory.values };
+    }
     const [q, k, v] = yield* runAll([
-      projection(plan.query, w.qPacked, w.qWeight, w.qBias),
-      projection(plan.key, w.kPacked, w.kWeight, w.kBias),
-      projection(plan.value, w.vPacked, w.vWeight, w.vBias),
+      this.projection(plan.query, w.qPacked, w.qWeight, w.qBias),
+      this.projection(plan.key, w.kPacked, w.kWeight, w.kBias),
+      this.projection(plan.value, w.vPacked, w.vWeight, w.vBias),
     ]);
     return {
       q: this.headsView(q, this.numHeads),

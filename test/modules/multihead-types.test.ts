@@ -7,6 +7,7 @@ import {
   MaskTensor,
   MultiHeadAttention,
   MultiHeadForwardResult,
+  PrecomputedMemory,
   scaledDotProductAttentionSync,
   Tensor,
 } from '../../lib';
@@ -43,6 +44,15 @@ export function wrongUses(mha: MultiHeadAttention, x: Tensor<Float32Array>, flag
   void [a, b, c];
 }
 
+/** Compiled, never called: a PrecomputedMemory stands for key and value together. */
+export function wrongMemoryUses(mha: MultiHeadAttention, x: Tensor<Float32Array>, memory: PrecomputedMemory): void {
+  // @ts-expect-error a memory takes the place of both key and value
+  mha.forwardSync(x, memory, x);
+  // @ts-expect-error weights may be absent without needWeights: true
+  const w: Tensor<Float32Array> = mha.forwardSync(x, memory).weights;
+  void w;
+}
+
 describe('MultiHeadAttention result types', () => {
   const x = randomTensor([B, L, E], rng(6));
 
@@ -61,6 +71,16 @@ describe('MultiHeadAttention result types', () => {
     const result: MultiHeadForwardResult = mha.forwardSync(x, x, x, { needWeights: false });
     expect(result.weights).toBeUndefined();
     expect((await mha.forward(x, x, x)).weights).toBeUndefined();
+  });
+
+  test('forward(query, memory) type-checks, with weights typed as present under needWeights: true', async () => {
+    const mha = module();
+    const memory: PrecomputedMemory = mha.precomputeSync(x, x);
+    const sync: Tensor<Float32Array> = mha.forwardSync(x, memory, { needWeights: true }).weights;
+    const result: MultiHeadForwardResult = await mha.forward(x, memory);
+    expectClose(result.output.data, mha.forwardSync(x, x, x).output.data, 1e-6, 1e-6, 'memory vs key and value');
+    expect(sync.shape).toEqual([B, L, L]);
+    expect(() => wrongMemoryUses(mha, x, memory)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 
   test('bool and float32 masks are accepted; an int32 one is refused at run time too', () => {

@@ -45,15 +45,15 @@ const zeros = (shape: number[]) => Tensor.zeros(shape);
 const q4 = zeros([1, 2, 3, 4]);
 const x3 = zeros([1, 3, 4]);
 
+function mhaStateDict(): Record<string, Tensor> {
+  const shapes = new MultiHeadAttention({ embedDim: 4, numHeads: 2 }).expectedStateDict();
+  return Object.fromEntries(Object.entries(shapes).map(([name, shape]) => [name, zeros(shape)]));
+}
 function loadedMha(): MultiHeadAttention {
-  const mha = new MultiHeadAttention({ embedDim: 4, numHeads: 2 });
-  const dict = Object.fromEntries(Object.entries(mha.expectedStateDict()).map(([name, shape]) => [name, zeros(shape)]));
-  return mha.loadStateDict(dict);
+  return new MultiHeadAttention({ embedDim: 4, numHeads: 2 }).loadStateDict(mhaStateDict());
 }
 const mha = loadedMha();
-const mhaFile = encodeSafetensors(
-  Object.fromEntries(Object.entries(mha.expectedStateDict()).map(([name, shape]) => [name, zeros(shape)])),
-);
+const mhaFile = encodeSafetensors(mhaStateDict());
 const additive = new AdditiveAttention({ queryDim: 4, keyDim: 4, hiddenDim: 4 }).loadWeights({
   W1: zeros([4, 4]),
   W2: zeros([4, 4]),
@@ -91,6 +91,9 @@ const CALLS: Record<string, Call> = {
     MultiHeadAttention.fromSafetensors(mhaFile, { embedDim: 4, numHeads: 2, ...o }),
   'MultiHeadAttention.forwardSync': (o) => mha.forwardSync(x3, x3, x3, o),
   'MultiHeadAttention.forward': (o) => mha.forward(x3, x3, x3, o),
+  'MultiHeadAttention.loadStateDict': (o) => loadedMha().loadStateDict(mhaStateDict(), o),
+  'MultiHeadAttention.loadSafetensors': (o) => loadedMha().loadSafetensors(mhaFile, o),
+  'MultiHeadAttention.precompute': (o) => mha.precompute(x3, x3, o),
   'new KVCache': (o) => new KVCache({ batch: 1, numKeyValueHeads: 2, headDim: 2, capacity: 4, ...o }),
   'new AdditiveAttention': (o) => new AdditiveAttention({ queryDim: 4, keyDim: 4, hiddenDim: 4, ...o }),
   'AdditiveAttention.forwardSync': (o) => additive.forwardSync(zeros([1, 4]), x3, o),
@@ -132,7 +135,12 @@ const PAIRS = Object.keys(CALLS)
   .map((sync) => [sync, sync.replace(/Sync$/, '')] as const);
 
 /** Promise forms whose Sync form takes no options (only the Promise form has one: its signal). */
-const SIGNAL_ONLY = ['AdditiveAttention.precompute', 'SqueezeExcitation.forward', 'CBAM.forward'];
+const SIGNAL_ONLY = [
+  'AdditiveAttention.precompute',
+  'MultiHeadAttention.precompute',
+  'SqueezeExcitation.forward',
+  'CBAM.forward',
+];
 
 function isPromiseForm(name: string): boolean {
   return SIGNAL_ONLY.includes(name) || PAIRS.some(([, promise]) => promise === name);

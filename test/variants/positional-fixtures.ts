@@ -68,7 +68,7 @@ export function loadPositionalCases(): PositionalCase[] {
   };
   const all = readSafetensors(path.join(fixtures, 'positional.safetensors'));
   return cases.map((c) => {
-    const get = (what: string) => all[`${c.name}.${what}`];
+    const get = (what: string) => all[`${c.name}.${what}`] as Tensor<Float32Array>;
     const options: PositionalAttentionOptions = { ...c.options };
     const attnMask = mask(get('mask.attn'), c.attnMaskDtype);
     const keyPaddingMask = mask(get('mask.key_padding'), c.keyPaddingMaskDtype);
