@@ -15,6 +15,7 @@ const VOCAB = 64,
   HEADS = 4,
   LAYERS = 2,
   HIDDEN = 64;
+const MAX_BODY = 1 << 20;
 
 /** Uniform numbers in [-scale, scale) from a seeded linear congruential generator. */
 function seededUniform(seed) {
@@ -135,11 +136,10 @@ async function generateAlone(model, prompt, maxTokens) {
 class Scheduler {
   constructor(model, { maxSequences, capacity }) {
     this.model = model;
+    this.maxSequences = maxSequences;
     this.capacity = capacity;
-    this.caches = model.createCaches(maxSequences, capacity);
-    this.freeRows = Array.from({ length: maxSequences }, (_, r) => r);
+    this.startAfresh();
     this.waiting = [];
-    this.active = [];
     this.running = false;
     this.widestStep = 0;
   }
@@ -164,11 +164,18 @@ class Scheduler {
         if (this.active.length > 0) await this.decodeStep();
         this.leave();
       } catch (e) {
-        for (const seq of [...this.active, ...admitted.filter((s) => !this.active.includes(s))]) this.release(seq, e);
-        this.active = [];
+        // A failed step fails every sequence in it; the caches start afresh for the waiting requests.
+        for (const seq of new Set([...this.active, ...admitted])) if (seq.row >= 0) seq.reject(e);
+        this.startAfresh();
       }
     }
     this.running = false;
+  }
+
+  startAfresh() {
+    this.caches = this.model.createCaches(this.maxSequences, this.capacity);
+    this.freeRows = Array.from({ length: this.maxSequences }, (_, r) => r);
+    this.active = [];
   }
 
   async prefill(seqs) {
@@ -217,12 +224,11 @@ class Scheduler {
     this.active = this.active.filter((s) => s.row >= 0);
   }
 
-  release(seq, error) {
+  release(seq) {
     for (const cache of this.caches) cache.reset(seq.row);
     this.freeRows.push(seq.row);
     seq.row = -1;
-    if (error === undefined) seq.resolve(seq.tokens);
-    else seq.reject(error);
+    seq.resolve(seq.tokens);
   }
 }
 
@@ -254,8 +260,16 @@ function createServer(scheduler) {
     if (req.method !== 'POST') return reply(res, 405, { error: 'POST /generate {prompt, maxTokens}' });
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (chunk) => (body += chunk));
+    req.on('data', (chunk) => {
+      if (body === null) return;
+      body += chunk;
+      if (body.length > MAX_BODY) {
+        body = null; // the rest is read and dropped
+        reply(res, 413, { error: `the body is above ${MAX_BODY} characters` });
+      }
+    });
     req.on('end', () => {
+      if (body === null) return;
       const request = parseRequest(body, scheduler.capacity);
       if (request.error !== undefined) return reply(res, 400, { error: request.error });
       scheduler.generate(request.prompt, request.maxTokens).then(
@@ -313,7 +327,12 @@ if (require.main === module) {
     const portAt = args.indexOf('--port');
     const port = portAt >= 0 ? Number(args[portAt + 1]) : 8080;
     const scheduler = new Scheduler(new TinyDecoder(7), { maxSequences: 16, capacity: 1024 });
-    createServer(scheduler).listen(port, () => console.log(`POST http://localhost:${port}/generate`));
+    createServer(scheduler)
+      .on('error', (e) => {
+        console.error(e.message);
+        process.exitCode = 1;
+      })
+      .listen(port, () => console.log(`POST http://localhost:${port}/generate`));
   }
 }
 
