@@ -23,6 +23,7 @@ import {
   runPositionalSuite,
   runQuickSuite,
   runSdpaSuite,
+  runServeSuite,
   runWindowSuite,
 } from '../bench/suites';
 import { parseCount, parseIntList, parsePositiveInt, parsePositiveNumber, parseThreads } from './errors';
@@ -39,6 +40,7 @@ export const SUITE_CHOICES = [
   'linear',
   'window',
   'positional',
+  'serve',
   'all',
 ] as const;
 export type SuiteChoice = (typeof SUITE_CHOICES)[number];
@@ -113,6 +115,7 @@ const RUNNERS: Record<Exclude<SuiteChoice, 'all'>, Runner> = {
       headDim: f.dim,
       causal: causalList(f, [false]),
     }),
+  serve: (c, f) => runServeSuite({ ...c, sequences: f.batch, heads: f.heads, headDim: f.dim }),
 };
 
 /** The suites `all` runs, in order. */
@@ -125,6 +128,7 @@ export const ALL_SUITES: Exclude<SuiteChoice, 'all' | 'quick'>[] = [
   'linear',
   'window',
   'positional',
+  'serve',
 ];
 
 /** Default thread counts: 1 and every hardware thread. */
@@ -204,7 +208,7 @@ export function benchCommand(): Command {
     )
     .option('--heads <n>', 'attention heads (default 12; memory, linear: 1)', parsePositiveInt)
     .option('--dim <n>', 'head width d (default 64)', parsePositiveInt)
-    .option('--batch <n>', 'batch B for sdpa and decode (default 1)', parsePositiveInt)
+    .option('--batch <n>', 'batch B for sdpa and decode (default 1); serve: sequences (default 16)', parsePositiveInt)
     .option('--threads <list>', 'thread counts, e.g. 1,2 (default 1 and all hardware threads)', parseThreads)
     .option('--causal', 'causal masking only (sdpa, quick; memory and linear are causal by default)')
     .option('--no-causal', 'no causal masking')
@@ -242,12 +246,15 @@ export function benchCommand(): Command {
       'after',
       `
 Suites: quick (default: a few matmul and attention shapes), matmul, sdpa, decode, mha, memory, linear, window,
-positional, all.
+positional, serve, all.
 mha: the block's prefill (L = 512, 1024); per-token decode from 1024 and 4096 cached positions and
 from an empty cache (mha-decode; 2-thread speed-up over 1 thread in the note); forward against
 forwardSync for a decode step, at E=768 and for a tiny module (mha-overhead: difference in us).
 positional: factorized positional attention of rank r against SDPA with dk = r at the same L (L = 1024, 4096),
 timed alternately; the speed-up column is the paired ratio.
+serve: one batched decode step of 16 sequences (lengths spread over 16..512 and 100..4000; E=768, 12 heads)
+against the same 16 decoded one at a time on caches of their own, per token, timed alternately (--batch
+sequences).
 Each measurement is timed after a warm-up for --budget ms (at least 3 samples); the median is shown.
 With --compare, ours and each onnxruntime-node op take turns in --rounds rounds of budget/rounds ms
 (each peer session created and released every round), so a slow phase of the machine lands on both.

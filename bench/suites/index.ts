@@ -13,6 +13,7 @@ export * from './memory';
 export * from './linear';
 export * from './window';
 export * from './positional';
+export * from './serve';
 export * from './quick';
 export * from './report';
 export { buildDecodeBlockModel, OrtDecodeBlockLoop } from '../peers/decode-block-model';

@@ -10,8 +10,8 @@ const modules = fs.mkdtempSync(path.join(os.tmpdir(), 'sa-examples-'));
 fs.symlinkSync(root, path.join(modules, 'simd-attention'), 'dir');
 afterAll(() => fs.rmSync(modules, { recursive: true, force: true }));
 
-function run(file: string): string {
-  const r = spawnSync(process.execPath, [path.join(root, 'examples', file)], {
+function run(file: string, args: string[] = []): string {
+  const r = spawnSync(process.execPath, [path.join(root, 'examples', file), ...args], {
     encoding: 'utf8',
     env: { ...process.env, NODE_PATH: modules },
   });
@@ -32,6 +32,12 @@ test('loading weights exported from PyTorch (safetensors)', () => {
 
 test('a decode loop with KVCache', () => {
   expect(run('decode-kv-cache.js')).toMatch(/cached positions 8/);
+});
+
+test('a server batching concurrent generation requests gives each the tokens it gets alone', () => {
+  expect(run('serve-decoder.js', ['--selftest'])).toMatch(
+    /^OK: 12 concurrent requests, 114 tokens, each the same as generated alone \(up to [1-4] sequences per decode step\)\n$/,
+  );
 });
 
 test('a seq2seq decoder step with Bahdanau attention prints the alignment matrix', () => {
