@@ -22,6 +22,8 @@ const ConvertKernels* convertKernelsFor(Isa isa) {
     case Isa::Avx2:
       return convertKernelsAvx2();
     case Isa::Avx512:
+    case Isa::Avx512Bf16:  // conversion is memory-bound: the bf16 tiers use the AVX-512 kernels
+    case Isa::Amx:
       return convertKernelsAvx512();
     case Isa::Neon:
       return convertKernelsNeon();
