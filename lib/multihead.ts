@@ -545,7 +545,9 @@ export class MultiHeadAttention {
       );
       const result: MultiHeadForwardResult = { output };
       if (plan.needWeights) {
-        const weights = yield step(WEIGHTS, q, kAll, plan.attention);
+        const all = yield step(WEIGHTS, q, kAll, plan.attention);
+        // A paged cache's tables cover whole blocks: the keys past the longest row are not reported.
+        const weights = plan.cached?.blockTable ? all.narrow(3, 0, plan.LkAll).contiguous() : all;
         result.weights = plan.average ? yield* this.averageHeads(weights) : weights;
       }
       return result;

@@ -4,6 +4,8 @@
  * (copy-on-write), forks sharing a prompt prefix, and an exhausted pool refusing with the state unchanged.
  */
 import { backendInfo, KVCache, MultiHeadAttention, scaledDotProductAttentionSync, Tensor } from '../../lib';
+import { prepareAttention } from '../../lib/attention';
+import { native } from '../../lib/binding';
 import { expectClose, randomTensor, rng } from '../helpers';
 
 const isa = backendInfo().isa;
@@ -200,5 +202,66 @@ describe(`paged KVCache (${isa})`, () => {
     expect(() => scaledDotProductAttentionSync(q, blocks, vals, { ...opts, blockTable: bad })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
     );
+  });
+
+  test('the binding re-checks every table entry against the blocks', () => {
+    const r = rng(26);
+    const blocks = randomTensor([3, 16, Hkv, D], r);
+    const table = new Tensor(Int32Array.from([2, 0]), [1, 2]);
+    const q = randomTensor([1, 1, H, D], r);
+    const opts = { layout: 'BLHD' as const, enableGqa: true, blockTable: table };
+    const p = prepareAttention(q, blocks, blocks, opts, 'test', false);
+    (p.arrays.blockTables as Int32Array)[1] = 3;
+    expect(() => native().attention(p.arrays, p.descriptor)).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_BOUNDS' }),
+    );
+  });
+
+  test('weights per row match the contiguous cache', () => {
+    const mha = randomMha(27);
+    const caches = pair(2, 48, 16);
+    prefill(mha, caches, [19, 4], 28);
+    const x = randomTensor([2, 1, E], rng(29));
+    const got = mha.forwardSync(x, x, x, { cache: caches.paged, needWeights: true });
+    const want = mha.forwardSync(x, x, x, { cache: caches.flat, needWeights: true });
+    expect(got.weights?.shape).toEqual(want.weights?.shape);
+    expectClose(got.weights?.data ?? [], want.weights?.data ?? [], TOL, TOL, 'weights');
+    expectClose(got.output.data, want.output.data, TOL, TOL, 'output');
+  });
+
+  test('a clone draws on the same pool: its appends can exhaust the original', () => {
+    const mha = randomMha(30);
+    const caches = pair(1, 64, 16, 3);
+    prefill(mha, caches, [16], 31);
+    const clone = caches.paged.clone();
+    const r = rng(32);
+    const x = randomTensor([1, 17, E], r);
+    mha.forwardSync(x, x, x, { cache: clone });
+    expect(caches.paged.freeBlocks).toBe(0);
+    const y = randomTensor([1, 1, E], r);
+    expect(() => mha.forwardSync(y, y, y, { cache: caches.paged })).toThrow(
+      expect.objectContaining({ code: 'ERR_CACHE_FULL' }),
+    );
+    clone.reset();
+    stepBoth(mha, caches, y, 'after the clone let go');
+  });
+
+  test('options and refusals', () => {
+    const geometry = { batch: 2, numKeyValueHeads: Hkv, headDim: D, capacity: 40 };
+    expect(() => new KVCache({ ...geometry, blocks: 4 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    );
+    expect(() => new KVCache({ ...geometry, blockSize: 0 })).toThrow(RangeError);
+    const cache = new KVCache({ ...geometry, blockSize: 16 });
+    expect(cache.paged).toBe(true);
+    expect(cache.keyStorage.shape).toEqual([6, 16, Hkv, D]);
+    expect(cache.freeBlocks).toBe(6);
+    const mha = randomMha(33);
+    const x = randomTensor([2, 2, E], rng(34));
+    const attnMask = Tensor.zeros([2, 2]);
+    expect(() => mha.forwardSync(x, x, x, { cache, attnMask })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/paged cache/) }),
+    );
+    expect(Array.from(cache.lengths)).toEqual([0, 0]);
   });
 });
