@@ -22,6 +22,7 @@ import {
   signalOf,
 } from './validate';
 import { plural } from './wording';
+import { pagedKeysOf } from './paged-keys';
 
 export type AttentionLayout = HeadLayout;
 export type CausalAlignment = 'top-left' | 'bottom-right' | 'bottom-right-key-lengths';
@@ -92,6 +93,13 @@ export interface AttentionOptions {
   softcap?: number;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
   signal?: AbortSignalLike;
+  /**
+   * Paged keys and values: key and value hold blocks of positions ([blocks, blockSize, Hkv, d] in
+   * BLHD, [blocks, Hkv, blockSize, d] in BHLD), and this int32 Tensor [rows, blocksPerRow] lists each
+   * row's blocks: batch item b's key j lies in block blockTable[keyRows[b] ?? b][floor(j / blockSize)],
+   * position j % blockSize. Lk is blocksPerRow * blockSize; keyLengths bound each row's keys.
+   */
+  blockTable?: Tensor;
 }
 
 const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({
@@ -110,6 +118,7 @@ const ATTENTION_OPTION_KEYS = optionKeys<AttentionOptions>({
   windowSize: true,
   alibiSlopes: true,
   softcap: true,
+  blockTable: true,
 });
 
 /**
@@ -313,8 +322,17 @@ export function prepareAttention(
       `${op}: key and value must agree on batch, heads and length; received ${shapes()}`,
     );
   }
-  const keyRows = perItemOption(options, 'keyRows', qv.batch, kv.batch - 1, "the key batch's last item", op);
-  if (keyRows === null && kv.batch !== qv.batch && kv.batch !== 1) {
+  const paged = pagedKeysOf(options.blockTable, kv, fromLogits, op);
+  const keyRows = paged
+    ? perItemOption(options, 'keyRows', qv.batch, paged.rows - 1, "blockTable's last row", op)
+    : perItemOption(options, 'keyRows', qv.batch, kv.batch - 1, "the key batch's last item", op);
+  if (paged && keyRows === null && paged.rows !== qv.batch) {
+    throw rangeError(
+      'ERR_SHAPE_MISMATCH',
+      `${op}: blockTable has ${plural(paged.rows, 'row')} but the query batch is ${qv.batch} (pass keyRows)`,
+    );
+  }
+  if (!paged && keyRows === null && kv.batch !== qv.batch && kv.batch !== 1) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
       `${op}: key's batch (${kv.batch}) must equal query's (${qv.batch}) or be 1; received ${shapes()}`,
@@ -342,7 +360,7 @@ export function prepareAttention(
   const B = qv.batch,
     H = qv.heads,
     Lq = qv.rows,
-    Lk = kv.rows;
+    Lk = paged ? paged.width * paged.blockSize : kv.rows;
   const scale = optionalFiniteNumber(options, 'scale', op) ?? 1 / Math.sqrt(dk);
   const windowSides = windowOption(options, op);
   const alibi = alibiOption(options, H, op);
@@ -464,6 +482,7 @@ export function prepareAttention(
       keyRows: options.keyRows,
       queryLengths: options.queryLengths,
       alibiSlopes: options.alibiSlopes,
+      blockTable: options.blockTable,
     }));
   // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the driver
   // zeroes the whole output when Lk = 0).
@@ -487,13 +506,13 @@ export function prepareAttention(
   d[F.qStrideL] = qv.strides[2];
   if (k !== null) {
     d[F.kOffset] = kv.offset;
-    d[F.kStrideB] = batchStride(kv);
+    d[F.kStrideB] = paged ? kv.strides[0] : batchStride(kv);
     d[F.kStrideH] = kv.strides[1];
     d[F.kStrideL] = kv.strides[2];
   }
   if (vv !== null) {
     d[F.vOffset] = vv.offset;
-    d[F.vStrideB] = batchStride(vv);
+    d[F.vStrideB] = paged ? vv.strides[0] : batchStride(vv);
     d[F.vStrideH] = vv.strides[1];
     d[F.vStrideL] = vv.strides[2];
   }
@@ -505,7 +524,10 @@ export function prepareAttention(
   d[F.causal] = isCausal ? 1 : 0;
   d[F.bottomRightAligned] = alignment === 'top-left' ? 0 : 1;
   d[F.alignToKeyLengths] = alignment === 'bottom-right-key-lengths' ? 1 : 0;
-  d[F.kvBatch] = kv.batch;
+  d[F.kvBatch] = paged ? paged.rows : kv.batch;
+  d[F.kvBlockSize] = paged ? paged.blockSize : 0;
+  d[F.kvBlocks] = paged ? paged.blocks : 0;
+  d[F.blockTableWidth] = paged ? paged.width : 0;
   d[F.maskKind] = maskKind;
   d[F.maskOffset] = maskOffset;
   d[F.maskStrideB] = maskStrides[0];
@@ -532,6 +554,7 @@ export function prepareAttention(
     alibiSlopes: alibi,
     keyRows,
     queryLengths,
+    blockTables: paged ? paged.table : null,
   };
   return { out, arrays, descriptor: d };
 }

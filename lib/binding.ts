@@ -44,6 +44,7 @@ export interface AttentionArrays {
   alibiSlopes?: Maybe<Float32Array>;
   keyRows?: Maybe<Int32Array>;
   queryLengths?: Maybe<Int32Array>;
+  blockTables?: Maybe<Int32Array>;
 }
 export interface Seq2SeqArrays {
   keys: Float32Array;

@@ -5,12 +5,13 @@
  * Each row (sequence) has its own length; asynchronous steps on one cache run in call order (enqueue).
  */
 import { constants as bufferConstants } from 'buffer';
-import { native } from './binding';
-import { COPY_STRIDED, descriptorFor } from './native-layout';
+import { BlockPool } from './kv-blocks';
+import { copyView } from './kv-copy';
 import { describeValue, rangeError, typeError } from './errors';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
 import { optionKeys } from './option-keys';
+export { copyView } from './kv-copy';
 import { expectOptions, optionalBoolean, positiveInteger } from './validate';
 import { formatBytes, plural } from './wording';
 
@@ -28,6 +29,14 @@ export interface KVCacheOptions {
    * step streams the whole cache, which runs faster without 4 KiB page boundaries. Default true.
    */
   hugePages?: boolean;
+  /**
+   * Paged storage: rows take blocks of blockSize positions from a pool shared by every row (and by
+   * clones, copy-on-write), so rows of different lengths waste no room. Each row still holds at most
+   * `capacity` positions; the pool runs out (ERR_CACHE_FULL) when no free block is left.
+   */
+  blockSize?: number;
+  /** Blocks in the pool (paged storage); default enough for every row to reach capacity. */
+  blocks?: number;
 }
 
 const KV_CACHE_OPTION_KEYS = optionKeys<KVCacheOptions>({
@@ -36,40 +45,26 @@ const KV_CACHE_OPTION_KEYS = optionKeys<KVCacheOptions>({
   headDim: true,
   capacity: true,
   hugePages: true,
+  blockSize: true,
+  blocks: true,
 });
-
-/** Copies a view of rank <= 4 into another of the same shape (dst's last dimension contiguous). */
-export function copyView(srcView: Tensor<Float32Array>, dst: Tensor<Float32Array>): void {
-  if (srcView.rank > 4) throw rangeError('ERR_INVALID_SHAPE', `copyView: rank ${srcView.rank} is above 4`);
-  // The native copy moves whole rows: a source whose rows are strided is gathered first.
-  const last = srcView.rank - 1;
-  const src = srcView.strides[last] === 1 || srcView.shape[last] <= 1 ? srcView : srcView.contiguous();
-  const F = COPY_STRIDED.fields;
-  const d = descriptorFor(COPY_STRIDED);
-  // Right-aligned to rank 4: the missing leading dimensions are 1 (their strides stay 0).
-  const pad = 4 - src.rank;
-  const dims = [F.dim0, F.dim1, F.dim2, F.dim3];
-  const srcStrides = [F.srcStride0, F.srcStride1, F.srcStride2];
-  const dstStrides = [F.dstStride0, F.dstStride1, F.dstStride2];
-  for (let i = 0; i < 4; ++i) d[dims[i]] = i < pad ? 1 : src.shape[i - pad];
-  for (let i = pad; i < 3; ++i) {
-    d[srcStrides[i]] = src.strides[i - pad];
-    d[dstStrides[i]] = dst.strides[i - pad];
-  }
-  d[F.srcOffset] = src.offset;
-  d[F.dstOffset] = dst.offset;
-  native().copyStrided({ src: src.data, dst: dst.data }, d);
-}
 
 export class KVCache {
   readonly batch: number;
   readonly numKeyValueHeads: number;
   readonly headDim: number;
   readonly capacity: number;
-  /** [batch, capacity, numKeyValueHeads, headDim]; positions >= a row's length are unused. */
+  /**
+   * [batch, capacity, numKeyValueHeads, headDim]; positions >= a row's length are unused. Paged:
+   * [blocks, blockSize, numKeyValueHeads, headDim], row r's position j in block blockTables[r][j / blockSize].
+   */
   readonly keyStorage: Tensor<Float32Array>;
   readonly valueStorage: Tensor<Float32Array>;
   private readonly hugePages: boolean;
+  /** Paged storage: the shared pool, and each row's blocks [batch, blocksPerRow] (0 past its length). */
+  private readonly pool: BlockPool | null;
+  private readonly tables: Int32Array;
+  readonly blocksPerRow: number;
   /** Positions cached so far, per row. */
   private readonly used: Int32Array;
   /** Asynchronous steps queued or running; each starts once the one before it has settled. */
@@ -94,7 +89,15 @@ export class KVCache {
     this.capacity = positiveInteger(o.capacity, 'capacity', op);
     const hugePages = optionalBoolean(o, 'hugePages', op, true);
     this.hugePages = hugePages;
-    const shape = [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
+    const blockSize = o.blockSize === undefined ? 0 : positiveInteger(o.blockSize, 'blockSize', op);
+    if (blockSize === 0 && o.blocks !== undefined)
+      throw rangeError('ERR_INVALID_OPTION', `${op}: blocks needs blockSize (paged storage)`);
+    this.blocksPerRow = blockSize > 0 ? Math.ceil(this.capacity / blockSize) : 0;
+    const blocks = o.blocks === undefined ? this.batch * this.blocksPerRow : positiveInteger(o.blocks, 'blocks', op);
+    const shape =
+      blockSize > 0
+        ? [blocks, blockSize, this.numKeyValueHeads, this.headDim]
+        : [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
     const storage = { hugePages };
     const elements = shape.reduce((n, d) => n * d, 1);
     const tooLarge = (reason: string) =>
@@ -113,6 +116,8 @@ export class KVCache {
       if (e instanceof RangeError) throw tooLarge('out of memory');
       throw e;
     }
+    this.pool = blockSize > 0 ? new BlockPool(this.keyStorage, this.valueStorage) : null;
+    this.tables = new Int32Array(this.batch * this.blocksPerRow);
     this.used = new Int32Array(this.batch);
     this.moveSource = new Int32Array(this.batch);
     this.moveReaders = new Int32Array(this.batch);
@@ -145,8 +150,8 @@ export class KVCache {
   reset(row?: number): void {
     const op = 'KVCache.reset';
     this.refuseWhileBusy(op);
-    if (row === undefined) this.used.fill(0);
-    else this.used[this.rowIndex(row, op)] = 0;
+    if (row === undefined) this.setLengths(0, -1);
+    else this.setLengths(0, this.rowIndex(row, op));
   }
 
   /** Keeps the first `length` positions of `row`, or of every row; a row holding fewer is an error. */
@@ -162,8 +167,71 @@ export class KVCache {
           `${longest}) but is ${describeValue(length)}`,
       );
     }
-    if (r < 0) this.used.fill(length);
-    else this.used[r] = length;
+    this.setLengths(length, r);
+  }
+
+  /** Row r (every row when r < 0) keeps its first `length` positions; paged rows free the blocks past them. */
+  private setLengths(length: number, r: number): void {
+    for (let row = r < 0 ? 0 : r; row < (r < 0 ? this.batch : r + 1); ++row) {
+      if (this.pool) {
+        const keep = Math.ceil(length / this.pool.blockSize);
+        const held = this.heldBlocks(row);
+        for (let c = keep; c < held; ++c) {
+          this.pool.release(this.tables[row * this.blocksPerRow + c]);
+          this.tables[row * this.blocksPerRow + c] = 0;
+        }
+      }
+      this.used[row] = length;
+    }
+  }
+
+  private heldBlocks(row: number): number {
+    return this.pool ? Math.ceil(this.used[row] / this.pool.blockSize) : 0;
+  }
+
+  /** Paged storage: row i's blocks; rows take each other's blocks without copying (shared until written). */
+  private reorderTables(indices: Int32Array | readonly number[]): void {
+    const pool = this.pool as BlockPool;
+    const W = this.blocksPerRow;
+    const next = new Int32Array(this.tables.length);
+    for (let i = 0; i < this.batch; ++i) {
+      const from = indices[i];
+      const held = this.heldBlocks(from);
+      for (let c = 0; c < held; ++c) {
+        next[i * W + c] = this.tables[from * W + c];
+        pool.retain(next[i * W + c]);
+      }
+      this.nextLengths[i] = this.used[from];
+    }
+    for (let row = 0; row < this.batch; ++row) this.setLengths(0, row);
+    this.tables.set(next);
+    this.used.set(this.nextLengths);
+  }
+
+  /** Paged storage: row r's block table, [blocksPerRow] (a copy; entries past its length are 0). */
+  blockTable(row: number): Int32Array {
+    const r = this.rowIndex(row, 'KVCache.blockTable');
+    return this.tables.slice(r * this.blocksPerRow, (r + 1) * this.blocksPerRow);
+  }
+
+  /** Free blocks in the pool (paged storage), or 0. */
+  get freeBlocks(): number {
+    return this.pool ? this.pool.available : 0;
+  }
+
+  /** Whether the storage is paged (blockSize). */
+  get paged(): boolean {
+    return this.pool !== null;
+  }
+
+  /**
+   * @internal The block tables as an int32 [batch, n] view of the live tables (attention's blockTable),
+   * n the blocks that hold `positions` positions.
+   */
+  blockTableView(positions: number): Tensor<Int32Array> {
+    const pool = this.pool as BlockPool;
+    const n = Math.max(1, Math.ceil(positions / pool.blockSize));
+    return new Tensor(this.tables, [this.batch, this.blocksPerRow]).narrow(1, 0, n);
   }
 
   /**
@@ -186,6 +254,7 @@ export class KVCache {
       );
     }
     for (let i = 0; i < this.batch; ++i) this.rowIndex(indices[i], op, `indices[${i}]`);
+    if (this.pool) return this.reorderTables(indices);
     const source = this.moveSource,
       readers = this.moveReaders;
     readers.fill(0);
@@ -225,6 +294,7 @@ export class KVCache {
   /** A new cache with the same shape and options holding a copy of the cached positions. */
   clone(): KVCache {
     this.refuseWhileBusy('KVCache.clone');
+    if (this.pool) return this.sharingClone(this.pool);
     const copy = new KVCache({
       batch: this.batch,
       numKeyValueHeads: this.numKeyValueHeads,
@@ -238,6 +308,34 @@ export class KVCache {
       copyView(this.valueStorage.narrow(1, 0, n), copy.valueStorage.narrow(1, 0, n));
     }
     copy.used.set(this.used);
+    return copy;
+  }
+
+  /** Paged storage: a cache over the same pool whose rows share this one's blocks until either writes. */
+  private sharingClone(pool: BlockPool): KVCache {
+    const copy = Object.create(KVCache.prototype) as KVCache;
+    Object.assign(copy, {
+      batch: this.batch,
+      numKeyValueHeads: this.numKeyValueHeads,
+      headDim: this.headDim,
+      capacity: this.capacity,
+      keyStorage: this.keyStorage,
+      valueStorage: this.valueStorage,
+      hugePages: this.hugePages,
+      pool,
+      tables: this.tables.slice(),
+      blocksPerRow: this.blocksPerRow,
+      used: this.used.slice(),
+      pending: 0,
+      tail: Promise.resolve(),
+      holds: [],
+      moveSource: new Int32Array(this.batch),
+      moveReaders: new Int32Array(this.batch),
+      nextLengths: new Int32Array(this.batch),
+      scratchRow: null,
+    });
+    for (let r = 0; r < this.batch; ++r)
+      for (let c = 0; c < this.heldBlocks(r); ++c) pool.retain(this.tables[r * this.blocksPerRow + c]);
     return copy;
   }
 
@@ -296,7 +394,10 @@ export class KVCache {
     this.holds.push(job.then(undefined, () => this.advance(-giveBack)));
   }
 
-  /** The cached keys as a [B, length, Hkv, d] view (no copy), or row `row`'s as [1, lengths[row], Hkv, d]. */
+  /**
+   * The cached keys as a [B, length, Hkv, d] view (no copy), or row `row`'s as [1, lengths[row], Hkv, d];
+   * with paged storage, a copy gathered from the blocks.
+   */
   keys(row?: number): Tensor<Float32Array> {
     return this.cached(this.keyStorage, row, 'KVCache.keys');
   }
@@ -336,6 +437,7 @@ export class KVCache {
       }
     }
     this.checkRoom(counts ?? n, rows, 'KVCache.append');
+    if (this.pool) return this.storePaged(this.pool, keys, values, rows, counts);
     const first = this.used[0];
     if (rows === undefined && counts === undefined && this.used.every((m) => m === first)) {
       copyView(keys, this.keyStorage.narrow(1, first, n));
@@ -371,6 +473,66 @@ export class KVCache {
         );
       }
     }
+    if (this.pool) {
+      const need = this.blocksNeeded(counts, rows);
+      if (need > this.pool.available) {
+        throw rangeError(
+          'ERR_CACHE_FULL',
+          `${op}: the new positions need ${plural(need, 'block')} of ${this.pool.blockSize} positions ` +
+            `but the pool has ${plural(this.pool.available, 'free block')} (of ${this.pool.blocks})`,
+        );
+      }
+    }
+  }
+
+  /** Paged append: each row's positions go into its last block (copied first when shared), then new ones. */
+  private storePaged(
+    pool: BlockPool,
+    keys: Tensor<Float32Array>,
+    values: Tensor<Float32Array>,
+    rows: Int32Array | undefined,
+    counts: Int32Array | undefined,
+  ): void {
+    const P = pool.blockSize;
+    const B = rows === undefined ? this.batch : rows.length;
+    for (let b = 0; b < B; ++b) {
+      const r = rows === undefined ? b : rows[b];
+      const m = counts === undefined ? keys.shape[1] : counts[b];
+      for (let done = 0; done < m;) {
+        const at = this.used[r];
+        const c = Math.floor(at / P),
+          within = at % P;
+        const slot = r * this.blocksPerRow + c;
+        if (within === 0) this.tables[slot] = pool.take();
+        else if (pool.shared(this.tables[slot])) this.tables[slot] = pool.copyOnWrite(this.tables[slot], within);
+        const n = Math.min(m - done, P - within);
+        const into = (t: Tensor<Float32Array>) => t.narrow(0, this.tables[slot], 1).narrow(1, within, n);
+        copyView(keys.narrow(0, b, 1).narrow(1, done, n), into(this.keyStorage));
+        copyView(values.narrow(0, b, 1).narrow(1, done, n), into(this.valueStorage));
+        this.used[r] += n;
+        done += n;
+      }
+    }
+  }
+
+  /** Blocks an append of counts[b] positions to rows[b] takes from the pool (new ones and copies). */
+  private blocksNeeded(counts: number | Int32Array, rows: Int32Array | undefined): number {
+    const pool = this.pool as BlockPool;
+    const P = pool.blockSize;
+    let need = 0;
+    // Writers into each shared part-filled block: all but the last holder to write copy it.
+    const writers = new Map<number, number>();
+    const count = rows === undefined ? this.batch : rows.length;
+    for (let b = 0; b < count; ++b) {
+      const r = rows === undefined ? b : rows[b];
+      const n = typeof counts === 'number' ? counts : counts[b];
+      if (n === 0) continue;
+      need += Math.ceil((this.used[r] + n) / P) - Math.ceil(this.used[r] / P);
+      const last = this.tables[r * this.blocksPerRow + Math.floor(this.used[r] / P)];
+      if (this.used[r] % P !== 0 && pool.shared(last)) writers.set(last, (writers.get(last) ?? 0) + 1);
+    }
+    writers.forEach((k, block) => (need += k === pool.holders(block) ? k - 1 : k));
+    return need;
   }
 
   /** Checks a row number against the batch. */
@@ -385,9 +547,31 @@ export class KVCache {
   }
 
   private cached(storage: Tensor<Float32Array>, row: number | undefined, op: string): Tensor<Float32Array> {
+    if (this.pool) return this.gathered(this.pool, storage, row, op);
     if (row === undefined) return storage.narrow(1, 0, this.length);
     const r = this.rowIndex(row, op);
     return storage.narrow(0, r, 1).narrow(1, 0, this.used[r]);
+  }
+
+  /** Paged storage: the cached positions gathered from their blocks into a new tensor (a copy). */
+  private gathered(
+    pool: BlockPool,
+    storage: Tensor<Float32Array>,
+    row: number | undefined,
+    op: string,
+  ): Tensor<Float32Array> {
+    const rowsOf = row === undefined ? [...Array(this.batch).keys()] : [this.rowIndex(row, op)];
+    const n = row === undefined ? this.length : this.used[rowsOf[0]];
+    const out = Tensor.zeros([rowsOf.length, n, this.numKeyValueHeads, this.headDim]);
+    const P = pool.blockSize;
+    rowsOf.forEach((r, i) => {
+      for (let j = 0; j < n; j += P) {
+        const m = Math.min(P, n - j);
+        const block = this.tables[r * this.blocksPerRow + j / P];
+        copyView(storage.narrow(0, block, 1).narrow(1, 0, m), out.narrow(0, i, 1).narrow(1, j, m));
+      }
+    });
+    return out;
   }
 
   /** Copies the first n positions of row `from` to row `to`; -1 is the scratch row. */

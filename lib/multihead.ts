@@ -314,9 +314,21 @@ function cachedView(cache: KVCache, B: number, Lk: number, rows?: Int32Array, in
     keyLengths[b] = lengths[rows === undefined ? b : rows[b]] + (inputLengths === undefined ? Lk : inputLengths[b]);
     longest = Math.max(longest, keyLengths[b]);
   }
+  if (cache.paged) {
+    // The blocks and the live tables: the step appends first, the attention reads the tables after.
+    return {
+      keys: cache.keyStorage,
+      values: cache.valueStorage,
+      keyLengths,
+      longest,
+      blockTable: cache.blockTableView(longest),
+    };
+  }
   const ragged = rows !== undefined || inputLengths !== undefined || keyLengths.some((n) => n !== longest);
   const view = (t: Tensor<Float32Array>) => t.narrow(1, 0, longest);
   return {
+    longest,
+    blockTable: undefined,
     keys: view(cache.keyStorage),
     values: view(cache.valueStorage),
     keyLengths: ragged ? keyLengths : undefined,
@@ -688,7 +700,9 @@ export class MultiHeadAttention {
       );
       const result: MultiHeadForwardResult = { output };
       if (plan.needWeights) {
-        const weights = yield step(WEIGHTS, q, kAll, plan.attention);
+        const all = yield step(WEIGHTS, q, kAll, plan.attention);
+        // A paged cache's tables cover whole blocks: the keys past the longest row are not reported.
+        const weights = plan.cached?.blockTable ? all.narrow(3, 0, plan.LkAll).contiguous() : all;
         result.weights = plan.average ? yield* this.averageHeads(weights) : weights;
       }
       return result;
@@ -790,7 +804,13 @@ export class MultiHeadAttention {
     if (cache) {
       cache.checkRoom(inputLengths ?? Lk, rows, op);
       cached = cachedView(cache, B, Lk, rows, inputLengths);
-      LkAll = cached.keys.shape[1];
+      LkAll = cached.longest;
+      if (cached.blockTable) {
+        attention.blockTable = cached.blockTable;
+        for (const name of ['attnMask', 'keyPaddingMask'])
+          if (o[name] !== undefined && o[name] !== null)
+            throw rangeError('ERR_INVALID_OPTION', `${op}: ${name} is not supported with a paged cache (blockSize)`);
+      }
       attention.isCausal = true;
       attention.causalAlignment = cached.keyLengths ? 'bottom-right-key-lengths' : 'bottom-right';
       if (cached.keyLengths) attention.keyLengths = cached.keyLengths;
@@ -825,11 +845,11 @@ export class MultiHeadAttention {
       );
     }
     if (this.positional) {
-      if (rows !== undefined || cached?.keyLengths !== undefined || inputLengths !== undefined) {
+      if (rows !== undefined || cached?.keyLengths !== undefined || inputLengths !== undefined || cache?.paged) {
         throw rangeError(
           'ERR_INVALID_OPTION',
           `${op}: a module with a positional head decodes cache rows of one length, all of them in order: ` +
-            'cacheRows, inputLengths and rows of different lengths are not supported with it',
+            'cacheRows, inputLengths, rows of different lengths and paged caches are not supported with it',
         );
       }
       this.positional.checkLengths({ queryStart, Lq, Lk: LkAll }, op);
@@ -862,6 +882,7 @@ export class MultiHeadAttention {
       cache !== undefined &&
       rows === undefined &&
       cached?.keyLengths === undefined &&
+      !cache.paged &&
       inputLengths === undefined &&
       self &&
       this.positional === null &&

@@ -43,6 +43,7 @@ export const ATTENTION = layout(
     'alibiSlopes',
     'keyRows',
     'queryLengths',
+    'blockTables',
   ],
   [
     'batch',
@@ -76,6 +77,9 @@ export const ATTENTION = layout(
     'windowRight',
     'softcap',
     'scoresFromLogits',
+    'kvBlockSize',
+    'kvBlocks',
+    'blockTableWidth',
   ],
 );
 

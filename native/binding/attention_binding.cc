@@ -30,6 +30,7 @@ struct AttentionCall {
   std::vector<float> alibiSlopes;     // copied too (small: one per head)
   std::vector<int32_t> keyRows;       // copied and checked against kvBatch (batchIndices)
   std::vector<int32_t> queryLengths;  // copied and checked against Lq (batchIndices)
+  std::vector<int32_t> blockTables;   // copied, every entry checked against the blocks (pagedTables)
   float* weights = nullptr;           // attentionWeights' output
 };
 
@@ -87,6 +88,21 @@ const int32_t* batchIndices(Napi::Env env, const ArrayArg<int32_t>& a, const cha
   return copy.data();
 }
 
+// The [kvBatch, width] block tables of paged keys, copied, every entry checked to name one of `blocks`
+// blocks: the kernel reads wherever an entry points.
+const int32_t* pagedTables(Napi::Env env, const ArrayArg<int32_t>& a, int64_t kvBatch, int64_t width, int64_t blocks,
+                           std::vector<int32_t>& copy) {
+  const std::string op = "native attention: blockTables";
+  if (a.data == nullptr) throwTypeError(env, "ERR_INVALID_ARGUMENT", op + " is missing");
+  if (a.length < kvBatch * width) throwRangeError(env, "ERR_SHAPE_MISMATCH", op + " is shorter than rows x width");
+  copy.assign(a.data, a.data + kvBatch * width);
+  for (int32_t e : copy) {
+    if (e < 0 || e >= blocks)
+      throwRangeError(env, "ERR_OUT_OF_BOUNDS", op + " entries must lie in [0, " + std::to_string(blocks) + ")");
+  }
+  return copy.data();
+}
+
 std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, bool weightsOnly, Arrays& arrays,
                                                 Napi::Value* result) {
   Napi::Env env = info.Env();
@@ -114,11 +130,24 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   p.queryLengths =
       batchIndices(env, arrays.optional<int32_t>("queryLengths"), "queryLengths", p.batch, p.Lq, call->queryLengths);
 
+  // Paged keys: the key and value views are kvBlocks blocks of kvBlockSize rows; the tables say
+  // where each of the kvBatch rows' keys lie.
+  p.kvBlockSize = d.integer(F::kvBlockSize, 0, 1 << 30);
+  const int64_t kvItems = p.kvBlockSize > 0 ? d.integer(F::kvBlocks, 1) : kvBatch;
+  const int64_t kvRows = p.kvBlockSize > 0 ? p.kvBlockSize : p.Lk;
+  if (p.kvBlockSize > 0) {
+    p.blockTableWidth = d.integer(F::blockTableWidth, 1, 1 << 30);
+    if (p.blockTableWidth * p.kvBlockSize < p.Lk)
+      throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: the block tables cover fewer than Lk keys");
+    p.blockTables = pagedTables(env, arrays.optional<int32_t>("blockTables"), kvBatch, p.blockTableWidth, kvItems,
+                                call->blockTables);
+  }
+
   int64_t s[3];
   p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
   p.qStrideB = s[0], p.qStrideH = s[1], p.qStrideL = s[2];
   if (!p.scoresFromLogits) {
-    p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", kvBatch, p.kvHeads, p.Lk, p.dk, s);
+    p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", kvItems, p.kvHeads, kvRows, p.dk, s);
     p.kStrideB = s[0], p.kStrideH = s[1], p.kStrideL = s[2];
   }
   ArrayArg<float> out = arrays.required<float>("out");
@@ -132,7 +161,7 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
     }
     call->weights = out.data;
   } else {
-    p.v = headsView(d, F::vOffset, arrays.required<float>("value"), "value", kvBatch, p.kvHeads, p.Lk, p.dv, s);
+    p.v = headsView(d, F::vOffset, arrays.required<float>("value"), "value", kvItems, p.kvHeads, kvRows, p.dv, s);
     p.vStrideB = s[0], p.vStrideH = s[1], p.vStrideL = s[2];
     p.out = headsView(d, F::outOffset, out, "out", p.batch, p.heads, p.Lq, p.dv, s);
     p.oStrideB = s[0], p.oStrideH = s[1], p.oStrideL = s[2];

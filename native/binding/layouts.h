@@ -21,7 +21,7 @@ namespace binding {
   X(scale) X(causal) X(bottomRightAligned) X(alignToKeyLengths) X(kvBatch)                                \
   X(maskKind) X(maskOffset) X(maskStrideB) X(maskStrideH) X(maskStrideQ) X(maskStrideK) X(maskBooleanForbids) \
   X(keyPaddingKind) X(keyPaddingOffset) X(keyPaddingStrideB) X(keyPaddingStrideK)                         \
-  X(windowLeft) X(windowRight) X(softcap) X(scoresFromLogits)
+  X(windowLeft) X(windowRight) X(softcap) X(scoresFromLogits) X(kvBlockSize) X(kvBlocks) X(blockTableWidth)
 
 // The batch tail follows the fixed fields: batchShape[batchRank], aBatchStrides[...], bBatchStrides[...].
 // packedB: 0, or the panel width of b when b holds packWeight's panels (then transB is 1 and b's
@@ -73,7 +73,7 @@ namespace binding {
 // The typed arrays of each op, in the order they follow the descriptor.
 #define SA_ATTENTION_ARRAYS(X) \
   X(query) X(key) X(value) X(out) X(attnMask) X(keyLengths) X(keyPaddingMask) X(alibiSlopes) X(keyRows) \
-  X(queryLengths)
+  X(queryLengths) X(blockTables)
 #define SA_MATMUL_ARRAYS(X) X(a) X(b) X(out) X(bias)
 #define SA_PACK_WEIGHT_ARRAYS(X) X(weight) X(out)
 #define SA_COPY_STRIDED_ARRAYS(X) X(src) X(dst)

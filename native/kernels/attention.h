@@ -62,6 +62,12 @@ struct AttentionProblem {
   // Positional attention (PARec): q holds the scores themselves, before the scale (row i of (b, h)
   // is Lk floats, key j at [j]; dk == Lk), and k is not read (may be null).
   bool scoresFromLogits = false;
+  // Paged keys and values (kvBlockSize > 0): k and v hold blocks of kvBlockSize positions, kStrideB /
+  // vStrideB apart; key j of batch item b (after keyRows) lies in block blockTables[b * blockTableWidth
+  // + j / kvBlockSize], at row j % kvBlockSize. Every entry of the table must name a block.
+  int64_t kvBlockSize = 0;
+  const int32_t* blockTables = nullptr;
+  int64_t blockTableWidth = 0;
 };
 
 // out = softmax(scale q k^T + mask) v, rows with no allowed key give zeros. Runs on the thread pool.

@@ -171,8 +171,9 @@ void prefetchTileRows(const Layout& lay, const UnitRows& u) {
   }
 }
 
+// Paged keys the panel did not gather go to the row kernel, which splits its key blocks at pages.
 void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const AttentionTile& t) {
-  if (t.rows >= k.minTileRows && !head.logits) {
+  if (t.rows >= k.minTileRows && !head.logits && head.pageKeys == 0) {
     k.tile(head, t);
   } else {
     k.rows(head, t);
@@ -186,6 +187,14 @@ AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   in.kStride = p.kStrideL;
   in.v = p.v + kb * p.vStrideB + hk * p.vStrideH;
   in.vStride = p.vStrideL;
+  if (p.kvBlockSize > 0) {
+    in.k = p.scoresFromLogits ? nullptr : p.k + hk * p.kStrideH;
+    in.v = p.v + hk * p.vStrideH;
+    in.pageKeys = p.kvBlockSize;
+    in.pageTable = p.blockTables + kb * p.blockTableWidth;
+    in.kPageStride = p.kStrideB;
+    in.vPageStride = p.vStrideB;
+  }
   in.dk = p.dk;
   in.dv = p.dv;
   const ScoreUnits units = scoreUnitsOf(p);
@@ -219,7 +228,8 @@ std::atomic<uint64_t> gPanelCalls{0};
 
 PanelPlan panelPlanOf(const AttentionProblem& p, const Layout& lay) {
   PanelPlan plan;
-  const bool strided = p.kStrideL != p.dk || p.vStrideL != p.dv;
+  // Pages are gathered too: the tile kernel reads evenly strided keys only.
+  const bool strided = p.kStrideL != p.dk || p.vStrideL != p.dv || p.kvBlockSize > 0;
   plan.kStride = (p.dk + 15) / 16 * 16;
   plan.vStride = (p.dv + 15) / 16 * 16;
   const bool fits = p.Lk * (plan.kStride + plan.vStride) <= kPanelMaxFloats;
@@ -242,13 +252,15 @@ thread_local PanelContents tPanel;
 // ahead are requested while this one is copied.
 constexpr int64_t kCopyPrefetchRows = 8;
 
-void copyRows(const float* src, int64_t srcStride, float* dst, int64_t dstStride, int64_t width, int64_t from,
+// Rows [from, to) of `in`'s keys (or values) into dst, row j at dst + j * dstStride.
+void copyRows(const AttentionHeadInput& in, bool values, float* dst, int64_t dstStride, int64_t width, int64_t from,
               int64_t to) {
+  const auto src = [&](int64_t j) { return values ? valueRow(in, j) : keyRow(in, j); };
   const int64_t bytes = width * static_cast<int64_t>(sizeof(float));
-  for (int64_t j = from; j < std::min(to, from + kCopyPrefetchRows); ++j) prefetchBytesToL1(src + j * srcStride, bytes);
+  for (int64_t j = from; j < std::min(to, from + kCopyPrefetchRows); ++j) prefetchBytesToL1(src(j), bytes);
   for (int64_t j = from; j < to; ++j) {
-    if (j + kCopyPrefetchRows < to) prefetchBytesToL1(src + (j + kCopyPrefetchRows) * srcStride, bytes);
-    std::memcpy(dst + j * dstStride, src + j * srcStride, static_cast<size_t>(bytes));
+    if (j + kCopyPrefetchRows < to) prefetchBytesToL1(src(j + kCopyPrefetchRows), bytes);
+    std::memcpy(dst + j * dstStride, src(j), static_cast<size_t>(bytes));
   }
 }
 
@@ -272,8 +284,8 @@ void usePanel(const AttentionProblem& p, const PanelPlan& plan, int64_t b, int64
   float* kPanel = base;
   float* vPanel = base + p.Lk * plan.kStride;
   const auto fill = [&](int64_t from, int64_t to) {
-    copyRows(in.k, in.kStride, kPanel, plan.kStride, p.dk, from, to);
-    copyRows(in.v, in.vStride, vPanel, plan.vStride, p.dv, from, to);
+    copyRows(in, false, kPanel, plan.kStride, p.dk, from, to);
+    copyRows(in, true, vPanel, plan.vStride, p.dv, from, to);
   };
   if (begin < c.begin) fill(begin, c.begin);
   if (end > c.end) fill(c.end, end);  // with the gap, if any: the panel holds one range
@@ -283,6 +295,7 @@ void usePanel(const AttentionProblem& p, const PanelPlan& plan, int64_t b, int64
   in.kStride = plan.kStride;
   in.v = vPanel;
   in.vStride = plan.vStride;
+  in.pageKeys = 0;
 }
 
 // Combines the normalised partial rows of `splits` key ranges (row s at part + s * partStride,
@@ -349,6 +362,8 @@ void validate(const AttentionProblem& p) {
   SA_ASSERT(p.windowLeft >= -1 && p.windowRight >= -1, "window sides must be >= -1");
   SA_ASSERT(p.softcap >= 0.0f && !std::isinf(p.softcap), "softcap must be finite and >= 0");
   SA_ASSERT(!p.scoresFromLogits || p.dk == p.Lk, "logits rows must hold Lk scores (dk == Lk)");
+  SA_ASSERT(p.kvBlockSize == 0 || (p.blockTables != nullptr && p.blockTableWidth * p.kvBlockSize >= p.Lk),
+            "paged keys need a block table covering Lk keys");
   static_cast<void>(p);
 }
 

@@ -46,7 +46,29 @@ struct AttentionHeadInput {
   // AttentionProblem::scoresFromLogits: AttentionTile::q[r] is row r's logits (key j at [j]), whose
   // score is logit * qScale; k is null. Such tiles go to the row kernel.
   bool logits = false;
+  // Paged keys and values (pageKeys > 0): key j at k + pageTable[j / pageKeys] * kPageStride +
+  // (j % pageKeys) * kStride, and likewise for values. Only the row kernels read pages.
+  int64_t pageKeys = 0;
+  const int32_t* pageTable = nullptr;
+  int64_t kPageStride = 0, vPageStride = 0;
 };
+
+inline const float* keyRow(const AttentionHeadInput& in, int64_t j) {
+  if (in.pageKeys == 0) return in.k + j * in.kStride;
+  return in.k + in.pageTable[j / in.pageKeys] * in.kPageStride + (j % in.pageKeys) * in.kStride;
+}
+
+inline const float* valueRow(const AttentionHeadInput& in, int64_t j) {
+  if (in.pageKeys == 0) return in.v + j * in.vStride;
+  return in.v + in.pageTable[j / in.pageKeys] * in.vPageStride + (j % in.pageKeys) * in.vStride;
+}
+
+// The end of the run of keys from j on that lie kStride (and vStride) apart: j's page end.
+inline int64_t contiguousKeysEnd(const AttentionHeadInput& in, int64_t j, int64_t end) {
+  if (in.pageKeys == 0) return end;
+  const int64_t pageEnd = (j / in.pageKeys + 1) * in.pageKeys;
+  return pageEnd < end ? pageEnd : end;
+}
 
 // Up to kAttentionMaxTileRows query rows, each with its own pointers and key range.
 struct AttentionTile {

@@ -30,6 +30,12 @@ struct RowAttention {
   // at d = 64) is still read from L2 by the rows after the first. 512 was no better.
   static constexpr int NB = 256;
   static constexpr int NCR = V::kRowPvCols;  // output vectors held in registers by the P.V loop
+
+  // The keys of the block from kb: NB, fewer at the span's end, and ending at kb's page (paged keys)
+  // so that a block's keys and values are evenly strided.
+  static int64_t blockKeys(const AttentionHeadInput& in, int64_t kb, int64_t spanEnd) {
+    return contiguousKeysEnd(in, kb, minOf(kb + NB, spanEnd)) - kb;
+  }
   static_assert(W % 4 == 0, "scoreGroup takes keys four at a time");
 
   // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
@@ -245,7 +251,7 @@ struct RowAttention {
                             const float* q) {
     if (c.softcap || !(c.haveShared || c.tb.haveRow || in.alibi) || t.keyBegin[r] >= t.keyEnd[r]) return 0.0f;
     if (in.logits) return startingReference(q[t.keyBegin[r]] * in.qScale);
-    const float* k = in.k + t.keyBegin[r] * in.kStride;
+    const float* k = keyRow(in, t.keyBegin[r]);
     float dot = 0.0f;
     for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
     return startingReference(dot);
@@ -273,8 +279,7 @@ struct RowAttention {
         s = V::negInfPastLanes(V::mul(nk == W ? V::loadu(logit) : V::loadTail(logit, nk), V::set1(in.qScale)), nk);
       } else {
         const bool pfK = prefetch && rb + g + NB + W <= c.spanEnd;
-        s = scoreGroup(q, in.k + (rb + g) * in.kStride, in.kStride, in.dk, nk,
-                       pfK ? in.k + (rb + g + NB) * in.kStride : nullptr);
+        s = scoreGroup(q, keyRow(in, rb + g), in.kStride, in.dk, nk, pfK ? keyRow(in, rb + g + NB) : nullptr);
       }
       // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
       if (c.softcap) s = V::negInfPastLanes(softcapScores<V>(s, c.cap), nk);
@@ -313,8 +318,8 @@ struct RowAttention {
     const KeySpan span = keySpanOf(t);
     const ScoreSetup sc = scoreSetupOf(in, t, span);
     for (int pass = 0; pass < 2; ++pass) {
-      for (int64_t kb = span.begin; kb < span.end; kb += NB) {
-        const int n = static_cast<int>(minOf(NB, span.end - kb));
+      for (int64_t kb = span.begin, n = 0; kb < span.end; kb += n) {
+        n = blockKeys(in, kb, span.end);
         if (sc.haveShared) writeSharedBias(sc.tb, kb, n, sharedBias);
         for (int r = 0; r < rows; ++r) {
           const int64_t rb = maxOf(t.keyBegin[r], kb), re = minOf(t.keyEnd[r], kb + n);
@@ -360,8 +365,8 @@ struct RowAttention {
       lRow[r] = 0.0f;
     }
 
-    for (int64_t kb = span.begin; kb < span.end; kb += NB) {
-      const int n = static_cast<int>(minOf(NB, span.end - kb));
+    for (int64_t kb = span.begin, n = 0; kb < span.end; kb += n) {
+      n = blockKeys(in, kb, span.end);
       const bool sharedMasked = sc.haveShared && writeSharedBias(sc.tb, kb, n, sharedBias);
       for (int r = 0; r < rows; ++r) {
         const int64_t rb = maxOf(t.keyBegin[r], kb), re = minOf(t.keyEnd[r], kb + n);
@@ -392,12 +397,12 @@ struct RowAttention {
         lRow[r] = lRow[r] * alphaLanes[0] + V::hsum(sum);
         baseRow[r] = base;
         seenRow[r] = top - move;
-        const float* vBlock = in.v + rb * in.vStride;
+        const float* vBlock = valueRow(in, rb);
         if (masked && valuesNonFinite<V>(vBlock, in.vStride, cnt, dv)) {
           pvUpdateGuarded(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0]);
         } else {
           const bool pfV = r == 0 && rb + NB + cnt <= span.end;
-          pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0], pfV ? vBlock + NB * in.vStride : nullptr);
+          pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0], pfV ? valueRow(in, rb + NB) : nullptr);
         }
       }
     }

@@ -16,7 +16,7 @@ namespace {
 float dotOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64_t j) {
   const float* q = t.q[r];
   if (in.logits) return q[j] * in.qScale;
-  const float* k = in.k + j * in.kStride;
+  const float* k = keyRow(in, j);
   float dot = 0.0f;
   SA_SCALAR_LOOP
   for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
@@ -66,7 +66,7 @@ void rowsScalar(const AttentionHeadInput& in, const AttentionTile& t) {
       }
       const float p = std::exp2(in.unitLog2 * s);  // NaN score: NaN weight, the row turns NaN
       l += p;
-      const float* v = in.v + j * in.vStride;
+      const float* v = valueRow(in, j);
       SA_SCALAR_LOOP
       for (int64_t c = 0; c < in.dv; ++c) acc[c] += p * v[c];
     }
