@@ -6,7 +6,7 @@
  */
 import { constants as bufferConstants } from 'buffer';
 import { BlockPool } from './kv-blocks';
-import { copyView } from './kv-copy';
+import { copyPositions, copyView } from './kv-copy';
 import { describeValue, rangeError, typeError } from './errors';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
@@ -449,8 +449,9 @@ export class KVCache {
       const r = rows === undefined ? b : rows[b];
       const m = counts === undefined ? n : counts[b];
       if (m === 0) continue;
-      copyView(keys.narrow(0, b, 1).narrow(1, 0, m), this.keyStorage.narrow(0, r, 1).narrow(1, this.used[r], m));
-      copyView(values.narrow(0, b, 1).narrow(1, 0, m), this.valueStorage.narrow(0, r, 1).narrow(1, this.used[r], m));
+      const at = (t: Tensor<Float32Array>) => t.offset + r * t.strides[0] + this.used[r] * t.strides[1];
+      copyPositions(keys, keys.offset + b * keys.strides[0], this.keyStorage, at(this.keyStorage), m);
+      copyPositions(values, values.offset + b * values.strides[0], this.valueStorage, at(this.valueStorage), m);
       this.used[r] += m;
     }
   }
@@ -506,9 +507,10 @@ export class KVCache {
         if (within === 0) this.tables[slot] = pool.take();
         else if (pool.shared(this.tables[slot])) this.tables[slot] = pool.copyOnWrite(this.tables[slot], within);
         const n = Math.min(m - done, P - within);
-        const into = (t: Tensor<Float32Array>) => t.narrow(0, this.tables[slot], 1).narrow(1, within, n);
-        copyView(keys.narrow(0, b, 1).narrow(1, done, n), into(this.keyStorage));
-        copyView(values.narrow(0, b, 1).narrow(1, done, n), into(this.valueStorage));
+        const into = (t: Tensor<Float32Array>) => t.offset + this.tables[slot] * t.strides[0] + within * t.strides[1];
+        const from = (t: Tensor<Float32Array>) => t.offset + b * t.strides[0] + done * t.strides[1];
+        copyPositions(keys, from(keys), this.keyStorage, into(this.keyStorage), n);
+        copyPositions(values, from(values), this.valueStorage, into(this.valueStorage), n);
         this.used[r] += n;
         done += n;
       }

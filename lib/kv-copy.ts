@@ -26,3 +26,37 @@ export function copyView(srcView: Tensor<Float32Array>, dst: Tensor<Float32Array
   d[F.dstOffset] = dst.offset;
   native().copyStrided({ src: src.data, dst: dst.data }, d);
 }
+
+/**
+ * Copies `rows` positions of one batch item of a rank-4 [B, L, H, d] view into another rank-4 view, the
+ * two given by element offsets of their first position: the per-row append of a cache, without the
+ * eight narrowed Tensors (each checked on construction) that copyView of views would take.
+ */
+export function copyPositions(
+  src: Tensor<Float32Array>,
+  srcOffset: number,
+  dst: Tensor<Float32Array>,
+  dstOffset: number,
+  rows: number,
+): void {
+  if (src.strides[3] !== 1 && src.shape[3] > 1) {
+    // Rare (a view strided along d): through the checked path.
+    const view = (t: Tensor<Float32Array>, offset: number) =>
+      new Tensor(t.data, [1, rows, t.shape[2], t.shape[3]], { strides: t.strides, offset });
+    copyView(view(src, srcOffset), view(dst, dstOffset));
+    return;
+  }
+  const F = COPY_STRIDED.fields;
+  const d = descriptorFor(COPY_STRIDED);
+  d[F.dim0] = 1;
+  d[F.dim1] = rows;
+  d[F.dim2] = src.shape[2];
+  d[F.dim3] = src.shape[3];
+  d[F.srcStride1] = src.strides[1];
+  d[F.srcStride2] = src.strides[2];
+  d[F.dstStride1] = dst.strides[1];
+  d[F.dstStride2] = dst.strides[2];
+  d[F.srcOffset] = srcOffset;
+  d[F.dstOffset] = dstOffset;
+  native().copyStrided({ src: src.data, dst: dst.data }, d);
+}
