@@ -17,6 +17,8 @@ import {
   SimdAttentionTypeError,
   Tensor,
 } from '../../lib';
+import { native } from '../../lib/binding';
+import { descriptorFor, MATMUL } from '../../lib/native-layout';
 import { randomTensor, rng } from '../helpers';
 
 type Half = 'bfloat16' | 'float16';
@@ -231,4 +233,38 @@ test('int32 or bool tensors are refused with the dtypes matmul takes', async () 
     'matmulSync: Expected float32, bfloat16 or float16 for a but received an int32 tensor of shape [2, 2]',
   );
   await expect(matmul(i, i)).rejects.toThrow(/Expected float32, bfloat16 or float16 for a/);
+});
+
+describe('the native matmul with bfloat16 operands checks their bounds', () => {
+  const bf16Tier = isa === 'avx512bf16' || isa === 'amx';
+  /** a [2, 4] times b [4, 3] read as bfloat16 bits from the given arrays. */
+  function run(a: unknown, b: unknown, out: Float32Array, aOffset = 0): void {
+    const F = MATMUL.fields;
+    const d = descriptorFor(MATMUL);
+    d[F.M] = 2;
+    d[F.N] = 3;
+    d[F.K] = 4;
+    d[F.lda] = 4;
+    d[F.ldb] = 3;
+    d[F.aOffset] = aOffset;
+    d[F.bf16Inputs] = 1;
+    native().matmul({ a, b, out, bias: null } as never, d);
+  }
+  const one = 0x3f80; // 1.0 in bfloat16
+  const ones = (n: number) => new Uint16Array(n).fill(one);
+
+  (bf16Tier ? test : test.skip)('in bounds: the product; past the end of a, b or out: ERR_OUT_OF_BOUNDS', () => {
+    const out = new Float32Array(6);
+    run(ones(8), ones(12), out);
+    expect(Array.from(out)).toEqual([4, 4, 4, 4, 4, 4]);
+    expect(errorOf(() => run(ones(7), ones(12), out)).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(ones(8), ones(11), out)).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(ones(8), ones(12), new Float32Array(5))).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(ones(8), ones(12), out, 1)).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(new Float32Array(8), ones(12), out)).code).toBe('ERR_INVALID_DTYPE');
+  });
+
+  (bf16Tier ? test.skip : test)('a tier without the bf16 GEMM refuses bfloat16 operands', () => {
+    expect(errorOf(() => run(ones(8), ones(12), new Float32Array(6))).code).toBe('ERR_INVALID_OPTION');
+  });
 });
