@@ -28,8 +28,9 @@ type Mask = Float32Array | Uint8Array;
 
 // The typed arrays of each op, by name (native/binding/*_binding.cc reads them by these names).
 export interface MatmulArrays {
-  a: Float32Array;
-  b: Float32Array;
+  /** Uint16Array (bfloat16 bits) with the descriptor's bf16Inputs. */
+  a: Float32Array | Uint16Array;
+  b: Float32Array | Uint16Array;
   out: Float32Array;
   bias?: Maybe<Float32Array>;
 }

@@ -1,4 +1,7 @@
-/** matmul: C = op(A) op(B) over float32, batched with broadcasting, zero-copy on the way in. */
+/**
+ * matmul: C = op(A) op(B) over float32, bfloat16 or float16, batched with broadcasting, zero-copy on
+ * the way in (bfloat16 on the tiers with a bf16 GEMM; other half-precision inputs are widened).
+ */
 import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { MatmulArrays, native } from './binding';
@@ -6,6 +9,15 @@ import { rangeError } from './errors';
 import { descriptorFor, MATMUL } from './native-layout';
 import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
 import { Tensor } from './tensor';
+import {
+  checkHalfOut,
+  checkSameDtype,
+  halfBias,
+  HalfDType,
+  hasBf16Gemm,
+  MATMUL_DTYPES,
+  roundResult,
+} from './half-matmul';
 import { callFormOf, optionKeys } from './option-keys';
 import { checkOut, expectOptions, expectTensor, optionalBoolean, signalOf } from './validate';
 import { PackedWeight } from './packed-weight';
@@ -15,11 +27,14 @@ export interface MatmulOptions {
   transposeA?: boolean;
   /** Use B^T: b is [..., N, K]. Default false. */
   transposeB?: boolean;
-  /** float32 [N], added to every row of the result (a linear layer's y = x W^T + b). */
+  /**
+   * [N], added to every row of the result (a linear layer's y = x W^T + b): float32, or the inputs'
+   * dtype when they are bfloat16 or float16 (added in float32 before the result is rounded).
+   */
   bias?: Tensor;
   /**
-   * Write the result here instead of a new tensor: float32, contiguous, shaped [...batch, M, N], sharing
-   * no bytes with a, b or bias (ERR_OVERLAPPING_OUTPUT).
+   * Write the result here instead of a new tensor: the inputs' dtype, contiguous, shaped
+   * [...batch, M, N], sharing no bytes with a, b or bias (ERR_OVERLAPPING_OUTPUT).
    */
   out?: Tensor;
   /** Promise form only: aborting it rejects the call with an AbortError and stops its kernel. */
@@ -32,6 +47,11 @@ interface Prepared {
   out: Tensor<Float32Array>;
   arrays: MatmulArrays;
   descriptor: Float64Array;
+}
+
+/** A matmul call: the float32 product the kernel writes, then the tensor the call returns. */
+interface PreparedMatmul extends Prepared {
+  result: () => Tensor;
 }
 
 /** How a 2-D matrix view is stored: its row stride, and whether it is transposed in memory. */
@@ -53,9 +73,9 @@ function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string):
 }
 
 /** The bias option as the contiguous N floats the binding reads, or null. */
-function biasArray(biasIn: unknown, N: number, op: string): Float32Array | null {
+function biasArray(biasIn: unknown, N: number, op: string, half: HalfDType | null = null): Float32Array | null {
   if (biasIn === undefined) return null;
-  const bt = expectTensor(biasIn, 'bias', ['float32'], op);
+  const bt = half !== null ? (halfBias(biasIn, half, op) as Tensor) : expectTensor(biasIn, 'bias', ['float32'], op);
   if (bt.rank !== 1 || bt.shape[0] !== N) {
     throw rangeError('ERR_SHAPE_MISMATCH', `${op}: bias must be [${N}] (N) but has shape ${formatShape(bt.shape)}`);
   }
@@ -64,19 +84,26 @@ function biasArray(biasIn: unknown, N: number, op: string): Float32Array | null 
     : (bt.contiguous().data as Float32Array);
 }
 
-function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Prepared {
-  const a = expectTensor(aIn, 'a', ['float32'], op) as Tensor<Float32Array>;
-  const b = expectTensor(bIn, 'b', ['float32'], op) as Tensor<Float32Array>;
+function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): PreparedMatmul {
+  const aGiven = expectTensor(aIn, 'a', MATMUL_DTYPES, op);
+  const bGiven = expectTensor(bIn, 'b', MATMUL_DTYPES, op);
+  checkSameDtype(aGiven, bGiven, op);
+  const half = aGiven.dtype === 'float32' ? null : (aGiven.dtype as HalfDType);
   const options = expectOptions(optionsIn, op, MATMUL_OPTION_KEYS, callFormOf(op));
   const transposeA = optionalBoolean(options, 'transposeA', op, false);
   const transposeB = optionalBoolean(options, 'transposeB', op, false);
-  if (a.rank < 2 || b.rank < 2) {
+  if (aGiven.rank < 2 || bGiven.rank < 2) {
     throw rangeError(
       'ERR_INVALID_SHAPE',
       `${op}: a and b need at least 2 dimensions ([..., M, K] and [..., K, N]) ` +
-        `but received a ${formatShape(a.shape)} and b ${formatShape(b.shape)}`,
+        `but received a ${formatShape(aGiven.shape)} and b ${formatShape(bGiven.shape)}`,
     );
   }
+  // bfloat16 goes to the bf16 GEMM as it is where the tier has one; other half inputs are widened
+  // to float32 (with the shape checks below reading the same shapes either way).
+  const nativeBf16 = half === 'bfloat16' && hasBf16Gemm() && isNonEmptyProduct(aGiven, bGiven, transposeA, transposeB);
+  const a = half === null || nativeBf16 ? aGiven : aGiven.to('float32');
+  const b = half === null || nativeBf16 ? bGiven : bGiven.to('float32');
   const ar = a.rank,
     br = b.rank;
   const M = transposeA ? a.shape[ar - 1] : a.shape[ar - 2];
@@ -101,9 +128,12 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
     );
   }
   const outShape = [...batch, M, N];
-  const bias = biasArray(options.bias, N, op);
+  const bias = biasArray(options.bias, N, op, half);
   let out: Tensor<Float32Array>, outData: Float32Array;
-  if (options.out !== undefined)
+  let halfOut: Tensor<Uint16Array> | undefined;
+  if (half !== null && options.out !== undefined)
+    halfOut = checkHalfOut(options.out, outShape, half, op, { a: aGiven, b: bGiven, bias: options.bias });
+  if (half === null && options.out !== undefined)
     ({ out, data: outData } = checkOut(options.out, outShape, op, { a, b, bias: options.bias }));
   else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
   const sa = matrixStorage(a, transposeA, 'a', op);
@@ -123,34 +153,67 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   d[F.ldb] = sb.ld;
   d[F.transB] = sb.trans ? 1 : 0;
   d[F.batchRank] = nb;
+  d[F.bf16Inputs] = nativeBf16 ? 1 : 0;
+  // Widened half inputs multiply in float32 whatever setFloat32MatmulPrecision says.
+  d[F.float32Products] = half !== null ? 1 : 0;
   // The batch tail after the fields: the broadcast batch shape, then a's and b's strides over it.
   d.set(batch, MATMUL.length);
   d.set(aStrides, MATMUL.length + nb);
   d.set(bStrides, MATMUL.length + 2 * nb);
-  return { out, arrays: { a: a.data, b: b.data, out: outData, bias }, descriptor: d };
+  const arrays = { a: a.data, b: b.data, out: outData, bias } as MatmulArrays;
+  const result = half === null ? () => out : () => roundResult(outData, outShape, half, halfOut, op);
+  return { out, arrays, descriptor: d, result };
+}
+
+/** M, N and K all at least 1 (the bf16 GEMM's domain; an empty product is left to float32). */
+function isNonEmptyProduct(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): boolean {
+  const ar = a.rank,
+    br = b.rank;
+  return (
+    a.shape[ar - 1] > 0 &&
+    a.shape[ar - 2] > 0 &&
+    (transposeB ? b.shape[br - 2] : b.shape[br - 1]) > 0 &&
+    (transposeA ? a.shape[ar - 2] : a.shape[ar - 1]) === (transposeB ? b.shape[br - 1] : b.shape[br - 2])
+  );
 }
 
 /**
  * C = op(A) op(B), on the calling thread (the kernel pool still splits the work).
- * a: float32 [..., M, K] (or [..., K, M] with transposeA), b: [..., K, N] (or [..., N, K]);
- * batch dimensions broadcast. Strided views (e.g. from narrow()) are read in place.
- * @returns a new float32 tensor [...batch, M, N]
+ * a: [..., M, K] (or [..., K, M] with transposeA), b: [..., K, N] (or [..., N, K]), both float32,
+ * both bfloat16 or both float16; batch dimensions broadcast. Strided views (e.g. from narrow()) are
+ * read in place. Half-precision inputs accumulate in float32 and the result is rounded once to
+ * their dtype (float16 is widened to float32 first: no tier multiplies float16 natively).
+ * @returns a new tensor [...batch, M, N] of the inputs' dtype
  */
-export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor<Float32Array> {
+export function matmulSync(
+  a: Tensor<Uint16Array>,
+  b: Tensor<Uint16Array>,
+  options?: MatmulOptions,
+): Tensor<Uint16Array>;
+// Tensors typed loosely are taken as float32, as before half-precision inputs (a bfloat16 tensor
+// typed Tensor still returns a Uint16Array-backed result: its dtype says so).
+export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor<Float32Array>;
+export function matmulSync(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
   const p = prepare(a, b, options, 'matmulSync');
   native().matmul(p.arrays, p.descriptor);
-  return p.out;
+  return p.result();
 }
 
 /**
  * As matmulSync, off the event loop: the work runs on the kernel pool while JavaScript goes on; a
  * and b are kept alive until it settles. Do not write to a or b before the promise settles.
  */
-export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor<Float32Array>> {
+export async function matmul(
+  a: Tensor<Uint16Array>,
+  b: Tensor<Uint16Array>,
+  options?: MatmulOptions,
+): Promise<Tensor<Uint16Array>>;
+export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor<Float32Array>>;
+export async function matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Promise<Tensor> {
   const p = prepare(a, b, options, 'matmul');
   const signal = signalOf(options, 'matmul');
   await abortable(signal, (cancel) => native().matmulAsync(p.arrays, p.descriptor, cancel));
-  return p.out;
+  return p.result();
 }
 
 /** Options of the linear layer with a packed weight (internal). */

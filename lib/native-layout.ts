@@ -89,7 +89,21 @@ export const ATTENTION = layout(
  */
 export const MATMUL = layout(
   ['a', 'b', 'out', 'bias'],
-  ['M', 'N', 'K', 'aOffset', 'lda', 'transA', 'bOffset', 'ldb', 'transB', 'batchRank', 'packedB'],
+  [
+    'M',
+    'N',
+    'K',
+    'aOffset',
+    'lda',
+    'transA',
+    'bOffset',
+    'ldb',
+    'transB',
+    'batchRank',
+    'packedB',
+    'bf16Inputs',
+    'float32Products',
+  ],
 );
 
 /** A weight W [N, K] (rows ld apart from offset) packed into out in the active ISA's panels. */

@@ -20,7 +20,7 @@ export function expectTensor(value: unknown, name: string, dtypes: readonly DTyp
   if (!dtypes.includes(value.dtype)) {
     throw typeError(
       'ERR_INVALID_DTYPE',
-      `${op}: Expected ${dtypes.join(' or ')} for ${name} ` +
+      `${op}: Expected ${listOr(dtypes)} for ${name} ` +
         `but received ${article(value.dtype)} tensor of shape ${formatShape(value.shape)}`,
     );
   }
@@ -34,6 +34,11 @@ export function expectTensor(value: unknown, name: string, dtypes: readonly DTyp
  */
 export function expectWeight(value: unknown, name: string, op: string): Tensor<Float32Array> {
   return expectTensor(value, name, ['float32', 'bfloat16', 'float16'], op).to('float32');
+}
+
+/** "a", "a or b", "a, b or c". */
+function listOr(words: readonly string[]): string {
+  return words.length <= 2 ? words.join(' or ') : `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}`;
 }
 
 export function checkViewInBounds(t: Tensor, name: string, op: string): void {
@@ -167,6 +172,13 @@ export function checkOut(
   inPlace?: string,
 ): { out: Tensor<Float32Array>; data: Float32Array } {
   const out = expectTensor(outIn, 'out', ['float32'], op) as Tensor<Float32Array>;
+  checkOutShape(out, shape, op);
+  refuseOverlap(out, inputs, op, inPlace);
+  return { out, data: out.offset === 0 ? out.data : out.data.subarray(out.offset) };
+}
+
+/** An `out` tensor must be contiguous and have the result's shape. */
+export function checkOutShape(out: Tensor, shape: readonly number[], op: string): void {
   if (out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) {
     throw rangeError(
       'ERR_SHAPE_MISMATCH',
@@ -174,8 +186,6 @@ export function checkOut(
     );
   }
   if (!out.isContiguous()) throw rangeError('ERR_NOT_CONTIGUOUS', `${op}: out must be contiguous`);
-  refuseOverlap(out, inputs, op, inPlace);
-  return { out, data: out.offset === 0 ? out.data : out.data.subarray(out.offset) };
 }
 
 /** The bytes [start, end) of its buffer that a tensor's elements or a typed array span; null when empty. */

@@ -1,14 +1,16 @@
 /**
  * Suite 'matmul': C[M,N] = A[M,K] B[K,N], float32, ours = matmulSync, peer = ORT MatMul (MLAS sgemm).
  * Square sizes plus the products attention is made of (scores Q Kᵀ: L x d · d x L; output W V:
- * L x L · L x d).
+ * L x L · L x d). At 1024^3 also float32 against float32 precision 'medium' and bfloat16 tensors, timed
+ * alternately, the float32 row the reference of their speed-up.
  */
 import { Tensor } from '../../lib/tensor';
 import { matmulSync } from '../../lib/matmul';
+import { setFloat32MatmulPrecision } from '../../lib/matmul-precision';
 import { matmulFlops } from '../harness';
 import { randomFloat32 } from '../data';
 import { createMatMulPeer } from '../peers/onnxruntime-peer';
-import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
+import { markBaselines, resolveOptions, ResolvedOptions, SuiteOptions, SuiteResult, OURS } from './common';
 import { checkPeerOutput, measureInterleaved, measureOurs } from './measure';
 
 export interface MatmulShape {
@@ -22,6 +24,11 @@ export interface MatmulSuiteOptions extends SuiteOptions {
   sizes?: number[];
   /** Other products; default the attention-shaped 1024x64·64x1024, 1024x1024·1024x64, 4096x64·64x4096. */
   products?: MatmulShape[];
+  /**
+   * Also time float32, float32 'medium' and bfloat16 tensors at 1024^3, alternately; default: when
+   * the square sizes include 1024.
+   */
+  precisions?: boolean;
 }
 
 export const DEFAULT_MATMUL_SIZES = [64, 128, 256, 512, 1024, 2048];
@@ -38,10 +45,52 @@ export function matmulShapes(o: MatmulSuiteOptions): MatmulShape[] {
   return [...square, ...(o.products ?? ATTENTION_SHAPED_PRODUCTS)];
 }
 
+/** The size of the precision rows: run when the square sizes include it. */
+export const PRECISION_SIZE = 1024;
+
+/** float32, float32 'medium' and bfloat16 tensors at n^3, interleaved; float32 is the reference. */
+async function precisionRows(ctx: ResolvedOptions, n: number, seed: number): Promise<SuiteResult[]> {
+  const a = new Tensor(randomFloat32(n * n, seed), [n, n]),
+    b = new Tensor(randomFloat32(n * n, seed + 1), [n, n]);
+  const a16 = a.to('bfloat16'),
+    b16 = b.to('bfloat16');
+  // A shape key of their own, so these rows get their own baseline (not the ORT row of that size).
+  const shape = { M: n, K: n, N: n, precisions: true };
+  const flops = matmulFlops(n, n, n);
+  const medium = () => {
+    setFloat32MatmulPrecision('medium');
+    try {
+      return matmulSync(a, b);
+    } finally {
+      setFloat32MatmulPrecision('highest');
+    }
+  };
+  const results: SuiteResult[] = [];
+  for (const threads of ctx.threads) {
+    const spec = { suite: 'matmul', impl: `${OURS} float32`, threads, shape, flops };
+    results.push(
+      ...(await measureInterleaved(
+        ctx,
+        [
+          { kind: 'ours', spec, fn: () => matmulSync(a, b), extra: { role: 'peer' } },
+          { kind: 'ours', spec: { ...spec, impl: `${OURS} float32 'medium'` }, fn: medium },
+          { kind: 'ours', spec: { ...spec, impl: `${OURS} bfloat16` }, fn: () => matmulSync(a16, b16) },
+        ],
+        (c) => `${c.spec.impl} ${n}^3 ${threads}T`,
+      )),
+    );
+  }
+  return results;
+}
+
 export async function runMatmulSuite(options: MatmulSuiteOptions = {}): Promise<SuiteResult[]> {
   const ctx = resolveOptions('matmul', options);
   const shapes = matmulShapes(options);
-  ctx.setTotal(shapes.length * ctx.threads.length * (ctx.compare ? 2 * ctx.rounds : 1));
+  const precisions = options.precisions ?? (options.sizes ?? DEFAULT_MATMUL_SIZES).includes(PRECISION_SIZE);
+  ctx.setTotal(
+    shapes.length * ctx.threads.length * (ctx.compare ? 2 * ctx.rounds : 1) +
+      (precisions ? 3 * ctx.rounds * ctx.threads.length : 0),
+  );
   const results: SuiteResult[] = [];
   let seed = 100;
   for (const { M, K, N } of shapes) {
@@ -78,6 +127,7 @@ export async function runMatmulSuite(options: MatmulSuiteOptions = {}): Promise<
       );
     }
   }
+  if (precisions) results.push(...(await precisionRows(ctx, PRECISION_SIZE, seed)));
   ctx.finish();
   return markBaselines(results);
 }

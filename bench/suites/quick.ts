@@ -24,7 +24,7 @@ export const QUICK_BUDGET_MS = 250;
 
 export async function runQuickSuite(options: QuickSuiteOptions = {}): Promise<SuiteResult[]> {
   const o = { budgetMs: QUICK_BUDGET_MS, ...options };
-  const matmul = await runMatmulSuite({ ...o, sizes: o.sizes ?? QUICK_MATMUL_SIZES, products: [] });
+  const matmul = await runMatmulSuite({ ...o, sizes: o.sizes ?? QUICK_MATMUL_SIZES, products: [], precisions: false });
   const sdpa = await runSdpaSuite({ ...o, seqLens: o.seqLens ?? QUICK_SEQ_LENS });
   return [...matmul, ...sdpa];
 }

@@ -2,9 +2,10 @@
 // broadcasting. arrays { a, b, out, bias }: bias is absent or a Float32Array of at least N elements,
 // added to every row of C after the product (y = x W^T + b of a linear layer).
 // descriptor: SA_MATMUL_FIELDS (binding/layouts.h), then batchShape[batchRank], aBatchStrides[...],
-// bBatchStrides[...]. C (`out`) is contiguous [batch..., M, N]. With packedB set, b holds a weight
-// packed by packWeight (packed_weight_binding.cc), shared by every item. Bounds are re-checked here
-// whatever TypeScript did.
+// bBatchStrides[...]. With bf16Inputs, a and b are Uint16Arrays of bfloat16 bits (the bf16 GEMM
+// reads them as they are; C stays float32). C (`out`) is contiguous [batch..., M, N]. With packedB set, b holds a
+// weight packed by packWeight (packed_weight_binding.cc), shared by every item. Bounds are re-checked here whatever
+// TypeScript did.
 #include <napi.h>
 
 #include <atomic>
@@ -40,13 +41,30 @@ struct MatmulCall {
   MatmulBatch batch;
 };
 
+// a or b: float32, or bfloat16 bits; `length` in elements either way.
+struct Operand {
+  const float* f32 = nullptr;
+  const uint16_t* bf16 = nullptr;
+  int64_t length = 0;
+};
+
+Operand operandOf(Arrays& arrays, const char* name, bool bf16) {
+  if (bf16) {
+    ArrayArg<uint16_t> x = arrays.required<uint16_t>(name);
+    return Operand{nullptr, x.data, x.length};
+  }
+  ArrayArg<float> x = arrays.required<float>(name);
+  return Operand{x.data, nullptr, x.length};
+}
+
 std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays& arrays, Napi::Value* result) {
   Napi::Env env = info.Env();
-  ArrayArg<float> a = arrays.required<float>("a");
-  ArrayArg<float> b = arrays.required<float>("b");
+  const Descriptor d = Descriptor::of<MatmulLayout>(info[0], "matmul");
+  const bool bf16Inputs = d.flag(F::bf16Inputs);
+  const Operand a = operandOf(arrays, "a", bf16Inputs);
+  const Operand b = operandOf(arrays, "b", bf16Inputs);
   ArrayArg<float> c = arrays.required<float>("out");
   *result = c.value;
-  const Descriptor d = Descriptor::of<MatmulLayout>(info[0], "matmul");
   auto call = std::make_shared<MatmulCall>();
   MatmulProblem& p = call->problem;
   p.M = d.integer(F::M), p.N = d.integer(F::N), p.K = d.integer(F::K);
@@ -59,6 +77,10 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   const int nb = static_cast<int>(d.integer(F::batchRank, 0, 16));
   const int64_t packedNr = d.integer(F::packedB, 0, 1024);
   d.requireTail(3 * nb);
+  if (bf16Inputs && (activeKernels().matmulBf16 == nullptr || packedNr != 0 || p.M < 1 || p.N < 1 || p.K < 1)) {
+    throwRangeError(env, "ERR_INVALID_OPTION",
+                    "native matmul: bfloat16 inputs need the bf16 GEMM, M, N, K >= 1 and no packed b");
+  }
   std::vector<int64_t> shape(nb), sa(nb), sb(nb);
   int64_t count = 1;
   for (int i = 0; i < nb; ++i) {
@@ -116,11 +138,14 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
       throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native matmul: output is smaller than batch x M x N");
     }
   }
-  p.A = a.data;
-  p.B = b.data;
+  p.A = a.f32;
+  p.B = b.f32;
+  p.aBf16 = a.bf16;
+  p.bBf16 = b.bf16;
   p.C = c.data;
-  p.bf16Products = float32MatmulPrecision.load(std::memory_order_relaxed) == kPrecisionMedium;
-  if (packedNr != 0) p.packedB = PackedPanels{b.data, p.N, p.K, static_cast<int>(packedNr)};
+  p.bf16Products =
+      !d.flag(F::float32Products) && float32MatmulPrecision.load(std::memory_order_relaxed) == kPrecisionMedium;
+  if (packedNr != 0) p.packedB = PackedPanels{b.f32, p.N, p.K, static_cast<int>(packedNr)};
   ArrayArg<float> bias = arrays.optional<float>("bias");
   if (bias.data != nullptr) {
     if (bias.length < p.N) throwRangeError(env, "ERR_SHAPE_MISMATCH", "native matmul: bias is shorter than N");
@@ -154,7 +179,11 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
 void runMatmul(const MatmulCall& call) {
   MatmulProblem p = call.problem;
   p.bias = call.bias;  // added by the kernels' epilogue (with K = 0, C is the bias)
-  matmul(activeKernels(), p, call.batch);
+  if (p.aBf16 != nullptr) {
+    matmulBf16(activeKernels(), p, call.batch);
+  } else {
+    matmul(activeKernels(), p, call.batch);
+  }
 }
 
 }  // namespace

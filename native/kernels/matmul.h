@@ -41,6 +41,10 @@ struct MatmulProblem {
   // float32, where the table has a bf16 GEMM (matmulBf16). Products of a few rows (decoding GEMVs,
   // bound by memory, not multiplies) stay float32.
   bool bf16Products = false;
+  // matmulBf16 only: op(A) and op(B) already in bfloat16 (bit patterns, same strides and offsets as
+  // A and B), read instead of A and B; packedB must be unset.
+  const uint16_t* aBf16 = nullptr;
+  const uint16_t* bBf16 = nullptr;
 };
 
 // `count` products; item i uses A + offsetA[i], B + offsetB[i], C + offsetC[i] (element offsets;
@@ -74,7 +78,8 @@ bool bf16ProductsApply(const KernelTable& kernels, const MatmulProblem& problem)
 
 // The bfloat16 GEMM (matmul_bf16_driver.cc): op(A) and op(B) rounded to bfloat16 (nearest even)
 // as they are packed, products accumulated in float32; a packed B (float32 panels of the table's
-// width) is rounded as its blocks are packed. Needs kernels.matmulBf16; M, N, K >= 1.
+// width) is rounded as its blocks are packed; aBf16 and bBf16, when set, are packed as they are.
+// Needs kernels.matmulBf16; M, N, K >= 1.
 void matmulBf16(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);
 
 void matmulInPlace(const MatmulKernels& kernels, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

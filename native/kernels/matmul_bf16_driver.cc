@@ -47,15 +47,20 @@ void runTasks(int64_t n, const Fn& fn) {
   }
 }
 
+// A and B of one item: float32, or bfloat16 when the problem has aBf16 / bBf16 (the other null).
 struct Item {
   const float* A;
   const float* B;
+  const uint16_t* aBf16;
+  const uint16_t* bBf16;
   float* C;
 };
 
 Item itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
-  return Item{p.A + (batch.offsetA != nullptr ? batch.offsetA[i] : 0),
-              p.B + (batch.offsetB != nullptr ? batch.offsetB[i] : 0),
+  const int64_t oa = batch.offsetA != nullptr ? batch.offsetA[i] : 0;
+  const int64_t ob = batch.offsetB != nullptr ? batch.offsetB[i] : 0;
+  return Item{p.aBf16 == nullptr ? p.A + oa : nullptr, p.bBf16 == nullptr ? p.B + ob : nullptr,
+              p.aBf16 != nullptr ? p.aBf16 + oa : nullptr, p.bBf16 != nullptr ? p.bBf16 + ob : nullptr,
               p.C + (batch.offsetC != nullptr ? batch.offsetC[i] : 0)};
 }
 
@@ -74,8 +79,12 @@ void packBBlock(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item&
     return;
   }
   const int64_t j0 = jc + q0 * nr, j1 = std::min(jc + q1 * nr, jc + nc);
-  const float* src = p.transB ? item.B + j0 * p.ldb + k0 : item.B + k0 * p.ldb + j0;
-  bk.packB(src, p.ldb, p.transB, kc, j1 - j0, out + q0 * panelStride, panelStride);
+  const int64_t at = p.transB ? j0 * p.ldb + k0 : k0 * p.ldb + j0;
+  if (item.bBf16 != nullptr) {
+    bk.packBFromBf16(item.bBf16 + at, p.ldb, p.transB, kc, j1 - j0, out + q0 * panelStride, panelStride);
+  } else {
+    bk.packB(item.B + at, p.ldb, p.transB, kc, j1 - j0, out + q0 * panelStride, panelStride);
+  }
 }
 
 // One product on `threads` pool threads (1: on the calling thread).
@@ -122,8 +131,12 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
           const int64_t ic = i0 + splitPoint(tiles, blocks, blockIndex) * mr;
           const int64_t mcCur = std::min(i0 + splitPoint(tiles, blocks, blockIndex + 1) * mr, i1) - ic;
           uint32_t* packedA = scratchPairs(ScratchSlot::MatmulPackedA, roundUp(mcCur, mr) * kcPairs);
-          const float* a = p.transA ? item.A + k0 * p.lda + ic : item.A + ic * p.lda + k0;
-          bk.packA(a, p.lda, p.transA, mcCur, kc, packedA);
+          const int64_t at = p.transA ? k0 * p.lda + ic : ic * p.lda + k0;
+          if (item.aBf16 != nullptr) {
+            bk.packAFromBf16(item.aBf16 + at, p.lda, p.transA, mcCur, kc, packedA);
+          } else {
+            bk.packA(item.A + at, p.lda, p.transA, mcCur, kc, packedA);
+          }
           for (int64_t panel = panel0; panel < panel1; ++panel) {
             const int64_t j = panel * nr;
             const int n = static_cast<int>(std::min<int64_t>(nr, nc - j));
@@ -144,6 +157,7 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
 void matmulBf16(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
   SA_ASSERT(kernels.matmulBf16 != nullptr && prob.M > 0 && prob.N > 0 && prob.K > 0, "bf16 GEMM preconditions");
   SA_ASSERT(prob.packedB.data == nullptr || prob.packedB.nr == kernels.matmulBf16->nr, "packed B of another width");
+  SA_ASSERT(prob.packedB.data == nullptr || prob.bBf16 == nullptr, "packed B read as bfloat16");
   const MatmulBf16Kernels& bk = *kernels.matmulBf16;
   const double itemWork = static_cast<double>(prob.M) * prob.N * prob.K;
   if (itemWork * static_cast<double>(batch.count) <= kDirectMaxWork) {

@@ -16,6 +16,12 @@ namespace sa {
 using MatmulBf16PackAFn = void (*)(const float* a, int64_t lda, bool transA, int64_t m, int64_t k, uint32_t* out);
 using MatmulBf16PackBFn = void (*)(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n, uint32_t* out,
                                    int64_t panelStride);
+// The same packings from operands already in bfloat16 (uint16 bit patterns): no rounding, the
+// panels hold the same pairs as packing the float32 values those bit patterns stand for.
+using MatmulBf16PackAFromBf16Fn = void (*)(const uint16_t* a, int64_t lda, bool transA, int64_t m, int64_t k,
+                                           uint32_t* out);
+using MatmulBf16PackBFromBf16Fn = void (*)(const uint16_t* b, int64_t ldb, bool transB, int64_t k, int64_t n,
+                                           uint32_t* out, int64_t panelStride);
 
 // C[m x n] = (accumulate ? C : 0) + A.B (+ bias[j] in column j) over kPairs >= 1 pairs, A one packed
 // panel (stride mr), B one packed panel (stride nr); 1 <= m <= mr, 1 <= n <= nr. Writes only
@@ -29,6 +35,8 @@ struct MatmulBf16Kernels {
   MatmulBf16TileFn tile;
   MatmulBf16PackAFn packA;
   MatmulBf16PackBFn packB;
+  MatmulBf16PackAFromBf16Fn packAFromBf16;
+  MatmulBf16PackBFromBf16Fn packBFromBf16;
 };
 
 }  // namespace sa

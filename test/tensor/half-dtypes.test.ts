@@ -331,7 +331,7 @@ describe('bfloat16 and float16 typed errors', () => {
     expect(e.message).toMatch(/Expected one of float32, bfloat16, float16 for dtype but received "double"/);
   });
 
-  test('ops that take float32 refuse half tensors with a readable message', () => {
+  test('matmul refuses a half tensor beside a float32 one with a readable message', () => {
     const a = Tensor.from([
       [1, 2, 3],
       [4, 5, 6],
@@ -339,6 +339,9 @@ describe('bfloat16 and float16 typed errors', () => {
     const e = thrown(() => matmulSync(a, Tensor.zeros([3, 2])));
     expect(e).toBeInstanceOf(TypeError);
     expect(e.code).toBe('ERR_INVALID_DTYPE');
-    expect(e.message).toBe('matmulSync: Expected float32 for a but received a bfloat16 tensor of shape [2, 3]');
+    expect(e.message).toBe(
+      'matmulSync: a and b must have the same dtype but a is a bfloat16 tensor of shape [2, 3] and b ' +
+        'a float32 tensor of shape [3, 2] (convert one with Tensor.to)',
+    );
   });
 });

@@ -33,7 +33,7 @@ describe('messages', () => {
   test('a dtype takes its article: "an int32 tensor", "an Int8Array"', () => {
     const a = new Tensor(new Int32Array(6), [2, 3]);
     expect(messageOf(() => matmulSync(a, q))).toBe(
-      'matmulSync: Expected float32 for a but received an int32 tensor of shape [2, 3]',
+      'matmulSync: Expected float32, bfloat16 or float16 for a but received an int32 tensor of shape [2, 3]',
     );
     expect(messageOf(() => new Tensor(new Int8Array(2) as never, [2]))).toMatch(/received an Int8Array of length 2$/);
   });

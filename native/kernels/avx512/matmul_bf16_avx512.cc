@@ -99,6 +99,72 @@ void packB(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n, uint3
   }
 }
 
+// packLinesAlongK for bfloat16 lines: two bfloat16 adjacent along K already are one pair, so 16
+// pairs of a line are one 32-bit load (the odd K tail masked to its low half).
+void packLinesAlongKFromBf16(const uint16_t* src, int64_t ld, int64_t lines, int width, int64_t k, uint32_t* out) {
+  const int64_t pairs = (k + 1) / 2;
+  for (int l0 = 0; l0 < width; l0 += 16) {
+    const int64_t rows = std::clamp<int64_t>(lines - l0, 0, 16);
+    const __mmask16 store = lanes(width - l0);
+    for (int64_t q = 0; q < pairs; q += 16) {
+      const int64_t k0 = 2 * q;
+      const int64_t halves = std::clamp<int64_t>(k - k0, 0, 32);
+      const __mmask32 valid = static_cast<__mmask32>(halves >= 32 ? ~0u : (1u << halves) - 1u);
+      __m512 block[16];
+      for (int l = 0; l < 16; ++l) {
+        block[l] = l < rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(valid, src + (l0 + l) * ld + k0))
+                            : _mm512_setzero_ps();
+      }
+      VecAvx512::transpose(block);
+      const int64_t count = std::min<int64_t>(16, pairs - q);
+      for (int64_t t = 0; t < count; ++t) {
+        _mm512_mask_storeu_epi32(out + (q + t) * width + l0, store, _mm512_castps_si512(block[t]));
+      }
+    }
+  }
+}
+
+// packRowsAcrossLines for bfloat16 rows: rows 2q and 2q + 1 widened to 32 bits and interleaved.
+void packRowsAcrossLinesFromBf16(const uint16_t* src, int64_t ld, int64_t lines, int width, int64_t k, uint32_t* out) {
+  const int64_t pairs = (k + 1) / 2;
+  for (int64_t q = 0; q < pairs; ++q) {
+    const uint16_t* even = src + 2 * q * ld;
+    const bool hasOdd = 2 * q + 1 < k;
+    for (int v = 0; v < width; v += 16) {
+      const __mmask16 valid = lanes(lines - v);
+      const __m512i lo32 = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(valid, even + v));
+      const __m512i hi32 =
+          hasOdd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(valid, even + ld + v)) : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi32(out + q * width + v, lanes(width - v),
+                               _mm512_or_si512(lo32, _mm512_slli_epi32(hi32, 16)));
+    }
+  }
+}
+
+void packAFromBf16(const uint16_t* a, int64_t lda, bool transA, int64_t m, int64_t k, uint32_t* out) {
+  const int64_t panelPairs = (k + 1) / 2 * kMr;
+  for (int64_t r = 0; r * kMr < m; ++r) {
+    const int64_t rows = std::min<int64_t>(kMr, m - r * kMr);
+    if (transA) {
+      packRowsAcrossLinesFromBf16(a + r * kMr, lda, rows, kMr, k, out + r * panelPairs);
+    } else {
+      packLinesAlongKFromBf16(a + r * kMr * lda, lda, rows, kMr, k, out + r * panelPairs);
+    }
+  }
+}
+
+void packBFromBf16(const uint16_t* b, int64_t ldb, bool transB, int64_t k, int64_t n, uint32_t* out,
+                   int64_t panelStride) {
+  for (int64_t r = 0; r * kNr < n; ++r) {
+    const int64_t cols = std::min<int64_t>(kNr, n - r * kNr);
+    if (transB) {
+      packLinesAlongKFromBf16(b + r * kNr * ldb, ldb, cols, kNr, k, out + r * panelStride);
+    } else {
+      packRowsAcrossLinesFromBf16(b + r * kNr, ldb, cols, kNr, k, out + r * panelStride);
+    }
+  }
+}
+
 template <int M>
 void tile(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int, int n, bool accumulate,
           const float* bias) {
@@ -154,7 +220,8 @@ SA_TARGET_END
 namespace sa {
 // Outside the target region: dispatch calls this on every CPU, AVX512_BF16 or not.
 const MatmulBf16Kernels* matmulBf16KernelsAvx512() {
-  static constexpr MatmulBf16Kernels kKernels{"avx512bf16", kMr, kNr, tileAnyRows, packA, packB};
+  static constexpr MatmulBf16Kernels kKernels{"avx512bf16", kMr,   kNr,           tileAnyRows,
+                                              packA,        packB, packAFromBf16, packBFromBf16};
   return &kKernels;
 }
 }  // namespace sa
