@@ -9,7 +9,7 @@
  *   the storage it runs best on);
  * - context: ORT's decode model with past_key/past_value (Attention opset 23), which also builds
  *   present = concat(past, new) — a copy of the whole cache every step — so it is not the baseline.
- * Suite 'decode-half' (halfKvLens, default 4096): the same step over a KVCache [B, Lk, H, d] stored as
+ * Suite 'decode-half' (halfKvLens, default 4096 when kvLens holds it): the same step over a KVCache [B, Lk, H, d] stored as
  * bfloat16 beside one stored as float32 (the reference row: the speed-up column is the paired ratio),
  * timed alternately; GB/s counts the bytes each reads.
  */
@@ -30,7 +30,7 @@ export interface DecodeSuiteOptions extends SuiteOptions {
   headDim?: number;
   /** Our k and v in 2 MiB pages (default true; false: ordinary arrays, like the peer's). */
   hugePages?: boolean;
-  /** Cached key lengths of the bfloat16-cache rows (suite 'decode-half'); default 4096, [] skips them. */
+  /** Cached key lengths of the bfloat16-cache rows (suite 'decode-half'); default 4096 when kvLens holds it. */
   halfKvLens?: number[];
 }
 
@@ -66,7 +66,7 @@ export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<
     d = options.headDim ?? 64;
   const kvLens = options.kvLens ?? DEFAULT_DECODE_KV_LENS;
   const hugePages = options.hugePages ?? true;
-  const halfKvLens = options.halfKvLens ?? DEFAULT_DECODE_HALF_KV_LENS;
+  const halfKvLens = options.halfKvLens ?? kvLens.filter((Lk) => DEFAULT_DECODE_HALF_KV_LENS.includes(Lk));
   ctx.setTotal(
     kvLens.length * ctx.threads.length * (ctx.compare ? 3 * ctx.rounds : 1) +
       halfKvLens.length * ctx.threads.length * 2 * ctx.rounds,
