@@ -183,8 +183,9 @@ export class AttentionBlockStep {
     a.inBias = w.inBias === null ? null : w.inBias.data;
     a.outWeight = w.outWeight.data;
     a.outBias = w.outBias === null ? null : w.outBias.data;
-    a.keyCache = cache.keyStorage.data;
-    a.valueCache = cache.valueStorage.data;
+    // The plan takes this step for float32 caches only (MultiHeadAttention: oneStep).
+    a.keyCache = cache.keyStorage.data as Float32Array;
+    a.valueCache = cache.valueStorage.data as Float32Array;
     a.qkv = buffers.qkv;
     a.attn = buffers.attn;
     a.out = output.data;

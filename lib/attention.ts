@@ -23,6 +23,10 @@ import {
 } from './validate';
 import { plural } from './wording';
 import { pagedKeysOf } from './paged-keys';
+import { FloatDType, TYPE_CODE } from './convert';
+import type { FloatTensor } from './kv-copy';
+
+const KV_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
 
 export type AttentionLayout = HeadLayout;
 export type CausalAlignment = 'top-left' | 'bottom-right' | 'bottom-right-key-lengths';
@@ -277,8 +281,16 @@ export function prepareAttention(
 ): Prepared {
   const q = expectTensor(qIn, names.query, ['float32'], op) as Tensor<Float32Array>;
   const fromLogits = kIn === null;
-  const k = fromLogits ? null : (expectTensor(kIn, names.key, ['float32'], op) as Tensor<Float32Array>);
-  const v = weightsOnly ? null : (expectTensor(vIn, 'value', ['float32'], op) as Tensor<Float32Array>);
+  // Keys and values may be 16-bit floats (a half-width KV cache): the kernels widen them as they read.
+  const k = fromLogits ? null : (expectTensor(kIn, names.key, KV_DTYPES, op) as FloatTensor);
+  const v = weightsOnly ? null : (expectTensor(vIn, 'value', KV_DTYPES, op) as FloatTensor);
+  const kvDtype = (k ?? v)?.dtype ?? 'float32';
+  if (k !== null && v !== null && k.dtype !== v.dtype) {
+    throw typeError(
+      'ERR_INVALID_DTYPE',
+      `${op}: ${names.key} and value must share their dtype but are ${k.dtype} and ${v.dtype}`,
+    );
+  }
   const options = expectOptions(optionsIn, op, ATTENTION_OPTION_KEYS, callFormOf(op));
   const layout = optionalEnum<AttentionLayout>(options, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
   const isCausal = optionalBoolean(options, 'isCausal', op, false);
@@ -528,6 +540,7 @@ export function prepareAttention(
   d[F.kvBlockSize] = paged ? paged.blockSize : 0;
   d[F.kvBlocks] = paged ? paged.blocks : 0;
   d[F.blockTableWidth] = paged ? paged.width : 0;
+  d[F.kvDtype] = TYPE_CODE[kvDtype as FloatDType];
   d[F.maskKind] = maskKind;
   d[F.maskOffset] = maskOffset;
   d[F.maskStrideB] = maskStrides[0];

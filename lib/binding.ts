@@ -36,8 +36,9 @@ export interface MatmulArrays {
 }
 export interface AttentionArrays {
   query: Float32Array;
-  key: Maybe<Float32Array>;
-  value?: Maybe<Float32Array>;
+  /** Uint16Array when the descriptor's kvDtype names a 16-bit type. */
+  key: Maybe<Float32Array | Uint16Array>;
+  value?: Maybe<Float32Array | Uint16Array>;
   out: Float32Array;
   attnMask?: Maybe<Mask>;
   keyLengths?: Maybe<Int32Array>;
@@ -130,7 +131,10 @@ export type NativeAddon = {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   measureFmaPeak(threads: number, seconds: number): number;
-  copyStrided(arrays: { src: Float32Array; dst: Float32Array }, descriptor: Float64Array): void;
+  copyStrided(
+    arrays: { src: Float32Array | Uint16Array; dst: Float32Array | Uint16Array },
+    descriptor: Float64Array,
+  ): void;
   /** Tensor.to between float32 and the 16-bit floats (lib/convert.ts); dst is contiguous. */
   convert(arrays: { src: Float32Array | Uint16Array; dst: Float32Array | Uint16Array }, descriptor: Float64Array): void;
   /** Packs a weight into out in the matmul micro-kernel's panels (lib/packed-weight.ts); returns out. */

@@ -10,7 +10,8 @@ import { allocFloat32Unfilled, numel } from './shape';
 
 export type FloatDType = 'float32' | 'bfloat16' | 'float16';
 
-const TYPE_CODE: Readonly<Record<FloatDType, number>> = { float32: 0, bfloat16: 1, float16: 2 };
+/** The native code of each float dtype (convert and copyStrided descriptors). */
+export const TYPE_CODE: Readonly<Record<FloatDType, number>> = { float32: 0, bfloat16: 1, float16: 2 };
 
 function allocUint16(n: number, op: string): Uint16Array {
   try {

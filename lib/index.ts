@@ -31,7 +31,7 @@ export type {
   MultiHeadForwardResultWithWeights,
 } from './multihead';
 export { KVCache } from './kv-cache';
-export type { KVCacheOptions } from './kv-cache';
+export type { KVCacheOptions, KVCacheDType } from './kv-cache';
 export { readSafetensors, parseSafetensors, encodeSafetensors } from './safetensors';
 export { AdditiveAttention, PrecomputedKeys } from './additive';
 export type { AdditiveAttentionOptions, AdditiveWeights, Seq2SeqForwardOptions } from './additive';

@@ -3,19 +3,18 @@
  * (and by clones), a reference count per block and a free list. A block held by more than one row is
  * copied before a row writes into it (copy-on-write).
  */
-import { copyView } from './kv-copy';
-import { Tensor } from './tensor';
+import { copyView, FloatTensor } from './kv-copy';
 
 export class BlockPool {
-  readonly keyStorage: Tensor<Float32Array>;
-  readonly valueStorage: Tensor<Float32Array>;
+  readonly keyStorage: FloatTensor;
+  readonly valueStorage: FloatTensor;
   readonly blockSize: number;
   readonly blocks: number;
   private readonly refs: Int32Array;
   private readonly free: Int32Array;
   private freeCount: number;
 
-  constructor(keyStorage: Tensor<Float32Array>, valueStorage: Tensor<Float32Array>) {
+  constructor(keyStorage: FloatTensor, valueStorage: FloatTensor) {
     this.keyStorage = keyStorage;
     this.valueStorage = valueStorage;
     this.blocks = keyStorage.shape[0];
@@ -59,7 +58,7 @@ export class BlockPool {
   copyOnWrite(block: number, n: number): number {
     const copy = this.take();
     if (n > 0) {
-      const rows = (t: Tensor<Float32Array>, b: number) => t.narrow(0, b, 1).narrow(1, 0, n);
+      const rows = (t: FloatTensor, b: number) => t.narrow(0, b, 1).narrow(1, 0, n);
       copyView(rows(this.keyStorage, block), rows(this.keyStorage, copy));
       copyView(rows(this.valueStorage, block), rows(this.valueStorage, copy));
     }

@@ -6,7 +6,7 @@
  */
 import { constants as bufferConstants } from 'buffer';
 import { BlockPool } from './kv-blocks';
-import { copyPositions, copyView } from './kv-copy';
+import { copyPositions, copyView, FloatTensor } from './kv-copy';
 import { describeValue, rangeError, typeError } from './errors';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
@@ -37,6 +37,22 @@ export interface KVCacheOptions {
   blockSize?: number;
   /** Blocks in the pool (paged storage); default enough for every row to reach capacity. */
   blocks?: number;
+  /**
+   * What the keys and values are stored as: 'float32' (default), or 'bfloat16' / 'float16' (half the
+   * memory, and half the bytes each decode step reads): appends round to nearest even as they copy in,
+   * and attention reads the 16-bit values directly.
+   */
+  dtype?: KVCacheDType;
+}
+
+export type KVCacheDType = 'float32' | 'bfloat16' | 'float16';
+
+/** Zeroed storage of `shape` in `dtype`; a 16-bit one shares the (huge-page) buffer of a Float32Array. */
+function zerosOf(shape: readonly number[], dtype: KVCacheDType, hugePages: boolean): FloatTensor {
+  if (dtype === 'float32') return Tensor.zeros(shape, { hugePages });
+  const n = shape.reduce((a, d) => a * d, 1);
+  const words = Tensor.zeros([Math.ceil(n / 2)], { hugePages }).data;
+  return new Tensor(new Uint16Array(words.buffer, words.byteOffset, n), shape, { dtype });
 }
 
 const KV_CACHE_OPTION_KEYS = optionKeys<KVCacheOptions>({
@@ -47,6 +63,7 @@ const KV_CACHE_OPTION_KEYS = optionKeys<KVCacheOptions>({
   hugePages: true,
   blockSize: true,
   blocks: true,
+  dtype: true,
 });
 
 export class KVCache {
@@ -54,12 +71,14 @@ export class KVCache {
   readonly numKeyValueHeads: number;
   readonly headDim: number;
   readonly capacity: number;
+  /** The stored dtype of keys and values (KVCacheOptions.dtype). */
+  readonly dtype: KVCacheDType;
   /**
    * [batch, capacity, numKeyValueHeads, headDim]; positions >= a row's length are unused. Paged:
    * [blocks, blockSize, numKeyValueHeads, headDim], row r's position j in block blockTables[r][j / blockSize].
    */
-  readonly keyStorage: Tensor<Float32Array>;
-  readonly valueStorage: Tensor<Float32Array>;
+  readonly keyStorage: FloatTensor;
+  readonly valueStorage: FloatTensor;
   private readonly hugePages: boolean;
   /** Paged storage: the shared pool, and each row's blocks [batch, blocksPerRow] (0 past its length). */
   private readonly pool: BlockPool | null;
@@ -76,7 +95,7 @@ export class KVCache {
   private readonly moveSource: Int32Array;
   private readonly moveReaders: Int32Array;
   private readonly nextLengths: Int32Array;
-  private scratchRow: { keys: Tensor<Float32Array>; values: Tensor<Float32Array> } | null = null;
+  private scratchRow: { keys: FloatTensor; values: FloatTensor } | null = null;
 
   constructor(options: KVCacheOptions) {
     const op = 'KVCache';
@@ -88,6 +107,15 @@ export class KVCache {
     this.headDim = positiveInteger(o.headDim, 'headDim', op);
     this.capacity = positiveInteger(o.capacity, 'capacity', op);
     const hugePages = optionalBoolean(o, 'hugePages', op, true);
+    const dtype = o.dtype ?? 'float32';
+    if (dtype !== 'float32' && dtype !== 'bfloat16' && dtype !== 'float16') {
+      throw rangeError(
+        'ERR_INVALID_OPTION',
+        `${op}: dtype must be 'float32', 'bfloat16' or 'float16' but is ${describeValue(dtype)}`,
+      );
+    }
+    this.dtype = dtype;
+    const bytesPerElement = dtype === 'float32' ? 4 : 2;
     this.hugePages = hugePages;
     const blockSize = o.blockSize === undefined ? 0 : positiveInteger(o.blockSize, 'blockSize', op);
     if (blockSize === 0 && o.blocks !== undefined)
@@ -98,20 +126,19 @@ export class KVCache {
       blockSize > 0
         ? [blocks, blockSize, this.numKeyValueHeads, this.headDim]
         : [this.batch, this.capacity, this.numKeyValueHeads, this.headDim];
-    const storage = { hugePages };
     const elements = shape.reduce((n, d) => n * d, 1);
     const tooLarge = (reason: string) =>
       rangeError(
         'ERR_SIZE_OVERFLOW',
-        `${op}: ${formatBytes(2 * elements * Float32Array.BYTES_PER_ELEMENT)} for keys and values ` +
-          `(2 x ${formatShape(shape)} float32) cannot be allocated: ${reason}`,
+        `${op}: ${formatBytes(2 * elements * bytesPerElement)} for keys and values ` +
+          `(2 x ${formatShape(shape)} ${dtype}) cannot be allocated: ${reason}`,
       );
     if (elements > MAX_TYPED_ARRAY_LENGTH) {
       throw tooLarge(`each is ${elements} elements, above the ${MAX_TYPED_ARRAY_LENGTH} a typed array may hold`);
     }
     try {
-      this.keyStorage = Tensor.zeros(shape, storage);
-      this.valueStorage = Tensor.zeros(shape, storage);
+      this.keyStorage = zerosOf(shape, dtype, hugePages);
+      this.valueStorage = zerosOf(shape, dtype, hugePages);
     } catch (e) {
       if (e instanceof RangeError) throw tooLarge('out of memory');
       throw e;
@@ -301,6 +328,7 @@ export class KVCache {
       headDim: this.headDim,
       capacity: this.capacity,
       hugePages: this.hugePages,
+      dtype: this.dtype,
     });
     const n = Math.max(...this.used);
     if (n > 0) {
@@ -319,6 +347,7 @@ export class KVCache {
       numKeyValueHeads: this.numKeyValueHeads,
       headDim: this.headDim,
       capacity: this.capacity,
+      dtype: this.dtype,
       keyStorage: this.keyStorage,
       valueStorage: this.valueStorage,
       hugePages: this.hugePages,
@@ -398,11 +427,11 @@ export class KVCache {
    * The cached keys as a [B, length, Hkv, d] view (no copy), or row `row`'s as [1, lengths[row], Hkv, d];
    * with paged storage, a copy gathered from the blocks.
    */
-  keys(row?: number): Tensor<Float32Array> {
+  keys(row?: number): FloatTensor {
     return this.cached(this.keyStorage, row, 'KVCache.keys');
   }
 
-  values(row?: number): Tensor<Float32Array> {
+  values(row?: number): FloatTensor {
     return this.cached(this.valueStorage, row, 'KVCache.values');
   }
 
@@ -449,7 +478,7 @@ export class KVCache {
       const r = rows === undefined ? b : rows[b];
       const m = counts === undefined ? n : counts[b];
       if (m === 0) continue;
-      const at = (t: Tensor<Float32Array>) => t.offset + r * t.strides[0] + this.used[r] * t.strides[1];
+      const at = (t: FloatTensor) => t.offset + r * t.strides[0] + this.used[r] * t.strides[1];
       copyPositions(keys, keys.offset + b * keys.strides[0], this.keyStorage, at(this.keyStorage), m);
       copyPositions(values, values.offset + b * values.strides[0], this.valueStorage, at(this.valueStorage), m);
       this.used[r] += m;
@@ -507,8 +536,8 @@ export class KVCache {
         if (within === 0) this.tables[slot] = pool.take();
         else if (pool.shared(this.tables[slot])) this.tables[slot] = pool.copyOnWrite(this.tables[slot], within);
         const n = Math.min(m - done, P - within);
-        const into = (t: Tensor<Float32Array>) => t.offset + this.tables[slot] * t.strides[0] + within * t.strides[1];
-        const from = (t: Tensor<Float32Array>) => t.offset + b * t.strides[0] + done * t.strides[1];
+        const into = (t: FloatTensor) => t.offset + this.tables[slot] * t.strides[0] + within * t.strides[1];
+        const from = (t: FloatTensor) => t.offset + b * t.strides[0] + done * t.strides[1];
         copyPositions(keys, from(keys), this.keyStorage, into(this.keyStorage), n);
         copyPositions(values, from(values), this.valueStorage, into(this.valueStorage), n);
         this.used[r] += n;
@@ -548,7 +577,7 @@ export class KVCache {
     return row;
   }
 
-  private cached(storage: Tensor<Float32Array>, row: number | undefined, op: string): Tensor<Float32Array> {
+  private cached(storage: FloatTensor, row: number | undefined, op: string): FloatTensor {
     if (this.pool) return this.gathered(this.pool, storage, row, op);
     if (row === undefined) return storage.narrow(1, 0, this.length);
     const r = this.rowIndex(row, op);
@@ -556,15 +585,10 @@ export class KVCache {
   }
 
   /** Paged storage: the cached positions gathered from their blocks into a new tensor (a copy). */
-  private gathered(
-    pool: BlockPool,
-    storage: Tensor<Float32Array>,
-    row: number | undefined,
-    op: string,
-  ): Tensor<Float32Array> {
+  private gathered(pool: BlockPool, storage: FloatTensor, row: number | undefined, op: string): FloatTensor {
     const rowsOf = row === undefined ? [...Array(this.batch).keys()] : [this.rowIndex(row, op)];
     const n = row === undefined ? this.length : this.used[rowsOf[0]];
-    const out = Tensor.zeros([rowsOf.length, n, this.numKeyValueHeads, this.headDim]);
+    const out = zerosOf([rowsOf.length, n, this.numKeyValueHeads, this.headDim], this.dtype, false);
     const P = pool.blockSize;
     rowsOf.forEach((r, i) => {
       for (let j = 0; j < n; j += P) {
@@ -581,10 +605,10 @@ export class KVCache {
     if (n === 0) return;
     if (this.scratchRow === null) {
       const shape = [1, this.capacity, this.numKeyValueHeads, this.headDim];
-      this.scratchRow = { keys: Tensor.zeros(shape), values: Tensor.zeros(shape) };
+      this.scratchRow = { keys: zerosOf(shape, this.dtype, false), values: zerosOf(shape, this.dtype, false) };
     }
     const scratch = this.scratchRow;
-    const rowOf = (t: Tensor<Float32Array>, r: number, s: Tensor<Float32Array>) =>
+    const rowOf = (t: FloatTensor, r: number, s: FloatTensor): FloatTensor =>
       (r < 0 ? s : t.narrow(0, r, 1)).narrow(1, 0, n);
     copyView(rowOf(this.keyStorage, from, scratch.keys), rowOf(this.keyStorage, to, scratch.keys));
     copyView(rowOf(this.valueStorage, from, scratch.values), rowOf(this.valueStorage, to, scratch.values));

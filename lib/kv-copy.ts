@@ -1,15 +1,28 @@
 /** The native strided copy of a tensor view into another (KV-cache appends, moves and block copies). */
 import { native } from './binding';
 import { COPY_STRIDED, descriptorFor } from './native-layout';
+import { TYPE_CODE } from './convert';
 import { rangeError } from './errors';
 import { Tensor } from './tensor';
 
-/** Copies a view of rank <= 4 into another of the same shape (dst's last dimension contiguous). */
-export function copyView(srcView: Tensor<Float32Array>, dst: Tensor<Float32Array>): void {
+/** A float32, bfloat16 or float16 tensor (a KV cache's storage, or what is copied into or out of it). */
+export type FloatTensor = Tensor<Float32Array> | Tensor<Uint16Array>;
+
+function typeCode(t: FloatTensor): number {
+  const code = (TYPE_CODE as Record<string, number | undefined>)[t.dtype];
+  if (code === undefined) throw rangeError('ERR_INVALID_DTYPE', `copyView: a ${t.dtype} tensor is not a float tensor`);
+  return code;
+}
+
+/**
+ * Copies a view of rank <= 4 into another of the same shape (dst's last dimension contiguous), converting
+ * between float32 and a 16-bit float when their dtypes differ (rounding to nearest even when narrowing).
+ */
+export function copyView(srcView: FloatTensor, dst: FloatTensor): void {
   if (srcView.rank > 4) throw rangeError('ERR_INVALID_SHAPE', `copyView: rank ${srcView.rank} is above 4`);
   // The native copy moves whole rows: a source whose rows are strided is gathered first.
   const last = srcView.rank - 1;
-  const src = srcView.strides[last] === 1 || srcView.shape[last] <= 1 ? srcView : srcView.contiguous();
+  const src = srcView.strides[last] === 1 || srcView.shape[last] <= 1 ? srcView : (srcView.contiguous() as FloatTensor);
   const F = COPY_STRIDED.fields;
   const d = descriptorFor(COPY_STRIDED);
   // Right-aligned to rank 4: the missing leading dimensions are 1 (their strides stay 0).
@@ -24,6 +37,8 @@ export function copyView(srcView: Tensor<Float32Array>, dst: Tensor<Float32Array
   }
   d[F.srcOffset] = src.offset;
   d[F.dstOffset] = dst.offset;
+  d[F.srcType] = typeCode(src);
+  d[F.dstType] = typeCode(dst);
   native().copyStrided({ src: src.data, dst: dst.data }, d);
 }
 
@@ -33,16 +48,20 @@ export function copyView(srcView: Tensor<Float32Array>, dst: Tensor<Float32Array
  * eight narrowed Tensors (each checked on construction) that copyView of views would take.
  */
 export function copyPositions(
-  src: Tensor<Float32Array>,
+  src: FloatTensor,
   srcOffset: number,
-  dst: Tensor<Float32Array>,
+  dst: FloatTensor,
   dstOffset: number,
   rows: number,
 ): void {
   if (src.strides[3] !== 1 && src.shape[3] > 1) {
     // Rare (a view strided along d): through the checked path.
-    const view = (t: Tensor<Float32Array>, offset: number) =>
-      new Tensor(t.data, [1, rows, t.shape[2], t.shape[3]], { strides: t.strides, offset });
+    const view = (t: FloatTensor, offset: number): FloatTensor =>
+      new Tensor(t.data, [1, rows, t.shape[2], t.shape[3]], {
+        strides: t.strides,
+        offset,
+        dtype: t.dtype,
+      }) as FloatTensor;
     copyView(view(src, srcOffset), view(dst, dstOffset));
     return;
   }
@@ -58,5 +77,7 @@ export function copyPositions(
   d[F.dstStride2] = dst.strides[2];
   d[F.srcOffset] = srcOffset;
   d[F.dstOffset] = dstOffset;
+  d[F.srcType] = typeCode(src);
+  d[F.dstType] = typeCode(dst);
   native().copyStrided({ src: src.data, dst: dst.data }, d);
 }

@@ -16,6 +16,7 @@ import {
 } from './attention';
 import { describeValue, rangeError, typeError } from './errors';
 import { KVCache } from './kv-cache';
+import type { FloatTensor } from './kv-copy';
 import { Block, Kernel, runAll, runAsync, runSync, step } from './kernel-steps';
 import { linear, linearSync, LinearOptions, matmul, matmulSync, MatmulOptions } from './matmul';
 import { PackedWeight, packWeight } from './packed-weight';
@@ -325,7 +326,7 @@ function cachedView(cache: KVCache, B: number, Lk: number, rows?: Int32Array, in
     };
   }
   const ragged = rows !== undefined || inputLengths !== undefined || keyLengths.some((n) => n !== longest);
-  const view = (t: Tensor<Float32Array>) => t.narrow(1, 0, longest);
+  const view = (t: FloatTensor) => t.narrow(1, 0, longest);
   return {
     longest,
     blockTable: undefined,
@@ -686,7 +687,8 @@ export class MultiHeadAttention {
         const call = { queryStart: plan.queryStart, Lq: plan.Lq, Lk: plan.LkAll, attention: plan.attention };
         const [, ...heads] = yield* runAll([
           step(ATTENTION, q, kAll, vAll, { ...plan.attention, out: attn }),
-          ...this.positional.steps(w.positional, vAll, call),
+          // The positional heads read float32 values: a half-width cache's are widened for them.
+          ...this.positional.steps(w.positional, (vAll as Tensor).to('float32'), call),
         ]);
         this.positional.addInto(attn, heads);
       } else {
@@ -883,6 +885,7 @@ export class MultiHeadAttention {
       rows === undefined &&
       cached?.keyLengths === undefined &&
       !cache.paged &&
+      cache.dtype === 'float32' &&
       inputLengths === undefined &&
       self &&
       this.positional === null &&

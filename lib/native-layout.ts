@@ -80,6 +80,7 @@ export const ATTENTION = layout(
     'kvBlockSize',
     'kvBlocks',
     'blockTableWidth',
+    'kvDtype',
   ],
 );
 
@@ -109,7 +110,10 @@ export const MATMUL = layout(
 /** A weight W [N, K] (rows ld apart from offset) packed into out in the active ISA's panels. */
 export const PACK_WEIGHT = layout(['weight', 'out'], ['N', 'K', 'offset', 'ld']);
 
-/** Both views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous. */
+/**
+ * Both views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous. srcType and dstType:
+ * 0 float32, 1 bfloat16, 2 float16 (float32 to a 16-bit type rounds to nearest even).
+ */
 export const COPY_STRIDED = layout(
   ['src', 'dst'],
   [
@@ -125,6 +129,8 @@ export const COPY_STRIDED = layout(
     'dstStride0',
     'dstStride1',
     'dstStride2',
+    'srcType',
+    'dstType',
   ],
 );
 

@@ -9,13 +9,17 @@
  *   the storage it runs best on);
  * - context: ORT's decode model with past_key/past_value (Attention opset 23), which also builds
  *   present = concat(past, new) — a copy of the whole cache every step — so it is not the baseline.
+ * Suite 'decode-half' (halfKvLens, default 4096 when kvLens holds it): the same step over a KVCache [B, Lk, H, d] stored as
+ * bfloat16 beside one stored as float32 (the reference row: the speed-up column is the paired ratio),
+ * timed alternately; GB/s counts the bytes each reads.
  */
 import { Tensor } from '../../lib/tensor';
+import { KVCache } from '../../lib/kv-cache';
 import { scaledDotProductAttentionSync } from '../../lib/attention';
 import { attentionFlops } from '../harness';
 import { randomFloat32 } from '../data';
 import { createAttentionPeer, createDecodePeer } from '../peers/onnxruntime-peer';
-import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
+import { markBaselines, resolveOptions, ResolvedOptions, SuiteOptions, SuiteResult, OURS } from './common';
 import { checkPeerOutput, Contender, measureInterleaved, measureOurs } from './measure';
 
 export interface DecodeSuiteOptions extends SuiteOptions {
@@ -26,7 +30,11 @@ export interface DecodeSuiteOptions extends SuiteOptions {
   headDim?: number;
   /** Our k and v in 2 MiB pages (default true; false: ordinary arrays, like the peer's). */
   hugePages?: boolean;
+  /** Cached key lengths of the bfloat16-cache rows (suite 'decode-half'); default 4096 when kvLens holds it. */
+  halfKvLens?: number[];
 }
+
+export const DEFAULT_DECODE_HALF_KV_LENS = [4096];
 
 export const DEFAULT_DECODE_KV_LENS = [1024, 4096, 8192, 65536];
 export const DECODE_PEER = 'onnxruntime:Attention';
@@ -58,7 +66,11 @@ export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<
     d = options.headDim ?? 64;
   const kvLens = options.kvLens ?? DEFAULT_DECODE_KV_LENS;
   const hugePages = options.hugePages ?? true;
-  ctx.setTotal(kvLens.length * ctx.threads.length * (ctx.compare ? 3 * ctx.rounds : 1));
+  const halfKvLens = options.halfKvLens ?? kvLens.filter((Lk) => DEFAULT_DECODE_HALF_KV_LENS.includes(Lk));
+  ctx.setTotal(
+    kvLens.length * ctx.threads.length * (ctx.compare ? 3 * ctx.rounds : 1) +
+      halfKvLens.length * ctx.threads.length * 2 * ctx.rounds,
+  );
   const results: SuiteResult[] = [];
   for (const Lk of kvLens) {
     const Q = randomFloat32(B * H * d, 3 * Lk + 1);
@@ -121,6 +133,50 @@ export async function runDecodeSuite(options: DecodeSuiteOptions = {}): Promise<
       );
     }
   }
+  for (const Lk of halfKvLens) results.push(...(await halfCacheRows(ctx, { B, H, Lk, d })));
   ctx.finish();
   return markBaselines(results);
+}
+
+/** One decode step over a float32 and a bfloat16 KVCache holding the same Lk positions, timed alternately. */
+async function halfCacheRows(
+  ctx: ResolvedOptions,
+  dims: { B: number; H: number; Lk: number; d: number },
+): Promise<SuiteResult[]> {
+  const { B, H, Lk, d } = dims;
+  const q = new Tensor(randomFloat32(B * H * d, 5 * Lk + 1), [B, 1, H, d]);
+  const keys = new Tensor(randomFloat32(B * Lk * H * d, 5 * Lk + 2), [B, Lk, H, d]);
+  const values = new Tensor(randomFloat32(B * Lk * H * d, 5 * Lk + 3), [B, Lk, H, d]);
+  const cacheOf = (dtype: 'float32' | 'bfloat16') => {
+    const cache = new KVCache({ batch: B, numKeyValueHeads: H, headDim: d, capacity: Lk, dtype });
+    cache.append(keys, values);
+    return cache;
+  };
+  const full = cacheOf('float32'),
+    half = cacheOf('bfloat16');
+  const step = (cache: KVCache) => () =>
+    scaledDotProductAttentionSync(q, cache.keys(), cache.values(), { layout: 'BLHD' });
+  const shape = { B, H, Lk, d };
+  const flops = attentionFlops({ batch: B, heads: H, lq: 1, lk: Lk, headDim: d, causal: false });
+  const results: SuiteResult[] = [];
+  for (const threads of ctx.threads) {
+    const spec = { suite: 'decode-half', impl: `${OURS} bfloat16 cache`, threads, shape, flops };
+    const rows = await measureInterleaved(
+      ctx,
+      [
+        { kind: 'ours', spec, fn: step(half) },
+        {
+          kind: 'ours',
+          spec: { ...spec, impl: `${OURS} float32 cache` },
+          fn: step(full),
+          // The reference of this comparison, so the speed-up column gives the paired ratio.
+          extra: { role: 'peer' },
+        },
+      ],
+      (c) => `${c.spec.impl} decode Lk=${Lk} ${threads}T`,
+    );
+    for (const r of rows) r.gbPerSec = (2 * B * H * Lk * d * (r.impl === spec.impl ? 2 : 4)) / (r.ms * 1e6);
+    results.push(...rows);
+  }
+  return results;
 }

@@ -146,8 +146,15 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   int64_t s[3];
   p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
   p.qStrideB = s[0], p.qStrideH = s[1], p.qStrideL = s[2];
+  // kvDtype 0: float32 keys and values; 1 bfloat16, 2 float16 (Uint16Arrays, widened by the kernels).
+  p.kvType = static_cast<ElementType>(d.integer(F::kvDtype, 0, 2));
+  const bool halfKv = p.kvType != ElementType::Float32;
   if (!p.scoresFromLogits) {
-    p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", kvItems, p.kvHeads, kvRows, p.dk, s);
+    if (halfKv) {
+      p.k16 = headsView(d, F::kOffset, arrays.required<uint16_t>("key"), "key", kvItems, p.kvHeads, kvRows, p.dk, s);
+    } else {
+      p.k = headsView(d, F::kOffset, arrays.required<float>("key"), "key", kvItems, p.kvHeads, kvRows, p.dk, s);
+    }
     p.kStrideB = s[0], p.kStrideH = s[1], p.kStrideL = s[2];
   }
   ArrayArg<float> out = arrays.required<float>("out");
@@ -161,7 +168,12 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
     }
     call->weights = out.data;
   } else {
-    p.v = headsView(d, F::vOffset, arrays.required<float>("value"), "value", kvItems, p.kvHeads, kvRows, p.dv, s);
+    if (halfKv) {
+      p.v16 =
+          headsView(d, F::vOffset, arrays.required<uint16_t>("value"), "value", kvItems, p.kvHeads, kvRows, p.dv, s);
+    } else {
+      p.v = headsView(d, F::vOffset, arrays.required<float>("value"), "value", kvItems, p.kvHeads, kvRows, p.dv, s);
+    }
     p.vStrideB = s[0], p.vStrideH = s[1], p.vStrideL = s[2];
     p.out = headsView(d, F::outOffset, out, "out", p.batch, p.heads, p.Lq, p.dv, s);
     p.oStrideB = s[0], p.oStrideH = s[1], p.oStrideL = s[2];

@@ -21,7 +21,8 @@ namespace binding {
   X(scale) X(causal) X(bottomRightAligned) X(alignToKeyLengths) X(kvBatch)                                \
   X(maskKind) X(maskOffset) X(maskStrideB) X(maskStrideH) X(maskStrideQ) X(maskStrideK) X(maskBooleanForbids) \
   X(keyPaddingKind) X(keyPaddingOffset) X(keyPaddingStrideB) X(keyPaddingStrideK)                         \
-  X(windowLeft) X(windowRight) X(softcap) X(scoresFromLogits) X(kvBlockSize) X(kvBlocks) X(blockTableWidth)
+  X(windowLeft) X(windowRight) X(softcap) X(scoresFromLogits) X(kvBlockSize) X(kvBlocks) X(blockTableWidth) \
+  X(kvDtype)
 
 // The batch tail follows the fixed fields: batchShape[batchRank], aBatchStrides[...], bBatchStrides[...].
 // packedB: 0, or the panel width of b when b holds packWeight's panels (then transB is 1 and b's
@@ -35,10 +36,11 @@ namespace binding {
 // A weight W [N, K] (rows ld apart from offset) packed into `out` (matmulPanelWidth()-wide panels).
 #define SA_PACK_WEIGHT_FIELDS(X) X(N) X(K) X(offset) X(ld)
 
-// Views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous in both.
+// Views right-aligned to rank 4 (leading dims 1); the last dimension is contiguous in both. srcType
+// and dstType: 0 float32, 1 bfloat16, 2 float16 (a narrowing copy rounds to nearest even).
 #define SA_COPY_STRIDED_FIELDS(X)                                                              \
   X(dim0) X(dim1) X(dim2) X(dim3) X(srcOffset) X(srcStride0) X(srcStride1) X(srcStride2) \
-  X(dstOffset) X(dstStride0) X(dstStride1) X(dstStride2)
+  X(dstOffset) X(dstStride0) X(dstStride1) X(dstStride2) X(srcType) X(dstType)
 
 // from and to: 0 float32, 1 bfloat16, 2 float16. Followed by the source's shape[rank], strides[rank].
 #define SA_CONVERT_FIELDS(X) X(from) X(to) X(rank) X(srcOffset)

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/convert.h"
 #include "runtime/dispatch.h"
 
 namespace sa {
@@ -20,6 +21,11 @@ struct AttentionProblem {
   int64_t kStrideB = 0, kStrideH = 0, kStrideL = 0;
   const float* v = nullptr;
   int64_t vStrideB = 0, vStrideH = 0, vStrideL = 0;
+  // Half-width keys and values (kvType BFloat16 or Float16): k16 and v16 instead of k and v, through
+  // the same strides; the kernels widen them as they read.
+  ElementType kvType = ElementType::Float32;
+  const uint16_t* k16 = nullptr;
+  const uint16_t* v16 = nullptr;
   float* out = nullptr;  // [batch, heads, Lq, dv] through its strides
   int64_t oStrideB = 0, oStrideH = 0, oStrideL = 0;
   float scale = 1.0f;

@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -171,9 +172,10 @@ void prefetchTileRows(const Layout& lay, const UnitRows& u) {
   }
 }
 
-// Paged keys the panel did not gather go to the row kernel, which splits its key blocks at pages.
+// Paged keys the panel did not gather go to the row kernel, which splits its key blocks at pages;
+// so do half-width keys not widened into a panel (the row kernel widens them as it reads).
 void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const AttentionTile& t) {
-  if (t.rows >= k.minTileRows && !head.logits && head.pageKeys == 0) {
+  if (t.rows >= k.minTileRows && !head.logits && head.pageKeys == 0 && head.kvType == ElementType::Float32) {
     k.tile(head, t);
   } else {
     k.rows(head, t);
@@ -183,13 +185,24 @@ void runTile(const AttentionKernels& k, const AttentionHeadInput& head, const At
 AttentionHeadInput headInput(const AttentionProblem& p, int64_t b, int64_t hk) {
   AttentionHeadInput in;
   const int64_t kb = p.keyRows != nullptr ? p.keyRows[b] : b;
-  in.k = p.scoresFromLogits ? nullptr : p.k + kb * p.kStrideB + hk * p.kStrideH;
+  in.k = p.scoresFromLogits || p.k == nullptr ? nullptr : p.k + kb * p.kStrideB + hk * p.kStrideH;
   in.kStride = p.kStrideL;
-  in.v = p.v + kb * p.vStrideB + hk * p.vStrideH;
+  in.v = p.v == nullptr ? nullptr : p.v + kb * p.vStrideB + hk * p.vStrideH;
   in.vStride = p.vStrideL;
+  in.kvType = p.kvType;
+  if (p.kvType != ElementType::Float32) {
+    in.k = nullptr;
+    in.v = nullptr;
+    in.k16 = p.scoresFromLogits ? nullptr : p.k16 + kb * p.kStrideB + hk * p.kStrideH;
+    in.v16 = p.v16 == nullptr ? nullptr : p.v16 + kb * p.vStrideB + hk * p.vStrideH;
+  }
   if (p.kvBlockSize > 0) {
-    in.k = p.scoresFromLogits ? nullptr : p.k + hk * p.kStrideH;
-    in.v = p.v + hk * p.vStrideH;
+    in.k = p.scoresFromLogits || p.k == nullptr ? nullptr : p.k + hk * p.kStrideH;
+    in.v = p.v == nullptr ? nullptr : p.v + hk * p.vStrideH;
+    if (p.kvType != ElementType::Float32) {
+      in.k16 = p.scoresFromLogits ? nullptr : p.k16 + hk * p.kStrideH;
+      in.v16 = p.v16 == nullptr ? nullptr : p.v16 + hk * p.vStrideH;
+    }
     in.pageKeys = p.kvBlockSize;
     in.pageTable = p.blockTables + kb * p.blockTableWidth;
     in.kPageStride = p.kStrideB;
@@ -228,8 +241,10 @@ std::atomic<uint64_t> gPanelCalls{0};
 
 PanelPlan panelPlanOf(const AttentionProblem& p, const Layout& lay) {
   PanelPlan plan;
-  // Pages are gathered too: the tile kernel reads evenly strided keys only.
-  const bool strided = p.kStrideL != p.dk || p.vStrideL != p.dv || p.kvBlockSize > 0;
+  // Pages are gathered too: the tile kernel reads evenly strided float keys only (half-width keys
+  // are widened into the panel).
+  const bool strided =
+      p.kStrideL != p.dk || p.vStrideL != p.dv || p.kvBlockSize > 0 || p.kvType != ElementType::Float32;
   plan.kStride = (p.dk + 15) / 16 * 16;
   plan.vStride = (p.dv + 15) / 16 * 16;
   const bool fits = p.Lk * (plan.kStride + plan.vStride) <= kPanelMaxFloats;
@@ -253,14 +268,34 @@ thread_local PanelContents tPanel;
 constexpr int64_t kCopyPrefetchRows = 8;
 
 // Rows [from, to) of `in`'s keys (or values) into dst, row j at dst + j * dstStride.
-void copyRows(const AttentionHeadInput& in, bool values, float* dst, int64_t dstStride, int64_t width, int64_t from,
-              int64_t to) {
-  const auto src = [&](int64_t j) { return values ? valueRow(in, j) : keyRow(in, j); };
-  const int64_t bytes = width * static_cast<int64_t>(sizeof(float));
+template <class E>
+void copyRowsOf(const AttentionHeadInput& in, bool values, float* dst, int64_t dstStride, int64_t width, int64_t from,
+                int64_t to) {
+  const auto src = [&](int64_t j) { return values ? valueRowOf<E>(in, j) : keyRowOf<E>(in, j); };
+  const int64_t bytes = width * static_cast<int64_t>(sizeof(E));
   for (int64_t j = from; j < std::min(to, from + kCopyPrefetchRows); ++j) prefetchBytesToL1(src(j), bytes);
   for (int64_t j = from; j < to; ++j) {
     if (j + kCopyPrefetchRows < to) prefetchBytesToL1(src(j + kCopyPrefetchRows), bytes);
-    std::memcpy(dst + j * dstStride, src(j), static_cast<size_t>(bytes));
+    if constexpr (std::is_same_v<E, float>) {
+      std::memcpy(dst + j * dstStride, src(j), static_cast<size_t>(bytes));
+    } else {
+      const E* row = src(j);
+      float* out = dst + j * dstStride;
+      for (int64_t c = 0; c < width; ++c) out[c] = widen(row[c]);
+    }
+  }
+}
+
+// Rows [from, to) of `in`'s keys (or values), widened to float, into dst.
+void copyRows(const AttentionHeadInput& in, bool values, float* dst, int64_t dstStride, int64_t width, int64_t from,
+              int64_t to) {
+  switch (in.kvType) {
+    case ElementType::BFloat16:
+      return copyRowsOf<Bf16Bits>(in, values, dst, dstStride, width, from, to);
+    case ElementType::Float16:
+      return copyRowsOf<HalfBits>(in, values, dst, dstStride, width, from, to);
+    default:
+      return copyRowsOf<float>(in, values, dst, dstStride, width, from, to);
   }
 }
 
@@ -296,6 +331,9 @@ void usePanel(const AttentionProblem& p, const PanelPlan& plan, int64_t b, int64
   in.v = vPanel;
   in.vStride = plan.vStride;
   in.pageKeys = 0;
+  in.kvType = ElementType::Float32;
+  in.k16 = nullptr;
+  in.v16 = nullptr;
 }
 
 // Combines the normalised partial rows of `splits` key ranges (row s at part + s * partStride,
@@ -364,6 +402,7 @@ void validate(const AttentionProblem& p) {
   SA_ASSERT(!p.scoresFromLogits || p.dk == p.Lk, "logits rows must hold Lk scores (dk == Lk)");
   SA_ASSERT(p.kvBlockSize == 0 || (p.blockTables != nullptr && p.blockTableWidth * p.kvBlockSize >= p.Lk),
             "paged keys need a block table covering Lk keys");
+  SA_ASSERT(p.kvType == ElementType::Float32 || p.k16 != nullptr || p.scoresFromLogits, "half-width keys need k16");
   static_cast<void>(p);
 }
 

@@ -11,6 +11,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "kernels/attention.h"
 
@@ -51,7 +53,71 @@ struct AttentionHeadInput {
   int64_t pageKeys = 0;
   const int32_t* pageTable = nullptr;
   int64_t kPageStride = 0, vPageStride = 0;
+  // Half-width keys and values (kvType not Float32): read from k16 / v16 (same strides, in elements)
+  // by the row kernels, which widen them in registers; the tile kernel reads float panels only.
+  ElementType kvType = ElementType::Float32;
+  const uint16_t* k16 = nullptr;
+  const uint16_t* v16 = nullptr;
 };
+
+// The stored element types of keys and values: float, or the bits of a bfloat16 / float16.
+struct Bf16Bits {
+  uint16_t bits;
+};
+struct HalfBits {
+  uint16_t bits;
+};
+
+inline float widen(float x) { return x; }
+inline float widen(Bf16Bits x) {
+  const uint32_t u = static_cast<uint32_t>(x.bits) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+// Exact, subnormals included; a NaN is quieted (as F16C and NEON do).
+inline float widen(HalfBits x) {
+  const uint32_t sign = static_cast<uint32_t>(x.bits & 0x8000u) << 16;
+  const uint32_t exp = (x.bits >> 10) & 0x1fu, man = x.bits & 0x3ffu;
+  uint32_t u;
+  if (exp == 0x1f) {
+    u = sign | 0x7f800000u | (man << 13) | (man != 0 ? 0x400000u : 0u);
+  } else if (exp != 0) {
+    u = sign | ((exp + 112) << 23) | (man << 13);
+  } else {
+    const float m = static_cast<float>(man) * (1.0f / 16777216.0f);  // man * 2^-24, exact
+    std::memcpy(&u, &m, sizeof u);
+    u |= sign;
+  }
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+template <class E>
+inline const E* kvBase(const float* f, const uint16_t* h) {
+  if constexpr (std::is_same_v<E, float>) {
+    static_cast<void>(h);
+    return f;
+  } else {
+    static_cast<void>(f);
+    return reinterpret_cast<const E*>(h);
+  }
+}
+
+template <class E>
+inline const E* keyRowOf(const AttentionHeadInput& in, int64_t j) {
+  const E* k = kvBase<E>(in.k, in.k16);
+  if (in.pageKeys == 0) return k + j * in.kStride;
+  return k + in.pageTable[j / in.pageKeys] * in.kPageStride + (j % in.pageKeys) * in.kStride;
+}
+
+template <class E>
+inline const E* valueRowOf(const AttentionHeadInput& in, int64_t j) {
+  const E* v = kvBase<E>(in.v, in.v16);
+  if (in.pageKeys == 0) return v + j * in.vStride;
+  return v + in.pageTable[j / in.pageKeys] * in.vPageStride + (j % in.pageKeys) * in.vStride;
+}
 
 inline const float* keyRow(const AttentionHeadInput& in, int64_t j) {
   if (in.pageKeys == 0) return in.k + j * in.kStride;

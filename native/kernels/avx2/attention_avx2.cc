@@ -136,8 +136,8 @@ const AttentionKernels* attentionKernelsAvx2() {
                                   16,
                                   8,
                                   TileAttention<Avx2PairVec>::run,
-                                  RowAttention<Avx2Row>::run,
-                                  RowAttention<Avx2Row>::scoreRows,
+                                  rowAttention<Avx2Row>,
+                                  rowAttentionScores<Avx2Row>,
                                   exp2Array<Avx2Row>};
   return &k;
 }

@@ -20,9 +20,32 @@
 namespace sa {
 namespace {
 
+// Loads of W key or value elements of type E (float, Bf16Bits, HalfBits) widened to float lanes.
+template <class V, class E>
+struct KvLoad {
+  static typename V::F load(const float* p) { return V::loadu(p); }
+  static typename V::F tail(const float* p, int n) { return V::loadTail(p, n); }
+};
 template <class V>
+struct KvLoad<V, Bf16Bits> {
+  static typename V::F load(const Bf16Bits* p) { return V::loadBf16(reinterpret_cast<const uint16_t*>(p)); }
+  static typename V::F tail(const Bf16Bits* p, int n) {
+    return V::loadBf16Tail(reinterpret_cast<const uint16_t*>(p), n);
+  }
+};
+template <class V>
+struct KvLoad<V, HalfBits> {
+  static typename V::F load(const HalfBits* p) { return V::loadF16(reinterpret_cast<const uint16_t*>(p)); }
+  static typename V::F tail(const HalfBits* p, int n) {
+    return V::loadF16Tail(reinterpret_cast<const uint16_t*>(p), n);
+  }
+};
+
+// E: the stored type of keys and values (AttentionHeadInput::kvType), widened in registers.
+template <class V, class E = float>
 struct RowAttention {
   using F = typename V::F;
+  using L = KvLoad<V, E>;
   static constexpr int W = V::W;
   // Keys per block. Each block costs a horizontal max, the scalar online-softmax update, a rescale
   // of the output row and a pass of the P.V loop per row, whatever its length: 256 keys rather
@@ -41,7 +64,7 @@ struct RowAttention {
   // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
   // zero-padded): lane i = q . k_i, lanes >= nk are -inf. pf (or nullptr): the same W keys of the
   // next block, fetched into L2 one line per line read (see run: why).
-  static inline F scoreGroup(const float* qs, const float* k, int64_t ks, int64_t dk, int nk, const float* pf) {
+  static inline F scoreGroup(const float* qs, const E* k, int64_t ks, int64_t dk, int nk, const E* pf) {
     F acc[W];
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
     const int64_t full = dk / W * W;
@@ -52,31 +75,31 @@ struct RowAttention {
       // independent FMA chains. Unrolled so the accumulators stay in registers.
       SA_ATTENTION_UNROLL
       for (int i = 0; i < W; i += 4) {
-        const float* k0 = k + i * ks;
-        const float* k1 = k0 + ks;
-        const float* k2 = k1 + ks;
-        const float* k3 = k2 + ks;
+        const E* k0 = k + i * ks;
+        const E* k1 = k0 + ks;
+        const E* k2 = k1 + ks;
+        const E* k3 = k2 + ks;
         F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
         for (int64_t d = 0; d < full; d += W) {
           if (pf != nullptr) {
-            const float* f = pf + i * ks + d;
+            const E* f = pf + i * ks + d;
             prefetchToL2(f);
             prefetchToL2(f + ks);
             prefetchToL2(f + 2 * ks);
             prefetchToL2(f + 3 * ks);
           }
           const F q = V::load(qs + d);
-          a0 = V::fmadd(q, V::loadu(k0 + d), a0);
-          a1 = V::fmadd(q, V::loadu(k1 + d), a1);
-          a2 = V::fmadd(q, V::loadu(k2 + d), a2);
-          a3 = V::fmadd(q, V::loadu(k3 + d), a3);
+          a0 = V::fmadd(q, L::load(k0 + d), a0);
+          a1 = V::fmadd(q, L::load(k1 + d), a1);
+          a2 = V::fmadd(q, L::load(k2 + d), a2);
+          a3 = V::fmadd(q, L::load(k3 + d), a3);
         }
         if (tail > 0) {
           const F q = V::load(qs + full);
-          a0 = V::fmadd(q, V::loadTail(k0 + full, tail), a0);
-          a1 = V::fmadd(q, V::loadTail(k1 + full, tail), a1);
-          a2 = V::fmadd(q, V::loadTail(k2 + full, tail), a2);
-          a3 = V::fmadd(q, V::loadTail(k3 + full, tail), a3);
+          a0 = V::fmadd(q, L::tail(k0 + full, tail), a0);
+          a1 = V::fmadd(q, L::tail(k1 + full, tail), a1);
+          a2 = V::fmadd(q, L::tail(k2 + full, tail), a2);
+          a3 = V::fmadd(q, L::tail(k3 + full, tail), a3);
         }
         acc[i] = a0;
         acc[i + 1] = a1;
@@ -85,9 +108,9 @@ struct RowAttention {
       }
     } else {
       for (int i = 0; i < nk; ++i) {
-        const float* kr = k + i * ks;
-        for (int64_t d = 0; d < full; d += W) acc[i] = V::fmadd(V::load(qs + d), V::loadu(kr + d), acc[i]);
-        if (tail > 0) acc[i] = V::fmadd(V::load(qs + full), V::loadTail(kr + full, tail), acc[i]);
+        const E* kr = k + i * ks;
+        for (int64_t d = 0; d < full; d += W) acc[i] = V::fmadd(V::load(qs + d), L::load(kr + d), acc[i]);
+        if (tail > 0) acc[i] = V::fmadd(V::load(qs + full), L::tail(kr + full, tail), acc[i]);
       }
     }
     return V::negInfPastLanes(V::reduceLanes(acc), nk);
@@ -97,8 +120,7 @@ struct RowAttention {
   // (even / odd keys) so that even a one-vector row keeps two FMA chains in flight. pf (or
   // nullptr): the next block's value rows, fetched into L2 like scoreGroup's.
   template <int NC, bool Tail>
-  static void pvRow(const float* p, int n, const float* v, int64_t vs, float* o, float alpha, int tailLanes,
-                    const float* pf) {
+  static void pvRow(const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes, const E* pf) {
     F acc0[NC], acc1[NC];
     const F a = V::set1(alpha);
     for (int c = 0; c < NC; ++c) {
@@ -107,8 +129,8 @@ struct RowAttention {
     }
     int j = 0;
     for (; j + 2 <= n; j += 2) {
-      const float* r0 = v + j * vs;
-      const float* r1 = r0 + vs;
+      const E* r0 = v + j * vs;
+      const E* r1 = r0 + vs;
       const F p0 = V::bcast(p + j), p1 = V::bcast(p + j + 1);
       if (pf != nullptr) {
         for (int c = 0; c < NC; ++c) {
@@ -118,24 +140,24 @@ struct RowAttention {
       }
       for (int c = 0; c < NC; ++c) {
         const bool t = Tail && c == NC - 1;
-        acc0[c] = V::fmadd(p0, t ? V::loadTail(r0 + c * W, tailLanes) : V::loadu(r0 + c * W), acc0[c]);
-        acc1[c] = V::fmadd(p1, t ? V::loadTail(r1 + c * W, tailLanes) : V::loadu(r1 + c * W), acc1[c]);
+        acc0[c] = V::fmadd(p0, t ? L::tail(r0 + c * W, tailLanes) : L::load(r0 + c * W), acc0[c]);
+        acc1[c] = V::fmadd(p1, t ? L::tail(r1 + c * W, tailLanes) : L::load(r1 + c * W), acc1[c]);
       }
     }
     if (j < n) {
-      const float* r0 = v + j * vs;
+      const E* r0 = v + j * vs;
       const F p0 = V::bcast(p + j);
       for (int c = 0; c < NC; ++c) {
         const bool t = Tail && c == NC - 1;
-        acc0[c] = V::fmadd(p0, t ? V::loadTail(r0 + c * W, tailLanes) : V::loadu(r0 + c * W), acc0[c]);
+        acc0[c] = V::fmadd(p0, t ? L::tail(r0 + c * W, tailLanes) : L::load(r0 + c * W), acc0[c]);
       }
     }
     for (int c = 0; c < NC; ++c) V::store(o + c * W, V::add(acc0[c], acc1[c]));
   }
 
   template <bool Tail>
-  static void pvDispatch(int nc, const float* p, int n, const float* v, int64_t vs, float* o, float alpha,
-                         int tailLanes, const float* pf) {
+  static void pvDispatch(int nc, const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes,
+                         const E* pf) {
     switch (nc) {
       case 1:
         pvRow<1, Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
@@ -164,8 +186,8 @@ struct RowAttention {
     }
   }
 
-  static void pvUpdate(const AttentionHeadInput& in, const float* p, int n, const float* v, float* o, int64_t dvPad,
-                       float alpha, const float* pf) {
+  static void pvUpdate(const AttentionHeadInput& in, const float* p, int n, const E* v, float* o, int64_t dvPad,
+                       float alpha, const E* pf) {
     const int64_t vectors = dvPad / W;
     const int64_t chunks = (vectors + NCR - 1) / NCR;
     const int tail = static_cast<int>(in.dv - (dvPad - W));
@@ -186,20 +208,32 @@ struct RowAttention {
 
   // See TileAttention::pvBlockGuarded: masked keys (weight exactly 0) must not bring a non-finite
   // value into a row that never attended to it.
-  static void pvUpdateGuarded(const AttentionHeadInput& in, const float* p, int n, const float* v, float* o,
-                              int64_t dvPad, float alpha) {
+  static void pvUpdateGuarded(const AttentionHeadInput& in, const float* p, int n, const E* v, float* o, int64_t dvPad,
+                              float alpha) {
     const int64_t full = in.dv / W * W;
     const F a = V::set1(alpha);
     for (int64_t c = 0; c < dvPad; c += W) V::store(o + c, V::mul(V::load(o + c), a));
     for (int j = 0; j < n; ++j) {
       if (p[j] == 0.0f) continue;
       const F pb = V::set1(p[j]);
-      const float* row = v + j * in.vStride;
-      for (int64_t c = 0; c < full; c += W) V::store(o + c, V::fmadd(pb, V::loadu(row + c), V::load(o + c)));
+      const E* row = v + j * in.vStride;
+      for (int64_t c = 0; c < full; c += W) V::store(o + c, V::fmadd(pb, L::load(row + c), V::load(o + c)));
       if (full < in.dv) {
-        V::store(o + full, V::fmadd(pb, V::loadTail(row + full, static_cast<int>(in.dv - full)), V::load(o + full)));
+        V::store(o + full, V::fmadd(pb, L::tail(row + full, static_cast<int>(in.dv - full)), V::load(o + full)));
       }
     }
+  }
+
+  // Whether any of n value rows (row j at v + j * vs) holds a NaN or an infinity.
+  static bool valuesNonFinite(const E* v, int64_t vs, int64_t n, int64_t dv) {
+    F acc = V::zero();
+    const int64_t full = dv / W * W;
+    for (int64_t j = 0; j < n; ++j) {
+      const E* row = v + j * vs;
+      for (int64_t c = 0; c < full; c += W) acc = V::fmadd(L::load(row + c), V::zero(), acc);
+      if (full < dv) acc = V::fmadd(L::tail(row + full, static_cast<int>(dv - full)), V::zero(), acc);
+    }
+    return V::anyNaN(acc);
   }
 
   // What every row's scores need besides the row itself: the bias sources, soft-capping, the lane
@@ -251,9 +285,9 @@ struct RowAttention {
                             const float* q) {
     if (c.softcap || !(c.haveShared || c.tb.haveRow || in.alibi) || t.keyBegin[r] >= t.keyEnd[r]) return 0.0f;
     if (in.logits) return startingReference(q[t.keyBegin[r]] * in.qScale);
-    const float* k = keyRow(in, t.keyBegin[r]);
+    const E* k = keyRowOf<E>(in, t.keyBegin[r]);
     float dot = 0.0f;
-    for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
+    for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * widen(k[d]);
     return startingReference(dot);
   }
 
@@ -279,7 +313,7 @@ struct RowAttention {
         s = V::negInfPastLanes(V::mul(nk == W ? V::loadu(logit) : V::loadTail(logit, nk), V::set1(in.qScale)), nk);
       } else {
         const bool pfK = prefetch && rb + g + NB + W <= c.spanEnd;
-        s = scoreGroup(q, keyRow(in, rb + g), in.kStride, in.dk, nk, pfK ? keyRow(in, rb + g + NB) : nullptr);
+        s = scoreGroup(q, keyRowOf<E>(in, rb + g), in.kStride, in.dk, nk, pfK ? keyRowOf<E>(in, rb + g + NB) : nullptr);
       }
       // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
       if (c.softcap) s = V::negInfPastLanes(softcapScores<V>(s, c.cap), nk);
@@ -397,12 +431,12 @@ struct RowAttention {
         lRow[r] = lRow[r] * alphaLanes[0] + V::hsum(sum);
         baseRow[r] = base;
         seenRow[r] = top - move;
-        const float* vBlock = valueRow(in, rb);
-        if (masked && valuesNonFinite<V>(vBlock, in.vStride, cnt, dv)) {
+        const E* vBlock = valueRowOf<E>(in, rb);
+        if (masked && valuesNonFinite(vBlock, in.vStride, cnt, dv)) {
           pvUpdateGuarded(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0]);
         } else {
           const bool pfV = r == 0 && rb + NB + cnt <= span.end;
-          pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0], pfV ? valueRow(in, rb + NB) : nullptr);
+          pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0], pfV ? valueRowOf<E>(in, rb + NB) : nullptr);
         }
       }
     }
@@ -418,6 +452,31 @@ struct RowAttention {
     }
   }
 };
+
+// The row kernel for the tile's stored key / value type.
+template <class V>
+void rowAttention(const AttentionHeadInput& in, const AttentionTile& t) {
+  switch (in.kvType) {
+    case ElementType::BFloat16:
+      return RowAttention<V, Bf16Bits>::run(in, t);
+    case ElementType::Float16:
+      return RowAttention<V, HalfBits>::run(in, t);
+    default:
+      return RowAttention<V>::run(in, t);
+  }
+}
+
+template <class V>
+void rowAttentionScores(const AttentionHeadInput& in, const AttentionTile& t, int64_t keys) {
+  switch (in.kvType) {
+    case ElementType::BFloat16:
+      return RowAttention<V, Bf16Bits>::scoreRows(in, t, keys);
+    case ElementType::Float16:
+      return RowAttention<V, HalfBits>::scoreRows(in, t, keys);
+    default:
+      return RowAttention<V>::scoreRows(in, t, keys);
+  }
+}
 
 }  // namespace
 }  // namespace sa

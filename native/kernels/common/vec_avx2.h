@@ -44,6 +44,17 @@ struct VecAvx2 {
   static void storeMasked(float* p, Mask m, F v) { _mm256_maskstore_ps(p, m, v); }
   static F loadTail(const float* p, int n) { return loadMasked(p, lanes(n)); }
   static void storeTail(float* p, F v, int n) { storeMasked(p, lanes(n), v); }
+  // W bfloat16 / float16 elements widened to float lanes (exact); the Tail forms read n < W of them.
+  static F loadBf16(const uint16_t* p) { return widenBf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F loadBf16Tail(const uint16_t* p, int n) { return widenBf16(loadHalvesTail(p, n)); }
+  static F widenBf16(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+  static F loadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static F loadF16Tail(const uint16_t* p, int n) { return _mm256_cvtph_ps(loadHalvesTail(p, n)); }
+  static __m128i loadHalvesTail(const uint16_t* p, int n) {
+    alignas(16) uint16_t tmp[8] = {};
+    for (int i = 0; i < n; ++i) tmp[i] = p[i];
+    return _mm_load_si128(reinterpret_cast<const __m128i*>(tmp));
+  }
   static I loadI(const int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 
   // a < b ? x : y per lane.

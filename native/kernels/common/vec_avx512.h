@@ -22,6 +22,14 @@ struct VecAvx512 {
   static void storeMasked(float* p, Mask m, F v) { _mm512_mask_storeu_ps(p, m, v); }
   static F loadTail(const float* p, int n) { return loadMasked(p, lanes(n)); }
   static void storeTail(float* p, F v, int n) { storeMasked(p, lanes(n), v); }
+  // W bfloat16 / float16 elements widened to float lanes (exact); the Tail forms read n < W of them.
+  static F loadBf16(const uint16_t* p) { return widenBf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static F loadBf16Tail(const uint16_t* p, int n) { return widenBf16(_mm256_maskz_loadu_epi16(lanes(n), p)); }
+  static F widenBf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static F loadF16(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static F loadF16Tail(const uint16_t* p, int n) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes(n), p)); }
 
 #define SA_X86_PS(op) _mm512_##op
 #include "kernels/common/vec_x86_ops-inl.h"

@@ -47,6 +47,19 @@ struct VecNeon {
     vst1q_f32(tmp, v);
     for (int i = 0; i < n; ++i) p[i] = tmp[i];
   }
+  // W bfloat16 / float16 elements widened to float lanes (exact); the Tail forms read n < W of them.
+  static F loadBf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  static F loadBf16Tail(const uint16_t* p, int n) {
+    uint16_t tmp[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n; ++i) tmp[i] = p[i];
+    return loadBf16(tmp);
+  }
+  static F loadF16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  static F loadF16Tail(const uint16_t* p, int n) {
+    uint16_t tmp[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n; ++i) tmp[i] = p[i];
+    return loadF16(tmp);
+  }
   // No mask registers: a mask is the count of leading lanes (the x86 traits' lanes / loadMasked).
   using Mask = int;
   static Mask lanes(int n) { return n; }

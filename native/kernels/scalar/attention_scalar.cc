@@ -12,14 +12,38 @@ SA_SCALAR_BEGIN
 namespace sa {
 namespace {
 
+// q . k over n elements, the key widened from its stored type E.
+template <class E>
+float dotWith(const float* q, const E* k, int64_t n) {
+  float dot = 0.0f;
+  SA_SCALAR_LOOP
+  for (int64_t d = 0; d < n; ++d) dot += q[d] * widen(k[d]);
+  return dot;
+}
+
+// acc += p * v over n elements, the value widened from its stored type E.
+template <class E>
+void addScaled(float* acc, float p, const E* v, int64_t n) {
+  SA_SCALAR_LOOP
+  for (int64_t c = 0; c < n; ++c) acc[c] += p * widen(v[c]);
+}
+
 // q_r . k_j in score units (the query times qScale), or row r's logit of key j with logits.
 float dotOf(const AttentionHeadInput& in, const AttentionTile& t, int r, int64_t j) {
   const float* q = t.q[r];
   if (in.logits) return q[j] * in.qScale;
-  const float* k = keyRow(in, j);
   float dot = 0.0f;
-  SA_SCALAR_LOOP
-  for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * k[d];
+  switch (in.kvType) {
+    case ElementType::BFloat16:
+      dot = dotWith(q, keyRowOf<Bf16Bits>(in, j), in.dk);
+      break;
+    case ElementType::Float16:
+      dot = dotWith(q, keyRowOf<HalfBits>(in, j), in.dk);
+      break;
+    default:
+      dot = dotWith(q, keyRow(in, j), in.dk);
+      break;
+  }
   return dot * in.qScale;
 }
 
@@ -66,9 +90,17 @@ void rowsScalar(const AttentionHeadInput& in, const AttentionTile& t) {
       }
       const float p = std::exp2(in.unitLog2 * s);  // NaN score: NaN weight, the row turns NaN
       l += p;
-      const float* v = valueRow(in, j);
-      SA_SCALAR_LOOP
-      for (int64_t c = 0; c < in.dv; ++c) acc[c] += p * v[c];
+      switch (in.kvType) {
+        case ElementType::BFloat16:
+          addScaled(acc, p, valueRowOf<Bf16Bits>(in, j), in.dv);
+          break;
+        case ElementType::Float16:
+          addScaled(acc, p, valueRowOf<HalfBits>(in, j), in.dv);
+          break;
+        default:
+          addScaled(acc, p, valueRow(in, j), in.dv);
+          break;
+      }
     }
     const float inv = l == 0.0f ? 0.0f : 1.0f / l;
     SA_SCALAR_LOOP
