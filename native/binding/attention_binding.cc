@@ -94,7 +94,8 @@ const int32_t* pagedTables(Napi::Env env, const ArrayArg<int32_t>& a, int64_t kv
                            std::vector<int32_t>& copy) {
   const std::string op = "native attention: blockTables";
   if (a.data == nullptr) throwTypeError(env, "ERR_INVALID_ARGUMENT", op + " is missing");
-  if (a.length < kvBatch * width) throwRangeError(env, "ERR_SHAPE_MISMATCH", op + " is shorter than rows x width");
+  if (width > 0 && kvBatch > a.length / width)
+    throwRangeError(env, "ERR_SHAPE_MISMATCH", op + " is shorter than rows x width");
   copy.assign(a.data, a.data + kvBatch * width);
   for (int32_t e : copy) {
     if (e < 0 || e >= blocks)
@@ -113,7 +114,8 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   p.heads = d.integer(F::heads);
   p.kvHeads = d.integer(F::kvHeads, 1);
   p.Lq = d.integer(F::Lq);
-  p.Lk = d.integer(F::Lk);
+  // Tiles carry key positions as int32 (attention_kernels.h).
+  p.Lk = d.integer(F::Lk, 0, INT32_MAX);
   p.scoresFromLogits = d.flag(F::scoresFromLogits);
   p.dk = p.scoresFromLogits ? d.integer(F::dk) : d.integer(F::dk, 1, 1 << 16);
   if (p.scoresFromLogits && p.dk != p.Lk)
@@ -125,7 +127,7 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
 
   // With keyRows the key and value views hold kvBatch items, read in the order keyRows gives.
   const ArrayArg<int32_t> keyRows = arrays.optional<int32_t>("keyRows");
-  const int64_t kvBatch = keyRows.data != nullptr ? d.integer(F::kvBatch, 1) : p.batch;
+  const int64_t kvBatch = keyRows.data != nullptr ? d.integer(F::kvBatch, 1, INT32_MAX) : p.batch;
   p.keyRows = batchIndices(env, keyRows, "keyRows", p.batch, kvBatch - 1, call->keyRows);
   p.queryLengths =
       batchIndices(env, arrays.optional<int32_t>("queryLengths"), "queryLengths", p.batch, p.Lq, call->queryLengths);

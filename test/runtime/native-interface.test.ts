@@ -230,6 +230,18 @@ describe('the binding refuses what would reach outside memory, on its own', () =
     expect(errorOf(() => slopes.run()).code).toBe('ERR_SHAPE_MISMATCH');
   });
 
+  test('sizes that would overflow an index: Lk past int32, block tables of rows x width past 2^63', () => {
+    const long = attentionCall();
+    long.d[long.F.Lk] = 2 ** 31 + 1;
+    expect(errorOf(() => long.run()).message).toMatch(/native attention: Lk must be an integer in \[0, 2147483647\]/);
+    const paged = attentionCall();
+    paged.d[paged.F.kvBlockSize] = 1;
+    paged.d[paged.F.blockTableWidth] = 2049;
+    paged.d[paged.F.kvBatch] = (2 ** 64 + 512) / 2049;
+    Object.assign(paged.arrays, { keyRows: Int32Array.from([0]), blockTables: new Int32Array(512) });
+    expect(errorOf(() => paged.run()).message).toMatch(/native attention: kvBatch must be an integer/);
+  });
+
   test('the async export refuses the same before queueing anything', () => {
     const c = attentionCall();
     c.d[c.F.qOffset] = 1;
