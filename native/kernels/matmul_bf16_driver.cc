@@ -12,12 +12,18 @@
 
 #include "kernels/contract.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_tasks.h"
 #include "kernels/matmul_bf16_kernels.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
 namespace {
+
+using matmul_tasks::ceilDiv;
+using matmul_tasks::roundUp;
+using matmul_tasks::runTasks;
+using matmul_tasks::splitPoint;
 
 // A B micro-panel of 512 pairs x 32 columns is 64 KiB (L2); the A block takes half of a 1 MiB L2;
 // the B block a share of L3. Work thresholds as in matmul_driver.cc.
@@ -29,22 +35,9 @@ constexpr double kMinTaskWork = 64.0 * 64 * 64;
 constexpr int64_t kTasksPerThread = 2;
 constexpr int64_t kMinParallelPackPairs = 64 * 1024;
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
-int64_t splitPoint(int64_t count, int64_t parts, int64_t i) { return count * i / parts; }
-
 // Pairs are 4 bytes, as floats: the float32 driver's scratch slots serve them.
 uint32_t* scratchPairs(ScratchSlot slot, int64_t pairs) {
   return reinterpret_cast<uint32_t*>(threadScratch(slot, static_cast<size_t>(pairs)));
-}
-
-template <class Fn>
-void runTasks(int64_t n, const Fn& fn) {
-  if (n > 1) {
-    ThreadPool::instance().parallelFor(n, fn);
-  } else if (n == 1 && !ThreadPool::cancelRequested()) {
-    fn(0, 0);
-  }
 }
 
 // A and B of one item: float32, or bfloat16 when the problem has aBf16 / bBf16 (the other null).

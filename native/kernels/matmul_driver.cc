@@ -29,6 +29,7 @@
 
 #include "kernels/contract.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_tasks.h"
 #include "kernels/matmul_bf16_kernels.h"
 #include "kernels/matmul_kernels.h"
 #include "kernels/vector_ops.h"
@@ -37,6 +38,11 @@
 
 namespace sa {
 namespace {
+
+using matmul_tasks::ceilDiv;
+using matmul_tasks::roundUp;
+using matmul_tasks::runTasks;
+using matmul_tasks::splitPoint;
 
 // ---- Blocking constants -------------------------------------------------------------------------
 // Sizes of the smallest current server cores: Zen 4 has 32 KiB L1d (8-way) and 1 MiB L2 per core;
@@ -99,22 +105,6 @@ constexpr int64_t kMinParallelPackFloats = 64 * 1024;
 // A block of the task this thread runs: distinct slots, as the thread that packed B also runs tasks.
 float* packedBScratch(int64_t floats) { return threadScratch(ScratchSlot::MatmulPackedB, static_cast<size_t>(floats)); }
 float* packedAScratch(int64_t floats) { return threadScratch(ScratchSlot::MatmulPackedA, static_cast<size_t>(floats)); }
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
-
-// Splits `count` units into `parts` near-equal contiguous ranges; returns the start of range i.
-int64_t splitPoint(int64_t count, int64_t parts, int64_t i) { return count * i / parts; }
-
-// Runs fn(task, thread) for tasks [0, n): on the pool when n > 1, else inline (no dispatch).
-template <class Fn>
-void runTasks(int64_t n, const Fn& fn) {
-  if (n > 1) {
-    ThreadPool::instance().parallelFor(n, fn);
-  } else if (n == 1 && !ThreadPool::cancelRequested()) {
-    fn(0, 0);
-  }
-}
 
 // One batch item with its pointers resolved.
 struct Product {
