@@ -72,6 +72,8 @@ export interface StepCall {
   /** [B, Lq, E], contiguous; a new tensor when undefined. */
   out: Tensor<Float32Array> | undefined;
   cache: KVCache;
+  /** [B]: the cache row of each batch item, or undefined for rows 0..B-1 of a B-row cache. */
+  rows: Int32Array | undefined;
   weights: StepWeights;
   heads: number;
   headDim: number;
@@ -99,7 +101,11 @@ export class AttentionBlockStep {
     out: null,
     inPacked: null,
     outPacked: null,
+    keyRows: null,
+    rowLengths: null,
   };
+  /** Each batch item's row length before the step, when they differ: reused, grown to the largest batch. */
+  private rowLengths = new Int32Array(0);
   /** Free stage buffers; concurrent async steps each take their own. */
   private readonly free: StageBuffers[] = [];
 
@@ -108,7 +114,7 @@ export class AttentionBlockStep {
     try {
       const output = this.prepare(call, buffers);
       native().attentionBlockStep(this.arrays, this.descriptor);
-      call.cache.advance(call.query.shape[1]);
+      call.cache.advance(call.query.shape[1], call.rows);
       return output;
     } finally {
       this.release();
@@ -132,13 +138,13 @@ export class AttentionBlockStep {
       this.release();
       if (job !== undefined) {
         const rows = call.query.shape[1];
-        call.cache.advance(rows);
+        call.cache.advance(rows, call.rows);
         // An aborted step never counts, even when its kernels had already finished: the caller got
         // an AbortError, so the cache gives its positions back once the job has stopped.
         const counted = job.then(() => {
           if (signal?.aborted) throw new Error('aborted');
         });
-        call.cache.hold(counted, rows);
+        call.cache.hold(counted, rows, call.rows);
       }
       await settled;
       return output;
@@ -173,7 +179,9 @@ export class AttentionBlockStep {
     d[F.outWeightLd] = w.outWeight.ld;
     d[F.outBiasOffset] = w.outBias === null ? 0 : w.outBias.offset;
     d[F.capacity] = cache.capacity;
-    d[F.cacheLength] = cache.length;
+    d[F.cacheRows] = cache.batch;
+    const rowLengths = this.lengthsOf(cache, call.rows, B);
+    d[F.cacheLength] = rowLengths === null ? cache.rowLength(0) : 0;
     d[F.outOffset] = output.offset;
     d[F.scale] = 1 / Math.sqrt(call.headDim);
     d[F.packedWidth] = w.inPacked === null ? 0 : w.inPacked.panelWidth;
@@ -191,14 +199,28 @@ export class AttentionBlockStep {
     a.out = output.data;
     a.inPacked = w.inPacked === null ? null : w.inPacked.data;
     a.outPacked = w.outPacked === null ? null : w.outPacked.data;
+    a.keyRows = call.rows ?? null;
+    a.rowLengths = rowLengths;
     return output;
+  }
+
+  /** The row lengths of batch items 0..B-1 (rows[b] or b) when they differ or rows are mapped; else null. */
+  private lengthsOf(cache: KVCache, rows: Int32Array | undefined, B: number): Int32Array | null {
+    const rowOf = (b: number) => (rows === undefined ? b : rows[b]);
+    const first = cache.rowLength(rowOf(0));
+    let same = rows === undefined;
+    for (let b = 1; b < B && same; ++b) same = cache.rowLength(b) === first;
+    if (same) return null;
+    if (this.rowLengths.length < B) this.rowLengths = new Int32Array(B);
+    for (let b = 0; b < B; ++b) this.rowLengths[b] = cache.rowLength(rowOf(b));
+    return this.rowLengths;
   }
 
   /** Drops the arrays of the last call, so that the module does not keep a cache or an input alive. */
   private release(): void {
     const a = this.arrays;
     a.x = a.inWeight = a.inBias = a.outWeight = a.outBias = null;
-    a.keyCache = a.valueCache = a.qkv = a.attn = a.out = a.inPacked = a.outPacked = null;
+    a.keyCache = a.valueCache = a.qkv = a.attn = a.out = a.inPacked = a.outPacked = a.keyRows = a.rowLengths = null;
   }
 
   /** Stage buffers for the call's B * Lq rows: reused, grown to the largest step seen. */

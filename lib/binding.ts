@@ -110,6 +110,10 @@ export interface AttentionBlockStepArrays {
   /** The weights' prepacked panels (PackedWeight.data), when the descriptor's packedWidth is set. */
   inPacked: Maybe<Float32Array>;
   outPacked: Maybe<Float32Array>;
+  /** [B]: the cache row of each batch item (distinct), or absent for rows 0..B-1. */
+  keyRows: Maybe<Int32Array>;
+  /** [B]: each batch item's row length before the step, or absent for the descriptor's cacheLength. */
+  rowLengths: Maybe<Int32Array>;
 }
 
 /**

@@ -173,6 +173,11 @@ export class KVCache {
     return this.used.slice();
   }
 
+  /** @internal Positions cached so far in row `row`, without copying the lengths. */
+  rowLength(row: number): number {
+    return this.used[row];
+  }
+
   /** Forgets every cached position of `row`, or of every row (the storage is kept). */
   reset(row?: number): void {
     const op = 'KVCache.reset';
@@ -410,17 +415,21 @@ export class KVCache {
     return (idle ? step() : start.then(step)).finally(done);
   }
 
-  /** @internal Counts `n` positions written at the end of every row by a step that checked they fit. */
-  advance(n: number): void {
-    for (let r = 0; r < this.batch; ++r) this.used[r] += n;
+  /**
+   * @internal Counts `n` positions written at the end of every row, or of `rows`, by a step that
+   * checked they fit.
+   */
+  advance(n: number, rows?: Int32Array): void {
+    if (rows === undefined) for (let r = 0; r < this.batch; ++r) this.used[r] += n;
+    else for (let b = 0; b < rows.length; ++b) this.used[rows[b]] += n;
   }
 
   /**
    * @internal Keeps the cache busy until `job` (a native job of the running step) settles; if it fails,
-   * every row gives back `giveBack` positions (the step's advance).
+   * every row (or each of `rows`) gives back `giveBack` positions (the step's advance).
    */
-  hold(job: Promise<unknown>, giveBack = 0): void {
-    this.holds.push(job.then(undefined, () => this.advance(-giveBack)));
+  hold(job: Promise<unknown>, giveBack = 0, rows?: Int32Array): void {
+    this.holds.push(job.then(undefined, () => this.advance(-giveBack, rows)));
   }
 
   /**

@@ -659,6 +659,7 @@ export class MultiHeadAttention {
       query: plan.query,
       out: plan.out,
       cache: plan.cache as KVCache,
+      rows: plan.cacheRows,
       weights: this.stepWeights as StepWeights,
       heads: this.numHeads,
       headDim: this.headDim,
@@ -882,8 +883,6 @@ export class MultiHeadAttention {
     // Self-attention over a cache with the packed weights and nothing else asked: one native call.
     const oneStep =
       cache !== undefined &&
-      rows === undefined &&
-      cached?.keyLengths === undefined &&
       !cache.paged &&
       cache.dtype === 'float32' &&
       inputLengths === undefined &&

@@ -212,7 +212,9 @@ export const ACTIVATE = layout(['data'], ['offset', 'n', 'kind']);
 
 /**
  * A self-attention block step over a KV cache; the weights are [rows, cols] views with a row stride
- * (Ld), read through their prepacked panels (inPacked, outPacked) when packedWidth is not 0.
+ * (Ld), read through their prepacked panels (inPacked, outPacked) when packedWidth is not 0. Batch
+ * item b appends to and attends over cache row keyRows[b] (of cacheRows), rowLengths[b] long before
+ * the step, when those arrays are given.
  */
 export const ATTENTION_BLOCK_STEP = layout(
   [
@@ -228,6 +230,8 @@ export const ATTENTION_BLOCK_STEP = layout(
     'out',
     'inPacked',
     'outPacked',
+    'keyRows',
+    'rowLengths',
   ],
   [
     'batch',
@@ -249,6 +253,7 @@ export const ATTENTION_BLOCK_STEP = layout(
     'outOffset',
     'scale',
     'packedWidth',
+    'cacheRows',
   ],
 );
 

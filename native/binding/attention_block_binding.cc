@@ -1,6 +1,7 @@
 // attentionBlockStep / attentionBlockStepAsync(arrays, descriptor): one self-attention block step
 // over a KV cache (kernels/attention_block.h) in one crossing. arrays { x, inWeight, inBias,
-// outWeight, outBias, keyCache, valueCache, qkv, attn, out } (the biases may be absent);
+// outWeight, outBias, keyCache, valueCache, qkv, attn, out, inPacked, outPacked, keyRows, rowLengths }
+// (the biases, the panels and the two row arrays may be absent);
 // descriptor: SA_ATTENTION_BLOCK_STEP_FIELDS (binding/layouts.h). TypeScript checked the shapes;
 // every bound is re-checked here, and the promise resolves to `out`.
 #include <napi.h>
@@ -8,6 +9,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "binding/arguments.h"
 #include "binding/async_job.h"
@@ -73,6 +75,48 @@ const float* biasView(Napi::Env env, const ArrayArg<float>& a, const char* name,
   return a.data + offset;
 }
 
+// The step and the row arrays it reads, copied: JavaScript advances the cache's lengths while an
+// async step runs, and a copy cannot move a write out of the checked bounds.
+struct StepJob {
+  AttentionBlockStep step;
+  std::vector<int32_t> rows, lengths;
+};
+
+// keyRows [batch] (distinct, each < cacheRows) and rowLengths [batch] (each <= capacity - Lq), copied
+// into the job; absent keyRows mean rows 0..batch-1, absent rowLengths the descriptor's cacheLength.
+void readRows(Napi::Env env, Arrays& arrays, StepJob& job, int64_t cacheRows) {
+  AttentionBlockStep& s = job.step;
+  const std::string op = std::string("native ") + kOp;
+  const int64_t B = s.batch;
+  ArrayArg<int32_t> rows = arrays.optional<int32_t>("keyRows");
+  if (rows.data != nullptr) {
+    if (rows.length < B) throwRangeError(env, "ERR_SHAPE_MISMATCH", op + ": keyRows is shorter than the batch");
+    job.rows.assign(rows.data, rows.data + B);
+    std::vector<bool> seen(static_cast<size_t>(cacheRows), false);
+    for (int32_t r : job.rows) {
+      if (r < 0 || r >= cacheRows || seen[static_cast<size_t>(r)]) {
+        throwRangeError(env, "ERR_INVALID_ARGUMENT", op + ": keyRows must be distinct rows of the cache");
+      }
+      seen[static_cast<size_t>(r)] = true;
+    }
+    s.keyRows = job.rows.data();
+  } else if (B > cacheRows) {
+    throwRangeError(env, "ERR_SHAPE_MISMATCH", op + ": the batch is larger than the cache's rows");
+  }
+  ArrayArg<int32_t> lengths = arrays.optional<int32_t>("rowLengths");
+  if (lengths.data == nullptr) return;
+  if (lengths.length < B) throwRangeError(env, "ERR_SHAPE_MISMATCH", op + ": rowLengths is shorter than the batch");
+  job.lengths.assign(lengths.data, lengths.data + B);
+  for (int32_t n : job.lengths) {
+    if (n < 0 || s.Lq > s.capacity - n) {
+      throwRangeError(env, "ERR_CACHE_FULL",
+                      op + ": a row's " + std::to_string(n) + " positions and " + std::to_string(s.Lq) +
+                          " new ones do not fit in " + std::to_string(s.capacity));
+    }
+  }
+  s.rowLengths = job.lengths.data();
+}
+
 }  // namespace
 
 Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
@@ -80,7 +124,8 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
   OpArgs<AttentionBlockStepLayout> args(info, kOp, async);
   const Napi::Env env = args.env;
   const Descriptor& d = args.d;
-  auto s = std::make_shared<AttentionBlockStep>();
+  auto job = std::make_shared<StepJob>();
+  AttentionBlockStep* s = &job->step;
   s->batch = d.integer(F::batch, 1, 1 << 30);
   s->Lq = d.integer(F::Lq, 1, 1 << 30);
   s->heads = d.integer(F::heads, 1, 1 << 16);
@@ -119,10 +164,12 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
                     std::string("native ") + kOp + ": " + std::to_string(Lq) + " new positions do not fit: " +
                         std::to_string(s->cacheLength) + " of " + std::to_string(s->capacity) + " are used");
   }
+  const int64_t cacheRows = d.integer(F::cacheRows, 1, int64_t{1} << 30);
+  readRows(env, args.arrays, *job, cacheRows);
   ArrayArg<float> keyCache = args.arrays.required<float>("keyCache");
   ArrayArg<float> valueCache = args.arrays.required<float>("valueCache");
-  requireRoom(env, "keyCache", {B, s->capacity, Ekv}, keyCache.length);
-  requireRoom(env, "valueCache", {B, s->capacity, Ekv}, valueCache.length);
+  requireRoom(env, "keyCache", {cacheRows, s->capacity, Ekv}, keyCache.length);
+  requireRoom(env, "valueCache", {cacheRows, s->capacity, Ekv}, valueCache.length);
   s->keyCache = keyCache.data;
   s->valueCache = valueCache.data;
 
@@ -138,7 +185,7 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
   s->out = out.data + outOffset;
   s->scale = static_cast<float>(d.number(F::scale));
 
-  auto run = [s] { attentionBlockStep(activeKernels(), *s); };
+  auto run = [job] { attentionBlockStep(activeKernels(), job->step); };
   return runOrQueue(env, async, run, out.value, args.arrays);
 }
 

@@ -1,7 +1,7 @@
 // One decode (or prefill) step of a self-attention block over a KV cache, in one call:
-//   qkv = x W_in^T + b_in;  append qkv's K and V rows to the cache at `cacheLength`;
-//   attn = attention of qkv's Q over cache positions [0, cacheLength + Lq), BLHD, causal
-//   bottom-right aligned, GQA when kvHeads < heads;  out = attn W_out^T + b_out.
+//   qkv = x W_in^T + b_in;  append qkv's K and V rows to each batch item's cache row at its length;
+//   attn = attention of qkv's Q over that row's positions [0, length + Lq), BLHD, causal
+//   bottom-right aligned to the row, GQA when kvHeads < heads;  out = attn W_out^T + b_out.
 // Each stage is one dispatch on the thread pool; nothing is allocated per call.
 #pragma once
 #include <cstdint>
@@ -25,17 +25,21 @@ struct AttentionBlockStep {
   const float* outBias = nullptr;
   // The same weights packed into the matmul's panels (PackedPanels), read instead when data is set.
   PackedPanels inPacked, outPacked;
-  // The cache storage, [batch, capacity, kvHeads, headDim] each; positions >= cacheLength unused.
+  // The cache storage, [cacheRows, capacity, kvHeads, headDim] each; positions past a row's length unused.
   float* keyCache = nullptr;
   float* valueCache = nullptr;
   int64_t capacity = 0, cacheLength = 0;
+  // Rows of their own lengths (continuous batching): batch item b appends to and reads cache row
+  // keyRows[b] (nullptr: row b), whose length before the step is rowLengths[b] (nullptr: cacheLength).
+  const int32_t* keyRows = nullptr;
+  const int32_t* rowLengths = nullptr;
   float* qkv = nullptr;   // scratch [batch * Lq, E + 2 Ekv]
   float* attn = nullptr;  // scratch [batch * Lq, E]
   float* out = nullptr;   // [batch * Lq, E], contiguous
   float scale = 1.0f;
 };
 
-// The caller has checked every bound, and that cacheLength + Lq <= capacity.
+// The caller has checked every bound, that every row's length + Lq <= capacity and that keyRows are distinct.
 void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& step);
 
 }  // namespace sa

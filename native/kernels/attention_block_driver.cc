@@ -2,6 +2,7 @@
 // drivers: one call, so the stages follow each other without returning to JavaScript.
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/attention.h"
 #include "kernels/attention_block.h"
@@ -82,10 +83,12 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   }
 
   // 2. The new keys and values into the cache: one contiguous Ekv run per (batch, position).
+  const auto rowOf = [&](int64_t b) -> int64_t { return s.keyRows != nullptr ? s.keyRows[b] : b; };
+  const auto lengthOf = [&](int64_t b) -> int64_t { return s.rowLengths != nullptr ? s.rowLengths[b] : s.cacheLength; };
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < Lq; ++i) {
       const float* row = s.qkv + (b * Lq + i) * W;
-      const int64_t at = (b * s.capacity + s.cacheLength + i) * Ekv;
+      const int64_t at = (rowOf(b) * s.capacity + lengthOf(b) + i) * Ekv;
       std::memcpy(s.keyCache + at, row + E, sizeof(float) * Ekv);
       std::memcpy(s.valueCache + at, row + E + Ekv, sizeof(float) * Ekv);
     }
@@ -101,6 +104,19 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   a.scale = s.scale;
   a.causal = true;
   a.bottomRightAligned = true;
+  std::vector<int32_t> keyLengths;
+  if (s.rowLengths != nullptr) {
+    keyLengths.resize(B);
+    int64_t longest = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      keyLengths[b] = static_cast<int32_t>(s.rowLengths[b] + Lq);
+      longest = std::max<int64_t>(longest, keyLengths[b]);
+    }
+    a.Lk = longest;
+    a.keyLengths = keyLengths.data();
+    a.alignToKeyLengths = true;
+  }
+  a.keyRows = s.keyRows;
   attention(kernels, a);
 
   // 4. The output projection.

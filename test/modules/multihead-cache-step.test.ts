@@ -230,8 +230,9 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     d[F.inWeightLd] = E;
     d[F.outWeightLd] = E;
     d[F.capacity] = cap;
+    d[F.cacheRows] = B;
     d[F.scale] = 0.5;
-    const arrays: Record<string, Float32Array | null> = {
+    const arrays: Record<string, Float32Array | Int32Array | null> = {
       x: new Float32Array(E).fill(0.1),
       inWeight: new Float32Array(3 * E * E).fill(0.01),
       inBias: null,
@@ -247,6 +248,24 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
       (raw.attentionBlockStep as (...a: unknown[]) => unknown)(d, ...ATTENTION_BLOCK_STEP.arrays.map((n) => arrays[n]));
     return { d, F, arrays, run };
   }
+  /** A batch of two over a two-row cache. */
+  function twoRows(c: ReturnType<typeof stepCall>) {
+    c.d[c.F.batch] = 2;
+    c.d[c.F.cacheRows] = 2;
+    c.arrays.x = new Float32Array(16);
+    c.arrays.keyCache = new Float32Array(48);
+    c.arrays.valueCache = new Float32Array(48);
+    c.arrays.qkv = new Float32Array(48);
+    c.arrays.attn = new Float32Array(16);
+    c.arrays.out = new Float32Array(16);
+  }
+  /** Sets keyRows or rowLengths to `values`, on a batch of two over two cache rows when `two`. */
+  const rowArray = (name: 'keyRows' | 'rowLengths', values: number[], two = false) => {
+    return (c: ReturnType<typeof stepCall>) => {
+      if (two) twoRows(c);
+      c.arrays[name] = Int32Array.from(values);
+    };
+  };
   const codeOf = (fn: () => unknown) => {
     try {
       fn();
@@ -298,11 +317,46 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     ['panels missing', (c: ReturnType<typeof stepCall>) => (c.d[c.F.packedWidth] = 32), 'ERR_OUT_OF_BOUNDS'],
     ['heads vs kvHeads', (c: ReturnType<typeof stepCall>) => (c.d[c.F.kvHeads] = 3), 'ERR_INVALID_ARGUMENT'],
     ['a fraction', (c: ReturnType<typeof stepCall>) => (c.d[c.F.capacity] = 2.5), 'ERR_INVALID_ARGUMENT'],
+    ['no cache rows', (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheRows] = 0), 'ERR_INVALID_ARGUMENT'],
+    [
+      'a batch larger than the cache rows',
+      (c: ReturnType<typeof stepCall>) => {
+        c.d[c.F.batch] = 2;
+        c.arrays.x = new Float32Array(16);
+      },
+      'ERR_SHAPE_MISMATCH',
+    ],
+    ['cache rows past the storage', (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheRows] = 2), 'ERR_OUT_OF_BOUNDS'],
+    ['a key row out of range', rowArray('keyRows', [1]), 'ERR_INVALID_ARGUMENT'],
+    ['a negative key row', rowArray('keyRows', [-1]), 'ERR_INVALID_ARGUMENT'],
+    ['keyRows short', rowArray('keyRows', [0], true), 'ERR_SHAPE_MISMATCH'],
+    ['a repeated key row', rowArray('keyRows', [1, 1], true), 'ERR_INVALID_ARGUMENT'],
+    ['a row length past the room', rowArray('rowLengths', [3]), 'ERR_CACHE_FULL'],
+    ['a negative row length', rowArray('rowLengths', [-1]), 'ERR_CACHE_FULL'],
+    ['rowLengths short', rowArray('rowLengths', [0], true), 'ERR_SHAPE_MISMATCH'],
   ])('%s: refused', (_name, breakIt, code) => {
     const c = stepCall();
     breakIt(c);
     expect(codeOf(c.run)).toBe(code);
     expect(c.arrays.keyCache!.every((v) => v === 0)).toBe(true);
+  });
+
+  test('keyRows and rowLengths place the new position in the named row at its own length', () => {
+    const c = stepCall();
+    const E = 8;
+    c.d[c.F.batch] = 1;
+    c.d[c.F.cacheRows] = 2;
+    c.arrays.keyCache = new Float32Array(2 * 3 * E);
+    c.arrays.valueCache = new Float32Array(2 * 3 * E);
+    c.arrays.keyRows = Int32Array.of(1);
+    c.arrays.rowLengths = Int32Array.of(2);
+    c.run();
+    const keys = c.arrays.keyCache;
+    // Row 1, position 2: floats (1 * 3 + 2) * 8 onwards; nothing else written.
+    expect(keys[5 * E]).toBeCloseTo(0.008, 6);
+    expect(keys.filter((v) => v !== 0).length).toBe(E);
+    // The two earlier zero keys and values count: the output is a third of the single-position one.
+    expect(c.arrays.out![0]).toBeCloseTo((8 * 0.008 * 0.01) / 3, 7);
   });
 });
 
