@@ -1,6 +1,7 @@
 // The self-attention block step over a KV cache, on every ISA and on 1 and 2 threads, against the
 // block computed in double: packed projection, cache append, bottom-right causal attention over
-// the cache (GQA), output projection; positions past the new ones stay untouched.
+// the cache (GQA), output projection; positions past the new ones stay untouched. Batch items may
+// name their cache rows (keyRows, any order, a subset) and rows may have their own lengths.
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -18,6 +19,9 @@ namespace {
 struct BlockCase {
   int64_t B, Lq, H, Hkv, d, capacity, cached;
   bool bias;
+  std::vector<int32_t> keyRows = {};     // [B] or empty: rows 0..B-1
+  std::vector<int32_t> rowLengths = {};  // [B] or empty: `cached` for every row
+  int64_t cacheRows = 0;                 // 0: B
 };
 
 // y[rows, N] = x W^T + b in double.
@@ -43,7 +47,10 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
     return v;
   };
   const std::vector<float> x = fill(rows * E), inW = fill(W * E), inB = fill(W), outW = fill(E * E), outB = fill(E);
-  std::vector<float> keys = fill(c.B * c.capacity * Ekv), values = fill(c.B * c.capacity * Ekv);
+  const int64_t cacheRows = c.cacheRows > 0 ? c.cacheRows : c.B;
+  const auto rowOf = [&](int64_t b) -> int64_t { return c.keyRows.empty() ? b : c.keyRows[b]; };
+  const auto lengthOf = [&](int64_t b) -> int64_t { return c.rowLengths.empty() ? c.cached : c.rowLengths[b]; };
+  std::vector<float> keys = fill(cacheRows * c.capacity * Ekv), values = fill(cacheRows * c.capacity * Ekv);
   const std::vector<float> keysBefore = keys, valuesBefore = values;
   std::vector<float> qkv(rows * W), attn(rows * E), out(rows * E);
 
@@ -53,6 +60,8 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
   s.inWeight = inW.data(), s.inWeightLd = E, s.inBias = c.bias ? inB.data() : nullptr;
   s.outWeight = outW.data(), s.outWeightLd = E, s.outBias = c.bias ? outB.data() : nullptr;
   s.keyCache = keys.data(), s.valueCache = values.data(), s.capacity = c.capacity, s.cacheLength = c.cached;
+  s.keyRows = c.keyRows.empty() ? nullptr : c.keyRows.data();
+  s.rowLengths = c.rowLengths.empty() ? nullptr : c.rowLengths.data();
   s.qkv = qkv.data(), s.attn = attn.data(), s.out = out.data();
   s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.d)));
   ThreadPool::instance().setNumThreads(threads);
@@ -73,7 +82,7 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
   for (int64_t b = 0; b < c.B; ++b)
     for (int64_t i = 0; i < c.Lq; ++i)
       for (int64_t e = 0; e < Ekv; ++e) {
-        const int64_t at = (b * c.capacity + c.cached + i) * Ekv + e;
+        const int64_t at = (rowOf(b) * c.capacity + lengthOf(b) + i) * Ekv + e;
         kAll[at] = proj[(b * c.Lq + i) * W + E + e];
         vAll[at] = proj[(b * c.Lq + i) * W + E + Ekv + e];
       }
@@ -82,13 +91,14 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
   for (int64_t b = 0; b < c.B; ++b)
     for (int64_t h = 0; h < c.H; ++h)
       for (int64_t i = 0; i < c.Lq; ++i) {
-        const int64_t last = c.cached + i;  // bottom-right: query i sees keys j <= i + Lk - Lq
+        const int64_t last = lengthOf(b) + i;  // bottom-right to the row: keys j <= i + its Lk - Lq
+        const int64_t row = rowOf(b);
         std::vector<double> p(last + 1);
         double top = -INFINITY, sum = 0;
         for (int64_t j = 0; j <= last; ++j) {
           double dot = 0;
           for (int64_t t = 0; t < c.d; ++t)
-            dot += proj[(b * c.Lq + i) * W + h * c.d + t] * kAll[(b * c.capacity + j) * Ekv + (h / group) * c.d + t];
+            dot += proj[(b * c.Lq + i) * W + h * c.d + t] * kAll[(row * c.capacity + j) * Ekv + (h / group) * c.d + t];
           p[j] = dot * s.scale;
           top = std::max(top, p[j]);
         }
@@ -96,7 +106,7 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
         for (int64_t j = 0; j <= last; ++j)
           for (int64_t t = 0; t < c.d; ++t)
             att[(b * c.Lq + i) * E + h * c.d + t] +=
-                p[j] / sum * vAll[(b * c.capacity + j) * Ekv + (h / group) * c.d + t];
+                p[j] / sum * vAll[(row * c.capacity + j) * Ekv + (h / group) * c.d + t];
       }
   const std::vector<double> want = linearRef(att, rows, E, outW, E, c.bias ? outB.data() : nullptr);
 
@@ -117,11 +127,15 @@ SA_NATIVE_TEST(attention_block_step_matches_reference) {
   std::mt19937 gen(18);
   const int saved = ThreadPool::instance().numThreads();
   const BlockCase cases[] = {
-      {1, 1, 4, 4, 16, 12, 5, true},      // one decode step
-      {2, 1, 4, 2, 16, 12, 5, false},     // batch of two, GQA, no bias
-      {2, 3, 4, 1, 8, 12, 9, true},       // three new positions filling the cache exactly
-      {1, 7, 2, 2, 8, 7, 0, true},        // a prefill into an empty cache
-      {1, 1, 8, 8, 64, 1100, 1024, true}  // columns and keys split over the threads
+      {1, 1, 4, 4, 16, 12, 5, true},       // one decode step
+      {2, 1, 4, 2, 16, 12, 5, false},      // batch of two, GQA, no bias
+      {2, 3, 4, 1, 8, 12, 9, true},        // three new positions filling the cache exactly
+      {1, 7, 2, 2, 8, 7, 0, true},         // a prefill into an empty cache
+      {1, 1, 8, 8, 64, 1100, 1024, true},  // columns and keys split over the threads
+      // rows of their own lengths, in order; then two of three rows, reversed (one decode step each)
+      {3, 1, 4, 2, 16, 40, 0, true, {}, {5, 0, 38}},
+      {2, 1, 4, 4, 16, 40, 0, false, {2, 0}, {17, 3}, 3},
+      {2, 2, 2, 1, 8, 300, 0, true, {1, 0}, {297, 1}},  // a two-position step, one row filling up
   };
   for (Isa isa : availableIsas())
     for (int threads : {1, 2})
