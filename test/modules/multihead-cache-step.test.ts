@@ -360,6 +360,22 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
   });
 });
 
+/**
+ * Starts `call` and aborts it at once: 'AbortError' when the abort landed, 'resolved' when the step
+ * had already finished; never anything else.
+ */
+async function abortedAtOnce(call: (signal: AbortSignal) => Promise<unknown>): Promise<string> {
+  const controller = new AbortController();
+  const pending = call(controller.signal);
+  controller.abort();
+  const outcome = await pending.then(
+    () => 'resolved',
+    (e: Error) => e.name,
+  );
+  expect(['AbortError', 'resolved']).toContain(outcome);
+  return outcome;
+}
+
 describe('an aborted cached step', () => {
   test('a pre-aborted signal rejects with AbortError, runs nothing and leaves the cache as it was', async () => {
     const mha = randomMha(64, 4, 4, true, 21);
@@ -393,19 +409,32 @@ describe('an aborted cached step', () => {
     const cache = new KVCache({ batch: 1, numKeyValueHeads: 4, headDim: 16, capacity: 8 });
     const x = randomTensor([1, 2, 64], rng(24));
     mha.forwardSync(x, x, x, { cache });
-    const controller = new AbortController();
     const step = x.narrow(1, 0, 1).contiguous();
-    const pending = mha.forward(step, step, step, { cache, signal: controller.signal });
-    controller.abort();
-    const outcome = await pending.then(
-      () => 'resolved',
-      (e: Error) => e.name,
-    );
-    // Either the abort landed (AbortError) or the step had already finished; never anything else.
-    expect(['AbortError', 'resolved']).toContain(outcome);
+    const outcome = await abortedAtOnce((signal) => mha.forward(step, step, step, { cache, signal }));
     await cache.idle();
     expect(cache.busy).toBe(false);
     expect(cache.length).toBe(outcome === 'resolved' ? 3 : 2);
+  });
+
+  test("an aborted step on named rows of their own lengths gives back only those rows' positions", async () => {
+    const mha = randomMha(64, 4, 4, false, 25);
+    const cache = new KVCache({ batch: 3, numKeyValueHeads: 4, headDim: 16, capacity: 8 });
+    const prompt = randomTensor([1, 3, 64], rng(26));
+    for (const [row, n] of [
+      [0, 1],
+      [1, 3],
+      [2, 2],
+    ])
+      mha.forwardSync(prompt.narrow(1, 0, n), prompt.narrow(1, 0, n), prompt.narrow(1, 0, n), {
+        cache,
+        cacheRows: [row],
+      });
+    const step = randomTensor([2, 1, 64], rng(27));
+    const outcome = await abortedAtOnce((signal) =>
+      mha.forward(step, step, step, { cache, cacheRows: [2, 0], signal }),
+    );
+    await cache.idle();
+    expect(Array.from(cache.lengths)).toEqual(outcome === 'resolved' ? [2, 3, 3] : [1, 3, 2]);
   });
 });
 
