@@ -94,6 +94,41 @@ struct VectorOpsOf {
     }
   }
 
+  // dotGroup over bfloat16 rows: the same accumulators and order, each row widened as it is loaded.
+  template <int R>
+  static inline void dotGroupBf16(const float* a, const uint16_t* const* br, int64_t n, float* out) {
+    F s[2 * R];
+    for (int r = 0; r < 2 * R; ++r) s[r] = V::zero();
+    int64_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      const F x0 = V::loadu(a + i), x1 = V::loadu(a + i + W);
+      for (int r = 0; r < R; ++r) {
+        s[r] = V::fmadd(x0, V::loadBf16(br[r] + i), s[r]);
+        s[R + r] = V::fmadd(x1, V::loadBf16(br[r] + i + W), s[R + r]);
+      }
+    }
+    for (; i < n; i += W) {
+      const int k = n - i < W ? static_cast<int>(n - i) : W;
+      const F x = loadLanes<V>(a + i, k);
+      for (int r = 0; r < R; ++r) {
+        s[r] = V::fmadd(x, k == W ? V::loadBf16(br[r] + i) : V::loadBf16Tail(br[r] + i, k), s[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) out[r] = V::hsum(V::add(s[r], s[R + r]));
+  }
+
+  static void dotRowsBf16(const float* a, const uint16_t* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
+    int64_t j = 0;
+    for (; j + 4 <= rows; j += 4) {
+      const uint16_t* br[4] = {b + j * ldb, b + (j + 1) * ldb, b + (j + 2) * ldb, b + (j + 3) * ldb};
+      dotGroupBf16<4>(a, br, n, out + j);
+    }
+    for (; j < rows; ++j) {
+      const uint16_t* br[1] = {b + j * ldb};
+      dotGroupBf16<1>(a, br, n, out + j);
+    }
+  }
+
   // exp(x - shift) = 2^((x - shift) log2 e): one rounding more than exp of the exact difference,
   // a relative error of about |x - shift| * 6e-8 (softmax weights that matter have |x - shift| < 20).
   // Lanes past n read as -inf, so their exp is 0 and the sum takes nothing from them.
@@ -150,7 +185,7 @@ struct VectorOpsOf {
   }
 
   static const VectorOps* table() {
-    static const VectorOps k{max, sum, dot, dotRows, expShift, scale, axpy, mul, addMax, sigmoid, relu};
+    static const VectorOps k{max, sum, dot, dotRows, dotRowsBf16, expShift, scale, axpy, mul, addMax, sigmoid, relu};
     return &k;
   }
 };

@@ -1,6 +1,7 @@
 // Row loops (kernels/vector_ops.h), the plain reference.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/common/target.h"
 #include "kernels/vector_ops.h"
@@ -32,6 +33,21 @@ float dotScalar(const float* a, const float* b, int64_t n) {
 
 void dotRowsScalar(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
   for (int64_t j = 0; j < rows; ++j) out[j] = dotScalar(a, b + j * ldb, n);
+}
+
+void dotRowsBf16Scalar(const float* a, const uint16_t* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint16_t* row = b + j * ldb;
+    float s = 0.0f;
+    SA_SCALAR_LOOP
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(row[i]) << 16;
+      float w;
+      std::memcpy(&w, &bits, sizeof w);
+      s += a[i] * w;
+    }
+    out[j] = s;
+  }
 }
 
 float expShiftScalar(float* x, int64_t n, float shift) {
@@ -77,8 +93,8 @@ void reluScalar(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const VectorOps* vectorOpsScalar() {
-  static const VectorOps k{maxScalar,  sumScalar, dotScalar,    dotRowsScalar, expShiftScalar, scaleScalar,
-                           axpyScalar, mulScalar, addMaxScalar, sigmoidScalar, reluScalar};
+  static const VectorOps k{maxScalar,   sumScalar,  dotScalar, dotRowsScalar, dotRowsBf16Scalar, expShiftScalar,
+                           scaleScalar, axpyScalar, mulScalar, addMaxScalar,  sigmoidScalar,     reluScalar};
   return &k;
 }
 
