@@ -32,6 +32,13 @@ void gemv(const KernelTable& kernels, const MatmulProblem& p, const float* A, co
   const int64_t blocks = ceilDiv(p.N, kGemvRowBlock);
   const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(blocks, p.N * p.K / kGemvTaskElements));
   const int64_t taskCount = tasks >= threads ? tasks / threads * threads : tasks;
+  // Each row of A split into its even and odd elements, once (the kernel's layout, vector_ops.h).
+  const int64_t half = (p.K + 1) / 2;
+  std::vector<float> split(static_cast<size_t>(2 * half * p.M), 0.0f);
+  for (int64_t m = 0; m < p.M; ++m) {
+    float* even = split.data() + 2 * m * half;
+    for (int64_t k = 0; k < p.K; ++k) even[(k & 1) * half + (k >> 1)] = A[m * p.lda + k];
+  }
   runTasks(taskCount, [&](int64_t t, int) {
     if (ThreadPool::cancelRequested()) return;
     const int64_t b1 = splitPoint(blocks, taskCount, t + 1);
@@ -39,7 +46,8 @@ void gemv(const KernelTable& kernels, const MatmulProblem& p, const float* A, co
       const int64_t j = b * kGemvRowBlock, rows = std::min(kGemvRowBlock, p.N - j);
       for (int64_t m = 0; m < p.M; ++m) {
         float* c = C + m * p.ldc + j;
-        ops.dotRowsBf16(A + m * p.lda, W + j * p.ldb, p.ldb, rows, p.K, c);
+        const float* even = split.data() + 2 * m * half;
+        ops.dotRowsBf16(even, even + half, W + j * p.ldb, p.ldb, rows, p.K, c);
         if (p.bias != nullptr) {
           for (int64_t r = 0; r < rows; ++r) c[r] += p.bias[j + r];
         }

@@ -57,9 +57,12 @@ SA_NATIVE_TEST(dot_rows_bf16_matches_scalar_on_edge_sizes) {
         const int64_t ld = K + 3;
         const std::vector<float> a = randomFloats(static_cast<size_t>(K), rng);
         const std::vector<uint16_t> w = randomBf16(static_cast<size_t>(rows * ld), rng);
+        const int64_t half = (K + 1) / 2;
+        std::vector<float> even(static_cast<size_t>(half)), odd(static_cast<size_t>(half), 0.0f);
+        for (int64_t k = 0; k < K; ++k) ((k & 1) != 0 ? odd : even)[static_cast<size_t>(k / 2)] = a[k];
         std::vector<float> got(static_cast<size_t>(rows)), want(got.size());
-        ops.dotRowsBf16(a.data(), w.data(), ld, rows, K, got.data());
-        scalar.vectorOps->dotRowsBf16(a.data(), w.data(), ld, rows, K, want.data());
+        ops.dotRowsBf16(even.data(), odd.data(), w.data(), ld, rows, K, got.data());
+        scalar.vectorOps->dotRowsBf16(even.data(), odd.data(), w.data(), ld, rows, K, want.data());
         for (int64_t j = 0; j < rows; ++j) {
           double exact = 0, magnitude = 0;
           for (int64_t k = 0; k < K; ++k) {

@@ -94,38 +94,48 @@ struct VectorOpsOf {
     }
   }
 
-  // dotGroup over bfloat16 rows: the same accumulators and order, each row widened as it is loaded.
+  // dotGroup over bfloat16 rows: 2W elements per load, widened by a shift (even ones) and a mask
+  // (odd ones), so a comes split into its even and odd elements (vector_ops.h). The tail of fewer
+  // than 2W elements goes through a zero-padded copy.
   template <int R>
-  static inline void dotGroupBf16(const float* a, const uint16_t* const* br, int64_t n, float* out) {
+  static inline void dotGroupBf16(const float* aEven, const float* aOdd, const uint16_t* const* br, int64_t n,
+                                  float* out) {
     F s[2 * R];
     for (int r = 0; r < 2 * R; ++r) s[r] = V::zero();
+    F we, wo;
     int64_t i = 0;
     for (; i + 2 * W <= n; i += 2 * W) {
-      const F x0 = V::loadu(a + i), x1 = V::loadu(a + i + W);
+      const F xe = V::loadu(aEven + i / 2), xo = V::loadu(aOdd + i / 2);
       for (int r = 0; r < R; ++r) {
-        s[r] = V::fmadd(x0, V::loadBf16(br[r] + i), s[r]);
-        s[R + r] = V::fmadd(x1, V::loadBf16(br[r] + i + W), s[R + r]);
+        V::loadBf16Pairs(br[r] + i, &we, &wo);
+        s[r] = V::fmadd(xe, we, s[r]);
+        s[R + r] = V::fmadd(xo, wo, s[R + r]);
       }
     }
-    for (; i < n; i += W) {
-      const int k = n - i < W ? static_cast<int>(n - i) : W;
-      const F x = loadLanes<V>(a + i, k);
+    if (i < n) {
+      const int rest = static_cast<int>(n - i), pairs = (rest + 1) / 2;
+      const F xe = loadLanes<V>(aEven + i / 2, pairs), xo = loadLanes<V>(aOdd + i / 2, pairs);
+      uint16_t tail[2 * W];
       for (int r = 0; r < R; ++r) {
-        s[r] = V::fmadd(x, k == W ? V::loadBf16(br[r] + i) : V::loadBf16Tail(br[r] + i, k), s[r]);
+        for (int k = 0; k < 2 * W; ++k) tail[k] = k < rest ? br[r][i + k] : 0;
+        V::loadBf16Pairs(tail, &we, &wo);
+        s[r] = V::fmadd(xe, we, s[r]);
+        s[R + r] = V::fmadd(xo, wo, s[R + r]);
       }
     }
     for (int r = 0; r < R; ++r) out[r] = V::hsum(V::add(s[r], s[R + r]));
   }
 
-  static void dotRowsBf16(const float* a, const uint16_t* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
+  static void dotRowsBf16(const float* aEven, const float* aOdd, const uint16_t* b, int64_t ldb, int64_t rows,
+                          int64_t n, float* out) {
     int64_t j = 0;
     for (; j + 4 <= rows; j += 4) {
       const uint16_t* br[4] = {b + j * ldb, b + (j + 1) * ldb, b + (j + 2) * ldb, b + (j + 3) * ldb};
-      dotGroupBf16<4>(a, br, n, out + j);
+      dotGroupBf16<4>(aEven, aOdd, br, n, out + j);
     }
     for (; j < rows; ++j) {
       const uint16_t* br[1] = {b + j * ldb};
-      dotGroupBf16<1>(a, br, n, out + j);
+      dotGroupBf16<1>(aEven, aOdd, br, n, out + j);
     }
   }
 

@@ -35,7 +35,8 @@ void dotRowsScalar(const float* a, const float* b, int64_t ldb, int64_t rows, in
   for (int64_t j = 0; j < rows; ++j) out[j] = dotScalar(a, b + j * ldb, n);
 }
 
-void dotRowsBf16Scalar(const float* a, const uint16_t* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
+void dotRowsBf16Scalar(const float* aEven, const float* aOdd, const uint16_t* b, int64_t ldb, int64_t rows, int64_t n,
+                       float* out) {
   for (int64_t j = 0; j < rows; ++j) {
     const uint16_t* row = b + j * ldb;
     float s = 0.0f;
@@ -44,7 +45,7 @@ void dotRowsBf16Scalar(const float* a, const uint16_t* b, int64_t ldb, int64_t r
       const uint32_t bits = static_cast<uint32_t>(row[i]) << 16;
       float w;
       std::memcpy(&w, &bits, sizeof w);
-      s += a[i] * w;
+      s += ((i & 1) != 0 ? aOdd[i >> 1] : aEven[i >> 1]) * w;
     }
     out[j] = s;
   }
