@@ -23,6 +23,7 @@ export { MultiHeadAttention } from './multihead';
 export { PrecomputedMemory } from './precomputed-memory';
 export type { MultiHeadRotaryOptions } from './multihead-decoder-options';
 export type { LoadStateDictOptions } from './state-dict-options';
+export type { WeightDtype, WeightDtypeOption, WeightLoadOptions } from './weight-dtype';
 export type { PositionalHeadOptions } from './positional-head';
 export type {
   MultiHeadAttentionOptions,

@@ -55,7 +55,7 @@ interface PreparedMatmul extends Prepared {
 }
 
 /** How a 2-D matrix view is stored: its row stride, and whether it is transposed in memory. */
-function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string): { ld: number; trans: boolean } {
+export function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string): { ld: number; trans: boolean } {
   const r = t.rank;
   const rows = t.shape[r - 2],
     cols = t.shape[r - 1];
@@ -73,7 +73,7 @@ function matrixStorage(t: Tensor, transpose: boolean, name: string, op: string):
 }
 
 /** The bias option as the contiguous N floats the binding reads, or null. */
-function biasArray(biasIn: unknown, N: number, op: string, half: HalfDType | null = null): Float32Array | null {
+export function biasArray(biasIn: unknown, N: number, op: string, half: HalfDType | null = null): Float32Array | null {
   if (biasIn === undefined) return null;
   const bt = half !== null ? (halfBias(biasIn, half, op) as Tensor) : expectTensor(biasIn, 'bias', ['float32'], op);
   if (bt.rank !== 1 || bt.shape[0] !== N) {
@@ -226,13 +226,13 @@ export interface LinearOptions {
   signal?: AbortSignalLike;
 }
 
-const LINEAR_OPTION_KEYS = optionKeys<LinearOptions>({ bias: true, out: true });
+export const LINEAR_OPTION_KEYS = optionKeys<LinearOptions>({ bias: true, out: true });
 
 /**
  * The row stride of x [..., rows, K] read as one matrix of all its leading rows, or null when its
  * leading dimensions do not step through memory evenly (then each batch item is its own product).
  */
-function foldedRowStride(x: Tensor): number | null {
+export function foldedRowStride(x: Tensor): number | null {
   const r = x.rank;
   if (x.strides[r - 1] !== 1 && x.shape[r - 1] > 1) return null;
   let rowStride: number | null = null;

@@ -39,7 +39,22 @@ import { PositionalHead, PositionalHeadOptions, PositionalParameters } from './p
 import { applyRotaryEmbedding, applyRotaryEmbeddingSync, RotaryEmbeddingOptions } from './rotary';
 import { MultiHeadRotaryOptions, rotaryCalls, rotaryOption, scoreOptions } from './multihead-decoder-options';
 import { PrecomputedMemory } from './precomputed-memory';
-import { LOAD_STATE_DICT_OPTION_KEYS, LoadStateDictOptions, selectStateDict } from './state-dict-options';
+import { LOAD_STATE_DICT_OPTION_KEYS, selectStateDict } from './state-dict-options';
+import { Bf16Weight, bf16Weight, linearBf16, linearBf16Sync } from './bf16-linear';
+import { WeightDtype, weightDtypeOf, WeightLoadOptions } from './weight-dtype';
+
+/** A projection's weight as the LINEAR step reads it: float32 panels, or bfloat16 rows. */
+type LinearWeight = PackedWeight | Bf16Weight;
+
+/** The projection weights by state-dict name (the biases and positional parameters are not among them). */
+const PROJECTION_WEIGHTS = new Set([
+  'in_proj_weight',
+  'q_proj_weight',
+  'k_proj_weight',
+  'v_proj_weight',
+  'out_proj.weight',
+]);
+const LOAD_OPTION_KEYS = [...LOAD_STATE_DICT_OPTION_KEYS, 'dtype'];
 
 /** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
 const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
@@ -47,10 +62,11 @@ const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
   async: matmul,
   abortable: (signal, a, b, o) => matmul(a, b, { ...o, signal }),
 };
-const LINEAR: Kernel<[Tensor, PackedWeight, LinearOptions?], Tensor<Float32Array>> = {
-  sync: linearSync,
-  async: linear,
-  abortable: (signal, x, w, o) => linear(x, w, { ...o, signal }),
+const LINEAR: Kernel<[Tensor, LinearWeight, LinearOptions?], Tensor<Float32Array>> = {
+  sync: (x, w, o) => (w instanceof Bf16Weight ? linearBf16Sync(x, w, o) : linearSync(x, w, o)),
+  async: (x, w, o) => (w instanceof Bf16Weight ? linearBf16(x, w, o) : linear(x, w, o)),
+  abortable: (signal, x, w, o) =>
+    w instanceof Bf16Weight ? linearBf16(x, w, { ...o, signal }) : linear(x, w, { ...o, signal }),
 };
 const ATTENTION: Kernel<[Tensor, Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
   sync: scaledDotProductAttentionSync,
@@ -185,23 +201,26 @@ export interface MultiHeadForwardResultWithWeights extends MultiHeadForwardResul
 }
 
 type Weights = {
-  qWeight: Tensor<Float32Array>; // [E, E]
-  kWeight: Tensor<Float32Array>; // [Ekv, kdim]
-  vWeight: Tensor<Float32Array>; // [Ekv, vdim]
-  inProj: Tensor<Float32Array> | null; // [E + 2 Ekv, E] when packed (self-attention: one matmul)
+  /** The projection weights' dtype (biases and positional parameters are float32 either way). */
+  dtype: WeightDtype;
+  qWeight: Tensor; // [E, E]
+  kWeight: Tensor; // [Ekv, kdim]
+  vWeight: Tensor; // [Ekv, vdim]
+  inProj: Tensor | null; // [E + 2 Ekv, E] when packed (self-attention: one matmul)
   qBias?: Tensor<Float32Array>;
   kBias?: Tensor<Float32Array>;
   vBias?: Tensor<Float32Array>;
   inBias?: Tensor<Float32Array>;
-  outWeight: Tensor<Float32Array>; // [E, E]
+  outWeight: Tensor; // [E, E]
   outBias?: Tensor<Float32Array>;
   // The same weights packed once for the matmul kernel (packed-weight.ts). A q/k/v part of a packed
   // inProj shares its panels when it starts on a panel boundary, and is null (the tensor is used) if not.
-  inProjPacked: PackedWeight | null;
-  qPacked: PackedWeight | null;
-  kPacked: PackedWeight | null;
-  vPacked: PackedWeight | null;
-  outPacked: PackedWeight;
+  // bfloat16 weights are read as they are (Bf16Weight), a part of inProj as its rows.
+  inProjPacked: LinearWeight | null;
+  qPacked: LinearWeight | null;
+  kPacked: LinearWeight | null;
+  vPacked: LinearWeight | null;
+  outPacked: LinearWeight;
   /** The positional head's parameters by state-dict name (empty without one). */
   positional: PositionalParameters;
 };
@@ -351,6 +370,7 @@ export class MultiHeadAttention {
   /** The packed weights as the one-crossing cache step reads them; null when they do not suit it. */
   private stepWeights: StepWeights | null = null;
   private readonly blockStep = new AttentionBlockStep();
+  private weightDtype: WeightDtype = 'float32';
 
   constructor(options: MultiHeadAttentionOptions) {
     const op = 'MultiHeadAttention';
@@ -381,6 +401,48 @@ export class MultiHeadAttention {
   /** Width of the key and value projections: numKeyValueHeads * headDim (embedDim without GQA). */
   get kvEmbedDim(): number {
     return this.numKeyValueHeads * this.headDim;
+  }
+
+  /**
+   * The dtype of the projection weights: 'float32', or 'bfloat16' after `to('bfloat16')` or a load
+   * with `dtype: 'bfloat16'` (activations, biases and outputs stay float32 either way).
+   */
+  get dtype(): WeightDtype {
+    return this.weightDtype;
+  }
+
+  /**
+   * Keeps the projection weights in `dtype` from now on (PyTorch's module.to): loaded weights are
+   * converted (float32 to bfloat16 rounds to nearest even; back is exact), and later loads default
+   * to it. Returns the module.
+   */
+  to(dtype: WeightDtype): this {
+    const op = 'MultiHeadAttention.to';
+    const wanted = weightDtypeOf(dtype, null, op);
+    if (this.weights !== null && this.weights.dtype !== wanted)
+      this.loadSelected(this.stateDict(), { dtype: wanted }, op);
+    this.weightDtype = wanted;
+    return this;
+  }
+
+  /**
+   * The loaded weights under nn.MultiheadAttention's names (the tensors themselves, not copies): the
+   * projection weights in the module's dtype, biases and positional parameters float32.
+   * loadStateDict(stateDict()) loads the same weights.
+   */
+  stateDict(): Record<string, Tensor> {
+    const w = this.loadedWeights('MultiHeadAttention.stateDict');
+    const out: Record<string, Tensor> = {};
+    if (w.inProj !== null) out.in_proj_weight = w.inProj;
+    else {
+      out.q_proj_weight = w.qWeight;
+      out.k_proj_weight = w.kWeight;
+      out.v_proj_weight = w.vWeight;
+    }
+    if (w.inBias) out.in_proj_bias = w.inBias;
+    out['out_proj.weight'] = w.outWeight;
+    if (w.outBias) out['out_proj.bias'] = w.outBias;
+    return Object.assign(out, w.positional);
   }
 
   private get packed(): boolean {
@@ -421,8 +483,12 @@ export class MultiHeadAttention {
    * only the keys starting with it, without it. `strict: false` ignores the keys the module does not
    * expect (PyTorch's unexpected_keys); a missing or misshapen weight is refused either way, so unlike
    * PyTorch there are no missing keys to report and the module itself is returned.
+   *
+   * `dtype: 'bfloat16'` keeps the projection weights in bfloat16 (rounded from float32 or float16,
+   * BF16 ones used as they are): half the memory, and decoding reads half the bytes. A BF16
+   * checkpoint is widened to float32 unless asked: the default is the module's dtype (see `to`).
    */
-  loadStateDict(dict: Record<string, Tensor>, options?: LoadStateDictOptions): this {
+  loadStateDict(dict: Record<string, Tensor>, options?: WeightLoadOptions): this {
     return this.loadSelected(dict, options, 'MultiHeadAttention.loadStateDict');
   }
 
@@ -433,19 +499,25 @@ export class MultiHeadAttention {
         `${op}: Expected a record of Tensors but received ${describeValue(dictIn)}`,
       );
     }
-    const { entries: selected, strict, prefix } = selectStateDict(dictIn, options, op);
-    // bfloat16 and float16 weights (an F16 or BF16 safetensors file) are widened to float32 once, here.
+    const { dtype: dtypeIn, ...selectOptions } = expectOptions(options, op, LOAD_OPTION_KEYS);
+    const dtype = weightDtypeOf(dtypeIn, this.weightDtype, op);
+    const { entries: selected, strict, prefix } = selectStateDict(dictIn, selectOptions, op);
+    // Half-precision tensors (an F16 or BF16 safetensors file) are converted once, here: to float32,
+    // or to bfloat16 for the projection weights of a bfloat16 module.
     const dict: Record<string, unknown> = {};
+    const dtypeOf = (name: string) => (dtype === 'bfloat16' && PROJECTION_WEIGHTS.has(name) ? 'bfloat16' : 'float32');
     for (const [name, t] of Object.entries(selected)) {
-      dict[name] = isTensor(t) && (t.dtype === 'bfloat16' || t.dtype === 'float16') ? t.to('float32') : t;
+      const want = dtypeOf(name);
+      const convert = isTensor(t) && t.dtype !== want && ['float32', 'bfloat16', 'float16'].includes(t.dtype);
+      dict[name] = convert ? t.to(want) : t;
     }
     const expected = this.expectedStateDict();
     const problems: string[] = [];
     for (const [name, shape] of Object.entries(expected)) {
       const t = dict[name];
       if (t === undefined) problems.push(`missing ${prefix}${name} ${formatShape(shape)}`);
-      else if (!isTensor(t) || t.dtype !== 'float32')
-        problems.push(`${name} must be a float32 Tensor, received ${describeValue(t)}`);
+      else if (!isTensor(t) || t.dtype !== dtypeOf(name))
+        problems.push(`${name} must be a ${dtypeOf(name)} Tensor, received ${describeValue(t)}`);
       else if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
         problems.push(`${name} must be ${formatShape(shape)}, received ${formatShape(t.shape)}`);
       }
@@ -464,20 +536,24 @@ export class MultiHeadAttention {
     const get = (n: string) => dict[n] as Tensor<Float32Array>;
     const E = this.embedDim,
       Ekv = this.kvEmbedDim;
+    const half = dtype === 'bfloat16';
+    const pack = (t: Tensor, name: string): LinearWeight =>
+      half ? bf16Weight(t as Tensor<Uint16Array>) : packWeight(t, op, name);
     const w: Partial<Weights> = {
+      dtype,
       outWeight: get('out_proj.weight'),
       inProj: null,
       inProjPacked: null,
       positional: this.positional ? this.positional.load(dict as Record<string, Tensor>) : {},
     };
-    w.outPacked = packWeight(w.outWeight as Tensor, op, 'out_proj.weight');
+    w.outPacked = pack(w.outWeight as Tensor, 'out_proj.weight');
     if (this.packed) {
       const inProj = get('in_proj_weight');
       w.inProj = inProj;
       w.qWeight = inProj.narrow(0, 0, E);
       w.kWeight = inProj.narrow(0, E, Ekv);
       w.vWeight = inProj.narrow(0, E + Ekv, Ekv);
-      const packed = packWeight(inProj, op, 'in_proj_weight');
+      const packed = pack(inProj, 'in_proj_weight');
       w.inProjPacked = packed;
       w.qPacked = packed.rows(0, E);
       w.kPacked = packed.rows(E, Ekv);
@@ -486,9 +562,9 @@ export class MultiHeadAttention {
       w.qWeight = get('q_proj_weight');
       w.kWeight = get('k_proj_weight');
       w.vWeight = get('v_proj_weight');
-      w.qPacked = packWeight(w.qWeight, op, 'q_proj_weight');
-      w.kPacked = packWeight(w.kWeight, op, 'k_proj_weight');
-      w.vPacked = packWeight(w.vWeight, op, 'v_proj_weight');
+      w.qPacked = pack(w.qWeight, 'q_proj_weight');
+      w.kPacked = pack(w.kWeight, 'k_proj_weight');
+      w.vPacked = pack(w.vWeight, 'v_proj_weight');
     }
     if (this.bias) {
       const inBias = get('in_proj_bias');
@@ -499,10 +575,17 @@ export class MultiHeadAttention {
       w.outBias = get('out_proj.bias');
     }
     this.weights = w as Weights;
-    this.stepWeights = stepWeightsOf(w.inProj ?? null, w.inBias, this.weights.outWeight, w.outBias, {
-      inProj: w.inProjPacked ?? null,
-      out: w.outPacked,
-    });
+    this.weightDtype = dtype;
+    // The one-crossing cache step reads float32 weights only: bfloat16 ones take the general path.
+    this.stepWeights = half
+      ? null
+      : stepWeightsOf(
+          (w.inProj as Tensor<Float32Array> | null) ?? null,
+          w.inBias,
+          this.weights.outWeight as Tensor<Float32Array>,
+          w.outBias,
+          { inProj: (w.inProjPacked as PackedWeight | null) ?? null, out: w.outPacked as PackedWeight },
+        );
     return this;
   }
 
@@ -512,19 +595,23 @@ export class MultiHeadAttention {
    */
   static fromSafetensors(
     pathOrBuffer: string | Uint8Array,
-    options: MultiHeadAttentionOptions & LoadStateDictOptions,
+    options: MultiHeadAttentionOptions & WeightLoadOptions,
   ): MultiHeadAttention {
     const op = 'MultiHeadAttention';
-    const o = expectOptions(options, op, [...MULTI_HEAD_ATTENTION_OPTION_KEYS, ...LOAD_STATE_DICT_OPTION_KEYS]);
-    const { prefix, strict, ...moduleOptions } = o;
+    const o = expectOptions(options, op, [...MULTI_HEAD_ATTENTION_OPTION_KEYS, ...LOAD_OPTION_KEYS]);
+    const { prefix, strict, dtype, ...moduleOptions } = o;
     const mha = new MultiHeadAttention(moduleOptions as unknown as MultiHeadAttentionOptions);
-    return mha.loadSelected(readSafetensors(pathOrBuffer), { prefix, strict }, 'MultiHeadAttention.fromSafetensors');
+    return mha.loadSelected(
+      readSafetensors(pathOrBuffer),
+      { prefix, strict, dtype },
+      'MultiHeadAttention.fromSafetensors',
+    );
   }
 
   /** loadStateDict from a .safetensors file or buffer. */
-  loadSafetensors(pathOrBuffer: string | Uint8Array, options?: LoadStateDictOptions): this {
+  loadSafetensors(pathOrBuffer: string | Uint8Array, options?: WeightLoadOptions): this {
     const op = 'MultiHeadAttention.loadSafetensors';
-    expectOptions(options, op, LOAD_STATE_DICT_OPTION_KEYS);
+    expectOptions(options, op, LOAD_OPTION_KEYS);
     return this.loadSelected(readSafetensors(pathOrBuffer), options, op);
   }
 
@@ -976,7 +1063,7 @@ export class MultiHeadAttention {
   }
 
   /** One input projection [B, L, in] -> [B, L, out]. */
-  private projection(x: Tensor, packed: PackedWeight | null, weight: Tensor, bias?: Tensor) {
+  private projection(x: Tensor, packed: LinearWeight | null, weight: Tensor, bias?: Tensor) {
     return packed !== null ? step(LINEAR, x, packed, { bias }) : step(MATMUL, x, weight, { transposeB: true, bias });
   }
 

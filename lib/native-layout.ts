@@ -86,7 +86,8 @@ export const ATTENTION = layout(
 
 /**
  * Followed by the batch tail: batchShape[batchRank], then a's and b's batch strides. packedB: 0, or
- * the panel width of b when b holds packWeight's panels (lib/packed-weight.ts).
+ * the panel width of b when b holds packWeight's panels (lib/packed-weight.ts). bf16Weight: a float32,
+ * b bfloat16 bits read transposed (a linear layer's weight kept in bfloat16, lib/bf16-linear.ts).
  */
 export const MATMUL = layout(
   ['a', 'b', 'out', 'bias'],
@@ -104,6 +105,7 @@ export const MATMUL = layout(
     'packedB',
     'bf16Inputs',
     'float32Products',
+    'bf16Weight',
   ],
 );
 

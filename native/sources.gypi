@@ -13,6 +13,7 @@
     "runtime/scratch.cc",
     "kernels/matmul_driver.cc",
     "kernels/matmul_bf16_driver.cc",
+    "kernels/linear_bf16_driver.cc",
     "kernels/attention_driver.cc",
     "kernels/scalar/matmul_scalar.cc",
     "kernels/scalar/attention_scalar.cc",

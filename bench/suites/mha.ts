@@ -19,6 +19,7 @@ import { createMhaBlockPeer } from '../peers/onnxruntime-peer';
 import { markBaselines, resolveOptions, SuiteOptions, SuiteResult, OURS } from './common';
 import { checkPeerOutput, Contender, measureInterleaved } from './measure';
 import { addThreadSpeedups, MhaDecodeCase, mhaDecodeRuns, runMhaDecodeCase } from './mha-decode';
+import { DEFAULT_MHA_DECODE_HALF_CACHED, mhaDecodeHalfRuns, runMhaDecodeHalfRows } from './mha-decode-half';
 import { AsyncOverheadCase, runAsyncOverheadCase } from './async-overhead';
 import { blockWeights, createModule, packageModules } from './mha-setup';
 
@@ -72,6 +73,8 @@ export async function runMhaSuite(options: MhaSuiteOptions = {}): Promise<SuiteR
   else if (KVCache === undefined)
     ctx.note('KVCache is not exported by this build of the package: ours skipped in mha-decode and mha-overhead');
   const decodeOurs = haveOurs && KVCache !== undefined;
+  // The half-width rows (bfloat16 cache, bfloat16 weights) at the default length, when it is decoded.
+  const halfCached = decodeCases.some((c) => c.cached === DEFAULT_MHA_DECODE_HALF_CACHED) && decodeOurs;
   const overheadCases: AsyncOverheadCase[] = [];
   if (decodeOurs && overheadCached > 0) {
     overheadCases.push({ E, H, cached: overheadCached, steps: stepsPerRun });
@@ -81,7 +84,8 @@ export async function runMhaSuite(options: MhaSuiteOptions = {}): Promise<SuiteR
   const perShape = ((haveOurs ? 1 : 0) + (ctx.compare ? 2 : 0)) * ctx.rounds;
   ctx.setTotal(
     ctx.threads.length * (seqLens.length * perShape + overheadCases.length) +
-      decodeCases.length * mhaDecodeRuns(ctx, decodeOurs),
+      decodeCases.length * mhaDecodeRuns(ctx, decodeOurs) +
+      (halfCached ? mhaDecodeHalfRuns(ctx) : 0),
   );
 
   const weights = blockWeights(E);
@@ -126,6 +130,8 @@ export async function runMhaSuite(options: MhaSuiteOptions = {}): Promise<SuiteR
 
   const setup = { E, H, d, weights, mha, KVCache };
   for (const c of decodeCases) results.push(...(await runMhaDecodeCase(ctx, setup, c)));
+  if (halfCached)
+    results.push(...(await runMhaDecodeHalfRows(ctx, setup, DEFAULT_MHA_DECODE_HALF_CACHED, stepsPerRun)));
   addThreadSpeedups(results);
   if (Mha !== undefined && KVCache !== undefined) {
     for (const c of overheadCases) results.push(...(await runAsyncOverheadCase(ctx, { Mha, KVCache }, c)));

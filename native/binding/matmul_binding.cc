@@ -3,9 +3,9 @@
 // added to every row of C after the product (y = x W^T + b of a linear layer).
 // descriptor: SA_MATMUL_FIELDS (binding/layouts.h), then batchShape[batchRank], aBatchStrides[...],
 // bBatchStrides[...]. With bf16Inputs, a and b are Uint16Arrays of bfloat16 bits (the bf16 GEMM
-// reads them as they are; C stays float32). C (`out`) is contiguous [batch..., M, N]. With packedB set, b holds a
-// weight packed by packWeight (packed_weight_binding.cc), shared by every item. Bounds are re-checked here whatever
-// TypeScript did.
+// reads them as they are; C stays float32). With bf16Weight, only b is bfloat16: W [N, K] of y = x W^T. C (`out`) is
+// contiguous [batch..., M, N]. With packedB set, b holds a weight packed by packWeight (packed_weight_binding.cc),
+// shared by every item. Bounds are re-checked here whatever TypeScript did.
 #include <napi.h>
 
 #include <atomic>
@@ -61,8 +61,9 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   Napi::Env env = info.Env();
   const Descriptor d = Descriptor::of<MatmulLayout>(info[0], "matmul");
   const bool bf16Inputs = d.flag(F::bf16Inputs);
+  const bool bf16Weight = d.flag(F::bf16Weight);
   const Operand a = operandOf(arrays, "a", bf16Inputs);
-  const Operand b = operandOf(arrays, "b", bf16Inputs);
+  const Operand b = operandOf(arrays, "b", bf16Inputs || bf16Weight);
   ArrayArg<float> c = arrays.required<float>("out");
   *result = c.value;
   auto call = std::make_shared<MatmulCall>();
@@ -80,6 +81,9 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   if (bf16Inputs && (activeKernels().matmulBf16 == nullptr || packedNr != 0 || p.M < 1 || p.N < 1 || p.K < 1)) {
     throwRangeError(env, "ERR_INVALID_OPTION",
                     "native matmul: bfloat16 inputs need the bf16 GEMM, M, N, K >= 1 and no packed b");
+  }
+  if (bf16Weight && (bf16Inputs || packedNr != 0 || !p.transB)) {
+    throwRangeError(env, "ERR_INVALID_OPTION", "native matmul: a bfloat16 weight is read transposed, unpacked");
   }
   std::vector<int64_t> shape(nb), sa(nb), sb(nb);
   int64_t count = 1;
@@ -179,7 +183,9 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
 void runMatmul(const MatmulCall& call) {
   MatmulProblem p = call.problem;
   p.bias = call.bias;  // added by the kernels' epilogue (with K = 0, C is the bias)
-  if (p.aBf16 != nullptr) {
+  if (p.bBf16 != nullptr && p.aBf16 == nullptr) {
+    linearBf16Weight(activeKernels(), p, call.batch);
+  } else if (p.aBf16 != nullptr) {
     matmulBf16(activeKernels(), p, call.batch);
   } else {
     matmul(activeKernels(), p, call.batch);

@@ -82,6 +82,14 @@ bool bf16ProductsApply(const KernelTable& kernels, const MatmulProblem& problem)
 // Needs kernels.matmulBf16; M, N, K >= 1.
 void matmulBf16(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);
 
+// y = x W^T (+ bias) with W kept in bfloat16 (a linear layer's weight): op(A) float32 (transA
+// false), W [N x K] the bfloat16 bits at problem.bBf16 (transB true, rows ldb apart), C float32.
+// A few rows stream W once through vectorOps.dotRowsBf16; more rows take the bf16 GEMM where the
+// table has one (A rounded to bfloat16 as it is packed), else W widened block by block to matmul().
+// linear_bf16_driver.cc; on ThreadPool::instance().
+bool linearBf16UsesGemv(const MatmulProblem& problem);
+void linearBf16Weight(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);
+
 void matmulInPlace(const MatmulKernels& kernels, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate);
 

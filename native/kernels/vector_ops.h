@@ -15,6 +15,10 @@ struct VectorOps {
   // one token). SIMD versions take several rows at once, one FMA chain each, so the rows stream
   // at the cache's bandwidth instead of one chain's FMA latency.
   void (*dotRows)(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out);
+  // dotRows over rows of bfloat16 bits (a weight kept in bfloat16), widened in registers. a comes
+  // split: aEven[i] = a[2i], aOdd[i] = a[2i + 1], each ceil(n / 2) long (aOdd's last is 0 for odd n).
+  void (*dotRowsBf16)(const float* aEven, const float* aOdd, const uint16_t* b, int64_t ldb, int64_t rows, int64_t n,
+                      float* out);
   // x[i] = exp(x[i] - shift) in place; returns the sum of the new values. x[i] = -inf gives 0.
   float (*expShift)(float* x, int64_t n, float shift);
   void (*scale)(const float* x, float s, float* y, int64_t n);        // y = s x

@@ -47,6 +47,12 @@ struct VecAvx2 {
   // W bfloat16 / float16 elements widened to float lanes (exact); the Tail forms read n < W of them.
   static F loadBf16(const uint16_t* p) { return widenBf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static F loadBf16Tail(const uint16_t* p, int n) { return widenBf16(loadHalvesTail(p, n)); }
+  // 2W bfloat16 elements at p widened without a shuffle: the even-indexed ones and the odd-indexed ones.
+  static void loadBf16Pairs(const uint16_t* p, F* even, F* odd) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    *even = _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+    *odd = _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+  }
   static F widenBf16(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
   static F loadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static F loadF16Tail(const uint16_t* p, int n) { return _mm256_cvtph_ps(loadHalvesTail(p, n)); }

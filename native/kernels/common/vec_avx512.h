@@ -25,6 +25,12 @@ struct VecAvx512 {
   // W bfloat16 / float16 elements widened to float lanes (exact); the Tail forms read n < W of them.
   static F loadBf16(const uint16_t* p) { return widenBf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static F loadBf16Tail(const uint16_t* p, int n) { return widenBf16(_mm256_maskz_loadu_epi16(lanes(n), p)); }
+  // 2W bfloat16 elements at p widened without a shuffle: the even-indexed ones and the odd-indexed ones.
+  static void loadBf16Pairs(const uint16_t* p, F* even, F* odd) {
+    const __m512i x = _mm512_loadu_si512(p);
+    *even = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+    *odd = _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
+  }
   static F widenBf16(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
   static F loadF16(const uint16_t* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));

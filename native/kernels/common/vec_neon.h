@@ -49,6 +49,12 @@ struct VecNeon {
   }
   // W bfloat16 / float16 elements widened to float lanes (exact); the Tail forms read n < W of them.
   static F loadBf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  // 2W bfloat16 elements at p widened without a shuffle: the even-indexed ones and the odd-indexed ones.
+  static void loadBf16Pairs(const uint16_t* p, F* even, F* odd) {
+    const uint32x4_t x = vreinterpretq_u32_u16(vld1q_u16(p));
+    *even = vreinterpretq_f32_u32(vshlq_n_u32(x, 16));
+    *odd = vreinterpretq_f32_u32(vandq_u32(x, vdupq_n_u32(0xFFFF0000u)));
+  }
   static F loadBf16Tail(const uint16_t* p, int n) {
     uint16_t tmp[4] = {0, 0, 0, 0};
     for (int i = 0; i < n; ++i) tmp[i] = p[i];

@@ -94,6 +94,51 @@ struct VectorOpsOf {
     }
   }
 
+  // dotGroup over bfloat16 rows: 2W elements per load, widened by a shift (even ones) and a mask
+  // (odd ones), so a comes split into its even and odd elements (vector_ops.h). The tail of fewer
+  // than 2W elements goes through a zero-padded copy.
+  template <int R>
+  static inline void dotGroupBf16(const float* aEven, const float* aOdd, const uint16_t* const* br, int64_t n,
+                                  float* out) {
+    F s[2 * R];
+    for (int r = 0; r < 2 * R; ++r) s[r] = V::zero();
+    F we, wo;
+    int64_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      const F xe = V::loadu(aEven + i / 2), xo = V::loadu(aOdd + i / 2);
+      for (int r = 0; r < R; ++r) {
+        V::loadBf16Pairs(br[r] + i, &we, &wo);
+        s[r] = V::fmadd(xe, we, s[r]);
+        s[R + r] = V::fmadd(xo, wo, s[R + r]);
+      }
+    }
+    if (i < n) {
+      const int rest = static_cast<int>(n - i), pairs = (rest + 1) / 2;
+      const F xe = loadLanes<V>(aEven + i / 2, pairs), xo = loadLanes<V>(aOdd + i / 2, pairs);
+      uint16_t tail[2 * W];
+      for (int r = 0; r < R; ++r) {
+        for (int k = 0; k < 2 * W; ++k) tail[k] = k < rest ? br[r][i + k] : 0;
+        V::loadBf16Pairs(tail, &we, &wo);
+        s[r] = V::fmadd(xe, we, s[r]);
+        s[R + r] = V::fmadd(xo, wo, s[R + r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) out[r] = V::hsum(V::add(s[r], s[R + r]));
+  }
+
+  static void dotRowsBf16(const float* aEven, const float* aOdd, const uint16_t* b, int64_t ldb, int64_t rows,
+                          int64_t n, float* out) {
+    int64_t j = 0;
+    for (; j + 4 <= rows; j += 4) {
+      const uint16_t* br[4] = {b + j * ldb, b + (j + 1) * ldb, b + (j + 2) * ldb, b + (j + 3) * ldb};
+      dotGroupBf16<4>(aEven, aOdd, br, n, out + j);
+    }
+    for (; j < rows; ++j) {
+      const uint16_t* br[1] = {b + j * ldb};
+      dotGroupBf16<1>(aEven, aOdd, br, n, out + j);
+    }
+  }
+
   // exp(x - shift) = 2^((x - shift) log2 e): one rounding more than exp of the exact difference,
   // a relative error of about |x - shift| * 6e-8 (softmax weights that matter have |x - shift| < 20).
   // Lanes past n read as -inf, so their exp is 0 and the sum takes nothing from them.
@@ -150,7 +195,7 @@ struct VectorOpsOf {
   }
 
   static const VectorOps* table() {
-    static const VectorOps k{max, sum, dot, dotRows, expShift, scale, axpy, mul, addMax, sigmoid, relu};
+    static const VectorOps k{max, sum, dot, dotRows, dotRowsBf16, expShift, scale, axpy, mul, addMax, sigmoid, relu};
     return &k;
   }
 };

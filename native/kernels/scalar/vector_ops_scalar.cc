@@ -1,6 +1,7 @@
 // Row loops (kernels/vector_ops.h), the plain reference.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/common/target.h"
 #include "kernels/vector_ops.h"
@@ -32,6 +33,22 @@ float dotScalar(const float* a, const float* b, int64_t n) {
 
 void dotRowsScalar(const float* a, const float* b, int64_t ldb, int64_t rows, int64_t n, float* out) {
   for (int64_t j = 0; j < rows; ++j) out[j] = dotScalar(a, b + j * ldb, n);
+}
+
+void dotRowsBf16Scalar(const float* aEven, const float* aOdd, const uint16_t* b, int64_t ldb, int64_t rows, int64_t n,
+                       float* out) {
+  for (int64_t j = 0; j < rows; ++j) {
+    const uint16_t* row = b + j * ldb;
+    float s = 0.0f;
+    SA_SCALAR_LOOP
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(row[i]) << 16;
+      float w;
+      std::memcpy(&w, &bits, sizeof w);
+      s += ((i & 1) != 0 ? aOdd[i >> 1] : aEven[i >> 1]) * w;
+    }
+    out[j] = s;
+  }
 }
 
 float expShiftScalar(float* x, int64_t n, float shift) {
@@ -77,8 +94,8 @@ void reluScalar(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const VectorOps* vectorOpsScalar() {
-  static const VectorOps k{maxScalar,  sumScalar, dotScalar,    dotRowsScalar, expShiftScalar, scaleScalar,
-                           axpyScalar, mulScalar, addMaxScalar, sigmoidScalar, reluScalar};
+  static const VectorOps k{maxScalar,   sumScalar,  dotScalar, dotRowsScalar, dotRowsBf16Scalar, expShiftScalar,
+                           scaleScalar, axpyScalar, mulScalar, addMaxScalar,  sigmoidScalar,     reluScalar};
   return &k;
 }
 
