@@ -14,8 +14,8 @@ import { allocFloat32Unfilled } from './shape';
 import { Tensor } from './tensor';
 
 /** A weight as the step reads it: rows `ld` apart, each contiguous, from `offset` in `data`. */
-interface WeightView {
-  data: Float32Array;
+interface WeightView<T extends Float32Array | Uint16Array = Float32Array | Uint16Array> {
+  data: T;
   offset: number;
   ld: number;
 }
@@ -25,34 +25,41 @@ interface WeightView {
  * prepacked panels (null: the step reads the rows), which it reads instead when both are there.
  */
 export interface StepWeights {
+  /** The two weights' dtype: bfloat16 weights are read as they are, never through panels. */
+  dtype: 'float32' | 'bfloat16';
   inWeight: WeightView;
-  inBias: WeightView | null;
+  inBias: WeightView<Float32Array> | null;
   outWeight: WeightView;
-  outBias: WeightView | null;
+  outBias: WeightView<Float32Array> | null;
   inPacked: PackedWeight | null;
   outPacked: PackedWeight | null;
 }
 
 /** A matrix with contiguous rows, or a vector of stride 1, as a WeightView; null when it is neither. */
-function weightView(t: Tensor<Float32Array>): WeightView | null {
+function weightView<T extends Float32Array | Uint16Array>(
+  t: Tensor<Float32Array> | Tensor<Uint16Array>,
+): WeightView<T> | null {
   const last = t.rank - 1;
   if (t.strides[last] !== 1 && t.shape[last] > 1) return null;
   const ld = t.rank === 2 ? (t.shape[0] > 1 ? t.strides[0] : t.shape[1]) : 0;
   if (t.rank === 2 && ld < t.shape[1]) return null;
-  return { data: t.data, offset: t.offset, ld };
+  return { data: t.data as T, offset: t.offset, ld };
 }
 
 /** The step's view of the packed weights; null without in_proj_weight or with weights it cannot read. */
 export function stepWeightsOf(
-  inProj: Tensor<Float32Array> | null,
+  inProj: Tensor<Float32Array> | Tensor<Uint16Array> | null,
   inBias: Tensor<Float32Array> | undefined,
-  outWeight: Tensor<Float32Array>,
+  outWeight: Tensor<Float32Array> | Tensor<Uint16Array>,
   outBias: Tensor<Float32Array> | undefined,
   packed: { inProj: PackedWeight | null; out: PackedWeight } | null = null,
 ): StepWeights | null {
   if (inProj === null) return null;
-  const bothPacked = packed !== null && packed.inProj !== null;
+  const dtype = inProj.dtype === 'bfloat16' ? 'bfloat16' : 'float32';
+  if (outWeight.dtype !== inProj.dtype) return null;
+  const bothPacked = dtype === 'float32' && packed !== null && packed.inProj !== null;
   const views = {
+    dtype,
     inWeight: weightView(inProj),
     inBias: inBias === undefined ? null : weightView(inBias),
     outWeight: weightView(outWeight),
@@ -64,6 +71,9 @@ export function stepWeightsOf(
   if ((inBias !== undefined && views.inBias === null) || (outBias !== undefined && views.outBias === null)) return null;
   return views as StepWeights;
 }
+
+/** The descriptor's cacheDtype of each KVCache dtype. */
+const CACHE_DTYPE_CODES = { float32: 0, bfloat16: 1, float16: 2 } as const;
 
 /** What one step reads: checked by MultiHeadAttention's plan. */
 export interface StepCall {
@@ -185,15 +195,16 @@ export class AttentionBlockStep {
     d[F.outOffset] = output.offset;
     d[F.scale] = 1 / Math.sqrt(call.headDim);
     d[F.packedWidth] = w.inPacked === null ? 0 : w.inPacked.panelWidth;
+    d[F.weightDtype] = w.dtype === 'bfloat16' ? 1 : 0;
+    d[F.cacheDtype] = CACHE_DTYPE_CODES[cache.dtype];
     const a = this.arrays;
     a.x = query.data;
     a.inWeight = w.inWeight.data;
     a.inBias = w.inBias === null ? null : w.inBias.data;
     a.outWeight = w.outWeight.data;
     a.outBias = w.outBias === null ? null : w.outBias.data;
-    // The plan takes this step for float32 caches only (MultiHeadAttention: oneStep).
-    a.keyCache = cache.keyStorage.data as Float32Array;
-    a.valueCache = cache.valueStorage.data as Float32Array;
+    a.keyCache = cache.keyStorage.data;
+    a.valueCache = cache.valueStorage.data;
     a.qkv = buffers.qkv;
     a.attn = buffers.attn;
     a.out = output.data;

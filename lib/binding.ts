@@ -97,12 +97,14 @@ export interface ActivateArrays {
 }
 export interface AttentionBlockStepArrays {
   x: Float32Array | null;
-  inWeight: Float32Array | null;
+  /** float32, or bfloat16 bits (Uint16Array) when the descriptor's weightDtype is 1. */
+  inWeight: Float32Array | Uint16Array | null;
   inBias: Maybe<Float32Array>;
-  outWeight: Float32Array | null;
+  outWeight: Float32Array | Uint16Array | null;
   outBias: Maybe<Float32Array>;
-  keyCache: Float32Array | null;
-  valueCache: Float32Array | null;
+  /** float32, or 16-bit storage (Uint16Array) when the descriptor's cacheDtype is 1 or 2. */
+  keyCache: Float32Array | Uint16Array | null;
+  valueCache: Float32Array | Uint16Array | null;
   /** Scratch [B * Lq, E + 2 Ekv] and [B * Lq, E]. */
   qkv: Float32Array | null;
   attn: Float32Array | null;

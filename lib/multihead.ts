@@ -576,16 +576,14 @@ export class MultiHeadAttention {
     }
     this.weights = w as Weights;
     this.weightDtype = dtype;
-    // The one-crossing cache step reads float32 weights only: bfloat16 ones take the general path.
-    this.stepWeights = half
-      ? null
-      : stepWeightsOf(
-          (w.inProj as Tensor<Float32Array> | null) ?? null,
-          w.inBias,
-          this.weights.outWeight as Tensor<Float32Array>,
-          w.outBias,
-          { inProj: (w.inProjPacked as PackedWeight | null) ?? null, out: w.outPacked as PackedWeight },
-        );
+    // The one-crossing cache step reads float32 weights through their panels, bfloat16 ones as they are.
+    this.stepWeights = stepWeightsOf(
+      (w.inProj as Tensor<Float32Array> | Tensor<Uint16Array> | null) ?? null,
+      w.inBias,
+      this.weights.outWeight as Tensor<Float32Array> | Tensor<Uint16Array>,
+      w.outBias,
+      half ? null : { inProj: (w.inProjPacked as PackedWeight | null) ?? null, out: w.outPacked as PackedWeight },
+    );
     return this;
   }
 
@@ -971,7 +969,6 @@ export class MultiHeadAttention {
     const oneStep =
       cache !== undefined &&
       !cache.paged &&
-      cache.dtype === 'float32' &&
       inputLengths === undefined &&
       self &&
       this.positional === null &&

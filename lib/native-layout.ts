@@ -216,7 +216,8 @@ export const ACTIVATE = layout(['data'], ['offset', 'n', 'kind']);
  * A self-attention block step over a KV cache; the weights are [rows, cols] views with a row stride
  * (Ld), read through their prepacked panels (inPacked, outPacked) when packedWidth is not 0. Batch
  * item b appends to and attends over cache row keyRows[b] (of cacheRows), rowLengths[b] long before
- * the step, when those arrays are given.
+ * the step, when those arrays are given. weightDtype 1: bfloat16 weights (Uint16Array, no panels);
+ * cacheDtype 1 / 2: a bfloat16 / float16 cache (Uint16Array storage).
  */
 export const ATTENTION_BLOCK_STEP = layout(
   [
@@ -256,6 +257,8 @@ export const ATTENTION_BLOCK_STEP = layout(
     'scale',
     'packedWidth',
     'cacheRows',
+    'weightDtype',
+    'cacheDtype',
   ],
 );
 

@@ -1,7 +1,8 @@
 // attentionBlockStep / attentionBlockStepAsync(arrays, descriptor): one self-attention block step
 // over a KV cache (kernels/attention_block.h) in one crossing. arrays { x, inWeight, inBias,
 // outWeight, outBias, keyCache, valueCache, qkv, attn, out, inPacked, outPacked, keyRows, rowLengths }
-// (the biases, the panels and the two row arrays may be absent);
+// (the biases, the panels and the two row arrays may be absent; the weights are Uint16Arrays of
+// bfloat16 when weightDtype is 1, the caches Uint16Arrays when cacheDtype is not 0);
 // descriptor: SA_ATTENTION_BLOCK_STEP_FIELDS (binding/layouts.h). TypeScript checked the shapes;
 // every bound is re-checked here, and the promise resolves to `out`.
 #include <napi.h>
@@ -46,8 +47,9 @@ void requireRoom(Napi::Env env, const char* name, std::initializer_list<int64_t>
 }
 
 // A [rows, cols] weight with row stride ld from `offset`, as y = x W^T reads it.
-const float* weightView(Napi::Env env, const ArrayArg<float>& a, const char* name, int64_t offset, int64_t ld,
-                        int64_t rows, int64_t cols) {
+template <typename T>
+const T* weightView(Napi::Env env, const ArrayArg<T>& a, const char* name, int64_t offset, int64_t ld, int64_t rows,
+                    int64_t cols) {
   if (rows > 1 && ld < cols) {
     throwRangeError(env, "ERR_OUT_OF_BOUNDS", std::string("native ") + kOp + ": " + name + "'s row stride is short");
   }
@@ -145,15 +147,24 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
   requireFits(env, kOp, "x", xOffset, {B, Lq, E}, {s->xStrideB, s->xStrideL, 1}, x.length);
   s->x = x.data + xOffset;
 
+  // weightDtype 1: the weights are bfloat16 (Uint16Arrays), read without panels.
+  const bool bf16Weights = d.integer(F::weightDtype, 0, 1) == 1;
   s->inWeightLd = d.integer(F::inWeightLd);
-  s->inWeight = weightView(env, args.arrays.required<float>("inWeight"), "inWeight", d.integer(F::inWeightOffset),
-                           s->inWeightLd, W, E);
-  s->inBias = biasView(env, args.arrays.optional<float>("inBias"), "inBias", d.integer(F::inBiasOffset), W);
   s->outWeightLd = d.integer(F::outWeightLd);
-  s->outWeight = weightView(env, args.arrays.required<float>("outWeight"), "outWeight", d.integer(F::outWeightOffset),
-                            s->outWeightLd, E, E);
+  const int64_t inWeightAt = d.integer(F::inWeightOffset), outWeightAt = d.integer(F::outWeightOffset);
+  if (bf16Weights) {
+    s->inWeight16 =
+        weightView(env, args.arrays.required<uint16_t>("inWeight"), "inWeight", inWeightAt, s->inWeightLd, W, E);
+    s->outWeight16 =
+        weightView(env, args.arrays.required<uint16_t>("outWeight"), "outWeight", outWeightAt, s->outWeightLd, E, E);
+  } else {
+    s->inWeight = weightView(env, args.arrays.required<float>("inWeight"), "inWeight", inWeightAt, s->inWeightLd, W, E);
+    s->outWeight =
+        weightView(env, args.arrays.required<float>("outWeight"), "outWeight", outWeightAt, s->outWeightLd, E, E);
+  }
+  s->inBias = biasView(env, args.arrays.optional<float>("inBias"), "inBias", d.integer(F::inBiasOffset), W);
   s->outBias = biasView(env, args.arrays.optional<float>("outBias"), "outBias", d.integer(F::outBiasOffset), E);
-  const int64_t packedWidth = d.integer(F::packedWidth, 0, 1 << 10);
+  const int64_t packedWidth = d.integer(F::packedWidth, 0, bf16Weights ? 0 : 1 << 10);
   s->inPacked = panelsView(env, args.arrays.optional<float>("inPacked"), "inPacked", packedWidth, W, E);
   s->outPacked = panelsView(env, args.arrays.optional<float>("outPacked"), "outPacked", packedWidth, E, E);
 
@@ -166,12 +177,21 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
   }
   const int64_t cacheRows = d.integer(F::cacheRows, 1, int64_t{1} << 30);
   readRows(env, args.arrays, *job, cacheRows);
-  ArrayArg<float> keyCache = args.arrays.required<float>("keyCache");
-  ArrayArg<float> valueCache = args.arrays.required<float>("valueCache");
-  requireRoom(env, "keyCache", {cacheRows, s->capacity, Ekv}, keyCache.length);
-  requireRoom(env, "valueCache", {cacheRows, s->capacity, Ekv}, valueCache.length);
-  s->keyCache = keyCache.data;
-  s->valueCache = valueCache.data;
+  // cacheDtype 0: float32 storage; 1 bfloat16, 2 float16 (Uint16Arrays).
+  s->kvType = static_cast<ElementType>(d.integer(F::cacheDtype, 0, 2));
+  const auto storage = [&](auto element, const char* name) {
+    using T = decltype(element);
+    ArrayArg<T> a = args.arrays.required<T>(name);
+    requireRoom(env, name, {cacheRows, s->capacity, Ekv}, a.length);
+    return a.data;
+  };
+  if (s->kvType == ElementType::Float32) {
+    s->keyCache = storage(float{}, "keyCache");
+    s->valueCache = storage(float{}, "valueCache");
+  } else {
+    s->keyCache16 = storage(uint16_t{}, "keyCache");
+    s->valueCache16 = storage(uint16_t{}, "valueCache");
+  }
 
   ArrayArg<float> qkv = args.arrays.required<float>("qkv");
   ArrayArg<float> attn = args.arrays.required<float>("attn");

@@ -74,7 +74,7 @@ namespace binding {
 #define SA_ATTENTION_BLOCK_STEP_FIELDS(X)                                                          \
   X(batch) X(Lq) X(heads) X(kvHeads) X(headDim) X(xOffset) X(xStrideB) X(xStrideL)               \
   X(inWeightOffset) X(inWeightLd) X(inBiasOffset) X(outWeightOffset) X(outWeightLd) X(outBiasOffset) \
-  X(capacity) X(cacheLength) X(outOffset) X(scale) X(packedWidth) X(cacheRows)
+  X(capacity) X(cacheLength) X(outOffset) X(scale) X(packedWidth) X(cacheRows) X(weightDtype) X(cacheDtype)
 
 // The typed arrays of each op, in the order they follow the descriptor.
 #define SA_ATTENTION_ARRAYS(X) \

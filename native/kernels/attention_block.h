@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/convert.h"
 #include "kernels/matmul.h"
 #include "runtime/dispatch.h"
 
@@ -25,9 +26,18 @@ struct AttentionBlockStep {
   const float* outBias = nullptr;
   // The same weights packed into the matmul's panels (PackedPanels), read instead when data is set.
   PackedPanels inPacked, outPacked;
+  // The weights kept in bfloat16 (bit patterns through the same row strides), read instead of the
+  // float ones when set (linearBf16Weight); never with panels.
+  const uint16_t* inWeight16 = nullptr;
+  const uint16_t* outWeight16 = nullptr;
   // The cache storage, [cacheRows, capacity, kvHeads, headDim] each; positions past a row's length unused.
   float* keyCache = nullptr;
   float* valueCache = nullptr;
+  // A half-width cache (kvType BFloat16 or Float16): keyCache16 / valueCache16 instead, the new keys
+  // and values rounded to nearest even as they are appended.
+  ElementType kvType = ElementType::Float32;
+  uint16_t* keyCache16 = nullptr;
+  uint16_t* valueCache16 = nullptr;
   int64_t capacity = 0, cacheLength = 0;
   // Rows of their own lengths (continuous batching): batch item b appends to and reads cache row
   // keyRows[b] (nullptr: row b), whose length before the step is rowLengths[b] (nullptr: cacheLength).

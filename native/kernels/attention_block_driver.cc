@@ -21,11 +21,13 @@ constexpr int64_t kMaxSplitRows = 4;
 constexpr double kMinColumnTaskWork = 64.0 * 64 * 64;
 constexpr int64_t kColumnAlign = 32;
 
-// A weight W [N, K] (y = x W^T): its rows with row stride ld, and its panels when prepacked.
+// A weight W [N, K] (y = x W^T): its rows with row stride ld, and its panels when prepacked; or
+// its bfloat16 rows (w16).
 struct Weight {
   const float* w;
   int64_t ld;
   const PackedPanels& packed;
+  const uint16_t* w16;
 };
 
 // Columns [j0, j0 + n) of y[rows, N] (row stride ldy) = a[rows, K] W^T + bias. The one place this
@@ -45,6 +47,17 @@ void linearColumns(const KernelTable& kernels, int64_t rows, int64_t j0, int64_t
 // y[rows, N] = a W^T + bias, columns split over the pool for a few rows (see kMinColumnTaskWork).
 void linear(const KernelTable& kernels, int64_t rows, int64_t N, int64_t K, const float* a, int64_t lda,
             const Weight& w, const float* bias, float* y) {
+  if (w.w16 != nullptr) {
+    // linearBf16Weight splits its own work over the pool.
+    MatmulProblem p;
+    p.M = rows, p.N = N, p.K = K;
+    p.A = a, p.lda = lda;
+    p.bBf16 = w.w16, p.ldb = w.ld, p.transB = true;
+    p.C = y, p.ldc = N;
+    p.bias = bias;
+    linearBf16Weight(kernels, p, MatmulBatch{});
+    return;
+  }
   ThreadPool& pool = ThreadPool::instance();
   const double work = static_cast<double>(rows) * N * K;
   const int64_t tasks =
@@ -74,7 +87,7 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   if (B == 0 || Lq == 0 || E == 0) return;
 
   // 1. The packed projection: all B x Lq rows in one product when x's rows are evenly spaced.
-  const Weight in{s.inWeight, s.inWeightLd, s.inPacked};
+  const Weight in{s.inWeight, s.inWeightLd, s.inPacked, s.inWeight16};
   if (B == 1 || s.xStrideB == Lq * s.xStrideL) {
     linear(kernels, B * Lq, W, E, s.x, s.xStrideL, in, s.inBias, s.qkv);
   } else {
@@ -85,12 +98,21 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   // 2. The new keys and values into the cache: one contiguous Ekv run per (batch, position).
   const auto rowOf = [&](int64_t b) -> int64_t { return s.keyRows != nullptr ? s.keyRows[b] : b; };
   const auto lengthOf = [&](int64_t b) -> int64_t { return s.rowLengths != nullptr ? s.rowLengths[b] : s.cacheLength; };
+  const ConvertKernels* round = s.kvType == ElementType::Float32 ? nullptr : convertKernelsFor(kernels.isa);
+  const auto narrow = round == nullptr                    ? nullptr
+                      : s.kvType == ElementType::BFloat16 ? round->floatToBf16
+                                                          : round->floatToHalf;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < Lq; ++i) {
       const float* row = s.qkv + (b * Lq + i) * W;
       const int64_t at = (rowOf(b) * s.capacity + lengthOf(b) + i) * Ekv;
-      std::memcpy(s.keyCache + at, row + E, sizeof(float) * Ekv);
-      std::memcpy(s.valueCache + at, row + E + Ekv, sizeof(float) * Ekv);
+      if (narrow != nullptr) {
+        narrow(row + E, s.keyCache16 + at, Ekv);
+        narrow(row + E + Ekv, s.valueCache16 + at, Ekv);
+      } else {
+        std::memcpy(s.keyCache + at, row + E, sizeof(float) * Ekv);
+        std::memcpy(s.valueCache + at, row + E + Ekv, sizeof(float) * Ekv);
+      }
     }
 
   // 3. Attention of Q (a BLHD view of qkv) over the cached keys and values, bottom-right causal.
@@ -100,6 +122,8 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   a.q = s.qkv, a.qStrideB = Lq * W, a.qStrideH = d, a.qStrideL = W;
   a.k = s.keyCache, a.kStrideB = s.capacity * Ekv, a.kStrideH = d, a.kStrideL = Ekv;
   a.v = s.valueCache, a.vStrideB = s.capacity * Ekv, a.vStrideH = d, a.vStrideL = Ekv;
+  a.kvType = s.kvType;
+  a.k16 = s.keyCache16, a.v16 = s.valueCache16;
   a.out = s.attn, a.oStrideB = Lq * E, a.oStrideH = d, a.oStrideL = E;
   a.scale = s.scale;
   a.causal = true;
@@ -120,7 +144,8 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   attention(kernels, a);
 
   // 4. The output projection.
-  linear(kernels, B * Lq, E, E, s.attn, E, Weight{s.outWeight, s.outWeightLd, s.outPacked}, s.outBias, s.out);
+  linear(kernels, B * Lq, E, E, s.attn, E, Weight{s.outWeight, s.outWeightLd, s.outPacked, s.outWeight16}, s.outBias,
+         s.out);
 }
 
 }  // namespace sa

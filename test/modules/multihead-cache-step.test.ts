@@ -33,10 +33,22 @@ function noPadding(B: number, Lk: number): Tensor<Uint8Array> {
 }
 
 /** A 7-token prefill then 5 one-token steps, each checked against the general path. */
-async function compareSteps(o: { B: number; H: number; Hkv: number; bias: boolean; async: boolean }) {
+interface StepCase {
+  B: number;
+  H: number;
+  Hkv: number;
+  bias: boolean;
+  async: boolean;
+  /** The module's weights (default float32) and the caches' dtype (default float32). */
+  weights?: 'float32' | 'bfloat16';
+  cache?: 'float32' | 'bfloat16' | 'float16';
+}
+
+async function compareSteps(o: StepCase) {
   const E = 64;
-  const mha = randomMha(E, o.H, o.Hkv, o.bias, 11);
-  const make = () => new KVCache({ batch: o.B, numKeyValueHeads: o.Hkv, headDim: E / o.H, capacity: 16 });
+  const mha = randomMha(E, o.H, o.Hkv, o.bias, 11).to(o.weights ?? 'float32');
+  const make = () =>
+    new KVCache({ batch: o.B, numKeyValueHeads: o.Hkv, headDim: E / o.H, capacity: 16, dtype: o.cache ?? 'float32' });
   const fused = make(),
     general = make();
   const x = randomTensor([o.B, 12, E], rng(12));
@@ -87,6 +99,21 @@ describe(`MultiHeadAttention over a KV cache, one native call per step (${isa})`
       await compareSteps({ B, H, Hkv, bias, async: true });
     },
   );
+
+  // bfloat16 weights are read as they are, a half cache is written rounded: the general path reads
+  // and writes the same bits, so the two agree as closely as in float32.
+  test.each([
+    ['float32', 'bfloat16'],
+    ['float32', 'float16'],
+    ['bfloat16', 'float32'],
+    ['bfloat16', 'bfloat16'],
+  ] as const)('%s weights over a %s cache: equals the general path, sync and async, 1 and 2 threads', async (w, c) => {
+    for (const threads of [1, 2]) {
+      setNumThreads(threads);
+      await compareSteps({ B: 2, H: 4, Hkv: 2, bias: true, async: false, weights: w, cache: c });
+      await compareSteps({ B: 2, H: 4, Hkv: 2, bias: true, async: true, weights: w, cache: c });
+    }
+  });
 
   test('decode steps at 1024 cached positions (keys and projection columns split over threads) equal the general path', () => {
     const E = 512,
@@ -232,7 +259,7 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     d[F.capacity] = cap;
     d[F.cacheRows] = B;
     d[F.scale] = 0.5;
-    const arrays: Record<string, Float32Array | Int32Array | null> = {
+    const arrays: Record<string, Float32Array | Int32Array | Uint16Array | null> = {
       x: new Float32Array(E).fill(0.1),
       inWeight: new Float32Array(3 * E * E).fill(0.01),
       inBias: null,
@@ -334,6 +361,45 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     ['a row length past the room', rowArray('rowLengths', [3]), 'ERR_CACHE_FULL'],
     ['a negative row length', rowArray('rowLengths', [-1]), 'ERR_CACHE_FULL'],
     ['rowLengths short', rowArray('rowLengths', [0], true), 'ERR_SHAPE_MISMATCH'],
+    [
+      'bf16 weights given as float32',
+      (c: ReturnType<typeof stepCall>) => (c.d[c.F.weightDtype] = 1),
+      'ERR_INVALID_DTYPE',
+    ],
+    [
+      'bf16 weights too short',
+      (c: ReturnType<typeof stepCall>) => {
+        c.d[c.F.weightDtype] = 1;
+        c.arrays.inWeight = new Uint16Array(3 * 8 * 8 - 1);
+        c.arrays.outWeight = new Uint16Array(64);
+      },
+      'ERR_OUT_OF_BOUNDS',
+    ],
+    [
+      'bf16 weights with panels',
+      (c: ReturnType<typeof stepCall>) => {
+        c.d[c.F.weightDtype] = 1;
+        c.d[c.F.packedWidth] = 32;
+        c.arrays.inWeight = new Uint16Array(3 * 8 * 8);
+        c.arrays.outWeight = new Uint16Array(64);
+      },
+      'ERR_INVALID_ARGUMENT',
+    ],
+    [
+      'a half cache given as float32',
+      (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheDtype] = 1),
+      'ERR_INVALID_DTYPE',
+    ],
+    ['an unknown cache dtype', (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheDtype] = 3), 'ERR_INVALID_ARGUMENT'],
+    [
+      'a half cache too short',
+      (c: ReturnType<typeof stepCall>) => {
+        c.d[c.F.cacheDtype] = 2;
+        c.arrays.keyCache = new Uint16Array(23);
+        c.arrays.valueCache = new Uint16Array(24);
+      },
+      'ERR_OUT_OF_BOUNDS',
+    ],
   ])('%s: refused', (_name, breakIt, code) => {
     const c = stepCall();
     breakIt(c);
