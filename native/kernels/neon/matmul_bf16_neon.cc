@@ -13,16 +13,13 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/common/target.h"
 #include "kernels/matmul_bf16_kernels.h"
 #include "runtime/isa.h"
 
-#if SA_ARCH_ARM64
+#if SA_ARCH_ARM64 && SA_NEON_BF16
 #include <arm_neon.h>
 
-#include "kernels/common/target.h"
-#endif
-
-#if SA_ARCH_ARM64 && SA_NEON_BF16
 #include "kernels/common/unroll.h"
 
 SA_TARGET_NEON_BF16_BEGIN
