@@ -2,8 +2,11 @@
 import { native, NativeBackendInfo } from './binding';
 import { describeValue, rangeError } from './errors';
 
-/** avx512bf16: avx512 plus bfloat16 dot products; amx: that plus AMX tiles (it runs the avx512bf16 kernels for now). */
-export type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx' | 'neon';
+/**
+ * avx512bf16: avx512 plus bfloat16 dot products; amx: that plus AMX tiles (it runs the avx512bf16 kernels for now);
+ * neonbf16: neon plus bfloat16 dot products (arm64 FEAT_BF16, BFDOT).
+ */
+export type Isa = 'scalar' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx' | 'neon' | 'neonbf16';
 
 export interface BackendInfo {
   /** The ISA whose kernels run (chosen once at load; SIMD_ATTENTION_ISA forces a lower one). */

@@ -28,11 +28,11 @@ export function checkSameDtype(a: Tensor, b: Tensor, op: string): void {
 
 let bf16Gemm: boolean | undefined;
 
-/** Whether the active tier multiplies bfloat16 natively (avx512bf16, amx); fixed once the addon is loaded. */
+/** Whether the active tier multiplies bfloat16 natively (avx512bf16, amx, neonbf16); fixed once the addon is loaded. */
 export function hasBf16Gemm(): boolean {
   if (bf16Gemm === undefined) {
     const isa = native().backendInfo().isa;
-    bf16Gemm = isa === 'avx512bf16' || isa === 'amx';
+    bf16Gemm = isa === 'avx512bf16' || isa === 'amx' || isa === 'neonbf16';
   }
   return bf16Gemm;
 }

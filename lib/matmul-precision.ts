@@ -10,7 +10,7 @@ const PRECISIONS: readonly Float32MatmulPrecision[] = ['highest', 'high', 'mediu
 /**
  * How float32 matmul, matmulSync and linear layers (so MultiHeadAttention's projections) multiply.
  * - 'highest' (default): float32 products.
- * - 'medium': on CPUs with bfloat16 dot products (the avx512bf16 and amx tiers of backendInfo()),
+ * - 'medium': on CPUs with bfloat16 dot products (the avx512bf16, amx and neonbf16 tiers of backendInfo()),
  *   both operands are rounded to bfloat16 and their products accumulated in float32 — about twice
  *   the multiply-adds per instruction, about 2^-8 relative error per factor. Products of 4 rows or
  *   fewer (decoding steps, bound by memory rather than multiplies) stay float32.

@@ -26,6 +26,7 @@ const ConvertKernels* convertKernelsFor(Isa isa) {
     case Isa::Amx:
       return convertKernelsAvx512();
     case Isa::Neon:
+    case Isa::NeonBf16:
       return convertKernelsNeon();
   }
   return nullptr;

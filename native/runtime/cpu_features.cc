@@ -15,6 +15,14 @@
 #endif
 #endif
 
+#if SA_ARCH_ARM64
+#if defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#endif
+
 namespace sa {
 
 #if SA_ARCH_X86_64
@@ -105,15 +113,37 @@ std::string brand() {
 }  // namespace
 #endif
 
+#if SA_ARCH_ARM64
+namespace {
+
+bool armBf16() {
+#if defined(__linux__)
+  constexpr unsigned long kHwcap2Bf16 = 1ul << 14;  // HWCAP2_BF16, which older sysroots lack
+  return (getauxval(AT_HWCAP2) & kHwcap2Bf16) != 0;
+#elif defined(__APPLE__)
+  int value = 0;
+  size_t size = sizeof value;
+  return sysctlbyname("hw.optional.arm.FEAT_BF16", &value, &size, nullptr, 0) == 0 && value != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+#endif
+
 const CpuFeatures& cpuFeatures() {
 #if SA_ARCH_X86_64
   static const CpuFeatures features = detect();
-#else
+#elif SA_ARCH_ARM64
   static const CpuFeatures features = [] {
     CpuFeatures f;
-    f.neon = SA_ARCH_ARM64 != 0;
+    f.neon = true;
+    f.neonBf16 = armBf16();
     return f;
   }();
+#else
+  static const CpuFeatures features;
 #endif
   return features;
 }
@@ -133,6 +163,8 @@ bool cpuSupports(Isa isa) {
       return f.amx;
     case Isa::Neon:
       return f.neon;
+    case Isa::NeonBf16:
+      return f.neonBf16;
   }
   return false;
 }

@@ -1,5 +1,6 @@
 // What the CPU and the OS together allow: an ISA counts only when CPUID reports it AND the OS saves
-// its registers on context switches (XGETBV), as MLAS and simdjson check.
+// its registers on context switches (XGETBV), as MLAS and simdjson check. On arm64 the OS reports
+// the features it enables (Linux: getauxval hardware capabilities; macOS: sysctl hw.optional).
 #pragma once
 #include "runtime/isa.h"
 
@@ -11,6 +12,7 @@ struct CpuFeatures {
   bool avx512Bf16 = false;  // avx512 + AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16)
   bool amx = false;         // avx512Bf16 + AMX-TILE and AMX-BF16, tile state enabled and granted by the OS
   bool neon = false;        // always true on arm64
+  bool neonBf16 = false;    // arm64 with FEAT_BF16 (BFDOT), as the OS reports it (HWCAP2_BF16)
 };
 
 const CpuFeatures& cpuFeatures();  // detected once

@@ -15,6 +15,7 @@ const MatmulKernels* matmulKernelsAvx2();
 const MatmulKernels* matmulKernelsAvx512();
 const MatmulKernels* matmulKernelsNeon();
 const MatmulBf16Kernels* matmulBf16KernelsAvx512();
+const MatmulBf16Kernels* matmulBf16KernelsNeon();
 const AttentionKernels* attentionKernelsScalar();
 const AttentionKernels* attentionKernelsAvx2();
 const AttentionKernels* attentionKernelsAvx512();
@@ -54,6 +55,8 @@ const char* isaName(Isa isa) {
       return "avx512bf16";
     case Isa::Amx:
       return "amx";
+    case Isa::NeonBf16:
+      return "neonbf16";
   }
   return "unknown";
 }
@@ -79,7 +82,7 @@ KernelTable makeTable(Isa isa, const MatmulKernels* mm, const AttentionKernels* 
   return KernelTable{isa, mm, nullptr, at, s2s, la, rope, vo, peak};
 }
 
-// The avx512 table plus the bf16 GEMM.
+// The avx512 (or neon) table plus the bf16 GEMM.
 KernelTable withBf16Matmul(KernelTable table, Isa isa, const MatmulBf16Kernels* bf16) {
   table.isa = isa;
   table.matmulBf16 = bf16;
@@ -90,24 +93,27 @@ const KernelTable* tables() {
   static const KernelTable avx512 =
       makeTable(Isa::Avx512, matmulKernelsAvx512(), attentionKernelsAvx512(), seq2seqKernelsAvx512(),
                 linearAttentionKernelsAvx512(), rotaryKernelsAvx512(), vectorOpsAvx512(), fmaPeakLoopAvx512);
+  static const KernelTable neon =
+      makeTable(Isa::Neon, matmulKernelsNeon(), attentionKernelsNeon(), seq2seqKernelsNeon(),
+                linearAttentionKernelsNeon(), rotaryKernelsNeon(), vectorOpsNeon(), fmaPeakLoopNeon);
   static const KernelTable all[kIsaCount] = {
       makeTable(Isa::Scalar, matmulKernelsScalar(), attentionKernelsScalar(), seq2seqKernelsScalar(),
                 linearAttentionKernelsScalar(), rotaryKernelsScalar(), vectorOpsScalar(), fmaPeakLoopScalar),
       makeTable(Isa::Avx2, matmulKernelsAvx2(), attentionKernelsAvx2(), seq2seqKernelsAvx2(),
                 linearAttentionKernelsAvx2(), rotaryKernelsAvx2(), vectorOpsAvx2(), fmaPeakLoopAvx2),
       avx512,
-      makeTable(Isa::Neon, matmulKernelsNeon(), attentionKernelsNeon(), seq2seqKernelsNeon(),
-                linearAttentionKernelsNeon(), rotaryKernelsNeon(), vectorOpsNeon(), fmaPeakLoopNeon),
+      neon,
       withBf16Matmul(avx512, Isa::Avx512Bf16, matmulBf16KernelsAvx512()),
       // No AMX tile kernel yet: the amx tier runs the avx512bf16 kernels.
       withBf16Matmul(avx512, Isa::Amx, matmulBf16KernelsAvx512()),
+      withBf16Matmul(neon, Isa::NeonBf16, matmulBf16KernelsNeon()),
   };
   return all;
 }
 
 bool compiledIn(Isa isa) {
   const KernelTable& t = tables()[static_cast<int>(isa)];
-  const bool needsBf16 = isa == Isa::Avx512Bf16 || isa == Isa::Amx;
+  const bool needsBf16 = isa == Isa::Avx512Bf16 || isa == Isa::Amx || isa == Isa::NeonBf16;
   return t.matmul != nullptr && t.attention != nullptr && t.seq2seq != nullptr && t.linearAttention != nullptr &&
          t.rotary != nullptr && t.vectorOps != nullptr && (!needsBf16 || t.matmulBf16 != nullptr);
 }
@@ -122,10 +128,11 @@ DispatchChoice choose() {
     std::string names;
     for (Isa isa : usable) names += std::string(names.empty() ? "" : ", ") + isaName(isa);
     if (!parseIsa(forced, &wanted)) {
-      choice.error = std::string("SIMD_ATTENTION_ISA='") + forced +
-                     "' is not an instruction set this package knows (scalar, avx2, avx512, avx512bf16, amx, neon); "
-                     "this CPU can run: " +
-                     names + ". Unset it to pick the best automatically.";
+      choice.error =
+          std::string("SIMD_ATTENTION_ISA='") + forced +
+          "' is not an instruction set this package knows (scalar, avx2, avx512, avx512bf16, amx, neon, neonbf16); "
+          "this CPU can run: " +
+          names + ". Unset it to pick the best automatically.";
       return choice;
     }
     for (Isa isa : usable) {
@@ -149,7 +156,7 @@ const KernelTable* kernelTableFor(Isa isa) { return compiledIn(isa) ? &tables()[
 
 std::vector<Isa> availableIsas() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Amx, Isa::Avx512Bf16, Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar}) {
+  for (Isa isa : {Isa::Amx, Isa::Avx512Bf16, Isa::Avx512, Isa::Avx2, Isa::NeonBf16, Isa::Neon, Isa::Scalar}) {
     if (compiledIn(isa) && cpuSupports(isa)) out.push_back(isa);
   }
   return out;

@@ -16,12 +16,13 @@
 namespace sa {
 
 // Avx512Bf16: the avx512 tier plus AVX512_BF16 (vdpbf16ps); Amx: that plus AMX-BF16 tiles.
-enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, Avx512Bf16 = 4, Amx = 5 };
-constexpr int kIsaCount = 6;
+// NeonBf16: the neon tier plus FEAT_BF16 (BFDOT).
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, Avx512Bf16 = 4, Amx = 5, NeonBf16 = 6 };
+constexpr int kIsaCount = 7;
 
 const char* isaName(Isa isa);
-// Accepts the names isaName() returns ("scalar", "avx2", "avx512", "avx512bf16", "amx", "neon"),
-// case-insensitively.
+// Accepts the names isaName() returns ("scalar", "avx2", "avx512", "avx512bf16", "amx", "neon",
+// "neonbf16"), case-insensitively.
 bool parseIsa(const std::string& name, Isa* out);
 
 }  // namespace sa

@@ -1,17 +1,19 @@
-// The bfloat16 GEMM (float32 matmul precision 'medium') on the avx512bf16 tier, when this CPU has
-// it, against a float64 reference over the inputs rounded to bfloat16 (nearest even): edge sizes
-// (M, N, K odd, 1..67), the four transposes, bias, prepacked B, depth split into several blocks,
-// batches, 1-2 threads. C's buffer carries a sentinel around its view.
+// The bfloat16 GEMM (float32 matmul precision 'medium') on each bf16 tier this CPU has (avx512bf16
+// on x86-64, neonbf16 on arm64), against a float64 reference over the inputs rounded to bfloat16
+// (nearest even): edge sizes (M, N, K odd, 1..67), the four transposes, bias, prepacked B, depth
+// split into several blocks, batches, 1-2 threads. C's buffer carries a sentinel around its view.
 //
 // Bounds, with S = sum over k of |a_k b_k| (+ |bias|), in float64:
 //   against the rounded inputs:  |c - ref| <= (K + 4) 2^-24 S  (float32 accumulation only; a
-//     kernel that truncated instead of rounding, or skipped a product, fails it)
+//     kernel that truncated instead of rounding, or skipped a product, fails it; BFDOT's two
+//     round-to-odd steps per pair, 2^-23 each over K / 2 pairs, stay within it)
 //   against the float32 inputs:  |c - ref| <= (2^-7 + (K + 4) 2^-24) S: SPEC section 8's budget of
 //     2^-8 (bfloat16's unit roundoff) for each of the two rounded factors of a product
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -42,7 +44,7 @@ struct Case {
 
 constexpr float kSentinel = -12345.0f;
 
-// Runs one case through matmul() with bf16Products on the avx512bf16 table (matmulBf16 directly
+// Runs one case through matmul() with bf16Products on a bf16 tier's table (matmulBf16 directly
 // when M is too small for matmul() to pick it); returns the number of failures.
 int runCase(const KernelTable& kt, const Case& c, std::mt19937& rng) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -122,14 +124,18 @@ int runCase(const KernelTable& kt, const Case& c, std::mt19937& rng) {
   return failures;
 }
 
-}  // namespace
-
-SA_NATIVE_TEST(bf16_gemm_edge_sizes_against_rounded_reference) {
-  if (!cpuSupports(Isa::Avx512Bf16)) {
-    std::printf("     (skipped: no AVX512_BF16 here)\n");
-    return;
+// The bf16 tiers of this build that this CPU runs (none: the tests skip, saying so).
+std::vector<const KernelTable*> bf16Tables() {
+  std::vector<const KernelTable*> out;
+  for (Isa isa : {Isa::Avx512Bf16, Isa::NeonBf16}) {
+    const KernelTable* kt = kernelTableFor(isa);
+    if (kt != nullptr && cpuSupports(isa)) out.push_back(kt);
   }
-  const KernelTable& kt = *kernelTableFor(Isa::Avx512Bf16);
+  if (out.empty()) std::printf("     (skipped: no bf16 tier here)\n");
+  return out;
+}
+
+void edgeSizes(const KernelTable& kt) {
   std::mt19937 rng(23);
   const int64_t sizes[] = {1, 3, 13, 15, 17, 31, 33, 47, 67};
   int cases = 0;
@@ -153,12 +159,10 @@ SA_NATIVE_TEST(bf16_gemm_edge_sizes_against_rounded_reference) {
     c.transA = t & 1, c.transB = (t >> 1) & 1, c.bias = t != 0;
     SA_CHECK(runCase(kt, c, rng) == 0, "transA=%d transB=%d", c.transA, c.transB);
   }
-  std::printf("     (%d shapes)\n", cases);
+  std::printf("     (%s: %d shapes)\n", isaName(kt.isa), cases);
 }
 
-SA_NATIVE_TEST(bf16_gemm_blocked_batched_and_threaded) {
-  if (!cpuSupports(Isa::Avx512Bf16)) return;
-  const KernelTable& kt = *kernelTableFor(Isa::Avx512Bf16);
+void blockedBatchedAndThreaded(const KernelTable& kt) {
   std::mt19937 rng(24);
   ThreadPool& pool = ThreadPool::instance();
   const int saved = pool.numThreads();
@@ -184,15 +188,80 @@ SA_NATIVE_TEST(bf16_gemm_blocked_batched_and_threaded) {
   pool.setNumThreads(saved);
 }
 
+// The bf16 GEMM on float32 inputs against the scalar float32 GEMM on the same inputs rounded to
+// bfloat16 beforehand: both are within (K + 4) 2^-24 S of the exact sum, so within twice that of
+// each other. Sizes around the tiles (8 x 12 and 14 x 32), K odd and even.
+void againstScalarFloat32(const KernelTable& kt) {
+  const KernelTable& scalar = *kernelTableFor(Isa::Scalar);
+  std::mt19937 rng(25);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int failures = 0;
+  for (int64_t M : {1, 7, 8, 9, 15, 17}) {
+    for (int64_t N : {1, 11, 12, 13, 31, 33}) {
+      for (int64_t K : {1, 2, 3, 16, 33}) {
+        std::vector<float> a(static_cast<size_t>(M * K)), b(static_cast<size_t>(K * N));
+        for (float& x : a) x = dist(rng);
+        for (float& x : b) x = dist(rng);
+        std::vector<float> aRounded(a), bRounded(b), got(static_cast<size_t>(M * N)), want(got.size());
+        for (float& x : aRounded) x = roundToBf16(x);
+        for (float& x : bRounded) x = roundToBf16(x);
+        MatmulProblem p;
+        p.M = M, p.N = N, p.K = K, p.lda = K, p.ldb = N, p.ldc = N;
+        p.A = a.data(), p.B = b.data(), p.C = got.data();
+        matmulBf16(kt, p, MatmulBatch{});
+        p.A = aRounded.data(), p.B = bRounded.data(), p.C = want.data();
+        matmul(scalar, p, MatmulBatch{});
+        for (int64_t i = 0; i < M; ++i) {
+          for (int64_t j = 0; j < N; ++j) {
+            double scale = 0;
+            for (int64_t k = 0; k < K; ++k)
+              scale += std::fabs(static_cast<double>(aRounded[i * K + k]) * bRounded[k * N + j]);
+            const double bound = 2 * (static_cast<double>(K) + 4) * std::ldexp(scale, -24) + 1e-30;
+            const double diff = std::fabs(static_cast<double>(got[i * N + j]) - want[i * N + j]);
+            if (!(diff <= bound) && failures++ == 0) {
+              std::fprintf(stderr, "  %s M=%lld N=%lld K=%lld C[%lld,%lld]=%g, scalar %g\n", isaName(kt.isa),
+                           static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K),
+                           static_cast<long long>(i), static_cast<long long>(j), got[i * N + j], want[i * N + j]);
+            }
+          }
+        }
+      }
+    }
+  }
+  SA_CHECK(failures == 0, "%d elements off the scalar float32 GEMM", failures);
+}
+
+}  // namespace
+
+SA_NATIVE_TEST(bf16_gemm_matches_scalar_float32_gemm_on_rounded_inputs) {
+  for (const KernelTable* kt : bf16Tables()) againstScalarFloat32(*kt);
+}
+
+SA_NATIVE_TEST(bf16_gemm_edge_sizes_against_rounded_reference) {
+  for (const KernelTable* kt : bf16Tables()) edgeSizes(*kt);
+}
+
+SA_NATIVE_TEST(bf16_gemm_blocked_batched_and_threaded) {
+  for (const KernelTable* kt : bf16Tables()) blockedBatchedAndThreaded(*kt);
+}
+
+// Routing only (no kernel runs), so it holds whatever this CPU has; each architecture checks its own
+// pair of tiers (the other's tables are not compiled in).
 SA_NATIVE_TEST(bf16_products_leave_thin_products_and_other_tiers_in_float32) {
-  const KernelTable* bf16 = kernelTableFor(Isa::Avx512Bf16);
-  const KernelTable* avx512 = kernelTableFor(Isa::Avx512);
-  if (bf16 == nullptr || avx512 == nullptr) return;  // an arm64 build has no x86 tables
-  MatmulProblem p;
-  p.M = 4, p.N = 64, p.K = 64;
-  p.bf16Products = true;
-  SA_CHECK(!bf16ProductsApply(*bf16, p), "a 4-row product went to bf16");
-  p.M = 5;
-  SA_CHECK(bf16ProductsApply(*bf16, p), "a 5-row product stayed float32");
-  SA_CHECK(!bf16ProductsApply(*avx512, p), "the avx512 tier has no bf16 GEMM");
+  int pairs = 0;
+  for (const auto& [bf16Isa, baseIsa] :
+       {std::pair{Isa::Avx512Bf16, Isa::Avx512}, std::pair{Isa::NeonBf16, Isa::Neon}}) {
+    const KernelTable* bf16 = kernelTableFor(bf16Isa);
+    const KernelTable* base = kernelTableFor(baseIsa);
+    if (bf16 == nullptr || base == nullptr) continue;
+    ++pairs;
+    MatmulProblem p;
+    p.M = 4, p.N = 64, p.K = 64;
+    p.bf16Products = true;
+    SA_CHECK(!bf16ProductsApply(*bf16, p), "%s: a 4-row product went to bf16", isaName(bf16Isa));
+    p.M = 5;
+    SA_CHECK(bf16ProductsApply(*bf16, p), "%s: a 5-row product stayed float32", isaName(bf16Isa));
+    SA_CHECK(!bf16ProductsApply(*base, p), "the %s tier has no bf16 GEMM", isaName(baseIsa));
+  }
+  SA_CHECK(pairs == 1, "%d architectures' bf16 tiers compiled in", pairs);
 }

@@ -62,14 +62,7 @@ int64_t mismatches(const KernelTable& kt, int64_t M, int64_t N, int64_t K, bool 
   return differing;
 }
 
-}  // namespace
-
-SA_NATIVE_TEST(bf16_gemm_bfloat16_operands_match_rounded_float32_operands) {
-  if (!cpuSupports(Isa::Avx512Bf16)) {
-    std::printf("     (skipped: no AVX512_BF16 here)\n");
-    return;
-  }
-  const KernelTable& kt = *kernelTableFor(Isa::Avx512Bf16);
+void operandsMatch(const KernelTable& kt) {
   std::mt19937 rng(2323);
   const int64_t sizes[] = {1, 2, 14, 15, 31, 33, 67};
   for (int64_t M : sizes) {
@@ -93,4 +86,17 @@ SA_NATIVE_TEST(bf16_gemm_bfloat16_operands_match_rounded_float32_operands) {
     SA_CHECK(mismatches(kt, 40, 33, 65, true, true, true, 3, rng) == 0, "batch of 3, %d threads", threads);
   }
   pool.setNumThreads(saved);
+}
+
+}  // namespace
+
+SA_NATIVE_TEST(bf16_gemm_bfloat16_operands_match_rounded_float32_operands) {
+  int tiers = 0;
+  for (Isa isa : {Isa::Avx512Bf16, Isa::NeonBf16}) {
+    const KernelTable* kt = kernelTableFor(isa);
+    if (kt == nullptr || !cpuSupports(isa)) continue;
+    operandsMatch(*kt);
+    ++tiers;
+  }
+  if (tiers == 0) std::printf("     (skipped: no bf16 tier here)\n");
 }

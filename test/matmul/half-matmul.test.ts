@@ -1,6 +1,6 @@
 /**
  * matmul on bfloat16 and float16 tensors: products of the inputs accumulated in float32, bias added,
- * the result rounded once to the inputs' dtype (nearest even). The avx512bf16 and amx tiers read
+ * the result rounded once to the inputs' dtype (nearest even). The avx512bf16, amx and neonbf16 tiers read
  * bfloat16 in the bf16 GEMM; other tiers, and float16 everywhere, widen the inputs to float32.
  * Bound against float64 over the (already rounded) inputs, with S = sum |a_k b_k| + |bias|:
  *   |c - ref| <= u |ref| + 2 (K + 4) 2^-24 S + t
@@ -236,7 +236,7 @@ test('int32 or bool tensors are refused with the dtypes matmul takes', async () 
 });
 
 describe('the native matmul with bfloat16 operands checks their bounds', () => {
-  const bf16Tier = isa === 'avx512bf16' || isa === 'amx';
+  const bf16Tier = isa === 'avx512bf16' || isa === 'amx' || isa === 'neonbf16';
   /** a [2, 4] times b [4, 3] read as bfloat16 bits from the given arrays. */
   function run(a: unknown, b: unknown, out: Float32Array, aOffset = 0): void {
     const F = MATMUL.fields;

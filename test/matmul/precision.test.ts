@@ -1,6 +1,6 @@
 /**
  * setFloat32MatmulPrecision: 'highest' (the default) and 'high' multiply in float32, bit for bit as
- * before; 'medium' multiplies in bfloat16 on the tiers that have it (avx512bf16, amx) and changes
+ * before; 'medium' multiplies in bfloat16 on the tiers that have it (avx512bf16, amx, neonbf16) and changes
  * nothing elsewhere. Bounds for 'medium', with S = sum |a_k b_k| in float64:
  *   against float64 over the inputs rounded to bfloat16: (K + 4) 2^-24 S (float32 accumulation)
  *   against float64 over the float32 inputs: 2^-7 S (2^-8 rounding of each factor, SPEC section 8)
@@ -21,7 +21,7 @@ import { packWeight } from '../../lib/packed-weight';
 import { randomTensor, rng } from '../helpers';
 
 const isa = backendInfo().isa;
-const bf16Tier = isa === 'avx512bf16' || isa === 'amx';
+const bf16Tier = isa === 'avx512bf16' || isa === 'amx' || isa === 'neonbf16';
 
 function roundToBf16(x: Float32Array): Float32Array {
   const out = new Float32Array(x);

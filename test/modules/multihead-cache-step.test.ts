@@ -335,7 +335,8 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     [
       'panels too short',
       (c: ReturnType<typeof stepCall>) => {
-        c.d[c.F.packedWidth] = isa === 'scalar' ? 1 : isa === 'avx2' ? 16 : isa === 'neon' ? 12 : 32;
+        c.d[c.F.packedWidth] =
+          isa === 'scalar' ? 1 : isa === 'avx2' ? 16 : isa === 'neon' || isa === 'neonbf16' ? 12 : 32;
         c.arrays.inPacked = new Float32Array(3);
         c.arrays.outPacked = new Float32Array(3);
       },

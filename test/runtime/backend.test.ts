@@ -55,7 +55,7 @@ describe('backend', () => {
 // The dist/ build is what a user loads; these run it in child processes with the override set.
 describe('SIMD_ATTENTION_ISA', () => {
   const available = backendInfo().availableIsas;
-  const known: Isa[] = ['amx', 'avx512bf16', 'avx512', 'avx2', 'neon', 'scalar'];
+  const known: Isa[] = ['amx', 'avx512bf16', 'avx512', 'avx2', 'neonbf16', 'neon', 'scalar'];
 
   test.each(available)('forcing %s loads and reports it', (isa) => {
     const r = loadWithIsa(isa);

@@ -33,6 +33,22 @@
 #define SA_TARGET_AVX2_BEGIN SA_TARGET_BEGIN("avx2,fma,bmi2,f16c")
 #define SA_TARGET_AVX512_BEGIN SA_TARGET_BEGIN("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi2,f16c")
 #define SA_TARGET_AVX512BF16_BEGIN SA_TARGET_BEGIN("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma,bmi2,f16c")
+// arm64: FEAT_BF16 (BFDOT, BFMMLA, BFCVT) on the armv8-a baseline; include <arm_neon.h> first.
+// Clang's arm_neon.h (14 at least) declares the BF16 intrinsics only under a global +bf16 and its
+// target attribute takes no arch=: there SA_NEON_BF16 is 0 (no neonbf16 tier) unless built with it.
+#if defined(__clang__)
+#if defined(__ARM_FEATURE_BF16)
+#define SA_NEON_BF16 1
+#else
+#define SA_NEON_BF16 0
+#endif
+#define SA_TARGET_NEON_BF16_BEGIN
+#define SA_TARGET_NEON_BF16_END
+#else
+#define SA_NEON_BF16 1
+#define SA_TARGET_NEON_BF16_BEGIN SA_TARGET_BEGIN("arch=armv8.2-a+bf16")
+#define SA_TARGET_NEON_BF16_END SA_TARGET_END
+#endif
 
 // The scalar kernels are the reference: plain loops the compiler must not vectorise, so that they
 // stay an independent check on the SIMD paths.
