@@ -18,6 +18,7 @@ const MatmulBf16Kernels* matmulBf16KernelsAvx512();
 const AttentionKernels* attentionKernelsScalar();
 const AttentionKernels* attentionKernelsAvx2();
 const AttentionKernels* attentionKernelsAvx512();
+const AttentionKernels* attentionKernelsAvx512Bf16();
 const AttentionKernels* attentionKernelsNeon();
 const Seq2SeqKernels* seq2seqKernelsScalar();
 const Seq2SeqKernels* seq2seqKernelsAvx2();
@@ -79,10 +80,11 @@ KernelTable makeTable(Isa isa, const MatmulKernels* mm, const AttentionKernels* 
   return KernelTable{isa, mm, nullptr, at, s2s, la, rope, vo, peak};
 }
 
-// The avx512 table plus the bf16 GEMM.
-KernelTable withBf16Matmul(KernelTable table, Isa isa, const MatmulBf16Kernels* bf16) {
+// The avx512 table plus the bf16 GEMM and the bf16 attention tile kernel.
+KernelTable withBf16Kernels(KernelTable table, Isa isa, const MatmulBf16Kernels* bf16) {
   table.isa = isa;
   table.matmulBf16 = bf16;
+  table.attention = attentionKernelsAvx512Bf16();
   return table;
 }
 
@@ -98,9 +100,9 @@ const KernelTable* tables() {
       avx512,
       makeTable(Isa::Neon, matmulKernelsNeon(), attentionKernelsNeon(), seq2seqKernelsNeon(),
                 linearAttentionKernelsNeon(), rotaryKernelsNeon(), vectorOpsNeon(), fmaPeakLoopNeon),
-      withBf16Matmul(avx512, Isa::Avx512Bf16, matmulBf16KernelsAvx512()),
+      withBf16Kernels(avx512, Isa::Avx512Bf16, matmulBf16KernelsAvx512()),
       // No AMX tile kernel yet: the amx tier runs the avx512bf16 kernels.
-      withBf16Matmul(avx512, Isa::Amx, matmulBf16KernelsAvx512()),
+      withBf16Kernels(avx512, Isa::Amx, matmulBf16KernelsAvx512()),
   };
   return all;
 }
