@@ -390,6 +390,10 @@ void usePanel(const AttentionProblem& p, const PanelPlan& plan, int64_t b, int64
 // of that head. The kernel takes key ranges only; masks, ALiBi, soft-capping, pages and key splits go
 // to the widening path, and so does a head whose values hold an infinity or NaN (a weight of 0
 // times it would spread a NaN to rows that never attend to it).
+// Below this many query rows per head, packing the head's keys and values would cost more than a
+// sixteenth of its tiles' work (decode goes to the row kernel instead).
+constexpr int64_t kBf16PanelMinRowsPerHead = 32;
+
 struct Bf16Plan {
   bool use = false;
   uint64_t call = 0;
@@ -407,7 +411,7 @@ Bf16Plan bf16PlanOf(const AttentionProblem& p, const AttentionKernels& k, const 
   const bool keyRangesOnly = p.maskKind == MaskKind::None && p.keyPaddingKind == MaskKind::None &&
                              p.alibiSlopes == nullptr && p.softcap == 0.0f && p.kvBlockSize == 0 && !p.scoresFromLogits;
   plan.use = k.tileBf16 != nullptr && p.qType == ElementType::BFloat16 && p.kvType == ElementType::BFloat16 &&
-             keyRangesOnly && splits == 1 && lay.rowsPerHead >= k.minTileRows &&
+             keyRangesOnly && splits == 1 && lay.rowsPerHead >= kBf16PanelMinRowsPerHead &&
              plan.kWords + plan.vWords <= static_cast<size_t>(2 * kPanelMaxFloats);
   if (plan.use) plan.call = gPanelCalls.fetch_add(1, std::memory_order_relaxed) + 1;
   return plan;
@@ -431,16 +435,10 @@ const uint16_t* bf16PanelsOf(const AttentionProblem& p, const Bf16Plan& plan, in
   Bf16PanelContents& c = tBf16Panel;
   if (c.call == plan.call && c.b == b && c.hk == hk && c.base == base) return c.finite ? base : nullptr;
   const AttentionHeadInput in = headInput(p, b, hk);
-  uint16_t* kp = base;
-  for (int64_t j0 = 0; j0 < plan.keys; j0 += 16) {
-    for (int64_t pair = 0; pair < plan.dkPairs; ++pair, kp += 32) {
-      for (int64_t j = 0; j < 16; ++j) {
-        const bool key = j0 + j < p.Lk;
-        const uint16_t* row = key ? &keyRowOf<Bf16Bits>(in, j0 + j)->bits : nullptr;
-        kp[2 * j] = key ? row[2 * pair] : 0;
-        kp[2 * j + 1] = key && 2 * pair + 1 < p.dk ? row[2 * pair + 1] : 0;
-      }
-    }
+  for (int64_t j = 0; j < plan.keys; ++j) {
+    uint16_t* kp = base + (j / 16) * plan.dkPairs * 32 + (j % 16) * 2;
+    const uint16_t* row = j < p.Lk ? &keyRowOf<Bf16Bits>(in, j)->bits : nullptr;
+    for (int64_t c = 0; c < 2 * plan.dkPairs; ++c) kp[(c / 2) * 32 + c % 2] = row != nullptr && c < p.dk ? row[c] : 0;
   }
   uint16_t* vp = base + plan.kWords;
   uint16_t special = 0;  // exponent bits all set: an infinity or NaN

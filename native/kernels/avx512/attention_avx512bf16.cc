@@ -6,8 +6,10 @@
 //   Q.K^T  8 rows x 32 keys per pass: 16 accumulators; per pair of d, two K panel loads and 8
 //          broadcasts of a row's (q[2p], q[2p+1]), the broadcast folded into vdpbf16ps.
 //   softmax  float32, online, per row: the scores of a 32-key block masked to the row's key range,
-//          the running max in score units (AttentionHeadInput), exp2, P rounded to bfloat16 (its
-//          rounded values are summed, so the normalisation matches what P.V multiplies).
+//          exp2 against a reference in score units (AttentionHeadInput) that only moves when a score
+//          passes it by kSlack, so the common block needs no horizontal maximum; P rounded to
+//          bfloat16, and its rounded values summed lane-wise (the normalisation matches what P.V
+//          multiplies; one horizontal sum per row at the end).
 //   P.V    4 rows x up to 4 chunks of 16 columns: 16 accumulators; per key pair, up to 4 V panel
 //          loads and 4 broadcasts of a row's (p[2t], p[2t + 1]). O (float) lives in L1 scratch and
 //          takes the row's rescale factor as it is loaded, once per block.
@@ -40,6 +42,8 @@ constexpr int kBlock = kAttentionBf16Block;   // 32 keys per softmax step
 constexpr int kScoreRows = 8;
 constexpr int kPvRows = 4;
 constexpr int kPvChunks = 4;
+// Weights up to 2^(kSlack * unitLog2) <= 2^16 before the reference moves: far from float's range.
+constexpr float kSlack = 8.0f;
 
 inline __m512bh asBh(__m512i x) { return reinterpret_cast<__m512bh>(x); }
 
@@ -47,7 +51,8 @@ struct TileState {
   const uint32_t* q;  // [kRows][dkPairs] query pairs
   uint32_t* p;        // [kRows][kBlock / 2] this block's weights, pairs of bfloat16
   float* o;           // [kRows][dvChunks * 16]
-  float m[kRows], l[kRows], alpha[kRows];
+  float m[kRows], alpha[kRows];
+  alignas(64) float l[kRows][16];  // lane-wise sums of the rounded weights
 };
 
 // Scores of rows [r0, r0 + 8) for keys [kb, kb + 32), then their softmax step into P, m, l, alpha.
@@ -87,13 +92,13 @@ void scoreBlock(const AttentionHeadInput& in, const AttentionTile& t, const Atte
     }
     const __m512 s0 = _mm512_mask_mul_ps(minusInf, in0, acc[r][0], qScale);
     const __m512 s1 = _mm512_mask_mul_ps(minusInf, in1, acc[r][1], qScale);
-    const float blockMax = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
-    const float m = std::max(st.m[row], blockMax);
-    if (m > st.m[row]) {
+    const __m512 limit = _mm512_set1_ps(st.m[row] + kSlack);  // -inf before the row's first key
+    if ((_mm512_cmp_ps_mask(s0, limit, _CMP_GT_OQ) | _mm512_cmp_ps_mask(s1, limit, _CMP_GT_OQ)) != 0) {
+      const float m = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
       st.alpha[row] = std::exp2(in.unitLog2 * (st.m[row] - m));  // 0 from -inf
       st.m[row] = m;
     }
-    const __m512 ref = _mm512_set1_ps(m);
+    const __m512 ref = _mm512_set1_ps(st.m[row]);
     const __m512 p0 = _mm512_maskz_mov_ps(in0, VecAvx512::exp2(_mm512_mul_ps(_mm512_sub_ps(s0, ref), unit)));
     const __m512 p1 = _mm512_maskz_mov_ps(in1, VecAvx512::exp2(_mm512_mul_ps(_mm512_sub_ps(s1, ref), unit)));
     const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0));
@@ -101,8 +106,8 @@ void scoreBlock(const AttentionHeadInput& in, const AttentionTile& t, const Atte
     // The rounded weights back to float: bfloat16 bits are the top half of a float's.
     const __m512i even = _mm512_slli_epi32(rounded, 16);
     const __m512i odd = _mm512_and_si512(rounded, _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
-    const float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_castsi512_ps(even), _mm512_castsi512_ps(odd)));
-    st.l[row] = st.l[row] * st.alpha[row] + sum;
+    const __m512 sum = _mm512_add_ps(_mm512_castsi512_ps(even), _mm512_castsi512_ps(odd));
+    _mm512_store_ps(st.l[row], _mm512_fmadd_ps(_mm512_load_ps(st.l[row]), _mm512_set1_ps(st.alpha[row]), sum));
   }
 }
 
@@ -165,7 +170,7 @@ void tileBf16(const AttentionHeadInput& in, const AttentionTile& t, const Attent
   int64_t begin = std::numeric_limits<int64_t>::max(), end = 0;
   for (int r = 0; r < kRows; ++r) {
     st.m[r] = -INFINITY;
-    st.l[r] = 0.0f;
+    std::fill_n(st.l[r], 16, 0.0f);
     for (int64_t p = 0; p < dkPairs; ++p) {
       uint32_t pair = 0;
       if (r < t.rows) {
@@ -189,7 +194,8 @@ void tileBf16(const AttentionHeadInput& in, const AttentionTile& t, const Attent
     pvBlock(panels, kb, pvRows, st);
   }
   for (int r = 0; r < t.rows; ++r) {
-    const float inv = st.l[r] > 0.0f ? 1.0f / st.l[r] : (std::isnan(st.l[r]) ? NAN : 0.0f);
+    const float l = _mm512_reduce_add_ps(_mm512_load_ps(st.l[r]));
+    const float inv = l > 0.0f ? 1.0f / l : (std::isnan(l) ? NAN : 0.0f);
     const float* o = st.o + r * oStride;
     for (int64_t c = 0; c < in.dv; ++c) out[r][c] = narrowToBf16(inv == 0.0f ? 0.0f : o[c] * inv);
   }
