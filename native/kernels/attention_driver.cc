@@ -390,16 +390,16 @@ void usePanel(const AttentionProblem& p, const PanelPlan& plan, int64_t b, int64
 // of that head. The kernel takes key ranges only; masks, ALiBi, soft-capping, pages and key splits go
 // to the widening path, and so does a head whose values hold an infinity or NaN (a weight of 0
 // times it would spread a NaN to rows that never attend to it).
-// Below this many query rows per head, packing the head's keys and values would cost more than a
-// sixteenth of its tiles' work (decode goes to the row kernel instead).
-constexpr int64_t kBf16PanelMinRowsPerHead = 32;
-
 struct Bf16Plan {
   bool use = false;
   uint64_t call = 0;
   int64_t keys = 0, dkPairs = 0, dvChunks = 0;
   size_t kWords = 0, vWords = 0;  // uint16 elements
 };
+
+// Below this many query rows per head, packing the head's keys and values would cost more than a
+// sixteenth of its tiles' work (decode goes to the row kernel instead).
+constexpr int64_t kBf16PanelMinRowsPerHead = 32;
 
 Bf16Plan bf16PlanOf(const AttentionProblem& p, const AttentionKernels& k, const Layout& lay, int64_t splits) {
   Bf16Plan plan;
