@@ -410,8 +410,9 @@ Bf16Plan bf16PlanOf(const AttentionProblem& p, const AttentionKernels& k, const 
   plan.vWords = static_cast<size_t>(plan.keys * plan.dvChunks * 16);
   const bool keyRangesOnly = p.maskKind == MaskKind::None && p.keyPaddingKind == MaskKind::None &&
                              p.alibiSlopes == nullptr && p.softcap == 0.0f && p.kvBlockSize == 0 && !p.scoresFromLogits;
-  plan.use = k.tileBf16 != nullptr && p.qType == ElementType::BFloat16 && p.kvType == ElementType::BFloat16 &&
-             keyRangesOnly && splits == 1 && lay.rowsPerHead >= kBf16PanelMinRowsPerHead &&
+  plan.use = k.tileBf16 != nullptr && k.packBf16 != nullptr && p.qType == ElementType::BFloat16 &&
+             p.kvType == ElementType::BFloat16 && keyRangesOnly && splits == 1 &&
+             lay.rowsPerHead >= kBf16PanelMinRowsPerHead &&
              plan.kWords + plan.vWords <= static_cast<size_t>(2 * kPanelMaxFloats);
   if (plan.use) plan.call = gPanelCalls.fetch_add(1, std::memory_order_relaxed) + 1;
   return plan;
@@ -427,36 +428,15 @@ struct Bf16PanelContents {
 thread_local Bf16PanelContents tBf16Panel;
 
 // This thread's panels of (b, hk), packed unless they already are; nullptr when a value is not finite.
-const uint16_t* bf16PanelsOf(const AttentionProblem& p, const Bf16Plan& plan, int64_t b, int64_t hk,
-                             AttentionBf16Panels& panels) {
+const uint16_t* bf16PanelsOf(const AttentionProblem& p, const AttentionKernels& k, const Bf16Plan& plan, int64_t b,
+                             int64_t hk, AttentionBf16Panels& panels) {
   uint16_t* base =
       reinterpret_cast<uint16_t*>(threadScratch(ScratchSlot::AttentionBf16Panels, (plan.kWords + plan.vWords + 1) / 2));
   panels = AttentionBf16Panels{base, base + plan.kWords, plan.keys, plan.dkPairs, plan.dvChunks};
   Bf16PanelContents& c = tBf16Panel;
   if (c.call == plan.call && c.b == b && c.hk == hk && c.base == base) return c.finite ? base : nullptr;
-  const AttentionHeadInput in = headInput(p, b, hk);
-  for (int64_t j = 0; j < plan.keys; ++j) {
-    uint16_t* kp = base + (j / 16) * plan.dkPairs * 32 + (j % 16) * 2;
-    const uint16_t* row = j < p.Lk ? &keyRowOf<Bf16Bits>(in, j)->bits : nullptr;
-    for (int64_t c = 0; c < 2 * plan.dkPairs; ++c) kp[(c / 2) * 32 + c % 2] = row != nullptr && c < p.dk ? row[c] : 0;
-  }
-  uint16_t* vp = base + plan.kWords;
-  uint16_t special = 0;  // exponent bits all set: an infinity or NaN
-  for (int64_t j = 0; j < plan.keys; j += 2) {
-    const uint16_t* even = j < p.Lk ? &valueRowOf<Bf16Bits>(in, j)->bits : nullptr;
-    const uint16_t* odd = j + 1 < p.Lk ? &valueRowOf<Bf16Bits>(in, j + 1)->bits : nullptr;
-    for (int64_t c0 = 0; c0 < plan.dvChunks * 16; c0 += 16, vp += 32) {
-      for (int64_t col = 0; col < 16; ++col) {
-        const bool inside = c0 + col < p.dv;
-        const uint16_t e = even != nullptr && inside ? even[c0 + col] : 0;
-        const uint16_t o = odd != nullptr && inside ? odd[c0 + col] : 0;
-        special |= static_cast<uint16_t>((e & 0x7f80u) == 0x7f80u || (o & 0x7f80u) == 0x7f80u);
-        vp[2 * col] = e;
-        vp[2 * col + 1] = o;
-      }
-    }
-  }
-  c = Bf16PanelContents{plan.call, b, hk, base, special == 0};
+  const bool finite = k.packBf16(headInput(p, b, hk), p.Lk, panels, base, base + plan.kWords);
+  c = Bf16PanelContents{plan.call, b, hk, base, finite};
   return c.finite ? base : nullptr;
 }
 
@@ -589,7 +569,7 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
       buildTile(lay, u.b, u.hk, u.r0, u.rows, 0, p.Lk, t);
       AttentionHeadInput in = headInput(p, u.b, u.hk);
       AttentionBf16Panels packed;
-      if (bf16.use && u.rows >= k.minTileRows && bf16PanelsOf(p, bf16, u.b, u.hk, packed) != nullptr) {
+      if (bf16.use && u.rows >= k.minTileRows && bf16PanelsOf(p, k, bf16, u.b, u.hk, packed) != nullptr) {
         const Bf16TileRows io = bf16RowsOf(lay, u.b, u.hk, u.r0, u.rows);
         return k.tileBf16(in, t, packed, io.q, io.out);
       }

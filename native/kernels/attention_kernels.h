@@ -205,6 +205,10 @@ struct AttentionKernels {
   // or key splits (the driver widens those tiles for the float kernels).
   void (*tileBf16)(const AttentionHeadInput& head, const AttentionTile& tile, const AttentionBf16Panels& panels,
                    const uint16_t* const* q, uint16_t* const* out);
+  // Packs the Lk bfloat16 keys and values of `head` (k16, v16) into k and v laid out as `panels` says;
+  // false when a value is an infinity or NaN.
+  bool (*packBf16)(const AttentionHeadInput& head, int64_t Lk, const AttentionBf16Panels& panels, uint16_t* k,
+                   uint16_t* v);
 };
 
 // Per-thread scratch, allocated on first use and grown (never shrunk) as needed, 64-byte aligned;

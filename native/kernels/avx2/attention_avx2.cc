@@ -139,6 +139,7 @@ const AttentionKernels* attentionKernelsAvx2() {
                                   rowAttention<Avx2Row>,
                                   rowAttentionScores<Avx2Row>,
                                   exp2Array<Avx2Row>,
+                                  nullptr,
                                   nullptr};
   return &k;
 }

@@ -51,7 +51,7 @@ const AttentionKernels* attentionKernelsAvx512() {
   // K and V once per tile either way and does only useful FMAs.
   using A = Avx512Attention;
   static const AttentionKernels k{
-      "avx512", 16, 8, TileAttention<A>::run, rowAttention<A>, rowAttentionScores<A>, exp2Array<A>, nullptr};
+      "avx512", 16, 8, TileAttention<A>::run, rowAttention<A>, rowAttentionScores<A>, exp2Array<A>, nullptr, nullptr};
   return &k;
 }
 

@@ -201,6 +201,45 @@ void tileBf16(const AttentionHeadInput& in, const AttentionTile& t, const Attent
   }
 }
 
+// The first n (<= 32) 16-bit elements of a row, zero beyond: never reads past the row.
+inline __m512i loadWords(const uint16_t* row, int64_t n) {
+  const __mmask32 m = n >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint32_t{1} << n) - 1);
+  return _mm512_maskz_loadu_epi16(m, row);
+}
+
+// Keys: a key row's pairs are 32-bit words, scattered 16 words (one per pair) at a time into its
+// lane of the 16-key block. Values: two rows' chunks of 16 columns interleaved word by word.
+bool packBf16(const AttentionHeadInput& in, int64_t Lk, const AttentionBf16Panels& panels, uint16_t* k, uint16_t* v) {
+  const int64_t dkPairs = panels.dkPairs, dvChunks = panels.dvChunks;
+  const __m512i pairIndex = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32(16));
+  for (int64_t j = 0; j < panels.keys; ++j) {
+    uint32_t* block = reinterpret_cast<uint32_t*>(k) + (j / 16) * dkPairs * 16 + j % 16;
+    const uint16_t* row = j < Lk ? &keyRowOf<Bf16Bits>(in, j)->bits : nullptr;
+    for (int64_t p0 = 0; p0 < dkPairs; p0 += 16) {
+      const __m512i words = row != nullptr ? loadWords(row + 2 * p0, in.dk - 2 * p0) : _mm512_setzero_si512();
+      const __mmask16 lanes =
+          dkPairs - p0 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (dkPairs - p0)) - 1);
+      _mm512_mask_i32scatter_epi32(block + p0 * 16, lanes, pairIndex, words, 4);
+    }
+  }
+  const __m512i exponent = _mm512_set1_epi16(0x7f80);
+  __mmask32 special = 0;
+  for (int64_t j = 0; j < panels.keys; j += 2, v += dvChunks * 32) {
+    const uint16_t* even = j < Lk ? &valueRowOf<Bf16Bits>(in, j)->bits : nullptr;
+    const uint16_t* odd = j + 1 < Lk ? &valueRowOf<Bf16Bits>(in, j + 1)->bits : nullptr;
+    for (int64_t c = 0; c < dvChunks; ++c) {
+      const int64_t n = std::min<int64_t>(16, in.dv - c * 16);
+      const __m256i e = even != nullptr ? _mm512_castsi512_si256(loadWords(even + c * 16, n)) : _mm256_setzero_si256();
+      const __m256i o = odd != nullptr ? _mm512_castsi512_si256(loadWords(odd + c * 16, n)) : _mm256_setzero_si256();
+      const __m512i pairs = _mm512_or_si512(_mm512_cvtepu16_epi32(e), _mm512_slli_epi32(_mm512_cvtepu16_epi32(o), 16));
+      special |= _mm512_cmpeq_epi16_mask(_mm512_and_si512(pairs, exponent), exponent);
+      _mm512_storeu_si512(v + c * 32, pairs);
+    }
+  }
+  return special == 0;
+}
+
 }  // namespace
 
 const AttentionKernels* attentionKernelsAvx512Bf16() {
@@ -208,6 +247,7 @@ const AttentionKernels* attentionKernelsAvx512Bf16() {
     AttentionKernels table = *attentionKernelsAvx512();
     table.name = "avx512bf16";
     table.tileBf16 = tileBf16;
+    table.packBf16 = packBf16;
     return table;
   }();
   return &k;
