@@ -76,7 +76,7 @@ export interface AttentionOptions {
    */
   keyPaddingMask?: MaskTensor;
   /**
-   * Write the result here instead of a new tensor: float32, contiguous, the output's shape, sharing no
+   * Write the result here instead of a new tensor: the query's dtype, contiguous, the output's shape, sharing no
    * bytes with any input: query, key, value, masks, keyLengths, alibiSlopes (ERR_OVERLAPPING_OUTPUT).
    */
   out?: Tensor;
@@ -260,10 +260,20 @@ export interface InputNames {
   key: string;
 }
 
+const NAMES: InputNames = { query: 'query', key: 'key' };
+
 export interface Prepared {
   out: Tensor<Float32Array>;
   arrays: AttentionArrays;
   descriptor: Float64Array;
+}
+
+/** A call whose query (and output) may be 16-bit: finish() gives the result once the kernel ran. */
+interface PreparedAnyDtype {
+  out: Tensor<Float32Array> | Tensor<Uint16Array>;
+  arrays: AttentionArrays;
+  descriptor: Float64Array;
+  finish(): FloatTensor;
 }
 
 /**
@@ -279,7 +289,26 @@ export function prepareAttention(
   weightsOnly: boolean,
   names: InputNames = { query: 'query', key: 'key' },
 ): Prepared {
-  const q = expectTensor(qIn, names.query, ['float32'], op) as Tensor<Float32Array>;
+  const p = prepareAnyDtype(qIn, kIn, vIn, optionsIn, op, weightsOnly, names, false);
+  return { out: p.out as Tensor<Float32Array>, arrays: p.arrays, descriptor: p.descriptor };
+}
+
+/**
+ * halfQueries: the query may be bfloat16 (key and value too, the output bfloat16, computed by the
+ * kernels in float32) or float16 (key and value too: the query is widened here, the float32 output
+ * rounded to float16 by finish()).
+ */
+function prepareAnyDtype(
+  qIn: unknown,
+  kIn: unknown,
+  vIn: unknown,
+  optionsIn: unknown,
+  op: string,
+  weightsOnly: boolean,
+  names: InputNames,
+  halfQueries: boolean,
+): PreparedAnyDtype {
+  const qGiven = expectTensor(qIn, names.query, halfQueries ? KV_DTYPES : ['float32'], op) as FloatTensor;
   const fromLogits = kIn === null;
   // Keys and values may be 16-bit floats (a half-width KV cache): the kernels widen them as they read.
   const k = fromLogits ? null : (expectTensor(kIn, names.key, KV_DTYPES, op) as FloatTensor);
@@ -291,6 +320,15 @@ export function prepareAttention(
       `${op}: ${names.key} and value must share their dtype but are ${k.dtype} and ${v.dtype}`,
     );
   }
+  const qDtype = qGiven.dtype as FloatDType;
+  if (qDtype !== 'float32' && kvDtype !== qDtype) {
+    throw typeError(
+      'ERR_INVALID_DTYPE',
+      `${op}: a ${qDtype} ${names.query} needs ${qDtype} ${names.key} and value, but they are ${kvDtype}`,
+    );
+  }
+  // float16 queries: computed as float32 (the kernels widen float16 keys and values themselves).
+  const q = (qDtype === 'float16' ? (qGiven as Tensor<Uint16Array>).to('float32') : qGiven) as FloatTensor;
   const options = expectOptions(optionsIn, op, ATTENTION_OPTION_KEYS, callFormOf(op));
   const layout = optionalEnum<AttentionLayout>(options, 'layout', ['BHLD', 'BLHD'], op, 'BHLD');
   const isCausal = optionalBoolean(options, 'isCausal', op, false);
@@ -482,23 +520,35 @@ export function prepareAttention(
     outShape = q.rank === 4 ? [B, Lq, H, dv] : [Lq, H, dv];
     oStrides = [Lq * H * dv, dv, H * dv];
   }
-  let out: Tensor<Float32Array>, outData: Float32Array;
-  if (options.out !== undefined)
-    ({ out, data: outData } = checkOut(options.out, outShape, op, {
-      [names.query]: q,
-      [names.key]: k,
-      value: v,
-      attnMask: options.attnMask,
-      keyPaddingMask: options.keyPaddingMask,
-      keyLengths: options.keyLengths,
-      keyRows: options.keyRows,
-      queryLengths: options.queryLengths,
-      alibiSlopes: options.alibiSlopes,
-      blockTable: options.blockTable,
-    }));
+  const inputs = {
+    [names.query]: qGiven,
+    [names.key]: k,
+    value: v,
+    attnMask: options.attnMask,
+    keyPaddingMask: options.keyPaddingMask,
+    keyLengths: options.keyLengths,
+    keyRows: options.keyRows,
+    queryLengths: options.queryLengths,
+    alibiSlopes: options.alibiSlopes,
+    blockTable: options.blockTable,
+  };
+  const given = options.out === undefined ? null : checkOut(options.out, outShape, op, inputs, undefined, qDtype);
   // Not zero-filled: the kernel writes every output row (zeros for a row with no key; the driver
   // zeroes the whole output when Lk = 0).
-  else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
+  let out: FloatTensor, outData: Float32Array | Uint16Array;
+  if (given !== null && qDtype !== 'float16') ({ out, data: outData } = given);
+  else if (qDtype === 'bfloat16') {
+    out = new Tensor(new Uint16Array(numel(outShape, 'the output')), outShape, { dtype: 'bfloat16' });
+    outData = out.data;
+  } else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
+  const wide = out;
+  const finish = (): FloatTensor => {
+    if (qDtype !== 'float16') return wide;
+    const narrow = (wide as Tensor<Float32Array>).to('float16');
+    if (given === null) return narrow;
+    given.data.set(narrow.data);
+    return given.out;
+  };
 
   const F = ATTENTION.fields;
   const d = descriptorFor(ATTENTION);
@@ -541,6 +591,7 @@ export function prepareAttention(
   d[F.kvBlocks] = paged ? paged.blocks : 0;
   d[F.blockTableWidth] = paged ? paged.width : 0;
   d[F.kvDtype] = TYPE_CODE[kvDtype as FloatDType];
+  d[F.qDtype] = qDtype === 'bfloat16' ? 1 : 0;
   d[F.maskKind] = maskKind;
   d[F.maskOffset] = maskOffset;
   d[F.maskStrideB] = maskStrides[0];
@@ -569,40 +620,67 @@ export function prepareAttention(
     queryLengths,
     blockTables: paged ? paged.table : null,
   };
-  return { out, arrays, descriptor: d };
+  return { out, arrays, descriptor: d, finish };
 }
 
 /**
  * softmax(scale · Q K^T + mask) V, fused (the Lq x Lk scores never exist in memory), on the calling
- * thread. A row whose every key is masked gives zeros (PyTorch gives NaN).
+ * thread. A row whose every key is masked gives zeros (PyTorch gives NaN). A bfloat16 or float16
+ * query takes key and value of its dtype and gives an output of that dtype, computed in float32.
  * @returns [..., Lq, dv] in BHLD, [B, Lq, H, dv] in BLHD.
  */
+export function scaledDotProductAttentionSync(
+  query: Tensor<Uint16Array>,
+  key: Tensor,
+  value: Tensor,
+  options?: AttentionOptions,
+): Tensor<Uint16Array>;
+// A query typed only as Tensor (lib/multihead.ts passes float32 ones) keeps the float32 result type.
 export function scaledDotProductAttentionSync(
   query: Tensor,
   key: Tensor,
   value: Tensor,
   options?: AttentionOptions,
-): Tensor<Float32Array> {
-  const p = prepareAttention(query, key, value, options, 'scaledDotProductAttentionSync', false);
+): Tensor<Float32Array>;
+export function scaledDotProductAttentionSync(
+  query: Tensor,
+  key: Tensor,
+  value: Tensor,
+  options?: AttentionOptions,
+): FloatTensor {
+  const p = prepareAnyDtype(query, key, value, options, 'scaledDotProductAttentionSync', false, NAMES, true);
   native().attention(p.arrays, p.descriptor);
-  return p.out;
+  return p.finish();
 }
 
 /**
  * As scaledDotProductAttentionSync, off the event loop. Inputs are kept alive until the promise
  * settles; writing to them before it settles gives an undefined (but memory-safe) result.
  */
+export function scaledDotProductAttention(
+  query: Tensor<Uint16Array>,
+  key: Tensor,
+  value: Tensor,
+  options?: AttentionOptions,
+): Promise<Tensor<Uint16Array>>;
+// A query typed only as Tensor (lib/multihead.ts passes float32 ones) keeps the float32 result type.
+export function scaledDotProductAttention(
+  query: Tensor,
+  key: Tensor,
+  value: Tensor,
+  options?: AttentionOptions,
+): Promise<Tensor<Float32Array>>;
 export async function scaledDotProductAttention(
   query: Tensor,
   key: Tensor,
   value: Tensor,
   options?: AttentionOptions,
-): Promise<Tensor<Float32Array>> {
+): Promise<FloatTensor> {
   const op = 'scaledDotProductAttention';
-  const p = prepareAttention(query, key, value, options, op, false);
+  const p = prepareAnyDtype(query, key, value, options, op, false, NAMES, true);
   const signal = signalOf(options, op);
   await abortable(signal, (cancel) => native().attentionAsync(p.arrays, p.descriptor, cancel));
-  return p.out;
+  return p.finish();
 }
 
 /**

@@ -35,11 +35,12 @@ export interface MatmulArrays {
   bias?: Maybe<Float32Array>;
 }
 export interface AttentionArrays {
-  query: Float32Array;
+  /** Uint16Array (with out) when the descriptor's qDtype is bfloat16. */
+  query: Float32Array | Uint16Array;
   /** Uint16Array when the descriptor's kvDtype names a 16-bit type. */
   key: Maybe<Float32Array | Uint16Array>;
   value?: Maybe<Float32Array | Uint16Array>;
-  out: Float32Array;
+  out: Float32Array | Uint16Array;
   attnMask?: Maybe<Mask>;
   keyLengths?: Maybe<Int32Array>;
   keyPaddingMask?: Maybe<Mask>;

@@ -81,6 +81,7 @@ export const ATTENTION = layout(
     'kvBlocks',
     'blockTableWidth',
     'kvDtype',
+    'qDtype',
   ],
 );
 

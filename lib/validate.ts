@@ -170,8 +170,24 @@ export function checkOut(
   op: string,
   inputs: Readonly<Record<string, unknown>>,
   inPlace?: string,
-): { out: Tensor<Float32Array>; data: Float32Array } {
-  const out = expectTensor(outIn, 'out', ['float32'], op) as Tensor<Float32Array>;
+): { out: Tensor<Float32Array>; data: Float32Array };
+export function checkOut(
+  outIn: unknown,
+  shape: readonly number[],
+  op: string,
+  inputs: Readonly<Record<string, unknown>>,
+  inPlace: string | undefined,
+  dtype: 'float32' | 'bfloat16' | 'float16',
+): { out: Tensor<Float32Array> | Tensor<Uint16Array>; data: Float32Array | Uint16Array };
+export function checkOut(
+  outIn: unknown,
+  shape: readonly number[],
+  op: string,
+  inputs: Readonly<Record<string, unknown>>,
+  inPlace?: string,
+  dtype: 'float32' | 'bfloat16' | 'float16' = 'float32',
+): { out: Tensor<Float32Array> | Tensor<Uint16Array>; data: Float32Array | Uint16Array } {
+  const out = expectTensor(outIn, 'out', [dtype], op) as Tensor<Float32Array> | Tensor<Uint16Array>;
   checkOutShape(out, shape, op);
   refuseOverlap(out, inputs, op, inPlace);
   return { out, data: out.offset === 0 ? out.data : out.data.subarray(out.offset) };

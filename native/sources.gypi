@@ -24,6 +24,7 @@
     "kernels/avx512/matmul_avx512.cc",
     "kernels/avx512/matmul_bf16_avx512.cc",
     "kernels/avx512/attention_avx512.cc",
+    "kernels/avx512/attention_avx512bf16.cc",
     "kernels/avx512/fma_peak_avx512.cc",
     "kernels/neon/matmul_neon.cc",
     "kernels/neon/matmul_bf16_neon.cc",

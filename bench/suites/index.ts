@@ -7,6 +7,7 @@ export * from './common';
 export { checkPeerOutput, PEER_TOLERANCE } from './measure';
 export * from './matmul';
 export * from './sdpa';
+export * from './sdpa-bf16';
 export * from './decode';
 export * from './mha';
 export * from './memory';

@@ -4,6 +4,7 @@
 // the descriptor's fields are SA_ATTENTION_FIELDS (binding/layouts.h). maskKind and keyPaddingKind:
 // 0 none, 1 additive (float32), 2 boolean (uint8); windowLeft/Right -1 = unbounded side.
 // scoresFromLogits: query holds the [batch, heads, Lq, Lk] logits (dk = Lk) and key may be absent.
+// qDtype 1: query and out are Uint16Arrays of bfloat16 bits.
 #include <napi.h>
 
 #include <memory>
@@ -146,7 +147,16 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
   }
 
   int64_t s[3];
-  p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
+  // qDtype 1: bfloat16 query and output (Uint16Arrays); not for logits or the weights.
+  p.qType = static_cast<ElementType>(d.integer(F::qDtype, 0, 1));
+  const bool bf16Query = p.qType == ElementType::BFloat16;
+  if (bf16Query && (p.scoresFromLogits || weightsOnly))
+    throwRangeError(env, "ERR_INVALID_DTYPE", "native attention: bfloat16 queries take neither logits nor weights");
+  if (bf16Query) {
+    p.q16 = headsView(d, F::qOffset, arrays.required<uint16_t>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
+  } else {
+    p.q = headsView(d, F::qOffset, arrays.required<float>("query"), "query", p.batch, p.heads, p.Lq, p.dk, s);
+  }
   p.qStrideB = s[0], p.qStrideH = s[1], p.qStrideL = s[2];
   // kvDtype 0: float32 keys and values; 1 bfloat16, 2 float16 (Uint16Arrays, widened by the kernels).
   p.kvType = static_cast<ElementType>(d.integer(F::kvDtype, 0, 2));
@@ -159,17 +169,7 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
     }
     p.kStrideB = s[0], p.kStrideH = s[1], p.kStrideL = s[2];
   }
-  ArrayArg<float> out = arrays.required<float>("out");
-  *result = out.value;
-  if (weightsOnly) {
-    const int64_t dims[4] = {p.batch, p.heads, p.Lq, p.Lk};
-    const int64_t st[4] = {p.heads * p.Lq * p.Lk, p.Lq * p.Lk, p.Lk, 1};
-    if (!stridedBlockFits(0, dims, st, 4, out.length)) {
-      throwRangeError(env, "ERR_OUT_OF_BOUNDS",
-                      "native attention: weights output is smaller than batch x heads x Lq x Lk");
-    }
-    call->weights = out.data;
-  } else {
+  if (!weightsOnly) {
     if (halfKv) {
       p.v16 =
           headsView(d, F::vOffset, arrays.required<uint16_t>("value"), "value", kvItems, p.kvHeads, kvRows, p.dv, s);
@@ -177,8 +177,27 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
       p.v = headsView(d, F::vOffset, arrays.required<float>("value"), "value", kvItems, p.kvHeads, kvRows, p.dv, s);
     }
     p.vStrideB = s[0], p.vStrideH = s[1], p.vStrideL = s[2];
-    p.out = headsView(d, F::outOffset, out, "out", p.batch, p.heads, p.Lq, p.dv, s);
+  }
+  if (bf16Query) {
+    ArrayArg<uint16_t> out = arrays.required<uint16_t>("out");
+    *result = out.value;
+    p.out16 = headsView(d, F::outOffset, out, "out", p.batch, p.heads, p.Lq, p.dv, s);
     p.oStrideB = s[0], p.oStrideH = s[1], p.oStrideL = s[2];
+  } else {
+    ArrayArg<float> out = arrays.required<float>("out");
+    *result = out.value;
+    if (weightsOnly) {
+      const int64_t dims[4] = {p.batch, p.heads, p.Lq, p.Lk};
+      const int64_t st[4] = {p.heads * p.Lq * p.Lk, p.Lq * p.Lk, p.Lk, 1};
+      if (!stridedBlockFits(0, dims, st, 4, out.length)) {
+        throwRangeError(env, "ERR_OUT_OF_BOUNDS",
+                        "native attention: weights output is smaller than batch x heads x Lq x Lk");
+      }
+      call->weights = out.data;
+    } else {
+      p.out = headsView(d, F::outOffset, out, "out", p.batch, p.heads, p.Lq, p.dv, s);
+      p.oStrideB = s[0], p.oStrideH = s[1], p.oStrideL = s[2];
+    }
   }
 
   p.scale = static_cast<float>(d.number(F::scale));

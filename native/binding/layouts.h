@@ -22,7 +22,7 @@ namespace binding {
   X(maskKind) X(maskOffset) X(maskStrideB) X(maskStrideH) X(maskStrideQ) X(maskStrideK) X(maskBooleanForbids) \
   X(keyPaddingKind) X(keyPaddingOffset) X(keyPaddingStrideB) X(keyPaddingStrideK)                         \
   X(windowLeft) X(windowRight) X(softcap) X(scoresFromLogits) X(kvBlockSize) X(kvBlocks) X(blockTableWidth) \
-  X(kvDtype)
+  X(kvDtype) X(qDtype)
 
 // The batch tail follows the fixed fields: batchShape[batchRank], aBatchStrides[...], bBatchStrides[...].
 // packedB: 0, or the panel width of b when b holds packWeight's panels (then transB is 1 and b's

@@ -27,6 +27,11 @@ struct AttentionProblem {
   const uint16_t* k16 = nullptr;
   const uint16_t* v16 = nullptr;
   float* out = nullptr;  // [batch, heads, Lq, dv] through its strides
+  // bfloat16 queries and output (qType BFloat16): q16 and out16 instead of q and out, through the
+  // same strides; scores and softmax stay float32, the output is rounded to nearest even.
+  ElementType qType = ElementType::Float32;
+  const uint16_t* q16 = nullptr;
+  uint16_t* out16 = nullptr;
   int64_t oStrideB = 0, oStrideH = 0, oStrideL = 0;
   float scale = 1.0f;
   bool causal = false;  // key j <= query i's aligned position (below)

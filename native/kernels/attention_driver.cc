@@ -111,8 +111,10 @@ void buildTile(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows, i
   for (int r = 0; r < rows; ++r) {
     const int64_t row = r0 + r;
     const int64_t i = row / lay.group, h = hk * lay.group + row % lay.group;
-    t.q[r] = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
-    t.out[r] = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+    if (p.qType == ElementType::Float32) {
+      t.q[r] = p.q + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
+      t.out[r] = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+    }
     const KeyRange range = rowKeyRange(p, b, i);
     const int64_t end = std::min(range.end, k1);
     const int64_t begin = std::min(std::max(range.begin, k0), end);
@@ -167,8 +169,55 @@ void prefetchTileRows(const Layout& lay, const UnitRows& u) {
     const int64_t row = u.r0 + r;
     const int64_t i = row / lay.group, h = u.hk * lay.group + row % lay.group;
     // A logits row is Lk floats, read a block at a time: not worth fetching whole.
-    if (!p.scoresFromLogits) prefetchBytesToL2(p.q + u.b * p.qStrideB + h * p.qStrideH + i * p.qStrideL, p.dk * 4);
-    prefetchBytesToL2(p.out + u.b * p.oStrideB + h * p.oStrideH + i * p.oStrideL, p.dv * 4);
+    const int64_t qOffset = u.b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
+    const int64_t outOffset = u.b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+    if (p.qType == ElementType::BFloat16) {
+      prefetchBytesToL2(p.q16 + qOffset, p.dk * 2);
+      prefetchBytesToL2(p.out16 + outOffset, p.dv * 2);
+      continue;
+    }
+    if (!p.scoresFromLogits) prefetchBytesToL2(p.q + qOffset, p.dk * 4);
+    prefetchBytesToL2(p.out + outOffset, p.dv * 4);
+  }
+}
+
+// bfloat16 queries and output on the float kernels: the tile's query rows widened into this
+// thread's scratch and, unless the tile writes partial rows of its own (key splits), its output rows
+// in float scratch too, rounded into out16 by storeBf16Rows after the kernel ran.
+struct Bf16TileRows {
+  const uint16_t* q[kAttentionMaxTileRows] = {};
+  uint16_t* out[kAttentionMaxTileRows] = {};
+};
+
+Bf16TileRows bf16RowsOf(const Layout& lay, int64_t b, int64_t hk, int64_t r0, int rows) {
+  const AttentionProblem& p = *lay.p;
+  Bf16TileRows io;
+  for (int r = 0; r < rows; ++r) {
+    const int64_t row = r0 + r;
+    const int64_t i = row / lay.group, h = hk * lay.group + row % lay.group;
+    io.q[r] = p.q16 + b * p.qStrideB + h * p.qStrideH + i * p.qStrideL;
+    io.out[r] = p.out16 + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+  }
+  return io;
+}
+
+Bf16TileRows widenTileRows(const Layout& lay, int64_t b, int64_t hk, int64_t r0, bool floatOut, AttentionTile& t) {
+  const AttentionProblem& p = *lay.p;
+  const int64_t dkPad = (p.dk + 15) / 16 * 16, dvPad = (p.dv + 15) / 16 * 16;
+  float* rows = threadScratch(ScratchSlot::AttentionBf16Rows, static_cast<size_t>(t.rows * (dkPad + dvPad)));
+  const Bf16TileRows io = bf16RowsOf(lay, b, hk, r0, t.rows);
+  for (int r = 0; r < t.rows; ++r) {
+    float* q = rows + r * dkPad;
+    for (int64_t c = 0; c < p.dk; ++c) q[c] = widen(Bf16Bits{io.q[r][c]});
+    t.q[r] = q;
+    if (floatOut) t.out[r] = rows + t.rows * dkPad + r * dvPad;
+  }
+  return io;
+}
+
+void storeBf16Rows(const AttentionProblem& p, const AttentionTile& t, const Bf16TileRows& io) {
+  for (int r = 0; r < t.rows; ++r) {
+    for (int64_t c = 0; c < p.dv; ++c) io.out[r][c] = narrowToBf16(t.out[r][c]);
   }
 }
 
@@ -336,6 +385,61 @@ void usePanel(const AttentionProblem& p, const PanelPlan& plan, int64_t b, int64
   in.v16 = nullptr;
 }
 
+// bfloat16 queries, keys and values on a tier with AttentionKernels::tileBf16: K and V of each (batch,
+// kv head) packed once per thread and call into its panels (AttentionBf16Panels), read by every tile
+// of that head. The kernel takes key ranges only; masks, ALiBi, soft-capping, pages and key splits go
+// to the widening path, and so does a head whose values hold an infinity or NaN (a weight of 0
+// times it would spread a NaN to rows that never attend to it).
+struct Bf16Plan {
+  bool use = false;
+  uint64_t call = 0;
+  int64_t keys = 0, dkPairs = 0, dvChunks = 0;
+  size_t kWords = 0, vWords = 0;  // uint16 elements
+};
+
+// Below this many query rows per head, packing the head's keys and values would cost more than a
+// sixteenth of its tiles' work (decode goes to the row kernel instead).
+constexpr int64_t kBf16PanelMinRowsPerHead = 32;
+
+Bf16Plan bf16PlanOf(const AttentionProblem& p, const AttentionKernels& k, const Layout& lay, int64_t splits) {
+  Bf16Plan plan;
+  plan.keys = (p.Lk + kAttentionBf16Block - 1) / kAttentionBf16Block * kAttentionBf16Block;
+  plan.dkPairs = (p.dk + 1) / 2;
+  plan.dvChunks = (p.dv + 15) / 16;
+  plan.kWords = static_cast<size_t>(plan.keys * plan.dkPairs * 2);
+  plan.vWords = static_cast<size_t>(plan.keys * plan.dvChunks * 16);
+  const bool keyRangesOnly = p.maskKind == MaskKind::None && p.keyPaddingKind == MaskKind::None &&
+                             p.alibiSlopes == nullptr && p.softcap == 0.0f && p.kvBlockSize == 0 && !p.scoresFromLogits;
+  plan.use = k.tileBf16 != nullptr && k.packBf16 != nullptr && p.qType == ElementType::BFloat16 &&
+             p.kvType == ElementType::BFloat16 && keyRangesOnly && splits == 1 &&
+             lay.rowsPerHead >= kBf16PanelMinRowsPerHead &&
+             plan.kWords + plan.vWords <= static_cast<size_t>(2 * kPanelMaxFloats);
+  if (plan.use) plan.call = gPanelCalls.fetch_add(1, std::memory_order_relaxed) + 1;
+  return plan;
+}
+
+struct Bf16PanelContents {
+  uint64_t call = 0;
+  int64_t b = -1, hk = -1;
+  const uint16_t* base = nullptr;
+  bool finite = false;
+};
+
+thread_local Bf16PanelContents tBf16Panel;
+
+// This thread's panels of (b, hk), packed unless they already are; nullptr when a value is not finite.
+const uint16_t* bf16PanelsOf(const AttentionProblem& p, const AttentionKernels& k, const Bf16Plan& plan, int64_t b,
+                             int64_t hk, AttentionBf16Panels& panels) {
+  uint16_t* base =
+      reinterpret_cast<uint16_t*>(threadScratch(ScratchSlot::AttentionBf16Panels, (plan.kWords + plan.vWords + 1) / 2));
+  panels = AttentionBf16Panels{base, base + plan.kWords, plan.keys, plan.dkPairs, plan.dvChunks};
+  Bf16PanelContents& c = tBf16Panel;
+  if (c.call == plan.call && c.b == b && c.hk == hk && c.base == base) return c.finite ? base : nullptr;
+  const bool finite = k.packBf16(headInput(p, b, hk), p.Lk, panels, base, base + plan.kWords);
+  c = Bf16PanelContents{plan.call, b, hk, base, finite};
+  return c.finite ? base : nullptr;
+}
+
 // Combines the normalised partial rows of `splits` key ranges (row s at part + s * partStride,
 // its log2-sum-exp unitLog2 * ref[s * lseStride] + log2Sum[s * lseStride]) into out: split s
 // weighs 2^(lse_s - max lse), its reference's difference from the largest one scaled last (scores
@@ -403,6 +507,8 @@ void validate(const AttentionProblem& p) {
   SA_ASSERT(p.kvBlockSize == 0 || (p.blockTables != nullptr && p.blockTableWidth * p.kvBlockSize >= p.Lk),
             "paged keys need a block table covering Lk keys");
   SA_ASSERT(p.kvType == ElementType::Float32 || p.k16 != nullptr || p.scoresFromLogits, "half-width keys need k16");
+  SA_ASSERT(p.qType == ElementType::Float32 || (p.qType == ElementType::BFloat16 && !p.scoresFromLogits),
+            "bfloat16 queries and output only, not with logits");
   static_cast<void>(p);
 }
 
@@ -411,7 +517,12 @@ void zeroOutput(const AttentionProblem& p) {
   for (int64_t b = 0; b < p.batch; ++b)
     for (int64_t h = 0; h < p.heads; ++h)
       for (int64_t i = 0; i < p.Lq; ++i) {
-        std::fill_n(p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL, p.dv, 0.0f);
+        const int64_t offset = b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+        if (p.qType == ElementType::BFloat16) {
+          std::fill_n(p.out16 + offset, p.dv, uint16_t{0});
+        } else {
+          std::fill_n(p.out + offset, p.dv, 0.0f);
+        }
       }
 }
 
@@ -446,6 +557,7 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
   }
 
   const PanelPlan panels = panelPlanOf(p, lay);
+  const Bf16Plan bf16 = bf16PlanOf(p, k, lay, splits);
 
   if (splits == 1) {
     const auto runUnit = [&](int64_t task) {
@@ -456,7 +568,17 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
       AttentionTile t;
       buildTile(lay, u.b, u.hk, u.r0, u.rows, 0, p.Lk, t);
       AttentionHeadInput in = headInput(p, u.b, u.hk);
+      AttentionBf16Panels packed;
+      if (bf16.use && u.rows >= k.minTileRows && bf16PanelsOf(p, k, bf16, u.b, u.hk, packed) != nullptr) {
+        const Bf16TileRows io = bf16RowsOf(lay, u.b, u.hk, u.r0, u.rows);
+        return k.tileBf16(in, t, packed, io.q, io.out);
+      }
       if (panels.use) usePanel(p, panels, u.b, u.hk, t, in);
+      if (p.qType == ElementType::BFloat16) {
+        const Bf16TileRows io = widenTileRows(lay, u.b, u.hk, u.r0, true, t);
+        runTile(k, in, t);
+        return storeBf16Rows(p, t, io);
+      }
       runTile(k, in, t);
     };
     if (oneTask) {
@@ -493,6 +615,7 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
     t.lseLog2Sum = &partLog2Sum[static_cast<size_t>(task * T)];
     AttentionHeadInput in = headInput(p, b, hk);
     if (panels.use) usePanel(p, panels, b, hk, t, in);
+    if (p.qType == ElementType::BFloat16) widenTileRows(lay, b, hk, r0, false, t);
     runTile(k, in, t);
   });
   pool.parallelFor(lay.units, [&](int64_t unit, int) {
@@ -503,10 +626,15 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
     for (int r = 0; r < rows; ++r) {
       const int64_t row = r0 + r;
       const int64_t i = row / lay.group, h = hk * lay.group + row % lay.group;
-      float* out = p.out + b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+      const int64_t outOffset = b * p.oStrideB + h * p.oStrideH + i * p.oStrideL;
+      const bool bf16 = p.qType == ElementType::BFloat16;
+      float* out = bf16 ? threadScratch(ScratchSlot::AttentionBf16Rows, static_cast<size_t>(p.dv)) : p.out + outOffset;
       const size_t lse = static_cast<size_t>(unit * splits * T + r);
       mergeSplits(&partOut[static_cast<size_t>((unit * splits * T + r) * p.dv)], T * p.dv, &partRef[lse],
                   &partLog2Sum[lse], T, splits, p.dv, unitLog2, out);
+      if (bf16) {
+        for (int64_t c = 0; c < p.dv; ++c) p.out16[outOffset + c] = narrowToBf16(out[c]);
+      }
     }
   });
 }
@@ -516,6 +644,7 @@ void attention(const KernelTable& kernels, const AttentionProblem& p) {
 // kernel), then an exact softmax over the row (inspection, not speed).
 void attentionWeights(const KernelTable& kernels, const AttentionProblem& p, float* weights) {
   validate(p);
+  SA_ASSERT(p.qType == ElementType::Float32, "the weights take float32 queries");
   if (p.batch == 0 || p.heads == 0 || p.Lq == 0 || p.Lk == 0) return;
   const AttentionKernels& k = *kernels.attention;
   const int64_t kvHeads = p.kvHeads > 0 ? p.kvHeads : p.heads;

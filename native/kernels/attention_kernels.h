@@ -75,6 +75,15 @@ inline float widen(Bf16Bits x) {
   std::memcpy(&f, &u, sizeof f);
   return f;
 }
+// Rounds to nearest, ties to even; a NaN stays a quiet NaN with its sign and top payload bits
+// (the bits kernels/convert.h gives).
+inline uint16_t narrowToBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
 // Exact, subnormals included; a NaN is quieted (as F16C and NEON do).
 inline float widen(HalfBits x) {
   const uint32_t sign = static_cast<uint32_t>(x.bits & 0x8000u) << 16;
@@ -165,6 +174,18 @@ struct AttentionTile {
   float alibiPos[kAttentionMaxTileRows] = {};
 };
 
+// bfloat16 keys and values of one (batch item, kv head), packed for vdpbf16ps (AttentionKernels::tileBf16),
+// zero past the last key, column and head dimension:
+//   k: blocks of 16 keys; in each, dkPairs rows of 16 x (k[j][2p], k[j][2p+1]) (one zmm per pair p);
+//   v: pairs of keys (2t, 2t + 1); in each, dvChunks rows of 16 x (v[2t][c], v[2t + 1][c]).
+// keys: Lk rounded up to kAttentionBf16Block.
+constexpr int kAttentionBf16Block = 32;
+struct AttentionBf16Panels {
+  const uint16_t* k = nullptr;
+  const uint16_t* v = nullptr;
+  int64_t keys = 0, dkPairs = 0, dvChunks = 0;
+};
+
 struct AttentionKernels {
   const char* name;
   // Rows of query the tile kernel takes at once; tiles with fewer than minTileRows rows go to the
@@ -179,6 +200,15 @@ struct AttentionKernels {
   void (*scores)(const AttentionHeadInput& head, const AttentionTile& tile, int64_t keys);
   // The vector exp2 the softmax uses, over n floats (exposed so the tests can measure its error).
   void (*exp2)(const float* x, float* y, int64_t n);
+  // bfloat16 queries, keys and values (the tiers with vdpbf16ps; nullptr elsewhere): row r's query is
+  // q[r] (dk bfloat16), its output rounded into out[r]. Key ranges only: no masks, ALiBi, soft-capping
+  // or key splits (the driver widens those tiles for the float kernels).
+  void (*tileBf16)(const AttentionHeadInput& head, const AttentionTile& tile, const AttentionBf16Panels& panels,
+                   const uint16_t* const* q, uint16_t* const* out);
+  // Packs the Lk bfloat16 keys and values of `head` (k16, v16) into k and v laid out as `panels` says;
+  // false when a value is an infinity or NaN.
+  bool (*packBf16)(const AttentionHeadInput& head, int64_t Lk, const AttentionBf16Panels& panels, uint16_t* k,
+                   uint16_t* v);
 };
 
 // Per-thread scratch, allocated on first use and grown (never shrunk) as needed, 64-byte aligned;

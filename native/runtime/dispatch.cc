@@ -19,6 +19,7 @@ const MatmulBf16Kernels* matmulBf16KernelsNeon();
 const AttentionKernels* attentionKernelsScalar();
 const AttentionKernels* attentionKernelsAvx2();
 const AttentionKernels* attentionKernelsAvx512();
+const AttentionKernels* attentionKernelsAvx512Bf16();
 const AttentionKernels* attentionKernelsNeon();
 const Seq2SeqKernels* seq2seqKernelsScalar();
 const Seq2SeqKernels* seq2seqKernelsAvx2();
@@ -82,10 +83,17 @@ KernelTable makeTable(Isa isa, const MatmulKernels* mm, const AttentionKernels* 
   return KernelTable{isa, mm, nullptr, at, s2s, la, rope, vo, peak};
 }
 
-// The avx512 (or neon) table plus the bf16 GEMM.
+// The neon table plus the bf16 GEMM.
 KernelTable withBf16Matmul(KernelTable table, Isa isa, const MatmulBf16Kernels* bf16) {
   table.isa = isa;
   table.matmulBf16 = bf16;
+  return table;
+}
+
+// The avx512 table plus the bf16 GEMM and the bf16 attention tile kernel.
+KernelTable withBf16Kernels(KernelTable table, Isa isa, const MatmulBf16Kernels* bf16) {
+  table = withBf16Matmul(table, isa, bf16);
+  table.attention = attentionKernelsAvx512Bf16();
   return table;
 }
 
@@ -103,9 +111,9 @@ const KernelTable* tables() {
                 linearAttentionKernelsAvx2(), rotaryKernelsAvx2(), vectorOpsAvx2(), fmaPeakLoopAvx2),
       avx512,
       neon,
-      withBf16Matmul(avx512, Isa::Avx512Bf16, matmulBf16KernelsAvx512()),
+      withBf16Kernels(avx512, Isa::Avx512Bf16, matmulBf16KernelsAvx512()),
       // No AMX tile kernel yet: the amx tier runs the avx512bf16 kernels.
-      withBf16Matmul(avx512, Isa::Amx, matmulBf16KernelsAvx512()),
+      withBf16Kernels(avx512, Isa::Amx, matmulBf16KernelsAvx512()),
       withBf16Matmul(neon, Isa::NeonBf16, matmulBf16KernelsNeon()),
   };
   return all;

@@ -9,13 +9,16 @@ namespace sa {
 
 // Who holds a buffer. Separate slots for what is alive at the same time on one thread: the thread
 // that packed a matmul's B block also runs tasks that pack A; attention keeps two blocks at once,
-// and its driver a packed copy of one head's strided keys and values (AttentionPanels).
+// and its driver a packed copy of one head's strided keys and values (AttentionPanels) the
+// widened rows of a bfloat16 tile (AttentionBf16Rows) and the bfloat16 panels (AttentionBf16Panels).
 enum class ScratchSlot : int {
   MatmulPackedA = 0,
   MatmulPackedB,
   Attention0,
   Attention1,
   AttentionPanels,
+  AttentionBf16Rows,
+  AttentionBf16Panels,
   LinearAttention,
   Count
 };

@@ -452,7 +452,7 @@ describe('help and errors', () => {
     ]);
     expectOneLineError(
       suite,
-      /'nonsense'.*Allowed choices are quick, matmul, sdpa, decode, mha, memory, linear, window, positional, serve, all/,
+      /'nonsense'.*Allowed choices are quick, matmul, sdpa, sdpa-bf16, decode, mha, memory, linear, window, positional, serve, all/,
       2,
     );
     expectOneLineError(threads, /--threads.*'two'/, 2);

@@ -138,7 +138,9 @@ const AttentionKernels* attentionKernelsAvx2() {
                                   TileAttention<Avx2PairVec>::run,
                                   rowAttention<Avx2Row>,
                                   rowAttentionScores<Avx2Row>,
-                                  exp2Array<Avx2Row>};
+                                  exp2Array<Avx2Row>,
+                                  nullptr,
+                                  nullptr};
   return &k;
 }
 

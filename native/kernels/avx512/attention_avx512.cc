@@ -50,8 +50,8 @@ const AttentionKernels* attentionKernelsAvx512() {
   // Below 8 rows the tile kernel's S^T would be more than half empty lanes; the row kernel reads
   // K and V once per tile either way and does only useful FMAs.
   using A = Avx512Attention;
-  static const AttentionKernels k{"avx512",    16, 8, TileAttention<A>::run, rowAttention<A>, rowAttentionScores<A>,
-                                  exp2Array<A>};
+  static const AttentionKernels k{
+      "avx512", 16, 8, TileAttention<A>::run, rowAttention<A>, rowAttentionScores<A>, exp2Array<A>, nullptr, nullptr};
   return &k;
 }
 

@@ -60,8 +60,8 @@ struct NeonAttention : VecNeon {
 
 const AttentionKernels* attentionKernelsNeon() {
   using A = NeonAttention;
-  static const AttentionKernels k{"neon",      4, 2, TileAttention<A>::run, rowAttention<A>, rowAttentionScores<A>,
-                                  exp2Array<A>};
+  static const AttentionKernels k{
+      "neon", 4, 2, TileAttention<A>::run, rowAttention<A>, rowAttentionScores<A>, exp2Array<A>, nullptr, nullptr};
   return &k;
 }
 
