@@ -113,6 +113,7 @@ export class AttentionBlockStep {
     outPacked: null,
     keyRows: null,
     rowLengths: null,
+    blockTables: null,
   };
   /** Each batch item's row length before the step, when they differ: reused, grown to the largest batch. */
   private rowLengths = new Int32Array(0);
@@ -123,8 +124,13 @@ export class AttentionBlockStep {
     const buffers = this.take(call);
     try {
       const output = this.prepare(call, buffers);
-      native().attentionBlockStep(this.arrays, this.descriptor);
-      call.cache.advance(call.query.shape[1], call.rows);
+      this.claim(call);
+      try {
+        native().attentionBlockStep(this.arrays, this.descriptor);
+      } catch (e) {
+        call.cache.giveBack(call.query.shape[1], call.rows);
+        throw e;
+      }
       return output;
     } finally {
       this.release();
@@ -141,14 +147,22 @@ export class AttentionBlockStep {
     let job: Promise<unknown> | undefined;
     try {
       const output = this.prepare(call, buffers);
-      const settled = abortable(signal, (cancel) => {
-        job = native().attentionBlockStepAsync(this.arrays, this.descriptor, cancel);
-        return job;
-      });
+      const rows = call.query.shape[1];
+      // A signal aborted already starts nothing: nothing to claim (a paged cache copies no block).
+      const claimed = signal?.aborted !== true;
+      if (claimed) this.claim(call);
+      let settled: Promise<unknown>;
+      try {
+        settled = abortable(signal, (cancel) => {
+          job = native().attentionBlockStepAsync(this.arrays, this.descriptor, cancel);
+          return job;
+        });
+      } finally {
+        // Not started (aborted before, or refused): the positions were never written.
+        if (job === undefined && claimed) call.cache.giveBack(rows, call.rows);
+      }
       this.release();
       if (job !== undefined) {
-        const rows = call.query.shape[1];
-        call.cache.advance(rows, call.rows);
         // An aborted step never counts, even when its kernels had already finished: the caller got
         // an AbortError, so the cache gives its positions back once the job has stopped.
         const counted = job.then(() => {
@@ -164,6 +178,17 @@ export class AttentionBlockStep {
       if (job === undefined) give();
       else job.then(give, give);
     }
+  }
+
+  /**
+   * Counts the step's positions in its rows before it writes them (a paged cache first gives the
+   * rows the blocks they go into, which the native call then reads in the tables); a step that does
+   * not run gives them back.
+   */
+  private claim(call: StepCall): void {
+    const rows = call.query.shape[1];
+    if (call.cache.paged) call.cache.reserveBlocks(rows, call.rows);
+    call.cache.advance(rows, call.rows);
   }
 
   /** Writes the descriptor and the arrays of `call`; returns its output tensor. */
@@ -197,6 +222,10 @@ export class AttentionBlockStep {
     d[F.packedWidth] = w.inPacked === null ? 0 : w.inPacked.panelWidth;
     d[F.weightDtype] = w.dtype === 'bfloat16' ? 1 : 0;
     d[F.cacheDtype] = CACHE_DTYPE_CODES[cache.dtype];
+    const paged = cache.paged ? cache.pagedLayout() : null;
+    d[F.blockSize] = paged === null ? 0 : paged.blockSize;
+    d[F.blockTableWidth] = paged === null ? 0 : cache.blocksPerRow;
+    d[F.cacheBlocks] = paged === null ? 0 : paged.blocks;
     const a = this.arrays;
     a.x = query.data;
     a.inWeight = w.inWeight.data;
@@ -212,6 +241,7 @@ export class AttentionBlockStep {
     a.outPacked = w.outPacked === null ? null : w.outPacked.data;
     a.keyRows = call.rows ?? null;
     a.rowLengths = rowLengths;
+    a.blockTables = paged === null ? null : paged.tables;
     return output;
   }
 
@@ -231,7 +261,17 @@ export class AttentionBlockStep {
   private release(): void {
     const a = this.arrays;
     a.x = a.inWeight = a.inBias = a.outWeight = a.outBias = null;
-    a.keyCache = a.valueCache = a.qkv = a.attn = a.out = a.inPacked = a.outPacked = a.keyRows = a.rowLengths = null;
+    a.keyCache =
+      a.valueCache =
+      a.qkv =
+      a.attn =
+      a.out =
+      a.inPacked =
+      a.outPacked =
+      a.keyRows =
+      a.rowLengths =
+      a.blockTables =
+        null;
   }
 
   /** Stage buffers for the call's B * Lq rows: reused, grown to the largest step seen. */

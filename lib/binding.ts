@@ -117,6 +117,8 @@ export interface AttentionBlockStepArrays {
   keyRows: Maybe<Int32Array>;
   /** [B]: each batch item's row length before the step, or absent for the descriptor's cacheLength. */
   rowLengths: Maybe<Int32Array>;
+  /** Paged storage: the block tables [cacheRows, blockTableWidth]. */
+  blockTables: Maybe<Int32Array>;
 }
 
 /**

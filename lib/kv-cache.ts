@@ -425,11 +425,48 @@ export class KVCache {
   }
 
   /**
+   * @internal Every row, or each of `rows`, gives back its last `n` positions (a step that counted
+   * them did not write them); paged rows free the blocks past what they keep.
+   */
+  giveBack(n: number, rows?: Int32Array): void {
+    const count = rows === undefined ? this.batch : rows.length;
+    for (let b = 0; b < count; ++b) {
+      const r = rows === undefined ? b : rows[b];
+      this.setLengths(this.used[r] - n, r);
+    }
+  }
+
+  /**
+   * @internal Paged storage: gives every row (or each of `rows`) the blocks its next `n` positions
+   * go into, copying a shared part-filled last block first, as an append does, without writing them.
+   * The caller has checked the room (checkRoom).
+   */
+  reserveBlocks(n: number, rows?: Int32Array): void {
+    const pool = this.pool as BlockPool;
+    const P = pool.blockSize;
+    const count = rows === undefined ? this.batch : rows.length;
+    for (let b = 0; b < count; ++b) {
+      const r = rows === undefined ? b : rows[b];
+      for (let at = this.used[r], end = at + n; at < end; at += P - (at % P)) {
+        const slot = r * this.blocksPerRow + Math.floor(at / P);
+        if (at % P === 0) this.tables[slot] = pool.take();
+        else if (pool.shared(this.tables[slot])) this.tables[slot] = pool.copyOnWrite(this.tables[slot], at % P);
+      }
+    }
+  }
+
+  /** @internal Paged storage: the live block tables [batch, blocksPerRow] and the pool's size. */
+  pagedLayout(): { tables: Int32Array; blockSize: number; blocks: number } {
+    const pool = this.pool as BlockPool;
+    return { tables: this.tables, blockSize: pool.blockSize, blocks: pool.blocks };
+  }
+
+  /**
    * @internal Keeps the cache busy until `job` (a native job of the running step) settles; if it fails,
    * every row (or each of `rows`) gives back `giveBack` positions (the step's advance).
    */
   hold(job: Promise<unknown>, giveBack = 0, rows?: Int32Array): void {
-    this.holds.push(job.then(undefined, () => this.advance(-giveBack, rows)));
+    this.holds.push(job.then(undefined, () => this.giveBack(giveBack, rows)));
   }
 
   /**

@@ -968,7 +968,6 @@ export class MultiHeadAttention {
     // Self-attention over a cache with the packed weights and nothing else asked: one native call.
     const oneStep =
       cache !== undefined &&
-      !cache.paged &&
       inputLengths === undefined &&
       self &&
       this.positional === null &&

@@ -218,7 +218,8 @@ export const ACTIVATE = layout(['data'], ['offset', 'n', 'kind']);
  * (Ld), read through their prepacked panels (inPacked, outPacked) when packedWidth is not 0. Batch
  * item b appends to and attends over cache row keyRows[b] (of cacheRows), rowLengths[b] long before
  * the step, when those arrays are given. weightDtype 1: bfloat16 weights (Uint16Array, no panels);
- * cacheDtype 1 / 2: a bfloat16 / float16 cache (Uint16Array storage).
+ * cacheDtype 1 / 2: a bfloat16 / float16 cache (Uint16Array storage). blockSize > 0: paged storage
+ * of cacheBlocks blocks, each cache row's blocks in blockTables [cacheRows, blockTableWidth].
  */
 export const ATTENTION_BLOCK_STEP = layout(
   [
@@ -236,6 +237,7 @@ export const ATTENTION_BLOCK_STEP = layout(
     'outPacked',
     'keyRows',
     'rowLengths',
+    'blockTables',
   ],
   [
     'batch',
@@ -260,6 +262,9 @@ export const ATTENTION_BLOCK_STEP = layout(
     'cacheRows',
     'weightDtype',
     'cacheDtype',
+    'blockSize',
+    'blockTableWidth',
+    'cacheBlocks',
   ],
 );
 

@@ -14,6 +14,7 @@
 #include "binding/arguments.h"
 #include "binding/async_job.h"
 #include "binding/layouts.h"
+#include "binding/paged_tables.h"
 #include "binding/ops.h"
 #include "kernels/attention.h"
 #include "runtime/dispatch.h"
@@ -89,22 +90,6 @@ const int32_t* batchIndices(Napi::Env env, const ArrayArg<int32_t>& a, const cha
   return copy.data();
 }
 
-// The [kvBatch, width] block tables of paged keys, copied, every entry checked to name one of `blocks`
-// blocks: the kernel reads wherever an entry points.
-const int32_t* pagedTables(Napi::Env env, const ArrayArg<int32_t>& a, int64_t kvBatch, int64_t width, int64_t blocks,
-                           std::vector<int32_t>& copy) {
-  const std::string op = "native attention: blockTables";
-  if (a.data == nullptr) throwTypeError(env, "ERR_INVALID_ARGUMENT", op + " is missing");
-  if (width > 0 && kvBatch > a.length / width)
-    throwRangeError(env, "ERR_SHAPE_MISMATCH", op + " is shorter than rows x width");
-  copy.assign(a.data, a.data + kvBatch * width);
-  for (int32_t e : copy) {
-    if (e < 0 || e >= blocks)
-      throwRangeError(env, "ERR_OUT_OF_BOUNDS", op + " entries must lie in [0, " + std::to_string(blocks) + ")");
-  }
-  return copy.data();
-}
-
 std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, bool weightsOnly, Arrays& arrays,
                                                 Napi::Value* result) {
   Napi::Env env = info.Env();
@@ -142,8 +127,8 @@ std::shared_ptr<AttentionCall> prepareAttention(const Napi::CallbackInfo& info, 
     p.blockTableWidth = d.integer(F::blockTableWidth, 1, 1 << 30);
     if (p.blockTableWidth * p.kvBlockSize < p.Lk)
       throwRangeError(env, "ERR_SHAPE_MISMATCH", "native attention: the block tables cover fewer than Lk keys");
-    p.blockTables = pagedTables(env, arrays.optional<int32_t>("blockTables"), kvBatch, p.blockTableWidth, kvItems,
-                                call->blockTables);
+    p.blockTables = pagedTables(env, "native attention", arrays.optional<int32_t>("blockTables"), kvBatch,
+                                p.blockTableWidth, kvItems, call->blockTables);
   }
 
   int64_t s[3];

@@ -2,11 +2,13 @@
 // over a KV cache (kernels/attention_block.h) in one crossing. arrays { x, inWeight, inBias,
 // outWeight, outBias, keyCache, valueCache, qkv, attn, out, inPacked, outPacked, keyRows, rowLengths }
 // (the biases, the panels and the two row arrays may be absent; the weights are Uint16Arrays of
-// bfloat16 when weightDtype is 1, the caches Uint16Arrays when cacheDtype is not 0);
+// bfloat16 when weightDtype is 1, the caches Uint16Arrays when cacheDtype is not 0; blockTables with
+// paged storage, blockSize > 0);
 // descriptor: SA_ATTENTION_BLOCK_STEP_FIELDS (binding/layouts.h). TypeScript checked the shapes;
 // every bound is re-checked here, and the promise resolves to `out`.
 #include <napi.h>
 
+#include <climits>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@
 #include "binding/async_job.h"
 #include "binding/layouts.h"
 #include "binding/ops.h"
+#include "binding/paged_tables.h"
 #include "kernels/attention_block.h"
 #include "kernels/matmul.h"
 #include "runtime/dispatch.h"
@@ -81,7 +84,7 @@ const float* biasView(Napi::Env env, const ArrayArg<float>& a, const char* name,
 // async step runs, and a copy cannot move a write out of the checked bounds.
 struct StepJob {
   AttentionBlockStep step;
-  std::vector<int32_t> rows, lengths;
+  std::vector<int32_t> rows, lengths, tables;
 };
 
 // keyRows [batch] (distinct, each < cacheRows) and rowLengths [batch] (each <= capacity - Lq), copied
@@ -179,10 +182,24 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
   readRows(env, args.arrays, *job, cacheRows);
   // cacheDtype 0: float32 storage; 1 bfloat16, 2 float16 (Uint16Arrays).
   s->kvType = static_cast<ElementType>(d.integer(F::cacheDtype, 0, 2));
+  // Paged storage: blockSize > 0, the caches cacheBlocks blocks of blockSize positions, each cache
+  // row's table blockTableWidth entries (copied and checked) covering its capacity.
+  s->blockSize = d.integer(F::blockSize, 0, 1 << 30);
+  const int64_t storageRows = s->blockSize > 0 ? d.integer(F::cacheBlocks, 1, INT32_MAX) : cacheRows;
+  const int64_t storageRowPositions = s->blockSize > 0 ? s->blockSize : s->capacity;
+  if (s->blockSize > 0) {
+    s->blockTableWidth = d.integer(F::blockTableWidth, 1, 1 << 30);
+    if (s->blockTableWidth < (s->capacity + s->blockSize - 1) / s->blockSize) {
+      throwRangeError(env, "ERR_SHAPE_MISMATCH",
+                      std::string("native ") + kOp + ": the block tables do not cover the capacity");
+    }
+    s->blockTables = pagedTables(env, "native attentionBlockStep", args.arrays.optional<int32_t>("blockTables"),
+                                 cacheRows, s->blockTableWidth, storageRows, job->tables);
+  }
   const auto storage = [&](auto element, const char* name) {
     using T = decltype(element);
     ArrayArg<T> a = args.arrays.required<T>(name);
-    requireRoom(env, name, {cacheRows, s->capacity, Ekv}, a.length);
+    requireRoom(env, name, {storageRows, storageRowPositions, Ekv}, a.length);
     return a.data;
   };
   if (s->kvType == ElementType::Float32) {

@@ -74,7 +74,8 @@ namespace binding {
 #define SA_ATTENTION_BLOCK_STEP_FIELDS(X)                                                          \
   X(batch) X(Lq) X(heads) X(kvHeads) X(headDim) X(xOffset) X(xStrideB) X(xStrideL)               \
   X(inWeightOffset) X(inWeightLd) X(inBiasOffset) X(outWeightOffset) X(outWeightLd) X(outBiasOffset) \
-  X(capacity) X(cacheLength) X(outOffset) X(scale) X(packedWidth) X(cacheRows) X(weightDtype) X(cacheDtype)
+  X(capacity) X(cacheLength) X(outOffset) X(scale) X(packedWidth) X(cacheRows) X(weightDtype) X(cacheDtype) \
+  X(blockSize) X(blockTableWidth) X(cacheBlocks)
 
 // The typed arrays of each op, in the order they follow the descriptor.
 #define SA_ATTENTION_ARRAYS(X) \
@@ -94,7 +95,7 @@ namespace binding {
 #define SA_ACTIVATE_ARRAYS(X) X(data)
 #define SA_ATTENTION_BLOCK_STEP_ARRAYS(X) \
   X(x) X(inWeight) X(inBias) X(outWeight) X(outBias) X(keyCache) X(valueCache) X(qkv) X(attn) X(out) X(inPacked) \
-  X(outPacked) X(keyRows) X(rowLengths)
+  X(outPacked) X(keyRows) X(rowLengths) X(blockTables)
 
 // Every layout: (the op's exported name, its arrays, its descriptor fields, the C++ struct naming them).
 #define SA_OP_LAYOUTS(L)                                                                              \

@@ -39,6 +39,12 @@ struct AttentionBlockStep {
   uint16_t* keyCache16 = nullptr;
   uint16_t* valueCache16 = nullptr;
   int64_t capacity = 0, cacheLength = 0;
+  // Paged storage (blockSize > 0): the caches hold blocks of blockSize positions, [blocks, blockSize,
+  // kvHeads, headDim]; position p of cache row r lies in block blockTables[r * blockTableWidth + p /
+  // blockSize]. The caller has checked every entry a step reads or writes.
+  int64_t blockSize = 0;
+  const int32_t* blockTables = nullptr;
+  int64_t blockTableWidth = 0;
   // Rows of their own lengths (continuous batching): batch item b appends to and reads cache row
   // keyRows[b] (nullptr: row b), whose length before the step is rowLengths[b] (nullptr: cacheLength).
   const int32_t* keyRows = nullptr;

@@ -98,6 +98,12 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   // 2. The new keys and values into the cache: one contiguous Ekv run per (batch, position).
   const auto rowOf = [&](int64_t b) -> int64_t { return s.keyRows != nullptr ? s.keyRows[b] : b; };
   const auto lengthOf = [&](int64_t b) -> int64_t { return s.rowLengths != nullptr ? s.rowLengths[b] : s.cacheLength; };
+  // The element offset of position pos of batch item b's row in the storage.
+  const auto slotOf = [&](int64_t b, int64_t pos) -> int64_t {
+    if (s.blockSize == 0) return (rowOf(b) * s.capacity + pos) * Ekv;
+    const int64_t block = s.blockTables[rowOf(b) * s.blockTableWidth + pos / s.blockSize];
+    return (block * s.blockSize + pos % s.blockSize) * Ekv;
+  };
   const ConvertKernels* round = s.kvType == ElementType::Float32 ? nullptr : convertKernelsFor(kernels.isa);
   const auto narrow = round == nullptr                    ? nullptr
                       : s.kvType == ElementType::BFloat16 ? round->floatToBf16
@@ -105,7 +111,7 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < Lq; ++i) {
       const float* row = s.qkv + (b * Lq + i) * W;
-      const int64_t at = (rowOf(b) * s.capacity + lengthOf(b) + i) * Ekv;
+      const int64_t at = slotOf(b, lengthOf(b) + i);
       if (narrow != nullptr) {
         narrow(row + E, s.keyCache16 + at, Ekv);
         narrow(row + E + Ekv, s.valueCache16 + at, Ekv);
@@ -141,6 +147,12 @@ void attentionBlockStep(const KernelTable& kernels, const AttentionBlockStep& s)
     a.alignToKeyLengths = true;
   }
   a.keyRows = s.keyRows;
+  if (s.blockSize > 0) {
+    a.kStrideB = a.vStrideB = s.blockSize * Ekv;
+    a.kvBlockSize = s.blockSize;
+    a.blockTables = s.blockTables;
+    a.blockTableWidth = s.blockTableWidth;
+  }
   attention(kernels, a);
 
   // 4. The output projection.

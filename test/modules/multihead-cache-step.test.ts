@@ -42,13 +42,22 @@ interface StepCase {
   /** The module's weights (default float32) and the caches' dtype (default float32). */
   weights?: 'float32' | 'bfloat16';
   cache?: 'float32' | 'bfloat16' | 'float16';
+  /** Paged caches of blocks of this many positions (default contiguous rows). */
+  blockSize?: number;
 }
 
 async function compareSteps(o: StepCase) {
   const E = 64;
   const mha = randomMha(E, o.H, o.Hkv, o.bias, 11).to(o.weights ?? 'float32');
   const make = () =>
-    new KVCache({ batch: o.B, numKeyValueHeads: o.Hkv, headDim: E / o.H, capacity: 16, dtype: o.cache ?? 'float32' });
+    new KVCache({
+      batch: o.B,
+      numKeyValueHeads: o.Hkv,
+      headDim: E / o.H,
+      capacity: 16,
+      dtype: o.cache ?? 'float32',
+      blockSize: o.blockSize,
+    });
   const fused = make(),
     general = make();
   const x = randomTensor([o.B, 12, E], rng(12));
@@ -66,14 +75,21 @@ async function compareSteps(o: StepCase) {
       const run = (options: object) =>
         o.async ? mha.forward(xt, xt, xt, options) : Promise.resolve(mha.forwardSync(xt, xt, xt, options));
       const got = (await run({ cache: fused })).output;
-      const want = (await run({ cache: general, keyPaddingMask: noPadding(o.B, start + Lq) })).output;
+      // A mask that masks nothing (or, paged, input lengths that cut nothing) takes the general path.
+      const throughGeneral = o.blockSize
+        ? { inputLengths: new Array(o.B).fill(Lq) }
+        : { keyPaddingMask: noPadding(o.B, start + Lq) };
+      const want = (await run({ cache: general, ...throughGeneral })).output;
       expect(got.shape).toEqual([o.B, Lq, E]);
       expectClose(got.data, want.data, 1e-6, 1e-6, `step at ${start}`);
       expect(fused.length).toBe(start + Lq);
     }
     expect(spy).toHaveBeenCalledTimes(6);
-    expectClose(fused.keyStorage.data, general.keyStorage.data, 1e-6, 1e-6, 'cached keys');
-    expectClose(fused.valueStorage.data, general.valueStorage.data, 1e-6, 1e-6, 'cached values');
+    for (let b = 0; b < o.B; ++b) {
+      expectClose(fused.keys(b).data, general.keys(b).data, 1e-6, 1e-6, `cached keys of row ${b}`);
+      expectClose(fused.values(b).data, general.values(b).data, 1e-6, 1e-6, `cached values of row ${b}`);
+    }
+    expect(fused.freeBlocks).toBe(general.freeBlocks);
   } finally {
     spy.mockRestore();
   }
@@ -114,6 +130,17 @@ describe(`MultiHeadAttention over a KV cache, one native call per step (${isa})`
       await compareSteps({ B: 2, H: 4, Hkv: 2, bias: true, async: true, weights: w, cache: c });
     }
   });
+
+  test.each([4, 5, 16])(
+    'paged rows of %d-position blocks: equal the general path, sync and async, 1 and 2 threads',
+    async (blockSize) => {
+      for (const threads of [1, 2]) {
+        setNumThreads(threads);
+        await compareSteps({ B: 2, H: 4, Hkv: 2, bias: true, async: false, blockSize });
+        await compareSteps({ B: 2, H: 4, Hkv: 2, bias: false, async: true, blockSize, cache: 'bfloat16' });
+      }
+    },
+  );
 
   test('decode steps at 1024 cached positions (keys and projection columns split over threads) equal the general path', () => {
     const E = 512,
@@ -293,6 +320,15 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
       c.arrays[name] = Int32Array.from(values);
     };
   };
+  /** Paged storage of one-position blocks (3 by default, the storage's positions) with `tables`. */
+  const paged = (tables: number[] | null, o: { width?: number; blocks?: number } = {}) => {
+    return (c: ReturnType<typeof stepCall>) => {
+      c.d[c.F.blockSize] = 1;
+      c.d[c.F.blockTableWidth] = o.width ?? 3;
+      c.d[c.F.cacheBlocks] = o.blocks ?? 3;
+      c.arrays.blockTables = tables === null ? null : Int32Array.from(tables);
+    };
+  };
   const codeOf = (fn: () => unknown) => {
     try {
       fn();
@@ -391,6 +427,12 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
       (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheDtype] = 1),
       'ERR_INVALID_DTYPE',
     ],
+    ['paged without tables', paged(null), 'ERR_INVALID_ARGUMENT'],
+    ['a table entry past the blocks', paged([0, 1, 3]), 'ERR_OUT_OF_BOUNDS'],
+    ['a negative table entry', paged([0, -1, 2]), 'ERR_OUT_OF_BOUNDS'],
+    ['tables short of the rows', paged([0, 1]), 'ERR_SHAPE_MISMATCH'],
+    ['tables narrower than the capacity', paged([0, 1], { width: 2 }), 'ERR_SHAPE_MISMATCH'],
+    ['blocks past the storage', paged([0, 1, 2], { blocks: 4 }), 'ERR_OUT_OF_BOUNDS'],
     ['an unknown cache dtype', (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheDtype] = 3), 'ERR_INVALID_ARGUMENT'],
     [
       'a half cache too short',
@@ -406,6 +448,15 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     breakIt(c);
     expect(codeOf(c.run)).toBe(code);
     expect(c.arrays.keyCache!.every((v) => v === 0)).toBe(true);
+  });
+
+  test('paged storage: the new position goes into the block its row table names', () => {
+    const c = stepCall();
+    paged([2, 0, 1])(c);
+    c.run();
+    // Position 0 of row 0 lies in block 2: floats 16..23 of the storage, nothing else written.
+    expect(c.arrays.keyCache![16]).toBeCloseTo(0.008, 6);
+    expect(c.arrays.keyCache!.filter((v) => v !== 0).length).toBe(8);
   });
 
   test('keyRows and rowLengths place the new position in the named row at its own length', () => {
@@ -481,6 +532,20 @@ describe('an aborted cached step', () => {
     await cache.idle();
     expect(cache.busy).toBe(false);
     expect(cache.length).toBe(outcome === 'resolved' ? 3 : 2);
+  });
+
+  test('an aborted step on a paged cache gives back its positions and the blocks it took', async () => {
+    const mha = randomMha(64, 4, 4, false, 28);
+    const cache = new KVCache({ batch: 2, numKeyValueHeads: 4, headDim: 16, capacity: 8, blockSize: 2 });
+    const x = randomTensor([2, 2, 64], rng(29));
+    mha.forwardSync(x, x, x, { cache });
+    const free = cache.freeBlocks;
+    const step = randomTensor([2, 1, 64], rng(30));
+    const outcome = await abortedAtOnce((signal) => mha.forward(step, step, step, { cache, signal }));
+    await cache.idle();
+    // Each row's third position opens a block.
+    expect(cache.freeBlocks).toBe(outcome === 'resolved' ? free - 2 : free);
+    expect(Array.from(cache.lengths)).toEqual(outcome === 'resolved' ? [3, 3] : [2, 2]);
   });
 
   test("an aborted step on named rows of their own lengths gives back only those rows' positions", async () => {
