@@ -22,6 +22,7 @@ struct BlockCase {
   std::vector<int32_t> keyRows = {};     // [B] or empty: rows 0..B-1
   std::vector<int32_t> rowLengths = {};  // [B] or empty: `cached` for every row
   int64_t cacheRows = 0;                 // 0: B
+  int64_t blockSize = 0;                 // > 0: paged storage, each row's blocks in reverse order
 };
 
 // y[rows, N] = x W^T + b in double.
@@ -50,7 +51,17 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
   const int64_t cacheRows = c.cacheRows > 0 ? c.cacheRows : c.B;
   const auto rowOf = [&](int64_t b) -> int64_t { return c.keyRows.empty() ? b : c.keyRows[b]; };
   const auto lengthOf = [&](int64_t b) -> int64_t { return c.rowLengths.empty() ? c.cached : c.rowLengths[b]; };
-  std::vector<float> keys = fill(cacheRows * c.capacity * Ekv), values = fill(cacheRows * c.capacity * Ekv);
+  // Paged: row r's block t is storage block (rows x width - 1) - (r x width + t), so no row's
+  // blocks are where contiguous rows would put them.
+  const int64_t width = c.blockSize > 0 ? (c.capacity + c.blockSize - 1) / c.blockSize : 0;
+  std::vector<int32_t> tables(cacheRows * width);
+  for (size_t i = 0; i < tables.size(); ++i) tables[i] = static_cast<int32_t>(tables.size() - 1 - i);
+  const auto slot = [&](int64_t row, int64_t pos) -> int64_t {
+    if (c.blockSize == 0) return (row * c.capacity + pos) * Ekv;
+    return (tables[row * width + pos / c.blockSize] * c.blockSize + pos % c.blockSize) * Ekv;
+  };
+  const int64_t storagePositions = c.blockSize > 0 ? cacheRows * width * c.blockSize : cacheRows * c.capacity;
+  std::vector<float> keys = fill(storagePositions * Ekv), values = fill(storagePositions * Ekv);
   const std::vector<float> keysBefore = keys, valuesBefore = values;
   std::vector<float> qkv(rows * W), attn(rows * E), out(rows * E);
 
@@ -62,6 +73,7 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
   s.keyCache = keys.data(), s.valueCache = values.data(), s.capacity = c.capacity, s.cacheLength = c.cached;
   s.keyRows = c.keyRows.empty() ? nullptr : c.keyRows.data();
   s.rowLengths = c.rowLengths.empty() ? nullptr : c.rowLengths.data();
+  s.blockSize = c.blockSize, s.blockTables = tables.data(), s.blockTableWidth = width;
   s.qkv = qkv.data(), s.attn = attn.data(), s.out = out.data();
   s.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.d)));
   ThreadPool::instance().setNumThreads(threads);
@@ -82,7 +94,7 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
   for (int64_t b = 0; b < c.B; ++b)
     for (int64_t i = 0; i < c.Lq; ++i)
       for (int64_t e = 0; e < Ekv; ++e) {
-        const int64_t at = (rowOf(b) * c.capacity + lengthOf(b) + i) * Ekv + e;
+        const int64_t at = slot(rowOf(b), lengthOf(b) + i) + e;
         kAll[at] = proj[(b * c.Lq + i) * W + E + e];
         vAll[at] = proj[(b * c.Lq + i) * W + E + Ekv + e];
       }
@@ -98,15 +110,14 @@ void checkCase(Isa isa, int threads, const BlockCase& c, bool packed, std::mt199
         for (int64_t j = 0; j <= last; ++j) {
           double dot = 0;
           for (int64_t t = 0; t < c.d; ++t)
-            dot += proj[(b * c.Lq + i) * W + h * c.d + t] * kAll[(row * c.capacity + j) * Ekv + (h / group) * c.d + t];
+            dot += proj[(b * c.Lq + i) * W + h * c.d + t] * kAll[slot(row, j) + (h / group) * c.d + t];
           p[j] = dot * s.scale;
           top = std::max(top, p[j]);
         }
         for (double& v : p) sum += (v = std::exp(v - top));
         for (int64_t j = 0; j <= last; ++j)
           for (int64_t t = 0; t < c.d; ++t)
-            att[(b * c.Lq + i) * E + h * c.d + t] +=
-                p[j] / sum * vAll[(row * c.capacity + j) * Ekv + (h / group) * c.d + t];
+            att[(b * c.Lq + i) * E + h * c.d + t] += p[j] / sum * vAll[slot(row, j) + (h / group) * c.d + t];
       }
   const std::vector<double> want = linearRef(att, rows, E, outW, E, c.bias ? outB.data() : nullptr);
 
@@ -136,6 +147,9 @@ SA_NATIVE_TEST(attention_block_step_matches_reference) {
       {3, 1, 4, 2, 16, 40, 0, true, {}, {5, 0, 38}},
       {2, 1, 4, 4, 16, 40, 0, false, {2, 0}, {17, 3}, 3},
       {2, 2, 2, 1, 8, 300, 0, true, {1, 0}, {297, 1}},  // a two-position step, one row filling up
+      // paged: blocks of 4 (a step crossing into a new block) and of 5 (capacity not a multiple)
+      {3, 1, 4, 2, 16, 40, 0, true, {2, 0}, {7, 12}, 3, 4},
+      {2, 2, 2, 2, 8, 23, 0, false, {}, {3, 21}, 0, 5},
   };
   for (Isa isa : availableIsas())
     for (int threads : {1, 2})
