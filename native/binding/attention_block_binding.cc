@@ -8,6 +8,7 @@
 // every bound is re-checked here, and the promise resolves to `out`.
 #include <napi.h>
 
+#include <algorithm>
 #include <climits>
 #include <initializer_list>
 #include <memory>
@@ -97,12 +98,13 @@ void readRows(Napi::Env env, Arrays& arrays, StepJob& job, int64_t cacheRows) {
   if (rows.data != nullptr) {
     if (rows.length < B) throwRangeError(env, "ERR_SHAPE_MISMATCH", op + ": keyRows is shorter than the batch");
     job.rows.assign(rows.data, rows.data + B);
-    std::vector<bool> seen(static_cast<size_t>(cacheRows), false);
-    for (int32_t r : job.rows) {
-      if (r < 0 || r >= cacheRows || seen[static_cast<size_t>(r)]) {
+    // Distinct: sorted, no two equal (the batch's size, whatever cacheRows claims).
+    std::vector<int32_t> sorted = job.rows;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      if (sorted[i] < 0 || sorted[i] >= cacheRows || (i > 0 && sorted[i] == sorted[i - 1])) {
         throwRangeError(env, "ERR_INVALID_ARGUMENT", op + ": keyRows must be distinct rows of the cache");
       }
-      seen[static_cast<size_t>(r)] = true;
     }
     s.keyRows = job.rows.data();
   } else if (B > cacheRows) {
@@ -171,7 +173,9 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async) {
   s->inPacked = panelsView(env, args.arrays.optional<float>("inPacked"), "inPacked", packedWidth, W, E);
   s->outPacked = panelsView(env, args.arrays.optional<float>("outPacked"), "outPacked", packedWidth, E, E);
 
-  s->capacity = d.integer(F::capacity);
+  // Positions reach the attention as int32 key indices (kernels/attention_kernels.h); with paged
+  // storage the capacity is not tied to the arrays' lengths, so it is capped here.
+  s->capacity = d.integer(F::capacity, 0, INT32_MAX);
   s->cacheLength = d.integer(F::cacheLength);
   if (s->cacheLength > s->capacity || Lq > s->capacity - s->cacheLength) {
     throwRangeError(env, "ERR_CACHE_FULL",

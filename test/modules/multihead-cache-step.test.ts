@@ -432,6 +432,16 @@ describe('the attentionBlockStep binding re-checks every bound', () => {
     ['a negative table entry', paged([0, -1, 2]), 'ERR_OUT_OF_BOUNDS'],
     ['tables short of the rows', paged([0, 1]), 'ERR_SHAPE_MISMATCH'],
     ['tables narrower than the capacity', paged([0, 1], { width: 2 }), 'ERR_SHAPE_MISMATCH'],
+    [
+      'a paged capacity past int32 (key positions are int32)',
+      (c: ReturnType<typeof stepCall>) => {
+        paged(new Array(65536).fill(0), { width: 65536, blocks: 3 })(c);
+        c.d[c.F.blockSize] = 65536;
+        c.d[c.F.capacity] = 2 ** 33;
+        c.d[c.F.cacheLength] = 2 ** 33 - 1;
+      },
+      'ERR_INVALID_ARGUMENT',
+    ],
     ['blocks past the storage', paged([0, 1, 2], { blocks: 4 }), 'ERR_OUT_OF_BOUNDS'],
     ['an unknown cache dtype', (c: ReturnType<typeof stepCall>) => (c.d[c.F.cacheDtype] = 3), 'ERR_INVALID_ARGUMENT'],
     [
