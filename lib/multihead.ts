@@ -7,23 +7,15 @@
  * TRUE WHERE ATTENDING IS NOT ALLOWED; keyPaddingMask is TRUE AT PADDING. A float mask is added.
  */
 import type { AbortSignalLike, SignalOptions } from './abort';
-import {
-  attentionWeightsSync,
-  attentionWeights,
-  scaledDotProductAttention,
-  scaledDotProductAttentionSync,
-  AttentionOptions,
-} from './attention';
+import { AttentionOptions } from './attention';
 import { describeValue, rangeError, typeError } from './errors';
 import { KVCache } from './kv-cache';
-import type { FloatTensor } from './kv-copy';
-import { Block, Kernel, runAll, runAsync, runSync, step } from './kernel-steps';
-import { linear, linearSync, LinearOptions, matmul, matmulSync, MatmulOptions } from './matmul';
+import { Block, runAll, runAsync, runSync, step } from './kernel-steps';
 import { PackedWeight, packWeight } from './packed-weight';
 import { readSafetensors } from './safetensors';
 import { formatShape } from './shape';
 import { isTensor, MaskTensor, Tensor } from './tensor';
-import { callFormOf, optionKeys } from './option-keys';
+import { callFormOf } from './option-keys';
 import {
   checkOut,
   expectOptions,
@@ -34,17 +26,30 @@ import {
   signalOf,
 } from './validate';
 import { AttentionBlockStep, stepWeightsOf, StepWeights } from './attention-block-step';
-import { plural } from './wording';
-import { PositionalHead, PositionalHeadOptions, PositionalParameters } from './positional-head';
-import { applyRotaryEmbedding, applyRotaryEmbeddingSync, RotaryEmbeddingOptions } from './rotary';
-import { MultiHeadRotaryOptions, rotaryCalls, rotaryOption, scoreOptions } from './multihead-decoder-options';
+import { PositionalHead, PositionalParameters } from './positional-head';
+import { RotaryEmbeddingOptions } from './rotary';
+import { rotaryCalls, rotaryOption, scoreOptions } from './multihead-decoder-options';
 import { PrecomputedMemory } from './precomputed-memory';
 import { LOAD_STATE_DICT_OPTION_KEYS, selectStateDict } from './state-dict-options';
-import { Bf16Weight, bf16Weight, linearBf16, linearBf16Sync } from './bf16-linear';
+import { bf16Weight } from './bf16-linear';
 import { WeightDtype, weightDtypeOf, WeightLoadOptions } from './weight-dtype';
+import { ATTENTION, LINEAR, LinearWeight, MATMUL, ROTARY, WEIGHTS } from './multihead-kernels';
+import {
+  MULTI_HEAD_ATTENTION_OPTION_KEYS,
+  MULTI_HEAD_FORWARD_OPTION_KEYS,
+  MultiHeadAttentionOptions,
+  MultiHeadForwardOptions,
+  MultiHeadForwardResult,
+  MultiHeadForwardResultWithWeights,
+} from './multihead-options';
+import { cachedView, cacheRowsOf, inputLengthsOf } from './multihead-cache-rows';
 
-/** A projection's weight as the LINEAR step reads it: float32 panels, or bfloat16 rows. */
-type LinearWeight = PackedWeight | Bf16Weight;
+export type {
+  MultiHeadAttentionOptions,
+  MultiHeadForwardOptions,
+  MultiHeadForwardResult,
+  MultiHeadForwardResultWithWeights,
+} from './multihead-options';
 
 /** The projection weights by state-dict name (the biases and positional parameters are not among them). */
 const PROJECTION_WEIGHTS = new Set([
@@ -55,150 +60,6 @@ const PROJECTION_WEIGHTS = new Set([
   'out_proj.weight',
 ]);
 const LOAD_OPTION_KEYS = [...LOAD_STATE_DICT_OPTION_KEYS, 'dtype'];
-
-/** The kernels the block runs, each in both modes (kernel-steps picks one per call). */
-const MATMUL: Kernel<[Tensor, Tensor, MatmulOptions?], Tensor<Float32Array>> = {
-  sync: matmulSync,
-  async: matmul,
-  abortable: (signal, a, b, o) => matmul(a, b, { ...o, signal }),
-};
-const LINEAR: Kernel<[Tensor, LinearWeight, LinearOptions?], Tensor<Float32Array>> = {
-  sync: (x, w, o) => (w instanceof Bf16Weight ? linearBf16Sync(x, w, o) : linearSync(x, w, o)),
-  async: (x, w, o) => (w instanceof Bf16Weight ? linearBf16(x, w, o) : linear(x, w, o)),
-  abortable: (signal, x, w, o) =>
-    w instanceof Bf16Weight ? linearBf16(x, w, { ...o, signal }) : linear(x, w, { ...o, signal }),
-};
-const ATTENTION: Kernel<[Tensor, Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
-  sync: scaledDotProductAttentionSync,
-  async: scaledDotProductAttention,
-  abortable: (signal, q, k, v, o) => scaledDotProductAttention(q, k, v, { ...o, signal }),
-};
-const ROTARY: Kernel<[Tensor, RotaryEmbeddingOptions?], Tensor<Float32Array>> = {
-  sync: applyRotaryEmbeddingSync,
-  async: applyRotaryEmbedding,
-  abortable: (signal, x, o) => applyRotaryEmbedding(x, { ...o, signal }),
-};
-const WEIGHTS: Kernel<[Tensor, Tensor, AttentionOptions?], Tensor<Float32Array>> = {
-  sync: attentionWeightsSync,
-  async: attentionWeights,
-  abortable: (signal, q, k, o) => attentionWeights(q, k, { ...o, signal }),
-};
-
-export interface MultiHeadAttentionOptions {
-  embedDim: number;
-  numHeads: number;
-  /** Width of key inputs (default embedDim). */
-  kdim?: number;
-  /** Width of value inputs (default embedDim). */
-  vdim?: number;
-  /** Projection biases (default true). */
-  bias?: boolean;
-  /** Grouped-query attention: key/value heads shared by numHeads / numKeyValueHeads query heads. */
-  numKeyValueHeads?: number;
-  /**
-   * A positional head (PARec; FPARec with `rank`): per head, softmax(P_h / sqrt(headDim) + masks)
-   * times the same projected values, added to the dot-product attention's output before out_proj.
-   * P_h is positional_logits[h] [maxLength, maxLength], or positional_left[h] positional_right[h]^T
-   * with the factors [numHeads, maxLength, rank]; both are loaded with the other weights. Query i
-   * is position i (cached length + i with a KVCache), key j position j.
-   */
-  positional?: PositionalHeadOptions;
-}
-
-const MULTI_HEAD_ATTENTION_OPTION_KEYS = optionKeys<MultiHeadAttentionOptions>({
-  embedDim: true,
-  numHeads: true,
-  kdim: true,
-  vdim: true,
-  bias: true,
-  numKeyValueHeads: true,
-  positional: true,
-});
-
-export interface MultiHeadForwardOptions {
-  /** bool [B, Lk], TRUE AT PADDING (masked out); or float32 [B, Lk], added. */
-  keyPaddingMask?: MaskTensor;
-  /** bool [Lq, Lk] or [B * numHeads, Lq, Lk], TRUE = NOT ALLOWED; or float32, added. */
-  attnMask?: MaskTensor;
-  /** Causal (top-left) masking. With `cache`, attention is always causal, bottom-right aligned. */
-  isCausal?: boolean;
-  /**
-   * Also return the attention weights (default false): the dot-product attention's only (a
-   * positional head's weights are not part of them).
-   */
-  needWeights?: boolean;
-  /** Weights averaged over heads [B, Lq, Lk] (default true) or per head [B, numHeads, Lq, Lk]. */
-  averageAttnWeights?: boolean;
-  /**
-   * Append this call's keys/values to the cache and attend over everything cached. Asynchronous calls
-   * on one cache take effect in call order; synchronous ones are refused (ERR_CACHE_BUSY) while any is queued.
-   */
-  cache?: KVCache;
-  /**
-   * With `cache`: batch item i uses cache row cacheRows[i] (default 0..B-1; B may be below cache.batch),
-   * distinct rows in any order. Each row appends at its own length and attends over its own positions.
-   */
-  cacheRows?: Int32Array | readonly number[];
-  /**
-   * With `cache`, self-attention: per batch item, only its first inputLengths[i] positions are appended
-   * and attend (a batch of prompts of different lengths); its other output rows are zeros.
-   */
-  inputLengths?: Int32Array | readonly number[];
-  /**
-   * Rotary position embedding (RoPE) of the projected query and key heads, before attention and
-   * before the keys are cached; `true` for the defaults. Batch item b's new positions start at its
-   * cache row's length (queries bottom-right aligned to the keys), at 0 without a cache.
-   */
-  rotary?: MultiHeadRotaryOptions | true;
-  /**
-   * ALiBi, as scaledDotProductAttention's: one slope per query head (float32 Tensor [numHeads],
-   * Float32Array or number[]), or `true` for alibiSlopes(numHeads). Distances are to the query's
-   * aligned position (its cache position with a cache).
-   */
-  alibiSlopes?: Tensor | Float32Array | readonly number[] | true;
-  /** Sliding window [left, right] around the query's aligned position, as scaledDotProductAttention's. */
-  windowSize?: readonly [number, number];
-  /** Logit soft-capping: scores s become softcap * tanh(s / softcap) (> 0). */
-  softcap?: number;
-  /**
-   * forward() only: aborting it rejects the call with an AbortError and stops its kernels (a `cache`
-   * may then already hold this call's keys and values).
-   */
-  signal?: AbortSignalLike;
-  /**
-   * Write the output here instead of a new tensor: float32, contiguous, [B, Lq, embedDim], sharing no
-   * bytes with the inputs, the weights or the cache (ERR_OVERLAPPING_OUTPUT).
-   */
-  out?: Tensor;
-}
-
-const MULTI_HEAD_FORWARD_OPTION_KEYS = optionKeys<MultiHeadForwardOptions>({
-  keyPaddingMask: true,
-  attnMask: true,
-  isCausal: true,
-  needWeights: true,
-  averageAttnWeights: true,
-  cache: true,
-  cacheRows: true,
-  inputLengths: true,
-  rotary: true,
-  alibiSlopes: true,
-  windowSize: true,
-  softcap: true,
-  out: true,
-});
-
-export interface MultiHeadForwardResult {
-  /** [B, Lq, embedDim] */
-  output: Tensor<Float32Array>;
-  weights?: Tensor<Float32Array>;
-}
-
-/** The result of a forward call whose options say `needWeights: true`. */
-export interface MultiHeadForwardResultWithWeights extends MultiHeadForwardResult {
-  /** [B, Lq, Lk] averaged over heads, or [B, numHeads, Lq, Lk] with averageAttnWeights: false. */
-  weights: Tensor<Float32Array>;
-}
 
 type Weights = {
   /** The projection weights' dtype (biases and positional parameters are float32 either way). */
@@ -245,114 +106,6 @@ class ScratchPool {
   give(buffer: Float32Array): void {
     if (this.free.length < 4) this.free.push(buffer);
   }
-}
-
-/**
- * The cache rows of a call's batch items, checked: undefined for every row in order (the default
- * when B is the cache's batch), otherwise B distinct rows of the cache.
- */
-function cacheRowsOf(rowsIn: unknown, B: number, cache: KVCache, op: string): Int32Array | undefined {
-  if (rowsIn === undefined && B === cache.batch) return undefined;
-  if (rowsIn === undefined) return Int32Array.from({ length: B }, (_, i) => i);
-  if (!(rowsIn instanceof Int32Array) && !Array.isArray(rowsIn)) {
-    throw typeError(
-      'ERR_INVALID_OPTION',
-      `${op}: Expected an Int32Array or number[] for cacheRows but received ${describeValue(rowsIn)}`,
-    );
-  }
-  const values = rowsIn as ArrayLike<unknown>;
-  if (values.length !== B) {
-    throw rangeError(
-      'ERR_SHAPE_MISMATCH',
-      `${op}: cacheRows has ${plural(values.length, 'entry', 'entries')} but the query batch is ${B}`,
-    );
-  }
-  const rows = new Int32Array(B);
-  let identity = true;
-  for (let i = 0; i < B; ++i) {
-    const r = values[i];
-    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0 || r >= cache.batch) {
-      throw rangeError(
-        'ERR_INVALID_OPTION',
-        `${op}: cacheRows[${i}] must be an integer in [0, ${cache.batch}) (the cache's batch) but is ${describeValue(r)}`,
-      );
-    }
-    if (rows.subarray(0, i).includes(r)) {
-      throw rangeError('ERR_INVALID_OPTION', `${op}: cacheRows names row ${r} twice; each row may be written once`);
-    }
-    rows[i] = r;
-    identity &&= r === i;
-  }
-  return identity && B === cache.batch ? undefined : rows;
-}
-
-/** inputLengths, checked: one count in [0, L] per batch item of a call whose queries and keys have L positions. */
-function inputLengthsOf(given: unknown, B: number, Lq: number, Lk: number, op: string): Int32Array | undefined {
-  if (given === undefined) return undefined;
-  if (Lq !== Lk) {
-    throw rangeError(
-      'ERR_SHAPE_MISMATCH',
-      `${op}: inputLengths needs as many query positions as key positions (${Lq} vs ${Lk})`,
-    );
-  }
-  if (!(given instanceof Int32Array) && !Array.isArray(given)) {
-    throw typeError(
-      'ERR_INVALID_OPTION',
-      `${op}: Expected an Int32Array or number[] for inputLengths but received ${describeValue(given)}`,
-    );
-  }
-  const values = given as ArrayLike<unknown>;
-  if (values.length !== B) {
-    throw rangeError(
-      'ERR_SHAPE_MISMATCH',
-      `${op}: inputLengths has ${plural(values.length, 'entry', 'entries')} but the batch is ${B}`,
-    );
-  }
-  const lengths = new Int32Array(B);
-  for (let i = 0; i < B; ++i) {
-    const n = values[i];
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > Lq) {
-      throw rangeError(
-        'ERR_INVALID_OPTION',
-        `${op}: inputLengths[${i}] must be an integer in [0, ${Lq}] but is ${describeValue(n)}`,
-      );
-    }
-    lengths[i] = n;
-  }
-  return lengths;
-}
-
-/**
- * What a call attends over in the cache once its Lk positions are appended: the storage as
- * [cache.batch, Lk', Hkv, d] (Lk' the longest row), and each batch item's key count when the rows differ.
- */
-function cachedView(cache: KVCache, B: number, Lk: number, rows?: Int32Array, inputLengths?: Int32Array) {
-  const lengths = cache.lengths;
-  const keyLengths = new Int32Array(B);
-  let longest = 0;
-  for (let b = 0; b < B; ++b) {
-    keyLengths[b] = lengths[rows === undefined ? b : rows[b]] + (inputLengths === undefined ? Lk : inputLengths[b]);
-    longest = Math.max(longest, keyLengths[b]);
-  }
-  if (cache.paged) {
-    // The blocks and the live tables: the step appends first, the attention reads the tables after.
-    return {
-      keys: cache.keyStorage,
-      values: cache.valueStorage,
-      keyLengths,
-      longest,
-      blockTable: cache.blockTableView(longest),
-    };
-  }
-  const ragged = rows !== undefined || inputLengths !== undefined || keyLengths.some((n) => n !== longest);
-  const view = (t: FloatTensor) => t.narrow(1, 0, longest);
-  return {
-    longest,
-    blockTable: undefined,
-    keys: view(cache.keyStorage),
-    values: view(cache.valueStorage),
-    keyLengths: ragged ? keyLengths : undefined,
-  };
 }
 
 export class MultiHeadAttention {
