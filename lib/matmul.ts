@@ -248,10 +248,26 @@ export function foldedRowStride(x: Tensor): number | null {
   return rowStride ?? Math.max(x.shape[r - 1], 1);
 }
 
-function prepareLinear(xIn: unknown, w: PackedWeight, optionsIn: unknown, op: string): Prepared {
+/**
+ * The weight side of a linear call, W [N, K] as the matmul op reads it (y = x W^T): prepacked float32
+ * panels (packedB, their width) or bfloat16 rows (bf16) `ld` apart from `offset` in `data`; `owner`
+ * is what an `out` may not overlap.
+ */
+export interface LinearWeightView {
+  N: number;
+  K: number;
+  data: Float32Array | Uint16Array;
+  offset: number;
+  ld: number;
+  packedB: number;
+  bf16: boolean;
+  owner: unknown;
+}
+
+/** Checks a linear call y = x W^T (+ bias) and lays it out for the matmul op. */
+export function prepareLinearCall(xIn: unknown, w: LinearWeightView, optionsIn: unknown, op: string): Prepared {
   const x = expectTensor(xIn, 'x', ['float32'], op) as Tensor<Float32Array>;
   const options = expectOptions(optionsIn, op, LINEAR_OPTION_KEYS, callFormOf(op));
-  w.check(op);
   const r = x.rank;
   if (r < 2 || x.shape[r - 1] !== w.K) {
     throw rangeError(
@@ -265,7 +281,7 @@ function prepareLinear(xIn: unknown, w: PackedWeight, optionsIn: unknown, op: st
   const bias = biasArray(options.bias, N, op);
   let out: Tensor<Float32Array>, outData: Float32Array;
   if (options.out !== undefined)
-    ({ out, data: outData } = checkOut(options.out, outShape, op, { x, weight: w.data, bias: options.bias }));
+    ({ out, data: outData } = checkOut(options.out, outShape, op, { x, weight: w.owner, bias: options.bias }));
   else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
   const rowStride = foldedRowStride(x);
   // All leading rows as one product when they are evenly spaced (a decode batch becomes M = B rows,
@@ -281,15 +297,22 @@ function prepareLinear(xIn: unknown, w: PackedWeight, optionsIn: unknown, op: st
   d[F.aOffset] = x.offset;
   d[F.lda] = sa.ld;
   d[F.transA] = sa.trans ? 1 : 0;
-  d[F.bOffset] = 0;
-  d[F.ldb] = Math.max(K, 1);
+  d[F.bOffset] = w.offset;
+  d[F.ldb] = w.ld;
   d[F.transB] = 1;
   d[F.batchRank] = nb;
-  d[F.packedB] = w.panelWidth;
+  d[F.packedB] = w.packedB;
+  d[F.bf16Weight] = w.bf16 ? 1 : 0;
   d.set(batch, MATMUL.length);
   d.set(x.strides.slice(0, nb), MATMUL.length + nb);
-  // b's batch strides stay 0: every item shares the packed weight.
+  // b's batch strides stay 0: every item shares the weight.
   return { out, arrays: { a: x.data, b: w.data, out: outData, bias }, descriptor: d };
+}
+
+function prepareLinear(xIn: unknown, w: PackedWeight, optionsIn: unknown, op: string): Prepared {
+  w.check(op);
+  const view = { N: w.N, K: w.K, data: w.data, offset: 0, ld: Math.max(w.K, 1), packedB: w.panelWidth, bf16: false };
+  return prepareLinearCall(xIn, { ...view, owner: w.data }, optionsIn, op);
 }
 
 /** y = x W^T (+ bias) with a weight packed by packWeight, on the calling thread. x: [..., K]. */
