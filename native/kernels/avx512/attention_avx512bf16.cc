@@ -241,7 +241,12 @@ bool packBf16(const AttentionHeadInput& in, int64_t Lk, const AttentionBf16Panel
 }
 
 }  // namespace
+}  // namespace sa
+SA_TARGET_END
 
+namespace sa {
+// Outside the target region: dispatch builds this table on every CPU, AVX512_BF16 or not (inside it,
+// the compiler may copy the table with AVX-512 moves).
 const AttentionKernels* attentionKernelsAvx512Bf16() {
   static const AttentionKernels k = [] {
     AttentionKernels table = *attentionKernelsAvx512();
@@ -252,9 +257,7 @@ const AttentionKernels* attentionKernelsAvx512Bf16() {
   }();
   return &k;
 }
-
 }  // namespace sa
-SA_TARGET_END
 #else
 namespace sa {
 const AttentionKernels* attentionKernelsAvx512Bf16() { return nullptr; }
