@@ -18,8 +18,8 @@
 
 namespace sa {
 
-// The widest tile any kernel takes (the AVX-512 tile kernel: one query row per float lane).
-constexpr int kAttentionMaxTileRows = 16;
+// The widest tile any kernel takes (the AVX-512 tile kernel: one query row per lane of a pair of zmm).
+constexpr int kAttentionMaxTileRows = 32;
 
 // What the rows of one tile share: one (batch item, kv head) of K and V, and the problem constants.
 struct AttentionHeadInput {

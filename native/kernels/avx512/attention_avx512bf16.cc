@@ -37,8 +37,8 @@ SA_TARGET_AVX512BF16_BEGIN
 namespace sa {
 namespace {
 
-constexpr int kRows = kAttentionMaxTileRows;  // 16
-constexpr int kBlock = kAttentionBf16Block;   // 32 keys per softmax step
+constexpr int kRows = 16;                    // query rows per pass (tiles of up to kAttentionMaxTileRows go in passes)
+constexpr int kBlock = kAttentionBf16Block;  // 32 keys per softmax step
 constexpr int kScoreRows = 8;
 constexpr int kPvRows = 4;
 constexpr int kPvChunks = 4;
@@ -155,8 +155,8 @@ void pvBlock(const AttentionBf16Panels& panels, int64_t kb, int rows, TileState&
   }
 }
 
-void tileBf16(const AttentionHeadInput& in, const AttentionTile& t, const AttentionBf16Panels& panels,
-              const uint16_t* const* q, uint16_t* const* out) {
+void tileBf16Rows(const AttentionHeadInput& in, const AttentionTile& t, const AttentionBf16Panels& panels,
+                  const uint16_t* const* q, uint16_t* const* out) {
   const int64_t dkPairs = panels.dkPairs, oStride = panels.dvChunks * 16;
   // Scratch: the packed queries, one block of P, and O (64-byte aligned: oStride is a multiple of 16).
   const size_t oFloats = static_cast<size_t>(kRows * oStride);
@@ -198,6 +198,24 @@ void tileBf16(const AttentionHeadInput& in, const AttentionTile& t, const Attent
     const float inv = l > 0.0f ? 1.0f / l : (std::isnan(l) ? NAN : 0.0f);
     const float* o = st.o + r * oStride;
     for (int64_t c = 0; c < in.dv; ++c) out[r][c] = narrowToBf16(inv == 0.0f ? 0.0f : o[c] * inv);
+  }
+}
+
+// A tile in passes of kRows rows; the key ranges are all a pass reads of the tile.
+void tileBf16(const AttentionHeadInput& in, const AttentionTile& t, const AttentionBf16Panels& panels,
+              const uint16_t* const* q, uint16_t* const* out) {
+  if (t.rows <= kRows) {
+    tileBf16Rows(in, t, panels, q, out);
+    return;
+  }
+  for (int r0 = 0; r0 < t.rows; r0 += kRows) {
+    AttentionTile part;
+    part.rows = std::min(kRows, t.rows - r0);
+    for (int r = 0; r < part.rows; ++r) {
+      part.keyBegin[r] = t.keyBegin[r0 + r];
+      part.keyEnd[r] = t.keyEnd[r0 + r];
+    }
+    tileBf16Rows(in, part, panels, q + r0, out + r0);
   }
 }
 

@@ -80,6 +80,7 @@ struct VecAvx2 {
   static F zeroIfNegInf(F m) { return _mm256_andnot_ps(_mm256_cmp_ps(m, negInf(), _CMP_EQ_OQ), m); }
   static F negInfPastLanes(F s, int n) { return _mm256_blendv_ps(negInf(), s, _mm256_castsi256_ps(lanes(n))); }
   static bool anyNaN(F a) { return _mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)) != 0; }
+  static bool anyGreater(F a, F b) { return _mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ)) != 0; }
   static float hmax(F v) {
     __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     x = _mm_max_ps(x, _mm_movehl_ps(x, x));

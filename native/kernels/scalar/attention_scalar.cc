@@ -134,8 +134,8 @@ void exp2Scalar(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const AttentionKernels* attentionKernelsScalar() {
-  static const AttentionKernels k{
-      "scalar", kAttentionMaxTileRows, 1, rowsScalar, rowsScalar, scoreRowsScalar, exp2Scalar, nullptr, nullptr};
+  static const AttentionKernels k{"scalar",        16,         1,       rowsScalar, rowsScalar,
+                                  scoreRowsScalar, exp2Scalar, nullptr, nullptr};
   return &k;
 }
 
