@@ -72,6 +72,7 @@ async function runScript(name, suites) {
   }
   try {
     const results = await suites(common);
+    peaks.remeasure(results);
     if (tty) process.stderr.write('\r\x1b[K');
     const doc = createBenchDocument({
       suite: name,

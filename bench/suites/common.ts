@@ -122,13 +122,18 @@ export class PeakCache {
   }
 
   /**
-   * Measures every thread count seen so far once more and keeps the higher figure. A peak measured
-   * while a neighbour on the host held a core comes out low (2 threads: 117 and 187 GFLOP/s seen,
-   * 232 usually), which would inflate every fraction of peak computed from it; the best of several
-   * measurements spread over a run is the conservative denominator.
+   * Measures every thread count seen so far once more, keeps the higher figure, and recomputes the
+   * fractions of peak of `results` from it. A peak measured while a neighbour on the host held a core
+   * comes out low (1 thread: 167 GFLOP/s seen against 213-229 usually; 2 threads: 117 and 187 against
+   * 232), which inflated every fraction computed from it past 100%; the best of the measurements at
+   * the start and the end of a run is the conservative denominator.
    */
-  remeasure(): void {
+  remeasure(results: SuiteResult[] = []): void {
     for (const [t, p] of this.peaks) this.peaks.set(t, Math.max(p, measureFmaPeak(t, this.seconds)));
+    for (const r of results) {
+      const peak = this.peaks.get(r.threads);
+      if (r.fractionOfPeak !== null && peak !== undefined && peak > 0) r.fractionOfPeak = r.gflops / peak;
+    }
   }
 
   /** { "1": GFLOP/s, "2": GFLOP/s } of the thread counts measured so far. */
