@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "kernels/contract.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tasks.h"
 #include "kernels/vector_ops.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 namespace sa {
@@ -34,9 +34,11 @@ void gemv(const KernelTable& kernels, const MatmulProblem& p, const float* A, co
   const int64_t taskCount = tasks >= threads ? tasks / threads * threads : tasks;
   // Each row of A split into its even and odd elements, once (the kernel's layout, vector_ops.h).
   const int64_t half = (p.K + 1) / 2;
-  std::vector<float> split(static_cast<size_t>(2 * half * p.M), 0.0f);
+  const size_t splitFloats = static_cast<size_t>(2 * half * p.M);
+  float* split = threadScratch(ScratchSlot::LinearBf16, splitFloats);
+  std::fill_n(split, splitFloats, 0.0f);  // an odd K leaves the last odd element 0
   for (int64_t m = 0; m < p.M; ++m) {
-    float* even = split.data() + 2 * m * half;
+    float* even = split + 2 * m * half;
     for (int64_t k = 0; k < p.K; ++k) even[(k & 1) * half + (k >> 1)] = A[m * p.lda + k];
   }
   runTasks(taskCount, [&](int64_t t, int) {
@@ -46,7 +48,7 @@ void gemv(const KernelTable& kernels, const MatmulProblem& p, const float* A, co
       const int64_t j = b * kGemvRowBlock, rows = std::min(kGemvRowBlock, p.N - j);
       for (int64_t m = 0; m < p.M; ++m) {
         float* c = C + m * p.ldc + j;
-        const float* even = split.data() + 2 * m * half;
+        const float* even = split + 2 * m * half;
         ops.dotRowsBf16(even, even + half, W + j * p.ldb, p.ldb, rows, p.K, c);
         if (p.bias != nullptr) {
           for (int64_t r = 0; r < rows; ++r) c[r] += p.bias[j + r];
@@ -70,15 +72,16 @@ void widenRows(const uint16_t* W, int64_t ldw, int64_t j0, int64_t rows, int64_t
 
 void widenedProduct(const KernelTable& kernels, const MatmulProblem& p, const float* A, const uint16_t* W, float* C) {
   const int64_t blockRows = std::min(kWidenBlockRows, p.N);
-  std::vector<float> block(static_cast<size_t>(blockRows * p.K));
+  // Its own slot: the float32 matmul below packs into this thread's matmul slots.
+  float* block = threadScratch(ScratchSlot::LinearBf16, static_cast<size_t>(blockRows * p.K));
   for (int64_t j = 0; j < p.N; j += blockRows) {
     if (ThreadPool::cancelRequested()) return;
     const int64_t rows = std::min(blockRows, p.N - j);
-    widenRows(W, p.ldb, j, rows, p.K, block.data());
+    widenRows(W, p.ldb, j, rows, p.K, block);
     MatmulProblem q;
     q.M = p.M, q.N = rows, q.K = p.K;
     q.A = A, q.lda = p.lda, q.transA = p.transA;
-    q.B = block.data(), q.ldb = p.K, q.transB = true;
+    q.B = block, q.ldb = p.K, q.transB = true;
     q.C = C + j, q.ldc = p.ldc;
     q.bias = p.bias != nullptr ? p.bias + j : nullptr;
     matmul(kernels, q, MatmulBatch{});

@@ -10,7 +10,8 @@ namespace sa {
 // Who holds a buffer. Separate slots for what is alive at the same time on one thread: the thread
 // that packed a matmul's B block also runs tasks that pack A; attention keeps two blocks at once,
 // and its driver a packed copy of one head's strided keys and values (AttentionPanels) the
-// widened rows of a bfloat16 tile (AttentionBf16Rows) and the bfloat16 panels (AttentionBf16Panels).
+// widened rows of a bfloat16 tile (AttentionBf16Rows) and the bfloat16 panels (AttentionBf16Panels);
+// a bf16-weight linear layer its split rows of x or widened rows of W while matmul packs (LinearBf16).
 enum class ScratchSlot : int {
   MatmulPackedA = 0,
   MatmulPackedB,
@@ -20,6 +21,7 @@ enum class ScratchSlot : int {
   AttentionBf16Rows,
   AttentionBf16Panels,
   LinearAttention,
+  LinearBf16,
   Count
 };
 

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "kernels/convert.h"
 #include "runtime/dispatch.h"
 #include "test/attention_check.h"
+#include "test/bf16_reference.h"
 #include "test/check.h"
 
 using namespace sa;
@@ -35,13 +35,6 @@ std::vector<uint16_t> roundedBf16(const std::vector<float>& x, std::vector<float
   conv.floatToBf16(x.data(), bits.data(), static_cast<int64_t>(x.size()));
   conv.bf16ToFloat(bits.data(), back.data(), static_cast<int64_t>(x.size()));
   return bits;
-}
-
-float bf16ToFloat(uint16_t b) {
-  const uint32_t u = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
 }
 
 void checkBf16(const Bf16Spec& s, uint32_t seed) {
@@ -98,7 +91,7 @@ void checkBf16(const Bf16Spec& s, uint32_t seed) {
       attention(*kernelTableFor(isa), bf16);
       int reported = 0;
       for (size_t e = 0; e < got.size(); ++e) {
-        const float g = bf16ToFloat(got[e]);
+        const float g = bf16Value(got[e]);
         if (!std::isfinite(want[e])) {
           SA_CHECK(std::isnan(want[e]) ? std::isnan(g) : g == want[e], "%s [%s] e=%zu: got %g want %g", label.c_str(),
                    isaName(isa), e, static_cast<double>(g), static_cast<double>(want[e]));

@@ -3,7 +3,6 @@
 // odd row counts), and the driver's GEMV, bf16 GEMM and widened paths against a double reference.
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <vector>
 
@@ -12,24 +11,14 @@
 #include "runtime/cpu_features.h"
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
+#include "test/bf16_reference.h"
 #include "test/check.h"
 
 using namespace sa;
+using sa::test::bf16Bits;
+using sa::test::bf16Value;
 
 namespace {
-
-uint16_t bf16Bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
-float bf16Value(uint16_t h) {
-  const uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-}
 
 std::vector<uint16_t> randomBf16(size_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);

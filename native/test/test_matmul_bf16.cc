@@ -11,7 +11,6 @@
 //     2^-8 (bfloat16's unit roundoff) for each of the two rounded factors of a product
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <utility>
 #include <vector>
@@ -21,20 +20,13 @@
 #include "runtime/cpu_features.h"
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
+#include "test/bf16_reference.h"
 #include "test/check.h"
 
 using namespace sa;
+using sa::test::roundToBf16;
 
 namespace {
-
-float roundToBf16(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
-  float r;
-  std::memcpy(&r, &bits, sizeof r);
-  return r;
-}
 
 struct Case {
   int64_t M, N, K;

@@ -11,24 +11,14 @@
 #include "runtime/cpu_features.h"
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
+#include "test/bf16_reference.h"
 #include "test/check.h"
 
 using namespace sa;
+using sa::test::bf16Bits;
+using sa::test::bf16Value;
 
 namespace {
-
-uint16_t bf16Bits(float x) {
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
-float bf16Value(uint16_t h) {
-  const uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-}
 
 // Runs M x N x K (count items, transposes as given) both ways; returns the number of differing floats.
 int64_t mismatches(const KernelTable& kt, int64_t M, int64_t N, int64_t K, bool transA, bool transB, bool bias,
