@@ -287,7 +287,7 @@ export function prepareAttention(
   optionsIn: unknown,
   op: string,
   weightsOnly: boolean,
-  names: InputNames = { query: 'query', key: 'key' },
+  names: InputNames = NAMES,
 ): Prepared {
   const p = prepareAnyDtype(qIn, kIn, vIn, optionsIn, op, weightsOnly, names, false);
   return { out: p.out as Tensor<Float32Array>, arrays: p.arrays, descriptor: p.descriptor };
