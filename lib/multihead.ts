@@ -95,7 +95,7 @@ type TensorBlock<R> = Block<R, Tensor<Float32Array>>;
 /** Q [B, L, H, d], K and V [B, L, Hkv, d]. */
 type Projected = { q: Tensor<Float32Array>; k: Tensor<Float32Array>; v: Tensor<Float32Array> };
 
-/** Reused [B, L, E] buffers for the attention output between the two projections. */
+/** Reused buffers of a forward's intermediates: the packed QKV projection and the attention output. */
 class ScratchPool {
   private free: Float32Array[] = [];
   take(size: number): Float32Array {
@@ -507,7 +507,18 @@ export class MultiHeadAttention {
   /** The block, written once: projections, cache append, attention, output projection, weights. */
   private *forwardBlock(plan: ForwardPlan): TensorBlock<MultiHeadForwardResult> {
     const w = this.weights as Weights;
-    const projected = yield* this.project(plan);
+    const packedWidth = plan.self && w.inProjPacked !== null ? this.embedDim + 2 * this.kvEmbedDim : 0;
+    const qkvBuffer = packedWidth > 0 ? this.scratch.take(plan.B * plan.Lq * packedWidth) : null;
+    try {
+      return yield* this.attendAndProject(plan, yield* this.project(plan, qkvBuffer));
+    } finally {
+      if (qkvBuffer !== null) this.scratch.give(qkvBuffer);
+    }
+  }
+
+  /** The block after the input projections (which may be views of a scratch buffer, valid until it returns). */
+  private *attendAndProject(plan: ForwardPlan, projected: Projected): TensorBlock<MultiHeadForwardResult> {
+    const w = this.weights as Weights;
     const v = projected.v;
     let { q, k } = projected;
     if (plan.rotary) {
@@ -816,11 +827,13 @@ export class MultiHeadAttention {
     return packed !== null ? step(LINEAR, x, packed, { bias }) : step(MATMUL, x, weight, { transposeB: true, bias });
   }
 
-  private *project(plan: ForwardPlan): TensorBlock<Projected> {
+  /** Q, K and V; self-attention's packed projection goes into `qkvBuffer` ([B, L, E + 2 Ekv]). */
+  private *project(plan: ForwardPlan, qkvBuffer: Float32Array | null): TensorBlock<Projected> {
     const w = this.weights as Weights;
-    if (plan.self && w.inProjPacked !== null) {
+    if (plan.self && w.inProjPacked !== null && qkvBuffer !== null) {
       // Self-attention: one matmul into [B, L, E + 2 Ekv], Q K V read from it as strided views.
-      return this.projectionViews(plan, yield step(LINEAR, plan.query, w.inProjPacked, { bias: w.inBias }));
+      const out = new Tensor(qkvBuffer, [plan.B, plan.Lq, this.embedDim + 2 * this.kvEmbedDim]);
+      return this.projectionViews(plan, yield step(LINEAR, plan.query, w.inProjPacked, { bias: w.inBias, out }));
     }
     if (plan.memory) {
       const q = yield this.projection(plan.query, w.qPacked, w.qWeight, w.qBias);

@@ -1,12 +1,13 @@
 /**
- * The forward pass of a self-attention block allocates nothing per call beyond its output and the
- * projection result: counted by wrapping the Float32Array constructor the library sees (new
- * buffers only — views over existing memory are not allocations).
+ * The forward pass of a self-attention block allocates nothing per call beyond its output: the packed
+ * projection and the attention output go into buffers the module reuses. Counted by wrapping the
+ * Float32Array constructor the library sees (new buffers only — views over existing memory are not
+ * allocations).
  */
 import { MultiHeadAttention, Tensor } from '../../lib';
 import { randomTensor, rng } from '../helpers';
 
-test('self-attention forwardSync allocates only the projection [B, L, 3E] and the output [B, L, E]', () => {
+test('self-attention forwardSync allocates only the output [B, L, E] once warm', () => {
   const r = rng(1);
   const E = 64,
     H = 4,
@@ -19,7 +20,7 @@ test('self-attention forwardSync allocates only the projection [B, L, 3E] and th
     'out_proj.bias': randomTensor([E], r, 0.2),
   });
   const x = randomTensor([B, L, E], r);
-  mha.forwardSync(x, x, x); // warm-up: the scratch for the attention output is made once here
+  mha.forwardSync(x, x, x); // warm-up: the scratch for the projection and the attention output is made here
 
   const Original = globalThis.Float32Array;
   const sizes: number[] = [];
@@ -36,6 +37,26 @@ test('self-attention forwardSync allocates only the projection [B, L, 3E] and th
     globalThis.Float32Array = Original;
   }
   expect(out!.shape).toEqual([B, L, E]);
-  // per call: the projection result and the output, nothing else
-  expect(sizes).toEqual([B * L * 3 * E, B * L * E, B * L * 3 * E, B * L * E, B * L * 3 * E, B * L * E]);
+  // per call: the output, nothing else
+  expect(sizes).toEqual([B * L * E, B * L * E, B * L * E]);
+});
+
+test('concurrent forward calls on one module each get their own reused buffers', async () => {
+  const r = rng(2);
+  const E = 64,
+    H = 4,
+    L = 40;
+  const mha = new MultiHeadAttention({ embedDim: E, numHeads: H }).loadStateDict({
+    in_proj_weight: randomTensor([3 * E, E], r, 0.2),
+    in_proj_bias: randomTensor([3 * E], r, 0.2),
+    'out_proj.weight': randomTensor([E, E], r, 0.2),
+    'out_proj.bias': randomTensor([E], r, 0.2),
+  });
+  const xs = [0, 1, 2, 3].map(() => randomTensor([1, L, E], r));
+  const expected = xs.map((x) => Array.from(mha.forwardSync(x, x, x).output.data));
+  // Four in flight at once, then again once the module holds buffers from the first round.
+  for (let round = 0; round < 2; ++round) {
+    const got = await Promise.all(xs.map((x) => mha.forward(x, x, x)));
+    got.forEach((g, i) => expect(Array.from(g.output.data)).toEqual(expected[i]));
+  }
 });
