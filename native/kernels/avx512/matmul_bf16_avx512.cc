@@ -27,27 +27,17 @@ constexpr int kMr = 14, kNr = 32;
 __mmask16 lanes(int64_t n) { return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u); }
 
 // Lines contiguous along K (rows of op(A) without transA, columns of op(B) with transB): line l
-// becomes column l of the panel. 32 floats of a line round to 16 pairs in one vcvtne2ps2bf16;
-// 16 lines x 16 pairs go through one 16 x 16 transpose. Lines from `lines` to `width` are zero.
-void packLinesAlongK(const float* src, int64_t ld, int64_t lines, int width, int64_t k, uint32_t* out) {
+// becomes column l of the panel. load(line, k0) gives the 16 pairs of a line from depth k0 (zero past
+// k); 16 lines x 16 pairs go through one 16 x 16 transpose. Lines from `lines` to `width` are zero.
+template <class LoadPairs>
+void transposeLinesAlongK(int64_t lines, int width, int64_t k, uint32_t* out, const LoadPairs& load) {
   const int64_t pairs = (k + 1) / 2;
   for (int l0 = 0; l0 < width; l0 += 16) {
     const int64_t rows = std::clamp<int64_t>(lines - l0, 0, 16);
     const __mmask16 store = lanes(width - l0);
     for (int64_t q = 0; q < pairs; q += 16) {
-      const int64_t k0 = 2 * q;
-      const __mmask16 first = lanes(k - k0), second = lanes(k - k0 - 16);
       __m512 block[16];
-      for (int l = 0; l < 16; ++l) {
-        if (l < rows) {
-          const float* line = src + (l0 + l) * ld + k0;
-          const __m512bh rounded =
-              _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(second, line + 16), _mm512_maskz_loadu_ps(first, line));
-          block[l] = (__m512)rounded;
-        } else {
-          block[l] = _mm512_setzero_ps();
-        }
-      }
+      for (int l = 0; l < 16; ++l) block[l] = l < rows ? load(l0 + l, 2 * q) : _mm512_setzero_ps();
       VecAvx512::transpose(block);
       const int64_t count = std::min<int64_t>(16, pairs - q);
       for (int64_t t = 0; t < count; ++t) {
@@ -55,6 +45,16 @@ void packLinesAlongK(const float* src, int64_t ld, int64_t lines, int width, int
       }
     }
   }
+}
+
+// Float32 lines: 32 floats round to 16 pairs in one vcvtne2ps2bf16.
+void packLinesAlongK(const float* src, int64_t ld, int64_t lines, int width, int64_t k, uint32_t* out) {
+  transposeLinesAlongK(lines, width, k, out, [&](int64_t line, int64_t k0) {
+    const float* p = src + line * ld + k0;
+    const __m512bh rounded =
+        _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(lanes(k - k0 - 16), p + 16), _mm512_maskz_loadu_ps(lanes(k - k0), p));
+    return (__m512)rounded;
+  });
 }
 
 // Lines strided, K rows contiguous across them (op(A) with transA, op(B) without transB, and
@@ -99,29 +99,14 @@ void packB(const float* b, int64_t ldb, bool transB, int64_t k, int64_t n, uint3
   }
 }
 
-// packLinesAlongK for bfloat16 lines: two bfloat16 adjacent along K already are one pair, so 16
-// pairs of a line are one 32-bit load (the odd K tail masked to its low half).
+// Bfloat16 lines: two bfloat16 adjacent along K already are one pair, so 16 pairs of a line are one
+// 32-bit load (the odd K tail masked to its low half).
 void packLinesAlongKFromBf16(const uint16_t* src, int64_t ld, int64_t lines, int width, int64_t k, uint32_t* out) {
-  const int64_t pairs = (k + 1) / 2;
-  for (int l0 = 0; l0 < width; l0 += 16) {
-    const int64_t rows = std::clamp<int64_t>(lines - l0, 0, 16);
-    const __mmask16 store = lanes(width - l0);
-    for (int64_t q = 0; q < pairs; q += 16) {
-      const int64_t k0 = 2 * q;
-      const int64_t halves = std::clamp<int64_t>(k - k0, 0, 32);
-      const __mmask32 valid = static_cast<__mmask32>(halves >= 32 ? ~0u : (1u << halves) - 1u);
-      __m512 block[16];
-      for (int l = 0; l < 16; ++l) {
-        block[l] = l < rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(valid, src + (l0 + l) * ld + k0))
-                            : _mm512_setzero_ps();
-      }
-      VecAvx512::transpose(block);
-      const int64_t count = std::min<int64_t>(16, pairs - q);
-      for (int64_t t = 0; t < count; ++t) {
-        _mm512_mask_storeu_epi32(out + (q + t) * width + l0, store, _mm512_castps_si512(block[t]));
-      }
-    }
-  }
+  transposeLinesAlongK(lines, width, k, out, [&](int64_t line, int64_t k0) {
+    const int64_t halves = std::clamp<int64_t>(k - k0, 0, 32);
+    const __mmask32 valid = static_cast<__mmask32>(halves >= 32 ? ~0u : (1u << halves) - 1u);
+    return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(valid, src + line * ld + k0));
+  });
 }
 
 // packRowsAcrossLines for bfloat16 rows: rows 2q and 2q + 1 widened to 32 bits and interleaved.
