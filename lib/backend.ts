@@ -13,6 +13,11 @@ export interface BackendInfo {
   isa: Isa;
   /** True when SIMD_ATTENTION_ISA chose it. */
   forced: boolean;
+  /**
+   * True when matmul multiplies float16 tensors natively, accumulating in float32 (arm64 with
+   * FEAT_FHM, FMLAL; off under SIMD_ATTENTION_ISA=neon); elsewhere float16 is widened to float32.
+   */
+  float16Gemm: boolean;
   /** ISAs this build and CPU can run, best first. */
   availableIsas: Isa[];
   /** Threads of the kernel pool (setNumThreads). */

@@ -16,6 +16,7 @@ import { DescriptorLayout, OP_LAYOUTS } from './native-layout';
 export interface NativeBackendInfo {
   isa: string;
   forced: boolean;
+  float16Gemm: boolean;
   availableIsas: string[];
   threads: number;
   hardwareThreads: number;
@@ -28,7 +29,7 @@ type Mask = Float32Array | Uint8Array;
 
 // The typed arrays of each op, by name (native/binding/*_binding.cc reads them by these names).
 export interface MatmulArrays {
-  /** Uint16Array (bfloat16 bits) with the descriptor's bf16Inputs. */
+  /** Uint16Array with the descriptor's bf16Inputs (bfloat16 bits) or f16Inputs (float16 bits). */
   a: Float32Array | Uint16Array;
   b: Float32Array | Uint16Array;
   out: Float32Array;

@@ -37,6 +37,14 @@ export function hasBf16Gemm(): boolean {
   return bf16Gemm;
 }
 
+let f16Gemm: boolean | undefined;
+
+/** Whether the active tables multiply float16 natively (arm64 with FEAT_FHM); fixed once the addon is loaded. */
+export function hasF16Gemm(): boolean {
+  if (f16Gemm === undefined) f16Gemm = native().backendInfo().float16Gemm === true;
+  return f16Gemm;
+}
+
 /** The bias of a half-precision product as float32: float32 or the inputs' dtype. */
 export function halfBias(biasIn: unknown, dtype: HalfDType, op: string): Tensor | undefined {
   if (biasIn === undefined) return undefined;

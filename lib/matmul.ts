@@ -1,6 +1,7 @@
 /**
  * matmul: C = op(A) op(B) over float32, bfloat16 or float16, batched with broadcasting, zero-copy on
- * the way in (bfloat16 on the tiers with a bf16 GEMM; other half-precision inputs are widened).
+ * the way in (bfloat16 on the tiers with a bf16 GEMM, float16 where backendInfo().float16Gemm; other
+ * half-precision inputs are widened).
  */
 import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
@@ -15,6 +16,7 @@ import {
   halfBias,
   HalfDType,
   hasBf16Gemm,
+  hasF16Gemm,
   MATMUL_DTYPES,
   roundResult,
 } from './half-matmul';
@@ -99,11 +101,14 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
         `but received a ${formatShape(aGiven.shape)} and b ${formatShape(bGiven.shape)}`,
     );
   }
-  // bfloat16 goes to the bf16 GEMM as it is where the tier has one; other half inputs are widened
-  // to float32 (with the shape checks below reading the same shapes either way).
-  const nativeBf16 = half === 'bfloat16' && hasBf16Gemm() && isNonEmptyProduct(aGiven, bGiven, transposeA, transposeB);
-  const a = half === null || nativeBf16 ? aGiven : aGiven.to('float32');
-  const b = half === null || nativeBf16 ? bGiven : bGiven.to('float32');
+  // bfloat16 goes to the bf16 GEMM as it is where the tier has one, float16 to the float16 GEMM
+  // likewise; other half inputs are widened to float32 (the shape checks below read the same shapes).
+  const nonEmpty = half !== null && isNonEmptyProduct(aGiven, bGiven, transposeA, transposeB);
+  const nativeBf16 = half === 'bfloat16' && nonEmpty && hasBf16Gemm();
+  const nativeF16 = half === 'float16' && nonEmpty && hasF16Gemm();
+  const nativeHalf = nativeBf16 || nativeF16;
+  const a = half === null || nativeHalf ? aGiven : aGiven.to('float32');
+  const b = half === null || nativeHalf ? bGiven : bGiven.to('float32');
   const ar = a.rank,
     br = b.rank;
   const M = transposeA ? a.shape[ar - 1] : a.shape[ar - 2];
@@ -154,6 +159,7 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   d[F.transB] = sb.trans ? 1 : 0;
   d[F.batchRank] = nb;
   d[F.bf16Inputs] = nativeBf16 ? 1 : 0;
+  d[F.f16Inputs] = nativeF16 ? 1 : 0;
   // Widened half inputs multiply in float32 whatever setFloat32MatmulPrecision says.
   d[F.float32Products] = half !== null ? 1 : 0;
   // The batch tail after the fields: the broadcast batch shape, then a's and b's strides over it.
@@ -165,7 +171,7 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   return { out, arrays, descriptor: d, result };
 }
 
-/** M, N and K all at least 1 (the bf16 GEMM's domain; an empty product is left to float32). */
+/** M, N and K all at least 1 (the half GEMMs' domain; an empty product is left to float32). */
 function isNonEmptyProduct(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): boolean {
   const ar = a.rank,
     br = b.rank;
@@ -182,7 +188,7 @@ function isNonEmptyProduct(a: Tensor, b: Tensor, transposeA: boolean, transposeB
  * a: [..., M, K] (or [..., K, M] with transposeA), b: [..., K, N] (or [..., N, K]), both float32,
  * both bfloat16 or both float16; batch dimensions broadcast. Strided views (e.g. from narrow()) are
  * read in place. Half-precision inputs accumulate in float32 and the result is rounded once to
- * their dtype (float16 is widened to float32 first: no tier multiplies float16 natively).
+ * their dtype (float16 is widened to float32 first unless backendInfo().float16Gemm).
  * @returns a new tensor [...batch, M, N] of the inputs' dtype
  */
 export function matmulSync(

@@ -89,6 +89,7 @@ export const ATTENTION = layout(
  * Followed by the batch tail: batchShape[batchRank], then a's and b's batch strides. packedB: 0, or
  * the panel width of b when b holds packWeight's panels (lib/packed-weight.ts). bf16Weight: a float32,
  * b bfloat16 bits read transposed (a linear layer's weight kept in bfloat16, lib/bf16-linear.ts).
+ * f16Inputs: a and b float16 bits for the float16 GEMM (backendInfo().float16Gemm).
  */
 export const MATMUL = layout(
   ['a', 'b', 'out', 'bias'],
@@ -107,6 +108,7 @@ export const MATMUL = layout(
     'bf16Inputs',
     'float32Products',
     'bf16Weight',
+    'f16Inputs',
   ],
 );
 

@@ -28,6 +28,7 @@
     "kernels/avx512/fma_peak_avx512.cc",
     "kernels/neon/matmul_neon.cc",
     "kernels/neon/matmul_bf16_neon.cc",
+    "kernels/neon/matmul_f16_neon.cc",
     "kernels/neon/attention_neon.cc",
     "kernels/neon/fma_peak_neon.cc",
     "binding/seq2seq_binding.cc",

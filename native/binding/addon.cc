@@ -43,6 +43,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("isa", isaName(activeKernels().isa));
   out.Set("forced", dispatchChoice().forced);
+  out.Set("float16Gemm", activeKernels().matmulF16 != nullptr);
   Napi::Array available = Napi::Array::New(env);
   uint32_t i = 0;
   for (Isa isa : availableIsas()) available.Set(i++, isaName(isa));

@@ -3,9 +3,10 @@
 // added to every row of C after the product (y = x W^T + b of a linear layer).
 // descriptor: SA_MATMUL_FIELDS (binding/layouts.h), then batchShape[batchRank], aBatchStrides[...],
 // bBatchStrides[...]. With bf16Inputs, a and b are Uint16Arrays of bfloat16 bits (the bf16 GEMM
-// reads them as they are; C stays float32). With bf16Weight, only b is bfloat16: W [N, K] of y = x W^T. C (`out`) is
-// contiguous [batch..., M, N]. With packedB set, b holds a weight packed by packWeight (packed_weight_binding.cc),
-// shared by every item. Bounds are re-checked here whatever TypeScript did.
+// reads them as they are; C stays float32); with f16Inputs, of float16 bits for the float16 GEMM.
+// With bf16Weight, only b is bfloat16: W [N, K] of y = x W^T. C (`out`) is contiguous [batch..., M, N].
+// With packedB set, b holds a weight packed by packWeight (packed_weight_binding.cc), shared by every item.
+// Bounds are re-checked here whatever TypeScript did.
 #include <napi.h>
 
 #include <atomic>
@@ -41,15 +42,15 @@ struct MatmulCall {
   MatmulBatch batch;
 };
 
-// a or b: float32, or bfloat16 bits; `length` in elements either way.
+// a or b: float32, or 16-bit float bits (bfloat16 or float16); `length` in elements either way.
 struct Operand {
   const float* f32 = nullptr;
-  const uint16_t* bf16 = nullptr;
+  const uint16_t* half = nullptr;
   int64_t length = 0;
 };
 
-Operand operandOf(Arrays& arrays, const char* name, bool bf16) {
-  if (bf16) {
+Operand operandOf(Arrays& arrays, const char* name, bool half) {
+  if (half) {
     ArrayArg<uint16_t> x = arrays.required<uint16_t>(name);
     return Operand{nullptr, x.data, x.length};
   }
@@ -62,8 +63,9 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   const Descriptor d = Descriptor::of<MatmulLayout>(info[0], "matmul");
   const bool bf16Inputs = d.flag(F::bf16Inputs);
   const bool bf16Weight = d.flag(F::bf16Weight);
-  const Operand a = operandOf(arrays, "a", bf16Inputs);
-  const Operand b = operandOf(arrays, "b", bf16Inputs || bf16Weight);
+  const bool f16Inputs = d.flag(F::f16Inputs);
+  const Operand a = operandOf(arrays, "a", bf16Inputs || f16Inputs);
+  const Operand b = operandOf(arrays, "b", bf16Inputs || bf16Weight || f16Inputs);
   ArrayArg<float> c = arrays.required<float>("out");
   *result = c.value;
   auto call = std::make_shared<MatmulCall>();
@@ -81,6 +83,11 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   if (bf16Inputs && (activeKernels().matmulBf16 == nullptr || packedNr != 0 || p.M < 1 || p.N < 1 || p.K < 1)) {
     throwRangeError(env, "ERR_INVALID_OPTION",
                     "native matmul: bfloat16 inputs need the bf16 GEMM, M, N, K >= 1 and no packed b");
+  }
+  if (f16Inputs && (activeKernels().matmulF16 == nullptr || bf16Inputs || bf16Weight || packedNr != 0 || p.M < 1 ||
+                    p.N < 1 || p.K < 1)) {
+    throwRangeError(env, "ERR_INVALID_OPTION",
+                    "native matmul: float16 inputs need the float16 GEMM, M, N, K >= 1 and no packed b");
   }
   if (bf16Weight && (bf16Inputs || packedNr != 0 || !p.transB)) {
     throwRangeError(env, "ERR_INVALID_OPTION", "native matmul: a bfloat16 weight is read transposed, unpacked");
@@ -144,8 +151,13 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   }
   p.A = a.f32;
   p.B = b.f32;
-  p.aBf16 = a.bf16;
-  p.bBf16 = b.bf16;
+  if (f16Inputs) {
+    p.aF16 = a.half;
+    p.bF16 = b.half;
+  } else {
+    p.aBf16 = a.half;
+    p.bBf16 = b.half;
+  }
   p.C = c.data;
   p.bf16Products =
       !d.flag(F::float32Products) && float32MatmulPrecision.load(std::memory_order_relaxed) == kPrecisionMedium;
@@ -183,7 +195,9 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
 void runMatmul(const MatmulCall& call) {
   MatmulProblem p = call.problem;
   p.bias = call.bias;  // added by the kernels' epilogue (with K = 0, C is the bias)
-  if (p.bBf16 != nullptr && p.aBf16 == nullptr) {
+  if (p.aF16 != nullptr) {
+    matmulF16(activeKernels(), p, call.batch);
+  } else if (p.bBf16 != nullptr && p.aBf16 == nullptr) {
     linearBf16Weight(activeKernels(), p, call.batch);
   } else if (p.aBf16 != nullptr) {
     matmulBf16(activeKernels(), p, call.batch);

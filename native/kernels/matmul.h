@@ -45,6 +45,9 @@ struct MatmulProblem {
   // A and B), read instead of A and B; packedB must be unset.
   const uint16_t* aBf16 = nullptr;
   const uint16_t* bBf16 = nullptr;
+  // matmulF16 only: op(A) and op(B) in float16 (bit patterns, same strides and offsets as A and B).
+  const uint16_t* aF16 = nullptr;
+  const uint16_t* bF16 = nullptr;
 };
 
 // `count` products; item i uses A + offsetA[i], B + offsetB[i], C + offsetC[i] (element offsets;
@@ -81,6 +84,11 @@ bool bf16ProductsApply(const KernelTable& kernels, const MatmulProblem& problem)
 // width) is rounded as its blocks are packed; aBf16 and bBf16, when set, are packed as they are.
 // Needs kernels.matmulBf16; M, N, K >= 1.
 void matmulBf16(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);
+
+// The float16 GEMM (matmul_bf16_driver.cc's loop nest): aF16 and bF16 multiplied in float16,
+// products accumulated in float32 (C float32, + bias). Needs kernels.matmulF16 (dispatch sets it
+// where the CPU has one); M, N, K >= 1; packedB unset.
+void matmulF16(const KernelTable& kernels, const MatmulProblem& problem, const MatmulBatch& batch);
 
 // y = x W^T (+ bias) with W kept in bfloat16 (a linear layer's weight): op(A) float32 (transA
 // false), W [N x K] the bfloat16 bits at problem.bBf16 (transB true, rows ldb apart), C float32.

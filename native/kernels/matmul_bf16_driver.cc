@@ -6,6 +6,7 @@
 //   ic  over M in row chunks   one task per (row chunk, column group); A block packed (L2)
 //   jr  over NR panels, ir over MR row tiles: the micro-kernel
 // K is cut at pair boundaries, so only the last block can end on half a pair.
+// The float16 GEMM (matmulF16) runs on the same loop nest with its own packers and tile.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "kernels/matmul.h"
 #include "kernels/matmul_tasks.h"
 #include "kernels/matmul_bf16_kernels.h"
+#include "kernels/matmul_f16_kernels.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
@@ -145,13 +147,7 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
   }
 }
 
-}  // namespace
-
-void matmulBf16(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
-  SA_ASSERT(kernels.matmulBf16 != nullptr && prob.M > 0 && prob.N > 0 && prob.K > 0, "bf16 GEMM preconditions");
-  SA_ASSERT(prob.packedB.data == nullptr || prob.packedB.nr == kernels.matmulBf16->nr, "packed B of another width");
-  SA_ASSERT(prob.packedB.data == nullptr || prob.bBf16 == nullptr, "packed B read as bfloat16");
-  const MatmulBf16Kernels& bk = *kernels.matmulBf16;
+void run(const MatmulBf16Kernels& bk, const MatmulProblem& prob, const MatmulBatch& batch) {
   const double itemWork = static_cast<double>(prob.M) * prob.N * prob.K;
   if (itemWork * static_cast<double>(batch.count) <= kDirectMaxWork) {
     for (int64_t i = 0; i < batch.count; ++i) product(bk, prob, itemOf(prob, batch, i), 1);
@@ -166,6 +162,26 @@ void matmulBf16(const KernelTable& kernels, const MatmulProblem& prob, const Mat
     return;
   }
   for (int64_t i = 0; i < batch.count; ++i) product(bk, prob, itemOf(prob, batch, i), threads);
+}
+
+}  // namespace
+
+void matmulBf16(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
+  SA_ASSERT(kernels.matmulBf16 != nullptr && prob.M > 0 && prob.N > 0 && prob.K > 0, "bf16 GEMM preconditions");
+  SA_ASSERT(prob.packedB.data == nullptr || prob.packedB.nr == kernels.matmulBf16->nr, "packed B of another width");
+  SA_ASSERT(prob.packedB.data == nullptr || prob.bBf16 == nullptr, "packed B read as bfloat16");
+  run(*kernels.matmulBf16, prob, batch);
+}
+
+void matmulF16(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
+  SA_ASSERT(kernels.matmulF16 != nullptr && prob.M > 0 && prob.N > 0 && prob.K > 0, "f16 GEMM preconditions");
+  SA_ASSERT(prob.aF16 != nullptr && prob.bF16 != nullptr && prob.packedB.data == nullptr, "f16 GEMM operands");
+  const MatmulF16Kernels& fk = *kernels.matmulF16;
+  // The driver reads 16-bit operands through the bf16 fields and packs them with the f16 packers.
+  const MatmulBf16Kernels pairKernels{fk.name, fk.mr, fk.nr, fk.tile, nullptr, nullptr, fk.packA, fk.packB};
+  MatmulProblem p = prob;
+  p.A = nullptr, p.B = nullptr, p.aBf16 = prob.aF16, p.bBf16 = prob.bF16;
+  run(pairKernels, p, batch);
 }
 
 }  // namespace sa

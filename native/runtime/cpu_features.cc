@@ -129,6 +129,19 @@ bool armBf16() {
 #endif
 }
 
+bool armFhm() {
+#if defined(__linux__)
+  constexpr unsigned long kHwcapAsimdFhm = 1ul << 23;  // HWCAP_ASIMDFHM, which older sysroots lack
+  return (getauxval(AT_HWCAP) & kHwcapAsimdFhm) != 0;
+#elif defined(__APPLE__)
+  int value = 0;
+  size_t size = sizeof value;
+  return sysctlbyname("hw.optional.arm.FEAT_FHM", &value, &size, nullptr, 0) == 0 && value != 0;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 #endif
 
@@ -140,6 +153,7 @@ const CpuFeatures& cpuFeatures() {
     CpuFeatures f;
     f.neon = true;
     f.neonBf16 = armBf16();
+    f.neonFhm = armFhm();
     return f;
   }();
 #else

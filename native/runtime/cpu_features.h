@@ -13,6 +13,7 @@ struct CpuFeatures {
   bool amx = false;         // avx512Bf16 + AMX-TILE and AMX-BF16, tile state enabled and granted by the OS
   bool neon = false;        // always true on arm64
   bool neonBf16 = false;    // arm64 with FEAT_BF16 (BFDOT), as the OS reports it (HWCAP2_BF16)
+  bool neonFhm = false;     // arm64 with FEAT_FHM (FMLAL, float16 GEMM), as the OS reports it (HWCAP_ASIMDFHM)
 };
 
 const CpuFeatures& cpuFeatures();  // detected once

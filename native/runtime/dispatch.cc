@@ -16,6 +16,7 @@ const MatmulKernels* matmulKernelsAvx512();
 const MatmulKernels* matmulKernelsNeon();
 const MatmulBf16Kernels* matmulBf16KernelsAvx512();
 const MatmulBf16Kernels* matmulBf16KernelsNeon();
+const MatmulF16Kernels* matmulF16KernelsNeon();
 const AttentionKernels* attentionKernelsScalar();
 const AttentionKernels* attentionKernelsAvx2();
 const AttentionKernels* attentionKernelsAvx512();
@@ -80,7 +81,7 @@ namespace {
 KernelTable makeTable(Isa isa, const MatmulKernels* mm, const AttentionKernels* at, const Seq2SeqKernels* s2s,
                       const LinearAttentionKernels* la, const RotaryKernels* rope, const VectorOps* vo,
                       double (*peak)(int64_t)) {
-  return KernelTable{isa, mm, nullptr, at, s2s, la, rope, vo, peak};
+  return KernelTable{isa, mm, nullptr, nullptr, at, s2s, la, rope, vo, peak};
 }
 
 // The neon table plus the bf16 GEMM.
@@ -126,6 +127,18 @@ bool compiledIn(Isa isa) {
          t.rotary != nullptr && t.vectorOps != nullptr && (!needsBf16 || t.matmulBf16 != nullptr);
 }
 
+KernelTable withF16Matmul(KernelTable table) {
+  table.matmulF16 = matmulF16KernelsNeon();
+  return table;
+}
+
+// The table that runs for isa: with the float16 GEMM where the CPU has FHM, unless plain neon was forced.
+const KernelTable* tableToRun(Isa isa, bool forced) {
+  const KernelTable* f16 =
+      cpuFeatures().neonFhm && !(forced && isa == Isa::Neon) ? kernelTableWithF16Gemm(isa) : nullptr;
+  return f16 != nullptr ? f16 : &tables()[static_cast<int>(isa)];
+}
+
 DispatchChoice choose() {
   DispatchChoice choice;
   const std::vector<Isa> usable = availableIsas();
@@ -145,7 +158,7 @@ DispatchChoice choose() {
     }
     for (Isa isa : usable) {
       if (isa == wanted) {
-        choice.table = &tables()[static_cast<int>(isa)];
+        choice.table = tableToRun(isa, true);
         return choice;
       }
     }
@@ -154,13 +167,22 @@ DispatchChoice choose() {
                    ". Unset it to pick the best automatically.";
     return choice;
   }
-  choice.table = &tables()[static_cast<int>(usable.front())];
+  choice.table = tableToRun(usable.front(), false);
   return choice;
 }
 
 }  // namespace
 
 const KernelTable* kernelTableFor(Isa isa) { return compiledIn(isa) ? &tables()[static_cast<int>(isa)] : nullptr; }
+
+const KernelTable* kernelTableWithF16Gemm(Isa isa) {
+  if ((isa != Isa::Neon && isa != Isa::NeonBf16) || !compiledIn(isa) || matmulF16KernelsNeon() == nullptr) {
+    return nullptr;
+  }
+  static const KernelTable neon = withF16Matmul(tables()[static_cast<int>(Isa::Neon)]);
+  static const KernelTable neonBf16 = withF16Matmul(tables()[static_cast<int>(Isa::NeonBf16)]);
+  return isa == Isa::Neon ? &neon : &neonBf16;
+}
 
 std::vector<Isa> availableIsas() {
   std::vector<Isa> out;

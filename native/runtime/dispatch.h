@@ -11,6 +11,7 @@ namespace sa {
 
 struct MatmulKernels;           // kernels/matmul_kernels.h
 struct MatmulBf16Kernels;       // kernels/matmul_bf16_kernels.h
+struct MatmulF16Kernels;        // kernels/matmul_f16_kernels.h
 struct AttentionKernels;        // kernels/attention_kernels.h
 struct Seq2SeqKernels;          // kernels/seq2seq_kernels.h
 struct LinearAttentionKernels;  // kernels/linear_attention_kernels.h
@@ -21,6 +22,9 @@ struct KernelTable {
   Isa isa;
   const MatmulKernels* matmul;
   const MatmulBf16Kernels* matmulBf16;  // the bf16 GEMM of float32 precision 'medium'; nullptr without bf16
+  // The float16 GEMM of float16 matmul; nullptr where float16 is widened to float32. Not a tier:
+  // the active neon or neonbf16 table gains it on a CPU with FEAT_FHM (kernelTableWithF16Gemm).
+  const MatmulF16Kernels* matmulF16;
   const AttentionKernels* attention;
   const Seq2SeqKernels* seq2seq;
   const LinearAttentionKernels* linearAttention;
@@ -33,6 +37,11 @@ struct KernelTable {
 // The table of one ISA, or nullptr when it was not compiled for this architecture. Does not check
 // the CPU: use cpuSupports() (runtime/cpu_features.h) before running its kernels.
 const KernelTable* kernelTableFor(Isa isa);
+
+// The table of isa plus the float16 GEMM (neon and neonbf16 where it is compiled in), or nullptr.
+// Does not check the CPU: cpuFeatures().neonFhm says whether it runs. The dispatcher activates it
+// on such a CPU, except when SIMD_ATTENTION_ISA=neon asks for the plain baseline.
+const KernelTable* kernelTableWithF16Gemm(Isa isa);
 
 // The ISAs this build has and this CPU (and OS) can run, best first.
 std::vector<Isa> availableIsas();

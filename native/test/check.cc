@@ -1,5 +1,8 @@
 #include "test/check.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace sa {
 namespace test {
 
@@ -15,7 +18,9 @@ int& currentFailures() {
 
 int runAll() {
   int failedTests = 0;
+  const char* filter = std::getenv("SA_NATIVE_TEST_FILTER");  // run only the tests whose name contains it
   for (const Registered& t : registry()) {
+    if (filter != nullptr && std::strstr(t.name, filter) == nullptr) continue;
     const int before = currentFailures();
     t.fn();
     const bool ok = currentFailures() == before;

@@ -14,6 +14,7 @@ struct Registered {
 };
 std::vector<Registered>& registry();
 int& currentFailures();
+// Runs every registered test, or with SA_NATIVE_TEST_FILTER set those whose name contains it.
 int runAll();
 
 struct Registrar {

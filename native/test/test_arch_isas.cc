@@ -2,7 +2,8 @@
 // listed and preferred, or the NEON kernels would silently go untested (scripts/test-neon-qemu.sh runs
 // this program under qemu-aarch64); on x86-64 the list must agree with what CPUID and XGETBV report.
 // SA_EXPECT_NEON_BF16=1 / 0 (set by ctest under qemu, whose CPU model is known) also requires the
-// neonbf16 tier to be detected / absent, so the BFDOT kernel cannot silently go untested either.
+// neonbf16 tier to be detected / absent, so the BFDOT kernel cannot silently go untested either;
+// SA_EXPECT_NEON_FHM likewise for FEAT_FHM and the float16 GEMM, which SIMD_ATTENTION_ISA=neon turns off.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +32,19 @@ SA_NATIVE_TEST(simd_isas_of_this_architecture_are_available) {
     SA_CHECK(cpuSupports(Isa::NeonBf16) == (std::strcmp(expect, "1") == 0), "BF16 detected: %d, expected: %s",
              cpuSupports(Isa::NeonBf16), expect);
   }
+  if (const char* expect = std::getenv("SA_EXPECT_NEON_FHM")) {
+    SA_CHECK(cpuFeatures().neonFhm == (std::strcmp(expect, "1") == 0), "FHM detected: %d, expected: %s",
+             cpuFeatures().neonFhm, expect);
+  }
+  const char* forced = std::getenv("SIMD_ATTENTION_ISA");
+  const bool plainNeonForced = forced != nullptr && std::strcmp(forced, "neon") == 0;
+#if SA_NEON_FHM
+  SA_CHECK(kernelTableWithF16Gemm(Isa::Neon) != nullptr, "the float16 GEMM is not compiled into this arm64 build");
+#endif
+  const bool f16Expected = cpuFeatures().neonFhm && kernelTableWithF16Gemm(Isa::Neon) != nullptr && !plainNeonForced;
+  SA_CHECK((activeKernels().matmulF16 != nullptr) == f16Expected, "float16 GEMM active: %d, expected: %d",
+           activeKernels().matmulF16 != nullptr, f16Expected);
+  std::printf("     (FHM: %d, float16 GEMM active: %d)\n", cpuFeatures().neonFhm, activeKernels().matmulF16 != nullptr);
   SA_CHECK(!listed(Isa::Avx2) && !listed(Isa::Avx512) && !listed(Isa::Avx512Bf16) && !listed(Isa::Amx),
            "x86 ISAs listed on arm64");
 #elif SA_ARCH_X86_64
@@ -44,6 +58,7 @@ SA_NATIVE_TEST(simd_isas_of_this_architecture_are_available) {
   SA_CHECK(!cpuSupports(Isa::Avx512Bf16) || cpuSupports(Isa::Avx512), "avx512bf16 without avx512");
   SA_CHECK(kernelTableFor(Isa::Avx512Bf16) != nullptr && kernelTableFor(Isa::Avx512Bf16)->matmulBf16 != nullptr,
            "the avx512bf16 table has no bf16 GEMM");
+  SA_CHECK(!cpuFeatures().neonFhm && activeKernels().matmulF16 == nullptr, "a float16 GEMM on x86-64");
 #endif
   std::printf("     (available here:");
   for (Isa isa : isas) std::printf(" %s", isaName(isa));

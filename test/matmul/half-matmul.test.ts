@@ -1,7 +1,8 @@
 /**
  * matmul on bfloat16 and float16 tensors: products of the inputs accumulated in float32, bias added,
  * the result rounded once to the inputs' dtype (nearest even). The avx512bf16, amx and neonbf16 tiers read
- * bfloat16 in the bf16 GEMM; other tiers, and float16 everywhere, widen the inputs to float32.
+ * bfloat16 in the bf16 GEMM, arm64 with FEAT_FHM float16 in the float16 GEMM (backendInfo().float16Gemm);
+ * elsewhere the inputs are widened to float32.
  * Bound against float64 over the (already rounded) inputs, with S = sum |a_k b_k| + |bias|:
  *   |c - ref| <= u |ref| + 2 (K + 4) 2^-24 S + t
  * u the output's unit roundoff (bfloat16 2^-8, float16 2^-11), (K + 4) 2^-24 S the float32
@@ -266,5 +267,39 @@ describe('the native matmul with bfloat16 operands checks their bounds', () => {
 
   (bf16Tier ? test.skip : test)('a tier without the bf16 GEMM refuses bfloat16 operands', () => {
     expect(errorOf(() => run(ones(8), ones(12), new Float32Array(6))).code).toBe('ERR_INVALID_OPTION');
+  });
+});
+
+describe('the native matmul with float16 operands checks their bounds', () => {
+  const f16Gemm = backendInfo().float16Gemm;
+  /** a [2, 4] times b [4, 3] read as float16 bits from the given arrays. */
+  function run(a: unknown, b: unknown, out: Float32Array, aOffset = 0): void {
+    const F = MATMUL.fields;
+    const d = descriptorFor(MATMUL);
+    d[F.M] = 2;
+    d[F.N] = 3;
+    d[F.K] = 4;
+    d[F.lda] = 4;
+    d[F.ldb] = 3;
+    d[F.aOffset] = aOffset;
+    d[F.f16Inputs] = 1;
+    native().matmul({ a, b, out, bias: null } as never, d);
+  }
+  const oneAndAHalf = 0x3e00; // 1.5 in float16
+  const filled = (n: number) => new Uint16Array(n).fill(oneAndAHalf);
+
+  (f16Gemm ? test : test.skip)('in bounds: the product; past the end of a, b or out: ERR_OUT_OF_BOUNDS', () => {
+    const out = new Float32Array(6);
+    run(filled(8), filled(12), out);
+    expect(Array.from(out)).toEqual([9, 9, 9, 9, 9, 9]);
+    expect(errorOf(() => run(filled(7), filled(12), out)).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(filled(8), filled(11), out)).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(filled(8), filled(12), new Float32Array(5))).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(filled(8), filled(12), out, 1)).code).toBe('ERR_OUT_OF_BOUNDS');
+    expect(errorOf(() => run(new Float32Array(8), filled(12), out)).code).toBe('ERR_INVALID_DTYPE');
+  });
+
+  (f16Gemm ? test.skip : test)('tables without the float16 GEMM refuse float16 operands', () => {
+    expect(errorOf(() => run(filled(8), filled(12), new Float32Array(6))).code).toBe('ERR_INVALID_OPTION');
   });
 });

@@ -37,6 +37,12 @@ describe('backend', () => {
     }
   });
 
+  test('float16Gemm: only on arm64 (FEAT_FHM), never on x86-64 or under a forced plain neon', () => {
+    const info = backendInfo();
+    expect(typeof info.float16Gemm).toBe('boolean');
+    if (info.build.arch !== 'arm64' || (info.forced && info.isa === 'neon')) expect(info.float16Gemm).toBe(false);
+  });
+
   test('setNumThreads / getNumThreads', () => {
     const before = getNumThreads();
     setNumThreads(1);
@@ -62,6 +68,7 @@ describe('SIMD_ATTENTION_ISA', () => {
     const out = JSON.parse(r.stdout);
     expect(out.isa).toBe(isa);
     expect(out.forced).toBe(true);
+    if (isa === 'neon' || !isa.startsWith('neon')) expect(out.float16Gemm).toBe(false);
   });
 
   test('the available tiers are listed best first', () => {

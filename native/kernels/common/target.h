@@ -50,6 +50,22 @@
 #define SA_TARGET_NEON_BF16_END SA_TARGET_END
 #endif
 
+// arm64: FEAT_FHM (FMLAL / FMLAL2, float16 products accumulated in float32), as FEAT_BF16 above:
+// a GCC target region on the armv8-a baseline; Clang only with a global +fp16fml.
+#if defined(__clang__)
+#if defined(__ARM_FEATURE_FP16_FML)
+#define SA_NEON_FHM 1
+#else
+#define SA_NEON_FHM 0
+#endif
+#define SA_TARGET_NEON_FHM_BEGIN
+#define SA_TARGET_NEON_FHM_END
+#else
+#define SA_NEON_FHM 1
+#define SA_TARGET_NEON_FHM_BEGIN SA_TARGET_BEGIN("arch=armv8.2-a+fp16fml")
+#define SA_TARGET_NEON_FHM_END SA_TARGET_END
+#endif
+
 // The scalar kernels are the reference: plain loops the compiler must not vectorise, so that they
 // stay an independent check on the SIMD paths.
 #if defined(__clang__)
