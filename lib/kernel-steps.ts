@@ -92,7 +92,7 @@ async function drive<R>(block: AnyBlock<R>, call: (s: Step) => Promise<unknown>,
     let result: unknown;
     try {
       if (signal?.aborted) throw abortError(signal);
-      result = await (isStep(y) ? call(y) : Promise.all(y.map(call)));
+      result = await (isStep(y) ? call(y) : allFinished(y.map(call)));
     } catch (e) {
       if (signal?.aborted) await jobsFinished(signal);
       next = block.throw(e);
@@ -101,6 +101,17 @@ async function drive<R>(block: AnyBlock<R>, call: (s: Step) => Promise<unknown>,
     next = block.next(result as never);
   }
   return next.value;
+}
+
+/**
+ * Every call's result once all have finished; the first failure only then. Promise.all would reject
+ * at the first failure while the other kernels still write into buffers the block's `finally` recycles.
+ */
+async function allFinished(calls: Promise<unknown>[]): Promise<unknown[]> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value);
 }
 
 function callUnder(s: Step, signal: AbortSignalLike): Promise<unknown> {

@@ -95,7 +95,10 @@ type TensorBlock<R> = Block<R, Tensor<Float32Array>>;
 /** Q [B, L, H, d], K and V [B, L, Hkv, d]. */
 type Projected = { q: Tensor<Float32Array>; k: Tensor<Float32Array>; v: Tensor<Float32Array> };
 
-/** Reused buffers of a forward's intermediates: the packed QKV projection and the attention output. */
+/**
+ * Reused buffers of a forward's intermediates: the packed QKV projection and the attention output.
+ * The four last given back are kept, so a module whose shapes change keeps those of its recent calls.
+ */
 class ScratchPool {
   private free: Float32Array[] = [];
   take(size: number): Float32Array {
@@ -104,7 +107,8 @@ class ScratchPool {
     return new Float32Array(size);
   }
   give(buffer: Float32Array): void {
-    if (this.free.length < 4) this.free.push(buffer);
+    this.free.push(buffer);
+    if (this.free.length > 4) this.free.shift();
   }
 }
 
@@ -522,7 +526,8 @@ export class MultiHeadAttention {
     const v = projected.v;
     let { q, k } = projected;
     if (plan.rotary) {
-      // In place where the projection is contiguous (its own buffer); a view of the packed one is rotated into a new tensor.
+      // In place where the projection is contiguous (its own buffer, or a one-row view of the module's
+      // reused packed one, valid until the block returns); a strided view is rotated into a new tensor.
       const rotate = (t: Tensor<Float32Array>, o: RotaryEmbeddingOptions) =>
         step(ROTARY, t, t.isContiguous() ? { ...o, out: t } : o);
       [q, k] = yield* runAll([rotate(q, plan.rotary.q), rotate(k, plan.rotary.k)]);
@@ -830,7 +835,7 @@ export class MultiHeadAttention {
   /** Q, K and V; self-attention's packed projection goes into `qkvBuffer` ([B, L, E + 2 Ekv]). */
   private *project(plan: ForwardPlan, qkvBuffer: Float32Array | null): TensorBlock<Projected> {
     const w = this.weights as Weights;
-    if (plan.self && w.inProjPacked !== null && qkvBuffer !== null) {
+    if (qkvBuffer !== null && w.inProjPacked !== null) {
       // Self-attention: one matmul into [B, L, E + 2 Ekv], Q K V read from it as strided views.
       const out = new Tensor(qkvBuffer, [plan.B, plan.Lq, this.embedDim + 2 * this.kvEmbedDim]);
       return this.projectionViews(plan, yield step(LINEAR, plan.query, w.inProjPacked, { bias: w.inBias, out }));

@@ -19,7 +19,8 @@ readelf -h "$dir/sa_native_tests" | grep -q "Machine:.*AArch64" || { echo "test-
 
 # native/test/test_arch_isas.cc fails unless the program sees itself as arm64 with NEON preferred, so
 # the NEON kernels cannot silently go untested. ctest runs it through qemu-aarch64 (the toolchain file
-# sets CMAKE_CROSSCOMPILING_EMULATOR) twice: on qemu's default CPU model, which has BF16 and FHM (the
-# neonbf16 tier and the float16 GEMM, asserted), and with QEMU_CPU=neoverse-n1, which lacks both
-# (plain neon, float16 widened, asserted).
+# sets CMAKE_CROSSCOMPILING_EMULATOR) three times: on qemu's default CPU model, which has BF16 and FHM
+# (the neonbf16 tier and the float16 GEMM, asserted), with QEMU_CPU=neoverse-n1, which lacks both
+# (plain neon, float16 widened, asserted), and on the default model with SIMD_ATTENTION_ISA=neon (the
+# dispatch test alone: the forced tier turns both off).
 (cd "$dir" && ctest --output-on-failure --verbose)

@@ -124,9 +124,8 @@ export class PeakCache {
   /**
    * Measures every thread count seen so far once more, keeps the higher figure, and recomputes the
    * fractions of peak of `results` from it. A peak measured while a neighbour on the host held a core
-   * comes out low (1 thread: 167 GFLOP/s seen against 213-229 usually; 2 threads: 117 and 187 against
-   * 232), which inflated every fraction computed from it past 100%; the best of the measurements at
-   * the start and the end of a run is the conservative denominator.
+   * comes out low and inflates every fraction computed from it; the best of the first measurement and
+   * this one is the conservative denominator.
    */
   remeasure(results: SuiteResult[] = []): void {
     for (const [t, p] of this.peaks) this.peaks.set(t, Math.max(p, measureFmaPeak(t, this.seconds)));

@@ -45,6 +45,7 @@ struct Layout {
 };
 
 Layout layoutOf(const AttentionProblem& p, int64_t kvHeads, int64_t tileRows) {
+  SA_ASSERT(tileRows >= 1 && tileRows <= kAttentionMaxTileRows, "a kernel table's tile rows fit AttentionTile");
   Layout lay;
   lay.p = &p;
   lay.group = p.heads / kvHeads;

@@ -310,6 +310,7 @@ SA_NATIVE_TEST(attention_threads_and_split_keys) {
   const Shape shapes[] = {{1, 1, 1, 5000, CausalMode::None},          // decode, row kernel
                           {4, 1, 1, 3000, CausalMode::BottomRight},   // GQA decode: 4 rows, one kv head
                           {1, 1, 16, 2100, CausalMode::BottomRight},  // tile kernel, split
+                          {1, 1, 24, 2100, CausalMode::BottomRight},  // a 32-row tile (AVX-512), split
                           {2, 2, 3, 1500, CausalMode::None}};
   uint32_t seed = 500;
   for (const Shape& sh : shapes) {

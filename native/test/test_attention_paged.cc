@@ -157,7 +157,7 @@ SA_NATIVE_TEST(attentionPagedSplitKeys) {
   checkPaged(s, 9);
 }
 
-// A prompt over the cache: 16-row tiles in the row kernel (few rows per head), and pages
+// A prompt over the cache: tiles in the row kernel (few rows per head), and pages
 // gathered into panels for the tile kernel (many).
 SA_NATIVE_TEST(attentionPagedPrompt) {
   for (int64_t Lq : {9, 40}) {

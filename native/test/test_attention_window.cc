@@ -1,6 +1,6 @@
 // Sliding windows, ALiBi and soft-capping in the fused attention, on every ISA this CPU runs,
 // against a float64 reference computed here: windows that start and end in the middle of key
-// blocks (and of 16-row tiles), both alignments with and without causal, key lengths, grouped
+// blocks (and of tiles), both alignments with and without causal, key lengths, grouped
 // heads, BLHD strides, the row kernel (decode) and the split-keys path, the materialised weights.
 // Buffers are exact-size vectors, so the sanitizer build catches a read past the window.
 #include <cmath>
@@ -154,7 +154,7 @@ SA_NATIVE_TEST(attention_window_cuts_blocks) {
   for (const auto& win : windows) {
     for (CausalMode causal : {CausalMode::None, CausalMode::TopLeft, CausalMode::BottomRight}) {
       WindowSpec s;
-      s.Lq = 75;  // tiles of 16 rows end mid-window too
+      s.Lq = 75;  // tiles (16 or 32 rows) end mid-window too
       s.Lk = 300;
       s.left = win[0];
       s.right = win[1];

@@ -75,6 +75,21 @@ describe("a kernel's error is thrown into the block, so its finally runs, then r
     expect(log).toEqual(['finally']);
   });
 
+  test('async: a failing call of runAll reaches the block only once the calls beside it have finished', async () => {
+    const log: string[] = [];
+    const slow = recordingKernel(log);
+    function* pair(): Block<number, number> {
+      try {
+        const [x] = yield* runAll([step(failing), step(slow, 'slow', 1)]);
+        return x;
+      } finally {
+        log.push('finally');
+      }
+    }
+    await expect(runAsync(pair())).rejects.toThrow('async failure');
+    expect(log).toEqual(['start slow', 'end slow', 'finally']);
+  });
+
   test('a block may catch the error and go on', () => {
     function* recovering(): Block<string, number> {
       try {

@@ -2,11 +2,11 @@
 // (kernels/common/attention_tile.h, attention_rows.h) and the table entry.
 //
 // Tiles of 32 query rows, one per lane of a pair of zmm (vec_pair.h: each broadcast key or value
-// element feeds two FMAs; with one zmm per key, one broadcast load per FMA held the micro-kernels
-// to about two thirds of the FMA peak). Register budget (32 zmm): the S^T micro-kernel holds 8 keys
-// x 2 halves = 16 accumulators + the Q^T column pair + a broadcast; the weights stay in those 16
-// registers for the P.V step, which adds 4 columns of O^T x 2 halves = 8 accumulators (8 chains of
-// FMA latency 4 keep both pipes busy) + a broadcast = 25, plus the softmax's constants.
+// element feeds two FMAs instead of one; see there why that matters).
+// Register budget (32 zmm): the S^T micro-kernel holds 8 keys x 2 halves = 16 accumulators + the
+// Q^T column pair + a broadcast; the weights stay in those 16 registers for the P.V step, which adds
+// 4 columns of O^T x 2 halves = 8 accumulators (8 chains of FMA latency 4 keep both pipes busy) + a
+// broadcast = 25, plus the softmax's constants.
 // Tiles of up to 16 rows (a head's last tile, short query runs) take the single-zmm form: 16 keys,
 // 8 columns of O^T. The softmax (fused into the S^T step) adds ~13 vector operations per vector of
 // scores against 2 * d FMAs.

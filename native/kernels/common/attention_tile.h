@@ -46,8 +46,8 @@ namespace {
 // tile needs only 4 pointers + 2 strides (x86 has 15 usable general registers).
 //
 // Meanwhile the next score step's nextRows key rows (from kNext) are prefetched into L1, four
-// cache lines per four head-dimension steps: a step's 16 rows otherwise arrive from L2 (L3 once a
-// head's K and V pass 1 MiB) in bursts of 16 misses every 16 steps. One step ahead is enough: two,
+// cache lines per four head-dimension steps: a step's N key rows otherwise arrive from L2 (L3 once a
+// head's K and V pass 1 MiB) in bursts of N misses every 16 steps. One step ahead is enough: two,
 // or the block's V rows as well, brought nothing more.
 template <class V, int N>
 inline void scoresByBroadcast(const float* qt, const float* k, int64_t ks, int64_t dk, typename V::F init,
@@ -111,6 +111,7 @@ struct TileAttention {
   static constexpr bool kRegP = V::kPvFromScoreRegisters;
   static constexpr int MR = PvTileShape<V>::rows;
   static constexpr int NCV = PvTileShape<V>::cols;
+  static_assert(W <= kAttentionMaxTileRows, "a tile's rows must fit AttentionTile");
   static_assert(W % MR == 0, "P.V row tiles must divide the tile");
   static_assert(NB % NR == 0, "score tiles must divide the key block");
 
@@ -248,9 +249,9 @@ struct TileAttention {
 
   // O^T[c] += sum_j p[j] * V[j][c] for the N keys of a score step, the weights straight from the
   // score registers. NC columns of dv per pass: NC accumulators, each taking N FMAs whose V
-  // element is an embedded broadcast (AVX-512: 16 weights + 8 accumulators = 24 of 32 registers;
-  // 8 chains of FMA latency 4 keep the pipe full). Rows are addressed as four pointers plus 1, 2, 3
-  // strides, the next step's V rows prefetched two per pass.
+  // element is broadcast (the traits' register budgets: attention_avx512.cc, attention_avx2.cc).
+  // Rows are addressed as four pointers plus 1, 2, 3 strides, the next step's V rows prefetched two
+  // per pass.
   template <int N>
   static inline void pvFromRegisters(const F* p, const float* v, int64_t vs, int64_t dv, float* ot, const float* vNext,
                                      int nextRows) {

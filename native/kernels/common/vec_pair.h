@@ -62,7 +62,7 @@ struct VecPair {
   }
   static F addBias(F s, F b) { return F{H::addBias(s.lo, b.lo), H::addBias(s.hi, b.hi)}; }
   static F zeroIfNegInf(F m) { return F{H::zeroIfNegInf(m.lo), H::zeroIfNegInf(m.hi)}; }
-  static bool anyNaN(F a) { return H::anyNaN(H::add(a.lo, a.hi)); }
+  static bool anyNaN(F a) { return H::anyNaN(a.lo) | H::anyNaN(a.hi); }
   static bool anyGreater(F a, F b) { return H::anyGreater(a.lo, b.lo) | H::anyGreater(a.hi, b.hi); }
   // W x W as four H::W x H::W blocks: the off-diagonal blocks swap places.
   static void transpose(F* a) {

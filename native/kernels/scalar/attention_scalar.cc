@@ -134,7 +134,9 @@ void exp2Scalar(const float* x, float* y, int64_t n) {
 }  // namespace
 
 const AttentionKernels* attentionKernelsScalar() {
-  static const AttentionKernels k{"scalar",        16,         1,       rowsScalar, rowsScalar,
+  // Row by row whatever the tile: its rows are only the driver's unit of work (and of key splits).
+  constexpr int kTileRows = 16;
+  static const AttentionKernels k{"scalar",        kTileRows,  1,       rowsScalar, rowsScalar,
                                   scoreRowsScalar, exp2Scalar, nullptr, nullptr};
   return &k;
 }
