@@ -236,9 +236,18 @@ test('int32 or bool tensors are refused with the dtypes matmul takes', async () 
   await expect(matmul(i, i)).rejects.toThrow(/Expected float32, bfloat16 or float16 for a/);
 });
 
-describe('the native matmul with bfloat16 operands checks their bounds', () => {
-  const bf16Tier = isa === 'avx512bf16' || isa === 'amx' || isa === 'neonbf16';
-  /** a [2, 4] times b [4, 3] read as bfloat16 bits from the given arrays. */
+describe.each([
+  // 1.0 in bfloat16; 1.5 in float16
+  {
+    dtype: 'bfloat16',
+    field: 'bf16Inputs',
+    native: isa === 'avx512bf16' || isa === 'amx' || isa === 'neonbf16',
+    bits: 0x3f80,
+    sum: 4,
+  },
+  { dtype: 'float16', field: 'f16Inputs', native: backendInfo().float16Gemm, bits: 0x3e00, sum: 9 },
+] as const)('the native matmul with $dtype operands checks their bounds', ({ field, native: has, bits, sum }) => {
+  /** a [2, 4] times b [4, 3] read as 16-bit operands from the given arrays. */
   function run(a: unknown, b: unknown, out: Float32Array, aOffset = 0): void {
     const F = MATMUL.fields;
     const d = descriptorFor(MATMUL);
@@ -248,50 +257,15 @@ describe('the native matmul with bfloat16 operands checks their bounds', () => {
     d[F.lda] = 4;
     d[F.ldb] = 3;
     d[F.aOffset] = aOffset;
-    d[F.bf16Inputs] = 1;
+    d[F[field]] = 1;
     native().matmul({ a, b, out, bias: null } as never, d);
   }
-  const one = 0x3f80; // 1.0 in bfloat16
-  const ones = (n: number) => new Uint16Array(n).fill(one);
+  const filled = (n: number) => new Uint16Array(n).fill(bits);
 
-  (bf16Tier ? test : test.skip)('in bounds: the product; past the end of a, b or out: ERR_OUT_OF_BOUNDS', () => {
-    const out = new Float32Array(6);
-    run(ones(8), ones(12), out);
-    expect(Array.from(out)).toEqual([4, 4, 4, 4, 4, 4]);
-    expect(errorOf(() => run(ones(7), ones(12), out)).code).toBe('ERR_OUT_OF_BOUNDS');
-    expect(errorOf(() => run(ones(8), ones(11), out)).code).toBe('ERR_OUT_OF_BOUNDS');
-    expect(errorOf(() => run(ones(8), ones(12), new Float32Array(5))).code).toBe('ERR_OUT_OF_BOUNDS');
-    expect(errorOf(() => run(ones(8), ones(12), out, 1)).code).toBe('ERR_OUT_OF_BOUNDS');
-    expect(errorOf(() => run(new Float32Array(8), ones(12), out)).code).toBe('ERR_INVALID_DTYPE');
-  });
-
-  (bf16Tier ? test.skip : test)('a tier without the bf16 GEMM refuses bfloat16 operands', () => {
-    expect(errorOf(() => run(ones(8), ones(12), new Float32Array(6))).code).toBe('ERR_INVALID_OPTION');
-  });
-});
-
-describe('the native matmul with float16 operands checks their bounds', () => {
-  const f16Gemm = backendInfo().float16Gemm;
-  /** a [2, 4] times b [4, 3] read as float16 bits from the given arrays. */
-  function run(a: unknown, b: unknown, out: Float32Array, aOffset = 0): void {
-    const F = MATMUL.fields;
-    const d = descriptorFor(MATMUL);
-    d[F.M] = 2;
-    d[F.N] = 3;
-    d[F.K] = 4;
-    d[F.lda] = 4;
-    d[F.ldb] = 3;
-    d[F.aOffset] = aOffset;
-    d[F.f16Inputs] = 1;
-    native().matmul({ a, b, out, bias: null } as never, d);
-  }
-  const oneAndAHalf = 0x3e00; // 1.5 in float16
-  const filled = (n: number) => new Uint16Array(n).fill(oneAndAHalf);
-
-  (f16Gemm ? test : test.skip)('in bounds: the product; past the end of a, b or out: ERR_OUT_OF_BOUNDS', () => {
+  (has ? test : test.skip)('in bounds: the product; past the end of a, b or out: ERR_OUT_OF_BOUNDS', () => {
     const out = new Float32Array(6);
     run(filled(8), filled(12), out);
-    expect(Array.from(out)).toEqual([9, 9, 9, 9, 9, 9]);
+    expect(Array.from(out)).toEqual([sum, sum, sum, sum, sum, sum]);
     expect(errorOf(() => run(filled(7), filled(12), out)).code).toBe('ERR_OUT_OF_BOUNDS');
     expect(errorOf(() => run(filled(8), filled(11), out)).code).toBe('ERR_OUT_OF_BOUNDS');
     expect(errorOf(() => run(filled(8), filled(12), new Float32Array(5))).code).toBe('ERR_OUT_OF_BOUNDS');
@@ -299,7 +273,7 @@ describe('the native matmul with float16 operands checks their bounds', () => {
     expect(errorOf(() => run(new Float32Array(8), filled(12), out)).code).toBe('ERR_INVALID_DTYPE');
   });
 
-  (f16Gemm ? test.skip : test)('tables without the float16 GEMM refuse float16 operands', () => {
+  (has ? test.skip : test)('tables without the GEMM for it refuse the operands', () => {
     expect(errorOf(() => run(filled(8), filled(12), new Float32Array(6))).code).toBe('ERR_INVALID_OPTION');
   });
 });

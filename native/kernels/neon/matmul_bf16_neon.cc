@@ -21,6 +21,7 @@
 #include <arm_neon.h>
 
 #include "kernels/common/unroll.h"
+#include "kernels/neon/matmul_tile_store_neon-inl.h"
 
 SA_TARGET_NEON_BF16_BEGIN
 
@@ -158,29 +159,7 @@ void tile(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_
     const uint32x4_t av[2] = {vld1q_u32(a), vld1q_u32(a + 4)};
     dotRows<M>(acc, bv, av, std::make_index_sequence<M>{});
   }
-  SA_UNROLL_FULL
-  for (int i = 0; i < M; ++i) {
-    float* row = c + i * ldc;
-    SA_UNROLL_FULL
-    for (int v = 0; v < 3; ++v) {
-      const int cols = std::clamp(n - 4 * v, 0, 4);
-      if (cols == 4) {
-        float32x4_t sum = acc[i][v];
-        if (accumulate) sum = vaddq_f32(vld1q_f32(row + 4 * v), sum);
-        if (bias != nullptr) sum = vaddq_f32(sum, vld1q_f32(bias + 4 * v));
-        vst1q_f32(row + 4 * v, sum);
-      } else if (cols > 0) {
-        float part[4];
-        vst1q_f32(part, acc[i][v]);
-        for (int j = 0; j < cols; ++j) {
-          float sum = part[j];
-          if (accumulate) sum = row[4 * v + j] + sum;
-          if (bias != nullptr) sum += bias[4 * v + j];
-          row[4 * v + j] = sum;
-        }
-      }
-    }
-  }
+  storeTileRows<M>(acc, c, ldc, n, accumulate, bias);
 }
 
 template <int... Ms>
