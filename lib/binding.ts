@@ -32,7 +32,8 @@ export interface MatmulArrays {
   /** Uint16Array with the descriptor's bf16Inputs (bfloat16 bits) or f16Inputs (float16 bits). */
   a: Float32Array | Uint16Array;
   b: Float32Array | Uint16Array;
-  out: Float32Array;
+  /** Uint16Array with the descriptor's halfOutput. */
+  out: Float32Array | Uint16Array;
   bias?: Maybe<Float32Array>;
 }
 export interface AttentionArrays {
@@ -158,7 +159,7 @@ export type NativeAddon = {
   allocateHugePages(length: number): Float32Array | null;
   /** Every op's layout as the addon declares it (native/binding/layouts.h). */
   opLayouts: Record<string, { arrays: string[]; fields: Record<string, number>; length: number }>;
-} & BothModes<'matmul', MatmulArrays, Float32Array> &
+} & BothModes<'matmul', MatmulArrays, Float32Array | Uint16Array> &
   BothModes<'attention', AttentionArrays, Float32Array> &
   BothModes<'attentionWeights', AttentionArrays, Float32Array> &
   BothModes<'seq2seq', Seq2SeqArrays, Float32Array> &

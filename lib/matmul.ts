@@ -8,7 +8,14 @@ import { abortable } from './abort';
 import { MatmulArrays, native } from './binding';
 import { rangeError } from './errors';
 import { descriptorFor, MATMUL } from './native-layout';
-import { allocFloat32Unfilled, broadcastShapes, broadcastStrides, formatShape, numel } from './shape';
+import {
+  allocFloat32Unfilled,
+  allocUint16Unfilled,
+  broadcastShapes,
+  broadcastStrides,
+  formatShape,
+  numel,
+} from './shape';
 import { Tensor } from './tensor';
 import {
   checkHalfOut,
@@ -51,8 +58,9 @@ interface Prepared {
   descriptor: Float64Array;
 }
 
-/** A matmul call: the float32 product the kernel writes, then the tensor the call returns. */
-interface PreparedMatmul extends Prepared {
+/** A matmul call: the product the kernel writes (float32 or 16-bit), then the tensor the call returns. */
+interface PreparedMatmul extends Omit<Prepared, 'out'> {
+  out: Tensor<Float32Array> | Tensor<Uint16Array>;
   result: () => Tensor;
 }
 
@@ -134,12 +142,25 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   }
   const outShape = [...batch, M, N];
   const bias = biasArray(options.bias, N, op, half);
-  let out: Tensor<Float32Array>, outData: Float32Array;
+  // The result: float32, or the half GEMM's own 16-bit output; widened half inputs are multiplied
+  // into a float32 product that is rounded afterwards.
+  let out: Tensor<Float32Array> | Tensor<Uint16Array>, outData: Float32Array | Uint16Array;
   let halfOut: Tensor<Uint16Array> | undefined;
-  if (half !== null && options.out !== undefined)
+  if (half !== null && !nativeHalf && options.out !== undefined)
     halfOut = checkHalfOut(options.out, outShape, half, op, { a: aGiven, b: bGiven, bias: options.bias });
-  if (half === null && options.out !== undefined)
-    ({ out, data: outData } = checkOut(options.out, outShape, op, { a, b, bias: options.bias }));
+  if (options.out !== undefined && halfOut === undefined)
+    ({ out, data: outData } = checkOut(
+      options.out,
+      outShape,
+      op,
+      { a, b, bias: options.bias },
+      undefined,
+      half ?? 'float32',
+    ));
+  else if (nativeHalf)
+    outData = (out = new Tensor(allocUint16Unfilled(numel(outShape, 'the output'), 'the output'), outShape, {
+      dtype: half,
+    })).data;
   else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
   const sa = matrixStorage(a, transposeA, 'a', op);
   const sb = matrixStorage(b, transposeB, 'b', op);
@@ -160,6 +181,7 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   d[F.batchRank] = nb;
   d[F.bf16Inputs] = nativeBf16 ? 1 : 0;
   d[F.f16Inputs] = nativeF16 ? 1 : 0;
+  d[F.halfOutput] = nativeHalf ? 1 : 0;
   // Widened half inputs multiply in float32 whatever setFloat32MatmulPrecision says.
   d[F.float32Products] = half !== null ? 1 : 0;
   // The batch tail after the fields: the broadcast batch shape, then a's and b's strides over it.
@@ -167,7 +189,8 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   d.set(aStrides, MATMUL.length + nb);
   d.set(bStrides, MATMUL.length + 2 * nb);
   const arrays = { a: a.data, b: b.data, out: outData, bias } as MatmulArrays;
-  const result = half === null ? () => out : () => roundResult(outData, outShape, half, halfOut, op);
+  const result =
+    half === null || nativeHalf ? () => out : () => roundResult(outData as Float32Array, outShape, half, halfOut, op);
   return { out, arrays, descriptor: d, result };
 }
 

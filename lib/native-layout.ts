@@ -89,7 +89,8 @@ export const ATTENTION = layout(
  * Followed by the batch tail: batchShape[batchRank], then a's and b's batch strides. packedB: 0, or
  * the panel width of b when b holds packWeight's panels (lib/packed-weight.ts). bf16Weight: a float32,
  * b bfloat16 bits read transposed (a linear layer's weight kept in bfloat16, lib/bf16-linear.ts).
- * f16Inputs: a and b float16 bits for the float16 GEMM (backendInfo().float16Gemm).
+ * f16Inputs: a and b float16 bits for the float16 GEMM (backendInfo().float16Gemm). halfOutput (with
+ * bf16Inputs or f16Inputs): out is a Uint16Array of the inputs' type, written by the GEMM.
  */
 export const MATMUL = layout(
   ['a', 'b', 'out', 'bias'],
@@ -109,6 +110,7 @@ export const MATMUL = layout(
     'float32Products',
     'bf16Weight',
     'f16Inputs',
+    'halfOutput',
   ],
 );
 

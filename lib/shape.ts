@@ -102,13 +102,32 @@ const BUFFER_MAX_BYTES = bufferConstants.MAX_LENGTH;
  * ArrayBuffer (never a slice of Buffer's shared pool), so it can be transferred like any other.
  */
 export function allocFloat32Unfilled(n: number, what: string): Float32Array {
+  return allocUnfilled(Float32Array, 'float32', n, what);
+}
+
+/** As {@link allocFloat32Unfilled}, for 16-bit float bits (a half-precision GEMM's output). */
+export function allocUint16Unfilled(n: number, what: string): Uint16Array {
+  return allocUnfilled(Uint16Array, '16-bit', n, what);
+}
+
+function allocUnfilled<T extends Float32Array | Uint16Array>(
+  Type: {
+    new (n: number): T;
+    new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+    BYTES_PER_ELEMENT: number;
+  },
+  kind: string,
+  n: number,
+  what: string,
+): T {
   // Buffers are capped at buffer.constants.MAX_LENGTH (4 GiB on Node 20), typed arrays are not.
-  if (n < UNFILLED_MIN_ELEMENTS || n * Float32Array.BYTES_PER_ELEMENT > BUFFER_MAX_BYTES) return allocFloat32(n, what);
+  const unfilled = n >= UNFILLED_MIN_ELEMENTS && n * Type.BYTES_PER_ELEMENT <= BUFFER_MAX_BYTES;
   try {
-    const bytes = Buffer.allocUnsafeSlow(n * Float32Array.BYTES_PER_ELEMENT);
-    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+    if (!unfilled) return new Type(n);
+    const bytes = Buffer.allocUnsafeSlow(n * Type.BYTES_PER_ELEMENT);
+    return new Type(bytes.buffer, bytes.byteOffset, n);
   } catch (e) {
-    throw rangeError('ERR_SIZE_OVERFLOW', `cannot allocate ${n} float32 elements for ${what}: ${(e as Error).message}`);
+    throw rangeError('ERR_SIZE_OVERFLOW', `cannot allocate ${n} ${kind} elements for ${what}: ${(e as Error).message}`);
   }
 }
 

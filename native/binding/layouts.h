@@ -31,10 +31,11 @@ namespace binding {
 // in float32 whatever setFloat32MatmulPrecision says (float16 inputs widened to float32). bf16Weight:
 // a is float32 and b a Uint16Array of bfloat16 bits read transposed (y = x W^T, transB 1, no packedB).
 // f16Inputs: a and b are Uint16Arrays of float16 bits, multiplied by the float16 GEMM (active table
-// with one; M, N, K >= 1, no packedB).
+// with one; M, N, K >= 1, no packedB). halfOutput (with bf16Inputs or f16Inputs): `out` is a Uint16Array
+// of the inputs' type, each element rounded once from the float32 sum.
 #define SA_MATMUL_FIELDS(X)                                                                        \
   X(M) X(N) X(K) X(aOffset) X(lda) X(transA) X(bOffset) X(ldb) X(transB) X(batchRank) X(packedB) \
-  X(bf16Inputs) X(float32Products) X(bf16Weight) X(f16Inputs)
+  X(bf16Inputs) X(float32Products) X(bf16Weight) X(f16Inputs) X(halfOutput)
 
 // A weight W [N, K] (rows ld apart from offset) packed into `out` (matmulPanelWidth()-wide panels).
 #define SA_PACK_WEIGHT_FIELDS(X) X(N) X(K) X(offset) X(ld)

@@ -4,6 +4,7 @@
 // descriptor: SA_MATMUL_FIELDS (binding/layouts.h), then batchShape[batchRank], aBatchStrides[...],
 // bBatchStrides[...]. With bf16Inputs, a and b are Uint16Arrays of bfloat16 bits (the bf16 GEMM
 // reads them as they are; C stays float32); with f16Inputs, of float16 bits for the float16 GEMM.
+// With halfOutput as well, `out` is a Uint16Array of the inputs' type (the GEMM rounds each sum once).
 // With bf16Weight, only b is bfloat16: W [N, K] of y = x W^T. C (`out`) is contiguous [batch..., M, N].
 // With packedB set, b holds a weight packed by packWeight (packed_weight_binding.cc), shared by every item.
 // Bounds are re-checked here whatever TypeScript did.
@@ -19,6 +20,7 @@
 #include "binding/errors.h"
 #include "binding/layouts.h"
 #include "binding/ops.h"
+#include "kernels/convert.h"
 #include "kernels/matmul.h"
 #include "runtime/dispatch.h"
 
@@ -64,10 +66,23 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
   const bool bf16Inputs = d.flag(F::bf16Inputs);
   const bool bf16Weight = d.flag(F::bf16Weight);
   const bool f16Inputs = d.flag(F::f16Inputs);
+  const bool halfOutput = d.flag(F::halfOutput);
   const Operand a = operandOf(arrays, "a", bf16Inputs || f16Inputs);
   const Operand b = operandOf(arrays, "b", bf16Inputs || bf16Weight || f16Inputs);
-  ArrayArg<float> c = arrays.required<float>("out");
-  *result = c.value;
+  if (halfOutput && !bf16Inputs && !f16Inputs) {
+    throwRangeError(env, "ERR_INVALID_OPTION", "native matmul: a 16-bit output needs bfloat16 or float16 inputs");
+  }
+  // C: float32, or 16-bit (halfOutput); `cLength` in elements either way.
+  float* cFloat = nullptr;
+  uint16_t* cHalf = nullptr;
+  int64_t cLength = 0;
+  if (halfOutput) {
+    ArrayArg<uint16_t> c = arrays.required<uint16_t>("out");
+    cHalf = c.data, cLength = c.length, *result = c.value;
+  } else {
+    ArrayArg<float> c = arrays.required<float>("out");
+    cFloat = c.data, cLength = c.length, *result = c.value;
+  }
   auto call = std::make_shared<MatmulCall>();
   MatmulProblem& p = call->problem;
   p.M = d.integer(F::M), p.N = d.integer(F::N), p.K = d.integer(F::K);
@@ -145,7 +160,7 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
                         "native matmul: b's view reaches past its data (" + std::to_string(b.length) + " elements)");
       }
     }
-    if (p.M != 0 && p.N != 0 && (count > Descriptor::kMaxIndex / p.M / p.N || count * p.M * p.N > c.length)) {
+    if (p.M != 0 && p.N != 0 && (count > Descriptor::kMaxIndex / p.M / p.N || count * p.M * p.N > cLength)) {
       throwRangeError(env, "ERR_OUT_OF_BOUNDS", "native matmul: output is smaller than batch x M x N");
     }
   }
@@ -158,7 +173,12 @@ std::shared_ptr<MatmulCall> prepareMatmul(const Napi::CallbackInfo& info, Arrays
     p.aBf16 = a.half;
     p.bBf16 = b.half;
   }
-  p.C = c.data;
+  p.C = cFloat;
+  if (halfOutput) {
+    const ConvertKernels& convert = *convertKernelsFor(activeKernels().isa);
+    p.cHalf = cHalf;
+    p.roundC = f16Inputs ? convert.floatToHalf : convert.floatToBf16;
+  }
   p.bf16Products =
       !d.flag(F::float32Products) && float32MatmulPrecision.load(std::memory_order_relaxed) == kPrecisionMedium;
   if (packedNr != 0) p.packedB = PackedPanels{b.f32, p.N, p.K, static_cast<int>(packedNr)};

@@ -48,6 +48,10 @@ struct MatmulProblem {
   // matmulF16 only: op(A) and op(B) in float16 (bit patterns, same strides and offsets as A and B).
   const uint16_t* aF16 = nullptr;
   const uint16_t* bF16 = nullptr;
+  // matmulBf16 / matmulF16 only: C is written as 16-bit floats at cHalf (C unused; ldc and
+  // batch.offsetC apply), each element rounded by roundC from its float32 sum (bias included).
+  uint16_t* cHalf = nullptr;
+  void (*roundC)(const float* src, uint16_t* dst, int64_t n) = nullptr;
 };
 
 // `count` products; item i uses A + offsetA[i], B + offsetB[i], C + offsetC[i] (element offsets;

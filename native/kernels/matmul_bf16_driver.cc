@@ -6,6 +6,8 @@
 //   ic  over M in row chunks   one task per (row chunk, column group); A block packed (L2)
 //   jr  over NR panels, ir over MR row tiles: the micro-kernel
 // K is cut at pair boundaries, so only the last block can end on half a pair.
+// A 16-bit C (cHalf) is summed in a float32 scratch C and rounded by each task as soon as its row
+// block has its last depth block, while those rows are still in L2.
 // The float16 GEMM (matmulF16) runs on the same loop nest with its own packers and tile.
 #include <algorithm>
 #include <cstdint>
@@ -42,21 +44,24 @@ uint32_t* scratchPairs(ScratchSlot slot, int64_t pairs) {
   return reinterpret_cast<uint32_t*>(threadScratch(slot, static_cast<size_t>(pairs)));
 }
 
-// A and B of one item: float32, or bfloat16 when the problem has aBf16 / bBf16 (the other null).
+// A and B of one item: float32, or bfloat16 when the problem has aBf16 / bBf16 (the other null);
+// C float32, or 16-bit when the problem has cHalf (the other null).
 struct Item {
   const float* A;
   const float* B;
   const uint16_t* aBf16;
   const uint16_t* bBf16;
   float* C;
+  uint16_t* cHalf;
 };
 
 Item itemOf(const MatmulProblem& p, const MatmulBatch& batch, int64_t i) {
   const int64_t oa = batch.offsetA != nullptr ? batch.offsetA[i] : 0;
   const int64_t ob = batch.offsetB != nullptr ? batch.offsetB[i] : 0;
-  return Item{p.aBf16 == nullptr ? p.A + oa : nullptr, p.bBf16 == nullptr ? p.B + ob : nullptr,
+  const int64_t oc = batch.offsetC != nullptr ? batch.offsetC[i] : 0;
+  return Item{p.aBf16 == nullptr ? p.A + oa : nullptr,     p.bBf16 == nullptr ? p.B + ob : nullptr,
               p.aBf16 != nullptr ? p.aBf16 + oa : nullptr, p.bBf16 != nullptr ? p.bBf16 + ob : nullptr,
-              p.C + (batch.offsetC != nullptr ? batch.offsetC[i] : 0)};
+              p.cHalf == nullptr ? p.C + oc : nullptr,     p.cHalf != nullptr ? p.cHalf + oc : nullptr};
 }
 
 // Packs columns [jc, jc + nc) of op(B), depth [k0, k0 + kc), into `panels` pair panels from panel
@@ -91,6 +96,10 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
   const int64_t mc = std::max<int64_t>(mr, kA_BlockBytes / (kcPairsMax * 4) / mr * mr);
   const int64_t ncMax = std::min(roundUp(p.N, nr), std::max<int64_t>(nr, kB_BlockBytes / (kcPairsMax * 4) / nr * nr));
   const int64_t rowTiles = ceilDiv(p.M, mr);
+  // Where the tiles sum: C itself, or the float32 scratch C of a 16-bit C (N apart).
+  float* const c =
+      item.cHalf == nullptr ? item.C : threadScratch(ScratchSlot::MatmulHalfC, static_cast<size_t>(p.M * p.N));
+  const int64_t ldc = item.cHalf == nullptr ? p.ldc : p.N;
   for (int64_t jc = 0; jc < p.N; jc += ncMax) {
     const int64_t nc = std::min(ncMax, p.N - jc);
     const int64_t panels = ceilDiv(nc, nr);
@@ -98,6 +107,7 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
       const int64_t pair0 = splitPoint(pairs, depthBlocks, d), pair1 = splitPoint(pairs, depthBlocks, d + 1);
       const int64_t kcPairs = pair1 - pair0, k0 = 2 * pair0, kc = std::min(2 * pair1, p.K) - k0;
       const bool accumulate = d > 0;
+      const bool round = item.cHalf != nullptr && d + 1 == depthBlocks;
       const float* bias = d + 1 == depthBlocks && p.bias != nullptr ? p.bias + jc : nullptr;
       const int64_t panelStride = kcPairs * nr;
       uint32_t* packedB = scratchPairs(ScratchSlot::MatmulPackedB, panels * panelStride);
@@ -137,9 +147,13 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
             const int n = static_cast<int>(std::min<int64_t>(nr, nc - j));
             for (int64_t i = 0; i < mcCur; i += mr) {
               const int m = static_cast<int>(std::min<int64_t>(mr, mcCur - i));
-              bk.tile(kcPairs, packedA + i * kcPairs, packedB + panel * panelStride, item.C + (ic + i) * p.ldc + jc + j,
-                      p.ldc, m, n, accumulate, bias != nullptr ? bias + j : nullptr);
+              bk.tile(kcPairs, packedA + i * kcPairs, packedB + panel * panelStride, c + (ic + i) * ldc + jc + j, ldc,
+                      m, n, accumulate, bias != nullptr ? bias + j : nullptr);
             }
+          }
+          if (round) {
+            const int64_t j0 = jc + panel0 * nr, j1 = jc + std::min(panel1 * nr, nc);
+            for (int64_t i = ic; i < ic + mcCur; ++i) p.roundC(c + i * ldc + j0, item.cHalf + i * p.ldc + j0, j1 - j0);
           }
         }
       });
@@ -170,12 +184,14 @@ void matmulBf16(const KernelTable& kernels, const MatmulProblem& prob, const Mat
   SA_ASSERT(kernels.matmulBf16 != nullptr && prob.M > 0 && prob.N > 0 && prob.K > 0, "bf16 GEMM preconditions");
   SA_ASSERT(prob.packedB.data == nullptr || prob.packedB.nr == kernels.matmulBf16->nr, "packed B of another width");
   SA_ASSERT(prob.packedB.data == nullptr || prob.bBf16 == nullptr, "packed B read as bfloat16");
+  SA_ASSERT(prob.cHalf == nullptr || prob.roundC != nullptr, "a 16-bit C needs its rounding");
   run(*kernels.matmulBf16, prob, batch);
 }
 
 void matmulF16(const KernelTable& kernels, const MatmulProblem& prob, const MatmulBatch& batch) {
   SA_ASSERT(kernels.matmulF16 != nullptr && prob.M > 0 && prob.N > 0 && prob.K > 0, "f16 GEMM preconditions");
   SA_ASSERT(prob.aF16 != nullptr && prob.bF16 != nullptr && prob.packedB.data == nullptr, "f16 GEMM operands");
+  SA_ASSERT(prob.cHalf == nullptr || prob.roundC != nullptr, "a 16-bit C needs its rounding");
   const MatmulF16Kernels& fk = *kernels.matmulF16;
   // The driver reads 16-bit operands through the bf16 fields and packs them with the f16 packers.
   const MatmulBf16Kernels pairKernels{fk.name, fk.mr, fk.nr, fk.tile, nullptr, nullptr, fk.packA, fk.packB};

@@ -22,6 +22,7 @@ enum class ScratchSlot : int {
   AttentionBf16Panels,
   LinearAttention,
   LinearBf16,
+  MatmulHalfC,
   Count
 };
 

@@ -2,6 +2,7 @@
 // on x86-64, neonbf16 on arm64), against a float64 reference over the inputs rounded to bfloat16
 // (nearest even): edge sizes (M, N, K odd, 1..67), the four transposes, bias, prepacked B, depth
 // split into several blocks, batches, 1-2 threads. C's buffer carries a sentinel around its view.
+// Cases with halfOut also write a bfloat16 C (cHalf), checked against the float32 C rounded.
 //
 // Bounds, with S = sum over k of |a_k b_k| (+ |bias|), in float64:
 //   against the rounded inputs:  |c - ref| <= (K + 4) 2^-24 S  (float32 accumulation only; a
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/convert.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_bf16_kernels.h"
 #include "runtime/cpu_features.h"
@@ -22,6 +24,7 @@
 #include "runtime/thread_pool.h"
 #include "test/bf16_reference.h"
 #include "test/check.h"
+#include "test/half_output_check.h"
 
 using namespace sa;
 using sa::test::roundToBf16;
@@ -32,6 +35,7 @@ struct Case {
   int64_t M, N, K;
   bool transA = false, transB = false, bias = false, packB = false;
   int64_t count = 1;
+  bool halfOut = false;
 };
 
 constexpr float kSentinel = -12345.0f;
@@ -113,6 +117,15 @@ int runCase(const KernelTable& kt, const Case& c, std::mt19937& rng) {
       }
     }
   }
+  if (c.halfOut) {
+    std::vector<uint16_t> out16(out.size(), test::kHalfSentinel);
+    p.C = nullptr;
+    p.cHalf = out16.data();
+    p.roundC = convertKernelsFor(kt.isa)->floatToBf16;
+    matmulBf16(kt, p, batch);
+    failures +=
+        test::halfOutputMismatches(out, out16, offC, c.M, c.N, ldc, convertKernelsFor(Isa::Scalar)->floatToBf16);
+  }
   return failures;
 }
 
@@ -139,6 +152,7 @@ void edgeSizes(const KernelTable& kt) {
         c.transB = (N + K + M) % 3 == 0;
         c.bias = (M * N) % 5 < 2;
         c.packB = c.transB && N % 4 == 1;
+        c.halfOut = (M + N) % 3 == 1;
         const int failures = runCase(kt, c, rng);
         SA_CHECK(failures == 0, "%d mismatches at M=%lld N=%lld K=%lld", failures, static_cast<long long>(M),
                  static_cast<long long>(N), static_cast<long long>(K));
@@ -163,7 +177,7 @@ void blockedBatchedAndThreaded(const KernelTable& kt) {
     // K = 1101: three depth blocks, the last ending on half a pair; N > one column block is not
     // needed for coverage of the panel loop, but M spans several A blocks of row tiles.
     Case deep{150, 70, 1101};
-    deep.bias = true;
+    deep.bias = deep.halfOut = true;
     SA_CHECK(runCase(kt, deep, rng) == 0, "deep K, %d threads", threads);
     Case packed{97, 130, 257};
     packed.transB = packed.packB = packed.bias = true;
@@ -171,10 +185,12 @@ void blockedBatchedAndThreaded(const KernelTable& kt) {
     Case batched{40, 33, 65};
     batched.transA = true;
     batched.count = 3;
+    batched.halfOut = true;
     SA_CHECK(runCase(kt, batched, rng) == 0, "batch of 3, %d threads", threads);
     Case sharedPacked{20, 45, 99};
     sharedPacked.transB = sharedPacked.packB = true;
     sharedPacked.count = 4;
+    sharedPacked.halfOut = threads == 2;
     SA_CHECK(runCase(kt, sharedPacked, rng) == 0, "batch over one packed B, %d threads", threads);
   }
   pool.setNumThreads(saved);

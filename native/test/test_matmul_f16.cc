@@ -1,7 +1,8 @@
 // The float16 GEMM (matmulF16: arm64 with FEAT_FHM, FMLAL) against a float64 reference over the same
 // float16 inputs: edge sizes (M, N, K from 1, not multiples of the 8 x 12 tile, K odd), the four
 // transposes, strided rows, bias, batches, 1-2 threads, a depth split into blocks (K > 1024, odd).
-// C's buffer carries a sentinel around each row's view. Bound, with S = sum over k of |a_k b_k|
+// C's buffer carries a sentinel around each row's view; each case also writes a float16 C (cHalf),
+// checked against the float32 C rounded. Bound, with S = sum over k of |a_k b_k|
 // (+ |bias|): |c - ref| <= (K + 4) 2^-24 S, float32 accumulation only (products of two float16 are
 // exact in float32). Exact cases catch a product or a sum kept in float16, and flushed subnormals.
 // Skipped where the CPU lacks FHM or the build lacks the kernel (every x86-64 build).
@@ -17,6 +18,7 @@
 #include "runtime/dispatch.h"
 #include "runtime/thread_pool.h"
 #include "test/check.h"
+#include "test/half_output_check.h"
 
 using namespace sa;
 
@@ -90,7 +92,13 @@ int runCase(const KernelTable& kt, const Case& c, std::mt19937& rng) {
       if (row[c.N] != kSentinel || row[c.N + 1] != kSentinel) ++failures;
     }
   }
-  return failures;
+  std::vector<uint16_t> out16(out.size(), test::kHalfSentinel);
+  p.C = nullptr;
+  p.cHalf = out16.data();
+  p.roundC = convertKernelsFor(kt.isa)->floatToHalf;
+  matmulF16(kt, p, batch);
+  return failures +
+         test::halfOutputMismatches(out, out16, offC, c.M, c.N, ldc, convertKernelsFor(Isa::Scalar)->floatToHalf);
 }
 
 // One product of constant operands a [M x K] = x, b [K x N] = y; returns C's first element.

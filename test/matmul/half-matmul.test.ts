@@ -179,6 +179,7 @@ describe.each(HALVES)(`matmul on %s tensors (${isa})`, (dtype) => {
     const c = matmulSync(a, b, { out });
     expect(c).toBe(out);
     expect(Array.from(out.data.subarray(2))).toEqual(Array.from(matmulSync(a, b).data));
+    expect(Array.from(out.data.subarray(0, 2))).toEqual([0, 0]); // before the view: untouched
     const f32 = errorOf(() => matmulSync(a, b, { out: new Tensor(new Float32Array(30), [5, 6]) }));
     expect(f32).toBeInstanceOf(SimdAttentionTypeError);
     expect(f32.code).toBe('ERR_INVALID_DTYPE');
