@@ -60,6 +60,8 @@ struct RowAttention {
     return contiguousKeysEnd(in, kb, minOf(kb + NB, spanEnd)) - kb;
   }
   static_assert(W % 4 == 0, "scoreGroup takes keys four at a time");
+  // Prefetches: one per 64-byte line, so every `kLineStep` vectors of E (2 for 16 bfloat16).
+  static constexpr int kLineStep = W * static_cast<int>(sizeof(E)) >= 64 ? 1 : 64 / (W * static_cast<int>(sizeof(E)));
 
   // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
   // zero-padded): lane i = q . k_i, lanes >= nk are -inf. pf (or nullptr): the same W keys of the
@@ -81,7 +83,7 @@ struct RowAttention {
         const E* k3 = k2 + ks;
         F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
         for (int64_t d = 0; d < full; d += W) {
-          if (pf != nullptr) {
+          if (pf != nullptr && (d / W) % kLineStep == 0) {
             const E* f = pf + i * ks + d;
             prefetchToL2(f);
             prefetchToL2(f + ks);
@@ -133,7 +135,7 @@ struct RowAttention {
       const E* r1 = r0 + vs;
       const F p0 = V::bcast(p + j), p1 = V::bcast(p + j + 1);
       if (pf != nullptr) {
-        for (int c = 0; c < NC; ++c) {
+        for (int c = 0; c < NC; c += kLineStep) {
           prefetchToL2(pf + j * vs + c * W);
           prefetchToL2(pf + (j + 1) * vs + c * W);
         }
