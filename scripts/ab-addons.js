@@ -22,7 +22,8 @@
 // form of the call (the job offloaded to the pool's workers, each call awaited before the next).
 // AB_HEAD_DIM=d sets the attention head dimension (default 64). AB_LAYOUT=BLHD|qkv lays the sdpa
 // inputs out as [1, L, H, d] or as BLHD views into one [1, L, 3 H d] (default BHLD [1, H, L, d]).
-// AB_KV_DTYPE=bfloat16|float16 stores the sdpa keys and values in that type (default float32).
+// AB_KV_DTYPE=bfloat16|float16 stores the sdpa keys and values in that type (default float32);
+// AB_Q_DTYPE=bfloat16 the query too (bfloat16 attention: its output is bfloat16).
 //
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
 // the rounds), and B's speed relative to A: the ratio of the medians and the median of the
@@ -122,7 +123,8 @@ function workload() {
     // AB_KV_DTYPE=bfloat16|float16: keys and values stored half-width (a half KVCache's reads).
     const kvDtype = process.env.AB_KV_DTYPE || 'float32';
     const kv = () => t(H * Lk * d, Lk).to(kvDtype);
-    sa.scaledDotProductAttentionSync(t(H * Lq * d, Lq), kv(), kv(), {
+    const query = t(H * Lq * d, Lq).to(process.env.AB_Q_DTYPE || 'float32');
+    sa.scaledDotProductAttentionSync(query, kv(), kv(), {
       isCausal: causal,
       causalAlignment: 'bottom-right',
       layout: layout === 'BHLD' ? 'BHLD' : 'BLHD',

@@ -5,11 +5,12 @@
 // along its reduced dimension, which is d for Q.K^T and the key for P.V, so each side is packed once):
 //   Q.K^T  8 rows x 32 keys per pass: 16 accumulators; per pair of d, two K panel loads and 8
 //          broadcasts of a row's (q[2p], q[2p+1]), the broadcast folded into vdpbf16ps.
-//   softmax  float32, online, per row: the scores of a 32-key block masked to the row's key range,
-//          exp2 against a reference in score units (AttentionHeadInput) that only moves when a score
-//          passes it by kSlack, so the common block needs no horizontal maximum; P rounded to
-//          bfloat16, and its rounded values summed lane-wise (the normalisation matches what P.V
-//          multiplies; one horizontal sum per row at the end).
+//   softmax  float32, online, per row: the scores of a 32-key block masked to the row's key range
+//          (blocks inside every row's range skip the mask), exp2 (a degree-3 fraction: P is
+//          rounded to bfloat16 next) against a reference in score units (AttentionHeadInput) that
+//          only moves when a score passes it by kSlack, so the common block needs no horizontal
+//          maximum; P rounded to bfloat16, and its rounded values summed lane-wise (the
+//          normalisation matches what P.V multiplies; one horizontal sum per row at the end).
 //   P.V    4 rows x up to 4 chunks of 16 columns: 16 accumulators; per key pair, up to 4 V panel
 //          loads and 4 broadcasts of a row's (p[2t], p[2t + 1]). O (float) lives in L1 scratch and
 //          takes the row's rescale factor as it is loaded, once per block.
@@ -47,6 +48,14 @@ constexpr float kSlack = 8.0f;
 
 inline __m512bh asBh(__m512i x) { return reinterpret_cast<__m512bh>(x); }
 
+// VecAvx512::exp2 with the degree-3 fraction: the weights are rounded to bfloat16 next.
+inline __m512 exp2ForBf16(__m512 x) {
+  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 p = exp2poly::fractionForBf16<VecAvx512>(_mm512_sub_ps(x, n));  // NaN for x = -inf: flushed below
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(exp2poly::kFlushBelow), _CMP_NLT_UQ);
+  return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
 struct TileState {
   const uint32_t* q;  // [kRows][dkPairs] query pairs
   uint32_t* p;        // [kRows][kBlock / 2] this block's weights, pairs of bfloat16
@@ -55,59 +64,78 @@ struct TileState {
   alignas(64) float l[kRows][16];  // lane-wise sums of the rounded weights
 };
 
-// Scores of rows [r0, r0 + 8) for keys [kb, kb + 32), then their softmax step into P, m, l, alpha.
+// Scores of rows [r0, r0 + kScoreRows) for the kBlock keys from kb, then their softmax step into P,
+// m, l, alpha. allIn: every row of the tile has all the block's keys in its range (no key mask).
 void scoreBlock(const AttentionHeadInput& in, const AttentionTile& t, const AttentionBf16Panels& panels, int64_t kb,
-                int r0, TileState& st) {
+                int r0, bool allIn, TileState& st) {
+  constexpr int kKeyVectors = kBlock / 16;  // one 16-key panel each
   const int64_t dkPairs = panels.dkPairs;
-  __m512 acc[kScoreRows][2];
-  for (int r = 0; r < kScoreRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  const uint16_t* k0 = panels.k + (kb / 16) * dkPairs * 32;
-  const uint16_t* k1 = k0 + dkPairs * 32;
+  __m512 acc[kScoreRows][kKeyVectors];
+  for (int r = 0; r < kScoreRows; ++r)
+    for (int v = 0; v < kKeyVectors; ++v) acc[r][v] = _mm512_setzero_ps();
+  const uint16_t* k = panels.k + (kb / 16) * dkPairs * 32;
   const uint32_t* q = st.q + r0 * dkPairs;
   for (int64_t p = 0; p < dkPairs; ++p) {
-    const __m512bh a = asBh(_mm512_loadu_si512(k0 + p * 32));
-    const __m512bh b = asBh(_mm512_loadu_si512(k1 + p * 32));
+    __m512bh kv[kKeyVectors];
+    for (int v = 0; v < kKeyVectors; ++v) kv[v] = asBh(_mm512_loadu_si512(k + (v * dkPairs + p) * 32));
     for (int r = 0; r < kScoreRows; ++r) {
       const __m512bh qp = asBh(_mm512_set1_epi32(static_cast<int>(q[r * dkPairs + p])));
-      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], qp, a);
-      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], qp, b);
+      for (int v = 0; v < kKeyVectors; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], qp, kv[v]);
     }
   }
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i key0 = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kb)));
-  const __m512i key1 = _mm512_add_epi32(key0, _mm512_set1_epi32(16));
-  const __m512 qScale = _mm512_set1_ps(in.qScale), unit = _mm512_set1_ps(in.unitLog2);
+  // A score's exponent (s - m) * unitLog2 with s = acc * qScale, in one FMA: acc * qsu - m * unit.
+  const __m512 qsu = _mm512_set1_ps(in.qScale * in.unitLog2), slack = _mm512_set1_ps(kSlack * in.unitLog2);
   const __m512 minusInf = _mm512_set1_ps(-INFINITY);
   for (int r = 0; r < kScoreRows; ++r) {
     const int row = r0 + r;
     uint32_t* pRow = st.p + row * (kBlock / 2);
     st.alpha[row] = 1.0f;
     if (row >= t.rows) continue;  // its P row stays zero
-    const __m512i lo = _mm512_set1_epi32(t.keyBegin[row]), hi = _mm512_set1_epi32(t.keyEnd[row]);
-    const __mmask16 in0 = _mm512_cmpge_epi32_mask(key0, lo) & _mm512_cmplt_epi32_mask(key0, hi);
-    const __mmask16 in1 = _mm512_cmpge_epi32_mask(key1, lo) & _mm512_cmplt_epi32_mask(key1, hi);
-    if ((in0 | in1) == 0) {
-      _mm512_storeu_si512(pRow, _mm512_setzero_si512());
+    __mmask16 inRange[kKeyVectors];
+    __mmask16 any = 0;
+    for (int v = 0; v < kKeyVectors; ++v) {
+      inRange[v] = 0xffff;
+      if (allIn) continue;
+      const __m512i key = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kb + 16 * v)));
+      inRange[v] = _mm512_cmpge_epi32_mask(key, _mm512_set1_epi32(t.keyBegin[row])) &
+                   _mm512_cmplt_epi32_mask(key, _mm512_set1_epi32(t.keyEnd[row]));
+      any |= inRange[v];
+    }
+    if (!allIn && any == 0) {
+      for (int v = 0; v < kKeyVectors; v += 2) _mm512_storeu_si512(pRow + 8 * v, _mm512_setzero_si512());
       continue;
     }
-    const __m512 s0 = _mm512_mask_mul_ps(minusInf, in0, acc[r][0], qScale);
-    const __m512 s1 = _mm512_mask_mul_ps(minusInf, in1, acc[r][1], qScale);
-    const __m512 limit = _mm512_set1_ps(st.m[row] + kSlack);  // -inf before the row's first key
-    if ((_mm512_cmp_ps_mask(s0, limit, _CMP_GT_OQ) | _mm512_cmp_ps_mask(s1, limit, _CMP_GT_OQ)) != 0) {
-      const float m = _mm512_reduce_max_ps(_mm512_max_ps(s0, s1));
+    // Lanes out of the row's range: -inf, which exp2 takes to exactly 0. Before the row's first
+    // key m is -inf and every exponent +inf: past the slack.
+    __m512 x[kKeyVectors];
+    const auto exponents = [&](float m) {
+      const __m512 mu = _mm512_set1_ps(m * in.unitLog2);
+      for (int v = 0; v < kKeyVectors; ++v)
+        x[v] = _mm512_mask_mov_ps(minusInf, inRange[v], _mm512_fmsub_ps(acc[r][v], qsu, mu));
+    };
+    exponents(st.m[row]);
+    __mmask16 past = 0;
+    for (int v = 0; v < kKeyVectors; ++v) past |= _mm512_cmp_ps_mask(x[v], slack, _CMP_GT_OQ);
+    if (past != 0) {
+      __m512 top = minusInf;
+      for (int v = 0; v < kKeyVectors; ++v)
+        top = _mm512_max_ps(top, _mm512_mask_mul_ps(minusInf, inRange[v], acc[r][v], _mm512_set1_ps(in.qScale)));
+      const float m = _mm512_reduce_max_ps(top);
       st.alpha[row] = std::exp2(in.unitLog2 * (st.m[row] - m));  // 0 from -inf
       st.m[row] = m;
+      _mm512_store_ps(st.l[row], _mm512_mul_ps(_mm512_load_ps(st.l[row]), _mm512_set1_ps(st.alpha[row])));
+      exponents(m);
     }
-    const __m512 ref = _mm512_set1_ps(st.m[row]);
-    const __m512 p0 = _mm512_maskz_mov_ps(in0, VecAvx512::exp2(_mm512_mul_ps(_mm512_sub_ps(s0, ref), unit)));
-    const __m512 p1 = _mm512_maskz_mov_ps(in1, VecAvx512::exp2(_mm512_mul_ps(_mm512_sub_ps(s1, ref), unit)));
-    const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0));
-    _mm512_storeu_si512(pRow, rounded);
-    // The rounded weights back to float: bfloat16 bits are the top half of a float's.
-    const __m512i even = _mm512_slli_epi32(rounded, 16);
-    const __m512i odd = _mm512_and_si512(rounded, _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
-    const __m512 sum = _mm512_add_ps(_mm512_castsi512_ps(even), _mm512_castsi512_ps(odd));
-    _mm512_store_ps(st.l[row], _mm512_fmadd_ps(_mm512_load_ps(st.l[row]), _mm512_set1_ps(st.alpha[row]), sum));
+    // l sums the rounded weights as P.V multiplies them: each pair of them times (1, 1), per lane.
+    const __m512bh ones = asBh(_mm512_set1_epi16(0x3f80));
+    __m512 l = _mm512_load_ps(st.l[row]);
+    for (int v = 0; v < kKeyVectors; v += 2) {
+      const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(exp2ForBf16(x[v + 1]), exp2ForBf16(x[v])));
+      _mm512_storeu_si512(pRow + 8 * v, rounded);
+      l = _mm512_dpbf16_ps(l, asBh(rounded), ones);
+    }
+    _mm512_store_ps(st.l[row], l);
   }
 }
 
@@ -189,8 +217,15 @@ void tileBf16Rows(const AttentionHeadInput& in, const AttentionTile& t, const At
   std::fill_n(st.p, pWords, 0u);
   const int scoreRows = (t.rows + kScoreRows - 1) / kScoreRows * kScoreRows;
   const int pvRows = (t.rows + kPvRows - 1) / kPvRows * kPvRows;
+  // Keys every row of the tile attends to: blocks inside need no key masks.
+  int64_t allBegin = 0, allEnd = std::numeric_limits<int64_t>::max();
+  for (int r = 0; r < t.rows; ++r) {
+    allBegin = std::max<int64_t>(allBegin, t.keyBegin[r]);
+    allEnd = std::min<int64_t>(allEnd, t.keyEnd[r]);
+  }
   for (int64_t kb = begin >= end ? end : begin / kBlock * kBlock; kb < end; kb += kBlock) {
-    for (int r0 = 0; r0 < scoreRows; r0 += kScoreRows) scoreBlock(in, t, panels, kb, r0, st);
+    const bool allIn = kb >= allBegin && kb + kBlock <= allEnd;
+    for (int r0 = 0; r0 < scoreRows; r0 += kScoreRows) scoreBlock(in, t, panels, kb, r0, allIn, st);
     pvBlock(panels, kb, pvRows, st);
   }
   for (int r = 0; r < t.rows; ++r) {
@@ -219,6 +254,16 @@ void tileBf16(const AttentionHeadInput& in, const AttentionTile& t, const Attent
   }
 }
 
+// Rows this far ahead are fetched while packing: the keys and values stream from memory, a row (or
+// two) per step, and the wait on each row's first line was most of the packing time.
+constexpr int64_t kPackAhead = 8;
+
+// Every line of a row of n 16-bit elements into L1.
+inline void prefetchRow(const uint16_t* row, int64_t n) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t b = 0; b < 2 * n; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+}
+
 // The first n (<= 32) 16-bit elements of a row, zero beyond: never reads past the row.
 inline __m512i loadWords(const uint16_t* row, int64_t n) {
   const __mmask32 m = n >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint32_t{1} << n) - 1);
@@ -234,6 +279,7 @@ bool packBf16(const AttentionHeadInput& in, int64_t Lk, const AttentionBf16Panel
   for (int64_t j = 0; j < panels.keys; ++j) {
     uint32_t* block = reinterpret_cast<uint32_t*>(k) + (j / 16) * dkPairs * 16 + j % 16;
     const uint16_t* row = j < Lk ? &keyRowOf<Bf16Bits>(in, j)->bits : nullptr;
+    if (j + kPackAhead < Lk) prefetchRow(&keyRowOf<Bf16Bits>(in, j + kPackAhead)->bits, in.dk);
     for (int64_t p0 = 0; p0 < dkPairs; p0 += 16) {
       const __m512i words = row != nullptr ? loadWords(row + 2 * p0, in.dk - 2 * p0) : _mm512_setzero_si512();
       const __mmask16 lanes =
@@ -246,6 +292,10 @@ bool packBf16(const AttentionHeadInput& in, int64_t Lk, const AttentionBf16Panel
   for (int64_t j = 0; j < panels.keys; j += 2, v += dvChunks * 32) {
     const uint16_t* even = j < Lk ? &valueRowOf<Bf16Bits>(in, j)->bits : nullptr;
     const uint16_t* odd = j + 1 < Lk ? &valueRowOf<Bf16Bits>(in, j + 1)->bits : nullptr;
+    if (j + kPackAhead + 1 < Lk) {
+      prefetchRow(&valueRowOf<Bf16Bits>(in, j + kPackAhead)->bits, in.dv);
+      prefetchRow(&valueRowOf<Bf16Bits>(in, j + kPackAhead + 1)->bits, in.dv);
+    }
     for (int64_t c = 0; c < dvChunks; ++c) {
       const int64_t n = std::min<int64_t>(16, in.dv - c * 16);
       const __m256i e = even != nullptr ? _mm512_castsi512_si256(loadWords(even + c * 16, n)) : _mm256_setzero_si256();

@@ -20,6 +20,11 @@ constexpr float c3 = 0.055503323674201965f;
 constexpr float c4 = 0.00961843691766262f;
 constexpr float c5 = 0.0013398873852565885f;
 constexpr float c6 = 0.00015353361959569156f;
+// A degree-3 fit of 2^f (relative error 1.0e-4, 2^-13.3, on [-1/2, 1/2]; constant term exactly 1)
+// for weights rounded to bfloat16 (2^-9) right after: the degree-6 fit would buy nothing there.
+constexpr float kBf16c1 = 0.6932829022407532f;
+constexpr float kBf16c2 = 0.24221062660217285f;
+constexpr float kBf16c3 = 0.05500869080424309f;
 // Below this the result is flushed to 0 (2^-126 is the smallest normal float; natural-log inputs
 // below -87.3 land here once scaled by log2(e)). Keeps denormals out of the P.V products.
 constexpr float kFlushBelow = -126.0f;
@@ -33,6 +38,14 @@ inline typename V::F fraction(typename V::F f) {
   p = V::fmadd(p, f, V::set1(c3));
   p = V::fmadd(p, f, V::set1(c2));
   p = V::fmadd(p, f, V::set1(c1));
+  return V::fmadd(p, f, V::set1(1.0f));
+}
+
+// 2^f to bfloat16 precision (the kBf16 fit), for f in [-1/2, 1/2].
+template <class V>
+inline typename V::F fractionForBf16(typename V::F f) {
+  typename V::F p = V::fmadd(V::set1(kBf16c3), f, V::set1(kBf16c2));
+  p = V::fmadd(p, f, V::set1(kBf16c1));
   return V::fmadd(p, f, V::set1(1.0f));
 }
 
