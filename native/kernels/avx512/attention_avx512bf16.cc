@@ -270,21 +270,25 @@ inline __m512i loadWords(const uint16_t* row, int64_t n) {
   return _mm512_maskz_loadu_epi16(m, row);
 }
 
-// Keys: a key row's pairs are 32-bit words, scattered 16 words (one per pair) at a time into its
-// lane of the 16-key block. Values: two rows' chunks of 16 columns interleaved word by word.
+// Keys: a key row's pairs are 32-bit words; 16 rows' words, transposed, are the 16-key block's pair
+// rows. Values: two rows' chunks of 16 columns interleaved word by word.
 bool packBf16(const AttentionHeadInput& in, int64_t Lk, const AttentionBf16Panels& panels, uint16_t* k, uint16_t* v) {
   const int64_t dkPairs = panels.dkPairs, dvChunks = panels.dvChunks;
-  const __m512i pairIndex = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                               _mm512_set1_epi32(16));
-  for (int64_t j = 0; j < panels.keys; ++j) {
-    uint32_t* block = reinterpret_cast<uint32_t*>(k) + (j / 16) * dkPairs * 16 + j % 16;
-    const uint16_t* row = j < Lk ? &keyRowOf<Bf16Bits>(in, j)->bits : nullptr;
-    if (j + kPackAhead < Lk) prefetchRow(&keyRowOf<Bf16Bits>(in, j + kPackAhead)->bits, in.dk);
+  for (int64_t j0 = 0; j0 < panels.keys; j0 += 16) {
+    uint32_t* block = reinterpret_cast<uint32_t*>(k) + (j0 / 16) * dkPairs * 16;
+    for (int64_t j = j0 + kPackAhead; j < std::min(j0 + kPackAhead + 16, Lk); ++j) {
+      prefetchRow(&keyRowOf<Bf16Bits>(in, j)->bits, in.dk);
+    }
     for (int64_t p0 = 0; p0 < dkPairs; p0 += 16) {
-      const __m512i words = row != nullptr ? loadWords(row + 2 * p0, in.dk - 2 * p0) : _mm512_setzero_si512();
-      const __mmask16 lanes =
-          dkPairs - p0 >= 16 ? __mmask16{0xffff} : static_cast<__mmask16>((1u << (dkPairs - p0)) - 1);
-      _mm512_mask_i32scatter_epi32(block + p0 * 16, lanes, pairIndex, words, 4);
+      __m512 words[16];
+      for (int i = 0; i < 16; ++i) {
+        const uint16_t* row = j0 + i < Lk ? &keyRowOf<Bf16Bits>(in, j0 + i)->bits : nullptr;
+        words[i] = row != nullptr ? _mm512_castsi512_ps(loadWords(row + 2 * p0, in.dk - 2 * p0)) : _mm512_setzero_ps();
+      }
+      VecAvx512::transpose(words);
+      for (int64_t p = p0; p < std::min<int64_t>(dkPairs, p0 + 16); ++p) {
+        _mm512_storeu_si512(block + p * 16, _mm512_castps_si512(words[p - p0]));
+      }
     }
   }
   const __m512i exponent = _mm512_set1_epi16(0x7f80);
