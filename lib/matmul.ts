@@ -142,26 +142,23 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   }
   const outShape = [...batch, M, N];
   const bias = biasArray(options.bias, N, op, half);
-  // The result: float32, or the half GEMM's own 16-bit output; widened half inputs are multiplied
-  // into a float32 product that is rounded afterwards.
-  let out: Tensor<Float32Array> | Tensor<Uint16Array>, outData: Float32Array | Uint16Array;
+  // The kernel writes the result's dtype itself (float32, or a half GEMM's 16-bit output); widened
+  // half inputs are multiplied into a float32 product that is rounded afterwards.
+  const direct = half === null || nativeHalf;
+  let given: { out: Tensor<Float32Array> | Tensor<Uint16Array>; data: Float32Array | Uint16Array } | undefined;
   let halfOut: Tensor<Uint16Array> | undefined;
-  if (half !== null && !nativeHalf && options.out !== undefined)
-    halfOut = checkHalfOut(options.out, outShape, half, op, { a: aGiven, b: bGiven, bias: options.bias });
-  if (options.out !== undefined && halfOut === undefined)
-    ({ out, data: outData } = checkOut(
-      options.out,
-      outShape,
-      op,
-      { a, b, bias: options.bias },
-      undefined,
-      half ?? 'float32',
-    ));
-  else if (nativeHalf)
-    outData = (out = new Tensor(allocUint16Unfilled(numel(outShape, 'the output'), 'the output'), outShape, {
-      dtype: half,
-    })).data;
-  else outData = (out = new Tensor(allocFloat32Unfilled(numel(outShape, 'the output'), 'the output'), outShape)).data;
+  if (options.out !== undefined && direct)
+    given = checkOut(options.out, outShape, op, { a, b, bias: options.bias }, undefined, half ?? 'float32');
+  else if (options.out !== undefined)
+    halfOut = checkHalfOut(options.out, outShape, half as HalfDType, op, { a: aGiven, b: bGiven, bias: options.bias });
+  const fresh = () => {
+    const n = numel(outShape, 'the output');
+    return nativeHalf
+      ? new Tensor(allocUint16Unfilled(n, 'the output'), outShape, { dtype: half as HalfDType })
+      : new Tensor(allocFloat32Unfilled(n, 'the output'), outShape);
+  };
+  const out = given?.out ?? fresh();
+  const outData = given?.data ?? out.data;
   const sa = matrixStorage(a, transposeA, 'a', op);
   const sb = matrixStorage(b, transposeB, 'b', op);
   const aStrides = broadcastStrides(aBatch, a.strides.slice(0, ar - 2), batch);
@@ -189,8 +186,7 @@ function prepare(aIn: unknown, bIn: unknown, optionsIn: unknown, op: string): Pr
   d.set(aStrides, MATMUL.length + nb);
   d.set(bStrides, MATMUL.length + 2 * nb);
   const arrays = { a: a.data, b: b.data, out: outData, bias } as MatmulArrays;
-  const result =
-    half === null || nativeHalf ? () => out : () => roundResult(outData as Float32Array, outShape, half, halfOut, op);
+  const result = direct ? () => out : () => roundResult(outData as Float32Array, outShape, half, halfOut, op);
   return { out, arrays, descriptor: d, result };
 }
 

@@ -12,12 +12,15 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 
 #include "kernels/contract.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_tasks.h"
 #include "kernels/matmul_bf16_kernels.h"
 #include "kernels/matmul_f16_kernels.h"
+#include "runtime/aligned_memory.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
@@ -38,6 +41,9 @@ constexpr double kDirectMaxWork = 88.0 * 88 * 88;
 constexpr double kMinTaskWork = 64.0 * 64 * 64;
 constexpr int64_t kTasksPerThread = 2;
 constexpr int64_t kMinParallelPackPairs = 64 * 1024;
+// The float32 sums of a 16-bit C up to 16 MiB stay in thread scratch for the next call; a larger
+// product's take a buffer of their own, freed when it is done.
+constexpr size_t kRetainedHalfSums = 4 * 1024 * 1024;
 
 // Pairs are 4 bytes, as floats: the float32 driver's scratch slots serve them.
 uint32_t* scratchPairs(ScratchSlot slot, int64_t pairs) {
@@ -96,10 +102,21 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
   const int64_t mc = std::max<int64_t>(mr, kA_BlockBytes / (kcPairsMax * 4) / mr * mr);
   const int64_t ncMax = std::min(roundUp(p.N, nr), std::max<int64_t>(nr, kB_BlockBytes / (kcPairsMax * 4) / nr * nr));
   const int64_t rowTiles = ceilDiv(p.M, mr);
-  // Where the tiles sum: C itself, or the float32 scratch C of a 16-bit C (N apart).
-  float* const c =
-      item.cHalf == nullptr ? item.C : threadScratch(ScratchSlot::MatmulHalfC, static_cast<size_t>(p.M * p.N));
-  const int64_t ldc = item.cHalf == nullptr ? p.ldc : p.N;
+  // Where the tiles sum: C itself, or float32 sums of a 16-bit C (rows N apart).
+  std::unique_ptr<float, void (*)(void*)> ownSums(nullptr, alignedFree);
+  float* c = item.C;
+  int64_t ldc = p.ldc;
+  if (item.cHalf != nullptr) {
+    const size_t floats = static_cast<size_t>(p.M * p.N);
+    if (floats <= kRetainedHalfSums) {
+      c = threadScratch(ScratchSlot::MatmulHalfC, floats);
+    } else {
+      ownSums.reset(static_cast<float*>(alignedAlloc(64, floats * sizeof(float))));
+      if (ownSums == nullptr) throw std::bad_alloc();
+      c = ownSums.get();
+    }
+    ldc = p.N;
+  }
   for (int64_t jc = 0; jc < p.N; jc += ncMax) {
     const int64_t nc = std::min(ncMax, p.N - jc);
     const int64_t panels = ceilDiv(nc, nr);

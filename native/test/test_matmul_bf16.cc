@@ -192,6 +192,10 @@ void blockedBatchedAndThreaded(const KernelTable& kt) {
     sharedPacked.count = 4;
     sharedPacked.halfOut = threads == 2;
     SA_CHECK(runCase(kt, sharedPacked, rng) == 0, "batch over one packed B, %d threads", threads);
+    // A 16-bit C whose float32 sums outgrow the retained scratch (a buffer of the product's own).
+    Case wide{2100, 2001, 5};
+    wide.halfOut = true;
+    SA_CHECK(runCase(kt, wide, rng) == 0, "16-bit C of 4.2M elements, %d threads", threads);
   }
   pool.setNumThreads(saved);
 }
