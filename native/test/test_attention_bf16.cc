@@ -147,3 +147,42 @@ SA_NATIVE_TEST(attentionBf16InfiniteValue) {
   s.H = 1, s.Lq = 40, s.Lk = 40, s.dk = s.dv = 32, s.causal = true, s.infiniteValueAt = 35;
   checkBf16(s, 12);
 }
+
+// Scores near 2^22 that differ by a few units, exact in bfloat16 products and float32 sums: the
+// running maximum moves once, after 8000 keys (10 units below the last), so the weights before and
+// after the move must agree to the bit of their difference, not of the scores' magnitude (a float32
+// ulp there is 0.5). Closed form: 8000 keys of weight e^-10 with value (1, 0), one of weight 1 with
+// value (0, 1). 64 rows per head, so the avx512bf16 tile kernel takes it.
+SA_NATIVE_TEST(attentionBf16LargeLogitsAcrossAMove) {
+  const int64_t H = 2, Lq = 64, Lk = 8001, d = 2;
+  std::vector<float> q(static_cast<size_t>(H * Lq * d)), k(static_cast<size_t>(H * Lk * d)),
+      v(static_cast<size_t>(H * Lk * d));
+  for (int64_t i = 0; i < H * Lq; ++i) q[i * d] = 2048.0f, q[i * d + 1] = 1.0f;
+  for (int64_t j = 0; j < H * Lk; ++j) {
+    const bool last = j % Lk == Lk - 1;
+    k[j * d] = 2048.0f, k[j * d + 1] = last ? 10.0f : 0.0f;
+    v[j * d] = last ? 0.0f : 1.0f, v[j * d + 1] = last ? 1.0f : 0.0f;
+  }
+  std::vector<float> qBack, kBack, vBack, unused(q.size());
+  const std::vector<uint16_t> q16 = roundedBf16(q, qBack), k16 = roundedBf16(k, kBack), v16 = roundedBf16(v, vBack);
+  SA_CHECK(qBack == q && kBack == k && vBack == v, "inputs not exact in bfloat16");
+  AttentionProblem p;
+  setTensors(p, 1, H, H, Lq, Lk, d, d, false, q.data(), k.data(), v.data(), unused.data());
+  p.scale = 1.0f;
+  p.q = nullptr, p.k = nullptr, p.v = nullptr, p.out = nullptr;
+  p.qType = p.kvType = ElementType::BFloat16;
+  std::vector<uint16_t> got(q.size());
+  p.q16 = q16.data(), p.k16 = k16.data(), p.v16 = v16.data(), p.out16 = got.data();
+  const double old = 8000 * std::exp(-10.0), want0 = old / (old + 1), want1 = 1 / (old + 1);
+  withThreads({1, 2}, [&] {
+    forEachIsa([&](Isa isa) {
+      attention(*kernelTableFor(isa), p);
+      for (int64_t i = 0; i < H * Lq; ++i) {
+        const double g0 = bf16Value(got[i * d]), g1 = bf16Value(got[i * d + 1]);
+        SA_CHECK(std::fabs(g0 - want0) <= std::ldexp(1.0, -8) * want0 && std::fabs(g1 - want1) <= std::ldexp(1.0, -8),
+                 "[%s] row %lld: (%g, %g), want (%g, %g)", isaName(isa), static_cast<long long>(i), g0, g1, want0,
+                 want1);
+      }
+    });
+  });
+}

@@ -84,8 +84,10 @@ void scoreBlock(const AttentionHeadInput& in, const AttentionTile& t, const Atte
     }
   }
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  // A score's exponent (s - m) * unitLog2 with s = acc * qScale, in one FMA: acc * qsu - m * unit.
-  const __m512 qsu = _mm512_set1_ps(in.qScale * in.unitLog2), slack = _mm512_set1_ps(kSlack * in.unitLog2);
+  // A score's exponent (s - m) * unitLog2 with s = acc * qScale: s - m in one FMA, rounded once at the
+  // difference's magnitude (qScale is a power of two), never at the score's.
+  const __m512 qScale = _mm512_set1_ps(in.qScale), unit = _mm512_set1_ps(in.unitLog2);
+  const __m512 slack = _mm512_set1_ps(kSlack * in.unitLog2);
   const __m512 minusInf = _mm512_set1_ps(-INFINITY);
   for (int r = 0; r < kScoreRows; ++r) {
     const int row = r0 + r;
@@ -110,9 +112,9 @@ void scoreBlock(const AttentionHeadInput& in, const AttentionTile& t, const Atte
     // key m is -inf and every exponent +inf: past the slack.
     __m512 x[kKeyVectors];
     const auto exponents = [&](float m) {
-      const __m512 mu = _mm512_set1_ps(m * in.unitLog2);
+      const __m512 mv = _mm512_set1_ps(m);
       for (int v = 0; v < kKeyVectors; ++v)
-        x[v] = _mm512_mask_mov_ps(minusInf, inRange[v], _mm512_fmsub_ps(acc[r][v], qsu, mu));
+        x[v] = _mm512_mask_mov_ps(minusInf, inRange[v], _mm512_mul_ps(_mm512_fmsub_ps(acc[r][v], qScale, mv), unit));
     };
     exponents(st.m[row]);
     __mmask16 past = 0;
@@ -120,7 +122,7 @@ void scoreBlock(const AttentionHeadInput& in, const AttentionTile& t, const Atte
     if (past != 0) {
       __m512 top = minusInf;
       for (int v = 0; v < kKeyVectors; ++v)
-        top = _mm512_max_ps(top, _mm512_mask_mul_ps(minusInf, inRange[v], acc[r][v], _mm512_set1_ps(in.qScale)));
+        top = _mm512_max_ps(top, _mm512_mask_mul_ps(minusInf, inRange[v], acc[r][v], qScale));
       const float m = _mm512_reduce_max_ps(top);
       st.alpha[row] = std::exp2(in.unitLog2 * (st.m[row] - m));  // 0 from -inf
       st.m[row] = m;
