@@ -41,8 +41,8 @@ constexpr double kDirectMaxWork = 88.0 * 88 * 88;
 constexpr double kMinTaskWork = 64.0 * 64 * 64;
 constexpr int64_t kTasksPerThread = 2;
 constexpr int64_t kMinParallelPackPairs = 64 * 1024;
-// The float32 sums of a 16-bit C up to 16 MiB stay in thread scratch for the next call; a larger
-// product's take a buffer of their own, freed when it is done.
+// The float32 sums of a 16-bit C up to 4M floats (16 MiB; the scratch may grow to 1.5x that) stay in
+// thread scratch for the next call; a larger product's take a buffer of their own, freed when done.
 constexpr size_t kRetainedHalfSums = 4 * 1024 * 1024;
 
 // Pairs are 4 bytes, as floats: the float32 driver's scratch slots serve them.

@@ -174,8 +174,7 @@ void blockedBatchedAndThreaded(const KernelTable& kt) {
   const int saved = pool.numThreads();
   for (int threads : {1, 2}) {
     pool.setNumThreads(threads);
-    // K = 1101: three depth blocks, the last ending on half a pair; N > one column block is not
-    // needed for coverage of the panel loop, but M spans several A blocks of row tiles.
+    // K = 1101: two depth blocks, the last ending on half a pair.
     Case deep{150, 70, 1101};
     deep.bias = deep.halfOut = true;
     SA_CHECK(runCase(kt, deep, rng) == 0, "deep K, %d threads", threads);
@@ -192,10 +191,20 @@ void blockedBatchedAndThreaded(const KernelTable& kt) {
     sharedPacked.count = 4;
     sharedPacked.halfOut = threads == 2;
     SA_CHECK(runCase(kt, sharedPacked, rng) == 0, "batch over one packed B, %d threads", threads);
-    // A 16-bit C whose float32 sums outgrow the retained scratch (a buffer of the product's own).
+    // 16-bit C: float32 sums that outgrow the retained scratch (a buffer of the product's own); tasks
+    // split by columns (few row tiles); two column blocks of B (N past the 4096 columns of a block
+    // at 512 pairs of depth); items spread over the pool, each summing in its own thread's scratch.
     Case wide{2100, 2001, 5};
-    wide.halfOut = true;
-    SA_CHECK(runCase(kt, wide, rng) == 0, "16-bit C of 4.2M elements, %d threads", threads);
+    Case columns{30, 300, 700};
+    Case blocks{4, 4200, 1023};
+    Case spread{100, 100, 100};
+    spread.count = 2;
+    for (Case* c : {&wide, &columns, &blocks, &spread}) {
+      c->halfOut = true;
+      SA_CHECK(runCase(kt, *c, rng) == 0, "16-bit C, M=%lld N=%lld K=%lld x %lld, %d threads",
+               static_cast<long long>(c->M), static_cast<long long>(c->N), static_cast<long long>(c->K),
+               static_cast<long long>(c->count), threads);
+    }
   }
   pool.setNumThreads(saved);
 }
