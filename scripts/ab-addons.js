@@ -122,6 +122,10 @@ function workload() {
     }
     // AB_KV_DTYPE=bfloat16|float16: keys and values stored half-width (a half KVCache's reads).
     const kvDtype = process.env.AB_KV_DTYPE || 'float32';
+    if (layout === 'qkv' && (kvDtype !== 'float32' || process.env.AB_Q_DTYPE)) {
+      console.error('AB_LAYOUT=qkv reads float32 views of one projection: AB_KV_DTYPE / AB_Q_DTYPE would copy them');
+      process.exit(2);
+    }
     const kv = () => t(H * Lk * d, Lk).to(kvDtype);
     const query = t(H * Lq * d, Lq).to(process.env.AB_Q_DTYPE || 'float32');
     sa.scaledDotProductAttentionSync(query, kv(), kv(), {
