@@ -23,7 +23,9 @@
 // AB_HEAD_DIM=d sets the attention head dimension (default 64). AB_LAYOUT=BLHD|qkv lays the sdpa
 // inputs out as [1, L, H, d] or as BLHD views into one [1, L, 3 H d] (default BHLD [1, H, L, d]).
 // AB_KV_DTYPE=bfloat16|float16 stores the sdpa keys and values in that type (default float32);
-// AB_Q_DTYPE=bfloat16 the query too (bfloat16 attention: its output is bfloat16).
+// AB_Q_DTYPE=bfloat16 the query too (bfloat16 attention: its output is bfloat16). AB_HUGE_PAGES=1
+// keeps BHLD / BLHD inputs in 2 MiB pages, as a KVCache does (without, a long [L, H, d] cache pays
+// a TLB miss per key row and head).
 //
 // Prints the median time of each build, its GFLOP/s and fraction of the FMA peak (measured after
 // the rounds), and B's speed relative to A: the ratio of the medians and the median of the
@@ -105,11 +107,19 @@ function workload() {
     // AB_LAYOUT: BHLD [1, H, L, d] (default), BLHD [1, L, H, d], or qkv: BLHD views into one [1, L, 3 H d]
     // (a self-attention projection's output, as MultiHeadAttention reads it).
     const layout = process.env.AB_LAYOUT || 'BHLD';
+    // AB_HUGE_PAGES=1: BHLD / BLHD inputs in 2 MiB pages where the OS offers them, as a KVCache keeps its storage.
+    const huge = process.env.AB_HUGE_PAGES === '1';
+    const filled = (n, shape) => {
+      if (!huge) return new sa.Tensor(randomArray(n), shape);
+      const z = sa.Tensor.zeros(shape, { hugePages: true });
+      z.data.set(randomArray(n));
+      return z;
+    };
     let t;
     if (layout === 'BHLD') {
-      t = (n, L) => new sa.Tensor(randomArray(n), [1, H, L, d]);
+      t = (n, L) => filled(n, [1, H, L, d]);
     } else if (layout === 'BLHD') {
-      t = (n, L) => new sa.Tensor(randomArray(n), [1, L, H, d]);
+      t = (n, L) => filled(n, [1, L, H, d]);
     } else if (layout === 'qkv') {
       let part = 0;
       t = (n, L) => {
@@ -126,7 +136,15 @@ function workload() {
       console.error('AB_LAYOUT=qkv reads float32 views of one projection: AB_KV_DTYPE / AB_Q_DTYPE would copy them');
       process.exit(2);
     }
-    const kv = () => t(H * Lk * d, Lk).to(kvDtype);
+    const kv = () => {
+      const x = t(H * Lk * d, Lk).to(kvDtype);
+      if (!huge || kvDtype === 'float32') return x;
+      // A half-width KVCache keeps its 16-bit storage in the huge-page buffer of a Float32Array.
+      const words = sa.Tensor.zeros([Math.ceil(x.data.length / 2)], { hugePages: true }).data;
+      const bits = new Uint16Array(words.buffer, words.byteOffset, x.data.length);
+      bits.set(x.data);
+      return new sa.Tensor(bits, x.shape, { dtype: kvDtype });
+    };
     const query = t(H * Lq * d, Lq).to(process.env.AB_Q_DTYPE || 'float32');
     sa.scaledDotProductAttentionSync(query, kv(), kv(), {
       isCausal: causal,

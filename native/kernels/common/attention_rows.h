@@ -60,6 +60,15 @@ struct RowAttention {
     return contiguousKeysEnd(in, kb, minOf(kb + NB, spanEnd)) - kb;
   }
   static_assert(W % 4 == 0, "scoreGroup takes keys four at a time");
+  // How far ahead of its reads the first row fetches keys and values: 16 KiB of one head's rows
+  // (64 keys at d = 64 in float32). In a cache's [L, H, d] rows (48 lines apart at H d = 768 in
+  // float32) one head's lines crowd a quarter of L2's sets: fetched a whole block (64 KiB) ahead,
+  // they evict each other before they are read.
+  static constexpr int64_t kPrefetchBytes = 16 * 1024;
+  static int64_t prefetchKeys(const AttentionHeadInput& in) {
+    const int64_t rowBytes = maxOf(in.dk, in.dv) * static_cast<int64_t>(sizeof(E));
+    return minOf(NB, maxOf(W, kPrefetchBytes / rowBytes / W * W));
+  }
   // Prefetches: one per 64-byte line, so every `kLineStep` vectors of E (2 for 16 bfloat16).
   static constexpr int kLineStep = W * static_cast<int>(sizeof(E)) >= 64 ? 1 : 64 / (W * static_cast<int>(sizeof(E)));
 
@@ -120,9 +129,11 @@ struct RowAttention {
 
   // o[NC vectors] = o * alpha + sum_j p[j] v_j (value j at v + j*vs), two accumulator sets
   // (even / odd keys) so that even a one-vector row keeps two FMA chains in flight. pf (or
-  // nullptr): the next block's value rows, fetched into L2 like scoreGroup's.
+  // nullptr): value rows further on (row j at pf + j*vs for j < pfRows), fetched into L2 like
+  // scoreGroup's.
   template <int NC, bool Tail>
-  static void pvRow(const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes, const E* pf) {
+  static void pvRow(const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes, const E* pf,
+                    int pfRows) {
     F acc0[NC], acc1[NC];
     const F a = V::set1(alpha);
     for (int c = 0; c < NC; ++c) {
@@ -134,7 +145,7 @@ struct RowAttention {
       const E* r0 = v + j * vs;
       const E* r1 = r0 + vs;
       const F p0 = V::bcast(p + j), p1 = V::bcast(p + j + 1);
-      if (pf != nullptr) {
+      if (pf != nullptr && j + 1 < pfRows) {
         for (int c = 0; c < NC; c += kLineStep) {
           prefetchToL2(pf + j * vs + c * W);
           prefetchToL2(pf + (j + 1) * vs + c * W);
@@ -159,37 +170,37 @@ struct RowAttention {
 
   template <bool Tail>
   static void pvDispatch(int nc, const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes,
-                         const E* pf) {
+                         const E* pf, int pfRows) {
     switch (nc) {
       case 1:
-        pvRow<1, Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<1, Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 2:
-        pvRow<(NCR >= 2 ? 2 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<(NCR >= 2 ? 2 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 3:
-        pvRow<(NCR >= 3 ? 3 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<(NCR >= 3 ? 3 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 4:
-        pvRow<(NCR >= 4 ? 4 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<(NCR >= 4 ? 4 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 5:
-        pvRow<(NCR >= 5 ? 5 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<(NCR >= 5 ? 5 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 6:
-        pvRow<(NCR >= 6 ? 6 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<(NCR >= 6 ? 6 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 7:
-        pvRow<(NCR >= 7 ? 7 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<(NCR >= 7 ? 7 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       default:
-        pvRow<(NCR >= 8 ? 8 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf);
+        pvRow<(NCR >= 8 ? 8 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
     }
   }
 
   static void pvUpdate(const AttentionHeadInput& in, const float* p, int n, const E* v, float* o, int64_t dvPad,
-                       float alpha, const E* pf) {
+                       float alpha, const E* pf, int pfRows) {
     const int64_t vectors = dvPad / W;
     const int64_t chunks = (vectors + NCR - 1) / NCR;
     const int tail = static_cast<int>(in.dv - (dvPad - W));
@@ -199,10 +210,10 @@ struct RowAttention {
       const bool last = c0 + nc == vectors;
       if (last && tail < W) {
         pvDispatch<true>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, tail,
-                         pf == nullptr ? nullptr : pf + c0 * W);
+                         pf == nullptr ? nullptr : pf + c0 * W, pfRows);
       } else {
-        pvDispatch<false>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, W,
-                          pf == nullptr ? nullptr : pf + c0 * W);
+        pvDispatch<false>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, W, pf == nullptr ? nullptr : pf + c0 * W,
+                          pfRows);
       }
       c0 += nc;
     }
@@ -300,22 +311,23 @@ struct RowAttention {
   // kernel and scoreRows use.
   static inline F rowScores(const AttentionHeadInput& in, const AttentionTile& t, const ScoreSetup& c, int r,
                             const float* q, float base, int64_t rb, int cnt, const float* shared, const float* rowBias,
-                            bool prefetch, float* p) {
+                            int64_t ahead, float* p) {
     F vmax = V::negInf();
     const F baseV = V::set1(base);
     for (int g = 0; g < cnt; g += W) {
       const int nk = cnt - g < W ? cnt - g : W;
-      // The first row fetches the next block's keys (and in run, values) into L2 while this
-      // block's are used: a long cache streams from DRAM, and the hardware prefetcher alone
-      // lets each 64 KiB burst of K, then of V, start cold (decode on two threads gains most).
+      // The first row fetches keys `ahead` on (and in run, values) into L2 while these are used:
+      // a long cache streams from DRAM, and the hardware prefetcher alone lets each 64 KiB burst
+      // of K, then of V, start cold (decode on two threads gains most).
       F s;
       if (in.logits) {
         // The given logit in score units (qScale is a power of two: exact).
         const float* logit = q + rb + g;
         s = V::negInfPastLanes(V::mul(nk == W ? V::loadu(logit) : V::loadTail(logit, nk), V::set1(in.qScale)), nk);
       } else {
-        const bool pfK = prefetch && rb + g + NB + W <= c.spanEnd;
-        s = scoreGroup(q, keyRowOf<E>(in, rb + g), in.kStride, in.dk, nk, pfK ? keyRowOf<E>(in, rb + g + NB) : nullptr);
+        const bool pfK = ahead > 0 && rb + g + ahead + W <= c.spanEnd;
+        s = scoreGroup(q, keyRowOf<E>(in, rb + g), in.kStride, in.dk, nk,
+                       pfK ? keyRowOf<E>(in, rb + g + ahead) : nullptr);
       }
       // Soft-capping maps the -inf of lanes >= nk to -cap: mask them again.
       if (c.softcap) s = V::negInfPastLanes(softcapScores<V>(s, c.cap), nk);
@@ -364,7 +376,7 @@ struct RowAttention {
           if (sc.tb.haveRow) writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
           const float rowBase = pass == 0 ? 0.0f : base[r];
           const F vmax = rowScores(in, t, sc, r, queryRow(in, t, qs, dkPad, r), rowBase, rb, cnt,
-                                   sharedBias + (rb - kb), rowBias, false, p);
+                                   sharedBias + (rb - kb), rowBias, 0, p);
           if (pass == 0) {
             base[r] = std::fmax(base[r], V::hmax(vmax));
           } else {
@@ -394,6 +406,7 @@ struct RowAttention {
     packQueries(in, t, dkPad, qs);
     const KeySpan span = keySpanOf(t);
     const ScoreSetup sc = scoreSetupOf(in, t, span);
+    const int64_t ahead = prefetchKeys(in);
     const F unit = V::set1(in.unitLog2);
     for (int r = 0; r < rows; ++r) {
       baseRow[r] = startingBase(in, t, sc, r, queryRow(in, t, qs, dkPad, r));
@@ -411,7 +424,7 @@ struct RowAttention {
         bool masked = sharedMasked;
         if (sc.tb.haveRow) masked |= writeBias(rowMaskSource(in, t, r), rb, cnt, rowBias, 1, false);
         const F vmax = rowScores(in, t, sc, r, queryRow(in, t, qs, dkPad, r), baseRow[r], rb, cnt,
-                                 sharedBias + (rb - kb), rowBias, r == 0, p);
+                                 sharedBias + (rb - kb), rowBias, r == 0 ? ahead : 0, p);
         // Online softmax for the row, relative to its base (see TileAttention::rescaleTo): the base
         // moves to the running max, and both the old sum and this block's scores move by the
         // difference it really moved by.
@@ -437,8 +450,10 @@ struct RowAttention {
         if (masked && valuesNonFinite(vBlock, in.vStride, cnt, dv)) {
           pvUpdateGuarded(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0]);
         } else {
-          const bool pfV = r == 0 && rb + NB + cnt <= span.end;
-          pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0], pfV ? valueRowOf<E>(in, rb + NB) : nullptr);
+          // Value rows [rb + ahead, re + ahead) that the span has.
+          const int pfRows = r == 0 ? static_cast<int>(minOf(cnt, maxOf(0, span.end - rb - ahead))) : 0;
+          pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0],
+                   pfRows > 0 ? valueRowOf<E>(in, rb + ahead) : nullptr, pfRows);
         }
       }
     }
