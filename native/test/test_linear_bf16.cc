@@ -42,7 +42,7 @@ SA_NATIVE_TEST(dot_rows_bf16_matches_scalar_on_edge_sizes) {
   for (Isa isa : availableIsas()) {
     const VectorOps& ops = *kernelTableFor(isa)->vectorOps;
     for (int64_t K : {1, 7, 15, 16, 31, 33, 64, 100, 777}) {
-      for (int64_t rows : {1, 3, 5, 9}) {
+      for (int64_t rows : {1, 3, 5, 9, 12, 17}) {
         const int64_t ld = K + 3;
         const std::vector<float> a = randomFloats(static_cast<size_t>(K), rng);
         const std::vector<uint16_t> w = randomBf16(static_cast<size_t>(rows * ld), rng);

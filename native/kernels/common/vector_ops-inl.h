@@ -40,6 +40,9 @@ struct VectorOpsOf {
   static constexpr float kLog2e = 1.4426950408889634f;
   // Weight rows ahead of the bf16 GEMV's loads that it fetches (see dotRowsBf16).
   static constexpr int64_t kBf16PrefetchRows = 8;
+  // Weight rows per group of the bf16 GEMV: eight streams and sixteen accumulators where there are
+  // 32 vector registers (AVX-512); four where 16 would spill them (AVX2).
+  static constexpr int kBf16GroupRows = W >= 16 ? 8 : 4;
 
   // A NaN element is skipped (selectGreater keeps the running max), as in the scalar reference.
   static float max(const float* x, int64_t n) {
@@ -132,13 +135,14 @@ struct VectorOpsOf {
 
   static void dotRowsBf16(const float* aEven, const float* aOdd, const uint16_t* b, int64_t ldb, int64_t rows,
                           int64_t n, float* out) {
-    // Four rows are four short streams that the hardware prefetcher barely starts on before they
-    // end: each load fetches the same place of the rows a few groups further on.
+    // A group's rows are short streams that the hardware prefetcher barely starts on before they
+    // end: each load fetches the same place of the rows a group further on.
     const int64_t ahead = kBf16PrefetchRows * ldb;
     int64_t j = 0;
-    for (; j + 4 <= rows; j += 4) {
-      const uint16_t* br[4] = {b + j * ldb, b + (j + 1) * ldb, b + (j + 2) * ldb, b + (j + 3) * ldb};
-      dotGroupBf16<4>(aEven, aOdd, br, n, ahead, out + j);
+    for (; j + kBf16GroupRows <= rows; j += kBf16GroupRows) {
+      const uint16_t* br[kBf16GroupRows];
+      for (int r = 0; r < kBf16GroupRows; ++r) br[r] = b + (j + r) * ldb;
+      dotGroupBf16<kBf16GroupRows>(aEven, aOdd, br, n, ahead, out + j);
     }
     for (; j < rows; ++j) {
       const uint16_t* br[1] = {b + j * ldb};
