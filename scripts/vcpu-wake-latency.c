@@ -2,9 +2,10 @@
 // async call's hand-back to the event loop (the pool's job thread writes an eventfd that libuv's
 // epoll_wait is blocked on). One thread computes for X us, then wakes the other (a futex, or an
 // eventfd in epoll as libuv does) and waits until it runs; the time from the wake call to the woken
-// thread's first instruction, medians over 400 wakes per X. On a VM whose guest stops polling an
-// idle vCPU after a while (Linux haltpoll, guest_halt_poll_ns), the wake of a halted vCPU costs the
-// host's IPI and reschedule on top.
+// thread's return from its wait (before it reads the eventfd), medians over 400 wakes per X. The
+// waker runs on CPU 0, the waiter on CPU 1 (as the pool's job thread and the event loop on two
+// vCPUs). On a VM that stops polling an idle vCPU after a while (the host's KVM halt polling, or the
+// guest's haltpoll) and halts it, the wake costs the host's IPI and reschedule on top.
 //
 //   gcc -O2 -pthread -o /tmp/vcpu-wake-latency scripts/vcpu-wake-latency.c
 //   /tmp/vcpu-wake-latency futex && /tmp/vcpu-wake-latency epoll
@@ -36,19 +37,29 @@ static _Atomic int futexWord;
 static _Atomic int woken;  // wakes seen by the waiter
 static _Atomic double wokeAt;
 
+static void pinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) fprintf(stderr, "could not pin to CPU %d\n", cpu);
+}
+
 static void* waiter(void* unused) {
   (void)unused;
+  pinTo(1);
   for (;;) {
     if (useEpoll) {
       struct epoll_event ev;
-      epoll_wait(epollFd, &ev, 1, -1);
+      while (epoll_wait(epollFd, &ev, 1, -1) != 1) {
+      }
+      atomic_store(&wokeAt, nowUs());
       uint64_t value;
       if (read(eventFd, &value, sizeof value) != sizeof value) abort();
     } else {
       while (atomic_load(&futexWord) == 0) syscall(SYS_futex, &futexWord, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+      atomic_store(&wokeAt, nowUs());
       atomic_store(&futexWord, 0);
     }
-    atomic_store(&wokeAt, nowUs());
     atomic_fetch_add(&woken, 1);
   }
   return NULL;
@@ -64,9 +75,13 @@ int main(int argc, char** argv) {
   eventFd = eventfd(0, 0);
   epollFd = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN};
-  epoll_ctl(epollFd, EPOLL_CTL_ADD, eventFd, &ev);
   pthread_t thread;
-  pthread_create(&thread, NULL, waiter, NULL);
+  if (eventFd < 0 || epollFd < 0 || epoll_ctl(epollFd, EPOLL_CTL_ADD, eventFd, &ev) != 0 ||
+      pthread_create(&thread, NULL, waiter, NULL) != 0) {
+    perror("setup");
+    return 1;
+  }
+  pinTo(0);
   const int asleepUs[] = {10, 30, 100, 200, 300, 1000, 3000};
   for (size_t x = 0; x < sizeof asleepUs / sizeof asleepUs[0]; ++x) {
     double latency[kWakes];

@@ -3,6 +3,7 @@
 // odd row counts), and the driver's GEMV, bf16 GEMM and widened paths against a double reference.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -63,6 +64,31 @@ SA_NATIVE_TEST(dot_rows_bf16_matches_scalar_on_edge_sizes) {
                    "%s K=%lld rows=%lld row %lld: %g vs scalar %g (exact %g)", isaName(isa), static_cast<long long>(K),
                    static_cast<long long>(rows), static_cast<long long>(j), got[j], want[j], exact);
         }
+      }
+    }
+  }
+}
+
+// A row's sum does not depend on the group the row falls in (eight, four or one at a time): the
+// same bits whether the GEMV's split hands it over with its neighbours or alone.
+SA_NATIVE_TEST(dot_rows_bf16_row_result_independent_of_group) {
+  std::mt19937 rng(23);
+  for (Isa isa : availableIsas()) {
+    const VectorOps& ops = *kernelTableFor(isa)->vectorOps;
+    for (int64_t K : {33, 768, 777}) {
+      const int64_t rows = 17, ld = K + 5, half = (K + 1) / 2;
+      const std::vector<float> a = randomFloats(static_cast<size_t>(K), rng);
+      const std::vector<uint16_t> w = randomBf16(static_cast<size_t>(rows * ld), rng);
+      std::vector<float> even(static_cast<size_t>(half)), odd(static_cast<size_t>(half), 0.0f);
+      for (int64_t k = 0; k < K; ++k) ((k & 1) != 0 ? odd : even)[static_cast<size_t>(k / 2)] = a[k];
+      std::vector<float> all(static_cast<size_t>(rows));
+      ops.dotRowsBf16(even.data(), odd.data(), w.data(), ld, rows, K, all.data());
+      for (int64_t j = 0; j < rows; ++j) {
+        float alone = NAN;
+        ops.dotRowsBf16(even.data(), odd.data(), w.data() + j * ld, ld, 1, K, &alone);
+        SA_CHECK(std::memcmp(&alone, &all[static_cast<size_t>(j)], sizeof alone) == 0,
+                 "%s K=%lld row %lld: %a in a group of %lld, %a alone", isaName(isa), static_cast<long long>(K),
+                 static_cast<long long>(j), all[static_cast<size_t>(j)], static_cast<long long>(rows), alone);
       }
     }
   }

@@ -63,18 +63,22 @@ struct RowAttention {
   // How far ahead of its reads the first row fetches keys and values: 16 KiB of one head's rows
   // (64 keys at d = 64 in float32). In a cache's [L, H, d] rows (48 lines apart at H d = 768 in
   // float32) one head's lines crowd a quarter of L2's sets: fetched a whole block (64 KiB) ahead,
-  // they evict each other before they are read.
+  // they evict each other before they are read. With logits only values are fetched (dk is then
+  // the logits row's length). Paged keys smaller than a block: whole pages ahead, so that the
+  // fetched rows of a block (one page at most) lie in one page too.
   static constexpr int64_t kPrefetchBytes = 16 * 1024;
   static int64_t prefetchKeys(const AttentionHeadInput& in) {
-    const int64_t rowBytes = maxOf(in.dk, in.dv) * static_cast<int64_t>(sizeof(E));
-    return minOf(NB, maxOf(W, kPrefetchBytes / rowBytes / W * W));
+    const int64_t rowBytes = (in.logits ? in.dv : maxOf(in.dk, in.dv)) * static_cast<int64_t>(sizeof(E));
+    const int64_t keys = minOf(NB, maxOf(W, kPrefetchBytes / rowBytes / W * W));
+    if (in.pageKeys == 0 || in.pageKeys >= NB) return keys;
+    return (keys + in.pageKeys - 1) / in.pageKeys * in.pageKeys;
   }
   // Prefetches: one per 64-byte line, so every `kLineStep` vectors of E (2 for 16 bfloat16).
   static constexpr int kLineStep = W * static_cast<int>(sizeof(E)) >= 64 ? 1 : 64 / (W * static_cast<int>(sizeof(E)));
 
   // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
-  // zero-padded): lane i = q . k_i, lanes >= nk are -inf. pf (or nullptr): the same W keys of the
-  // next block, fetched into L2 one line per line read (see run: why).
+  // zero-padded): lane i = q . k_i, lanes >= nk are -inf. pf (or nullptr): W keys further on
+  // (prefetchKeys), fetched into L2 one line per line read (see rowScores: why).
   static inline F scoreGroup(const float* qs, const E* k, int64_t ks, int64_t dk, int nk, const E* pf) {
     F acc[W];
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
@@ -129,8 +133,8 @@ struct RowAttention {
 
   // o[NC vectors] = o * alpha + sum_j p[j] v_j (value j at v + j*vs), two accumulator sets
   // (even / odd keys) so that even a one-vector row keeps two FMA chains in flight. pf (or
-  // nullptr): value rows further on (row j at pf + j*vs for j < pfRows), fetched into L2 like
-  // scoreGroup's.
+  // nullptr): value rows further on (row j at pf + j*vs for j < pfRows, by pairs: an odd last one
+  // is left), fetched into L2 like scoreGroup's.
   template <int NC, bool Tail>
   static void pvRow(const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes, const E* pf,
                     int pfRows) {
@@ -450,8 +454,11 @@ struct RowAttention {
         if (masked && valuesNonFinite(vBlock, in.vStride, cnt, dv)) {
           pvUpdateGuarded(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0]);
         } else {
-          // Value rows [rb + ahead, re + ahead) that the span has.
-          const int pfRows = r == 0 ? static_cast<int>(minOf(cnt, maxOf(0, span.end - rb - ahead))) : 0;
+          // Value rows [rb + ahead, re + ahead) that the span has, up to their page's end (pvRow
+          // steps vStride from the first).
+          const int64_t pf0 = rb + ahead;
+          const int pfRows =
+              r == 0 && pf0 < span.end ? static_cast<int>(minOf(cnt, contiguousKeysEnd(in, pf0, span.end) - pf0)) : 0;
           pvUpdate(in, p, cnt, vBlock, o + r * dvPad, dvPad, alphaLanes[0],
                    pfRows > 0 ? valueRowOf<E>(in, rb + ahead) : nullptr, pfRows);
         }

@@ -136,7 +136,7 @@ struct VectorOpsOf {
   static void dotRowsBf16(const float* aEven, const float* aOdd, const uint16_t* b, int64_t ldb, int64_t rows,
                           int64_t n, float* out) {
     // A group's rows are short streams that the hardware prefetcher barely starts on before they
-    // end: each load fetches the same place of the rows a group further on.
+    // end: each load fetches the same place of the row kBf16PrefetchRows further on.
     const int64_t ahead = kBf16PrefetchRows * ldb;
     int64_t j = 0;
     for (; j + kBf16GroupRows <= rows; j += kBf16GroupRows) {
