@@ -116,9 +116,11 @@ void ThreadPool::resize(int n) {
     std::lock_guard<std::mutex> lock(stateMutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  for (auto& w : wake_) w->notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
+  wake_.clear();
+  for (int i = 0; i <= n; ++i) wake_.push_back(std::make_unique<std::condition_variable>());
   {
     std::lock_guard<std::mutex> lock(stateMutex_);
     stopping_ = false;
@@ -152,7 +154,7 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
     poll = false;
     {
       std::unique_lock<std::mutex> lock(stateMutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      wake_[index]->wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
       seen = generation_;
       // No job (woke after it ended) or this job wants fewer threads: go back to sleep.
@@ -275,7 +277,7 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     jobCancel_ = cancel;
     ++generation_;
   }
-  wake_.notify_all();
+  for (int i = 1; i <= (offload ? threads : threads - 1); ++i) wake_[i]->notify_one();
   if (!offload) {
     tInsideTask = true;
     for (;;) {

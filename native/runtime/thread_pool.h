@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -112,7 +113,10 @@ class ThreadPool {
 
   std::mutex jobMutex_;  // one job at a time
   std::mutex stateMutex_;
-  std::condition_variable wake_;
+  // One per worker (index 1..n; 0 unused): a job wakes only the workers it uses. Woken all
+  // together, the idle one (a synchronous job leaves worker n out) took a time slice from the
+  // working one on its vCPU at every job.
+  std::vector<std::unique_ptr<std::condition_variable>> wake_;
   std::condition_variable done_;
   std::vector<std::thread> workers_;
   int numThreads_ = 1;
