@@ -2,7 +2,8 @@
 // keys and values as they read them, give what the scalar kernel gives on float32 copies of the
 // same rounded values: decode (row kernel), split keys, short prompts (row kernel tiles), long
 // prompts (widened into panels for the tile kernel) and the materialised weights, at head sizes
-// around each vector width, float16 subnormals included.
+// around each vector width, float16 subnormals included. bfloat16 head sizes that are whole runs of
+// twice the vector width (32 on AVX-512, 16 on AVX2, 8 on NEON) take the row kernel's pair form.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -25,6 +26,7 @@ struct HalfSpec {
   int64_t B = 1, H = 2, Hkv = 1, Lq = 1, Lk = 17, d = 16;
   float valueScale = 1.0f;  // small: float16 subnormal values
   bool causal = false;
+  int64_t maskedInfiniteKey = -1;  // a key whose value row is +inf, forbidden by a boolean mask
 };
 
 void checkHalf(ElementType type, const HalfSpec& s, uint32_t seed) {
@@ -35,6 +37,13 @@ void checkHalf(ElementType type, const HalfSpec& s, uint32_t seed) {
   for (auto& e : q) e = uni(rng);
   for (auto& e : k) e = uni(rng);
   for (auto& e : v) e = uni(rng) * s.valueScale;
+  std::vector<uint8_t> allowed(static_cast<size_t>(s.Lq * s.Lk), 1);
+  if (s.maskedInfiniteKey >= 0) {
+    for (int64_t b = 0; b < s.B; ++b)  // [B, Lk, Hkv, d] (blhd below)
+      for (int64_t c = 0; c < s.Hkv * s.d; ++c)
+        v[static_cast<size_t>((b * s.Lk + s.maskedInfiniteKey) * s.Hkv * s.d + c)] = INFINITY;
+    for (int64_t i = 0; i < s.Lq; ++i) allowed[static_cast<size_t>(i * s.Lk + s.maskedInfiniteKey)] = 0;
+  }
   // The 16-bit keys and values, and their exact float32 values.
   const ConvertKernels& conv = *convertKernelsFor(Isa::Scalar);
   std::vector<uint16_t> k16(k.size()), v16(v.size());
@@ -56,6 +65,11 @@ void checkHalf(ElementType type, const HalfSpec& s, uint32_t seed) {
   p.scale = 1.0f / std::sqrt(static_cast<float>(s.d));
   p.causal = s.causal;
   p.bottomRightAligned = true;
+  if (s.maskedInfiniteKey >= 0) {
+    p.maskKind = MaskKind::Boolean;
+    p.maskBoolean = allowed.data();
+    p.maskStrideQ = s.Lk, p.maskStrideK = 1;
+  }
   AttentionProblem half = p;
   half.k = nullptr, half.v = nullptr;
   half.kvType = type;
@@ -67,10 +81,11 @@ void checkHalf(ElementType type, const HalfSpec& s, uint32_t seed) {
   attentionWeights(*kernelTableFor(Isa::Scalar), p, wantW.data());
 
   char name[160];
-  std::snprintf(name, sizeof name, "%s kv B%lld H%lld/%lld Lq%lld Lk%lld d%lld",
+  std::snprintf(name, sizeof name, "%s kv B%lld H%lld/%lld Lq%lld Lk%lld d%lld%s",
                 type == ElementType::BFloat16 ? "bf16" : "f16", static_cast<long long>(s.B),
                 static_cast<long long>(s.H), static_cast<long long>(s.Hkv), static_cast<long long>(s.Lq),
-                static_cast<long long>(s.Lk), static_cast<long long>(s.d));
+                static_cast<long long>(s.Lk), static_cast<long long>(s.d),
+                s.maskedInfiniteKey >= 0 ? " inf-masked" : "");
   const std::string label = name;
   const Tolerance tol{2e-5 * s.valueScale, 2e-5};
   withThreads({1, 2}, [&] {
@@ -96,12 +111,23 @@ void checkHalf(ElementType type, const HalfSpec& s, uint32_t seed) {
 
 SA_NATIVE_TEST(attentionHalfKvDecodeEdgeSizes) {
   for (ElementType type : {ElementType::BFloat16, ElementType::Float16}) {
-    for (int64_t d : {1, 3, 4, 7, 8, 15, 16, 17, 33, 64, 100}) {
+    for (int64_t d : {1, 3, 4, 7, 8, 15, 16, 17, 32, 33, 64, 96, 100, 128}) {
       for (int64_t Lk : {1, 5, 17, 255, 257}) {
         HalfSpec s;
         s.d = d, s.Lk = Lk;
         checkHalf(type, s, static_cast<uint32_t>(d * 1000 + Lk));
       }
+    }
+  }
+}
+
+// A masked key whose value is +inf: the rows stay finite (the guarded P.V update, pair form included).
+SA_NATIVE_TEST(attentionHalfKvMaskedInfiniteValue) {
+  for (ElementType type : {ElementType::BFloat16, ElementType::Float16}) {
+    for (int64_t d : {16, 24, 64}) {
+      HalfSpec s;
+      s.B = 2, s.Hkv = 2, s.H = 4, s.d = d, s.Lk = 300, s.maskedInfiniteKey = 260;
+      checkHalf(type, s, 21 + static_cast<uint32_t>(d));
     }
   }
 }

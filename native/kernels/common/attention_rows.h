@@ -10,10 +10,17 @@
 //   softmax  per row, scalar running max / sum, a vector exp2 over W scores at a time;
 //   P.V      the output row in registers (vectorised over dv), each value row read once.
 // With logits (positional attention) the scores are the given rows, read W at a time in place.
+// bfloat16 keys and values whose dk and dv are multiples of 2W take the pair form (Pairs): one
+// load brings 2W elements, widened by a shift (the even ones) and a mask (the odd ones): half the
+// widening instructions of W at a time, which bound the kernel when the cache sits in L3. The
+// packed query and the output row are then kept, per run of 2W, as its even elements, then its
+// odd ones (pairIndex).
 // The rows of a tile take turns over one block of NB keys, so that block of K and V comes from
 // memory once and from L2 for the other rows. Memory-bound for long caches: every key and value
 // is read once per tile, which is the least any kernel can do.
 #pragma once
+#include <type_traits>
+
 #include "kernels/common/attention_common.h"
 #include "kernels/common/prefetch.h"
 
@@ -42,11 +49,25 @@ struct KvLoad<V, HalfBits> {
 };
 
 // E: the stored type of keys and values (AttentionHeadInput::kvType), widened in registers.
-template <class V, class E = float>
+// Pairs (bfloat16 only, dk and dv multiples of 2W): see the header.
+template <class V, class E = float, bool Pairs = false>
 struct RowAttention {
   using F = typename V::F;
   using L = KvLoad<V, E>;
   static constexpr int W = V::W;
+  static_assert(!Pairs || std::is_same<E, Bf16Bits>::value, "the pair form reads bfloat16");
+  // Where element d of a packed query or output row lies: itself, or in the pair form, within its
+  // run of 2W, the even elements first, then the odd ones.
+  static int64_t pairIndex(int64_t d) {
+    if (!Pairs) return d;
+    const int64_t in = d % (2 * W);
+    return d - in + (in % 2) * W + in / 2;
+  }
+  // The even and odd elements of 2W bfloat16 values at p.
+  static inline void loadPairs(const E* p, F* even, F* odd) {
+    V::loadBf16Pairs(reinterpret_cast<const uint16_t*>(p), even, odd);
+  }
+
   // Keys per block. Each block costs a horizontal max, the scalar online-softmax update, a rescale
   // of the output row and a pass of the P.V loop per row, whatever its length: 256 keys rather
   // than the tile kernel's 64 spread them over 4x the keys, and the block of K then V (64 KiB each
@@ -76,14 +97,34 @@ struct RowAttention {
   // Prefetches: one per 64-byte line, so every `kLineStep` vectors of E (2 for 16 bfloat16).
   static constexpr int kLineStep = W * static_cast<int>(sizeof(E)) >= 64 ? 1 : 64 / (W * static_cast<int>(sizeof(E)));
 
+  // The elements of q and k one step of a dot product takes: W, or 2W in the pair form (whose dk
+  // leaves no tail), and how many steps a 64-byte line spans.
+  static constexpr int kDotStep = Pairs ? 2 * W : W;
+  static constexpr int kDotLineStep = Pairs ? (4 * W >= 64 ? 1 : 64 / (4 * W)) : kLineStep;
+  struct QueryStep {
+    F a, b;  // q[d, d + W), or in the pair form the 2W run's even elements and its odd ones
+  };
+  static inline QueryStep queryStep(const float* qs, int64_t d) {
+    return QueryStep{V::load(qs + d), Pairs ? V::load(qs + d + W) : V::zero()};
+  }
+  static inline F dotStep(const QueryStep& q, const E* k, F acc) {
+    if constexpr (Pairs) {
+      F even, odd;
+      loadPairs(k, &even, &odd);
+      return V::fmadd(q.b, odd, V::fmadd(q.a, even, acc));
+    } else {
+      return V::fmadd(q.a, L::load(k), acc);
+    }
+  }
+
   // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
   // zero-padded): lane i = q . k_i, lanes >= nk are -inf. pf (or nullptr): W keys further on
   // (prefetchKeys), fetched into L2 one line per line read (see rowScores: why).
   static inline F scoreGroup(const float* qs, const E* k, int64_t ks, int64_t dk, int nk, const E* pf) {
     F acc[W];
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
-    const int64_t full = dk / W * W;
-    const int tail = static_cast<int>(dk - full);
+    const int64_t full = dk / kDotStep * kDotStep;
+    const int tail = static_cast<int>(dk - full);  // 0 in the pair form
     if (nk == W) {
       // Four keys at a time, each row read front to back: four sequential streams through K (the
       // hardware prefetcher follows them; sixteen interleaved ones it does not) and four
@@ -95,19 +136,19 @@ struct RowAttention {
         const E* k2 = k1 + ks;
         const E* k3 = k2 + ks;
         F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
-        for (int64_t d = 0; d < full; d += W) {
-          if (pf != nullptr && (d / W) % kLineStep == 0) {
+        for (int64_t d = 0; d < full; d += kDotStep) {
+          if (pf != nullptr && (d / kDotStep) % kDotLineStep == 0) {
             const E* f = pf + i * ks + d;
             prefetchToL2(f);
             prefetchToL2(f + ks);
             prefetchToL2(f + 2 * ks);
             prefetchToL2(f + 3 * ks);
           }
-          const F q = V::load(qs + d);
-          a0 = V::fmadd(q, L::load(k0 + d), a0);
-          a1 = V::fmadd(q, L::load(k1 + d), a1);
-          a2 = V::fmadd(q, L::load(k2 + d), a2);
-          a3 = V::fmadd(q, L::load(k3 + d), a3);
+          const QueryStep q = queryStep(qs, d);
+          a0 = dotStep(q, k0 + d, a0);
+          a1 = dotStep(q, k1 + d, a1);
+          a2 = dotStep(q, k2 + d, a2);
+          a3 = dotStep(q, k3 + d, a3);
         }
         if (tail > 0) {
           const F q = V::load(qs + full);
@@ -124,23 +165,40 @@ struct RowAttention {
     } else {
       for (int i = 0; i < nk; ++i) {
         const E* kr = k + i * ks;
-        for (int64_t d = 0; d < full; d += W) acc[i] = V::fmadd(V::load(qs + d), L::load(kr + d), acc[i]);
+        for (int64_t d = 0; d < full; d += kDotStep) acc[i] = dotStep(queryStep(qs, d), kr + d, acc[i]);
         if (tail > 0) acc[i] = V::fmadd(V::load(qs + full), L::tail(kr + full, tail), acc[i]);
       }
     }
     return V::negInfPastLanes(V::reduceLanes(acc), nk);
   }
 
-  // o[NC vectors] = o * alpha + sum_j p[j] v_j (value j at v + j*vs), two accumulator sets
-  // (even / odd keys) so that even a one-vector row keeps two FMA chains in flight. pf (or
-  // nullptr): value rows further on (row j at pf + j*vs for j < pfRows, by pairs: an odd last one
-  // is left), fetched into L2 like scoreGroup's.
-  template <int NC, bool Tail>
+  // One step of P.V for one value row: acc += p * row[0, kDotStep), into one vector, or in the
+  // pair form two (the run's even elements, then its odd ones: o's pairIndex order).
+  static constexpr int kStepVectors = Pairs ? 2 : 1;
+  static inline void pvStep(F p, const E* row, F* acc) {
+    if constexpr (Pairs) {
+      F even, odd;
+      loadPairs(row, &even, &odd);
+      acc[0] = V::fmadd(p, even, acc[0]);
+      acc[1] = V::fmadd(p, odd, acc[1]);
+    } else {
+      acc[0] = V::fmadd(p, L::load(row), acc[0]);
+    }
+  }
+
+  // o[NS steps] = o * alpha + sum_j p[j] v_j (value j at v + j*vs), two accumulator sets
+  // (even / odd keys) so that even a one-vector row keeps two FMA chains in flight. Tail: the last
+  // step holds tailLanes < W elements (never in the pair form). pf (or nullptr): value rows further
+  // on (row j at pf + j*vs for j < pfRows, by pairs: an odd last one is left), fetched into L2 like
+  // scoreGroup's.
+  template <int NS, bool Tail>
   static void pvRow(const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes, const E* pf,
                     int pfRows) {
-    F acc0[NC], acc1[NC];
+    constexpr int NV = NS * kStepVectors;
+    F acc0[NV], acc1[NV];
     const F a = V::set1(alpha);
-    for (int c = 0; c < NC; ++c) {
+    SA_ATTENTION_UNROLL
+    for (int c = 0; c < NV; ++c) {
       acc0[c] = V::mul(V::load(o + c * W), a);
       acc1[c] = V::zero();
     }
@@ -150,76 +208,90 @@ struct RowAttention {
       const E* r1 = r0 + vs;
       const F p0 = V::bcast(p + j), p1 = V::bcast(p + j + 1);
       if (pf != nullptr && j + 1 < pfRows) {
-        for (int c = 0; c < NC; c += kLineStep) {
-          prefetchToL2(pf + j * vs + c * W);
-          prefetchToL2(pf + (j + 1) * vs + c * W);
+        for (int c = 0; c < NS; c += kDotLineStep) {
+          prefetchToL2(pf + j * vs + c * kDotStep);
+          prefetchToL2(pf + (j + 1) * vs + c * kDotStep);
         }
       }
-      for (int c = 0; c < NC; ++c) {
-        const bool t = Tail && c == NC - 1;
-        acc0[c] = V::fmadd(p0, t ? L::tail(r0 + c * W, tailLanes) : L::load(r0 + c * W), acc0[c]);
-        acc1[c] = V::fmadd(p1, t ? L::tail(r1 + c * W, tailLanes) : L::load(r1 + c * W), acc1[c]);
+      SA_ATTENTION_UNROLL
+      for (int c = 0; c < NS; ++c) {
+        if (Tail && c == NS - 1) {
+          acc0[c] = V::fmadd(p0, L::tail(r0 + c * W, tailLanes), acc0[c]);
+          acc1[c] = V::fmadd(p1, L::tail(r1 + c * W, tailLanes), acc1[c]);
+        } else {
+          pvStep(p0, r0 + c * kDotStep, acc0 + c * kStepVectors);
+          pvStep(p1, r1 + c * kDotStep, acc1 + c * kStepVectors);
+        }
       }
     }
     if (j < n) {
       const E* r0 = v + j * vs;
       const F p0 = V::bcast(p + j);
-      for (int c = 0; c < NC; ++c) {
-        const bool t = Tail && c == NC - 1;
-        acc0[c] = V::fmadd(p0, t ? L::tail(r0 + c * W, tailLanes) : L::load(r0 + c * W), acc0[c]);
+      SA_ATTENTION_UNROLL
+      for (int c = 0; c < NS; ++c) {
+        if (Tail && c == NS - 1) {
+          acc0[c] = V::fmadd(p0, L::tail(r0 + c * W, tailLanes), acc0[c]);
+        } else {
+          pvStep(p0, r0 + c * kDotStep, acc0 + c * kStepVectors);
+        }
       }
     }
-    for (int c = 0; c < NC; ++c) V::store(o + c * W, V::add(acc0[c], acc1[c]));
+    SA_ATTENTION_UNROLL
+    for (int c = 0; c < NV; ++c) V::store(o + c * W, V::add(acc0[c], acc1[c]));
   }
 
+  // Steps of one P.V chunk, whose accumulators are held in registers (NCR vectors).
+  static constexpr int kMaxPvSteps = NCR / kStepVectors > 1 ? NCR / kStepVectors : 1;
+
   template <bool Tail>
-  static void pvDispatch(int nc, const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes,
+  static void pvDispatch(int ns, const float* p, int n, const E* v, int64_t vs, float* o, float alpha, int tailLanes,
                          const E* pf, int pfRows) {
-    switch (nc) {
+    switch (ns) {
       case 1:
         pvRow<1, Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 2:
-        pvRow<(NCR >= 2 ? 2 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
+        pvRow<(kMaxPvSteps >= 2 ? 2 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 3:
-        pvRow<(NCR >= 3 ? 3 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
+        pvRow<(kMaxPvSteps >= 3 ? 3 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 4:
-        pvRow<(NCR >= 4 ? 4 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
+        pvRow<(kMaxPvSteps >= 4 ? 4 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 5:
-        pvRow<(NCR >= 5 ? 5 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
+        pvRow<(kMaxPvSteps >= 5 ? 5 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 6:
-        pvRow<(NCR >= 6 ? 6 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
+        pvRow<(kMaxPvSteps >= 6 ? 6 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       case 7:
-        pvRow<(NCR >= 7 ? 7 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
+        pvRow<(kMaxPvSteps >= 7 ? 7 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
       default:
-        pvRow<(NCR >= 8 ? 8 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
+        pvRow<(kMaxPvSteps >= 8 ? 8 : 1), Tail>(p, n, v, vs, o, alpha, tailLanes, pf, pfRows);
         break;
     }
   }
 
   static void pvUpdate(const AttentionHeadInput& in, const float* p, int n, const E* v, float* o, int64_t dvPad,
                        float alpha, const E* pf, int pfRows) {
-    const int64_t vectors = dvPad / W;
-    const int64_t chunks = (vectors + NCR - 1) / NCR;
-    const int tail = static_cast<int>(in.dv - (dvPad - W));
+    // Steps of kDotStep elements; the last one holds `tail` (W unless dv leaves fewer).
+    const int64_t steps = Pairs ? in.dv / kDotStep : dvPad / W;
+    const int64_t chunks = (steps + kMaxPvSteps - 1) / kMaxPvSteps;
+    const int tail = Pairs ? W : static_cast<int>(in.dv - (dvPad - W));
     int64_t c0 = 0;
     for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int nc = static_cast<int>((vectors - c0) / (chunks - ch));
-      const bool last = c0 + nc == vectors;
+      const int ns = static_cast<int>((steps - c0) / (chunks - ch));
+      const bool last = c0 + ns == steps;
+      const int64_t at = c0 * kDotStep;
+      const E* f = pf == nullptr ? nullptr : pf + at;
       if (last && tail < W) {
-        pvDispatch<true>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, tail,
-                         pf == nullptr ? nullptr : pf + c0 * W, pfRows);
+        pvDispatch<true>(ns, p, n, v + at, in.vStride, o + at, alpha, tail, f, pfRows);
       } else {
-        pvDispatch<false>(nc, p, n, v + c0 * W, in.vStride, o + c0 * W, alpha, W, pf == nullptr ? nullptr : pf + c0 * W,
-                          pfRows);
+        pvDispatch<false>(ns, p, n, v + at, in.vStride, o + at, alpha, W, f, pfRows);
       }
-      c0 += nc;
+      c0 += ns;
     }
   }
 
@@ -234,6 +306,15 @@ struct RowAttention {
       if (p[j] == 0.0f) continue;
       const F pb = V::set1(p[j]);
       const E* row = v + j * in.vStride;
+      if constexpr (Pairs) {
+        for (int64_t c = 0; c < in.dv; c += 2 * W) {
+          F e, od;
+          loadPairs(row + c, &e, &od);
+          V::store(o + c, V::fmadd(pb, e, V::load(o + c)));
+          V::store(o + c + W, V::fmadd(pb, od, V::load(o + c + W)));
+        }
+        continue;
+      }
       for (int64_t c = 0; c < full; c += W) V::store(o + c, V::fmadd(pb, L::load(row + c), V::load(o + c)));
       if (full < in.dv) {
         V::store(o + full, V::fmadd(pb, L::tail(row + full, static_cast<int>(in.dv - full)), V::load(o + full)));
@@ -281,7 +362,7 @@ struct RowAttention {
   static void packQueries(const AttentionHeadInput& in, const AttentionTile& t, int64_t dkPad, float* qs) {
     if (in.logits) return;
     for (int r = 0; r < t.rows; ++r) {
-      for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + d] = d < in.dk ? t.q[r][d] * in.qScale : 0.0f;
+      for (int64_t d = 0; d < dkPad; ++d) qs[r * dkPad + pairIndex(d)] = d < in.dk ? t.q[r][d] * in.qScale : 0.0f;
     }
   }
 
@@ -304,7 +385,7 @@ struct RowAttention {
     if (in.logits) return startingReference(q[t.keyBegin[r]] * in.qScale);
     const E* k = keyRowOf<E>(in, t.keyBegin[r]);
     float dot = 0.0f;
-    for (int64_t d = 0; d < in.dk; ++d) dot += q[d] * widen(k[d]);
+    for (int64_t d = 0; d < in.dk; ++d) dot += q[pairIndex(d)] * widen(k[d]);
     return startingReference(dot);
   }
 
@@ -470,18 +551,30 @@ struct RowAttention {
       const F inv = V::set1(inverseSum(lRow[r]));
       const float* orow = o + r * dvPad;
       float* out = t.out[r];
-      for (int64_t c = 0; c < full; c += W) V::storeu(out + c, V::mul(V::load(orow + c), inv));
-      if (full < dv) V::storeTail(out + full, V::mul(V::load(orow + full), inv), static_cast<int>(dv - full));
+      if constexpr (Pairs) {
+        const float invSum = inverseSum(lRow[r]);
+        for (int64_t d = 0; d < dv; ++d) out[d] = orow[pairIndex(d)] * invSum;
+      } else {
+        for (int64_t c = 0; c < full; c += W) V::storeu(out + c, V::mul(V::load(orow + c), inv));
+        if (full < dv) V::storeTail(out + full, V::mul(V::load(orow + full), inv), static_cast<int>(dv - full));
+      }
       writeRowLse(t, r, baseRow[r], lRow[r]);
     }
   }
 };
 
 // The row kernel for the tile's stored key / value type.
+// Whether bfloat16 keys and values take the pair form: dk and dv whole runs of 2W, scores computed.
+template <class V>
+bool bf16PairsFit(const AttentionHeadInput& in) {
+  return !in.logits && in.dk % (2 * V::W) == 0 && in.dv % (2 * V::W) == 0;
+}
+
 template <class V>
 void rowAttention(const AttentionHeadInput& in, const AttentionTile& t) {
   switch (in.kvType) {
     case ElementType::BFloat16:
+      if (bf16PairsFit<V>(in)) return RowAttention<V, Bf16Bits, true>::run(in, t);
       return RowAttention<V, Bf16Bits>::run(in, t);
     case ElementType::Float16:
       return RowAttention<V, HalfBits>::run(in, t);
@@ -494,6 +587,7 @@ template <class V>
 void rowAttentionScores(const AttentionHeadInput& in, const AttentionTile& t, int64_t keys) {
   switch (in.kvType) {
     case ElementType::BFloat16:
+      if (bf16PairsFit<V>(in)) return RowAttention<V, Bf16Bits, true>::scoreRows(in, t, keys);
       return RowAttention<V, Bf16Bits>::scoreRows(in, t, keys);
     case ElementType::Float16:
       return RowAttention<V, HalfBits>::scoreRows(in, t, keys);
