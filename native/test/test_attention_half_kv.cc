@@ -111,7 +111,7 @@ void checkHalf(ElementType type, const HalfSpec& s, uint32_t seed) {
 
 SA_NATIVE_TEST(attentionHalfKvDecodeEdgeSizes) {
   for (ElementType type : {ElementType::BFloat16, ElementType::Float16}) {
-    for (int64_t d : {1, 3, 4, 7, 8, 15, 16, 17, 32, 33, 64, 96, 100, 128}) {
+    for (int64_t d : {1, 3, 4, 7, 8, 15, 16, 17, 32, 33, 64, 96, 100, 128, 160, 256}) {
       for (int64_t Lk : {1, 5, 17, 255, 257}) {
         HalfSpec s;
         s.d = d, s.Lk = Lk;

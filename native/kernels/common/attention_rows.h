@@ -118,8 +118,8 @@ struct RowAttention {
   }
 
   // Scores of nk <= W keys (key i at k + i*ks) against one packed query row qs (dkPad floats,
-  // zero-padded): lane i = q . k_i, lanes >= nk are -inf. pf (or nullptr): W keys further on
-  // (prefetchKeys), fetched into L2 one line per line read (see rowScores: why).
+  // zero-padded, in pairIndex order): lane i = q . k_i, lanes >= nk are -inf. pf (or nullptr): the
+  // keys prefetchKeys further on, fetched into L2 one line per line read (see rowScores: why).
   static inline F scoreGroup(const float* qs, const E* k, int64_t ks, int64_t dk, int nk, const E* pf) {
     F acc[W];
     for (int i = 0; i < W; ++i) acc[i] = V::zero();
@@ -215,7 +215,7 @@ struct RowAttention {
       }
       SA_ATTENTION_UNROLL
       for (int c = 0; c < NS; ++c) {
-        if (Tail && c == NS - 1) {
+        if (!Pairs && Tail && c == NS - 1) {  // the pair form has no tail (pvUpdate)
           acc0[c] = V::fmadd(p0, L::tail(r0 + c * W, tailLanes), acc0[c]);
           acc1[c] = V::fmadd(p1, L::tail(r1 + c * W, tailLanes), acc1[c]);
         } else {
@@ -229,7 +229,7 @@ struct RowAttention {
       const F p0 = V::bcast(p + j);
       SA_ATTENTION_UNROLL
       for (int c = 0; c < NS; ++c) {
-        if (Tail && c == NS - 1) {
+        if (!Pairs && Tail && c == NS - 1) {  // the pair form has no tail (pvUpdate)
           acc0[c] = V::fmadd(p0, L::tail(r0 + c * W, tailLanes), acc0[c]);
         } else {
           pvStep(p0, r0 + c * kDotStep, acc0 + c * kStepVectors);
@@ -357,8 +357,8 @@ struct RowAttention {
                       span.end};
   }
 
-  // The tile's query rows, scaled by qScale (score units) and zero-padded to dkPad, into qs; logits
-  // rows are read where they lie (queryRow).
+  // The tile's query rows, scaled by qScale (score units) and zero-padded to dkPad, into qs in
+  // pairIndex order; logits rows are read where they lie (queryRow).
   static void packQueries(const AttentionHeadInput& in, const AttentionTile& t, int64_t dkPad, float* qs) {
     if (in.logits) return;
     for (int r = 0; r < t.rows; ++r) {
@@ -548,13 +548,13 @@ struct RowAttention {
 
     const int64_t full = dv / W * W;
     for (int r = 0; r < rows; ++r) {
-      const F inv = V::set1(inverseSum(lRow[r]));
+      const float inverse = inverseSum(lRow[r]);
       const float* orow = o + r * dvPad;
       float* out = t.out[r];
       if constexpr (Pairs) {
-        const float invSum = inverseSum(lRow[r]);
-        for (int64_t d = 0; d < dv; ++d) out[d] = orow[pairIndex(d)] * invSum;
+        for (int64_t d = 0; d < dv; ++d) out[d] = orow[pairIndex(d)] * inverse;
       } else {
+        const F inv = V::set1(inverse);
         for (int64_t c = 0; c < full; c += W) V::storeu(out + c, V::mul(V::load(orow + c), inv));
         if (full < dv) V::storeTail(out + full, V::mul(V::load(orow + full), inv), static_cast<int>(dv - full));
       }
