@@ -563,13 +563,13 @@ struct RowAttention {
   }
 };
 
-// The row kernel for the tile's stored key / value type.
 // Whether bfloat16 keys and values take the pair form: dk and dv whole runs of 2W, scores computed.
 template <class V>
 bool bf16PairsFit(const AttentionHeadInput& in) {
   return !in.logits && in.dk % (2 * V::W) == 0 && in.dv % (2 * V::W) == 0;
 }
 
+// The row kernel for the tile's stored key / value type.
 template <class V>
 void rowAttention(const AttentionHeadInput& in, const AttentionTile& t) {
   switch (in.kvType) {
