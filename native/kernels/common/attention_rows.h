@@ -94,13 +94,11 @@ struct RowAttention {
     if (in.pageKeys == 0 || in.pageKeys >= NB) return keys;
     return (keys + in.pageKeys - 1) / in.pageKeys * in.pageKeys;
   }
-  // Prefetches: one per 64-byte line, so every `kLineStep` vectors of E (2 for 16 bfloat16).
-  static constexpr int kLineStep = W * static_cast<int>(sizeof(E)) >= 64 ? 1 : 64 / (W * static_cast<int>(sizeof(E)));
-
-  // The elements of q and k one step of a dot product takes: W, or 2W in the pair form (whose dk
-  // leaves no tail), and how many steps a 64-byte line spans.
+  // The elements of q and k (or of a value row) one step takes: W, or 2W in the pair form (whose
+  // dk and dv leave no tail); prefetches go one per 64-byte line, every kDotLineStep steps.
   static constexpr int kDotStep = Pairs ? 2 * W : W;
-  static constexpr int kDotLineStep = Pairs ? (4 * W >= 64 ? 1 : 64 / (4 * W)) : kLineStep;
+  static constexpr int kStepBytes = kDotStep * static_cast<int>(sizeof(E));
+  static constexpr int kDotLineStep = kStepBytes >= 64 ? 1 : 64 / kStepBytes;
   struct QueryStep {
     F a, b;  // q[d, d + W), or in the pair form the 2W run's even elements and its odd ones
   };
@@ -299,23 +297,19 @@ struct RowAttention {
   // value into a row that never attended to it.
   static void pvUpdateGuarded(const AttentionHeadInput& in, const float* p, int n, const E* v, float* o, int64_t dvPad,
                               float alpha) {
-    const int64_t full = in.dv / W * W;
+    const int64_t full = in.dv / kDotStep * kDotStep;  // all of dv in the pair form
     const F a = V::set1(alpha);
     for (int64_t c = 0; c < dvPad; c += W) V::store(o + c, V::mul(V::load(o + c), a));
     for (int j = 0; j < n; ++j) {
       if (p[j] == 0.0f) continue;
       const F pb = V::set1(p[j]);
       const E* row = v + j * in.vStride;
-      if constexpr (Pairs) {
-        for (int64_t c = 0; c < in.dv; c += 2 * W) {
-          F e, od;
-          loadPairs(row + c, &e, &od);
-          V::store(o + c, V::fmadd(pb, e, V::load(o + c)));
-          V::store(o + c + W, V::fmadd(pb, od, V::load(o + c + W)));
-        }
-        continue;
+      for (int64_t c = 0; c < full; c += kDotStep) {
+        F acc[kStepVectors];
+        for (int i = 0; i < kStepVectors; ++i) acc[i] = V::load(o + c + i * W);
+        pvStep(pb, row + c, acc);
+        for (int i = 0; i < kStepVectors; ++i) V::store(o + c + i * W, acc[i]);
       }
-      for (int64_t c = 0; c < full; c += W) V::store(o + c, V::fmadd(pb, L::load(row + c), V::load(o + c)));
       if (full < in.dv) {
         V::store(o + full, V::fmadd(pb, L::tail(row + full, static_cast<int>(in.dv - full)), V::load(o + full)));
       }
