@@ -102,12 +102,18 @@ export function cachedView(cache: KVCache, B: number, Lk: number, rows?: Int32Ar
     };
   }
   const ragged = rows !== undefined || inputLengths !== undefined || keyLengths.some((n) => n !== longest);
-  const view = (t: FloatTensor) => t.narrow(1, 0, longest);
+  // The views are made when first read: the one-crossing decode step never reads them, and two
+  // tensors a step were a tenth of its JavaScript.
+  let keys: FloatTensor | undefined, values: FloatTensor | undefined;
   return {
     longest,
     blockTable: undefined,
-    keys: view(cache.keyStorage),
-    values: view(cache.valueStorage),
+    get keys(): FloatTensor {
+      return (keys ??= cache.keyStorage.narrow(1, 0, longest));
+    },
+    get values(): FloatTensor {
+      return (values ??= cache.valueStorage.narrow(1, 0, longest));
+    },
     keyLengths: ragged ? keyLengths : undefined,
   };
 }

@@ -1,17 +1,23 @@
 // Runs a kernel off the event loop in one hop each way: the job is posted straight to the kernel
-// pool's job thread (ThreadPool::post, FIFO behind other calls), and its promise settles through the
-// one thread-safe function of its environment (EnvJobs), whose callback runs on the JS thread.
+// pool's job thread (ThreadPool::post, FIFO behind other calls), and its promise settles on the JS
+// thread through the one libuv async handle of its environment (EnvJobs). The hand-back is libuv's
+// own, not a Node-API thread-safe function: that one sends the wake while it holds its queue's lock,
+// so an event loop woken on the waker's CPU preempts the waker and then blocks on that lock.
 // Every typed array the kernel reads or writes is held by a persistent reference until the job is
 // finished, so garbage collection cannot free an input in use. A job whose cancel flag is set (the
 // JavaScript side's abort) skips its work if it has not started, else its kernel stops at the pool's
 // next task; it holds its arrays until its work has returned either way.
 #pragma once
 #include <napi.h>
+#include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "binding/arguments.h"
@@ -22,10 +28,11 @@ namespace binding {
 
 class AsyncJob;
 
-// The async jobs of one environment (the main thread or a worker_thread): its thread-safe function,
-// created once in Init, and how many of its jobs are unsettled (the function keeps the event loop
-// alive only while there are some). At the environment's teardown, jobs not started are withdrawn
-// and the one running is waited for, so no kernel outlives the arrays it uses.
+// The async jobs of one environment (the main thread or a worker_thread): its async handle, created
+// once in Init, the jobs finished and not yet settled, and how many of its jobs are unsettled (the
+// handle keeps the event loop alive only while there are some). At the environment's teardown, jobs
+// not started are withdrawn and the one running is waited for, so no kernel outlives the arrays it
+// uses.
 class EnvJobs {
  public:
   static void install(Napi::Env env);
@@ -38,13 +45,25 @@ class EnvJobs {
 
  private:
   explicit EnvJobs(napi_env env) : env_(env) {}
-  static void settleOnJsThread(napi_env env, napi_value, void*, void* data);
-  static void teardown(void* self);
-  static void destroy(napi_env, void* self, void*) { delete static_cast<EnvJobs*>(self); }
+  // The hand-back's wake, on the job thread or a worker on the poster's CPU (runOnCpu): the last
+  // touch of `self` by that thread.
+  static void wake(void* self) {
+    EnvJobs* jobs = static_cast<EnvJobs*>(self);
+    uv_async_send(&jobs->async_);
+    jobs->wakesInFlight_.fetch_sub(1, std::memory_order_release);
+  }
+  static void settleFinished(uv_async_t* handle);
+  static void teardown(napi_async_cleanup_hook_handle hook, void* self);
 
   napi_env env_;
-  napi_threadsafe_function completion_ = nullptr;
-  int64_t unsettled_ = 0;  // JS thread only
+  uv_async_t async_;
+  napi_ref resource_ = nullptr;  // the callback scope's resource object
+  napi_async_context context_ = nullptr;
+  napi_async_cleanup_hook_handle cleanup_ = nullptr;
+  std::mutex finishedMutex_;
+  std::vector<AsyncJob*> finished_;    // guarded by finishedMutex_
+  std::atomic<int> wakesInFlight_{0};  // wakes handed to a worker and not yet sent
+  int64_t unsettled_ = 0;              // JS thread only
 };
 
 class AsyncJob final : public ThreadPool::Job {
@@ -65,6 +84,9 @@ class AsyncJob final : public ThreadPool::Job {
 
   napi_value promise() const { return promise_; }
   EnvJobs* owner() const { return owner_; }
+  // The CPU of the thread that posted the job, where it then waits (-1: unknown).
+  int postedCpu() const { return postedCpu_; }
+  void setPostedCpu(int cpu) { postedCpu_ = cpu; }
 
   // On the job thread: the work (unless cancelled), then the hand-off to the JS thread.
   void run() override {
@@ -124,18 +146,23 @@ class AsyncJob final : public ThreadPool::Job {
   EnvJobs* owner_;
   std::string error_;
   bool failed_ = false;
+  int postedCpu_ = -1;
 };
 
 inline void EnvJobs::install(Napi::Env env) {
   EnvJobs* jobs = new EnvJobs(env);
-  NAPI_THROW_IF_FAILED_VOID(
-      env, napi_create_threadsafe_function(env, nullptr, nullptr, Napi::String::New(env, "simd-attention"), 0, 1, jobs,
-                                           &EnvJobs::destroy, nullptr, &EnvJobs::settleOnJsThread, &jobs->completion_));
+  uv_loop_t* loop = nullptr;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, &loop));
+  uv_async_init(loop, &jobs->async_, &EnvJobs::settleFinished);
+  jobs->async_.data = jobs;
   // Idle, it must not keep the process alive: post() refs it while jobs are unsettled.
-  napi_unref_threadsafe_function(env, jobs->completion_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&jobs->async_));
+  Napi::Object resource = Napi::Object::New(env);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &jobs->resource_));
+  NAPI_THROW_IF_FAILED_VOID(env,
+                            napi_async_init(env, resource, Napi::String::New(env, "simd-attention"), &jobs->context_));
   napi_set_instance_data(env, jobs, nullptr, nullptr);
-  // Added after the thread-safe function, so it runs before Node's own teardown of that function.
-  napi_add_env_cleanup_hook(env, &EnvJobs::teardown, jobs);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_async_cleanup_hook(env, &EnvJobs::teardown, jobs, &jobs->cleanup_));
 }
 
 inline EnvJobs& EnvJobs::of(Napi::Env env) {
@@ -146,38 +173,75 @@ inline EnvJobs& EnvJobs::of(Napi::Env env) {
 }
 
 inline void EnvJobs::post(AsyncJob* job) {
-  if (unsettled_++ == 0) napi_ref_threadsafe_function(env_, completion_);
+  if (unsettled_++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&async_));
+  job->setPostedCpu(ThreadPool::currentCpu());
   ThreadPool::instance().post(job, this);
 }
 
 inline void EnvJobs::complete(AsyncJob* job) {
-  // Fails only once the function is closing, which teardown does after this job has returned.
-  if (napi_call_threadsafe_function(completion_, job, napi_tsfn_nonblocking) != napi_ok) delete job;
-}
-
-inline void EnvJobs::settleOnJsThread(napi_env env, napi_value, void*, void* data) {
-  AsyncJob* job = static_cast<AsyncJob*>(data);
-  if (env == nullptr) {  // the function is being torn down with the environment: nothing to settle
-    delete job;          // Node-API refuses calls now: its references are left to the dying heap
-    return;
+  const int cpu = job->postedCpu();
+  {
+    std::lock_guard<std::mutex> lock(finishedMutex_);
+    finished_.push_back(job);
   }
-  EnvJobs* jobs = job->owner();
-  job->settle(env);
-  delete job;
-  if (--jobs->unsettled_ == 0) napi_unref_threadsafe_function(env, jobs->completion_);
+  // The job may be settled and freed from here on. The wake is sent from the poster's CPU when a
+  // worker polls there; the lock is not held, so the woken loop never waits for the waker.
+  wakesInFlight_.fetch_add(1, std::memory_order_relaxed);
+  ThreadPool::instance().runOnCpu(cpu, &EnvJobs::wake, this);
 }
 
-inline void EnvJobs::teardown(void* self) {
-  EnvJobs* jobs = static_cast<EnvJobs*>(self);
-  for (ThreadPool::Job* j : ThreadPool::instance().withdraw(jobs)) {
-    AsyncJob* job = static_cast<AsyncJob*>(j);
-    job->release(jobs->env_);
+// On the JS thread: settles the finished jobs inside a callback scope, whose close runs the
+// microtasks (the awaiting code) as a thread-safe function's call would.
+inline void EnvJobs::settleFinished(uv_async_t* handle) {
+  EnvJobs* jobs = static_cast<EnvJobs*>(handle->data);
+  std::vector<AsyncJob*> done;
+  {
+    std::lock_guard<std::mutex> lock(jobs->finishedMutex_);
+    done.swap(jobs->finished_);
+  }
+  if (done.empty()) return;
+  napi_env env = jobs->env_;
+  napi_handle_scope handles;
+  napi_open_handle_scope(env, &handles);
+  napi_value resource;
+  napi_get_reference_value(env, jobs->resource_, &resource);
+  napi_callback_scope scope;
+  napi_open_callback_scope(env, resource, jobs->context_, &scope);
+  for (AsyncJob* job : done) {
+    job->settle(env);
     delete job;
   }
-  // Finished jobs still queued on the function are handed to settleOnJsThread without an env; the
-  // function's finalizer (destroy) frees `jobs` once it is gone.
-  napi_set_instance_data(jobs->env_, nullptr, nullptr, nullptr);
-  napi_release_threadsafe_function(jobs->completion_, napi_tsfn_abort);
+  jobs->unsettled_ -= static_cast<int64_t>(done.size());
+  if (jobs->unsettled_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&jobs->async_));
+  napi_close_callback_scope(env, scope);
+  napi_close_handle_scope(env, handles);
+}
+
+inline void EnvJobs::teardown(napi_async_cleanup_hook_handle hook, void* self) {
+  EnvJobs* jobs = static_cast<EnvJobs*>(self);
+  napi_env env = jobs->env_;
+  for (ThreadPool::Job* j : ThreadPool::instance().withdraw(jobs)) {
+    AsyncJob* job = static_cast<AsyncJob*>(j);
+    job->release(env);
+    delete job;
+  }
+  // The job that was running has returned from run() (withdraw waited); a wake it handed to a
+  // worker may still be on its way, and the handle must outlive it.
+  while (jobs->wakesInFlight_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  for (AsyncJob* job : jobs->finished_) {
+    job->release(env);
+    delete job;
+  }
+  jobs->finished_.clear();
+  napi_set_instance_data(env, nullptr, nullptr, nullptr);
+  napi_async_destroy(env, jobs->context_);
+  napi_delete_reference(env, jobs->resource_);
+  jobs->cleanup_ = hook;
+  uv_close(reinterpret_cast<uv_handle_t*>(&jobs->async_), [](uv_handle_t* handle) {
+    EnvJobs* closed = static_cast<EnvJobs*>(handle->data);
+    napi_remove_async_cleanup_hook(closed->cleanup_);
+    delete closed;
+  });
 }
 
 // The sync export runs `work` on the calling thread and returns `result`; the *Async export queues

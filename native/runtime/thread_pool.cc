@@ -10,6 +10,7 @@
 #endif
 
 #if defined(__linux__)
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -62,6 +63,60 @@ ThreadPool::CancelScope::CancelScope(const int32_t* flag) : previous_(tCancel) {
 ThreadPool::CancelScope::~CancelScope() { tCancel = previous_; }
 bool ThreadPool::cancelRequested() { return isCancelled(tCancel); }
 
+struct ThreadPool::Relay {
+  void (*fn)(void*);
+  void* arg;
+  std::atomic<bool> taken{false};
+};
+
+int ThreadPool::currentCpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+void ThreadPool::takeRelay() {
+  // The CPU is checked before the call is owned, and a call is read only once owned (its caller's
+  // stack frame). A stale CPU read (the call withdrawn and the next one posted meanwhile) only runs
+  // that next call from another CPU: still once.
+  if (relayCpu_.load(std::memory_order_acquire) != currentCpu()) return;
+  Relay* r = relay_.load(std::memory_order_acquire);
+  if (r == nullptr || !relay_.compare_exchange_strong(r, nullptr, std::memory_order_acq_rel)) return;
+  void (*fn)(void*) = r->fn;
+  void* arg = r->arg;
+  r->taken.store(true, std::memory_order_release);  // the caller returns: r is gone from here on
+  fn(arg);
+}
+
+void ThreadPool::runOnCpu(int cpu, void (*fn)(void*), void* arg) {
+  if (cpu < 0 || cpu >= kRelayCpus || cpu == currentCpu() || pollingOn_[cpu].load(std::memory_order_acquire) == 0) {
+    fn(arg);
+    return;
+  }
+  Relay r{fn, arg};
+  Relay* none = nullptr;
+  relayCpu_.store(cpu, std::memory_order_release);
+  if (!relay_.compare_exchange_strong(none, &r, std::memory_order_acq_rel)) {  // another call pending
+    fn(arg);
+    return;
+  }
+  // A polling worker checks between pauses: taken within a microsecond or two, unless it has just
+  // stopped polling or moved to another CPU; then the call is withdrawn and run here.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kRelayWaitMicroseconds);
+  for (int i = 1; !r.taken.load(std::memory_order_acquire); ++i) {
+    cpuRelax();
+    if (i % 16 == 0 && std::chrono::steady_clock::now() >= deadline) {
+      Relay* mine = &r;
+      if (relay_.compare_exchange_strong(mine, nullptr, std::memory_order_acq_rel)) {
+        fn(arg);
+        return;
+      }
+    }
+  }
+}
+
 struct ThreadPool::Shared {
   // On separate cache lines: a waiter polls `finished` while the others take tasks from `next`.
   alignas(64) std::atomic<int64_t> next{0};
@@ -70,9 +125,15 @@ struct ThreadPool::Shared {
   std::mutex errorMutex;
 };
 
-void ThreadPool::pollForJob(uint64_t seen) const {
-  pollUntil(
-      [&] { return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed); });
+void ThreadPool::pollForJob(uint64_t seen) {
+  const int cpu = currentCpu();
+  const bool counted = cpu >= 0 && cpu < kRelayCpus;
+  if (counted) pollingOn_[cpu].fetch_add(1, std::memory_order_acq_rel);
+  pollUntil([&] {
+    takeRelay();
+    return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed);
+  });
+  if (counted) pollingOn_[cpu].fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void ThreadPool::pollForTasks(int64_t numTasks) const {

@@ -52,6 +52,16 @@ class ThreadPool {
   // waiting until its job in progress, if any, has returned from run().
   std::vector<Job*> withdraw(const void* owner);
 
+  // Runs fn(arg) on a pool worker that is polling on CPU `cpu` now (it takes the call within a few
+  // microseconds), else on the calling thread. Returns once fn has returned here or a worker has
+  // taken it (and may still be running it). For the job thread's wake of the thread that posted
+  // the job (the event loop), which sleeps on `cpu`: from that CPU the wake is a plain reschedule,
+  // from another one an interprocessor interrupt, which on a VM costs the host's kick of a running
+  // vCPU (tens of microseconds).
+  void runOnCpu(int cpu, void (*fn)(void*), void* arg);
+  // The CPU the calling thread runs on, or -1 where the system does not say.
+  static int currentCpu();
+
   static constexpr int kMaxThreads = 256;
   static constexpr int kWorkerNice = 5;
   // How long a worker keeps polling for the next job after finishing a synchronous one, the job
@@ -63,6 +73,8 @@ class ThreadPool {
   // JavaScript between two calls of a decode step, short enough that an idle pool costs nothing
   // measurable.
   static constexpr int kSpinMicroseconds = 100;
+  // How long runOnCpu waits for a polling worker to take its call before running it itself.
+  static constexpr int kRelayWaitMicroseconds = 5;
 
   // While alive on a thread, parallelFor calls from that thread hand all the work to the workers
   // and wait (the caller takes no task).
@@ -107,9 +119,10 @@ class ThreadPool {
   ThreadPool();
   void resize(int n);  // with jobMutex_ held
   void workerLoop(int index, uint64_t startGeneration);
-  void pollForJob(uint64_t seen) const;       // returns early when a new job is posted
+  void pollForJob(uint64_t seen);             // returns early when a new job is posted
   void pollForTasks(int64_t numTasks) const;  // returns early when the job is done, its workers gone
   void jobThreadLoop();
+  void takeRelay();  // a polling worker: runs the pending runOnCpu call if it is for this CPU
 
   std::mutex jobMutex_;  // one job at a time
   std::mutex stateMutex_;
@@ -147,6 +160,14 @@ class ThreadPool {
   alignas(64) std::atomic<size_t> queued_{0};
   const void* runningOwner_ = nullptr;  // the owner of the job in run(), or nullptr
   bool jobThreadStarted_ = false;
+
+  // runOnCpu's pending call (nullptr: none), and how many workers poll on each CPU (CPUs past
+  // kRelayCpus are never relayed to).
+  struct Relay;
+  static constexpr int kRelayCpus = 64;
+  alignas(64) std::atomic<Relay*> relay_{nullptr};
+  std::atomic<int> relayCpu_{-1};  // the CPU of the last call posted
+  std::atomic<int> pollingOn_[kRelayCpus] = {};
 };
 
 }  // namespace sa

@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <memory>
@@ -257,4 +258,57 @@ SA_NATIVE_TEST(huge_page_blocks_are_aligned_zeroed_and_rounded) {
   const HugePageBlock none = mapHugePages(0);
   SA_CHECK(none.data == nullptr && none.bytes == 0, "an empty request maps nothing");
   unmapHugePages(none);
+}
+
+// runOnCpu runs its call exactly once: on the caller when no worker polls on the CPU named (or the
+// CPU is the caller's, or unknown), else on the caller or a worker. Right after a synchronous job
+// its workers poll, so some calls are taken; calls and the workers' polling windows overlap in
+// every order over the rounds. (Which CPU a taken call ran on is not checked: the worker may move.)
+SA_NATIVE_TEST(thread_pool_run_on_cpu_runs_each_call_once_on_that_cpu_or_here) {
+  ThreadPool& pool = ThreadPool::instance();
+  struct Call {
+    std::atomic<int> runs{0};
+    std::atomic<bool> here{false};
+    std::thread::id caller;
+  };
+  const auto run = [](void* p) {
+    Call* c = static_cast<Call*>(p);
+    c->here = std::this_thread::get_id() == c->caller;
+    c->runs++;
+  };
+  const auto settle = [](const Call& c) {
+    while (c.runs.load() == 0) std::this_thread::yield();  // a taken call finishes on the worker
+  };
+  for (int target : {-1, ThreadPool::currentCpu()}) {
+    Call c;
+    c.caller = std::this_thread::get_id();
+    pool.runOnCpu(target, run, &c);
+    SA_CHECK(c.runs.load() == 1 && c.here.load(), "cpu %d: %d runs, here %d", target, c.runs.load(),
+             static_cast<int>(c.here.load()));
+  }
+  int taken = 0;
+  for (int threads : {2, 3}) {
+    pool.setNumThreads(threads);
+    for (int round = 0; round < 400; ++round) {
+      std::atomic<int> workerCpu{-1};
+      pool.parallelFor(threads * 4, [&](int64_t, int thread) {
+        // Long enough that the workers wake and take tasks before the caller has done them all.
+        const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+        while (std::chrono::steady_clock::now() < end) {
+        }
+        if (thread != 0) workerCpu = ThreadPool::currentCpu();
+      });
+      if (round % 100 == 99) std::this_thread::sleep_for(std::chrono::microseconds(3 * ThreadPool::kSpinMicroseconds));
+      Call c;
+      c.caller = std::this_thread::get_id();
+      const int target = workerCpu.load() >= 0 ? workerCpu.load() : round % 2;
+      pool.runOnCpu(target, run, &c);
+      settle(c);
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+      SA_CHECK(c.runs.load() == 1, "round %d: the call ran %d times", round, c.runs.load());
+      taken += c.here.load() ? 0 : 1;
+    }
+  }
+  pool.setNumThreads(ThreadPool::hardwareThreads());
+  std::printf("    runOnCpu: %d of 800 calls taken by a polling worker\n", taken);
 }
