@@ -18,6 +18,7 @@ export interface AsyncOverheadCase {
 }
 
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const MIN_PAIRS = 41;
 
 export async function runAsyncOverheadCase(
   ctx: ResolvedOptions,
@@ -53,7 +54,11 @@ export async function runAsyncOverheadCase(
       asyncMs: number[] = [],
       diffMs: number[] = [];
     const start = nowMs();
-    for (let i = 0; i < 1000 && (i < minSamples || nowMs() - start < budgetMs); i++) {
+    // At least MIN_PAIRS pairs: a pair is two samples of `steps` tokens plus two cache restores
+    // (megabytes copied), so the budget alone gave 11-17 pairs at E = 768, and a median of that few
+    // moved by tens of microseconds between runs.
+    const pairs = Math.max(minSamples, MIN_PAIRS);
+    for (let i = 0; i < 1000 && (i < pairs || nowMs() - start < budgetMs); i++) {
       const asyncFirst = i % 2 === 1;
       const a = asyncFirst ? await sample(true) : 0;
       const s = await sample(false);
