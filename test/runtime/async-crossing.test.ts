@@ -1,6 +1,6 @@
 /**
  * The Promise forms' crossing: jobs go straight to the kernel pool's job thread, one at a time in
- * the order called, and settle through one thread-safe function per environment. Checked here:
+ * the order called, and settle through one libuv async handle per environment. Checked here:
  * equal jobs started together settle in call order with the synchronous results; callers keep
  * their async context (AsyncLocalStorage) across the await; a pending call
  * keeps the process alive until it settles, and an idle addon does not; a worker_thread terminated
