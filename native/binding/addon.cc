@@ -167,7 +167,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     throwRangeError(env, "ERR_UNSUPPORTED_ISA", "simd-attention: " + choice.error);
   }
   keepAddonLoaded();
-  EnvJobs::install(env);
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));

@@ -29,13 +29,14 @@ namespace binding {
 class AsyncJob;
 
 // The async jobs of one environment (the main thread or a worker_thread): its async handle, created
-// once in Init, the jobs finished and not yet settled, and how many of its jobs are unsettled (the
+// at the first async call, the jobs finished and not yet settled, and how many of its jobs are unsettled (the
 // handle keeps the event loop alive only while there are some). At the environment's teardown, jobs
 // not started are withdrawn and the one running is waited for, so no kernel outlives the arrays it
 // uses.
 class EnvJobs {
  public:
-  static void install(Napi::Env env);
+  // The environment's EnvJobs, created at its first async call (a program that only calls the
+  // synchronous forms never touches libuv); after the environment's teardown, an error.
   static EnvJobs& of(Napi::Env env);
 
   // On the JS thread: queues `job` on the kernel pool.
@@ -45,6 +46,7 @@ class EnvJobs {
 
  private:
   explicit EnvJobs(napi_env env) : env_(env) {}
+  static EnvJobs* create(Napi::Env env);
   // The hand-back's wake, on the job thread or a worker on the poster's CPU (runOnCpu): the last
   // touch of `self` by that thread.
   static void wake(void* self) {
@@ -149,27 +151,48 @@ class AsyncJob final : public ThreadPool::Job {
   int postedCpu_ = -1;
 };
 
-inline void EnvJobs::install(Napi::Env env) {
-  EnvJobs* jobs = new EnvJobs(env);
+// The instance data of an environment whose EnvJobs has been torn down.
+inline char* closedEnvJobs() {
+  static char closed;
+  return &closed;
+}
+
+inline EnvJobs* EnvJobs::create(Napi::Env env) {
+  std::unique_ptr<EnvJobs> jobs(new EnvJobs(env));
   uv_loop_t* loop = nullptr;
-  NAPI_THROW_IF_FAILED_VOID(env, napi_get_uv_event_loop(env, &loop));
-  uv_async_init(loop, &jobs->async_, &EnvJobs::settleFinished);
-  jobs->async_.data = jobs;
+  napi_value resource = Napi::Object::New(env);
+  NAPI_THROW_IF_FAILED(env, napi_get_uv_event_loop(env, &loop), nullptr);
+  NAPI_THROW_IF_FAILED(env, napi_create_reference(env, resource, 1, &jobs->resource_), nullptr);
+  if (napi_async_init(env, resource, Napi::String::New(env, "simd-attention"), &jobs->context_) != napi_ok) {
+    napi_delete_reference(env, jobs->resource_);
+    throw Napi::Error::New(env, "simd-attention: could not create the async context");
+  }
+  // The handle last: every step before it can fail without leaving an open handle on the loop.
+  if (uv_async_init(loop, &jobs->async_, &EnvJobs::settleFinished) != 0) {
+    napi_async_destroy(env, jobs->context_);
+    napi_delete_reference(env, jobs->resource_);
+    throw Napi::Error::New(env, "simd-attention: could not create the async handle");
+  }
+  EnvJobs* raw = jobs.release();  // owned by the handle from here on: freed in its close callback
+  raw->async_.data = raw;
   // Idle, it must not keep the process alive: post() refs it while jobs are unsettled.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&jobs->async_));
-  Napi::Object resource = Napi::Object::New(env);
-  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, resource, 1, &jobs->resource_));
-  NAPI_THROW_IF_FAILED_VOID(env,
-                            napi_async_init(env, resource, Napi::String::New(env, "simd-attention"), &jobs->context_));
-  napi_set_instance_data(env, jobs, nullptr, nullptr);
-  NAPI_THROW_IF_FAILED_VOID(env, napi_add_async_cleanup_hook(env, &EnvJobs::teardown, jobs, &jobs->cleanup_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&raw->async_));
+  if (napi_add_async_cleanup_hook(env, &EnvJobs::teardown, raw, &raw->cleanup_) != napi_ok) {
+    napi_async_destroy(env, raw->context_);
+    napi_delete_reference(env, raw->resource_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&raw->async_),
+             [](uv_handle_t* handle) { delete static_cast<EnvJobs*>(handle->data); });
+    throw Napi::Error::New(env, "simd-attention: could not register the environment's cleanup");
+  }
+  napi_set_instance_data(env, raw, nullptr, nullptr);
+  return raw;
 }
 
 inline EnvJobs& EnvJobs::of(Napi::Env env) {
   void* data = nullptr;
   napi_get_instance_data(env, &data);
-  if (data == nullptr) throw Napi::Error::New(env, "simd-attention: the environment is shutting down");
-  return *static_cast<EnvJobs*>(data);
+  if (data == closedEnvJobs()) throw Napi::Error::New(env, "simd-attention: the environment is shutting down");
+  return *(data == nullptr ? create(env) : static_cast<EnvJobs*>(data));
 }
 
 inline void EnvJobs::post(AsyncJob* job) {
@@ -190,8 +213,8 @@ inline void EnvJobs::complete(AsyncJob* job) {
   ThreadPool::instance().runOnCpu(cpu, &EnvJobs::wake, this);
 }
 
-// On the JS thread: settles the finished jobs inside a callback scope, whose close runs the
-// microtasks (the awaiting code) as a thread-safe function's call would.
+// On the JS thread: settles the finished jobs in order, each inside a callback scope whose close
+// runs the microtasks (the awaiting code), as a thread-safe function's call did.
 inline void EnvJobs::settleFinished(uv_async_t* handle) {
   EnvJobs* jobs = static_cast<EnvJobs*>(handle->data);
   std::vector<AsyncJob*> done;
@@ -199,22 +222,27 @@ inline void EnvJobs::settleFinished(uv_async_t* handle) {
     std::lock_guard<std::mutex> lock(jobs->finishedMutex_);
     done.swap(jobs->finished_);
   }
-  if (done.empty()) return;
   napi_env env = jobs->env_;
-  napi_handle_scope handles;
-  napi_open_handle_scope(env, &handles);
-  napi_value resource;
-  napi_get_reference_value(env, jobs->resource_, &resource);
-  napi_callback_scope scope;
-  napi_open_callback_scope(env, resource, jobs->context_, &scope);
   for (AsyncJob* job : done) {
-    job->settle(env);
+    if (--jobs->unsettled_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&jobs->async_));
+    napi_handle_scope handles;
+    if (napi_open_handle_scope(env, &handles) != napi_ok) {  // the environment is going: nothing to settle
+      delete job;
+      continue;
+    }
+    napi_value resource;
+    napi_callback_scope scope;
+    const bool scoped = napi_get_reference_value(env, jobs->resource_, &resource) == napi_ok &&
+                        napi_open_callback_scope(env, resource, jobs->context_, &scope) == napi_ok;
+    try {
+      job->settle(env);
+    } catch (...) {
+      // settle reports its own errors; nothing may unwind into libuv's C frames
+    }
     delete job;
+    if (scoped) napi_close_callback_scope(env, scope);
+    napi_close_handle_scope(env, handles);
   }
-  jobs->unsettled_ -= static_cast<int64_t>(done.size());
-  if (jobs->unsettled_ == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&jobs->async_));
-  napi_close_callback_scope(env, scope);
-  napi_close_handle_scope(env, handles);
 }
 
 inline void EnvJobs::teardown(napi_async_cleanup_hook_handle hook, void* self) {
@@ -226,14 +254,15 @@ inline void EnvJobs::teardown(napi_async_cleanup_hook_handle hook, void* self) {
     delete job;
   }
   // The job that was running has returned from run() (withdraw waited); a wake it handed to a
-  // worker may still be on its way, and the handle must outlive it.
+  // worker may still be on its way, and the handle must outlive it (the worker may sit preempted
+  // on this thread's CPU between its send and its count: yielding lets it finish).
   while (jobs->wakesInFlight_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   for (AsyncJob* job : jobs->finished_) {
     job->release(env);
     delete job;
   }
   jobs->finished_.clear();
-  napi_set_instance_data(env, nullptr, nullptr, nullptr);
+  napi_set_instance_data(env, closedEnvJobs(), nullptr, nullptr);
   napi_async_destroy(env, jobs->context_);
   napi_delete_reference(env, jobs->resource_);
   jobs->cleanup_ = hook;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <thread>
 
 #include "runtime/isa.h"
 #if SA_ARCH_X86_64
@@ -81,6 +82,7 @@ void ThreadPool::takeRelay() {
   // The CPU is checked before the call is owned, and a call is read only once owned (its caller's
   // stack frame). A stale CPU read (the call withdrawn and the next one posted meanwhile) only runs
   // that next call from another CPU: still once.
+  if (relay_.load(std::memory_order_relaxed) == nullptr) return;  // the usual case: no CPU lookup
   if (relayCpu_.load(std::memory_order_acquire) != currentCpu()) return;
   Relay* r = relay_.load(std::memory_order_acquire);
   if (r == nullptr || !relay_.compare_exchange_strong(r, nullptr, std::memory_order_acq_rel)) return;
@@ -113,6 +115,7 @@ void ThreadPool::runOnCpu(int cpu, void (*fn)(void*), void* arg) {
         fn(arg);
         return;
       }
+      std::this_thread::yield();  // taken, and its taker preempted before it said so
     }
   }
 }

@@ -167,7 +167,7 @@ class ThreadPool {
   static constexpr int kRelayCpus = 64;
   alignas(64) std::atomic<Relay*> relay_{nullptr};
   std::atomic<int> relayCpu_{-1};  // the CPU of the last call posted
-  std::atomic<int> pollingOn_[kRelayCpus] = {};
+  alignas(64) std::atomic<int> pollingOn_[kRelayCpus] = {};
 };
 
 }  // namespace sa

@@ -260,33 +260,34 @@ SA_NATIVE_TEST(huge_page_blocks_are_aligned_zeroed_and_rounded) {
   unmapHugePages(none);
 }
 
-// runOnCpu runs its call exactly once: on the caller when no worker polls on the CPU named (or the
-// CPU is the caller's, or unknown), else on the caller or a worker. Right after a synchronous job
-// its workers poll, so some calls are taken; calls and the workers' polling windows overlap in
-// every order over the rounds. (Which CPU a taken call ran on is not checked: the worker may move.)
-SA_NATIVE_TEST(thread_pool_run_on_cpu_runs_each_call_once_on_that_cpu_or_here) {
+// runOnCpu runs its call exactly once: on the caller when it names no CPU a worker could poll on,
+// else on the caller or a worker. Right after a synchronous job its workers poll, so some calls are
+// taken; calls and the workers' polling windows overlap in every order over the rounds. (Which CPU
+// a taken call ran on is not checked: the worker may move.) Every call is kept to the end, so a
+// late second run would still be counted.
+SA_NATIVE_TEST(thread_pool_run_on_cpu_runs_each_call_once) {
   ThreadPool& pool = ThreadPool::instance();
   struct Call {
     std::atomic<int> runs{0};
     std::atomic<bool> here{false};
-    std::thread::id caller;
+    std::thread::id caller = std::this_thread::get_id();
   };
   const auto run = [](void* p) {
     Call* c = static_cast<Call*>(p);
     c->here = std::this_thread::get_id() == c->caller;
     c->runs++;
   };
-  const auto settle = [](const Call& c) {
+  const auto finished = [](const Call& c) {
     while (c.runs.load() == 0) std::this_thread::yield();  // a taken call finishes on the worker
   };
-  for (int target : {-1, ThreadPool::currentCpu()}) {
+  for (int target : {-1, 1 << 20}) {
     Call c;
-    c.caller = std::this_thread::get_id();
     pool.runOnCpu(target, run, &c);
+    finished(c);
     SA_CHECK(c.runs.load() == 1 && c.here.load(), "cpu %d: %d runs, here %d", target, c.runs.load(),
              static_cast<int>(c.here.load()));
   }
-  int taken = 0;
+  std::vector<std::unique_ptr<Call>> calls;
   for (int threads : {2, 3}) {
     pool.setNumThreads(threads);
     for (int round = 0; round < 400; ++round) {
@@ -299,16 +300,18 @@ SA_NATIVE_TEST(thread_pool_run_on_cpu_runs_each_call_once_on_that_cpu_or_here) {
         if (thread != 0) workerCpu = ThreadPool::currentCpu();
       });
       if (round % 100 == 99) std::this_thread::sleep_for(std::chrono::microseconds(3 * ThreadPool::kSpinMicroseconds));
-      Call c;
-      c.caller = std::this_thread::get_id();
-      const int target = workerCpu.load() >= 0 ? workerCpu.load() : round % 2;
-      pool.runOnCpu(target, run, &c);
-      settle(c);
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
-      SA_CHECK(c.runs.load() == 1, "round %d: the call ran %d times", round, c.runs.load());
-      taken += c.here.load() ? 0 : 1;
+      calls.emplace_back(new Call());
+      Call& c = *calls.back();
+      pool.runOnCpu(workerCpu.load() >= 0 ? workerCpu.load() : round % 2, run, &c);
+      finished(c);
     }
   }
   pool.setNumThreads(ThreadPool::hardwareThreads());
-  std::printf("    runOnCpu: %d of 800 calls taken by a polling worker\n", taken);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int taken = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    SA_CHECK(calls[i]->runs.load() == 1, "call %zu ran %d times", i, calls[i]->runs.load());
+    taken += calls[i]->here.load() ? 0 : 1;
+  }
+  std::printf("    runOnCpu: %d of %zu calls taken by a polling worker\n", taken, calls.size());
 }
