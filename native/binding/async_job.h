@@ -28,11 +28,10 @@ namespace binding {
 
 class AsyncJob;
 
-// The async jobs of one environment (the main thread or a worker_thread): its async handle, created
-// at the first async call, the jobs finished and not yet settled, and how many of its jobs are unsettled (the
-// handle keeps the event loop alive only while there are some). At the environment's teardown, jobs
-// not started are withdrawn and the one running is waited for, so no kernel outlives the arrays it
-// uses.
+// The async jobs of one environment (the main thread or a worker_thread): its async handle, the
+// jobs finished and not yet settled, and how many of its jobs are unsettled (the handle keeps the
+// event loop alive only while there are some). At the environment's teardown, jobs not started are
+// withdrawn and the one running is waited for, so no kernel outlives the arrays it uses.
 class EnvJobs {
  public:
   // The environment's EnvJobs, created at its first async call (a program that only calls the
