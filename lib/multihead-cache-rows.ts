@@ -102,8 +102,8 @@ export function cachedView(cache: KVCache, B: number, Lk: number, rows?: Int32Ar
     };
   }
   const ragged = rows !== undefined || inputLengths !== undefined || keyLengths.some((n) => n !== longest);
-  // The views are made when first read: the one-crossing decode step never reads them, and two
-  // tensors a step were a tenth of its JavaScript.
+  // The views are made when first read: the one-crossing decode step never reads them, and making
+  // two tensors is a large part of that step's JavaScript.
   let keys: FloatTensor | undefined, values: FloatTensor | undefined;
   return {
     longest,

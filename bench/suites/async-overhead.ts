@@ -55,8 +55,7 @@ export async function runAsyncOverheadCase(
       diffMs: number[] = [];
     const start = nowMs();
     // At least MIN_PAIRS pairs: a pair is two samples of `steps` tokens plus two cache restores
-    // (megabytes copied), so the budget alone gave 11-17 pairs at E = 768, and a median of that few
-    // moved by tens of microseconds between runs.
+    // (megabytes copied), so at E = 768 the budget alone gives too few for a steady median.
     const pairs = Math.max(minSamples, MIN_PAIRS);
     for (let i = 0; i < 1000 && (i < pairs || nowMs() - start < budgetMs); i++) {
       const asyncFirst = i % 2 === 1;
