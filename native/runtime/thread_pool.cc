@@ -21,7 +21,6 @@ namespace sa {
 
 namespace {
 thread_local bool tInsideTask = false;
-thread_local bool tOffload = false;
 thread_local const int32_t* tCancel = nullptr;
 
 // Lower this worker's priority (Linux: per-thread nice). Best effort: failure changes nothing else.
@@ -58,8 +57,6 @@ void pollUntil(const Done& done) {
 }
 }  // namespace
 
-ThreadPool::OffloadScope::OffloadScope() : previous_(tOffload) { tOffload = true; }
-ThreadPool::OffloadScope::~OffloadScope() { tOffload = previous_; }
 ThreadPool::CancelScope::CancelScope(const int32_t* flag) : previous_(tCancel) { tCancel = flag; }
 ThreadPool::CancelScope::~CancelScope() { tCancel = previous_; }
 bool ThreadPool::cancelRequested() { return isCancelled(tCancel); }
@@ -184,31 +181,28 @@ void ThreadPool::resize(int n) {
   for (auto& t : workers_) t.join();
   workers_.clear();
   wake_.clear();
-  for (int i = 0; i <= n; ++i) wake_.push_back(std::make_unique<std::condition_variable>());
+  for (int i = 0; i < n; ++i) wake_.push_back(std::make_unique<std::condition_variable>());
   {
     std::lock_guard<std::mutex> lock(stateMutex_);
     stopping_ = false;
     numThreads_ = n;
   }
-  // n workers: a synchronous job uses the caller and workers 1..n-1, an offloaded one workers 1..n.
-  // Each starts from the generation current now, so a job posted before the thread first runs is
-  // still seen as new (an offloaded job has no caller to fall back on).
+  // n - 1 workers: a job runs on its caller (a synchronous caller, or the job thread) and workers
+  // 1..n-1. Each starts from the generation current now, so a job posted before the thread first
+  // runs is still seen as new.
   uint64_t start;
   {
     std::lock_guard<std::mutex> lock(stateMutex_);
     start = generation_;
   }
-  for (int i = 1; i <= n; ++i) workers_.emplace_back(&ThreadPool::workerLoop, this, i, start);
+  for (int i = 1; i < n; ++i) workers_.emplace_back(&ThreadPool::workerLoop, this, i, start);
 }
 
 void ThreadPool::workerLoop(int index, uint64_t seen) {
   lowerWorkerPriority();
-  // Only a worker that took part in the last job polls for the next, and only after a synchronous
-  // job, whose caller is a thread that is running and may post again at once. A worker that a job
-  // did not need (a synchronous job leaves worker n idle: the caller is its nth thread) would burn
-  // a core beside the ones that compute (2 vCPUs: decode 9% slower), and after an offloaded job
-  // the next one comes only after an event-loop turn that the polling workers would slow down
-  // (2 vCPUs: an awaited decode loop 12% slower).
+  // Only a worker that took part in the last job polls for the next: its caller is a thread that
+  // is running and may post again at once. A worker that a job did not need (a job of fewer tasks
+  // than threads) would burn a core beside the ones that compute.
   bool poll = false;
   for (;;) {
     const Task* job;
@@ -223,7 +217,7 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
       seen = generation_;
       // No job (woke after it ended) or this job wants fewer threads: go back to sleep.
       if (job_ == nullptr || index > jobWorkers_) continue;
-      poll = !jobOffloaded_;
+      poll = true;
       job = job_;
       cancel = jobCancel_;
       tasks = jobTasks_;
@@ -313,12 +307,11 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     for (int64_t t = 0; t < numTasks; ++t) fn(t, 0);
     return;
   }
-  const bool offload = tOffload;
   const int32_t* cancel = tCancel;
   std::lock_guard<std::mutex> job(jobMutex_);
   if (isCancelled(cancel)) return;  // cancelled while it waited for the job before it
   const int threads = static_cast<int>(numTasks < numThreads_ ? numTasks : numThreads_);
-  if (threads <= 1 && !offload) {
+  if (threads <= 1) {
     tInsideTask = true;
     try {
       for (int64_t t = 0; t < numTasks && !isCancelled(cancel); ++t) fn(t, 0);
@@ -336,31 +329,26 @@ void ThreadPool::parallelFor(int64_t numTasks, const Task& fn) {
     shared_->finished.store(0, std::memory_order_relaxed);
     job_ = &fn;
     jobTasks_ = numTasks;
-    jobWorkers_ = offload ? threads : threads - 1;
-    jobOffloaded_ = offload;
+    jobWorkers_ = threads - 1;
     jobCancel_ = cancel;
     ++generation_;
   }
-  for (int i = 1; i <= (offload ? threads : threads - 1); ++i) wake_[i]->notify_one();
-  if (!offload) {
-    tInsideTask = true;
-    for (;;) {
-      const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
-      if (t >= numTasks) break;
-      try {
-        if (!isCancelled(cancel))
-          fn(t, threads - 1);  // the caller takes the last index; workers 1..threads-1 take 0..threads-2
-      } catch (...) {
-        std::lock_guard<std::mutex> el(shared_->errorMutex);
-        if (!shared_->error) shared_->error = std::current_exception();
-      }
-      shared_->finished.fetch_add(1, std::memory_order_release);
+  for (int i = 1; i < threads; ++i) wake_[i]->notify_one();
+  tInsideTask = true;
+  for (;;) {
+    const int64_t t = shared_->next.fetch_add(1, std::memory_order_relaxed);
+    if (t >= numTasks) break;
+    try {
+      if (!isCancelled(cancel))
+        fn(t, threads - 1);  // the caller takes the last index; workers 1..threads-1 take 0..threads-2
+    } catch (...) {
+      std::lock_guard<std::mutex> el(shared_->errorMutex);
+      if (!shared_->error) shared_->error = std::current_exception();
     }
-    tInsideTask = false;
+    shared_->finished.fetch_add(1, std::memory_order_release);
   }
-  // An offloaded job's waiter ran no task: it blocks at once rather than take a core from the
-  // workers.
-  if (!offload) pollForTasks(numTasks);
+  tInsideTask = false;
+  pollForTasks(numTasks);
   {
     // Wait until every task has finished and every worker that joined has left, so `fn`
     // outlives its last use. A worker that wakes after the job ended finds job_ == nullptr.

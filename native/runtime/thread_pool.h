@@ -76,19 +76,6 @@ class ThreadPool {
   // How long runOnCpu waits for a polling worker to take its call before running it itself.
   static constexpr int kRelayWaitMicroseconds = 5;
 
-  // While alive on a thread, parallelFor calls from that thread hand all the work to the workers
-  // and wait (the caller takes no task).
-  class OffloadScope {
-   public:
-    OffloadScope();
-    ~OffloadScope();
-    OffloadScope(const OffloadScope&) = delete;
-    OffloadScope& operator=(const OffloadScope&) = delete;
-
-   private:
-    bool previous_;
-  };
-
   // While alive on a thread, parallelFor calls from that thread skip their remaining tasks once
   // *flag is nonzero (a flag another thread sets: an async job's cancellation). nullptr: never.
   class CancelScope {
@@ -126,9 +113,9 @@ class ThreadPool {
 
   std::mutex jobMutex_;  // one job at a time
   std::mutex stateMutex_;
-  // One per worker (index 1..n; 0 unused): a job wakes only the workers it uses. Woken all
-  // together, the idle one (a synchronous job leaves worker n out) took a time slice from the
-  // working one on its vCPU at every job.
+  // One per worker (index 1..n-1; 0 unused): a job wakes only the workers it uses. Woken all
+  // together, an idle one (a job of fewer tasks than threads leaves some out) took a time slice
+  // from a working one on its vCPU at every job.
   std::vector<std::unique_ptr<std::condition_variable>> wake_;
   std::condition_variable done_;
   std::vector<std::thread> workers_;
@@ -147,7 +134,6 @@ class ThreadPool {
   // lock; else it often finds one still leaving and sleeps after all.
   alignas(64) std::atomic<int> activeWorkers_{0};
   alignas(64) int jobWorkers_ = 0;      // workers 1..jobWorkers_ take part in the job in progress
-  bool jobOffloaded_ = false;           // posted from inside an OffloadScope (no caller takes tasks)
   const int32_t* jobCancel_ = nullptr;  // the job's cancel flag (CancelScope), or nullptr
   struct Shared;
   Shared* shared_;

@@ -6,7 +6,6 @@
 #include <functional>
 #include <mutex>
 #include <memory>
-#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -39,33 +38,39 @@ SA_NATIVE_TEST(thread_pool_runs_every_task_once) {
   pool.setNumThreads(ThreadPool::hardwareThreads());
 }
 
+namespace {
+// A cancel flag set by another thread while the pool reads it (atomically, as ThreadPool::isCancelled).
+void raiseFlag(int32_t* flag) {
+#if defined(_MSC_VER)
+  *static_cast<volatile int32_t*>(flag) = 1;
+#else
+  __atomic_store_n(flag, 1, __ATOMIC_RELAXED);
+#endif
+}
+}  // namespace
+
 SA_NATIVE_TEST(thread_pool_cancelled_job_skips_its_remaining_tasks) {
   ThreadPool& pool = ThreadPool::instance();
   for (int threads : {1, 2, 3}) {
     pool.setNumThreads(threads);
-    for (bool offloaded : {false, true}) {
-      int32_t flag = 1;
-      std::atomic<int> ran{0};
-      {
-        ThreadPool::CancelScope cancel(&flag);
-        std::optional<ThreadPool::OffloadScope> offload;
-        if (offloaded) offload.emplace();
-        pool.parallelFor(50, [&](int64_t, int) { ran++; });
-        SA_CHECK(ran.load() == 0, "cancelled before it started: %d tasks ran", ran.load());
-        flag = 0;
-        // Cancelled by its first task: the others already running finish, no new one starts.
-        pool.parallelFor(1000, [&](int64_t, int) {
-          if (ran++ == 0) *static_cast<volatile int32_t*>(&flag) = 1;
-        });
-        SA_CHECK(ran.load() <= threads + 1, "%d threads%s: %d tasks ran after the cancel", threads,
-                 offloaded ? " (offloaded)" : "", ran.load());
-        SA_CHECK(ThreadPool::cancelRequested(), "the scope's flag is set");
-      }
-      SA_CHECK(!ThreadPool::cancelRequested(), "no cancel outside the scope");
-      ran = 0;
-      pool.parallelFor(100, [&](int64_t, int) { ran++; });
-      SA_CHECK(ran.load() == 100, "the next job ran %d of 100 tasks", ran.load());
+    int32_t flag = 1;
+    std::atomic<int> ran{0};
+    {
+      ThreadPool::CancelScope cancel(&flag);
+      pool.parallelFor(50, [&](int64_t, int) { ran++; });
+      SA_CHECK(ran.load() == 0, "cancelled before it started: %d tasks ran", ran.load());
+      flag = 0;
+      // Cancelled by its first task: the others already running finish, no new one starts.
+      pool.parallelFor(1000, [&](int64_t, int) {
+        if (ran++ == 0) raiseFlag(&flag);
+      });
+      SA_CHECK(ran.load() <= threads + 1, "%d threads: %d tasks ran after the cancel", threads, ran.load());
+      SA_CHECK(ThreadPool::cancelRequested(), "the scope's flag is set");
     }
+    SA_CHECK(!ThreadPool::cancelRequested(), "no cancel outside the scope");
+    ran = 0;
+    pool.parallelFor(100, [&](int64_t, int) { ran++; });
+    SA_CHECK(ran.load() == 100, "the next job ran %d of 100 tasks", ran.load());
   }
   pool.setNumThreads(ThreadPool::hardwareThreads());
 }
@@ -84,28 +89,8 @@ SA_NATIVE_TEST(fma_peak_probe_counts_flops) {
   }
 }
 
-SA_NATIVE_TEST(thread_pool_offload_runs_on_workers_only) {
-  ThreadPool& pool = ThreadPool::instance();
-  for (int threads : {1, 2, 3}) {
-    pool.setNumThreads(threads);
-    const std::thread::id caller = std::this_thread::get_id();
-    std::atomic<int> onCaller{0}, total{0};
-    {
-      ThreadPool::OffloadScope offload;
-      pool.parallelFor(97, [&](int64_t, int thread) {
-        SA_CHECK(thread >= 0 && thread < threads, "thread index %d", thread);
-        if (std::this_thread::get_id() == caller) onCaller++;
-        total++;
-      });
-    }
-    SA_CHECK(total.load() == 97 && onCaller.load() == 0, "offloaded job: %d tasks, %d on the caller", total.load(),
-             onCaller.load());
-  }
-  pool.setNumThreads(ThreadPool::hardwareThreads());
-}
-
 // Workers and the caller poll for a while after a job before they block (kSpinMicroseconds): jobs
-// posted inside that window (back to back, alternating sync and offloaded, resized in between) and
+// posted inside that window (back to back, resized in between) and
 // after it (a pause longer than the window) must all run every task once.
 SA_NATIVE_TEST(thread_pool_jobs_inside_and_after_the_polling_window) {
   ThreadPool& pool = ThreadPool::instance();
@@ -113,16 +98,9 @@ SA_NATIVE_TEST(thread_pool_jobs_inside_and_after_the_polling_window) {
   for (int threads : {2, 3, 1, 2}) {
     pool.setNumThreads(threads);  // right after the last job: stops workers that are still polling
     for (int job = 0; job < 200; ++job) {
-      const bool offloaded = job % 3 == 1;
       const int64_t tasks = 1 + job % 7;
       std::atomic<int64_t> sum{0};
-      auto run = [&] { pool.parallelFor(tasks, [&](int64_t t, int) { sum += t + 1; }); };
-      if (offloaded) {
-        ThreadPool::OffloadScope offload;
-        run();
-      } else {
-        run();
-      }
+      pool.parallelFor(tasks, [&](int64_t t, int) { sum += t + 1; });
       SA_CHECK(sum.load() == tasks * (tasks + 1) / 2, "job %d (%d threads): sum %lld", job, threads,
                static_cast<long long>(sum.load()));
       if (job % 50 == 49) std::this_thread::sleep_for(pause);  // past the window: workers blocked
