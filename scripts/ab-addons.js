@@ -19,7 +19,7 @@
 //   node scripts/ab-addons.js A.node B.node linear 1 4096 causal           # linear attention [1, 12, L, 64]
 //
 // AB_ROUNDS=N sets the number of alternating rounds (default 15). AB_ASYNC=1 times the asynchronous
-// form of the call (the job offloaded to the pool's workers, each call awaited before the next).
+// form of the call (the job run on the pool's job thread, each call awaited before the next).
 // AB_HEAD_DIM=d sets the attention head dimension (default 64). AB_LAYOUT=BLHD|qkv lays the sdpa
 // inputs out as [1, L, H, d] or as BLHD views into one [1, L, 3 H d] (default BHLD [1, H, L, d]).
 // AB_KV_DTYPE=bfloat16|float16 stores the sdpa keys and values in that type (default float32);

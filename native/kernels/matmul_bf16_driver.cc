@@ -102,6 +102,15 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
   const int64_t mc = std::max<int64_t>(mr, kA_BlockBytes / (kcPairsMax * 4) / mr * mr);
   const int64_t ncMax = std::min(roundUp(p.N, nr), std::max<int64_t>(nr, kB_BlockBytes / (kcPairsMax * 4) / nr * nr));
   const int64_t rowTiles = ceilDiv(p.M, mr);
+  // A bfloat16 A without transA already holds its pairs as 32-bit words of its rows: the tile reads it
+  // in place, unpacked, when K is even (no half pair past the end of a row) and the words are
+  // aligned. Not when the row stride is a multiple of 4 KiB: a tile's rows would then all fall in one
+  // L1 set, more of them than its ways.
+  const bool aInPlace = bk.tileRowMajorA != nullptr && item.aBf16 != nullptr && !p.transA && p.K % 2 == 0 &&
+                        p.lda % 2 == 0 && (p.lda * 2) % 4096 != 0 &&
+                        reinterpret_cast<std::uintptr_t>(item.aBf16) % alignof(uint32_t) == 0;
+  const auto* aPairs = reinterpret_cast<const uint32_t*>(item.aBf16);
+  const int64_t aPairStride = p.lda / 2;
   // Where the tiles sum: C itself, or float32 sums of a 16-bit C (rows N apart).
   std::unique_ptr<float, void (*)(void*)> ownSums(nullptr, alignedFree);
   float* c = item.C;
@@ -152,20 +161,30 @@ void product(const MatmulBf16Kernels& bk, const MatmulProblem& p, const Item& it
           if (ThreadPool::cancelRequested()) return;
           const int64_t ic = i0 + splitPoint(tiles, blocks, blockIndex) * mr;
           const int64_t mcCur = std::min(i0 + splitPoint(tiles, blocks, blockIndex + 1) * mr, i1) - ic;
-          uint32_t* packedA = scratchPairs(ScratchSlot::MatmulPackedA, roundUp(mcCur, mr) * kcPairs);
-          const int64_t at = p.transA ? k0 * p.lda + ic : ic * p.lda + k0;
-          if (item.aBf16 != nullptr) {
-            bk.packAFromBf16(item.aBf16 + at, p.lda, p.transA, mcCur, kc, packedA);
-          } else {
-            bk.packA(item.A + at, p.lda, p.transA, mcCur, kc, packedA);
+          uint32_t* packedA = nullptr;
+          if (!aInPlace) {
+            packedA = scratchPairs(ScratchSlot::MatmulPackedA, roundUp(mcCur, mr) * kcPairs);
+            const int64_t at = p.transA ? k0 * p.lda + ic : ic * p.lda + k0;
+            if (item.aBf16 != nullptr) {
+              bk.packAFromBf16(item.aBf16 + at, p.lda, p.transA, mcCur, kc, packedA);
+            } else {
+              bk.packA(item.A + at, p.lda, p.transA, mcCur, kc, packedA);
+            }
           }
           for (int64_t panel = panel0; panel < panel1; ++panel) {
             const int64_t j = panel * nr;
             const int n = static_cast<int>(std::min<int64_t>(nr, nc - j));
+            const uint32_t* bPanel = packedB + panel * panelStride;
+            const float* biasPanel = bias != nullptr ? bias + j : nullptr;
             for (int64_t i = 0; i < mcCur; i += mr) {
               const int m = static_cast<int>(std::min<int64_t>(mr, mcCur - i));
-              bk.tile(kcPairs, packedA + i * kcPairs, packedB + panel * panelStride, c + (ic + i) * ldc + jc + j, ldc,
-                      m, n, accumulate, bias != nullptr ? bias + j : nullptr);
+              float* cTile = c + (ic + i) * ldc + jc + j;
+              if (aInPlace) {
+                bk.tileRowMajorA(kcPairs, aPairs + (ic + i) * aPairStride + pair0, aPairStride, bPanel, cTile, ldc, m,
+                                 n, accumulate, biasPanel);
+              } else {
+                bk.tile(kcPairs, packedA + i * kcPairs, bPanel, cTile, ldc, m, n, accumulate, biasPanel);
+              }
             }
           }
           if (round) {

@@ -29,6 +29,11 @@ using MatmulBf16PackBFromBf16Fn = void (*)(const uint16_t* b, int64_t ldb, bool 
 using MatmulBf16TileFn = void (*)(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int m,
                                   int n, bool accumulate, const float* bias);
 
+// The same tile with A read in place instead of packed: pair (i, q) at a[i * aStride + q], a bfloat16
+// A without transA (each pair one aligned 32-bit word of its row).
+using MatmulBf16RowMajorTileFn = void (*)(int64_t kPairs, const uint32_t* a, int64_t aStride, const uint32_t* b,
+                                          float* c, int64_t ldc, int m, int n, bool accumulate, const float* bias);
+
 struct MatmulBf16Kernels {
   const char* name;
   int mr, nr;
@@ -37,6 +42,7 @@ struct MatmulBf16Kernels {
   MatmulBf16PackBFn packB;
   MatmulBf16PackAFromBf16Fn packAFromBf16;
   MatmulBf16PackBFromBf16Fn packBFromBf16;
+  MatmulBf16RowMajorTileFn tileRowMajorA = nullptr;  // nullptr: A is always packed
 };
 
 }  // namespace sa

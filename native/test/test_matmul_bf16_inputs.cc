@@ -1,7 +1,8 @@
 // The bf16 GEMM reading bfloat16 operands (MatmulProblem::aBf16 / bBf16, matmul on bfloat16
 // tensors): packing bfloat16 bits must give the very pairs that packing the float32 values they
 // stand for gives, so C is bit-identical to the float32-input GEMM over the same values. Edge sizes
-// (odd K: a half pair), the four transposes, strided rows, bias, batches, 1-2 threads, depth split.
+// (odd K: a half pair), the four transposes, strided rows, bias, batches, 1-2 threads, depth split,
+// and bfloat16 A read in place by the tile (even K) or packed (odd K, rows 4 KiB apart).
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -74,6 +75,11 @@ void operandsMatch(const KernelTable& kt) {
     SA_CHECK(mismatches(kt, 150, 70, 1101, false, true, true, 1, rng) == 0, "deep K, %d threads", threads);
     SA_CHECK(mismatches(kt, 97, 130, 257, true, false, false, 1, rng) == 0, "blocked, %d threads", threads);
     SA_CHECK(mismatches(kt, 40, 33, 65, true, true, true, 3, rng) == 0, "batch of 3, %d threads", threads);
+    // A read in place (even K, rows of an even length): two depth blocks, a batch, and a row stride
+    // of 4 KiB (packed instead).
+    SA_CHECK(mismatches(kt, 150, 70, 1102, false, true, true, 1, rng) == 0, "deep even K, %d threads", threads);
+    SA_CHECK(mismatches(kt, 43, 97, 66, false, false, false, 3, rng) == 0, "in-place batch, %d threads", threads);
+    SA_CHECK(mismatches(kt, 29, 40, 2046, false, true, false, 1, rng) == 0, "4 KiB rows, %d threads", threads);
   }
   pool.setNumThreads(saved);
 }

@@ -150,9 +150,11 @@ void packBFromBf16(const uint16_t* b, int64_t ldb, bool transB, int64_t k, int64
   }
 }
 
-template <int M>
-void tile(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int, int n, bool accumulate,
-          const float* bias) {
+// One register tile of M rows. kRowMajorA: A is a bfloat16 matrix read in place, row i's pairs at
+// a + i * aStride (a pair is one 32-bit word of a row-major row); else a packed panel (stride kMr).
+template <int M, bool kRowMajorA>
+void tileOf(int64_t kPairs, const uint32_t* a, int64_t aStride, const uint32_t* b, float* c, int64_t ldc, int n,
+            bool accumulate, const float* bias) {
   __m512 acc[M][2];
   SA_UNROLL_FULL
   for (int i = 0; i < M; ++i) {
@@ -161,14 +163,14 @@ void tile(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 31), _MM_HINT_T0);
   }
-  for (int64_t q = 0; q < kPairs; ++q, a += kMr, b += kNr) {
+  for (int64_t q = 0; q < kPairs; ++q, a += kRowMajorA ? 1 : kMr, b += kNr) {
     const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
     const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 16);
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * kNr), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + 8 * kNr + 16), _MM_HINT_T0);
     SA_UNROLL_FULL
     for (int i = 0; i < M; ++i) {
-      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i]));
+      const __m512bh ai = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[kRowMajorA ? i * aStride : i]));
       acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
       acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
     }
@@ -187,15 +189,33 @@ void tile(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_
   }
 }
 
+template <int M>
+void tile(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int, int n, bool accumulate,
+          const float* bias) {
+  tileOf<M, false>(kPairs, a, kMr, b, c, ldc, n, accumulate, bias);
+}
+
+template <int M>
+void tileRowMajor(int64_t kPairs, const uint32_t* a, int64_t aStride, const uint32_t* b, float* c, int64_t ldc, int,
+                  int n, bool accumulate, const float* bias) {
+  tileOf<M, true>(kPairs, a, aStride, b, c, ldc, n, accumulate, bias);
+}
+
 template <int... Ms>
 struct TileTable {
   static constexpr MatmulBf16TileFn fns[sizeof...(Ms)] = {&tile<Ms + 1>...};
+  static constexpr MatmulBf16RowMajorTileFn rowMajorFns[sizeof...(Ms)] = {&tileRowMajor<Ms + 1>...};
 };
+using Tiles = TileTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13>;
 
 void tileAnyRows(int64_t kPairs, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, int m, int n,
                  bool accumulate, const float* bias) {
-  using Table = TileTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13>;
-  Table::fns[m - 1](kPairs, a, b, c, ldc, m, n, accumulate, bias);
+  Tiles::fns[m - 1](kPairs, a, b, c, ldc, m, n, accumulate, bias);
+}
+
+void tileAnyRowsRowMajor(int64_t kPairs, const uint32_t* a, int64_t aStride, const uint32_t* b, float* c, int64_t ldc,
+                         int m, int n, bool accumulate, const float* bias) {
+  Tiles::rowMajorFns[m - 1](kPairs, a, aStride, b, c, ldc, m, n, accumulate, bias);
 }
 
 }  // namespace
@@ -205,8 +225,8 @@ SA_TARGET_END
 namespace sa {
 // Outside the target region: dispatch calls this on every CPU, AVX512_BF16 or not.
 const MatmulBf16Kernels* matmulBf16KernelsAvx512() {
-  static constexpr MatmulBf16Kernels kKernels{"avx512bf16", kMr,   kNr,           tileAnyRows,
-                                              packA,        packB, packAFromBf16, packBFromBf16};
+  static constexpr MatmulBf16Kernels kKernels{"avx512bf16", kMr,           kNr,           tileAnyRows,        packA,
+                                              packB,        packAFromBf16, packBFromBf16, tileAnyRowsRowMajor};
   return &kKernels;
 }
 }  // namespace sa
