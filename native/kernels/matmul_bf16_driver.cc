@@ -1,9 +1,10 @@
 // The ISA-neutral half of the bfloat16 GEMM (float32 matmul precision 'medium'): the loop nest of
-// matmul_driver.cc, with both operands always packed, since packing is where float32 becomes
-// bfloat16 pairs (kernels/matmul_bf16_kernels.h).
+// matmul_driver.cc, with the operands packed, since packing is where float32 becomes bfloat16
+// pairs (kernels/matmul_bf16_kernels.h); only a bfloat16 A may be read in place (see aInPlace).
 //   jc  over N in NC columns   pack op(B)[k block, jc:jc+NC] into NR-column pair panels  (shared)
 //   pc  over K in KC pairs     one pool dispatch per block of depth
 //   ic  over M in row chunks   one task per (row chunk, column group); A block packed (L2)
+//                              or read in place
 //   jr  over NR panels, ir over MR row tiles: the micro-kernel
 // K is cut at pair boundaries, so only the last block can end on half a pair.
 // A 16-bit C (cHalf) is summed in a float32 scratch C and rounded by each task as soon as its row
