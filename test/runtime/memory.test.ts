@@ -52,7 +52,10 @@ async function settle() { for (let i = 0; i < 3; ++i) { global.gc(); await new P
 `;
 
 test('10,000 calls of each API leave RSS within 10 MB of where it settled', () => {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=1', '-e', script], { encoding: 'utf8', timeout: 240000 });
+  const r = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=1', '-e', script], {
+    encoding: 'utf8',
+    timeout: 240000,
+  });
   expect(r.stderr).toBe('');
   const growthMb = JSON.parse(r.stdout) as Record<string, number>;
   for (const [api, mb] of Object.entries(growthMb)) {
