@@ -7,6 +7,7 @@
 import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { AttentionBlockStepArrays, native } from './binding';
+import { allocFloat32HugePages } from './huge-pages';
 import { KVCache } from './kv-cache';
 import { PackedWeight } from './packed-weight';
 import { ATTENTION_BLOCK_STEP, descriptorFor } from './native-layout';
@@ -283,7 +284,11 @@ export class AttentionBlockStep {
     if (reused !== undefined && reused.rows >= rows && reused.attn.length >= rows * E && reused.qkv.length >= rows * W)
       return reused;
     const grown = Math.max(rows, reused?.rows ?? 0);
-    return { rows: grown, qkv: new Float32Array(grown * W), attn: new Float32Array(grown * E) };
+    return {
+      rows: grown,
+      qkv: allocFloat32HugePages(grown * W, 'the block scratch'),
+      attn: allocFloat32HugePages(grown * E, 'the block scratch'),
+    };
   }
 
   private give(buffers: StageBuffers): void {

@@ -10,13 +10,13 @@ namespace sa {
 
 struct HugePageBlock {
   void* data = nullptr;   // zero-filled, aligned to 2 MiB; nullptr when not available
-  std::size_t bytes = 0;  // what was mapped (the request rounded up to 2 MiB)
+  std::size_t bytes = 0;  // what was mapped (the request rounded up to 4 KiB)
 };
 
 // Maps `bytes` of zeroed memory and asks for transparent huge pages on it (Linux: an anonymous
-// mmap aligned to 2 MiB + madvise(MADV_HUGEPAGE); the kernel backs it with 2 MiB pages as it is
-// touched, falling back to 4 KiB pages if it has none). Other systems, or a failed mapping:
-// {nullptr, 0}, and the caller allocates the usual way.
+// mmap aligned to 2 MiB + madvise(MADV_HUGEPAGE); the kernel backs each whole 2 MiB of it with a
+// huge page as it is touched, the tail and any range it has no huge page for with 4 KiB pages). Other systems, or a
+// failed mapping: {nullptr, 0}, and the caller allocates the usual way.
 HugePageBlock mapHugePages(std::size_t bytes);
 
 // Releases a block from mapHugePages (no-op for an empty block).

@@ -63,28 +63,29 @@ function unpackedForward(
   return matmulSync(attn.reshape([B, L, E]), s['out_proj.weight'], { transposeB: true, bias: s['out_proj.bias'] }).data;
 }
 
-function expectClose(got: Float32Array, want: Float32Array, what: string): void {
-  const { ratio } = worstViolation(got, want, 1e-6, 1e-6);
-  expect({ what, ratio: ratio <= 1 ? 'within 1e-6' : ratio }).toEqual({ what, ratio: 'within 1e-6' });
+function expectClose(got: Float32Array, want: Float32Array, what: string, tol = 1e-6): void {
+  const { ratio } = worstViolation(got, want, tol, tol);
+  expect({ what, ratio: ratio <= 1 ? `within ${tol}` : ratio }).toEqual({ what, ratio: `within ${tol}` });
 }
 
 describe(`MultiHeadAttention with packed weights (${isa})`, () => {
-  const cases: Array<[string, MultiHeadAttentionOptions]> = [
-    ['self-attention E=64 H=4', { embedDim: 64, numHeads: 4 }],
-    ['E=40 (not a multiple of the panel width) H=5', { embedDim: 40, numHeads: 5 }],
-    ['grouped-query E=64 H=8 Hkv=2', { embedDim: 64, numHeads: 8, numKeyValueHeads: 2 }],
-    ['kdim=24 vdim=20', { embedDim: 32, numHeads: 4, kdim: 24, vdim: 20 }],
-    ['no bias', { embedDim: 48, numHeads: 3, bias: false }],
+  // [name, options, batch, prompt length]
+  const cases: Array<[string, MultiHeadAttentionOptions, number, number]> = [
+    ['self-attention E=64 H=4', { embedDim: 64, numHeads: 4 }, 2, 9],
+    ['E=40 (not a multiple of the panel width) H=5', { embedDim: 40, numHeads: 5 }, 2, 9],
+    ['grouped-query E=64 H=8 Hkv=2', { embedDim: 64, numHeads: 8, numKeyValueHeads: 2 }, 2, 9],
+    ['kdim=24 vdim=20', { embedDim: 32, numHeads: 4, kdim: 24, vdim: 20 }, 2, 9],
+    ['no bias', { embedDim: 48, numHeads: 3, bias: false }, 2, 9],
+    // in_proj's panels (1536 x 512) and the prefill's QKV scratch (400 x 1536) pass 2 MiB: 2 MiB pages.
+    ['E=512 H=8, L=400 (weights and scratch of 2 MiB or more)', { embedDim: 512, numHeads: 8 }, 1, 400],
   ];
-  cases.forEach(([name, options], index) => {
+  cases.forEach(([name, options, B, L], index) => {
     test(`${name}: prefill, cached decoding and cross-attention, sync and async`, async () => {
       const m = new MultiHeadAttention(options);
       const s = randomState(m, 10 + index);
       m.loadStateDict(s);
       const o = { embedDim: m.embedDim, numHeads: m.numHeads, numKeyValueHeads: m.numKeyValueHeads };
       const r = rng(20 + index);
-      const B = 2,
-        L = 9;
       const self = m.kdim === m.embedDim && m.vdim === m.embedDim;
       // Prefill: self-attention when the module has one width, else query, key and value apart.
       const x = randomTensor([B, L, m.embedDim], r);
@@ -100,12 +101,12 @@ describe(`MultiHeadAttention with packed weights (${isa})`, () => {
       expectClose(m.forwardSync(x, ck, cv).output.data, unpackedForward(o, s, x, ck, cv), 'cross');
 
       // Decoding: a prefill into a cache, then one position at a time (M = B rows per projection).
-      const cacheOptions = { batch: B, numKeyValueHeads: m.numKeyValueHeads, headDim: m.headDim, capacity: 16 };
+      const cacheOptions = { batch: B, numKeyValueHeads: m.numKeyValueHeads, headDim: m.headDim, capacity: L + 8 };
       const cache = new KVCache(cacheOptions),
         refCache = new KVCache(cacheOptions);
-      const prompt = randomTensor([B, 4, m.embedDim], r);
-      const pk = self ? prompt : randomTensor([B, 4, m.kdim], r),
-        pv = self ? prompt : randomTensor([B, 4, m.vdim], r);
+      const prompt = randomTensor([B, L, m.embedDim], r);
+      const pk = self ? prompt : randomTensor([B, L, m.kdim], r),
+        pv = self ? prompt : randomTensor([B, L, m.vdim], r);
       expectClose(
         m.forwardSync(prompt, pk, pv, { cache }).output.data,
         unpackedForward(o, s, prompt, pk, pv, refCache),
@@ -116,7 +117,11 @@ describe(`MultiHeadAttention with packed weights (${isa})`, () => {
         const tk = self ? t : randomTensor([B, 1, m.kdim], r),
           tv = self ? t : randomTensor([B, 1, m.vdim], r);
         const got = step % 2 === 0 ? m.forwardSync(t, tk, tv, { cache }) : await m.forward(t, tk, tv, { cache });
-        expectClose(got.output.data, unpackedForward(o, s, t, tk, tv, refCache), `decode step ${step}`);
+        // A decode step's projections stream the panels as a GEMV, whose column sums run in another
+        // order than matmulSync's row dots: equal to 1e-6 while K is short; at K = 512 the two orders
+        // differ by up to 2e-5 relative, so the bound there is SPEC's float32 one (1e-4).
+        const tol = m.embedDim > 64 ? 1e-4 : 1e-6;
+        expectClose(got.output.data, unpackedForward(o, s, t, tk, tv, refCache), `decode step ${step}`, tol);
       }
     });
   });
