@@ -10,6 +10,7 @@
 //   node scripts/ab-addons.js /tmp/a.node build/Release/simd_attention.node matmul 2 1024 1024 1024
 //   node scripts/ab-addons.js A.node B.node matmul-bf16 1 1024 1024 1024  # bfloat16 operands, float32 product
 //   node scripts/ab-addons.js A.node B.node matmul-tb 1 1 2304 768        # one row times W^T
+//   node scripts/ab-addons.js A.node B.node linear-bf16 2 1 2304 768      # the same, W in bfloat16
 //   node scripts/ab-addons.js A.node B.node sdpa 1 2048                   # [1, 12, L, 64]
 //   node scripts/ab-addons.js A.node B.node sdpa 2 8192 causal 1          # decode: Lq = 1
 //   node scripts/ab-addons.js A.node B.node rotary 1 32 1024 128           # [B, H, L, d], half-split
@@ -34,7 +35,7 @@
 const path = require('path');
 
 const usage =
-  'usage: ab-addons.js A.node B.node (matmul|matmul-tb|matmul-bf16) THREADS M N K\n' +
+  'usage: ab-addons.js A.node B.node (matmul|matmul-tb|matmul-bf16|linear-bf16) THREADS M N K\n' +
   '       ab-addons.js A.node B.node sdpa THREADS Lk [causal] [Lq]\n' +
   '       ab-addons.js A.node B.node (rotary|rotary-pairs) THREADS B H L d\n' +
   '       ab-addons.js A.node B.node softalign THREADS B La Lb\n' +
@@ -62,14 +63,20 @@ const asyncCalls = process.env.AB_ASYNC === '1';
 
 // Returns { flops, call(addon) } for the chosen workload (a promise when asyncCalls).
 function workload() {
-  if (mode === 'matmul' || mode === 'matmul-tb' || mode === 'matmul-bf16') {
+  if (mode === 'matmul' || mode === 'matmul-tb' || mode === 'matmul-bf16' || mode === 'linear-bf16') {
     const [M, N, K] = rest.map(Number);
-    const transB = mode === 'matmul-tb';
+    const weightBf16 = mode === 'linear-bf16'; // float32 x times a bfloat16 W^T (a bf16 module's projection)
+    const transB = mode === 'matmul-tb' || weightBf16;
     const bf16 = mode === 'matmul-bf16';
     // bfloat16 operands: the high halves of float32 (truncated; the rounding does not matter to the timing).
-    const operand = (n) =>
-      bf16 ? new Uint16Array(randomArray(n).buffer).filter((_, i) => i % 2 === 1) : randomArray(n);
-    const arrays = { a: operand(M * K), b: operand(K * N), out: new Float32Array(M * N), bias: null };
+    const half = (n) => new Uint16Array(randomArray(n).buffer).filter((_, i) => i % 2 === 1);
+    const operand = (n) => (bf16 ? half(n) : randomArray(n));
+    const arrays = {
+      a: operand(M * K),
+      b: bf16 || weightBf16 ? half(K * N) : randomArray(K * N),
+      out: new Float32Array(M * N),
+      bias: null,
+    };
     // Written by field name, with the layout each build exports (native/binding/layouts.h).
     const call = (x) => {
       const { fields: F, length, arrays: names } = x.opLayouts.matmul;
@@ -81,6 +88,7 @@ function workload() {
       d[F.ldb] = transB ? K : N;
       d[F.transB] = transB ? 1 : 0;
       d[F.bf16Inputs] = bf16 ? 1 : 0;
+      d[F.bf16Weight] = weightBf16 ? 1 : 0;
       return x[asyncCalls ? 'matmulAsync' : 'matmul'](d, ...names.map((n) => arrays[n]));
     };
     return { flops: 2 * M * N * K, call };
