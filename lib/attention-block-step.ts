@@ -7,7 +7,7 @@
 import type { AbortSignalLike } from './abort';
 import { abortable } from './abort';
 import { AttentionBlockStepArrays, native } from './binding';
-import { allocFloat32HugePages } from './huge-pages';
+import { allocFloat32HugeAdvised } from './huge-pages';
 import { KVCache } from './kv-cache';
 import { PackedWeight } from './packed-weight';
 import { ATTENTION_BLOCK_STEP, descriptorFor } from './native-layout';
@@ -286,8 +286,8 @@ export class AttentionBlockStep {
     const grown = Math.max(rows, reused?.rows ?? 0);
     return {
       rows: grown,
-      qkv: allocFloat32HugePages(grown * W, 'the block scratch'),
-      attn: allocFloat32HugePages(grown * E, 'the block scratch'),
+      qkv: allocFloat32HugeAdvised(grown * W, 'the block scratch'),
+      attn: allocFloat32HugeAdvised(grown * E, 'the block scratch'),
     };
   }
 

@@ -157,6 +157,8 @@ export type NativeAddon = {
   getFloat32MatmulPrecision(): string;
   /** A zeroed Float32Array in transparent huge pages, or null where the OS has none. */
   allocateHugePages(length: number): Float32Array | null;
+  /** madvise(MADV_HUGEPAGE) from the buffer's first 2 MiB boundary on; that boundary's offset, or -1. */
+  adviseHugePages(buffer: ArrayBuffer): number;
   /** Every op's layout as the addon declares it (native/binding/layouts.h). */
   opLayouts: Record<string, { arrays: string[]; fields: Record<string, number>; length: number }>;
 } & BothModes<'matmul', MatmulArrays, Float32Array | Uint16Array> &

@@ -31,3 +31,29 @@ export function allocFloat32HugePages(n: number, what: string): Float32Array {
   }
   return allocFloat32(n, what);
 }
+
+/** One huge page: the padding that lets an allocation start on a 2 MiB boundary. */
+const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
+
+/**
+ * A zero-filled Float32Array of n elements in an ordinary engine-owned buffer, over-allocated by
+ * 2 MiB so that it can start on a 2 MiB boundary, from which the OS is asked for huge pages
+ * (Linux THP; its untouched pages become huge pages on first touch). For storage that is replaced
+ * now and then (packed weights, a module's reused intermediates): the garbage collector frees it at
+ * once, where the memory of allocFloat32HugePages goes back only at the next event-loop turn, so a
+ * synchronous loop that replaces such storage would hold every old copy until it ends. Below one
+ * huge page, or where the OS has none: an ordinary Float32Array.
+ */
+export function allocFloat32HugeAdvised(n: number, what: string): Float32Array {
+  if (n >= HUGE_PAGE_MIN_ELEMENTS) {
+    let buffer: ArrayBuffer | null = null;
+    try {
+      buffer = new ArrayBuffer(n * Float32Array.BYTES_PER_ELEMENT + HUGE_PAGE_BYTES);
+    } catch {
+      // No room for the padding: allocFloat32 below reports a true shortage as ERR_SIZE_OVERFLOW.
+    }
+    const offset = buffer === null ? -1 : native().adviseHugePages(buffer);
+    if (buffer !== null && offset >= 0) return new Float32Array(buffer, offset, n);
+  }
+  return allocFloat32(n, what);
+}

@@ -9,7 +9,7 @@
 import type { AbortSignalLike, SignalOptions } from './abort';
 import { AttentionOptions } from './attention';
 import { describeValue, rangeError, typeError } from './errors';
-import { allocFloat32HugePages } from './huge-pages';
+import { allocFloat32HugeAdvised } from './huge-pages';
 import { KVCache } from './kv-cache';
 import { Block, runAll, runAsync, runSync, step } from './kernel-steps';
 import { PackedWeight, packWeight } from './packed-weight';
@@ -107,7 +107,7 @@ class ScratchPool {
   take(size: number): Float32Array {
     const i = this.free.findIndex((b) => b.length === size);
     if (i >= 0) return this.free.splice(i, 1)[0];
-    return allocFloat32HugePages(size, 'the block scratch');
+    return allocFloat32HugeAdvised(size, 'the block scratch');
   }
   give(buffer: Float32Array): void {
     this.free.push(buffer);

@@ -5,7 +5,7 @@
  */
 import { native } from './binding';
 import { rangeError } from './errors';
-import { allocFloat32HugePages } from './huge-pages';
+import { allocFloat32HugeAdvised } from './huge-pages';
 import { descriptorFor, PACK_WEIGHT } from './native-layout';
 import { formatShape } from './shape';
 import { Tensor } from './tensor';
@@ -80,7 +80,7 @@ export function packWeight(wIn: Tensor, op = 'packWeight', name = 'weight'): Pac
   const { isa, panelWidth } = activePanels();
   // Read whole by every product with it, for as long as the module lives: 2 MiB pages (from 2 MiB on)
   // spare the streams of its panels a page walk every 4 KiB.
-  const out = allocFloat32HugePages(panelFloats(N, K, panelWidth), `the packed ${name}`);
+  const out = allocFloat32HugeAdvised(panelFloats(N, K, panelWidth), `the packed ${name}`);
   const F = PACK_WEIGHT.fields;
   const d = descriptorFor(PACK_WEIGHT);
   d[F.N] = N;

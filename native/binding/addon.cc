@@ -174,6 +174,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("copyStrided", Napi::Function::New(env, CopyStrided, "copyStrided"));
   exports.Set("convert", Napi::Function::New(env, Convert, "convert"));
   exports.Set("allocateHugePages", Napi::Function::New(env, AllocateHugePages, "allocateHugePages"));
+  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages, "adviseHugePages"));
   exports.Set("packWeight", Napi::Function::New(env, PackWeight, "packWeight"));
   exports.Set("matmulPanelWidth", Napi::Function::New(env, MatmulPanelWidth, "matmulPanelWidth"));
   exports.Set("setFloat32MatmulPrecision",

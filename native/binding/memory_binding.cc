@@ -3,7 +3,8 @@
 // TypeScript side then allocates an ordinary array). The ArrayBuffer is external: its finalizer
 // unmaps the block once JavaScript holds no reference to it (an async call holds its inputs, so a
 // call in flight keeps the block alive), and V8 is told of the memory so that it counts towards
-// the heap's pressure like any ArrayBuffer.
+// the heap's pressure like any ArrayBuffer. Node runs such finalizers on a later event-loop turn, so
+// storage that is replaced often takes adviseHugePages (below) on an engine-owned buffer instead.
 #include <napi.h>
 
 #include <cmath>
@@ -48,6 +49,19 @@ Napi::Value AllocateHugePages(const Napi::CallbackInfo& info) {
   }
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(block.bytes));
   return Napi::Float32Array::New(env, length, buffer, 0);
+}
+
+// adviseHugePages(arrayBuffer): madvise(MADV_HUGEPAGE) from the buffer's first 2 MiB boundary on
+// (runtime/huge_pages.h, adviseHugePagesWithin); returns that boundary's byte offset, or -1. The
+// buffer stays the engine's: the garbage collector frees it as it frees any other.
+Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) {
+    throwTypeError(env, "ERR_INVALID_ARGUMENT", "native adviseHugePages: expected an ArrayBuffer");
+  }
+  Napi::ArrayBuffer buffer = info[0].As<Napi::ArrayBuffer>();
+  const size_t offset = adviseHugePagesWithin(buffer.Data(), buffer.ByteLength());
+  return Napi::Number::New(env, offset == kNoHugePages ? -1.0 : static_cast<double>(offset));
 }
 
 }  // namespace binding

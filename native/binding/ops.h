@@ -24,6 +24,7 @@ Napi::Value AttentionBlockStepOp(const Napi::CallbackInfo& info, bool async);
 Napi::Value CopyStrided(const Napi::CallbackInfo& info);
 Napi::Value Convert(const Napi::CallbackInfo& info);
 Napi::Value AllocateHugePages(const Napi::CallbackInfo& info);
+Napi::Value AdviseHugePages(const Napi::CallbackInfo& info);
 Napi::Value PackWeight(const Napi::CallbackInfo& info);
 Napi::Value MatmulPanelWidth(const Napi::CallbackInfo& info);
 Napi::Value SetFloat32MatmulPrecision(const Napi::CallbackInfo& info);

@@ -40,6 +40,22 @@ HugePageBlock mapHugePages(std::size_t bytes) {
 #endif
 }
 
+std::size_t adviseHugePagesWithin(void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(data);
+  if (data == nullptr || bytes > UINTPTR_MAX - begin) return kNoHugePages;
+  const std::uintptr_t aligned = (begin + kHugePage - 1) / kHugePage * kHugePage;
+  const std::uintptr_t end = (begin + bytes) / kSmallPage * kSmallPage;  // madvise takes whole pages
+  if (aligned >= end || end - aligned < kHugePage) return kNoHugePages;
+  if (madvise(reinterpret_cast<void*>(aligned), end - aligned, MADV_HUGEPAGE) != 0) return kNoHugePages;
+  return aligned - begin;
+#else
+  (void)data;
+  (void)bytes;
+  return kNoHugePages;
+#endif
+}
+
 void unmapHugePages(const HugePageBlock& block) {
 #if defined(__linux__)
   if (block.data != nullptr) munmap(block.data, block.bytes);

@@ -22,4 +22,12 @@ HugePageBlock mapHugePages(std::size_t bytes);
 // Releases a block from mapHugePages (no-op for an empty block).
 void unmapHugePages(const HugePageBlock& block);
 
+// For memory someone else owns (an engine-allocated ArrayBuffer, freed by its garbage collector at
+// once, where a mapHugePages block is unmapped only by a finalizer the runtime may defer): asks for
+// huge pages from the first 2 MiB boundary in [data, data + bytes) to its end, and returns that
+// boundary's offset from data. Pages already touched stay as they are; the rest become huge pages on
+// first touch where THP is on. kNoHugePages where the range holds no whole 2 MiB or the OS has none.
+constexpr std::size_t kNoHugePages = ~std::size_t{0};
+std::size_t adviseHugePagesWithin(void* data, std::size_t bytes);
+
 }  // namespace sa

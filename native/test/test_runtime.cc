@@ -1,4 +1,5 @@
 // Dispatch and thread pool behaviour.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -238,6 +239,24 @@ SA_NATIVE_TEST(huge_page_blocks_are_aligned_zeroed_and_rounded) {
   const HugePageBlock none = mapHugePages(0);
   SA_CHECK(none.data == nullptr && none.bytes == 0, "an empty request maps nothing");
   unmapHugePages(none);
+}
+
+SA_NATIVE_TEST(huge_page_advice_within_owned_memory_starts_on_a_2_mib_boundary) {
+  const std::size_t huge = std::size_t{2} << 20;
+  std::vector<unsigned char> big(3 * huge + 12345), small(huge + 4096);
+  const std::size_t offset = adviseHugePagesWithin(big.data(), big.size());
+#if defined(__linux__)
+  SA_CHECK(offset != kNoHugePages, "no advice for %zu bytes", big.size());
+#endif
+  if (offset != kNoHugePages) {
+    SA_CHECK(offset < huge && (reinterpret_cast<std::uintptr_t>(big.data()) + offset) % huge == 0,
+             "offset %zu is not the first 2 MiB boundary", offset);
+    std::fill(big.begin(), big.end(), 7);  // still the owner's memory, whole and writable
+    SA_CHECK(big.front() == 7 && big.back() == 7, "advised memory not writable");
+  }
+  // A range that cannot hold a whole aligned 2 MiB from its first boundary, and no range at all.
+  SA_CHECK(adviseHugePagesWithin(small.data() + 1, huge - 2) == kNoHugePages, "advice for less than 2 MiB");
+  SA_CHECK(adviseHugePagesWithin(nullptr, 0) == kNoHugePages, "advice for no memory");
 }
 
 // runOnCpu runs its call exactly once: on the caller when it names no CPU a worker could poll on,

@@ -13,7 +13,7 @@ import {
   scaledDotProductAttentionSync,
   Tensor,
 } from '../../lib';
-import { HUGE_PAGE_MIN_ELEMENTS } from '../../lib/huge-pages';
+import { allocFloat32HugeAdvised, HUGE_PAGE_MIN_ELEMENTS } from '../../lib/huge-pages';
 import { randomData, randomTensor, rng } from '../helpers';
 
 const isa = backendInfo().isa;
@@ -95,6 +95,40 @@ const settle = () => new Promise((r) => setTimeout(r, 20));
     expect(m.counted).toBeGreaterThanOrEqual(64);
     expect(m.externalLeft).toBeLessThan(4);
     expect(m.rssGrowth).toBeLessThan(200);
+  });
+
+  test('engine-owned huge-page storage (packed weights, block scratch): zeroed, 2 MiB-aligned, and freed by a synchronous GC', () => {
+    const n = HUGE_PAGE_MIN_ELEMENTS + 3;
+    const a = allocFloat32HugeAdvised(n, 'test');
+    expect(a).toBeInstanceOf(Float32Array);
+    expect(a.length).toBe(n);
+    expect(a.every((x) => x === 0)).toBe(true);
+    expect(a.byteOffset + a.byteLength).toBeLessThanOrEqual(a.buffer.byteLength);
+    a.fill(3);
+    expect(a[n - 1]).toBe(3);
+    expect(Array.from(allocFloat32HugeAdvised(5, 'test'))).toEqual([0, 0, 0, 0, 0]);
+
+    // A synchronous loop that replaces a module's packed weights (9 MiB at E = 768) and its scratch
+    // (new lengths) 100 times each: the garbage collector frees the old copies within the loop. Memory
+    // that only a finalizer could unmap would come back after the loop, 1.5 GiB later.
+    const script = `
+const sa = require(${JSON.stringify(path.resolve(__dirname, '..', '..', 'dist', 'lib'))});
+const { Tensor } = sa, E = 768;
+const sd = { in_proj_weight: Tensor.zeros([3 * E, E]), in_proj_bias: Tensor.zeros([3 * E]),
+  'out_proj.weight': Tensor.zeros([E, E]), 'out_proj.bias': Tensor.zeros([E]) };
+const m = new sa.MultiHeadAttention({ embedDim: E, numHeads: 12 }).loadStateDict(sd);
+const x0 = Tensor.zeros([1, 240, E]);
+m.forwardSync(x0, x0, x0);
+global.gc();
+const before = process.memoryUsage().rss;
+for (let i = 0; i < 100; ++i) m.loadStateDict(sd);
+for (let L = 240; L < 840; L += 6) { const x = Tensor.zeros([1, L, E]); m.forwardSync(x, x, x); }
+global.gc();
+console.log(JSON.stringify({ rssGrowthMiB: (process.memoryUsage().rss - before) / 2 ** 20 }));
+`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 120000 });
+    expect(r.stderr).toBe('');
+    expect((JSON.parse(r.stdout) as { rssGrowthMiB: number }).rssGrowthMiB).toBeLessThan(400);
   });
 
   test('a KV cache in huge pages decodes exactly like one in ordinary arrays', () => {
