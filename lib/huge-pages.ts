@@ -14,7 +14,8 @@ export const HUGE_PAGE_MIN_ELEMENTS = (2 * 1024 * 1024) / Float32Array.BYTES_PER
 
 /**
  * A zero-filled Float32Array of n elements, in 2 MiB pages where the OS offers them. Its memory is
- * released when the array is garbage-collected, like any other.
+ * released after the array is garbage-collected, at the next event-loop turn (Node runs the
+ * finalizer of an external buffer there): for long-lived storage, not for storage replaced in a loop.
  */
 export function allocFloat32HugePages(n: number, what: string): Float32Array {
   if (n >= HUGE_PAGE_MIN_ELEMENTS) {
