@@ -1,6 +1,7 @@
 /**
- * Float32 storage in 2 MiB pages, for large and long-lived tensors (KV caches, a model's cached
- * keys and values). A decode step streams every cached key and value once; with the usual 4 KiB
+ * Float32 storage in 2 MiB pages, for large tensors read again and again: long-lived ones (KV caches,
+ * a model's cached keys and values) in mapped blocks, storage replaced now and then (packed weights,
+ * a module's reused intermediates) in engine-owned buffers (allocFloat32HugeAdvised). A decode step streams every cached key and value once; with the usual 4 KiB
  * pages the page walks and the prefetchers' stop at every page boundary limit that stream
  * (bench/RESULTS.md). Linux with transparent huge
  * pages ("always" or "madvise", the usual default) only; elsewhere, or for arrays under one huge
@@ -9,8 +10,11 @@
 import { native } from './binding';
 import { allocFloat32 } from './shape';
 
+/** One huge page (x86-64 and arm64 Linux with 4 KiB base pages). */
+const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
+
 /** Below one huge page the rounding would waste more than it saves. */
-export const HUGE_PAGE_MIN_ELEMENTS = (2 * 1024 * 1024) / Float32Array.BYTES_PER_ELEMENT;
+export const HUGE_PAGE_MIN_ELEMENTS = HUGE_PAGE_BYTES / Float32Array.BYTES_PER_ELEMENT;
 
 /**
  * A zero-filled Float32Array of n elements, in 2 MiB pages where the OS offers them. Its memory is
@@ -32,9 +36,6 @@ export function allocFloat32HugePages(n: number, what: string): Float32Array {
   }
   return allocFloat32(n, what);
 }
-
-/** One huge page: the padding that lets an allocation start on a 2 MiB boundary. */
-const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
 
 /**
  * A zero-filled Float32Array of n elements in an ordinary engine-owned buffer, over-allocated by

@@ -15,8 +15,8 @@ struct HugePageBlock {
 
 // Maps `bytes` of zeroed memory and asks for transparent huge pages on it (Linux: an anonymous
 // mmap aligned to 2 MiB + madvise(MADV_HUGEPAGE); the kernel backs each whole 2 MiB of it with a
-// huge page as it is touched, the tail and any range it has no huge page for with 4 KiB pages). Other systems, or a
-// failed mapping: {nullptr, 0}, and the caller allocates the usual way.
+// huge page as it is touched, the tail and any range it has no huge page for with 4 KiB pages).
+// Other systems, or a failed mapping: {nullptr, 0}, and the caller allocates the usual way.
 HugePageBlock mapHugePages(std::size_t bytes);
 
 // Releases a block from mapHugePages (no-op for an empty block).
